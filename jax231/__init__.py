@@ -1,0 +1,15 @@
+"""jax231: the methods of Stanford CS231n as pure JAX functions.
+
+Subpackages:
+  * :mod:`jax231.models` -- layers (``jax231.models.layers``) and models as ``init``/``apply`` pairs.
+  * :mod:`jax231.losses` -- SVM hinge, softmax cross-entropy, penalties, accuracy.
+  * :mod:`jax231.gradcheck` -- centred-difference gradient checking.
+  * :mod:`jax231.optimizers` -- hand-written update rules speaking optax's protocol.
+  * :mod:`jax231.pipelines` -- TFDS input pipelines, offline datasets, preprocessing, augmentation.
+  * :mod:`jax231.training` -- train/eval steps, guards, checkpoints, logging.
+  * :mod:`jax231.parallel` -- vmapped sweeps, data parallelism and multi-host set-up.
+
+Subpackages are imported lazily so that ``import jax231`` stays cheap.
+"""
+
+__version__ = "0.1.0"
