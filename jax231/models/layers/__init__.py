@@ -1,0 +1,108 @@
+"""Layers of CS231n as pure functions.
+
+Every function is pure and safe under ``jit``, ``grad`` and ``vmap``; shapes
+are checked at trace time with a ``ValueError`` naming the argument. Parameters
+are nested dicts with readable keys, built by the ``init_*`` constructors.
+
+Layouts: images are NHWC with HWIO filters; sequences are batch-major
+``(N, T, D)``; normalisation statistics are per last axis (channels).
+"""
+
+from jax231.models.layers._activations import (
+    ACTIVATIONS,
+    elu,
+    get_activation,
+    identity,
+    leaky_relu,
+    log_softmax,
+    maxout,
+    prelu,
+    relu,
+    selu,
+    sigmoid,
+    softmax,
+    tanh,
+)
+from jax231.models.layers._conv import conv1d, conv2d, conv_output_size, depthwise_conv2d
+from jax231.models.layers._dense import affine, flatten
+from jax231.models.layers._dropout import drop_connect, dropout
+from jax231.models.layers._initializers import (
+    INITIALIZERS,
+    Initializer,
+    fan_in,
+    get_initializer,
+    he,
+    init_affine,
+    init_batch_norm_stats,
+    init_conv,
+    init_norm,
+    small_random,
+    xavier,
+)
+from jax231.models.layers._norm import batch_norm, group_norm, layer_norm, spatial_batch_norm
+from jax231.models.layers._pool import avg_pool, global_avg_pool, max_pool
+from jax231.models.layers._recurrent import (
+    gru,
+    gru_step,
+    init_rnn,
+    lstm,
+    lstm_step,
+    rnn,
+    rnn_step,
+)
+
+__all__ = [
+    # Dense and convolution.
+    "affine",
+    "conv1d",
+    "conv2d",
+    "conv_output_size",
+    "depthwise_conv2d",
+    "flatten",
+    # Pooling.
+    "avg_pool",
+    "global_avg_pool",
+    "max_pool",
+    # Normalisation.
+    "batch_norm",
+    "group_norm",
+    "layer_norm",
+    "spatial_batch_norm",
+    # Regularisation.
+    "drop_connect",
+    "dropout",
+    # Activations.
+    "ACTIVATIONS",
+    "elu",
+    "get_activation",
+    "identity",
+    "leaky_relu",
+    "log_softmax",
+    "maxout",
+    "prelu",
+    "relu",
+    "selu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    # Initialisers and parameter constructors.
+    "INITIALIZERS",
+    "Initializer",
+    "fan_in",
+    "get_initializer",
+    "he",
+    "init_affine",
+    "init_batch_norm_stats",
+    "init_conv",
+    "init_norm",
+    "init_rnn",
+    "small_random",
+    "xavier",
+    # Recurrent.
+    "gru",
+    "gru_step",
+    "lstm",
+    "lstm_step",
+    "rnn",
+    "rnn_step",
+]

@@ -1,0 +1,223 @@
+"""Convolutions: 2-D (NHWC / HWIO), 1-D (NWC / WIO) and depthwise 2-D."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import jax.numpy as jnp
+from jax import lax
+
+from jax231.models.layers import _checks
+from jax231.types import Array, ArrayLike
+
+Padding = Union[int, str]
+
+
+def _check_padding(padding: Padding) -> Padding:
+    if isinstance(padding, str):
+        if padding.upper() not in ("SAME", "VALID"):
+            raise ValueError(f"`padding` must be an int >= 0, 'SAME' or 'VALID'; got {padding!r}.")
+        return padding.upper()
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"`padding` must be an int >= 0, 'SAME' or 'VALID'; got {padding!r}.")
+    return padding
+
+
+def conv_output_size(size: int, window: int, stride: int, padding: Padding) -> int:
+    """Spatial output size of a convolution or pooling window.
+
+    .. math:: W_\\text{out} = (W - F + 2P) / S + 1
+
+    with :math:`W` = ``size``, :math:`F` = ``window``, :math:`S` = ``stride``
+    and :math:`P` = ``padding`` zeros on each side. ``'VALID'`` means
+    :math:`P = 0`; ``'SAME'`` gives :math:`\\lceil W / S \\rceil` (padding split
+    as XLA does, the extra zero at the end).
+
+    Args:
+      size: input size :math:`W`.
+      window: filter size :math:`F`.
+      stride: stride :math:`S`.
+      padding: zeros on each side (int), ``'SAME'`` or ``'VALID'``.
+
+    Returns:
+      The output size, an int.
+
+    Raises:
+      ValueError: when :math:`(W - F + 2P)/S + 1` is not a whole number or is
+        below 1 (the "hyperparameters are invalid" case of the notes).
+
+    Examples:
+      >>> conv_output_size(7, 3, 1, 0), conv_output_size(7, 3, 2, 0)
+      (5, 3)
+
+    References:
+      CS231n notes, "Convolutional Neural Networks", spatial arrangement.
+    """
+    size = _checks.check_positive_int("size", size)
+    window = _checks.check_positive_int("window", window)
+    stride = _checks.check_positive_int("stride", stride)
+    padding = _check_padding(padding)
+    if padding == "SAME":
+        return -(-size // stride)
+    pad = 0 if padding == "VALID" else padding
+    span = size - window + 2 * pad
+    if span < 0 or span % stride != 0:
+        raise ValueError(
+            f"(W - F + 2P)/S + 1 must be a whole number >= 1; got W={size}, F={window}, "
+            f"P={pad}, S={stride}: ({size} - {window} + 2*{pad})/{stride} + 1 = "
+            f"{span / stride + 1:g}. Change `stride`, `padding` or the filter size."
+        )
+    return span // stride + 1
+
+
+def _conv(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: Optional[ArrayLike],
+    *,
+    stride: int,
+    padding: Padding,
+    spatial_dims: int,
+    depthwise: bool,
+) -> Array:
+    """Shared implementation: checks shapes, then one ``lax.conv_general_dilated``."""
+    x_layout, w_layout = ("NWC", "WIO") if spatial_dims == 1 else ("NHWC", "HWIO")
+    _checks.check_rank("x", x, spatial_dims + 2, layout=x_layout)
+    _checks.check_rank("w", w, spatial_dims + 2, layout=w_layout)
+    stride = _checks.check_positive_int("stride", stride)
+    padding = _check_padding(padding)
+    x_shape, w_shape = jnp.shape(x), jnp.shape(w)
+    c_in, c_out = x_shape[-1], w_shape[-1]
+    if depthwise:
+        if w_shape[-2] != 1 or c_out % c_in != 0:
+            raise ValueError(
+                f"`w` of a depthwise convolution must have shape (F, F, 1, k*C) with C={c_in} "
+                f"input channels; got {w_shape}."
+            )
+    elif w_shape[-2] != c_in:
+        raise ValueError(
+            f"`w` must have {c_in} input channels (axis -2) to match `x` of shape {x_shape}; "
+            f"got w of shape {w_shape}."
+        )
+    # The course's validity rule, checked per spatial axis (raises when non-integer).
+    for axis in range(spatial_dims):
+        try:
+            conv_output_size(x_shape[1 + axis], w_shape[axis], stride, padding)
+        except ValueError as error:
+            raise ValueError(
+                f"`x` of shape {x_shape} and `w` of shape {w_shape} with stride={stride}, "
+                f"padding={padding!r} along spatial axis {axis + 1}: {error}"
+            ) from None
+    if b is not None:
+        _checks.check_shape("b", b, (c_out,), why="one bias per output channel")
+    pads = padding if isinstance(padding, str) else [(padding, padding)] * spatial_dims
+    y = lax.conv_general_dilated(
+        jnp.asarray(x),
+        jnp.asarray(w),
+        window_strides=(stride,) * spatial_dims,
+        padding=pads,
+        dimension_numbers=(x_layout, w_layout, x_layout),
+        feature_group_count=c_in if depthwise else 1,
+    )
+    return y if b is None else y + b
+
+
+def conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: Optional[ArrayLike] = None,
+    *,
+    stride: int = 1,
+    padding: Padding = 0,
+) -> Array:
+    """2-D convolution (cross-correlation, as in the course and every framework).
+
+    .. math:: y_{n,i,j,o} = b_o + \\sum_{u,v,c} x^{pad}_{n, Si+u, Sj+v, c}\\, w_{u,v,c,o}
+
+    with :math:`x` = ``x`` (NHWC), :math:`w` = ``w`` (HWIO: ``(F, F, C_in,
+    C_out)``), :math:`S` = ``stride`` and :math:`x^{pad}` the input padded
+    with ``padding`` zeros on each side. Output spatial size
+    :math:`(W - F + 2P)/S + 1` (see :func:`conv_output_size`).
+
+    Args:
+      x: images, shape ``(N, H, W, C_in)``.
+      w: filters, shape ``(F_h, F_w, C_in, C_out)``.
+      b: optional bias, shape ``(C_out,)``.
+      stride: stride :math:`S` along both spatial axes.
+      padding: zeros on each side (int), or ``'SAME'`` / ``'VALID'``.
+
+    Returns:
+      Feature maps, shape ``(N, H_out, W_out, C_out)``.
+
+    Raises:
+      ValueError: on wrong ranks, mismatched channels or bias, or a
+        non-integer output size.
+
+    References:
+      CS231n notes, "Convolutional Neural Networks: Architectures, Convolution / Pooling Layers".
+    """
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False)
+
+
+def conv1d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: Optional[ArrayLike] = None,
+    *,
+    stride: int = 1,
+    padding: Padding = 0,
+) -> Array:
+    """1-D convolution over sequences: :func:`conv2d` with one spatial axis.
+
+    .. math:: y_{n,i,o} = b_o + \\sum_{u,c} x^{pad}_{n, Si+u, c}\\, w_{u,c,o}
+
+    Args:
+      x: sequences, shape ``(N, W, C_in)`` (NWC).
+      w: filters, shape ``(F, C_in, C_out)`` (WIO).
+      b: optional bias, shape ``(C_out,)``.
+      stride: stride :math:`S`.
+      padding: zeros on each side (int), or ``'SAME'`` / ``'VALID'``.
+
+    Returns:
+      Shape ``(N, W_out, C_out)`` with ``W_out = (W - F + 2P)/S + 1``.
+
+    Raises:
+      ValueError: as :func:`conv2d`.
+    """
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=1, depthwise=False)
+
+
+def depthwise_conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: Optional[ArrayLike] = None,
+    *,
+    stride: int = 1,
+    padding: Padding = 0,
+) -> Array:
+    """Depthwise 2-D convolution: one filter per input channel (MobileNet).
+
+    .. math:: y_{n,i,j,c} = b_c + \\sum_{u,v} x^{pad}_{n, Si+u, Sj+v, c}\\, w_{u,v,0,c}
+
+    Implemented as a grouped convolution with ``feature_group_count = C``.
+    A channel multiplier ``k`` is allowed: ``w`` of shape ``(F, F, 1, k·C)``
+    gives ``k`` filters per channel (outputs of channel ``c`` at
+    ``c·k … c·k + k − 1``).
+
+    Args:
+      x: images, shape ``(N, H, W, C)``.
+      w: filters, shape ``(F_h, F_w, 1, C)`` (or ``(F_h, F_w, 1, k·C)``).
+      b: optional bias, shape ``(w.shape[-1],)``.
+      stride: stride along both spatial axes.
+      padding: zeros on each side (int), or ``'SAME'`` / ``'VALID'``.
+
+    Returns:
+      Shape ``(N, H_out, W_out, w.shape[-1])``.
+
+    Raises:
+      ValueError: as :func:`conv2d`, or when ``w.shape[2] != 1``.
+
+    References:
+      Howard et al., "MobileNets", 2017 (CS231n lecture on efficient networks).
+    """
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=True)

@@ -1,0 +1,97 @@
+"""Inverted dropout on activations and DropConnect on weights."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from jax231.models.layers import _checks
+from jax231.types import Array, ArrayLike, PRNGKey
+
+
+def _drop(
+    x: ArrayLike, name: str, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
+) -> Array:
+    train = _checks.check_static_bool("train", train)
+    x = jnp.asarray(x)
+    if _checks.is_concrete(drop_rate):
+        if jnp.ndim(drop_rate) != 0 or not 0.0 <= float(drop_rate) < 1.0:
+            raise ValueError(
+                f"`drop_rate` (the probability of dropping a unit) must be a scalar in [0, 1); "
+                f"got {drop_rate!r}."
+            )
+        if float(drop_rate) == 0.0:
+            return x
+    if not train:
+        return x
+    if rng is None:
+        raise ValueError(
+            f"`rng` must be a PRNG key when train=True and drop_rate > 0 (dropping `{name}`); got None."
+        )
+    keep_prob = 1.0 - drop_rate
+    keep = jax.random.bernoulli(rng, keep_prob, x.shape)
+    return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
+
+
+def dropout(
+    x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
+) -> Array:
+    """Inverted dropout: drop units with probability ``drop_rate``, rescale the rest.
+
+    .. math:: y = \\frac{m \\odot x}{1 - p}, \\qquad m_i \\sim \\text{Bernoulli}(1 - p)
+
+    with :math:`p` = ``drop_rate`` (the probability of *dropping*; stax's
+    ``Dropout(rate)`` is the keep probability, a known trap). Scaling at
+    training time keeps :math:`\\mathbb{E}[y] = x`, so evaluation is the
+    identity.
+
+    Args:
+      x: activations, any shape.
+      drop_rate: :math:`p \\in [0, 1)`. A traced ``drop_rate`` (e.g. under a
+        vmapped sweep) is not range-checked.
+      rng: PRNG key; may be ``None`` when ``train`` is False or ``drop_rate == 0``.
+      train: a Python bool; ``False`` returns ``x`` unchanged.
+
+    Returns:
+      Array of the shape and dtype of ``x``.
+
+    Raises:
+      ValueError: when ``drop_rate`` is outside ``[0, 1)``, ``rng`` is missing
+        at training time, or ``train`` is not a Python bool.
+
+    References:
+      Srivastava et al., "Dropout", JMLR 2014; CS231n notes, "Neural Networks
+      Part 2", inverted dropout.
+    """
+    return _drop(x, "x", drop_rate, rng, train)
+
+
+def drop_connect(
+    w: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
+) -> Array:
+    """DropConnect: inverted dropout applied to a *weight* tensor.
+
+    .. math:: \\tilde W = \\frac{M \\odot W}{1 - p}, \\qquad M_{ij} \\sim \\text{Bernoulli}(1 - p)
+
+    Use the result in place of the weights, e.g. ``affine(x, drop_connect(w,
+    ...), b)``: each connection (not each activation) is dropped, with one
+    mask shared by the whole batch.
+
+    Args:
+      w: weights, any shape.
+      drop_rate: :math:`p \\in [0, 1)`, the probability of dropping a weight.
+      rng: PRNG key; may be ``None`` when ``train`` is False or ``drop_rate == 0``.
+      train: a Python bool; ``False`` returns ``w`` unchanged.
+
+    Returns:
+      Array of the shape and dtype of ``w``.
+
+    Raises:
+      ValueError: as :func:`dropout`.
+
+    References:
+      Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013.
+    """
+    return _drop(w, "w", drop_rate, rng, train)

@@ -1,0 +1,214 @@
+"""Normalisation layers: batch (1-D and spatial), layer and group normalisation."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax.numpy as jnp
+from jax import lax
+
+from jax231.models.layers import _checks
+from jax231.types import Array, ArrayLike
+
+
+def _check_channel_param(name: str, value: ArrayLike, channels: int) -> None:
+    _checks.check_shape(name, value, (channels,), why="one value per channel, the last axis of `x`")
+
+
+def batch_norm(
+    x: ArrayLike,
+    gamma: ArrayLike,
+    beta: ArrayLike,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    train: bool,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+    axis_name: Optional[str] = None,
+) -> tuple[Array, Array, Array]:
+    """Batch normalisation over every axis but the last (the channels).
+
+    Training (``train=True``), with :math:`B` all the axes but the last:
+
+    .. math::
+        \\mu = \\frac{1}{|B|}\\sum_B x, \\qquad
+        \\sigma^2 = \\frac{1}{|B|}\\sum_B (x - \\mu)^2 \\quad\\text{(biased)},
+
+        y = \\gamma \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta,
+
+        \\hat\\mu \\leftarrow m\\,\\hat\\mu + (1 - m)\\,\\mu, \\qquad
+        \\hat\\sigma^2 \\leftarrow m\\,\\hat\\sigma^2 + (1 - m)\\,\\sigma^2,
+
+    with :math:`\\gamma` = ``gamma``, :math:`\\beta` = ``beta``, :math:`m` =
+    ``momentum``, :math:`\\epsilon` = ``eps`` and :math:`\\hat\\mu,
+    \\hat\\sigma^2` = ``running_mean``, ``running_var``. The running variance
+    averages the *biased* batch variance, as ``flax.linen.BatchNorm`` and the
+    course's ``batchnorm_forward`` do (PyTorch uses the unbiased one).
+
+    Evaluation (``train=False``): :math:`y = \\gamma (x - \\hat\\mu) /
+    \\sqrt{\\hat\\sigma^2 + \\epsilon} + \\beta`; the running statistics are
+    returned unchanged.
+
+    For ``x`` of shape ``(N, D)`` this is the 1-D batch norm; for ``(N, H, W,
+    C)`` it is spatial batch norm (statistics per channel over N, H, W).
+
+    Args:
+      x: inputs, shape ``(..., C)`` of rank >= 2.
+      gamma: scale, shape ``(C,)``.
+      beta: shift, shape ``(C,)``.
+      running_mean: running mean, shape ``(C,)``.
+      running_var: running variance, shape ``(C,)``.
+      train: a Python bool: batch statistics (True) or running ones (False).
+      momentum: :math:`m`, the weight of the old running statistics.
+      eps: :math:`\\epsilon`, added to the variance.
+      axis_name: when given (inside ``pmap`` / ``shard_map``), the batch mean
+        and variance are averaged over that mapped axis with ``lax.pmean``
+        (synchronised batch norm; exact when every device holds as many
+        examples).
+
+    Returns:
+      ``(y, new_running_mean, new_running_var)``; ``y`` has the shape of ``x``.
+
+    Raises:
+      ValueError: when ``x`` has rank < 2, a per-channel argument is not
+        ``(C,)``, or ``train`` is not a Python bool.
+
+    References:
+      Ioffe & Szegedy, "Batch Normalization", 2015; CS231n assignment 2.
+    """
+    _checks.check_min_rank("x", x, 2, layout="(N, ..., C)")
+    train = _checks.check_static_bool("train", train)
+    x = jnp.asarray(x)
+    channels = x.shape[-1]
+    for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        _check_channel_param(name, value, channels)
+    if not train:
+        y = (x - running_mean) * lax.rsqrt(running_var + eps) * gamma + beta
+        return y, jnp.asarray(running_mean), jnp.asarray(running_var)
+    axes = tuple(range(x.ndim - 1))
+    # 1. Batch mean (averaged across devices for synchronised BN).
+    mean = jnp.mean(x, axis=axes)
+    if axis_name is not None:
+        mean = lax.pmean(mean, axis_name)
+    # 2. Biased batch variance, two-pass for accuracy.
+    centred = x - mean
+    var = jnp.mean(jnp.square(centred), axis=axes)
+    if axis_name is not None:
+        var = lax.pmean(var, axis_name)
+    # 3. Normalise, scale and shift.
+    y = centred * lax.rsqrt(var + eps) * gamma + beta
+    # 4. Exponential moving averages of the statistics.
+    new_mean = momentum * running_mean + (1.0 - momentum) * mean
+    new_var = momentum * running_var + (1.0 - momentum) * var
+    return y, new_mean, new_var
+
+
+def spatial_batch_norm(
+    x: ArrayLike,
+    gamma: ArrayLike,
+    beta: ArrayLike,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    train: bool,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+    axis_name: Optional[str] = None,
+) -> tuple[Array, Array, Array]:
+    """Spatial batch normalisation: :func:`batch_norm` per channel over N, H, W.
+
+    Same formula and arguments as :func:`batch_norm`, but ``x`` must be
+    ``(N, H, W, C)``.
+
+    Raises:
+      ValueError: when ``x`` is not rank 4, or as :func:`batch_norm`.
+    """
+    _checks.check_rank("x", x, 4, layout="(N, H, W, C)")
+    return batch_norm(x, gamma, beta, running_mean, running_var, train=train,
+                      momentum=momentum, eps=eps, axis_name=axis_name)
+
+
+def layer_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, eps: float = 1e-5) -> Array:
+    """Layer normalisation over the last axis of each example.
+
+    .. math::
+        \\mu = \\frac{1}{C}\\sum_c x_c, \\quad \\sigma^2 = \\frac{1}{C}\\sum_c (x_c - \\mu)^2,
+        \\quad y = \\gamma \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta
+
+    (``flax.linen.LayerNorm`` with its default reduction over the last axis).
+    No running statistics: training and evaluation are the same.
+
+    Args:
+      x: inputs, shape ``(..., C)``.
+      gamma: scale, shape ``(C,)``.
+      beta: shift, shape ``(C,)``.
+      eps: :math:`\\epsilon`.
+
+    Returns:
+      Shape of ``x``.
+
+    References:
+      Ba, Kiros & Hinton, "Layer Normalization", 2016.
+    """
+    _checks.check_min_rank("x", x, 1, layout="(..., C)")
+    x = jnp.asarray(x)
+    _check_channel_param("gamma", gamma, x.shape[-1])
+    _check_channel_param("beta", beta, x.shape[-1])
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    var = jnp.mean(jnp.square(centred), axis=-1, keepdims=True)
+    return centred * lax.rsqrt(var + eps) * gamma + beta
+
+
+def group_norm(
+    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, num_groups: int, eps: float = 1e-5
+) -> Array:
+    """Group normalisation: channels split into ``num_groups`` groups of ``C/G``.
+
+    For every example and group :math:`g`, with :math:`S_g` the spatial
+    positions times the channels of the group:
+
+    .. math::
+        \\mu_g = \\frac{1}{|S_g|}\\sum_{S_g} x, \\quad
+        \\sigma_g^2 = \\frac{1}{|S_g|}\\sum_{S_g} (x - \\mu_g)^2, \\quad
+        y = \\gamma \\frac{x - \\mu_g}{\\sqrt{\\sigma_g^2 + \\epsilon}} + \\beta
+
+    (``flax.linen.GroupNorm``: ``num_groups = 1`` is layer norm over all
+    non-batch axes, ``num_groups = C`` is instance norm).
+
+    Args:
+      x: inputs, shape ``(N, ..., C)``.
+      gamma: scale, shape ``(C,)``.
+      beta: shift, shape ``(C,)``.
+      num_groups: :math:`G`, which must divide ``C``.
+      eps: :math:`\\epsilon`.
+
+    Returns:
+      Shape of ``x``.
+
+    Raises:
+      ValueError: when ``num_groups`` does not divide ``C``, or on shapes.
+
+    References:
+      Wu & He, "Group Normalization", 2018 (CS231n assignment 2).
+    """
+    _checks.check_min_rank("x", x, 2, layout="(N, ..., C)")
+    num_groups = _checks.check_positive_int("num_groups", num_groups)
+    x = jnp.asarray(x)
+    channels = x.shape[-1]
+    if channels % num_groups != 0:
+        raise ValueError(
+            f"`num_groups` must divide the {channels} channels of `x` (shape {x.shape}); "
+            f"got num_groups={num_groups}."
+        )
+    _check_channel_param("gamma", gamma, channels)
+    _check_channel_param("beta", beta, channels)
+    grouped = x.reshape(x.shape[:-1] + (num_groups, channels // num_groups))
+    axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)  # spatial axes and channels-in-group
+    mean = jnp.mean(grouped, axis=axes, keepdims=True)
+    centred = grouped - mean
+    var = jnp.mean(jnp.square(centred), axis=axes, keepdims=True)
+    normalised = (centred * lax.rsqrt(var + eps)).reshape(x.shape)
+    return normalised * gamma + beta
