@@ -1,0 +1,86 @@
+"""Hand-written optimizers speaking optax's protocol.
+
+Each optimizer is a factory returning a :class:`GradientTransformation`
+``(init, update)`` of pure functions; ``apply_updates(params, updates)`` adds
+the updates. They mix with optax (``optax.chain``, ``optax.apply_updates``,
+optax schedules).
+
+Hyperparameters live in the state (``state.hyperparams['learning_rate']``) and
+``update`` reads them from there: :func:`set_hyperparams` plus ``jax.vmap``
+sweeps many settings in one compiled program. A hyperparameter given as a
+schedule ``step -> value`` (see :mod:`jax231.optimizers.schedules`) is
+re-evaluated at the state's ``step`` at every update and the value used is
+written back to ``state.hyperparams``.
+
+Every ``update`` accepts and ignores unknown keyword extras; :func:`lbfgs`
+reads ``value``, ``grad`` and ``value_fn`` (see :func:`needs_value_fn`).
+
+Examples:
+  >>> opt = adam(learning_rate=1e-3)
+  >>> state = opt.init(params)
+  >>> updates, state = opt.update(grads, state, params)
+  >>> params = apply_updates(params, updates)
+"""
+
+from jax231.optimizers import schedules
+from jax231.optimizers._adam import AdamState, adam, adamw
+from jax231.optimizers._adaptive import AdagradState, RmspropState, adagrad, rmsprop
+from jax231.optimizers._base import (
+    GradientTransformation,
+    apply_updates,
+    chain,
+    get_hyperparams,
+    set_hyperparams,
+)
+from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
+from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
+from jax231.optimizers._registry import NAMES, get, needs_value_fn
+from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
+from jax231.optimizers._transforms import (
+    AddWeightDecayState,
+    ClipByGlobalNormState,
+    ParamsAverage,
+    ParamsAverageState,
+    add_weight_decay,
+    clip_by_global_norm,
+    ema,
+    polyak_average,
+)
+
+__all__ = [
+    "NAMES",
+    "AdagradState",
+    "AdamState",
+    "AddWeightDecayState",
+    "ClipByGlobalNormState",
+    "GradientTransformation",
+    "LbfgsResult",
+    "LbfgsState",
+    "LineSearchResult",
+    "MomentumState",
+    "ParamsAverage",
+    "ParamsAverageState",
+    "RmspropState",
+    "SgdState",
+    "adagrad",
+    "adam",
+    "adamw",
+    "add_weight_decay",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "ema",
+    "get",
+    "get_hyperparams",
+    "lbfgs",
+    "lbfgs_minimize",
+    "momentum",
+    "needs_value_fn",
+    "nesterov",
+    "polyak_average",
+    "rmsprop",
+    "schedules",
+    "set_hyperparams",
+    "sgd",
+    "strong_wolfe_line_search",
+]
