@@ -1,0 +1,57 @@
+"""Input pipelines: dataset names -> batches for JAX.
+
+* :func:`load` -- TFDS / tf.data batches with shuffling, slicing, sharding,
+  augmentation and preprocessing (TensorFlow imported on first call, kept off
+  the GPUs).
+* :func:`load_arrays`, :func:`info` -- whole splits in memory and metadata,
+  without TensorFlow for the offline datasets.
+* Offline datasets registered as TFDS builders when TFDS is installed:
+  ``mnist1d`` and ``digits`` (``tfds.load('mnist1d')`` works after importing
+  this package); ``cifar10_shared``, ``imagefolder:<path>``, ``npz:<path>``.
+* :func:`fit_preprocessing` / :func:`apply_preprocessing` -- the notes'
+  mean-image, per-channel, PCA and whitening, fitted on training data only.
+* :func:`augment_batch` -- on-device augmentation (``load`` augments in tf.data,
+  see :data:`AUGMENT_PLACEMENT`).
+* :func:`device_epochs`, :func:`shard_batch`, :func:`global_batch` -- batches
+  on and across devices.
+"""
+
+from jax231.pipelines._api import load
+from jax231.pipelines._arrays import info, load_arrays
+from jax231.pipelines._augment import AUGMENT_PLACEMENT, Augment, augment_batch
+from jax231.pipelines._common import DatasetInfo
+from jax231.pipelines._device import (
+    DeviceDataset,
+    device_epochs,
+    epoch_indices,
+    gather_batch,
+    global_batch,
+    shard_batch,
+    to_device,
+)
+from jax231.pipelines._preprocessing import Preprocessing, apply_preprocessing, fit_preprocessing
+
+try:  # Register the offline TFDS builders (TFDS imports TensorFlow lazily).
+    from jax231.pipelines import _builders  # noqa: F401
+except ImportError:  # No TFDS: load_arrays still serves the offline datasets.
+    pass
+
+__all__ = [
+    "AUGMENT_PLACEMENT",
+    "Augment",
+    "DatasetInfo",
+    "DeviceDataset",
+    "Preprocessing",
+    "apply_preprocessing",
+    "augment_batch",
+    "device_epochs",
+    "epoch_indices",
+    "fit_preprocessing",
+    "gather_batch",
+    "global_batch",
+    "info",
+    "load",
+    "load_arrays",
+    "shard_batch",
+    "to_device",
+]
