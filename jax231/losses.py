@@ -108,9 +108,9 @@ def softmax_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
 
     .. math:: L_i = -\\log \\frac{e^{s_{y_i}}}{\\sum_j e^{s_j}} = \\log\\sum_j e^{s_j} - s_{y_i}
 
-    with :math:`s` = ``logits`` and :math:`y` = ``labels``; ``logsumexp``
-    subtracts :math:`\\max_j s_j` first so large scores do not overflow. At
-    small weights every score is ≈ 0, so :math:`L_i \\approx \\log C`.
+    with :math:`s` = ``logits`` and :math:`y` = ``labels``. Both terms are
+    computed on :math:`s - \\max_j s_j`, so large scores neither overflow nor
+    cancel. At small weights every score is ≈ 0, so :math:`L_i \\approx \\log C`.
 
     Args:
       logits: class scores, shape ``(..., C)``.
@@ -126,7 +126,9 @@ def softmax_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
       CS231n notes, "Linear classification: Softmax classifier".
     """
     logits, labels = _check_logits_labels(logits, labels)
-    return jax.nn.logsumexp(logits, axis=-1) - _correct_class_scores(logits, labels)
+    # Shift by the (constant) max: log Σ exp(s - max) - (s_y - max) never cancels large terms.
+    shifted = logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    return jnp.log(jnp.sum(jnp.exp(shifted), axis=-1)) - _correct_class_scores(shifted, labels)
 
 
 def accuracy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
