@@ -6,8 +6,9 @@ state machine:
 
   * phase 0, *bracket*: try growing steps until one fails sufficient decrease,
     does not decrease from the previous trial, or has a non-negative slope;
-  * phase 1, *zoom*: shrink the bracket with safeguarded cubic interpolation
-    until a step satisfies both strong Wolfe conditions;
+  * phase 1, *zoom*: shrink the bracket with cubic interpolation (bisection
+    when two steps did not shrink it to 66 %, as More and Thuente) until a
+    step satisfies both strong Wolfe conditions;
   * phase 2, *backtrack* (fallback, when the budget of the first two phases is
     spent without a sufficient-decrease point): halve the step until
     sufficient decrease holds.
@@ -62,6 +63,8 @@ class _State(NamedTuple):
     a_hi: Array
     f_hi: Array
     d_hi: Array
+    width: Array  # |hi - lo| now and one zoom step ago (More and Thuente's bisection rule)
+    width1: Array
     a_out: Array  # accepted point
     f_out: Array
     g_out: PyTree
@@ -77,12 +80,14 @@ def _cubic_min(a: Array, fa: Array, da: Array, b: Array, fb: Array, db: Array) -
     return b - (b - a) * (db + d2 - d1) / (db - da + 2 * d2)
 
 
-def _zoom_trial(lo: Array, f_lo: Array, d_lo: Array, hi: Array, f_hi: Array, d_hi: Array) -> Array:
-    """Cubic interpolate, safeguarded to the middle 80 % of the interval, else bisect."""
+def _zoom_trial(
+    lo: Array, f_lo: Array, d_lo: Array, hi: Array, f_hi: Array, d_hi: Array, bisect: Array
+) -> Array:
+    """Cubic interpolate strictly inside the interval, else (or when told to) bisect."""
     c = _cubic_min(lo, f_lo, d_lo, hi, f_hi, d_hi)
     left, right = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
-    margin = 0.1 * (right - left)
-    ok = jnp.isfinite(c) & (c >= left + margin) & (c <= right - margin)
+    margin = 1e-3 * (right - left)
+    ok = jnp.isfinite(c) & (c >= left + margin) & (c <= right - margin) & ~bisect
     return jnp.where(ok, c, 0.5 * (lo + hi))
 
 
@@ -210,6 +215,14 @@ def strong_wolfe_line_search(
         d_lo = jnp.where(keep_bracketing, d, d_lo)
         g_lo = jax.tree_util.tree_map(lambda gc, gl: jnp.where(keep_bracketing, gc, gl), g, g_lo)
 
+        # Bisect when two zoom steps did not shrink the interval to 66 %.
+        entering = in_bracket & b_zoom
+        new_width = jnp.abs(hi - lo)
+        width = jnp.where(entering, jnp.inf, s.width)
+        width1 = jnp.where(entering, jnp.inf, s.width1)
+        bisect = new_width >= 0.66 * width1
+        width1, width = width, new_width
+
         # Budget of bracket + zoom spent (or the bracket collapsed): take lo when it
         # moved, else backtrack from the current trial.
         collapsed = in_zoom & ~accepted & (jnp.abs(hi - lo) <= 1e-12 * jnp.maximum(1.0, jnp.abs(lo)))
@@ -224,7 +237,7 @@ def strong_wolfe_line_search(
             b_next,
             jnp.where(
                 phase == _ZOOM,
-                _zoom_trial(lo, f_lo, d_lo, hi, f_hi, d_hi),
+                _zoom_trial(lo, f_lo, d_lo, hi, f_hi, d_hi, bisect),
                 0.5 * jnp.where(go_back, jnp.minimum(a, jnp.where(hi > 0, hi, a)), a),
             ),
         )
@@ -246,6 +259,8 @@ def strong_wolfe_line_search(
             a_hi=hi,
             f_hi=f_hi,
             d_hi=d_hi,
+            width=width,
+            width1=width1,
             a_out=a_out,
             f_out=f_out,
             g_out=g_out,
@@ -266,6 +281,8 @@ def strong_wolfe_line_search(
         a_hi=zero,
         f_hi=f0,
         d_hi=d0,
+        width=jnp.asarray(jnp.inf, dtype),
+        width1=jnp.asarray(jnp.inf, dtype),
         a_out=zero,
         f_out=f0,
         g_out=grad,
