@@ -1,0 +1,111 @@
+"""Metric logs of a run: CSV, JSON lines, TensorBoard event files, a progress bar."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pathlib
+import sys
+from typing import Mapping, Sequence
+
+CSV_NAME = "metrics.csv"
+JSONL_NAME = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
+    """Creates ``workdir`` if needed and checks that a file can be written there.
+
+    Raises:
+      ValueError: naming the path, when it cannot be created or written.
+    """
+    path = pathlib.Path(workdir).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".jax231_write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"workdir: expected a writable directory, got {str(path)!r} ({e})") from e
+    return path
+
+
+def _fmt(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+
+
+class MetricLogger:
+    """Writes one row per evaluation to ``metrics.csv`` and ``metrics.jsonl``.
+
+    When a run resumes, the files are rewritten from the checkpointed history
+    first, so rows logged after the last checkpoint of the interrupted run are
+    not duplicated. With ``tensorboard=True`` the scalars also go to
+    ``workdir/tensorboard`` through ``tf.summary`` (TensorFlow is imported lazily).
+    """
+
+    def __init__(self, workdir: pathlib.Path, keys: Sequence[str], *, tensorboard: bool = False):
+        self.workdir = pathlib.Path(workdir)
+        self.keys = list(keys)
+        self._tb = None
+        if tensorboard:
+            import tensorflow as tf  # lazy: TF takes seconds to import
+
+            self._tf = tf
+            self._tb = tf.summary.create_file_writer(str(self.workdir / TENSORBOARD_DIR))
+
+    def reset(self, history: Mapping[str, list]) -> None:
+        """Rewrites both files from ``history`` (one row per entry of ``history['step']``)."""
+        with open(self.workdir / CSV_NAME, "w", newline="") as f:
+            csv.writer(f).writerow(self.keys)
+        (self.workdir / JSONL_NAME).write_text("")
+        for i in range(len(history.get("step", []))):
+            self._append({k: history[k][i] for k in self.keys}, tensorboard=False)
+
+    def write(self, row: Mapping[str, float]) -> None:
+        self._append(row, tensorboard=True)
+
+    def _append(self, row: Mapping[str, float], *, tensorboard: bool) -> None:
+        with open(self.workdir / CSV_NAME, "a", newline="") as f:
+            csv.writer(f).writerow([_fmt(row.get(k)) for k in self.keys])
+        clean = {k: (None if isinstance(row.get(k), float) and math.isnan(row[k]) else row.get(k))
+                 for k in self.keys}
+        with open(self.workdir / JSONL_NAME, "a") as f:
+            f.write(json.dumps(clean) + "\n")
+        if tensorboard and self._tb is not None:
+            with self._tb.as_default():
+                for k in self.keys:
+                    v = row.get(k)
+                    if k != "step" and v is not None and not math.isnan(v):
+                        self._tf.summary.scalar(k, float(v), step=int(row["step"]))
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+class ProgressBar:
+    """A one-line ``\\r`` progress bar: ``step 200/1000 [#####.....] loss 0.53 acc 0.81``."""
+
+    def __init__(self, total: int, *, initial: int = 0, width: int = 30, stream=None):
+        self.total = total
+        self.width = width
+        self.stream = stream if stream is not None else sys.stderr
+        self.update(initial, {})
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> None:
+        filled = int(self.width * step / max(self.total, 1))
+        bar = "#" * filled + "." * (self.width - filled)
+        parts = [f"step {step}/{self.total} [{bar}]"]
+        for key, label in (("train_loss", "loss"), ("train_accuracy", "acc"),
+                           ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+            v = metrics.get(key)
+            if v is not None and not math.isnan(v):
+                parts.append(f"{label} {v:.4f}")
+        self.stream.write("\r" + " ".join(parts))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,359 @@
+"""Pure train and eval steps, and the on-device epoch and evaluation loops."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jax231.training import _metrics
+from jax231.training._state import TrainState
+from jax231.types import Array, ArrayLike, Params, PRNGKey
+
+LossName = str | Callable[..., Array]
+Batch = Mapping[str, ArrayLike]
+LOSS_NAMES = ("softmax", "svm")
+
+
+def _softmax_fallback(*, logits: Array, labels: Array) -> Array:
+    import optax  # only used while jax231.losses is absent
+
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def resolve_loss(loss: LossName) -> Callable[..., Array]:
+    """Returns the per-example loss ``f(*, logits, labels) -> (N,)`` named by ``loss``.
+
+    Args:
+      loss: ``'softmax'`` (cross-entropy), ``'svm'`` (multiclass hinge, margin 1)
+        or a callable with the signature of :mod:`jax231.losses`.
+
+    Raises:
+      ValueError: for an unknown name.
+    """
+    if callable(loss):
+        return loss
+    if loss not in LOSS_NAMES:
+        raise ValueError(f"loss: expected one of {LOSS_NAMES} or a callable, got {loss!r}")
+    try:
+        from jax231 import losses  # imported lazily: the package may land after this one
+    except ImportError:
+        losses = None
+    if loss == "softmax":
+        return losses.softmax_cross_entropy if losses is not None else _softmax_fallback
+    if losses is None:
+        raise ValueError("loss: 'svm' needs jax231.losses, which is not importable")
+    return losses.svm_loss
+
+
+def _check_batch(batch: Batch) -> None:
+    if "image" not in batch or "label" not in batch:
+        raise ValueError(f"batch: expected a dict with 'image' and 'label', got keys {sorted(batch)}")
+    n_img, n_lab = jnp.shape(batch["image"])[0], jnp.shape(batch["label"])[0]
+    if n_img != n_lab:
+        raise ValueError(
+            f"batch: expected as many labels as images, got {n_img} images and {n_lab} labels"
+        )
+
+
+def make_loss_fn(
+    model: Any,
+    *,
+    loss: LossName = "softmax",
+    penalty: Callable[[Params], Array] | None = None,
+) -> Callable[..., tuple[Array, tuple[Array, Any]]]:
+    """Builds the objective ``L(w) = mean_i loss(f(x_i; w), y_i) + R(w)``.
+
+    Args:
+      model: a ``Model(init, apply)``.
+      loss: ``'softmax'``, ``'svm'`` or a per-example callable ``f(*, logits, labels)``.
+      penalty: optional ``R(params) -> scalar`` (e.g. ``functools.partial(
+        jax231.losses.l2_penalty, strength=1e-4)``), added to the mean data loss.
+
+    Returns:
+      ``loss_fn(params, model_state, batch, rng, *, train) -> (loss, (logits,
+      new_model_state))``, differentiable in ``params``.
+    """
+    per_example = resolve_loss(loss)
+
+    def loss_fn(params, model_state, batch, rng, *, train: bool):
+        logits, new_model_state = model.apply(params, model_state, batch["image"], train=train, rng=rng)
+        value = jnp.mean(per_example(logits=logits, labels=batch["label"]))
+        if penalty is not None:
+            value = value + penalty(params)
+        return value, (logits, new_model_state)
+
+    return loss_fn
+
+
+def _accepts_extras(optimizer: Any) -> bool:
+    try:
+        params = inspect.signature(optimizer.update).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params) or "value_fn" in {
+        p.name for p in params
+    }
+
+
+def _accuracy(logits: Array, labels: Array) -> Array:
+    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+
+
+def make_train_step(
+    model: Any,
+    optimizer: Any,
+    *,
+    loss: LossName = "softmax",
+    penalty: Callable[[Params], Array] | None = None,
+    axis_name: str | None = None,
+    per_layer_ratios: bool = False,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
+    """Builds one SGD-style update ``w <- w + update(grad L(w))`` as a pure function.
+
+    The returned ``step(state, batch) -> (state, metrics)`` is NOT jitted: jit it
+    (:func:`jit_train_step` donates the state), vmap it over seeds or
+    hyperparameters, or pmap it with ``axis_name``. Per update ``t``:
+
+    1. dropout key ``k_t = fold_in(state.rng, t)``;
+    2. ``(L, (logits, ms')), g = value_and_grad(loss_fn)(w, ms, batch, k_t, train=True)``;
+    3. with ``axis_name``: ``g, L, metrics = pmean(., axis_name)`` (BatchNorm
+       statistics are synchronised by the model when built with the same
+       ``bn_axis_name``);
+    4. ``u, s' = optimizer.update(g, s, w, value=L, grad=g, value_fn=...)``, the
+       keyword extras going only to optimizers whose ``update`` takes ``**extra``
+       (L-BFGS needs them; ``value_fn(w)`` is the same train-mode loss on the
+       same batch with the same dropout key);
+    5. ``w' = w + u``, ``t' = t + 1``.
+
+    Args:
+      model: a ``Model(init, apply)``.
+      optimizer: a ``GradientTransformation`` (jax231.optimizers or optax).
+      loss: ``'softmax'``, ``'svm'`` or a per-example callable.
+      penalty: optional regulariser ``R(params)`` added to the loss.
+      axis_name: the ``pmap`` axis to average gradients and metrics over.
+      per_layer_ratios: also report ``'update_ratio/<path>'`` for every leaf.
+
+    Returns:
+      ``step(state, batch)``; ``metrics`` holds float32 scalars ``'loss'``
+      (including the penalty), ``'accuracy'``, ``'grad_norm'``, ``'param_norm'``
+      (before the update), ``'update_norm'`` and ``'update_ratio'``
+      (``update_norm / param_norm``, the notes' ~1e-3 rule of thumb).
+    """
+    loss_fn = make_loss_fn(model, loss=loss, penalty=penalty)
+    pass_extras = _accepts_extras(optimizer)
+
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
+        _check_batch(batch)
+        rng = jax.random.fold_in(state.rng, state.step)  # 1.
+
+        def objective(params):
+            return loss_fn(params, state.model_state, batch, rng, train=True)
+
+        (value, (logits, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+            state.params
+        )  # 2.
+        accuracy = _accuracy(logits, batch["label"])
+        if axis_name is not None:  # 3.
+            grads, value, accuracy = lax.pmean((grads, value, accuracy), axis_name)
+
+        if pass_extras:  # 4.
+            def value_fn(params):
+                v = objective(params)[0]
+                return lax.pmean(v, axis_name) if axis_name is not None else v
+
+            updates, opt_state = optimizer.update(
+                grads, state.opt_state, state.params, value=value, grad=grads, value_fn=value_fn
+            )
+        else:
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = jax.tree_util.tree_map(
+            lambda w, u: (w + u).astype(w.dtype), state.params, updates
+        )  # 5.
+
+        param_norm = _metrics.global_norm(state.params)
+        update_norm = _metrics.global_norm(updates)
+        metrics = {
+            "loss": value.astype(jnp.float32),
+            "accuracy": accuracy,
+            "grad_norm": _metrics.global_norm(grads).astype(jnp.float32),
+            "param_norm": param_norm.astype(jnp.float32),
+            "update_norm": update_norm.astype(jnp.float32),
+            "update_ratio": (update_norm / (param_norm + _metrics._EPS)).astype(jnp.float32),
+        }
+        if per_layer_ratios:
+            for name, r in _metrics.update_ratios(state.params, updates).items():
+                metrics[f"update_ratio/{name}"] = r
+        new_state = TrainState(
+            params=params,
+            model_state=new_model_state,
+            opt_state=opt_state,
+            step=state.step + 1,
+            rng=state.rng,
+        )
+        return new_state, metrics
+
+    return step
+
+
+def jit_train_step(step: Callable) -> Callable:
+    """``jax.jit(step, donate_argnums=0)``: the old state's buffers are reused."""
+    return jax.jit(step, donate_argnums=0)
+
+
+def make_eval_step(
+    model: Any, *, loss: LossName = "softmax"
+) -> Callable[[TrainState, Batch], dict[str, Array]]:
+    """Builds ``eval_step(state, batch) -> metrics`` (inference mode, no penalty).
+
+    ``batch`` may carry a ``'mask'`` of 0/1 weights (padding rows have 0).
+
+    Returns:
+      ``eval_step``; metrics are batch MEANS over the unmasked examples,
+      ``'loss'`` (data loss only) and ``'accuracy'``, plus ``'count'``, the number
+      of unmasked examples, so that :func:`evaluate` can weight batches.
+    """
+    per_example = resolve_loss(loss)
+
+    def eval_step(state: TrainState, batch: Batch) -> dict[str, Array]:
+        _check_batch(batch)
+        logits, _ = model.apply(state.params, state.model_state, batch["image"], train=False, rng=None)
+        labels = batch["label"]
+        mask = batch.get("mask")
+        mask = jnp.ones(labels.shape, jnp.float32) if mask is None else mask.astype(jnp.float32)
+        count = jnp.sum(mask)
+        denom = jnp.maximum(count, 1.0)
+        losses = per_example(logits=logits, labels=labels).astype(jnp.float32)
+        correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+        return {
+            "loss": jnp.sum(jnp.where(mask > 0, losses, 0.0) * mask) / denom,
+            "accuracy": jnp.sum(correct * mask) / denom,
+            "count": count,
+        }
+
+    return eval_step
+
+
+@functools.partial(jax.jit, static_argnames=("eval_step", "batch_size"))
+def _evaluate_arrays(eval_step, state, images, labels, *, batch_size):
+    n = labels.shape[0]
+    num_batches = -(-n // batch_size)
+    pad = num_batches * batch_size - n
+    mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
+    images = jnp.concatenate([images, jnp.zeros((pad,) + images.shape[1:], images.dtype)])
+    labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
+    batches = {
+        "image": images.reshape((num_batches, batch_size) + images.shape[1:]),
+        "label": labels.reshape((num_batches, batch_size)),
+        "mask": mask.reshape((num_batches, batch_size)),
+    }
+    per_batch = lax.map(lambda b: eval_step(state, b), batches)
+    total = jnp.sum(per_batch["count"])
+    return {
+        "loss": jnp.sum(per_batch["loss"] * per_batch["count"]) / total,
+        "accuracy": jnp.sum(per_batch["accuracy"] * per_batch["count"]) / total,
+    }
+
+
+def evaluate(
+    eval_step: Callable, state: TrainState, data: Any, *, batch_size: int = 1024
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``state`` over a whole dataset.
+
+    Args:
+      eval_step: from :func:`make_eval_step` (reuse the same object: it is the
+        key of the compilation cache).
+      state: the train state to evaluate.
+      data: a dict of arrays ``{'image', 'label'}`` (evaluated on device in one
+        compiled ``lax.map``, the last batch padded and masked), or an iterable
+        of such batches.
+      batch_size: examples per batch for array input (capped at the dataset size).
+
+    Returns:
+      ``{'loss': float, 'accuracy': float}``, means over all examples.
+    """
+    if isinstance(data, Mapping):
+        _check_batch(data)
+        n = int(jnp.shape(data["label"])[0])
+        if n == 0:
+            raise ValueError("data: expected at least one example, got 0")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
+        out = _evaluate_arrays(
+            eval_step, state, jnp.asarray(data["image"]), jnp.asarray(data["label"]),
+            batch_size=min(batch_size, n),
+        )
+        return {k: float(v) for k, v in out.items()}
+    jitted = jax.jit(eval_step)
+    sums = {"loss": 0.0, "accuracy": 0.0}
+    total = 0.0
+    for batch in data:
+        m = jitted(state, {k: jnp.asarray(v) for k, v in batch.items()})
+        count = float(m["count"])
+        sums = {k: sums[k] + float(m[k]) * count for k in sums}
+        total += count
+    if total == 0:
+        raise ValueError("data: the iterable of batches was empty")
+    return {k: v / total for k, v in sums.items()}
+
+
+def epoch_permutation(data_key: PRNGKey, epoch: ArrayLike, num_examples: int) -> Array:
+    """The example order of ``epoch``: ``permutation(fold_in(data_key, epoch), N)``."""
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+
+
+@functools.partial(jax.jit, static_argnames=("step", "batch_size"))
+def _epoch_scan(step, state, data_key, images, labels, epoch, *, batch_size):
+    n = labels.shape[0]
+    num_batches = n // batch_size
+    perm = epoch_permutation(data_key, epoch, n)[: num_batches * batch_size]
+    perm = perm.reshape(num_batches, batch_size)
+
+    def body(s, idx):
+        return step(s, {"image": images[idx], "label": labels[idx]})
+
+    return lax.scan(body, state, perm)
+
+
+def train_epoch_scan(
+    step: Callable,
+    state: TrainState,
+    arrays: Batch,
+    *,
+    batch_size: int,
+    epoch: int | ArrayLike,
+    data_key: PRNGKey | None = None,
+) -> tuple[TrainState, dict[str, Array]]:
+    """One epoch as a single compiled ``lax.scan`` over on-device data.
+
+    The examples are visited in the order :func:`epoch_permutation` ``(data_key,
+    epoch, N)``; the last ``N mod batch_size`` examples of that order are
+    dropped. ``data_key`` defaults to ``fold_in(state.rng, 0x5eed)``-free
+    derivation ``jax.random.split(state.rng)[1]`` so one seed fixes everything.
+
+    Args:
+      step: from :func:`make_train_step` (reuse the object: it keys the cache).
+      state: the state at the start of the epoch.
+      arrays: ``{'image': (N, ...), 'label': (N,)}`` arrays.
+      batch_size: examples per update, ``1 <= batch_size <= N``.
+      epoch: the epoch number (a traced value is fine: no recompilation).
+      data_key: the key of the data order.
+
+    Returns:
+      ``(state, metrics)`` with every metric stacked over the ``N // batch_size``
+      updates.
+    """
+    _check_batch(arrays)
+    n = int(jnp.shape(arrays["label"])[0])
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size: expected 1 <= batch_size <= {n} (the dataset size), got {batch_size}")
+    if data_key is None:
+        data_key = jax.random.split(state.rng)[1]
+    return _epoch_scan(
+        step, state, data_key, jnp.asarray(arrays["image"]), jnp.asarray(arrays["label"]),
+        jnp.asarray(epoch, jnp.int32), batch_size=batch_size,
+    )
