@@ -203,6 +203,12 @@ def check_grads(
         random coordinates (:func:`sparse_grad_check`).
       seed: seed of the cotangent and of the sparse coordinates.
 
+    The course's formula is elementwise, so an entry whose true derivative is
+    tiny compared with the rounding noise of the difference,
+    :math:`\\approx 10^{-16} |f| / h`, shows a large relative error even when
+    the gradient is right: check small inputs (few examples, as the notes
+    advise) and avoid points where the gradient nearly cancels.
+
     Returns:
       The largest relative error found (a float <= ``tol``).
 
