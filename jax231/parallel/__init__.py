@@ -1,0 +1,85 @@
+"""Scale: vmapped sweeps, data parallelism over devices, multi-host set-up.
+
+* Sweeps -- :func:`run_sweep` trains ``K`` models (seeds x hyperparameters) in
+  one compiled program; :func:`init_sweep` and :func:`make_sweep_step` are its
+  building blocks.
+* Data parallelism -- :func:`make_sharded_train_step` (``jit`` with a
+  ``NamedSharding`` over a ``'batch'`` mesh axis) and
+  :func:`make_pmap_train_step` (``pmap`` with ``lax.pmean`` of gradients), with
+  :func:`make_mesh`, :func:`split_batch`, :func:`replicate`, :func:`unreplicate`.
+* Multi-host -- :func:`initialize_distributed` (validated
+  ``jax.distributed.initialize``), :func:`process_slice`,
+  :func:`global_batch_from_local`, :func:`save_once` and
+  :func:`launch_local_processes` for localhost runs.
+"""
+
+from jax231.parallel._data_parallel import (
+    batch_sharding,
+    check_batch_divisible,
+    make_mesh,
+    make_pmap_train_step,
+    make_sharded_train_step,
+    pmap_step_fn,
+    replicate,
+    replicated_sharding,
+    split_batch,
+    unreplicate,
+)
+from jax231.parallel._distributed import (
+    ENV_COORDINATOR,
+    ENV_NUM_PROCESSES,
+    ENV_PROCESS_ID,
+    DistributedConfig,
+    free_port,
+    global_batch_from_local,
+    initialize_distributed,
+    is_primary,
+    launch_local_processes,
+    load_npz_tree,
+    process_slice,
+    resolve_distributed_config,
+    save_once,
+)
+from jax231.parallel._run_sweep import run_sweep, sweep_batch_indices
+from jax231.parallel._sweep import (
+    SweepResult,
+    init_sweep,
+    make_sweep_step,
+    set_hyperparams,
+    stack_trees,
+    tree_index,
+)
+
+__all__ = [
+    "DistributedConfig",
+    "ENV_COORDINATOR",
+    "ENV_NUM_PROCESSES",
+    "ENV_PROCESS_ID",
+    "SweepResult",
+    "batch_sharding",
+    "check_batch_divisible",
+    "free_port",
+    "global_batch_from_local",
+    "init_sweep",
+    "initialize_distributed",
+    "is_primary",
+    "launch_local_processes",
+    "load_npz_tree",
+    "make_mesh",
+    "make_pmap_train_step",
+    "make_sharded_train_step",
+    "make_sweep_step",
+    "pmap_step_fn",
+    "process_slice",
+    "replicate",
+    "replicated_sharding",
+    "resolve_distributed_config",
+    "run_sweep",
+    "save_once",
+    "set_hyperparams",
+    "split_batch",
+    "stack_trees",
+    "sweep_batch_indices",
+    "tree_index",
+    "unreplicate",
+]
