@@ -65,21 +65,24 @@ def _tfds_dataset(name: str, split: str, data_dir, shard) -> tuple[tf.data.Datas
     """A TFDS split as ``(image, label)`` tuples, its size, and the builder."""
     builder = _builder(name, data_dir)
     tfds_split = _tfds_split(split, shard)
-    try:
-        ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
-    except (AssertionError, FileNotFoundError, tfds.core.DatasetNotFoundError) as err:
-        raise _not_prepared(name, builder, err) from err
-    if builder.info.splits:
+    n = None
+    if builder.info.splits:  # Metadata known: check the slice before reading.
         try:
             n = builder.info.splits[tfds_split].num_examples
         except (KeyError, ValueError) as err:
             raise ValueError(f"split: {split!r} is not valid for {name!r}: {err}") from err
-    else:  # No split metadata (e.g. under tfds.testing.mock_data): count.
+        if n == 0:
+            raise ValueError(f"split: {split!r} (shard {shard}) of {name!r} is empty; widen the slice.")
+    try:
+        ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
+    except (AssertionError, FileNotFoundError, tfds.core.DatasetNotFoundError) as err:
+        raise _not_prepared(name, builder, err) from err
+    if n is None:  # No split metadata (e.g. under tfds.testing.mock_data): count.
         n = int(ds.cardinality())
         if n < 0:
             n = int(ds.reduce(0, lambda count, _: count + 1))
-    if n == 0:
-        raise ValueError(f"split: {split!r} (shard {shard}) of {name!r} is empty; widen the slice.")
+        if n == 0:
+            raise ValueError(f"split: {split!r} (shard {shard}) of {name!r} is empty.")
     ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds, n, builder
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,6 +44,14 @@ class Preprocessing(NamedTuple):
     scale: np.ndarray
     components: Optional[np.ndarray] = None
     eigenvalues: Optional[np.ndarray] = None
+
+
+# ``method`` is static: a Preprocessing can be passed to jitted functions.
+jax.tree_util.register_pytree_node(
+    Preprocessing,
+    lambda p: ((p.mean, p.scale, p.components, p.eigenvalues), p.method),
+    lambda method, children: Preprocessing(method, *children),
+)
 
 
 def fit_preprocessing(
@@ -134,11 +143,11 @@ def apply_preprocessing(stats: Preprocessing, images: ArrayLike) -> Array:
     if x.dtype == jnp.uint8:
         x = x / 255.0
     x = x.astype(jnp.float32)
-    image_shape = tuple(stats.mean.shape) if stats.method != "per_channel" else None
+    image_shape = tuple(np.shape(stats.mean)) if stats.method != "per_channel" else None
     if image_shape is not None and tuple(x.shape[1:]) != image_shape:
         raise ValueError(f"images: expected (B, {', '.join(map(str, image_shape))}), got {x.shape}")
-    if stats.method == "per_channel" and x.shape[-1] != stats.mean.shape[0]:
-        raise ValueError(f"images: expected {stats.mean.shape[0]} channels, got shape {x.shape}")
+    if stats.method == "per_channel" and x.shape[-1] != np.shape(stats.mean)[0]:
+        raise ValueError(f"images: expected {np.shape(stats.mean)[0]} channels, got shape {x.shape}")
     if stats.method in ("mean_image", "per_channel"):
         return (x - stats.mean) / stats.scale
     flat = (x - stats.mean).reshape(x.shape[0], -1)

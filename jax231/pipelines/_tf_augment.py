@@ -48,6 +48,8 @@ def _gather_2d(x: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
 
 def apply_params(params: dict, images: tf.Tensor, cfg: Augment) -> tf.Tensor:
     """Applies a batch of draws; same formulas as :func:`._augment.apply_params`."""
+    images = tf.convert_to_tensor(images)
+    params = {k: tf.convert_to_tensor(v) for k, v in params.items()}
     signal = images.shape.rank == 3
     x = images[:, None] if signal else images
     h, w, c = (int(d) for d in x.shape[1:])
