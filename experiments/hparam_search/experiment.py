@@ -1,0 +1,128 @@
+"""Coarse-to-fine random search of any train-experiment config, aborting exploding trials.
+
+Every sampled hyperparameter is a (float) field of the train config, e.g.
+``learning_rate`` and ``l2``. Coarse trials are short (``coarse_steps``), fine trials
+longer (``fine_steps``); each is one ``jax231.training.fit`` whose explosion guard
+stops a trial as soon as its loss passes ``explosion_factor`` times the initial
+loss, so hopeless learning rates cost a few steps instead of a full run.
+
+Library half of ``python -m experiments.hparam_search.main``.
+
+References:
+  CS231n notes, "Neural networks 3: hyperparameter optimization"
+  (https://cs231n.github.io/neural-networks-3/#hyper).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from experiments import _common
+from experiments._common import UsageError
+from experiments.hparam_search import search
+from experiments.train import experiment as train_lib
+from jax231 import training
+
+
+def validate_config(config: ml_collections.ConfigDict) -> dict[str, tuple[float, float]]:
+    """Checks the search fields; returns the coarse ranges. Raises :class:`UsageError`."""
+    ranges = search.check_ranges(config.ranges.to_dict())
+    for name in ranges:
+        if name not in config or not isinstance(config[name], (int, float)) or isinstance(config[name], bool):
+            numeric = sorted(k for k, v in config.items() if isinstance(v, float))
+            raise UsageError(f"--config.ranges: {name!r} is not a numeric field of the train config; "
+                             f"valid: {', '.join(numeric)}")
+    for field in ("coarse_steps", "fine_steps", "num_coarse"):
+        if config[field] < 1:
+            raise UsageError(f"--config.{field}: expected an integer >= 1; got {config[field]}")
+    _common.parse_choices("config.loss", [config.loss], train_lib.LOSSES)
+    return ranges
+
+
+def plot_trials(path: pathlib.Path, trials: list[search.Trial], names: tuple[str, str], *, title: str) -> None:
+    """Scatter of two searched hyperparameters (log axes) coloured by validation accuracy; x = diverged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    ok = [t for t in trials if t.result["status"] != "diverged"]
+    bad = [t for t in trials if t.result["status"] == "diverged"]
+    if ok:
+        points = ax.scatter([t.hparams[names[0]] for t in ok], [t.hparams[names[1]] for t in ok],
+                            c=[t.result["val_accuracy"] for t in ok], cmap="viridis",
+                            marker="o", s=[60 if t.stage == "fine" else 30 for t in ok], edgecolors="k")
+        fig.colorbar(points, ax=ax, label="validation accuracy")
+    if bad:
+        ax.scatter([t.hparams[names[0]] for t in bad], [t.hparams[names[1]] for t in bad],
+                   marker="x", color="red", label="diverged (aborted)")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=print) -> list[search.Trial]:
+    """Runs the search; writes ``trials.md/.csv`` (sorted by val accuracy), ``trials.png``, ``results.json``.
+
+    Returns:
+      The trials in evaluation order.
+    """
+    ranges = validate_config(config)
+    start = time.perf_counter()
+    workdir = pathlib.Path(workdir)
+    splits = train_lib.build_data(config)
+    model = train_lib.build_model(config, splits.num_classes)
+    eval_step = training.make_eval_step(model, loss=config.loss)
+
+    def objective(hparams: dict[str, float], stage: str) -> dict[str, Any]:
+        trial_config = ml_collections.ConfigDict(config.to_dict())
+        for name, value in hparams.items():
+            trial_config[name] = type(config[name])(value)
+        num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
+        optimizer = train_lib.build_optimizer(trial_config, num_steps=num_steps)
+        result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
+                              penalty=train_lib.build_penalty(trial_config), num_steps=num_steps,
+                              batch_size=config.batch_size or None, eval_every=min(config.eval_every, num_steps),
+                              seed=config.seed, explosion_factor=config.explosion_factor,
+                              check_initial_loss=False)
+        val = training.evaluate(eval_step, result.state, splits.val, batch_size=len(splits.val["label"]))
+        steps = result.history.get("step") or [0]
+        diverged = result.status == "diverged"
+        return {"val_accuracy": math.nan if diverged else float(val["accuracy"]),
+                "val_loss": math.nan if diverged else float(val["loss"]),
+                "train_accuracy": (result.history.get("train_accuracy") or [math.nan])[-1],
+                "status": result.status, "best_step": result.best_step,
+                "steps_run": int(steps[-1]), "steps_asked": num_steps}
+
+    trials, fine_ranges = search.coarse_to_fine(objective, ranges, num_coarse=config.num_coarse,
+                                                num_fine=config.num_fine, seed=config.seed, top_k=config.top_k,
+                                                shrink=config.shrink, log=log)
+    rows = search.trial_rows(trials, columns=("val_accuracy", "val_loss", "train_accuracy", "status",
+                                              "steps_run", "steps_asked"))
+    seconds = time.perf_counter() - start
+    _common.write_tables(workdir, "trials", rows,
+                         title=f"Random search: {config.model} / {config.optimizer} on {config.dataset}",
+                         notes=f"Coarse ranges {ranges}; fine ranges {fine_ranges}; wall time {seconds:.1f} s.")
+    names = tuple(ranges)
+    if len(names) >= 2:
+        plot_trials(workdir / "trials.png", trials, (names[0], names[1]),
+                    title=f"{config.model} / {config.optimizer} on {config.dataset}")
+    best = search.rank(trials)[0]
+    _common.write_json(workdir / "results.json", {
+        "best_hparams": best.hparams, "best_val_accuracy": best.result["val_accuracy"],
+        "coarse_ranges": ranges, "fine_ranges": fine_ranges, "num_trials": len(trials),
+        "num_diverged": int(np.sum([t.result["status"] == "diverged" for t in trials])), "seconds": seconds})
+    return trials

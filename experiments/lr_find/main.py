@@ -1,0 +1,32 @@
+"""Learning-rate range test: loss against an exponentially growing learning rate; see config.py."""
+
+from __future__ import annotations
+
+import pathlib
+
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from experiments import _common
+from experiments.lr_find import experiment
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", str(pathlib.Path(__file__).with_name("config.py")), "Range-test configuration.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for lr_find.png, lr_find.csv and results.json.")
+
+
+def main(argv) -> None:
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    config = _CONFIG.value
+    experiment.validate_config(config)
+    workdir = _common.check_workdir(_WORKDIR.value)
+    result = experiment.run(config, workdir)
+    exploded = "never" if result.exploded_at is None else f"{result.exploded_at:.3g}"
+    print(f"steps={len(result.losses)} exploded_at={exploded} min_loss_lr={result.min_loss_lr:.3g} "
+          f"steepest_lr={result.steepest_lr:.3g} suggested_lr={result.suggested_lr:.3g} workdir={workdir}")
+
+
+if __name__ == "__main__":
+    _common.run(main)

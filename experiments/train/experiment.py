@@ -1,0 +1,288 @@
+"""Train any model on any dataset with any optimizer and schedule, from a config.
+
+Library half of ``python -m experiments.train.main``. The builders here
+(:func:`build_data`, :func:`build_model`, :func:`build_optimizer`,
+:func:`build_penalty`, :func:`num_steps_of`) are reused by the ``linear``,
+``lr_find``, ``hparam_search`` and ``transfer`` experiments, so that every
+experiment reads the same config fields the same way.
+
+References:
+  CS231n notes, "Neural networks 3: learning and evaluation"
+  (https://cs231n.github.io/neural-networks-3/).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+from typing import Any, Callable, Iterator, NamedTuple
+
+import jax
+import ml_collections
+import numpy as np
+
+from experiments import _common
+from experiments._common import UsageError
+from jax231 import losses
+from jax231 import optimizers
+from jax231 import pipelines
+from jax231 import training
+from jax231.optimizers import schedules
+
+TFDS_DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn_cropped")
+"""TFDS names accepted besides the offline ones (they download on first use; tests mock them)."""
+
+PREPROCESS = ("none", "mean_image", "per_channel")
+"""Preprocessing choices; fitted on the training split only (see :func:`build_data`)."""
+
+SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine")
+"""Learning-rate schedules selectable by name (see :func:`make_schedule`)."""
+
+LOSSES = ("softmax", "svm")
+
+
+class TrainRun(NamedTuple):
+    """What :func:`run` produced.
+
+    Attributes:
+      fit: the :class:`jax231.training.FitResult` (final state, history, status).
+      test: ``{'loss', 'accuracy'}`` of ``fit.state`` on the test split.
+      val: ``{'loss', 'accuracy'}`` of ``fit.state`` on the validation split.
+      num_steps: the number of updates the run was asked for.
+      seconds: wall time of the run (data loading included).
+    """
+
+    fit: Any
+    test: dict[str, float]
+    val: dict[str, float]
+    num_steps: int
+    seconds: float
+
+
+# ----------------------------------------------------------------------------- builders
+def build_data(config: ml_collections.ConfigDict) -> _common.Splits:
+    """Loads ``config.dataset`` into train/val/test arrays and preprocesses them.
+
+    Reads ``dataset``, ``val_size``, ``train_size`` and ``test_size`` (0 = all) and
+    ``preprocess`` (statistics fitted on the training split only, then applied to
+    all three splits, as the notes insist).
+    """
+    _common.dataset_registry(extra=TFDS_DATASETS).check(config.dataset)
+    _common.parse_choices("config.preprocess", [config.preprocess], PREPROCESS)
+    splits = _common.load_splits(config.dataset, val_size=config.val_size,
+                                 train_size=config.train_size or None, test_size=config.test_size or None,
+                                 extra_datasets=TFDS_DATASETS)
+    if config.preprocess == "none":
+        return splits
+    stats = pipelines.fit_preprocessing(splits.train["image"], method=config.preprocess)
+
+    def apply(arrays: dict) -> dict:
+        return {**arrays, "image": np.asarray(pipelines.apply_preprocessing(stats, arrays["image"]))}
+
+    return splits._replace(train=apply(splits.train), val=apply(splits.val), test=apply(splits.test))
+
+
+def model_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The keyword arguments of the model factory: ``config.model_kwargs`` plus the short fields.
+
+    ``norm`` ('' = none) and ``drop_rate`` (0 = none) are added only when set, so
+    they reach only models that take them.
+    """
+    kwargs = dict(config.model_kwargs.to_dict()) if config.get("model_kwargs") else {}
+    if config.get("norm"):
+        kwargs["norm"] = config.norm
+    if config.get("drop_rate"):
+        kwargs["drop_rate"] = float(config.drop_rate)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int):
+    """``jax231.models.get(config.model, num_classes=..., **model_kwargs(config))``.
+
+    Raises:
+      UsageError: for an unknown model name (listing the valid ones) or a kwarg the
+        factory rejects.
+    """
+    registry = _common.model_registry(flag="model")
+    registry.check(config.model)
+    try:
+        return registry.get(config.model, num_classes=num_classes, **model_kwargs(config))
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--config.model_kwargs: {config.model}: {err}") from None
+
+
+def make_schedule(name: str, learning_rate: float, *, num_steps: int,
+                  kwargs: dict[str, Any] | None = None) -> float | Callable:
+    """The learning rate as a constant or a schedule ``step -> lr`` of :mod:`jax231.optimizers.schedules`.
+
+    Args:
+      name: one of :data:`SCHEDULES`:
+
+        * ``'constant'``: ``lr``;
+        * ``'step'``: ``lr * decay_rate ** floor(t / step_size)`` (defaults 0.1 and ``num_steps // 3``);
+        * ``'exponential'``: ``lr * exp(-k t)`` with ``k = -log(final_fraction) / num_steps``
+          (default ``final_fraction`` 0.01: the rate ends at 1% of ``lr``);
+        * ``'cosine'``: cosine annealing to 0 over ``num_steps``;
+        * ``'warmup_cosine'``: linear warm-up over ``warmup_fraction`` (default 0.05) of
+          the run, then cosine annealing to 0.
+      learning_rate: the base (peak) learning rate.
+      num_steps: the length of the run.
+      kwargs: the options above.
+    """
+    _common.parse_choices("config.schedule", [name], SCHEDULES)
+    kwargs = dict(kwargs or {})
+    unknown = set(kwargs) - {"decay_rate", "step_size", "final_fraction", "warmup_fraction"}
+    if unknown:
+        raise UsageError(f"--config.schedule_kwargs: unknown {sorted(unknown)}; valid: decay_rate, step_size, "
+                         f"final_fraction, warmup_fraction")
+    if name == "constant":
+        return float(learning_rate)
+    if name == "step":
+        return schedules.step_decay(learning_rate, decay_rate=kwargs.get("decay_rate", 0.1),
+                                    step_size=int(kwargs.get("step_size", max(1, num_steps // 3))))
+    if name == "exponential":
+        rate = -math.log(kwargs.get("final_fraction", 0.01)) / max(num_steps, 1)
+        return schedules.exponential_decay(learning_rate, decay_rate=rate)
+    if name == "cosine":
+        return schedules.cosine_decay(learning_rate, decay_steps=max(num_steps, 1))
+    warmup = max(1, int(kwargs.get("warmup_fraction", 0.05) * num_steps))
+    return schedules.linear_warmup(learning_rate, warmup_steps=warmup,
+                                   after=schedules.cosine_decay(learning_rate, decay_steps=max(1, num_steps - warmup)))
+
+
+def build_optimizer(config: ml_collections.ConfigDict, *, num_steps: int, learning_rate: Any = None):
+    """``jax231.optimizers.get(config.optimizer, learning_rate=<schedule>, **optimizer_kwargs)``.
+
+    Args:
+      config: reads ``optimizer``, ``learning_rate``, ``schedule``, ``schedule_kwargs``
+        and ``optimizer_kwargs``.
+      num_steps: the run length (for schedules).
+      learning_rate: overrides ``config.learning_rate`` (a float or a schedule).
+    """
+    registry = _common.optimizer_registry(flag="optimizer")
+    registry.check(config.optimizer)
+    if learning_rate is None:
+        if not config.learning_rate > 0:
+            raise UsageError(f"--config.learning_rate: expected a positive number; got {config.learning_rate}")
+        learning_rate = make_schedule(config.schedule, config.learning_rate, num_steps=num_steps,
+                                      kwargs=config.get("schedule_kwargs", {}) and config.schedule_kwargs.to_dict())
+    kwargs = dict(config.optimizer_kwargs.to_dict()) if config.get("optimizer_kwargs") else {}
+    if config.optimizer == "lbfgs":
+        return registry.get(config.optimizer, **kwargs)
+    try:
+        return registry.get(config.optimizer, learning_rate=learning_rate, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--config.optimizer_kwargs: {config.optimizer}: {err}") from None
+
+
+def build_penalty(config: ml_collections.ConfigDict, *, l2: float | None = None) -> Callable | None:
+    """The L2 penalty ``l2 * sum(W**2)`` over weights (biases and norm params excluded), or None."""
+    strength = float(config.get("l2", 0.0) if l2 is None else l2)
+    if strength < 0:
+        raise UsageError(f"--config.l2: expected a strength >= 0; got {strength}")
+    if strength == 0:
+        return None
+    return lambda params: losses.l2_penalty(params, strength=strength)
+
+
+def num_steps_of(config: ml_collections.ConfigDict, num_train: int) -> int:
+    """``config.num_steps``, or ``epochs * ceil(num_train / batch_size)`` when ``epochs`` > 0."""
+    if config.get("epochs", 0) and config.epochs > 0:
+        batch = config.batch_size or num_train
+        return int(config.epochs * math.ceil(num_train / batch))
+    if config.num_steps < 1:
+        raise UsageError(f"--config.num_steps: expected >= 1 (or --config.epochs > 0); got {config.num_steps}")
+    return int(config.num_steps)
+
+
+def augmented_batches(train: dict, *, batch_size: int, seed: int) -> Iterator[dict]:
+    """Endless shuffled minibatches with random crops and flips (``pipelines.augment_batch``).
+
+    Epoch ``e`` is shuffled by ``default_rng((seed, e))`` and batch ``i`` is augmented
+    with ``fold_in(key(seed), i)``, so the same seed gives the same batches.
+    """
+    images, labels = train["image"], train["label"]
+    key = jax.random.key(seed)
+    count, epoch = 0, 0
+    while True:
+        order = np.random.default_rng((seed, epoch)).permutation(len(labels))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            idx = order[start:start + batch_size]
+            batch_key = jax.random.fold_in(key, count)
+            yield {"image": pipelines.augment_batch(batch_key, images[idx]), "label": labels[idx]}
+            count += 1
+        epoch += 1
+
+
+# ------------------------------------------------------------------------------ run
+def fit_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The optional ``fit`` keywords read from the config (0 means off)."""
+    return {
+        "eval_every": config.eval_every,
+        "checkpoint_every": config.get("checkpoint_every", 0) or None,
+        "early_stopping_patience": config.get("early_stopping_patience", 0) or None,
+        "max_seconds": config.get("max_seconds", 0) or None,
+        "explosion_factor": config.get("explosion_factor", 3.0),
+        "progress": config.get("progress", False),
+    }
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainRun:
+    """Trains ``config.model`` on ``config.dataset`` and evaluates on val and test.
+
+    ``fit`` writes its checkpoints and CSV/JSON logs into ``workdir`` (and resumes from
+    them); this function adds ``results.json``, ``report.md`` and ``curves.png``.
+    """
+    start = time.perf_counter()
+    workdir = pathlib.Path(workdir)
+    _common.parse_choices("config.loss", [config.loss], LOSSES)
+    splits = build_data(config)
+    model = build_model(config, splits.num_classes)
+    num_train = len(splits.train["label"])
+    batch_size = config.batch_size or None
+    if batch_size is not None and not 0 < batch_size <= num_train:
+        raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch); got {batch_size}")
+    num_steps = num_steps_of(config, num_train)
+    optimizer = build_optimizer(config, num_steps=num_steps)
+    train = splits.train
+    if config.get("augment", False):
+        train = augmented_batches(splits.train, batch_size=batch_size or num_train, seed=config.seed)
+    result = training.fit(model, optimizer, train=train, val=splits.val, loss=config.loss,
+                          penalty=build_penalty(config), num_steps=num_steps, batch_size=batch_size,
+                          seed=config.seed, workdir=str(workdir), **fit_kwargs(config))
+    eval_step = training.make_eval_step(model, loss=config.loss)
+    eval_batch = min(1000, len(splits.test["label"]))
+    val = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.val,
+                                                     batch_size=eval_batch).items()}
+    test = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.test,
+                                                      batch_size=eval_batch).items()}
+    seconds = time.perf_counter() - start
+    write_report(workdir, config, result, val=val, test=test, num_steps=num_steps, seconds=seconds)
+    return TrainRun(result, test, val, num_steps, seconds)
+
+
+def write_report(workdir: pathlib.Path, config: ml_collections.ConfigDict, result: Any, *,
+                 val: dict[str, float], test: dict[str, float], num_steps: int, seconds: float) -> None:
+    """``results.json``, ``report.md`` and ``curves.png`` (loss and accuracy against step)."""
+    history = result.history
+    summary = {
+        "dataset": config.dataset, "model": config.model, "model_kwargs": model_kwargs(config),
+        "optimizer": config.optimizer, "learning_rate": config.learning_rate, "schedule": config.schedule,
+        "loss": config.loss, "l2": config.get("l2", 0.0), "batch_size": config.batch_size,
+        "num_steps": num_steps, "seed": config.seed, "status": result.status, "message": result.message,
+        "best_step": result.best_step, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+        "test_loss": test["loss"], "test_accuracy": test["accuracy"], "seconds": seconds,
+    }
+    _common.write_json(workdir / "results.json", summary)
+    steps = history.get("step", [])
+    if steps:
+        panels = {
+            "loss": {"train": (steps, [history["train_loss"]]), "val": (steps, [history["val_loss"]])},
+            "accuracy": {"train": (steps, [history["train_accuracy"]]),
+                         "val": (steps, [history["val_accuracy"]])},
+        }
+        _common.plot_curves(workdir / "curves.png", panels, ylabel="value",
+                            title=f"{config.model} on {config.dataset} ({config.optimizer})")
+    rows = [{"field": k, "value": v} for k, v in summary.items()]
+    _common.write_tables(workdir, "report", rows, title=f"{config.model} on {config.dataset}")
