@@ -134,6 +134,7 @@ def extract_cifar10_shared(data_dir: Optional[os.PathLike] = None) -> pathlib.Pa
             subdirs = [p for p in tmp.iterdir() if p.is_dir()]
             if len(subdirs) == 1 and (subdirs[0] / "train").is_dir():
                 inner = subdirs[0]
+        os.chmod(inner, 0o755)  # mkdtemp made it private.
         (inner / ".complete").write_text(CIFAR10_SHA256)
         try:
             os.rename(inner, target)
