@@ -31,8 +31,11 @@ def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
     return path
 
 
-def _fmt(value: float) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+def _fmt(value: float | int | None) -> str:
+    """CSV cell: ints as ints, floats round-trippable (repr), missing/NaN blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value) if isinstance(value, int) else repr(float(value))
 
 
 class MetricLogger:
@@ -53,6 +56,12 @@ class MetricLogger:
 
             self._tf = tf
             self._tb = tf.summary.create_file_writer(str(self.workdir / TENSORBOARD_DIR))
+            # tf.summary.scalar lives in the tensorboard package, which TF does not
+            # require; the core tf.summary.write with the scalars plugin's metadata
+            # writes the same event (TensorBoard shows it as a scalar curve).
+            self._scalar_metadata = tf.compat.v1.SummaryMetadata(
+                plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+            )
 
     def reset(self, history: Mapping[str, list]) -> None:
         """Rewrites both files from ``history`` (one row per entry of ``history['step']``)."""
@@ -77,7 +86,8 @@ class MetricLogger:
                 for k in self.keys:
                     v = row.get(k)
                     if k != "step" and v is not None and not math.isnan(v):
-                        self._tf.summary.scalar(k, float(v), step=int(row["step"]))
+                        self._tf.summary.write(k, self._tf.constant(float(v), self._tf.float32),
+                                               step=int(row["step"]), metadata=self._scalar_metadata)
             self._tb.flush()
 
     def close(self) -> None:

@@ -332,8 +332,8 @@ def train_epoch_scan(
 
     The examples are visited in the order :func:`epoch_permutation` ``(data_key,
     epoch, N)``; the last ``N mod batch_size`` examples of that order are
-    dropped. ``data_key`` defaults to ``fold_in(state.rng, 0x5eed)``-free
-    derivation ``jax.random.split(state.rng)[1]`` so one seed fixes everything.
+    dropped. ``data_key`` defaults to ``jax.random.split(state.rng)[1]``, so the
+    state's key fixes the data order too (``fit`` uses its own data key).
 
     Args:
       step: from :func:`make_train_step` (reuse the object: it keys the cache).
