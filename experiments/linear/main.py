@@ -1,0 +1,33 @@
+"""Linear SVM against softmax on CIFAR-10 with a coarse-to-fine random search; see config.py."""
+
+from __future__ import annotations
+
+import pathlib
+
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from experiments import _common
+from experiments.linear import experiment
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", str(pathlib.Path(__file__).with_name("config.py")), "Linear-classifier configuration.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for tables, template images and results.json.")
+
+
+def main(argv) -> None:
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    config = _CONFIG.value
+    experiment.validate_config(config)
+    workdir = _common.check_workdir(_WORKDIR.value)
+    results = experiment.run(config, workdir)
+    for loss, result in results.items():
+        print(f"{loss}: learning_rate={result.best.hparams['learning_rate']:.3g} l2={result.best.hparams['l2']:.3g} "
+              f"val_accuracy={result.val_accuracy:.4f} test_accuracy={result.test_accuracy:.4f}")
+    print(f"workdir={workdir}")
+
+
+if __name__ == "__main__":
+    _common.run(main)
