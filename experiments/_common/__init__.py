@@ -3,7 +3,7 @@
 Public API (experiments import from here, never from the private modules):
 
 * CLI: :class:`UsageError`, :func:`run` (absl ``app.run`` with one-line errors and
-  exit code 2), :func:`fail`, :func:`check_workdir`, :func:`split_list`,
+  exit code 2), :func:`define_config_file`, :func:`fail`, :func:`check_workdir`, :func:`split_list`,
   :func:`parse_choices`, :func:`parse_int_list`, :func:`parse_float_map`.
 * Registries: :class:`Registry`, :func:`model_registry`, :func:`optimizer_registry`,
   :func:`dataset_registry` and the contract name lists.
@@ -18,6 +18,7 @@ Public API (experiments import from here, never from the private modules):
 from experiments._common._cli import EXIT_USAGE
 from experiments._common._cli import UsageError
 from experiments._common._cli import check_workdir
+from experiments._common._cli import define_config_file
 from experiments._common._cli import fail
 from experiments._common._cli import parse_choices
 from experiments._common._cli import parse_float_map
@@ -60,6 +61,7 @@ __all__ = [
     "aggregate",
     "check_workdir",
     "dataset_registry",
+    "define_config_file",
     "fail",
     "format_mean_std",
     "load_splits",

@@ -13,9 +13,10 @@ import os
 import pathlib
 import sys
 import tempfile
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from absl import app
+from absl import logging
 from absl import flags
 
 EXIT_USAGE = 2
@@ -140,6 +141,29 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+def define_config_file(path: str | os.PathLike, *, name: str = "config",
+                       help_string: str = "Experiment config (an ml_collections config file).") -> Any:
+    """``ml_collections.config_flags.DEFINE_config_file`` with one-line errors.
+
+    ml_collections applies ``--config.<field>=value`` overrides from ``sys.argv`` when
+    the flag is *defined* (at import of ``main.py``), before :func:`run` can catch
+    anything; a misspelt field would otherwise print a traceback.
+
+    Returns:
+      The flag holder (``.value`` is the ``ConfigDict``).
+    """
+    from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
+
+    try:
+        return config_flags.DEFINE_config_file(name, str(path), help_string)
+    except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as err:
+        text = str(err.args[0]) if err.args else str(err)
+        text = " ".join(text.replace("\\n", " ").replace("\\", "").replace("'", "").split())
+        kind = "unknown field " if isinstance(err, (AttributeError, KeyError)) else ""
+        fail(f"--{name}: bad override: {kind}{text}")
+    return None  # unreachable
+
+
 def _flags_parser(argv: list[str]) -> list[str]:
     """absl's default parser, but errors become one line and exit status 2."""
     try:
@@ -159,6 +183,8 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
     """
 
     def wrapped(argv: Sequence[str]) -> None:
+        if not flags.FLAGS["verbosity"].present:  # keep JAX's INFO lines (backend probing) off stderr
+            logging.set_verbosity(logging.WARNING)
         extra = [arg for arg in argv[1:]]
         if extra:
             fail(f"unexpected positional arguments: {' '.join(extra)}")

@@ -1,0 +1,116 @@
+"""Report of compare_optimizers: summary table, curves, performance profile, results.json."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from experiments import _common as common
+from experiments.compare_optimizers.run import RunResult
+
+SUMMARY_COLUMNS = ("model", "optimizer", "lr", "final train loss", "val acc", "test acc",
+                   "steps to target", "seconds to target", "reached", "seeds")
+
+
+def _mean_std(values: Sequence[float], *, digits: int = 3) -> str:
+    return common.format_mean_std(values, digits=digits)
+
+
+def summary_rows(results: Sequence[RunResult], *, targets: Mapping[str, float]) -> list[dict]:
+    """One row per (model, optimizer): mean ± std over seeds.
+
+    Steps and seconds to target average the seeds that reached the target (``reached``
+    says how many); accuracies are those of the final parameters.
+    """
+    records = [{"model": r.spec.model, "optimizer": r.spec.optimizer, "result": r} for r in results]
+
+    def col(fn, digits=3):
+        return lambda group: _mean_std([fn(g["result"]) for g in group], digits=digits)
+
+    rows = common.aggregate(records, by=("model", "optimizer"), columns={
+        "lr": lambda g: ", ".join(sorted({f"{x['result'].spec.learning_rate:.3g}" for x in g})),
+        "final train loss": col(lambda r: r.final_train_loss, 4),
+        "val acc": col(lambda r: r.val_accuracy),
+        "test acc": col(lambda r: r.test_accuracy),
+        "steps to target": col(lambda r: r.steps_to_target, 0),
+        "seconds to target": col(lambda r: r.seconds_to_target, 2),
+        "reached": lambda g: f"{sum(math.isfinite(x['result'].steps_to_target) for x in g)}/{len(g)}",
+        "seeds": lambda g: len(g),
+    })
+    for row in rows:
+        row["model"] = f"{row['model']} (target {targets[row['model']]:.2f})"
+    return rows
+
+
+def profile_costs(results: Sequence[RunResult], *, cost: str = "seconds_to_target"
+                  ) -> dict[str, list[float]]:
+    """``optimizer -> cost on each problem``; problems are the (model, seed) pairs run by all."""
+    by_opt: dict[str, dict[tuple[str, int], float]] = {}
+    for r in results:
+        by_opt.setdefault(r.spec.optimizer, {})[(r.spec.model, r.spec.seed)] = getattr(r, cost)
+    problems = sorted(set.intersection(*(set(v) for v in by_opt.values()))) if by_opt else []
+    return {opt: [v[p] for p in problems] for opt, v in by_opt.items()}
+
+
+def curve_panels(results: Sequence[RunResult], key: str) -> dict[str, dict[str, Any]]:
+    """``model -> optimizer -> (epochs, [history[key] per seed])`` for :func:`plot_curves`."""
+    panels: dict[str, dict[str, list]] = {}
+    for r in results:
+        series = panels.setdefault(r.spec.model, {}).setdefault(r.spec.optimizer, [None, []])
+        x = np.asarray(r.history["step"], np.float64) * r.epochs_per_step
+        if series[0] is None or len(x) < len(series[0]):
+            series[0] = x
+        series[1].append(np.asarray(r.history[key], np.float64))
+    for series in (s for p in panels.values() for s in p.values()):
+        n = len(series[0])
+        series[1] = [y[:n] for y in series[1]]
+    return {m: {o: tuple(s) for o, s in p.items()} for m, p in panels.items()}
+
+
+def result_record(r: RunResult) -> dict[str, Any]:
+    """A JSON-able dict of one run."""
+    return {**r.spec._asdict(), **{k: v for k, v in r._asdict().items() if k != "spec"}}
+
+
+def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
+                 targets: Mapping[str, float], tau_max: float, config: Mapping[str, Any],
+                 extra: Mapping[str, Any] | None = None) -> str:
+    """Writes every output of the train mode; returns the markdown summary.
+
+    Files: ``summary.md``/``.csv``, ``curves_loss.png``, ``curves_accuracy.png``,
+    ``performance_profile.png`` with ``performance_profile.md``/``.csv``, ``results.json``.
+    """
+    workdir = pathlib.Path(workdir)
+    rows = summary_rows(results, targets=targets)
+    notes = ("Mean ± std (population) over seeds. Accuracies and train loss are those of the "
+             "final parameters (inference mode, whole split). Steps / seconds to target: first "
+             "evaluation with val accuracy >= target, averaged over the seeds that reached it; "
+             "seconds exclude compilation (median seconds per update x steps). L-BFGS steps are "
+             "full-batch iterations.")
+    text = common.write_tables(workdir, "summary", rows, columns=SUMMARY_COLUMNS,
+                               title="compare_optimizers: summary", notes=notes)
+    common.plot_curves(workdir / "curves_loss.png", curve_panels(results, "train_loss"),
+                       xlabel="epochs (L-BFGS: iterations)", ylabel="train loss (mean since last eval)",
+                       logy=True, title="training loss")
+    common.plot_curves(workdir / "curves_accuracy.png", curve_panels(results, "val_accuracy"),
+                       xlabel="epochs (L-BFGS: iterations)", ylabel="val accuracy",
+                       title="validation accuracy")
+    costs = profile_costs(results)
+    profile_rows: list[dict] = []
+    if costs and all(len(v) for v in costs.values()):
+        profile = common.performance_profile(costs, tau_max=tau_max)
+        common.plot_profile(workdir / "performance_profile.png", profile, cost_name="seconds to target",
+                            title="performance profile (problems: model x seed)")
+        profile_rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
+        text += "\n" + common.write_tables(
+            workdir, "performance_profile", profile_rows, title="performance profile",
+            notes=f"rho(tau): fraction of the {len(next(iter(costs.values())))} problems (model, seed) "
+                  f"whose target the optimizer reaches within tau x the fastest optimizer's seconds; "
+                  f"score: area under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).")
+    common.write_json(workdir / "results.json", {
+        "config": config, "summary": rows, "performance_profile": profile_rows,
+        "runs": [result_record(r) for r in results], **(extra or {})})
+    return text
