@@ -79,6 +79,25 @@ def batch_sharding(mesh: Mesh, *, axis_name: str = DEFAULT_AXIS) -> NamedShardin
     return NamedSharding(mesh, PartitionSpec(axis_name))
 
 
+def replicate_on_mesh(tree: PyTree, mesh: Mesh) -> PyTree:
+    """Places a host-local tree on every device of ``mesh`` (all processes' devices).
+
+    The multi-host way to hand a train state to :func:`make_sharded_train_step`:
+    every process passes the same values (e.g. a state created from the same
+    seed) and gets global, fully replicated ``jax.Array`` leaves; in one process
+    it is a ``device_put``. Typed PRNG key leaves are kept as keys.
+    """
+    sharding = replicated_sharding(mesh)
+
+    def put(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(put, tree)
+
+
 def check_batch_divisible(batch: PyTree, num_shards: int, *, name: str = "batch") -> int:
     """Returns the common leading size of ``batch``'s leaves, checked divisible.
 
@@ -139,8 +158,9 @@ def make_sharded_train_step(
       donate: donate the input state's buffers (the caller must not reuse it).
 
     Returns:
-      ``sharded_step(state, batch) -> (state, metrics)``. ``state`` may live
-      anywhere (it is moved to the replicated sharding on the first call);
+      ``sharded_step(state, batch) -> (state, metrics)``. In one process
+      ``state`` may live anywhere (jit moves it to the replicated sharding); in
+      a multi-host run pass it through :func:`replicate_on_mesh` first.
       ``batch`` is a host batch or a global ``jax.Array`` (see
       :func:`jax231.parallel.global_batch_from_local` for multi-host runs).
 
@@ -267,6 +287,7 @@ __all__ = [
     "make_sharded_train_step",
     "pmap_step_fn",
     "replicate",
+    "replicate_on_mesh",
     "replicated_sharding",
     "split_batch",
     "unreplicate",

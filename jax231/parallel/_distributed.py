@@ -227,13 +227,16 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
-def save_once(path: str | os.PathLike, tree: PyTree) -> None:
+def save_once(path: str | os.PathLike, tree: PyTree) -> bool:
     """Writes the (replicated) ``tree`` to ``path`` (``.npz``) from process 0 only.
 
     Every process must call it (it gathers values and ends with a barrier, so
     nobody reads the file before it exists); only process 0 writes, atomically
     (a temporary file renamed into place). Leaves are stored under their
     ``jax.tree_util.keystr`` paths; read them back with :func:`load_npz_tree`.
+
+    Returns:
+      ``True`` in the process that wrote the file, ``False`` in the others.
     """
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     values = {
@@ -250,6 +253,7 @@ def save_once(path: str | os.PathLike, tree: PyTree) -> None:
         os.replace(tmp, path)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"jax231.save_once:{os.fspath(path)}")
+    return is_primary()
 
 
 def load_npz_tree(path: str | os.PathLike, like: PyTree) -> PyTree:
@@ -273,6 +277,7 @@ def launch_local_processes(
     devices_per_process: int = 1,
     timeout: float = 120.0,
     env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
 ) -> list[subprocess.CompletedProcess]:
     """Runs ``python *argv`` as ``num_processes`` cooperating CPU processes on this machine.
 
@@ -303,7 +308,9 @@ def launch_local_processes(
         # Files, not pipes: a child that fills a pipe nobody reads would block.
         out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         logs.append((out, err))
-        procs.append(subprocess.Popen([sys.executable, *argv], env=child_env, stdout=out, stderr=err, text=True))
+        procs.append(
+            subprocess.Popen([sys.executable, *argv], env=child_env, stdout=out, stderr=err, text=True, cwd=cwd)
+        )
     deadline = time.monotonic() + timeout
     reason = ""
     try:

@@ -27,7 +27,8 @@ def mlp(*, num_classes: int = 3, hidden: int = 8, batch_norm: bool = False, bn_a
 
     Batch norm uses ``var = E[h^2] - E[h]^2`` so that with ``bn_axis_name`` both
     moments are ``lax.pmean``-ed: the statistics of the global batch.
-    ``drop_rate`` may be a traced scalar (sweeps).
+    ``drop_rate`` may be a traced scalar (sweeps); the Python float ``0.0``
+    leaves dropout out of the program (random bits are slow to compile on CPU).
     """
 
     def init(rng, input_shape):
@@ -60,7 +61,7 @@ def mlp(*, num_classes: int = 3, hidden: int = 8, batch_norm: bool = False, bn_a
                 mean, var = state["bn"]["mean"], state["bn"]["var"]
             h = (h - mean) / jnp.sqrt(var + eps) * params["bn"]["scale"] + params["bn"]["bias"]
         h = jax.nn.relu(h)
-        if train and rng is not None:
+        if train and rng is not None and not (isinstance(drop_rate, float) and drop_rate == 0.0):
             keep = jax.random.bernoulli(rng, 1.0 - drop_rate, h.shape)
             h = jnp.where(keep, h / (1.0 - drop_rate), 0.0)
         return h @ params["dense2"]["w"] + params["dense2"]["b"], new_state
