@@ -41,13 +41,15 @@ from jax231.parallel._distributed import (
     resolve_distributed_config,
     save_once,
 )
-from jax231.parallel._run_sweep import run_sweep, sweep_batch_indices
+from jax231.parallel._run_sweep import run_sweep
 from jax231.parallel._sweep import (
+    MemberGroup,
     SweepResult,
     init_sweep,
     make_sweep_step,
-    set_hyperparams,
+    member_groups,
     stack_trees,
+    sweep_keys,
     tree_index,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "ENV_COORDINATOR",
     "ENV_NUM_PROCESSES",
     "ENV_PROCESS_ID",
+    "MemberGroup",
     "SweepResult",
     "batch_sharding",
     "check_batch_divisible",
@@ -70,6 +73,7 @@ __all__ = [
     "make_pmap_train_step",
     "make_sharded_train_step",
     "make_sweep_step",
+    "member_groups",
     "pmap_step_fn",
     "process_slice",
     "replicate",
@@ -78,10 +82,9 @@ __all__ = [
     "resolve_distributed_config",
     "run_sweep",
     "save_once",
-    "set_hyperparams",
     "split_batch",
     "stack_trees",
-    "sweep_batch_indices",
+    "sweep_keys",
     "tree_index",
     "unreplicate",
 ]

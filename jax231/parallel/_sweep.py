@@ -9,9 +9,10 @@ rather than constants of the program:
   in ``opt_state.hyperparams`` (the jax231 optimizers and
   ``optax.inject_hyperparams`` both keep them there) and are overwritten per
   member;
-* model hyperparameters (``drop_rate``, ``drop_connect_rate``) are passed as
-  traced keyword arguments to a model *factory*, so the model must use them
-  arithmetically (``jnp.where``, multiplication), not in Python ``if``;
+* model hyperparameters (``drop_rate``, ``drop_connect_rate``) are arguments
+  of a model *factory*; models branch on them in Python, so members are
+  grouped by value and each group is vmapped separately inside the same
+  compiled step (one group per distinct value);
 * an L2 penalty strength (CS231n's ``reg``) is a per-member scalar.
 
 One ``vmap``-ed step then advances all ``K`` runs; the result equals ``K``
@@ -43,88 +44,90 @@ def tree_index(tree: PyTree, k: int) -> PyTree:
     return jax.tree_util.tree_map(lambda x: x[k], tree)
 
 
-def set_hyperparams(opt_state: PyTree, **values: ArrayLike) -> PyTree:
-    """Returns ``opt_state`` with ``hyperparams[name] = value`` wherever ``name`` occurs.
-
-    Walks tuples and NamedTuples (so chains work) and replaces entries of every
-    ``hyperparams`` dict found, keeping each entry's dtype and shape. Traceable,
-    so it can run under ``vmap`` with one value per sweep member.
-
-    Raises:
-      ValueError: if a name is in no ``hyperparams`` dict (lists the known names).
-    """
-    found: set[str] = set()
-
-    def walk(node):
-        if hasattr(node, "hyperparams") and isinstance(node.hyperparams, Mapping) and hasattr(node, "_replace"):
-            new = dict(node.hyperparams)
-            for name, value in values.items():
-                if name in new:
-                    old = jnp.asarray(new[name])
-                    new[name] = jnp.broadcast_to(jnp.asarray(value, dtype=old.dtype), old.shape)
-                    found.add(name)
-            node = node._replace(hyperparams=new)
-        if isinstance(node, tuple):
-            children = [walk(child) for child in node]
-            return node._make(children) if hasattr(node, "_make") else type(node)(children)
-        return node
-
-    new_state = walk(opt_state)
-    missing = sorted(set(values) - found)
-    if missing:
-        raise ValueError(
-            f"hyperparams {missing} are not in the optimizer state; it holds {sorted(_hyperparam_names(opt_state))} "
-            "(build the optimizer with jax231.optimizers or optax.inject_hyperparams)."
-        )
-    return new_state
-
-
-def _hyperparam_names(opt_state: PyTree) -> set[str]:
-    names: set[str] = set()
-    if hasattr(opt_state, "hyperparams") and isinstance(opt_state.hyperparams, Mapping):
-        names |= set(opt_state.hyperparams)
-    if isinstance(opt_state, tuple):
-        for child in opt_state:
-            names |= _hyperparam_names(child)
-    return names
-
-
 def _is_model(model: Any) -> bool:
     return hasattr(model, "init") and hasattr(model, "apply")
 
 
-def _check_sweep_values(values: Mapping[str, ArrayLike] | None, k: int, name: str) -> dict[str, jax.Array]:
+def check_sweep_values(values: Mapping[str, ArrayLike] | None, k: int, name: str) -> dict[str, Any]:
+    """Checks that every swept value is a ``(K,)`` array (one entry per member).
+
+    Concrete values come back as NumPy arrays, traced ones unchanged.
+    """
     out = {}
     for key, value in (values or {}).items():
-        arr = jnp.asarray(value)
-        if arr.shape != (k,):
-            raise ValueError(f"{name}[{key!r}] must have shape ({k},) (one value per seed); got {arr.shape}.")
-        out[key] = arr
+        shape = tuple(np.shape(value))
+        if shape != (k,):
+            raise ValueError(f"{name}[{key!r}] must have shape ({k},) (one value per seed); got {shape}.")
+        out[key] = value if isinstance(value, jax.core.Tracer) else np.asarray(value)
     return out
 
 
-def _member_parts(model: ModelOrFactory, penalty, model_hp, l2):
-    """The model and penalty of one member, built from its (traced) hyperparameters."""
-    if _is_model(model):
-        member_model = model
-    else:
-        try:
-            member_model = model(**model_hp)
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
-            raise ValueError(
-                f"model factory must accept traced values for {sorted(model_hp)} (use them arithmetically, "
-                f"not in Python control flow) to sweep them under vmap: {err}"
-            ) from err
-    if l2 is None:
-        return member_model, penalty
+class MemberGroup(NamedTuple):
+    """Members that share one model configuration.
 
-    from jax231 import losses  # deferred: only sweeps over L2 strength need it
+    Attributes:
+      model: the ``Model`` of these members.
+      index: their positions in the sweep, or ``None`` for "all members, in order".
+    """
 
-    def member_penalty(params):
-        extra = losses.l2_penalty(params, strength=l2)
-        return extra if penalty is None else penalty(params) + extra
+    model: Any
+    index: np.ndarray | None
 
-    return member_model, member_penalty
+
+def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLike] | None) -> list[MemberGroup]:
+    """Groups the sweep members by their (concrete) model hyperparameters.
+
+    Model factories check and branch on their configuration in Python (a
+    ``drop_rate`` of 0 leaves the random mask out of the program), so the
+    values are not traced: every distinct combination builds one ``Model``, and
+    each group is vmapped separately inside the same compiled step.
+    """
+    if not model_hyperparams:
+        if not _is_model(model):
+            raise ValueError("model must be a Model(init, apply) unless model_hyperparams are swept; got a factory.")
+        return [MemberGroup(model, None)]
+    if _is_model(model) or not callable(model):
+        raise ValueError(
+            "model must be a factory (e.g. functools.partial(jax231.models.get, 'mlp', ...)) to sweep "
+            f"model_hyperparams {sorted(model_hyperparams)}; got {type(model).__name__}."
+        )
+    names = sorted(model_hyperparams)
+    columns = [np.asarray(model_hyperparams[n]).tolist() for n in names]
+    configs: dict[tuple, list[int]] = {}
+    for member, combo in enumerate(zip(*columns)):
+        configs.setdefault(tuple(combo), []).append(member)
+    if len(configs) == 1:
+        return [MemberGroup(model(**dict(zip(names, next(iter(configs))))), None)]
+    return [MemberGroup(model(**dict(zip(names, combo))), np.asarray(index)) for combo, index in configs.items()]
+
+
+def grouped_vmap(groups: Sequence[MemberGroup], build: Callable[[Any], Callable], *stacked: PyTree) -> PyTree:
+    """``vmap(build(group.model))`` over each group's members, reassembled in member order.
+
+    Every argument in ``stacked`` has a leading member axis ``K``.
+    """
+    if len(groups) == 1 and groups[0].index is None:
+        return jax.vmap(build(groups[0].model))(*stacked)
+    outs, order = [], []
+    for group in groups:
+        part = [jax.tree_util.tree_map(lambda x, i=group.index: x[i], arg) for arg in stacked]
+        outs.append(jax.vmap(build(group.model))(*part))
+        order.append(group.index)
+    inverse = np.argsort(np.concatenate(order))
+    return jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts)[inverse], *outs)
+
+
+def sweep_keys(seeds: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """``(init_keys, data_keys)``: ``jax.random.split(jax.random.PRNGKey(seed))`` per member.
+
+    The convention of :func:`jax231.training.fit`, so member ``k`` of a sweep is
+    the run ``fit(..., seed=seeds[k])``.
+    """
+    seeds = jnp.asarray(seeds)
+    if seeds.ndim != 1 or seeds.shape[0] < 1 or not jnp.issubdtype(seeds.dtype, jnp.integer):
+        raise ValueError(f"seeds must be a non-empty 1-D integer array; got dtype {seeds.dtype}, shape {seeds.shape}.")
+    keys = jax.vmap(lambda s: jax.random.split(jax.random.PRNGKey(s)))(seeds)
+    return keys[:, 0], keys[:, 1]
 
 
 def init_sweep(
@@ -138,13 +141,14 @@ def init_sweep(
 ):
     """``K`` train states stacked along a leading axis, one per seed.
 
-    Member ``k`` is ``create_train_state(model_k, optimizer, rng=jax.random.key(seeds[k]),
-    input_shape=input_shape)`` with ``hyperparams[name][k]`` written into its
-    optimizer state.
+    Member ``k`` is the state :func:`jax231.training.fit` starts from with
+    ``seed=seeds[k]`` (``create_train_state`` with the first half of
+    ``split(PRNGKey(seeds[k]))``), with ``hyperparams[name][k]`` written into its
+    optimizer state by :func:`jax231.optimizers.set_hyperparams`.
 
     Args:
-      model: a ``Model``, or a factory called with ``model_hyperparams`` as
-        keyword arguments (one traced scalar each).
+      model: a ``Model``, or a factory called with each member's
+        ``model_hyperparams`` as keyword arguments.
       optimizer: a ``GradientTransformation`` whose state holds ``hyperparams``.
       seeds: ``(K,)`` integer seeds.
       input_shape: one example's shape (no batch axis).
@@ -154,23 +158,21 @@ def init_sweep(
     Returns:
       A ``TrainState`` whose every leaf has a leading axis of size ``K``.
     """
-    from jax231 import training
+    from jax231 import optimizers, training
 
-    seeds = jnp.asarray(seeds)
-    if seeds.ndim != 1 or not jnp.issubdtype(seeds.dtype, jnp.integer):
-        raise ValueError(f"seeds must be a 1-D integer array; got dtype {seeds.dtype} and shape {seeds.shape}.")
-    k = seeds.shape[0]
-    opt_hp = _check_sweep_values(hyperparams, k, "hyperparams")
-    model_hp = _check_sweep_values(model_hyperparams, k, "model_hyperparams")
+    init_keys, _ = sweep_keys(seeds)
+    k = init_keys.shape[0]
+    opt_hp = {n: jnp.asarray(v) for n, v in check_sweep_values(hyperparams, k, "hyperparams").items()}
+    groups = member_groups(model, check_sweep_values(model_hyperparams, k, "model_hyperparams"))
 
-    def one(seed, opt_values, model_values):
-        member_model, _ = _member_parts(model, None, model_values, None)
-        state = training.create_train_state(
-            member_model, optimizer, rng=jax.random.key(seed), input_shape=tuple(input_shape)
-        )
-        return state._replace(opt_state=set_hyperparams(state.opt_state, **opt_values))
+    def build(member_model):
+        def one(key, opt_values):
+            state = training.create_train_state(member_model, optimizer, rng=key, input_shape=tuple(input_shape))
+            return state._replace(opt_state=optimizers.set_hyperparams(state.opt_state, **opt_values))
 
-    return jax.vmap(one)(seeds, opt_hp, model_hp)
+        return one
+
+    return grouped_vmap(groups, build, init_keys, opt_hp)
 
 
 def make_sweep_step(
@@ -179,33 +181,37 @@ def make_sweep_step(
     *,
     loss: Any = "softmax",
     penalty: Callable[[PyTree], jax.Array] | None = None,
-    shared_batch: bool = True,
+    model_hyperparams: Mapping[str, ArrayLike] | None = None,
 ) -> Callable:
-    """``jax.vmap`` of :func:`jax231.training.make_train_step` over the ``K`` members.
+    """:func:`jax231.training.make_train_step` for ``K`` members at once.
 
     Returns:
-      ``sweep_step(states, batch, model_hyperparams=None, l2=None) -> (states, metrics)``,
-      pure and un-jitted. ``states`` come from :func:`init_sweep`; ``batch`` is
-      one batch shared by all members (``shared_batch=True``) or a stack of
-      ``K`` batches; ``model_hyperparams`` (dict of ``(K,)`` arrays) are passed to
-      the model factory; ``l2`` (``(K,)``) adds
-      ``jax231.losses.l2_penalty(params, strength=l2[k])``. Every metric has a
-      leading axis of size ``K``.
+      ``sweep_step(states, batches, l2=None) -> (states, metrics)``, pure and
+      un-jitted. ``states`` come from :func:`init_sweep`; ``batches`` has a
+      leading member axis (``{'image': (K, B, ...), 'label': (K, B)}``); ``l2``
+      (``(K,)``, optional) adds ``jax231.losses.l2_penalty(params,
+      strength=l2[k])`` to member ``k``'s loss. Every metric has shape ``(K,)``.
+      Members are grouped by ``model_hyperparams`` (see :func:`member_groups`).
     """
-    from jax231 import training
+    from jax231 import losses, training
 
-    def member_step(state, batch, model_values, l2):
-        member_model, member_penalty = _member_parts(model, penalty, model_values, l2)
-        step = training.make_train_step(member_model, optimizer, loss=loss, penalty=member_penalty)
-        return step(state, batch)
+    groups = member_groups(model, model_hyperparams)
 
-    batch_axis = None if shared_batch else 0
+    def sweep_step(states, batches, l2=None):
+        def build(member_model):
+            def one(state, batch, strength):
+                member_penalty = penalty
+                if strength is not None:
+                    def member_penalty(params):
+                        extra = losses.l2_penalty(params, strength=strength)
+                        return extra if penalty is None else penalty(params) + extra
 
-    def sweep_step(states, batch, model_hyperparams=None, l2=None):
-        model_values = dict(model_hyperparams or {})
-        return jax.vmap(member_step, in_axes=(0, batch_axis, 0, None if l2 is None else 0))(
-            states, batch, model_values, l2
-        )
+                step = training.make_train_step(member_model, optimizer, loss=loss, penalty=member_penalty)
+                return step(state, batch)
+
+            return one
+
+        return grouped_vmap(groups, build, states, batches, l2)
 
     return sweep_step
 
@@ -216,12 +222,12 @@ class SweepResult(NamedTuple):
     Attributes:
       state: the final ``TrainState`` of every member (leading axis ``K``).
       history: ``'step'`` and ``'time'`` (seconds since the start) of shape
-        ``(E,)`` for the ``E`` evaluations; ``'train_loss'`` and
-        ``'train_accuracy'`` (mean over the training batches since the previous
-        evaluation) and, with validation data, ``'val_loss'`` and
-        ``'val_accuracy'``, all of shape ``(K, E)``.
+        ``(E,)`` for the ``E`` evaluations; ``'train_loss'``,
+        ``'train_accuracy'``, ``'grad_norm'`` and ``'update_ratio'`` (means over
+        the updates since the previous evaluation, as in ``fit``) and, with
+        validation data, ``'val_loss'`` and ``'val_accuracy'``, of shape ``(K, E)``.
       diverged: ``(K,)`` booleans, ``True`` where a member's loss became
-        non-finite (its later values are meaningless; vmap cannot stop one member).
+        non-finite (its later values are meaningless: vmap cannot stop one member).
       hyperparams: what member ``k`` used: ``'seed'`` and every swept value, ``(K,)`` each.
     """
 
