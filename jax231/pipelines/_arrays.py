@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pathlib
 import random
 from typing import Optional
 

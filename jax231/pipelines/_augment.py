@@ -256,6 +256,8 @@ def augment_batch(
         raise ValueError(f"images: expected (B, H, W, C) or (B, T, C), got shape {images.shape}")
     if not jnp.issubdtype(images.dtype, jnp.floating):
         raise ValueError(f"images: expected a floating dtype, got {images.dtype}")
+    if cfg.saturation and images.shape[-1] != 3:
+        raise ValueError(f"images: saturation needs RGB images (C=3), got shape {images.shape}")
     params = sample_params(rng, images.shape[0], images.shape[1:], cfg)
     return jax.vmap(lambda p, x: apply_params(p, x, cfg))(params, images)
 

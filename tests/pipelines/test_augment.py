@@ -65,7 +65,7 @@ def test_jax_and_tf_match_the_numpy_reference(shape, cfg):
 
     images = np.random.default_rng(1).normal(size=shape).astype(np.float32)
     params, draws = _draws(cfg, shape)
-    ours = jax.vmap(lambda p, x: _augment.apply_params(p, x, cfg))(params, jnp.asarray(images))
+    ours = jax.jit(jax.vmap(lambda p, x: _augment.apply_params(p, x, cfg)))(params, jnp.asarray(images))
     twin = _tf_augment.apply_params(draws, images, cfg).numpy()
     ref = np.stack([numpy_augment(images[i], {k: v[i] for k, v in draws.items()}, cfg)
                     for i in range(shape[0])])
@@ -105,6 +105,7 @@ def test_flip_is_exactly_a_mirror_and_both_outcomes_occur():
 
 
 def test_augment_batch_keeps_shape_dtype_works_under_jit_and_is_seeded():
+    # (jit against the un-jitted reference: test_jax_and_tf_match_the_numpy_reference.)
     images = jnp.asarray(np.random.default_rng(0).random((8, 10, 10, 3), dtype=np.float32))
     fn = jax.jit(lambda key, x: pipelines.augment_batch(key, x, **ALL_ON._asdict()))
     a, b = fn(jax.random.key(0), images), fn(jax.random.key(0), images)
@@ -114,8 +115,6 @@ def test_augment_batch_keeps_shape_dtype_works_under_jit_and_is_seeded():
     chex.assert_tree_all_finite(a)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    eager = pipelines.augment_batch(jax.random.key(0), images, **ALL_ON._asdict())
-    np.testing.assert_allclose(a, eager, rtol=1e-6, atol=1e-6)  # jit vs eager: fusion reorders float ops
 
 
 @pytest.mark.parametrize("images, kwargs, match", [
