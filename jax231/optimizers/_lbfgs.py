@@ -195,7 +195,8 @@ class LbfgsResult(NamedTuple):
     Attributes:
       params: the final point (same tree structure as ``x0``).
       value: ``fun(params)``.
-      grad_norm: Euclidean norm of ``grad fun(params)`` over all leaves.
+      grad_norm: norm of ``grad fun(params)`` over all leaves (Euclidean, or the
+        max-norm with ``norm="max"``).
       iterations: int32, L-BFGS iterations made.
       num_fun_evals: int32, calls of ``value_and_grad(fun)`` (one at ``x0`` plus
         one per line-search trial).
@@ -210,13 +211,20 @@ class LbfgsResult(NamedTuple):
     converged: Array
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "history", "max_linesearch_steps", "c1", "c2"))
-def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2) -> LbfgsResult:
+def _max_norm(tree: PyTree) -> Array:
+    return functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(tree)])
+
+
+@functools.partial(
+    jax.jit, static_argnames=("fun", "history", "max_linesearch_steps", "c1", "c2", "norm")
+)
+def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2, norm) -> LbfgsResult:
+    grad_norm = tm.norm if norm == "l2" else _max_norm
     value_and_grad = jax.value_and_grad(fun)
     f0, g0 = value_and_grad(x0)
     state = _init_state(x0, history, {"learning_rate": 1.0})
     state = state._replace(num_fun_evals=jnp.ones((), jnp.int32))
-    init = (_Step(x0, f0, g0, state, jnp.ones((), bool)), tm.norm(g0), jnp.zeros((), bool))
+    init = (_Step(x0, f0, g0, state, jnp.ones((), bool)), grad_norm(g0), jnp.zeros((), bool))
 
     def cond(carry):
         step, gnorm, stop = carry
@@ -232,7 +240,7 @@ def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2)
         # A failed line search on an empty memory (steepest descent) ends the run;
         # with a memory, the memory is dropped and the next iteration retries.
         stop = ~new.moved & ~had_memory
-        return new, tm.norm(new.grad), stop
+        return new, grad_norm(new.grad), stop
 
     final, gnorm, _ = lax.while_loop(cond, body, init)
     return LbfgsResult(
@@ -255,10 +263,12 @@ def lbfgs_minimize(
     max_linesearch_steps: int = 20,
     c1: float = 1e-3,
     c2: float = 0.9,
+    norm: str = "l2",
 ) -> LbfgsResult:
     """Minimises ``fun`` by L-BFGS in one jitted ``lax.while_loop``.
 
-    Stops when ``||grad fun(x)||_2 <= tol``, after ``max_iters`` iterations, or
+    Stops when ``||grad fun(x)|| <= tol`` (Euclidean norm over all leaves, or
+    the max-norm with ``norm="max"``, SciPy L-BFGS-B's ``gtol`` test), after ``max_iters`` iterations, or
     when a line search along the steepest-descent direction finds no decrease.
     ``fun`` is a static argument of the compiled program: pass the same function
     object to reuse the compilation.
@@ -271,27 +281,31 @@ def lbfgs_minimize(
       fun: ``x -> scalar``, differentiable, of a pytree ``x``.
       x0: starting point.
       max_iters: iteration budget (>= 0).
-      tol: gradient-norm tolerance (>= 0), Euclidean over all leaves.
+      tol: gradient-norm tolerance (>= 0).
       history: number ``m`` of curvature pairs kept (>= 1).
       max_linesearch_steps: evaluation budget of one line search before its
         backtracking fallback.
       c1: sufficient-decrease constant of the strong Wolfe conditions.
       c2: curvature constant of the strong Wolfe conditions.
+      norm: ``"l2"`` (default) or ``"max"``, the norm of the stopping test.
 
     Returns:
       An :class:`LbfgsResult`.
 
     Raises:
       ValueError: if ``history`` < 1, ``tol`` < 0, ``max_iters`` < 0, or the
-        line-search constants are not ``0 < c1 < c2 < 1``.
+        line-search constants are not ``0 < c1 < c2 < 1``, or ``norm`` is unknown.
     """
     _check_history(history)
+    if norm not in ("l2", "max"):
+        raise ValueError(f"norm: expected 'l2' or 'max', got {norm!r}")
     _check_constants(c1, c2, max_linesearch_steps)
     check_non_negative("tol", tol)
     check_non_negative("max_iters", max_iters)
     return _minimize(
         fun, x0, max_iters, tol,
         history=history, max_linesearch_steps=max_linesearch_steps, c1=float(c1), c2=float(c2),
+        norm=norm,
     )
 
 

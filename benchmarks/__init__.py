@@ -1,0 +1,1 @@
+"""Benchmarks: printed tables of speed ratios against a peer measured in the same run."""
