@@ -147,3 +147,32 @@ def test_empty_split_is_an_error(ordered_npz, tfds_dir):
 def test_bad_options(ordered_npz, kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipelines.load(ordered_npz, "train", **kwargs)
+
+
+def test_same_seed_same_order_in_a_fresh_process(ordered_npz):
+    """The order depends on the seed only, not on the process (no hidden global state)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests import test_utils
+
+    code = f"""
+        from jax231 import pipelines
+        batch = next(pipelines.load({ordered_npz!r}, "train", batch_size=10, shuffle=True, seed=7,
+                                    augment=True))
+        print(batch["image"][:, 1, 1, 0].astype(int).tolist(), float(batch["image"].sum()))
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=test_utils.REPO_ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    here = next(pipelines.load(ordered_npz, "train", batch_size=10, shuffle=True, seed=7, augment=True))
+    assert proc.stdout.strip() == f"{here['image'][:, 1, 1, 0].astype(int).tolist()} {float(here['image'].sum())}"
+
+
+def test_tensorflow_is_kept_off_gpus():
+    import tensorflow as tf
+
+    from jax231.pipelines import _loader  # noqa: F401  (hides GPUs at import)
+
+    assert tf.config.get_visible_devices("GPU") == []
