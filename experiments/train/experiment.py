@@ -204,13 +204,14 @@ def augmented_batches(train: dict, *, batch_size: int, seed: int) -> Iterator[di
     """
     images, labels = train["image"], train["label"]
     key = jax.random.key(seed)
+    augment = jax.jit(pipelines.augment_batch)
     count, epoch = 0, 0
     while True:
         order = np.random.default_rng((seed, epoch)).permutation(len(labels))
         for start in range(0, len(order) - batch_size + 1, batch_size):
             idx = order[start:start + batch_size]
             batch_key = jax.random.fold_in(key, count)
-            yield {"image": pipelines.augment_batch(batch_key, images[idx]), "label": labels[idx]}
+            yield {"image": augment(batch_key, images[idx]), "label": labels[idx]}
             count += 1
         epoch += 1
 
@@ -244,6 +245,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     if batch_size is not None and not 0 < batch_size <= num_train:
         raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch); got {batch_size}")
     num_steps = num_steps_of(config, num_train)
+    for field in ("eval_every", "checkpoint_every", "early_stopping_patience", "max_seconds"):
+        if config.get(field, 0) < 0 or (field == "eval_every" and config[field] < 1):
+            raise UsageError(f"--config.{field}: expected {'>= 1' if field == 'eval_every' else '>= 0 (0 = off)'}; "
+                             f"got {config[field]}")
     optimizer = build_optimizer(config, num_steps=num_steps)
     train = splits.train
     if config.get("augment", False):
