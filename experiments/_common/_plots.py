@@ -7,6 +7,7 @@ import pathlib
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
@@ -81,6 +82,9 @@ def plot_profile(path: str | os.PathLike, profile: Profile, *, cost_name: str = 
                 label=f"{solver} ({profile.scores[i]:.2f})", lw=1.5)
     ax.set_xscale("log")
     ax.set_xlim(1.0, profile.taus[-1])
+    ticks = [t for t in (1, 1.25, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if t <= profile.taus[-1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"τ  ({cost_name} / best {cost_name})")
     ax.set_ylabel("fraction of problems within τ×best")

@@ -77,6 +77,9 @@ def validate(config: ml_collections.ConfigDict) -> Plan:
     common.dataset_registry().check(config.dataset)
     common.parse_choices("schedule", [config.schedule], optim.SCHEDULES)
     seeds = common.parse_int_list("seeds", config.seeds, minimum=0)
+    common.parse_choices("config.profile_cost", [config.profile_cost], report.PROFILE_COSTS)
+    if not config.tau_max > 1:
+        raise common.UsageError(f"--config.tau_max: expected a value > 1; got {config.tau_max}")
     for field in ("num_steps", "batch_size", "eval_every", "lbfgs_steps", "lbfgs_eval_every",
                   "val_size", "lbfgs_history"):
         _positive(field, config[field])
@@ -140,6 +143,6 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
     results = run_lib.run_all(specs, problems=problems, splits=splits, config=config, log=log)
     targets = {m: p.target for m, p in problems.items()}
     text = report.write_report(workdir, results, targets=targets, tau_max=config.tau_max,
-                               config=config.to_dict(),
+                               config=config.to_dict(), profile_cost=config.profile_cost,
                                extra={"lr_search": search_records, "seconds_total": time.monotonic() - start})
     return text

@@ -45,12 +45,25 @@ def summary_rows(results: Sequence[RunResult], *, targets: Mapping[str, float]) 
     return rows
 
 
-def profile_costs(results: Sequence[RunResult], *, cost: str = "seconds_to_target"
-                  ) -> dict[str, list[float]]:
+PROFILE_COSTS = ("seconds", "epochs", "steps")
+"""Costs a performance profile can compare: wall seconds (compilation excluded), passes
+over the training set (L-BFGS: iterations, line-search evaluations not counted) or updates."""
+
+
+def run_cost(r: RunResult, cost: str) -> float:
+    """Cost of reaching the target in ``cost`` units (``inf`` if never reached)."""
+    if cost == "seconds":
+        return r.seconds_to_target
+    if cost == "epochs":
+        return r.steps_to_target * r.epochs_per_step
+    return r.steps_to_target
+
+
+def profile_costs(results: Sequence[RunResult], *, cost: str = "seconds") -> dict[str, list[float]]:
     """``optimizer -> cost on each problem``; problems are the (model, seed) pairs run by all."""
     by_opt: dict[str, dict[tuple[str, int], float]] = {}
     for r in results:
-        by_opt.setdefault(r.spec.optimizer, {})[(r.spec.model, r.spec.seed)] = getattr(r, cost)
+        by_opt.setdefault(r.spec.optimizer, {})[(r.spec.model, r.spec.seed)] = run_cost(r, cost)
     problems = sorted(set.intersection(*(set(v) for v in by_opt.values()))) if by_opt else []
     return {opt: [v[p] for p in problems] for opt, v in by_opt.items()}
 
@@ -77,6 +90,7 @@ def result_record(r: RunResult) -> dict[str, Any]:
 
 def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
                  targets: Mapping[str, float], tau_max: float, config: Mapping[str, Any],
+                 profile_cost: str = "seconds",
                  extra: Mapping[str, Any] | None = None) -> str:
     """Writes every output of the train mode; returns the markdown summary.
 
@@ -98,17 +112,18 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
     common.plot_curves(workdir / "curves_accuracy.png", curve_panels(results, "val_accuracy"),
                        xlabel="epochs (L-BFGS: iterations)", ylabel="val accuracy",
                        title="validation accuracy")
-    costs = profile_costs(results)
+    costs = profile_costs(results, cost=profile_cost)
+    cost_name = f"{profile_cost} to target"
     profile_rows: list[dict] = []
     if costs and all(len(v) for v in costs.values()):
         profile = common.performance_profile(costs, tau_max=tau_max)
-        common.plot_profile(workdir / "performance_profile.png", profile, cost_name="seconds to target",
+        common.plot_profile(workdir / "performance_profile.png", profile, cost_name=cost_name,
                             title="performance profile (problems: model x seed)")
         profile_rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
         text += "\n" + common.write_tables(
             workdir, "performance_profile", profile_rows, title="performance profile",
             notes=f"rho(tau): fraction of the {len(next(iter(costs.values())))} problems (model, seed) "
-                  f"whose target the optimizer reaches within tau x the fastest optimizer's seconds; "
+                  f"whose target the optimizer reaches within tau x the fastest optimizer's {cost_name}; "
                   f"score: area under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).")
     common.write_json(workdir / "results.json", {
         "config": config, "summary": rows, "performance_profile": profile_rows,

@@ -133,6 +133,7 @@ def test_default_config_validates():
         ({"num_steps": 0}, "--num_steps: expected a positive integer; got 0"),
         ({"lr": "adam:0"}, "--lr: expected a positive value for 'adam'"),
         ({"lr_search": -1}, "--lr_search: expected an integer >= 0"),
+        ({"profile_cost": "time"}, "--config.profile_cost: unknown 'time'; valid: seconds, epochs, steps"),
     ],
 )
 def test_validate_rejects(overrides, message):
@@ -194,9 +195,11 @@ def test_summary_rows_mean_std_over_seeds():
     assert [r["optimizer"] for r in rows] == ["sgd", "adam"]
     assert rows[0]["test acc"] == "0.700 ± 0.100" and rows[0]["reached"] == "1/2"
     assert rows[0]["steps to target"] == "20" and rows[1]["steps to target"] == "20 ± 10"
-    costs = report.profile_costs(results)
+    costs = report.profile_costs(results)  # seconds: steps x seconds per step
     np.testing.assert_allclose(costs["sgd"], [0.2, np.inf])
     np.testing.assert_allclose(costs["adam"], [0.1, 0.3])
+    np.testing.assert_allclose(report.profile_costs(results, cost="epochs")["adam"], [1.0, 3.0])  # x 0.1
+    np.testing.assert_allclose(report.profile_costs(results, cost="steps")["adam"], [10, 30])
 
 
 def test_train_one_same_seed_same_numbers():

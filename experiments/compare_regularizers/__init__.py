@@ -1,0 +1,1 @@
+"""compare_regularizers: the notes' regularisers side by side on MNIST-1D (see config.py)."""
