@@ -283,7 +283,8 @@ def launch_local_processes(
 
     Each child gets ``JAX231_COORDINATOR=localhost:<free port>``,
     ``JAX231_NUM_PROCESSES``, its ``JAX231_PROCESS_ID``, ``JAX_PLATFORMS=cpu`` and
-    ``devices_per_process`` emulated devices, so that
+    ``devices_per_process`` emulated devices (added to any ``XLA_FLAGS`` of
+    ``env``), so that
     ``initialize_distributed()`` with no arguments joins them. If any child is
     still running after ``timeout`` seconds, or one fails while the others
     wait in a collective, the remaining children (and only they) are killed.
@@ -299,7 +300,9 @@ def launch_local_processes(
             ENV_COORDINATOR: f"localhost:{free_port()}",
             ENV_NUM_PROCESSES: str(num_processes),
             "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_per_process}",
+            "XLA_FLAGS": " ".join(
+                [base.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices_per_process}"]
+            ).strip(),
         }
     )
     procs, logs = [], []

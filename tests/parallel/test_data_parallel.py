@@ -102,7 +102,7 @@ print("UNSYNCED DIFFERS", gap)
 def test_sharded_and_pmap_steps_equal_single_device_on_1_2_4_8_devices():
     # One child with 8 emulated devices checks meshes (and pmaps) over the
     # first 1, 2, 4 and 8 of them: JAX's start-up costs more than the checks.
-    out = test_utils.run_with_devices(CHILD, 8, timeout=300)
+    out = test_utils.run_with_devices(tiny_models.prepend_slow_collective_flags(CHILD), 8, timeout=400)
     for num_devices in (1, 2, 4, 8):
         assert f"CHECKED {num_devices}" in out, out
     assert "UNSYNCED DIFFERS" in out, out

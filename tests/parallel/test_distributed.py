@@ -12,6 +12,7 @@ import pytest
 
 from jax231 import parallel
 from tests import test_utils
+from tests.parallel import tiny_models
 
 # Both runs train on the same 4 devices' worth of shards; the 2-process run
 # all-reduces through gloo instead of in-process, which may sum the 4 partial
@@ -22,6 +23,7 @@ LAUNCH_TIMEOUT = 240  # seconds; a hang fails the test instead of blocking CI
 
 def _env():
     env = dict(os.environ)
+    env["XLA_FLAGS"] = tiny_models.SLOW_COLLECTIVE_FLAGS
     env["PYTHONPATH"] = os.pathsep.join([str(test_utils.REPO_ROOT), env.get("PYTHONPATH", "")])
     return env
 
@@ -44,7 +46,8 @@ def test_two_process_run_equals_one_process_run(tmp_path):
     reports = [_report(p) for p in _launch(["-m", "tests.parallel.multihost_worker", str(two)], 2, 2)]
     # The 1-process reference: a plain (non-distributed) run on 4 devices.
     code = f"import runpy, sys; sys.argv = ['w', {str(one)!r}]; runpy.run_module('tests.parallel.multihost_worker', run_name='__main__')"
-    single = json.loads(test_utils.run_with_devices(code, 4, timeout=LAUNCH_TIMEOUT).strip().splitlines()[-1])
+    out = test_utils.run_with_devices(tiny_models.prepend_slow_collective_flags(code), 4, timeout=LAUNCH_TIMEOUT)
+    single = json.loads(out.strip().splitlines()[-1])
 
     assert [r["process_index"] for r in reports] == [0, 1]
     assert all(r["process_count"] == 2 and r["device_count"] == 4 and r["distributed"] for r in reports)

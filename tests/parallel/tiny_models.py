@@ -16,6 +16,23 @@ import jax.numpy as jnp
 import numpy as np
 
 
+# A loaded CI machine can be slow to schedule the threads of 8 emulated devices
+# (or of cooperating processes); XLA's default 40 s for all of them to reach a
+# collective would then abort a correct run. Raising it changes no result.
+SLOW_COLLECTIVE_FLAGS = (
+    "--xla_cpu_collective_call_terminate_timeout_seconds=600 --xla_cpu_collective_timeout_seconds=600"
+)
+
+
+def prepend_slow_collective_flags(code: str) -> str:
+    """``code`` preceded by lines adding :data:`SLOW_COLLECTIVE_FLAGS` to ``XLA_FLAGS``.
+
+    For children of ``test_utils.run_with_devices``: XLA reads ``XLA_FLAGS``
+    when the backend starts, i.e. after these lines run.
+    """
+    return f"import os\nos.environ['XLA_FLAGS'] += ' {SLOW_COLLECTIVE_FLAGS}'\n" + code
+
+
 class Model(NamedTuple):
     init: Callable
     apply: Callable
