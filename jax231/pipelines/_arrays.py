@@ -276,8 +276,14 @@ def resolve_name(name: str) -> str:
     try:
         import tensorflow_datasets as tfds
     except ImportError:
+        if name.split("/")[0] in _common.KNOWN_TFDS_IMAGE:
+            raise ValueError(
+                f"name: {name!r} is a TFDS dataset but tensorflow_datasets is not installed "
+                "here; install tensorflow-datasets or use an offline name "
+                f"({sorted(_common.OFFLINE_BUILDERS) + [_common.CIFAR10_SHARED]}, 'npz:', 'imagefolder:')"
+            ) from None
         raise _common.close_matches_error(
-            name, list(_common.OFFLINE_BUILDERS) + [_common.CIFAR10_SHARED]
+            name, [*_common.OFFLINE_BUILDERS, _common.CIFAR10_SHARED, *_common.KNOWN_TFDS_IMAGE]
         ) from None
     from jax231.pipelines import _builders  # noqa: F401  Registers mnist1d and digits.
 

@@ -30,10 +30,9 @@ CIFAR10_CLASSES = (
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_ARCHIVE = _REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 
-# Names of the common TFDS image-classification datasets, offered as close
-# matches without importing TensorFlow; the full TFDS list is added when TFDS
-# is importable.
-_KNOWN_TFDS_IMAGE = (
+# Common TFDS image-classification names, recognised (and offered as close
+# matches) where TFDS is not installed.
+KNOWN_TFDS_IMAGE = (
     "mnist", "fashion_mnist", "kmnist", "emnist", "cifar10", "cifar100",
     "svhn_cropped", "stl10", "imagenette", "imagenet2012", "oxford_flowers102",
 )

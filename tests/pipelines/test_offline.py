@@ -140,16 +140,19 @@ def test_offline_sources_need_no_tensorflow(ordered_npz, image_folder):
         shapes = [p.load_arrays(n, 'train[:50%]')['image'].shape for n in
                   ('digits', {ordered_npz!r}, 'imagefolder:{image_folder}')]
         print(shapes)
-        try:
-            p.load_arrays('mnistt', 'train')
-        except ValueError as e:
-            print('ERR', e)
+        for bad in ('mnistt', 'cifar10'):
+            try:
+                p.load_arrays(bad, 'train')
+            except ValueError as e:
+                print('ERR', e)
     """
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           cwd=test_utils.REPO_ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "[(718, 8, 8, 1), (50, 4, 4, 3), (4, 6, 5, 3)]" in proc.stdout
-    assert "ERR name: unknown dataset 'mnistt'" in proc.stdout
+    unknown = next(line for line in proc.stdout.splitlines() if "'mnistt'" in line)
+    assert "Close matches: [" in unknown and "'mnist1d'" in unknown and "'mnist'" in unknown
+    assert "ERR name: 'cifar10' is a TFDS dataset but tensorflow_datasets is not installed" in proc.stdout
 
 
 def test_split_grammar_errors():
