@@ -110,6 +110,20 @@ def test_reaches_tolerance_within_1p5x_of_scipy(name, fun, x0, numpy_fun):
         assert float(res.value) <= ref.fun + 1e-9
 
 
+def test_max_norm_stopping_is_scipys_test():
+    """norm="max" stops on SciPy's gtol test, never later than the Euclidean test."""
+    with test_utils.x64():
+        x0 = jnp.asarray(np.tile([-1.2, 1.0], 50))
+        by_max = jopt.lbfgs_minimize(rosenbrock, x0, tol=TOL, norm="max")
+        by_l2 = jopt.lbfgs_minimize(rosenbrock, x0, tol=TOL)
+        g = np.asarray(jax.grad(rosenbrock)(by_max.params))
+        assert bool(by_max.converged) and np.max(np.abs(g)) <= TOL
+        # The reported gradient is the line search's, at x + alpha d computed in another
+        # fused program than the final x: rounding of x (1e-16) times the Hessian (~1e3).
+        np.testing.assert_allclose(by_max.grad_norm, np.max(np.abs(g)), rtol=1e-6)
+        assert int(by_max.iterations) <= int(by_l2.iterations)
+
+
 def test_counts_every_function_evaluation():
     """num_fun_evals equals the number of times the compiled loop really evaluates fun."""
     calls = []
@@ -202,7 +216,7 @@ def test_update_rule_needs_value_fn():
 @pytest.mark.parametrize(
     "kwargs, name",
     [(dict(history=0), "history"), (dict(tol=-1.0), "tol"), (dict(c1=0.95), "c1"),
-     (dict(max_linesearch_steps=0), "max_linesearch_steps")],
+     (dict(max_linesearch_steps=0), "max_linesearch_steps"), (dict(norm="l1"), "norm")],
 )
 def test_bad_input_to_minimize(kwargs, name):
     with pytest.raises(ValueError, match=name):
