@@ -308,6 +308,8 @@ def epoch_permutation(data_key: PRNGKey, epoch: ArrayLike, num_examples: int) ->
 
 @functools.partial(jax.jit, static_argnames=("step", "batch_size"))
 def _epoch_scan(step, state, data_key, images, labels, epoch, *, batch_size):
+    if data_key is None:
+        data_key = jax.random.split(state.rng)[1]
     n = labels.shape[0]
     num_batches = n // batch_size
     perm = epoch_permutation(data_key, epoch, n)[: num_batches * batch_size]
@@ -351,9 +353,5 @@ def train_epoch_scan(
     n = int(jnp.shape(arrays["label"])[0])
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size: expected 1 <= batch_size <= {n} (the dataset size), got {batch_size}")
-    if data_key is None:
-        data_key = jax.random.split(state.rng)[1]
-    return _epoch_scan(
-        step, state, data_key, jnp.asarray(arrays["image"]), jnp.asarray(arrays["label"]),
-        jnp.asarray(epoch, jnp.int32), batch_size=batch_size,
-    )
+    return _epoch_scan(step, state, data_key, arrays["image"], arrays["label"], epoch,
+                       batch_size=batch_size)

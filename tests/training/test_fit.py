@@ -70,11 +70,27 @@ def test_fit_learns_and_is_reproducible_and_compiles_once():
 
 
 def test_full_batch_lbfgs_matches_optax_loop():
-    model, opt = toy.linear(), optax.lbfgs()
+    model = toy.linear()
+    opt = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=10,
+                                                                        store_grad=True))
     result = training.fit(model, opt, train=TRAIN, num_steps=5, batch_size=None, eval_every=5)
     ref, _ = _hand_loop(model, opt, TRAIN, num_steps=5, batch_size=96, seed=0)
     chex.assert_trees_all_close(result.state.params, ref.params, rtol=1e-5, atol=1e-6)
     assert result.history["train_loss"][-1] < 0.5 * math.log(3)
+
+
+def test_fit_runs_the_real_model_and_lbfgs():
+    """Integration with jax231.models and jax231.optimizers' L-BFGS, the rule that needs the extras."""
+    from jax231 import models, optimizers
+
+    model, opt = models.get("mlp", hidden_sizes=(8,), num_classes=3), optimizers.get("lbfgs")
+    result = training.fit(model, opt, train=TRAIN, num_steps=4, eval_every=4, check_initial_loss=False)
+    assert result.status == "completed", result.message
+    initial = training.create_train_state(model, opt, rng=jax.random.split(jax.random.PRNGKey(0))[0],
+                                          input_shape=(4, 1))
+    eval_step = training.make_eval_step(model)
+    assert training.evaluate(eval_step, result.state, TRAIN)["loss"] < 0.5 * training.evaluate(
+        eval_step, initial, TRAIN)["loss"]
 
 
 def test_explosion_guard_fires_on_a_far_too_large_learning_rate():
