@@ -30,7 +30,9 @@ def load(
 
     Yields ``{'image': float32 (B, *image_shape), 'label': int32 (B,)}``.
     ``uint8`` pixels are scaled to ``[0, 1]``; after ``preprocess`` with
-    ``'pca'``/``'whiten'`` images are ``(B, k)`` vectors.
+    ``'pca'``/``'whiten'`` images are ``(B, k)`` vectors. Shapes: mnist1d
+    ``(B, 40, 1)`` signals (time, channel: NWC for 1-D convolutions, ``(T, D)``
+    for RNNs), digits ``(B, 8, 8, 1)``, CIFAR ``(B, 32, 32, 3)``.
 
     Pipeline: read (TFDS, or the arrays of :func:`load_arrays`) -> shuffle
     (buffer = whole split by default) -> repeat ``num_epochs`` -> batch ->
@@ -39,8 +41,11 @@ def load(
     :func:`augment_batch` inside the train step measured 5-8x cheaper per
     image (:data:`AUGMENT_PLACEMENT`); ``augment=`` here is the host-side
     alternative.
-    Epoch ``e``'s order is a fixed function of ``(seed, e)``: the same seed
-    gives the same batches, another seed another order.
+    Shuffling reshuffles every epoch from the op seed ``seed`` (no global
+    TensorFlow state), so epoch ``e``'s order is a fixed function of
+    ``(seed, e)``: the same seed gives the same batches in any process,
+    another seed another order. A named ``preprocess`` is fitted on the whole
+    ``fit_split`` (not this host's ``shard``), so all hosts agree.
 
     Names: any TFDS name (must be prepared in ``data_dir``: no download is
     attempted); ``'mnist1d'`` and ``'digits'`` (TFDS builders generated

@@ -165,7 +165,7 @@ def load(
                 "(e.g. fit_split='train[:90%]'), so validation data never leaks into it"
             )
         preprocess = fit_preprocessing(
-            load_arrays_any(name, fit_split, data_dir)["image"], method=preprocess
+            _arrays.load_arrays(name, fit_split, data_dir=data_dir)["image"], method=preprocess
         )
     elif preprocess is not None and not isinstance(preprocess, Preprocessing):
         raise ValueError(f"preprocess: expected None, a method name or a Preprocessing, got {preprocess!r}")
@@ -218,8 +218,3 @@ def load(
 
 def _numpy_iterator(ds: tf.data.Dataset) -> Iterator[dict[str, np.ndarray]]:
     yield from ds.as_numpy_iterator()
-
-
-def load_arrays_any(name: str, split: str, data_dir) -> dict[str, np.ndarray]:
-    """:func:`load_arrays` for any name (TFDS included)."""
-    return _arrays.load_arrays(name, split, data_dir=data_dir)
