@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 import optax
 
 import jax231.optimizers as jopt

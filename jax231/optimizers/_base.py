@@ -89,7 +89,9 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     def init(params: Params) -> tuple:
         return tuple(t.init(params) for t in transforms)
 
-    def update(grads, state, params=None, **extra):
+    def update(
+        grads: Updates, state: tuple, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, tuple]:
         if not isinstance(state, tuple) or len(state) != len(transforms):
             raise ValueError(
                 f"state: expected a tuple of {len(transforms)} states (one per chained "
@@ -107,33 +109,39 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 # ----------------------------------------------------------------------------- checks
 
 
-def _concrete(value: Any) -> np.ndarray | None:
-    """The value as a NumPy array, or None when it is traced or a schedule."""
+def _concrete(name: str, value: Any) -> np.ndarray | None:
+    """The value as a NumPy scalar, or None when it is traced or a schedule."""
     if callable(value) or isinstance(value, jax.core.Tracer):
         return None
     try:
-        return np.asarray(value, dtype=np.float64)
+        v = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"expected a number, an array or a schedule, got {value!r}") from e
+        raise ValueError(f"{name}: expected a number, a scalar array or a schedule, got {value!r}") from e
+    if v.ndim != 0:
+        raise ValueError(
+            f"{name}: expected a scalar (for many values, vmap over set_hyperparams), "
+            f"got shape {v.shape}"
+        )
+    return v
 
 
 def check_non_negative(name: str, value: Any) -> None:
     """Raises ``ValueError`` unless a concrete ``value`` is >= 0 (schedules pass)."""
-    v = _concrete(value)
+    v = _concrete(name, value)
     if v is not None and not np.all(v >= 0):
         raise ValueError(f"{name}: expected a value >= 0, got {value!r}")
 
 
 def check_positive(name: str, value: Any) -> None:
     """Raises ``ValueError`` unless a concrete ``value`` is > 0."""
-    v = _concrete(value)
+    v = _concrete(name, value)
     if v is not None and not np.all(v > 0):
         raise ValueError(f"{name}: expected a value > 0, got {value!r}")
 
 
 def check_unit_interval(name: str, value: Any) -> None:
     """Raises ``ValueError`` unless a concrete ``value`` lies in [0, 1)."""
-    v = _concrete(value)
+    v = _concrete(name, value)
     if v is not None and not np.all((v >= 0) & (v < 1)):
         raise ValueError(f"{name}: expected a value in [0, 1), got {value!r}")
 

@@ -9,7 +9,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +57,9 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
         del params
         return ClipByGlobalNormState(jnp.zeros((), jnp.int32), init_hyperparams(spec))
 
-    def update(grads: Updates, state: ClipByGlobalNormState, params: Params | None = None, **extra: Any):
+    def update(
+        grads: Updates, state: ClipByGlobalNormState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ClipByGlobalNormState]:
         del params, extra
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         g_norm = tm.norm(grads)
@@ -98,7 +100,9 @@ def add_weight_decay(weight_decay: ScalarOrSchedule) -> GradientTransformation:
         del params
         return AddWeightDecayState(jnp.zeros((), jnp.int32), init_hyperparams(spec))
 
-    def update(grads: Updates, state: AddWeightDecayState, params: Params | None = None, **extra: Any):
+    def update(
+        grads: Updates, state: AddWeightDecayState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, AddWeightDecayState]:
         del extra
         if params is None:
             raise ValueError("params: add_weight_decay needs the parameters, got None")
@@ -120,8 +124,8 @@ class ParamsAverage(NamedTuple):
       update: ``update(params, state) -> state``, folds in the new parameters.
     """
 
-    init: Any
-    update: Any
+    init: Callable[[Params], "ParamsAverageState"]
+    update: Callable[[Params, "ParamsAverageState"], "ParamsAverageState"]
 
 
 class ParamsAverageState(NamedTuple):

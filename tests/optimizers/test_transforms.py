@@ -145,12 +145,13 @@ BAD = [
     (jopt.lbfgs, dict(learning_rate=-1.0), "learning_rate"),
     (jopt.clip_by_global_norm, dict(max_norm=0.0), "max_norm"),
     (jopt.ema, dict(decay=1.0), "decay"),
+    (jopt.sgd, dict(learning_rate=np.array([0.1, 0.2])), "learning_rate"),  # not a scalar
 ]
 
 
 @pytest.mark.parametrize("factory, kwargs, name", BAD, ids=[f"{f.__name__}-{n}" for f, _, n in BAD])
 def test_bad_hyperparameters_raise_at_construction(factory, kwargs, name):
-    with pytest.raises(ValueError, match=rf"{name}: expected .*got"):
+    with pytest.raises(ValueError, match=rf"{name}: expected .*got"):  # names it, says what and what came
         factory(**kwargs)
 
 
