@@ -41,8 +41,8 @@ def load(
     :func:`augment_batch` inside the train step measured 5-8x cheaper per
     image (:data:`AUGMENT_PLACEMENT`); ``augment=`` here is the host-side
     alternative.
-    Shuffling reshuffles every epoch from the op seed ``seed`` (no global
-    TensorFlow state), so epoch ``e``'s order is a fixed function of
+    Shuffling reshuffles every epoch from the op seed ``seed`` (and
+    TensorFlow's global seed, if a program sets one), so epoch ``e``'s order is a fixed function of
     ``(seed, e)``: the same seed gives the same batches in any process,
     another seed another order. A named ``preprocess`` is fitted on the whole
     ``fit_split`` (not this host's ``shard``), so all hosts agree.
