@@ -218,17 +218,21 @@ def fit(
 
         ckpt = Checkpointer(path, max_to_keep=max_to_keep)
         if ckpt.latest_step() is not None:
+            t0 = ckpt.latest_step()
             state, loop, best_state = ckpt.restore(state, with_best=stopper is not None)
             for key, value in (("seed", seed), ("batch_size", batch_size)):
                 if loop[key] != value:
                     raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={loop[key]}, got {key}={value}")
             history, initial_loss, elapsed0 = loop["history"], _nan(loop["initial_loss"]), loop["elapsed"]
-            best_step, best_val, pending = loop["best_step"], _nan(loop["best_val"]), loop["pending"]
+            best_step, best_val, pending = loop["best_step"], _inf(loop["best_val"]), loop["pending"]
             history = {k: [_nan(v) for v in vs] for k, vs in history.items()}
             if stopper:
                 es_state = _guards.EarlyStoppingState(*loop["early_stopping"])
-                es_state = es_state._replace(best=_nan(es_state.best))
-            status = loop["status"]
+                es_state = es_state._replace(best=_inf(es_state.best))
+            # Only early stopping is final; a timed-out run goes on where it stopped.
+            if loop["status"] == "early_stopped":
+                status = "early_stopped"
+                message = f"already early stopped at step {t0} (checkpoint in {str(path)!r}); "
         logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=log_tensorboard)
         logger.reset(history)
     t = int(state.step)
@@ -246,6 +250,7 @@ def fit(
             message = check.message + "; "
 
     def snapshot_loop() -> dict:
+        """The loop state that makes resumption exact (JSON: non-finite floats become null)."""
         return {
             "history": {k: [_json(v) for v in vs] for k, vs in history.items()},
             "initial_loss": _json(initial_loss), "elapsed": elapsed0 + time.monotonic() - start,
@@ -340,6 +345,11 @@ def _prepend(first, rest):
 
 def _nan(value) -> float:
     return math.nan if value is None else value
+
+
+def _inf(value) -> float:
+    """A best-so-far loss from JSON: ``None`` stands for ``inf`` (nothing seen yet)."""
+    return math.inf if value is None else value
 
 
 def _json(value):

@@ -14,10 +14,7 @@ import pytest
 from jax231 import training
 from tests.training import toy
 
-TRAIN = toy.blobs(96)
-VAL = toy.blobs(48, seed=1)
-MLP = toy.mlp(drop_rate=0.1, batch_norm=True)
-ADAM = optax.adam(1e-2)
+TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects share compilations
 KW = dict(train=TRAIN, val=VAL, batch_size=32, eval_every=10, checkpoint_every=10, seed=5,
           early_stopping_patience=100)  # patience never reached: the best snapshot is checkpointed too
 
@@ -57,6 +54,27 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     chex.assert_trees_all_equal(again.state, full.state)
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [10, 20, 30, 40]
+
+
+def test_timed_out_run_resumes_and_early_stopped_run_stays_stopped(tmp_path):
+    full = training.fit(MLP, ADAM, num_steps=30, workdir=str(tmp_path / "full"), **KW)
+    cut = training.fit(MLP, ADAM, num_steps=30, workdir=str(tmp_path / "cut"), max_seconds=1e-9, **KW)
+    assert cut.status == "timed_out" and cut.history["step"] == [10]
+    resumed = training.fit(MLP, ADAM, num_steps=30, workdir=str(tmp_path / "cut"), **KW)
+    assert resumed.status == "completed"
+    chex.assert_trees_all_equal(resumed.state, full.state)
+    assert _drop_time(resumed.history) == _drop_time(full.history)
+
+    # Adam at 0.1 overshoots: the validation loss rises at step 20, patience 1 stops there.
+    fast = optax.adam(0.1)
+    kw = KW | {"early_stopping_patience": 1}
+    stopped = training.fit(MLP, fast, num_steps=60, workdir=str(tmp_path / "es"), **kw)
+    assert stopped.status == "early_stopped" and stopped.history["step"] == [10, 20]
+    again = training.fit(MLP, fast, num_steps=60, workdir=str(tmp_path / "es"), **kw)
+    assert again.status == "early_stopped" and "already early stopped" in again.message
+    assert _drop_time(again.history) == _drop_time(stopped.history)
+    chex.assert_trees_all_equal(again.state, stopped.state)
+    assert int(again.state.step) == again.best_step == 10
 
 
 def test_checkpoints_are_written_by_atomic_rename(tmp_path, monkeypatch):

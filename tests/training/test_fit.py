@@ -16,10 +16,7 @@ from jax231 import training
 from jax231.training import _loop
 from tests.training import toy
 
-TRAIN = toy.blobs(96)
-VAL = toy.blobs(48, seed=1)
-MLP = toy.mlp(drop_rate=0.1, batch_norm=True)  # module-level: reused objects share compilations
-ADAM = optax.adam(1e-2)
+TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects share compilations
 
 
 def _hand_loop(model, opt, data, *, num_steps, batch_size, seed):

@@ -14,10 +14,7 @@ import pytest
 from jax231 import training
 from tests.training import toy
 
-TRAIN = toy.blobs(96)
-VAL = toy.blobs(48, seed=1)
-MLP = toy.mlp(drop_rate=0.1, batch_norm=True)
-ADAM = optax.adam(1e-2)
+TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects share compilations
 
 
 def test_csv_and_jsonl_hold_the_history(tmp_path):

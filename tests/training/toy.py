@@ -83,3 +83,19 @@ def blobs(n: int = 96, num_classes: int = 3, dim: int = 4, seed: int = 0, spread
     labels = rs.randint(0, num_classes, n)
     images = centres[labels] + spread * rs.randn(n, dim)
     return {"image": images[..., None].astype(np.float32), "label": labels.astype(np.int32)}
+
+
+# Shared instances: fit caches its compiled loop per (model, optimizer) object, so
+# test files that use these same objects compile the loop once per session.
+TRAIN = blobs(96)
+VAL = blobs(48, seed=1)
+MLP = mlp(drop_rate=0.1, batch_norm=True)
+
+
+def _adam():
+    import optax
+
+    return optax.adam(1e-2)
+
+
+ADAM = _adam()
