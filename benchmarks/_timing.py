@@ -19,6 +19,7 @@ def time_fn(
     repeats: int = 7,
     warmup: int = 1,
     carry: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
     """Median wall time of ``fn(*args)`` in seconds, blocking on its results.
 
@@ -31,6 +32,9 @@ def time_fn(
         ``fn`` returns a tuple ``out`` and the next call is
         ``fn(*out, *args[len(out):])``. Use it for functions that donate their
         input buffers (a train step returning ``(params, state)``).
+      clock: ``time.perf_counter`` (wall time, the default) or
+        ``time.process_time`` (CPU time of all threads: steadier on a shared
+        machine, but blind to idle waits).
 
     Returns:
       The median of ``repeats`` timings, in seconds.
@@ -54,9 +58,9 @@ def time_fn(
         args = call(args)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         args = call(args)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -66,6 +70,7 @@ def time_interleaved(
     repeats: int = 7,
     warmup: int = 1,
     carry: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Median times of several functions timed in alternation, round by round.
 
@@ -78,6 +83,7 @@ def time_interleaved(
       repeats: rounds; each times every function once.
       warmup: untimed rounds first.
       carry: as in :func:`time_fn`.
+      clock: as in :func:`time_fn`.
 
     Returns:
       ``name -> median seconds``.
@@ -89,9 +95,9 @@ def time_interleaved(
     for r in range(warmup + repeats):
         for name, (fn, _) in calls.items():
             args = state[name]
-            start = time.perf_counter()
+            start = clock()
             out = jax.block_until_ready(fn(*args))
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if carry:
                 out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
                 state[name] = out + tuple(args[len(out):])

@@ -7,7 +7,8 @@ Run from the repo root::
 Prints a markdown table: median time of one jitted, buffer-donating step
 ``(params, state) -> (params + updates, new state)`` for jax231 and optax and
 their ratio (target: <= 1.0; the two are timed in alternation, round by round,
-so both see the same load), the achieved memory bandwidth (bytes of params,
+so both see the same load), the same ratio in CPU time (all threads; steadier
+than wall time on a shared machine), the achieved memory bandwidth (bytes of params,
 grads and state read and written per step) and, for scale, the bandwidth of an
 in-place ``x + 1`` over the same tree (donated: read once, written once),
 measured in the same process. About a minute on a 2-core CPU.
@@ -16,6 +17,7 @@ measured in the same process. About a minute on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import time
 
 import jax
 import optax
@@ -73,22 +75,29 @@ def main() -> None:
 
     print(f"{n_params / 1e6:.2f}M float32 parameters, {jax.devices()[0].platform}, median of {args.repeats}")
     print()
-    print("| rule | jax231 ms | optax ms | ratio | jax231 GB/s | copy GB/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| rule | jax231 ms | optax ms | ratio | CPU-time ratio | jax231 GB/s | copy GB/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.rules.split(","):
         ours_fn, theirs_fn, n_state = RULES[name]
-        calls = {}
-        for label, factory in (("ours", ours_fn), ("optax", theirs_fn)):
-            opt = factory()
-            params = make_tree(0)
-            calls[label] = (make_step(opt), (params, opt.init(params), grads))
+        def fresh_calls():  # donated buffers are consumed: each measurement gets its own
+            calls = {}
+            for label, factory in (("ours", ours_fn), ("optax", theirs_fn)):
+                opt = factory()
+                params = make_tree(0)
+                calls[label] = (make_step(opt), (params, opt.init(params), grads))
+            return calls
+
         # alternate the two within each round so both see the same machine load
-        times = time_interleaved(calls, repeats=args.repeats, warmup=2, carry=True)
+        times = time_interleaved(fresh_calls(), repeats=args.repeats, warmup=2, carry=True)
+        cpu = time_interleaved(
+            fresh_calls(), repeats=args.repeats, warmup=2, carry=True, clock=time.process_time
+        )
         # read params, grads and each state tree; write params and each state tree
         moved = tree_bytes * (3 + 2 * n_state)
         print(
             f"| {name} | {1e3 * times['ours']:.2f} | {1e3 * times['optax']:.2f} | "
-            f"{times['ours'] / times['optax']:.2f} | {moved / times['ours'] / 1e9:.1f} | {copy_gbs:.1f} |"
+            f"{times['ours'] / times['optax']:.2f} | {cpu['ours'] / cpu['optax']:.2f} | "
+            f"{moved / times['ours'] / 1e9:.1f} | {copy_gbs:.1f} |"
         )
 
 
