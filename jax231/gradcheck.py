@@ -14,20 +14,20 @@ type promotion wherever they meet a float64 input.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jax231.types import Array, PyTree
+from jax231.types import Array, ArrayLike, PyTree
 
 __all__ = ["check_grads", "numerical_grad", "rel_error", "sparse_grad_check"]
 
-_VMAP_ALL = 1024  # up to this many coordinates, every perturbation is evaluated in one vmap
-_MAP_BATCH = 256  # beyond, lax.map evaluates this many (vmapped) per step to bound memory
+_MAX_CHUNK = 1024  # perturbed coordinates evaluated together in one vmapped, compiled call
+_MAX_CHUNK_ELEMENTS = 1 << 22  # ... fewer when the outputs are large (2 x 32 MiB of float64 per chunk)
 _COTANGENT_SALT = 231
 
 
@@ -87,16 +87,55 @@ def _scalar(value: Any) -> Array:
     return value
 
 
-def _centred_differences(f: Callable[[Array], Array], flat: Array, indices: Array, h: float) -> Array:
-    """:math:`(f(x + h e_i) - f(x - h e_i)) / 2h` for each ``i`` in ``indices``."""
+def _centred_differences(
+    g: Callable[[Array], Array], flat: Array, indices: ArrayLike, h: float, cotangent: Array | None = None
+) -> np.ndarray:
+    """Centred differences at each ``i`` in ``indices``, projected on ``cotangent``.
 
-    def one(i: Array) -> Array:
-        step = jnp.zeros_like(flat).at[i].set(h)
-        return (_scalar(f(flat + step)) - _scalar(f(flat - step))) / (2.0 * h)
+    Without a cotangent ``g`` is scalar and the result is
+    :math:`(g(x + h e_i) - g(x - h e_i)) / 2h`; with one, ``g`` returns a
+    vector :math:`y` and the result is :math:`\\langle u, y(x + h e_i) - y(x - h
+    e_i)\\rangle / 2h` (the course's ``eval_numerical_gradient_array``).
 
-    if indices.shape[0] <= _VMAP_ALL:
-        return jax.jit(jax.vmap(one))(indices)  # One vmapped program compiles fastest.
-    return jax.jit(lambda idx: lax.map(one, idx, batch_size=_MAP_BATCH))(indices)
+    The perturbed evaluations run vmapped in compiled chunks, but the
+    subtraction is done in NumPy: inside one XLA program the two products
+    feeding ``y(x+h) - y(x-h)`` may be contracted into an FMA, and outputs
+    that :math:`x_i` does not touch would then differ by an ulp instead of
+    cancelling exactly (a spurious error where the true derivative is 0).
+    """
+    indices = np.asarray(indices)
+    out_shape = jax.eval_shape(g, flat).shape
+    if cotangent is None and out_shape != ():
+        raise ValueError(f"`f` must return a scalar; got shape {out_shape}. Use check_grads for array outputs.")
+    out_size = max(1, math.prod(out_shape))
+    chunk = max(1, min(len(indices), _MAX_CHUNK, _MAX_CHUNK_ELEMENTS // out_size))
+
+    @jax.jit
+    def evaluate(idx: Array) -> tuple[Array, Array]:
+        def plus_minus(i: Array) -> tuple[Array, Array]:
+            step = jnp.zeros_like(flat).at[i].set(h)
+            return g(flat + step), g(flat - step)
+
+        return jax.vmap(plus_minus)(idx)
+
+    results = []
+    for start in range(0, len(indices), chunk):
+        idx = indices[start:start + chunk]
+        padded = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one compiled shape
+        plus, minus = evaluate(jnp.asarray(padded))
+        diff = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64))[:len(idx)]
+        if cotangent is None:
+            results.append(diff.reshape(len(idx)) / (2.0 * h))
+        else:
+            results.append(diff.reshape(len(idx), -1) @ np.asarray(cotangent, np.float64) / (2.0 * h))
+    return np.concatenate(results)
+
+
+def _sample_indices(size: int, num_checks: int, seed: int) -> np.ndarray:
+    if num_checks < 1:
+        raise ValueError(f"`num_checks` must be >= 1; got {num_checks}.")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(size, size=min(num_checks, size), replace=False))
 
 
 def numerical_grad(f: Callable[[PyTree], Any], x: PyTree, *, h: float = 1e-5) -> PyTree:
@@ -104,8 +143,8 @@ def numerical_grad(f: Callable[[PyTree], Any], x: PyTree, *, h: float = 1e-5) ->
 
     .. math:: \\frac{\\partial f}{\\partial x_i} \\approx \\frac{f(x + h e_i) - f(x - h e_i)}{2h}
 
-    Every coordinate is perturbed (``2·size(x)`` evaluations of ``f``, mapped
-    in vmapped batches); for large tensors use :func:`sparse_grad_check`.
+    Every coordinate is perturbed (``2·size(x)`` evaluations of ``f``, in
+    vmapped chunks); for large tensors use :func:`sparse_grad_check`.
 
     Args:
       f: pure scalar-valued function of ``x``.
@@ -124,7 +163,7 @@ def numerical_grad(f: Callable[[PyTree], Any], x: PyTree, *, h: float = 1e-5) ->
     _check_float_leaves("x", x)
     with jax.enable_x64(True):
         flat, unravel = ravel_pytree(_to_float64(x))
-        grads = _centred_differences(lambda v: f(unravel(v)), flat, jnp.arange(flat.size), h)
+        grads = _centred_differences(lambda v: f(unravel(v)), flat, np.arange(flat.size), h)
         return jax.tree_util.tree_map(lambda g: np.asarray(g, np.float64), unravel(grads))
 
 
@@ -148,16 +187,13 @@ def sparse_grad_check(
       The largest :func:`rel_error` over the checked coordinates.
     """
     _check_float_leaves("x", x)
-    if num_checks < 1:
-        raise ValueError(f"`num_checks` must be >= 1; got {num_checks}.")
     with jax.enable_x64(True):
         flat, unravel = ravel_pytree(_to_float64(x))
         g = lambda v: _scalar(f(unravel(v)))
-        analytic = jax.grad(g)(flat)
-        rng = np.random.default_rng(seed)
-        indices = np.sort(rng.choice(flat.size, size=min(num_checks, flat.size), replace=False))
-        numerical = _centred_differences(g, flat, jnp.asarray(indices), h)
-        return rel_error(np.asarray(analytic)[indices], numerical)
+        indices = _sample_indices(flat.size, num_checks, seed)
+        analytic = np.asarray(jax.grad(g)(flat))[indices]
+        numerical = _centred_differences(g, flat, indices, h)
+        return rel_error(analytic, numerical)
 
 
 def _locate_worst(analytic: PyTree, numerical: PyTree) -> str:
@@ -171,7 +207,8 @@ def _locate_worst(analytic: PyTree, numerical: PyTree) -> str:
         index = np.unravel_index(int(np.argmax(errors)), a.shape)
         if errors[index] > worst:
             worst = float(errors[index])
-            where = f"leaf {jax.tree_util.keystr(path)!r} index {tuple(int(i) for i in index)}: analytic {a[index]:.10g}, numerical {b[index]:.10g}"
+            where = (f"leaf {jax.tree_util.keystr(path)!r} index {tuple(int(i) for i in index)}: "
+                     f"analytic {a[index]:.10g}, numerical {b[index]:.10g}")
     return where
 
 
@@ -186,11 +223,22 @@ def check_grads(
 ) -> float:
     """Checks ``jax.grad`` of ``f`` against centred differences in float64.
 
-    ``f(*args)`` may return any pytree of arrays: a non-scalar output
-    :math:`y` is contracted with a fixed random cotangent :math:`u` (standard
-    normal, drawn from ``np.random.default_rng([seed, 231])``) into :math:`\\langle u, y\\rangle`, which checks
-    the whole vector-Jacobian product like the course's ``dout`` checks.
-    Floating ``args`` are cast to float64.
+    ``f(*args)`` may return any pytree of arrays. A non-scalar output
+    :math:`y` is checked through its vector-Jacobian product with a fixed
+    random cotangent :math:`u` (standard normal, drawn from
+    ``np.random.default_rng([seed, 231])``), as the course checks backward
+    passes with a random ``dout``:
+
+    .. math:: \\text{analytic}_i = \\partial_{x_i} \\langle u, y(x)\\rangle, \\qquad
+              \\text{numerical}_i = \\frac{\\langle u,\\ y(x + h e_i) - y(x - h e_i)\\rangle}{2h}
+
+    Floating ``args`` are cast to float64; the others are passed unchanged.
+
+    The course's formula is elementwise, so an entry whose true derivative is
+    tiny compared with the rounding noise of the difference,
+    :math:`\\approx 10^{-16} |y| / h`, shows a large relative error even when
+    the gradient is right: check small inputs (few examples, as the notes
+    advise) and avoid points where the gradient nearly cancels.
 
     Args:
       f: pure function.
@@ -200,14 +248,8 @@ def check_grads(
       argnums: which arguments are differentiated (int or sequence of ints).
       h: centred-difference step.
       num_checks: ``None`` checks every coordinate; an int checks that many
-        random coordinates (:func:`sparse_grad_check`).
+        random coordinates (as :func:`sparse_grad_check`).
       seed: seed of the cotangent and of the sparse coordinates.
-
-    The course's formula is elementwise, so an entry whose true derivative is
-    tiny compared with the rounding noise of the difference,
-    :math:`\\approx 10^{-16} |f| / h`, shows a large relative error even when
-    the gradient is right: check small inputs (few examples, as the notes
-    advise) and avoid points where the gradient nearly cancels.
 
     Returns:
       The largest relative error found (a float <= ``tol``).
@@ -217,6 +259,9 @@ def check_grads(
         names the worst leaf and index with both values.
       ValueError: when ``argnums`` is out of range or a differentiated
         argument has non-floating leaves.
+
+    References:
+      CS231n ``eval_numerical_gradient_array`` and ``grad_check_sparse``.
     """
     argnums_tuple = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for index in argnums_tuple:
@@ -227,40 +272,37 @@ def check_grads(
         args64 = list(_to_float64(list(args)))
         wrt = tuple(args64[i] for i in argnums_tuple)
         _check_float_leaves("args[argnums]", wrt)
+        flat, unravel = ravel_pytree(wrt)
 
-        def call(diff_args: tuple[Any, ...]) -> Any:
+        def outputs(v: Array) -> Array:
+            """Every floating output of ``f`` as one vector (or the scalar output itself)."""
             full = list(args64)
-            for i, value in zip(argnums_tuple, diff_args):
+            for i, value in zip(argnums_tuple, unravel(v)):
                 full[i] = value
-            return f(*full)
-
-        # A fixed random cotangent for every floating output leaf (None for the others).
-        # Seeded by (seed, a salt): never the stream a test drew its inputs from with seed alone.
-        rng = np.random.default_rng([seed, _COTANGENT_SALT])
-        cotangents = [
-            jnp.asarray(rng.standard_normal(leaf.shape)) if jnp.issubdtype(leaf.dtype, jnp.floating) else None
-            for leaf in jax.tree_util.tree_leaves(jax.eval_shape(call, wrt))
-        ]
-
-        def scalar_fn(diff_args: tuple[Any, ...]) -> Array:
-            out = call(diff_args)
+            out = f(*full)
             if not isinstance(out, (tuple, list, dict)) and jnp.shape(out) == ():
                 return jnp.asarray(out)
-            total = jnp.zeros(())
-            for u, y in zip(cotangents, jax.tree_util.tree_leaves(out)):
-                if u is not None:
-                    total = total + jnp.vdot(u, y)
-            return total
+            leaves = [jnp.ravel(y) for y in jax.tree_util.tree_leaves(out) if jnp.issubdtype(y.dtype, jnp.floating)]
+            return jnp.concatenate(leaves) if leaves else jnp.zeros((0,))
 
-        if num_checks is not None:
-            error = sparse_grad_check(scalar_fn, wrt, num_checks=num_checks, seed=seed, h=h)
-            detail = f"{min(num_checks, ravel_pytree(wrt)[0].size)} random coordinates"
+        out_shape = jax.eval_shape(outputs, flat).shape
+        if out_shape == ():
+            cotangent = None
+            scalar = outputs
         else:
-            analytic = jax.grad(scalar_fn)(wrt)
-            numerical = numerical_grad(scalar_fn, wrt, h=h)
+            # Seeded by (seed, a salt): never the stream a test drew its inputs from with seed alone.
+            cotangent = jnp.asarray(np.random.default_rng([seed, _COTANGENT_SALT]).standard_normal(out_shape))
+            scalar = lambda v: jnp.vdot(cotangent, outputs(v))
+        analytic = np.asarray(jax.grad(scalar)(flat))
+        if num_checks is None:
+            numerical = _centred_differences(outputs, flat, np.arange(flat.size), h, cotangent)
             error = rel_error(analytic, numerical)
-            detail = _locate_worst(analytic, numerical)
+            detail = _locate_worst(unravel(analytic), unravel(numerical))
+        else:
+            indices = _sample_indices(flat.size, num_checks, seed)
+            numerical = _centred_differences(outputs, flat, indices, h, cotangent)
+            error = rel_error(analytic[indices], numerical)
+            detail = f"{len(indices)} random coordinates"
     if not error <= tol:
         raise AssertionError(f"gradient check failed: relative error {error:.3e} > tol {tol:.1e} ({detail}).")
     return error
-

@@ -88,9 +88,9 @@ class NumericalGradTest(parameterized.TestCase):
         chex.assert_trees_all_equal_structs(g, x)
         self.assertLess(gradcheck.rel_error(g, {"a": _df(x["a"]), "b": (2 * _df(x["b"][0]),)}), 1e-7)
 
-    def test_large_input_uses_batched_map(self):
-        # Above the single-vmap threshold. Entries kept >= 1 so every derivative 3x² >= 3
-        # dwarfs the rounding noise ~1e-16·|f|/h ~ 1e-8 of differencing a sum of 1500 cubes.
+    def test_large_input_is_evaluated_in_chunks(self):
+        # Above one chunk of 1024 coordinates (the last chunk is padded). Entries kept >= 1 so
+        # every derivative 3x² >= 3 dwarfs the rounding noise ~1e-16·|f|/h ~ 1e-8 of differencing a sum of 1500 cubes.
         x = 1.0 + np.abs(_randn(4, 1500))
         g = gradcheck.numerical_grad(lambda v: jnp.sum(v ** 3), x)
         self.assertLess(gradcheck.rel_error(g, 3 * x ** 2), 1e-7)

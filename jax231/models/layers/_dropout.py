@@ -32,7 +32,10 @@ def _drop(
         )
     keep_prob = 1.0 - drop_rate
     keep = jax.random.bernoulli(rng, keep_prob, x.shape)
-    return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
+    # Multiply by the scale 1/(1 - p) rather than divide: an exactly rounded product,
+    # where XLA's vectorised division may differ by an ulp between evaluations.
+    scale = jnp.asarray(1.0 / keep_prob, x.dtype)
+    return jnp.where(keep, x * scale, jnp.zeros_like(x))
 
 
 def dropout(
