@@ -91,11 +91,13 @@ class LayerTransformsTest(parameterized.TestCase):
                                         rtol=1e-5, atol=1e-5)
 
     @parameterized.named_parameters(*LAYERS)
-    def test_grad_is_finite_and_keeps_structure(self, fn, make_args):
+    def test_grad_under_jit_is_finite_and_keeps_structure(self, fn, make_args):
         args = make_args(0)
-        grads = jax.grad(_sum_outputs(fn), argnums=tuple(range(len(args))))(*args)
+        grad_fn = jax.grad(_sum_outputs(fn), argnums=tuple(range(len(args))))
+        grads = jax.jit(grad_fn)(*args)
         chex.assert_trees_all_equal_shapes(grads, args)
         chex.assert_tree_all_finite(grads)
+        chex.assert_trees_all_close(grads, grad_fn(*args), rtol=1e-5, atol=1e-5)  # float32 jit vs eager
 
     @parameterized.named_parameters(*LAYERS)
     def test_dtype_is_preserved(self, fn, make_args):

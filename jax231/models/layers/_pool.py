@@ -29,7 +29,10 @@ def _pool(x: ArrayLike, window: int, stride: int, init: float, op: Callable[[Arr
             ) from None
     dims = (1,) + (window,) * spatial + (1,)
     strides = (1,) + (stride,) * spatial + (1,)
-    return lax.reduce_window(x, jnp.asarray(init, x.dtype), op, dims, strides, "VALID")
+    # `init` stays a Python scalar: JAX then recognises the (max or add) monoid and uses its
+    # differentiable primitive; an array init would be a generic, non-differentiable reduction
+    # under jit.
+    return lax.reduce_window(x, init, op, dims, strides, "VALID")
 
 
 def max_pool(x: ArrayLike, *, window: int = 2, stride: int = 2) -> Array:
@@ -77,7 +80,7 @@ def avg_pool(x: ArrayLike, *, window: int = 2, stride: int = 2) -> Array:
       ValueError: as :func:`max_pool`.
     """
     x = jnp.asarray(x)
-    summed = _pool(x, window, stride, 0, lax.add)
+    summed = _pool(x, window, stride, 0.0, lax.add)
     return summed / window ** (x.ndim - 2)
 
 
