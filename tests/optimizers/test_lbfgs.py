@@ -223,6 +223,41 @@ def test_bad_input_to_minimize(kwargs, name):
         jopt.lbfgs_minimize(rosenbrock, jnp.ones(2), **kwargs)
 
 
+def test_two_loop_equals_dense_bfgs_over_the_last_pairs():
+    """Ring buffer + two-loop = the dense BFGS inverse-Hessian recursion on the newest m pairs.
+
+    NumPy float64 reference: H = gamma I, then for each kept pair (oldest first)
+    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T; direction = -H g. Pairs with
+    s^T y <= 0 must be skipped.
+    """
+    from jax231.optimizers._lbfgs import _init_state, _push_pair, two_loop_direction
+
+    rng = np.random.RandomState(0)
+    n, m = 6, 4
+    with test_utils.x64():
+        state = _init_state(jnp.zeros(n), m, {"learning_rate": 1.0})
+        kept = []
+        for k in range(11):
+            s = rng.randn(n)
+            y = s + 0.3 * rng.randn(n) if k != 7 else -s  # pair 7 has negative curvature
+            state = _push_pair(state, jnp.asarray(s), jnp.asarray(y))
+            if s @ y > 0:
+                kept.append((s, y))
+        assert int(state.num_pairs) == m
+        g = rng.randn(n)
+        got = np.asarray(two_loop_direction(jnp.asarray(g), state))
+
+        pairs = kept[-m:]
+        s_new, y_new = pairs[-1]
+        h = (s_new @ y_new) / (y_new @ y_new) * np.eye(n)
+        for s, y in pairs:
+            rho = 1.0 / (s @ y)
+            v = np.eye(n) - rho * np.outer(y, s)
+            h = v.T @ h @ v + rho * np.outer(s, s)
+        # Same float64 algebra in another order: agreement to rounding.
+        assert test_utils.rel_error(got, -h @ g) < 1e-10
+
+
 # ----------------------------------------------------------------------- line search
 
 
