@@ -35,9 +35,11 @@ from experiments._common._profiles import performance_profile
 from experiments._common._profiles import performance_ratios
 from experiments._common._profiles import profile_rows
 from experiments._common._registry import DATASET_NAMES
+from experiments._common._registry import DATASET_PREFIXES
 from experiments._common._registry import MODEL_NAMES
 from experiments._common._registry import OPTIMIZER_NAMES
 from experiments._common._registry import Registry
+from experiments._common._registry import dataset_name
 from experiments._common._registry import dataset_registry
 from experiments._common._registry import model_registry
 from experiments._common._registry import optimizer_registry
@@ -51,6 +53,7 @@ from experiments._common._report import write_tables
 
 __all__ = [
     "DATASET_NAMES",
+    "DATASET_PREFIXES",
     "EXIT_USAGE",
     "MODEL_NAMES",
     "OPTIMIZER_NAMES",
@@ -60,6 +63,7 @@ __all__ = [
     "UsageError",
     "aggregate",
     "check_workdir",
+    "dataset_name",
     "dataset_registry",
     "define_config_file",
     "fail",

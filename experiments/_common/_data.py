@@ -7,7 +7,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from experiments._common._cli import UsageError
-from experiments._common._registry import dataset_registry
+from jax231 import pipelines
+
+from experiments._common._registry import dataset_name, dataset_registry
 
 Arrays = dict[str, Any]
 """``{'image': float32 (N, ...), 'label': int32 (N,)}``."""
@@ -45,7 +47,8 @@ def load_splits(name: str, *, val_size: int, train_size: int | None = None,
     """Loads ``name`` through :func:`jax231.pipelines.load_arrays` and carves a val split.
 
     Args:
-      name: dataset name (see :data:`experiments._common.DATASET_NAMES`).
+      name: dataset name (see :data:`experiments._common.DATASET_NAMES`), or an open-ended
+        ``tfds:<name>`` / ``npz:<path>`` / ``imagefolder:<path>``.
       val_size: number of examples taken from the *end* of the train split as val.
       train_size: keep only the first ``train_size`` training examples (None: all).
       test_size: keep only the first ``test_size`` test examples (None: all).
@@ -56,18 +59,14 @@ def load_splits(name: str, *, val_size: int, train_size: int | None = None,
       UsageError: unknown dataset, or a val split as large as the train split.
     """
     registry = dataset_registry(extra=extra_datasets)
-    registry.check(name)
-    from jax231 import pipelines  # pylint: disable=import-outside-toplevel
-
-    full = {k: np.asarray(v) for k, v in pipelines.load_arrays(name, "train", data_dir=data_dir).items()}
-    test = {k: np.asarray(v) for k, v in pipelines.load_arrays(name, "test", data_dir=data_dir).items()}
+    full = {k: np.asarray(v) for k, v in registry.get(name, split="train", data_dir=data_dir).items()}
+    test = {k: np.asarray(v) for k, v in registry.get(name, split="test", data_dir=data_dir).items()}
     num_train = len(full["label"])
     if not 0 < val_size < num_train:
         raise UsageError(f"--config.val_size: expected 0 < val_size < {num_train} (train size of "
                          f"{name}); got {val_size}")
     train = {k: v[: num_train - val_size] for k, v in full.items()}
     val = {k: v[num_train - val_size:] for k, v in full.items()}
-    num_classes = int(pipelines.info(name).num_classes) if hasattr(pipelines, "info") else int(
-        max(full["label"].max(), test["label"].max()) + 1)
+    num_classes = int(pipelines.info(dataset_name(name)).num_classes)
     return Splits(train=take(train, train_size), val=val, test=take(test, test_size),
                   num_classes=num_classes, input_shape=tuple(full["image"].shape[1:]))

@@ -129,18 +129,20 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
     problems = run_lib.build_problems(config, plan.models, splits.num_classes)
     chosen = {(m, o): plan.learning_rates[o] for m in plan.models for o in plan.optimizers}
     search_records: list[dict] = []
+    cache: dict = {}  # (optimizer, lr) -> optimizer object, shared so that fit compiles once
     if config.lr_search > 0:
         log(f"learning-rate search: {config.lr_search} log-uniform samples per (model, optimizer), "
             f"seed {plan.seeds[0]}")
         chosen, search = run_lib.search_learning_rates(
             config, models=plan.models, optimizers=plan.optimizers, base_lrs=plan.learning_rates,
-            problems=problems, splits=splits, seed=plan.seeds[0], log=log)
+            problems=problems, splits=splits, seed=plan.seeds[0], log=log, optimizers_cache=cache)
         search_records = [report.result_record(r) for r in search]
         rows = [{"model": m, "optimizer": o, "chosen lr": f"{lr:.3g}"} for (m, o), lr in chosen.items()]
         common.write_tables(workdir, "lr_search", rows, title="learning-rate search (best val accuracy)")
     specs = [run_lib.RunSpec(m, o, chosen[(m, o)], s)
              for m in plan.models for o in plan.optimizers for s in plan.seeds]
-    results = run_lib.run_all(specs, problems=problems, splits=splits, config=config, log=log)
+    results = run_lib.run_all(specs, problems=problems, splits=splits, config=config, log=log,
+                              optimizers=cache)
     targets = {m: p.target for m, p in problems.items()}
     text = report.write_report(workdir, results, targets=targets, tau_max=config.tau_max,
                                config=config.to_dict(), profile_cost=config.profile_cost,

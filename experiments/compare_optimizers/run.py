@@ -182,13 +182,23 @@ def train_one(spec: RunSpec, *, problem: Problem, optimizer: Any, splits: common
 
 def run_all(specs: Sequence[RunSpec], *, problems: Mapping[str, Problem], splits: common.Splits,
             config: ml_collections.ConfigDict,
-            log: Callable[[str], None] | None = print) -> list[RunResult]:
+            log: Callable[[str], None] | None = print,
+            optimizers: dict[tuple[str, float], Any] | None = None) -> list[RunResult]:
     """Trains every spec, building each (optimizer, learning rate) once and reusing it.
 
     This is the loop a vmapped sweep (all seeds and learning rates of one optimizer in
     one program) can replace: same specs in, same results out.
+
+    Args:
+      specs: the runs.
+      problems: models by name (:func:`build_problems`).
+      splits: the data.
+      config: the experiment config.
+      log: called with one line per finished run (None: silent).
+      optimizers: ``(name, lr) -> optimizer`` cache shared between calls (e.g. the
+        learning-rate search and the final runs), so that ``fit`` compiles once.
     """
-    optimizers: dict[tuple[str, float], Any] = {}
+    optimizers = {} if optimizers is None else optimizers
     results = []
     for spec in specs:
         key = (spec.optimizer, spec.learning_rate)
@@ -214,7 +224,8 @@ def sample_learning_rates(center: float, *, num: int, decades: float, seed: int)
 def search_learning_rates(config: ml_collections.ConfigDict, *, models: Sequence[str],
                           optimizers: Sequence[str], base_lrs: Mapping[str, float],
                           problems: Mapping[str, Problem], splits: common.Splits, seed: int,
-                          log: Callable[[str], None] | None = print
+                          log: Callable[[str], None] | None = print,
+                          optimizers_cache: dict[tuple[str, float], Any] | None = None,
                           ) -> tuple[dict[tuple[str, str], float], list[RunResult]]:
     """Per-(model, optimizer) log-space random search on one seed; best final val accuracy.
 
@@ -229,7 +240,8 @@ def search_learning_rates(config: ml_collections.ConfigDict, *, models: Sequence
                                             decades=config.lr_search_decades,
                                             seed=1000 * seed + 10 * i + j):
                 specs.append(RunSpec(model, opt, lr, seed))
-    results = run_all(specs, problems=problems, splits=splits, config=config, log=log)
+    results = run_all(specs, problems=problems, splits=splits, config=config, log=log,
+                      optimizers=optimizers_cache)
     best: dict[tuple[str, str], tuple[float, float, float]] = {}
     for r in results:
         score = (r.status == "diverged", -_finite(r.val_accuracy, -1.0), _finite(r.final_train_loss, math.inf))

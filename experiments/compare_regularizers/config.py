@@ -4,16 +4,30 @@ Command (from the repository root; no download)::
 
     python -m experiments.compare_regularizers.main --workdir=runs/compare_regularizers
 
-Expected runtime on the reference machine (2-core CPU): about 2-3 minutes (one
-compiled program per method; the ResNet pair dominates).
+Expected runtime on the reference machine (2-core CPU): about 2 minutes of CPU time
+(measured: 119 s user time for the default run; one compiled program per method, the
+ResNet pair takes about half of it).
 
-Expected result (1 seed; val = last 500 training examples): the unregularised
-100-100 MLP fits the 3500 training signals almost perfectly (train accuracy ~1.0)
-while val accuracy stays near 0.6, a generalization gap of ~0.4. Every regulariser
-trades train accuracy for a smaller gap; dropout, augmentation (shifts + noise, the
-invariances MNIST-1D was built with) and the ensembles give the best val accuracy,
-L1 / elastic net shrink the gap the most at a lower val accuracy. Stochastic depth is
-compared with the same small ResNet without it (its own baseline row, 'resnet').
+Expected result (seed 0, measured with the defaults except where noted; val = last 500
+training examples of MNIST-1D, accuracy of the final parameters):
+
+    method             train acc  val acc  gap
+    none                 0.956     0.574   0.382   (the 100-100 MLP overfits 3500 signals)
+    l2 (1e-2)            0.711     0.646   0.065
+    l1 (5e-4)            0.853     0.598   0.255
+    elastic_net          0.793     0.632   0.161
+    dropout (0.2)        0.773     0.608   0.165
+    dropconnect (0.1)    0.795     0.574   0.221   (0.3 underfits: 0.533 / 0.480)
+    batch_norm           0.973     0.612   0.361
+    augmentation         0.719     0.646   0.073   (shifts + noise: MNIST-1D's own invariances)
+    resnet               1.000     0.968   0.032   (convolutions suit the signals far better)
+    stochastic_depth     0.965     0.926   0.039   (rate 0.5 costs accuracy in 30 epochs)
+    ensemble (3)         0.979     0.636   0.343
+    snapshot_ensemble    0.769     0.556   0.213   (3 SGDR cycles of 10 epochs)
+    polyak (EMA 0.99)    0.939     0.580   0.359
+
+Stochastic depth is compared with the same small ResNet without it (the 'resnet' row),
+not with the MLP.
 
 Override any field with ``--config.<field>=value``, or ``--methods=none,l2,dropout``.
 """
@@ -45,11 +59,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.num_epochs = 30  # passes over the training split (27 updates each with 3500 examples).
 
     c.l2 = 1e-2  # lambda of l2_penalty (R = lambda/2 sum w^2; biases excluded).
-    c.l1 = 1e-4  # lambda of l1_penalty (R = lambda sum |w|).
+    c.l1 = 5e-4  # lambda of l1_penalty (R = lambda sum |w|); 1e-4 barely changed the gap.
     c.elastic_l1 = 5e-5  # elastic net: its L1 lambda ...
     c.elastic_l2 = 5e-3  # ... and its L2 lambda.
-    c.drop_rate = 0.3  # dropout: probability of dropping a hidden activation.
-    c.drop_connect_rate = 0.3  # DropConnect: probability of dropping a hidden weight.
+    c.drop_rate = 0.2  # dropout: probability of dropping a hidden activation (0.3: val 0.590).
+    c.drop_connect_rate = 0.1  # DropConnect: probability of dropping a hidden weight (0.3 underfits).
     c.max_shift = 3  # augmentation: random circular shift in [-max_shift, max_shift] samples ...
     c.noise_std = 0.1  # ... plus Gaussian noise of this std.
     c.resnet = ml_collections.ConfigDict({"depth": 8, "width": 8})  # ResNet of the stochastic-depth pair,

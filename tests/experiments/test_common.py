@@ -233,3 +233,27 @@ def test_plots_write_png(tmp_path):
     prof = common.plot_profile(tmp_path / "p.png", profile)
     for path in (curves, prof):
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+# ----------------------------------------------------------------------------- data
+def test_load_splits_carves_val_from_the_end_of_train():
+    splits = common.load_splits("digits", val_size=100, train_size=50, test_size=30)
+    from jax231 import pipelines
+
+    full = pipelines.load_arrays("digits", "train")
+    np.testing.assert_array_equal(splits.val["image"], full["image"][-100:])
+    np.testing.assert_array_equal(splits.train["label"], full["label"][:50])
+    assert len(splits.test["label"]) == 30 and splits.num_classes == 10 and splits.input_shape == (8, 8, 1)
+    with pytest.raises(common.UsageError, match="--config.val_size: expected 0 < val_size <"):
+        common.load_splits("digits", val_size=0)
+    with pytest.raises(common.UsageError, match="--dataset: unknown 'mnist'; valid: mnist1d, digits, "
+                                                "cifar10_shared, tfds:<...>, npz:<...>, imagefolder:<...>"):
+        common.load_splits("mnist", val_size=10)
+
+
+def test_load_splits_tfds_prefix_under_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")  # installed with the package; TF import is slow
+    with tfds.testing.mock_data(num_examples=24):
+        splits = common.load_splits("tfds:mnist", val_size=4)
+    assert splits.train["image"].shape == (20, 28, 28, 1) and splits.val["label"].shape == (4,)
+    assert splits.num_classes == 10 and splits.train["image"].dtype == np.float32

@@ -218,3 +218,18 @@ def test_train_one_same_seed_same_numbers():
     assert (a.final_train_loss, a.test_accuracy) == (b.final_train_loss, b.test_accuracy)
     assert a.final_train_loss != c.final_train_loss  # the seed is data: other init, other order
     assert a.epochs_per_step == pytest.approx(128 / 300)
+
+
+def test_lr_search_picks_best_val_accuracy_and_reports(tmp_path):
+    config = config_lib.get_config()
+    config.update(models="linear", optimizers="sgd", seeds="0", num_steps=10, eval_every=5, lr_search=2,
+                  lr_search_decades=2.0, train_size=300, test_size=100, val_size=100)
+    plan = experiment.validate(config)
+    experiment.run(config, plan, tmp_path, log=lambda s: None)
+    results = json.loads((tmp_path / "results.json").read_text())
+    search = results["lr_search"]
+    lrs = run_lib.sample_learning_rates(config.learning_rates.sgd, num=2, decades=2.0, seed=0)
+    assert [r["learning_rate"] for r in search] == pytest.approx(lrs)
+    best = max(search, key=lambda r: (r["val_accuracy"], -r["final_train_loss"]))
+    assert results["runs"][0]["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert "| linear | sgd |" in (tmp_path / "lr_search.md").read_text()

@@ -118,7 +118,7 @@ def test_validate_rejects(field, value, message):
 def test_every_method_is_built_from_the_config():
     methods = experiment.build_methods(config_lib.get_config())
     assert tuple(methods) == config_lib.METHODS
-    assert methods["dropconnect"].model_config["drop_connect_rate"] == 0.3
+    assert methods["dropconnect"].model_config["drop_connect_rate"] == 0.1
     assert methods["stochastic_depth"].model_config["stochastic_depth_rate"] == 0.5
     assert methods["resnet"].model_config.get("stochastic_depth_rate", 0.0) == 0.0
     assert methods["ensemble"].members == 3 and methods["snapshot_ensemble"].snapshot_cycles == 3
