@@ -259,6 +259,11 @@ def _evaluate_arrays(eval_step, state, images, labels, *, batch_size):
     }
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _eval_batch(eval_step, state, batch):
+    return eval_step(state, batch)
+
+
 def evaluate(
     eval_step: Callable, state: TrainState, data: Any, *, batch_size: int = 1024
 ) -> dict[str, float]:
@@ -288,11 +293,10 @@ def evaluate(
             batch_size=min(batch_size, n),
         )
         return {k: float(v) for k, v in out.items()}
-    jitted = jax.jit(eval_step)
     sums = {"loss": 0.0, "accuracy": 0.0}
     total = 0.0
     for batch in data:
-        m = jitted(state, {k: jnp.asarray(v) for k, v in batch.items()})
+        m = _eval_batch(eval_step, state, {k: jnp.asarray(v) for k, v in batch.items()})
         count = float(m["count"])
         sums = {k: sums[k] + float(m[k]) * count for k in sums}
         total += count

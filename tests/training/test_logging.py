@@ -8,7 +8,6 @@ import json
 import math
 
 import numpy as np
-import optax
 import pytest
 
 from jax231 import training
