@@ -97,6 +97,7 @@ def fit(
     max_seconds: float | None = None,
     eval_batch_size: int = 1024,
     max_to_keep: int | None = 2,
+    hyperparams: Mapping[str, float] | None = None,
 ) -> FitResult:
     """Trains ``model`` with ``optimizer`` for ``num_steps`` updates.
 
@@ -154,6 +155,11 @@ def fit(
         this wall-clock budget.
       eval_batch_size: batch size of the validation passes.
       max_to_keep: checkpoints kept on disk.
+      hyperparams: optimizer hyperparameters to set in the fresh state
+        (``jax231.optimizers.set_hyperparams``, e.g. ``{'learning_rate': 0.1}``).
+        They enter as data: a sweep over learning rates with ONE optimizer
+        object compiles once (a new optimizer object per value compiles anew).
+        A resumed run keeps the values of its checkpoint.
 
     Returns:
       A :class:`FitResult`.
@@ -205,6 +211,13 @@ def fit(
     runner = get_runner(model, optimizer, loss, penalty)
     init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
     state = runner.init(init_key, input_shape=input_shape)
+    if hyperparams:
+        from jax231.optimizers import set_hyperparams  # lazy: training does not need the package
+
+        try:
+            state = state._replace(opt_state=set_hyperparams(state.opt_state, **hyperparams))
+        except ValueError as e:
+            raise ValueError(f"hyperparams: {e}") from e
 
     # 1. Fresh start or resumption.
     stopper = _guards.EarlyStopping(early_stopping_patience) if early_stopping_patience else None

@@ -89,6 +89,26 @@ def test_fit_runs_the_real_model_and_lbfgs():
         eval_step, initial, TRAIN)["loss"]
 
 
+def test_hyperparams_enter_as_data():
+    """One optimizer object, several learning rates: one compilation, the numbers of separate optimizers."""
+    from jax231 import optimizers
+
+    model, opt = toy.linear(), optimizers.sgd(learning_rate=0.1)
+    runner = _loop.get_runner(model, opt, "softmax", None)
+    swept = training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3,
+                         hyperparams={"learning_rate": 0.1})
+    size = runner.chunk._cache_size()
+    swept_b = training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3,
+                           hyperparams={"learning_rate": 0.7})
+    assert runner.chunk._cache_size() == size
+    reference = training.fit(model, optimizers.sgd(learning_rate=0.7), train=TRAIN, num_steps=3,
+                             batch_size=32, eval_every=3)
+    chex.assert_trees_all_close(swept_b.state.params, reference.state.params, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(swept.state.params["dense"]["w"], swept_b.state.params["dense"]["w"])
+    with pytest.raises(ValueError, match="hyperparams"):
+        training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, hyperparams={"beta": 0.9})
+
+
 def test_explosion_guard_fires_on_a_far_too_large_learning_rate():
     result = training.fit(toy.mlp(), optax.sgd(1e4), train=TRAIN, num_steps=50, batch_size=32,
                           eval_every=10, check_initial_loss=False)
