@@ -177,6 +177,10 @@ class PoolTest(chex.TestCase):
         err = gradcheck.check_grads(functools.partial(fn, window=2, stride=2), _randn(3, 2, 4, 4, 2))
         self.assertLess(err, 1e-7)
 
+    @parameterized.named_parameters(("global_avg_pool", L.global_avg_pool), ("flatten", L.flatten))
+    def test_gradient_check_of_reshaping_layers(self, fn):
+        self.assertLess(gradcheck.check_grads(fn, _randn(4, 2, 3, 3, 2)), 1e-7)
+
     def test_non_integer_output_size_raises(self):
         with self.assertRaisesRegex(ValueError, r"`x`.*window=2, stride=2"):
             L.max_pool(jnp.ones((1, 7, 7, 1)))
