@@ -120,20 +120,18 @@ def check_batch_divisible(batch: PyTree, num_shards: int, *, name: str = "batch"
 def split_batch(batch: PyTree, num_devices: int) -> PyTree:
     """Reshapes every leaf from ``(B, ...)`` to ``(num_devices, B // num_devices, ...)``.
 
-    The layout :func:`jax.pmap` expects: device ``d`` gets examples
+    :func:`jax231.pipelines.shard_batch` after a check whose error names the
+    batch size and the device count. The layout :func:`jax.pmap` expects: device ``d`` gets examples
     ``[d * B / D, (d + 1) * B / D)``, the same contiguous split as the ``'batch'``
     sharding of :func:`batch_sharding`.
 
     Raises:
       ValueError: if ``B`` is not a multiple of ``num_devices``.
     """
+    from jax231 import pipelines  # deferred: the data package is only needed here
+
     check_batch_divisible(batch, num_devices)
-    return jax.tree_util.tree_map(
-        lambda x: np.reshape(x, (num_devices, -1) + np.shape(x)[1:])
-        if isinstance(x, np.ndarray)
-        else jnp.reshape(x, (num_devices, -1) + jnp.shape(x)[1:]),
-        batch,
-    )
+    return pipelines.shard_batch(batch, num_devices)
 
 
 def make_sharded_train_step(

@@ -212,14 +212,17 @@ def global_batch_from_local(local_batch: PyTree, mesh: Mesh, *, axis_name: str =
     Every process passes its own ``(B / P, ...)`` block (see
     :func:`process_slice`); the result is a ``(B, ...)`` ``jax.Array`` per leaf,
     split along the batch axis, ready for :func:`make_sharded_train_step`.
-    In a single-process run this is just a sharded ``device_put``.
-    """
-    from jax231.parallel._data_parallel import batch_sharding  # noqa: PLC0415  (avoid a cycle)
+    In a single-process run this is just a sharded ``device_put``
+    (:func:`jax231.pipelines.global_batch` after a divisibility check).
 
-    sharding = batch_sharding(mesh, axis_name=axis_name)
-    return jax.tree_util.tree_map(
-        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
-    )
+    Raises:
+      ValueError: if the local batch does not split evenly over this process's devices.
+    """
+    from jax231 import pipelines
+    from jax231.parallel._data_parallel import batch_sharding, check_batch_divisible
+
+    check_batch_divisible(local_batch, mesh.devices.size // jax.process_count(), name="local_batch")
+    return pipelines.global_batch(local_batch, batch_sharding(mesh, axis_name=axis_name))
 
 
 def is_primary() -> bool:

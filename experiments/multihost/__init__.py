@@ -1,0 +1,1 @@
+"""Multi-host data-parallel training demo (see ``main.py``)."""
