@@ -116,7 +116,9 @@ def _concrete(name: str, value: Any) -> np.ndarray | None:
     try:
         v = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: expected a number, a scalar array or a schedule, got {value!r}") from e
+        raise ValueError(
+            f"{name}: expected a number, a scalar array or a schedule, got {value!r}"
+        ) from e
     if v.ndim != 0:
         raise ValueError(
             f"{name}: expected a scalar (for many values, vmap over set_hyperparams), "

@@ -82,7 +82,9 @@ def _check_constants(c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
 
 
 def _init_state(params: Params, history: int, spec: dict[str, Any]) -> LbfgsState:
-    stacked = jax.tree_util.tree_map(lambda p: jnp.zeros((history, *jnp.shape(p)), jnp.result_type(p)), params)
+    stacked = jax.tree_util.tree_map(
+        lambda p: jnp.zeros((history, *jnp.shape(p)), jnp.result_type(p)), params
+    )
     dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(params)), jnp.float32)
     return LbfgsState(
         step=jnp.zeros((), jnp.int32),
@@ -101,7 +103,8 @@ def two_loop_direction(grad: PyTree, state: LbfgsState) -> PyTree:
 
     .. math::
         q = g;\\; \\text{newest to oldest: } a_i = \\rho_i s_i^T q,\\; q \\mathrel{-}= a_i y_i;\\;
-        r = \\gamma q;\\; \\text{oldest to newest: } b = \\rho_i y_i^T r,\\; r \\mathrel{+}= (a_i - b) s_i
+        r = \\gamma q;\\;
+        \\text{oldest to newest: } b = \\rho_i y_i^T r,\\; r \\mathrel{+}= (a_i - b) s_i
 
     Returns ``-r``.
     """
@@ -140,7 +143,10 @@ def _push_pair(state: LbfgsState, s: PyTree, y: PyTree) -> LbfgsState:
     keep = sy > eps * yy
     head = state.head
     old_s, old_y = tm.index(state.s_history, head), tm.index(state.y_history, head)
-    pick = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a.astype(b.dtype), b), new, old)
+
+    def pick(new: PyTree, old: PyTree) -> PyTree:
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a.astype(b.dtype), b), new, old)
+
     return state._replace(
         s_history=tm.set_index(state.s_history, head, pick(s, old_s)),
         y_history=tm.set_index(state.y_history, head, pick(y, old_y)),
@@ -376,13 +382,16 @@ def lbfgs(
         del extra
         if value_fn is None or not callable(value_fn):
             raise ValueError(
-                f"value_fn: lbfgs.update needs value_fn=<params -> loss> as a keyword extra, got {value_fn!r}"
+                "value_fn: lbfgs.update needs value_fn=<params -> loss> as a keyword extra, "
+                f"got {value_fn!r}"
             )
         if params is None:
             raise ValueError("params: lbfgs.update needs the current parameters, got None")
         g = grads if grad is None else grad
         check_tree_match(g, params, name="grads", reference_name="params")
-        check_tree_match(g, tm.index(state.s_history, 0), name="grads", reference_name="state.s_history[0]")
+        check_tree_match(
+            g, tm.index(state.s_history, 0), name="grads", reference_name="state.s_history[0]"
+        )
         extra_evals = 0
         if value is None:
             value = value_fn(params)

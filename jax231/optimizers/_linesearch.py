@@ -91,7 +91,9 @@ def _zoom_trial(
     return jnp.where(ok, c, 0.5 * (lo + hi))
 
 
-def _extrapolate(a0: Array, f0: Array, d0: Array, a1: Array, f1: Array, d1: Array, max_step: Array) -> Array:
+def _extrapolate(
+    a0: Array, f0: Array, d0: Array, a1: Array, f1: Array, d1: Array, max_step: Array
+) -> Array:
     """Next bracketing trial: the cubic's minimiser clipped to [a1 + 1.1 h, a1 + 4 h], h = a1 - a0."""
     h = a1 - a0
     c = _cubic_min(a0, f0, d0, a1, f1, d1)
@@ -198,7 +200,10 @@ def strong_wolfe_line_search(
         f_lo = jnp.where(in_bracket, b_flo, jnp.where(in_zoom, z_flo, s.f_lo))
         d_lo = jnp.where(in_bracket, b_dlo, jnp.where(in_zoom, z_dlo, s.d_lo))
         g_lo = jax.tree_util.tree_map(
-            lambda gb, gz, gs: jnp.where(in_bracket, gb, jnp.where(in_zoom, gz, gs)), b_glo, z_glo, s.g_lo
+            lambda gb, gz, gs: jnp.where(in_bracket, gb, jnp.where(in_zoom, gz, gs)),
+            b_glo,
+            z_glo,
+            s.g_lo,
         )
         hi = jnp.where(in_bracket, b_hi, jnp.where(in_zoom, z_hi, s.a_hi))
         f_hi = jnp.where(in_bracket, b_fhi, jnp.where(in_zoom, z_fhi, s.f_hi))

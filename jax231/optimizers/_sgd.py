@@ -110,7 +110,10 @@ def _momentum_rule(
         velocity = tm.add(tm.scale(rho, state.velocity), grads)
         # 2. Delta = -alpha * v            (momentum)
         #    Delta = -alpha * (g + rho * v) (Nesterov, with the new v)
-        direction = tm.add_scale(tm.cast_like(grads, velocity), rho, velocity) if use_nesterov else velocity
+        if use_nesterov:
+            direction = tm.add_scale(tm.cast_like(grads, velocity), rho, velocity)
+        else:
+            direction = velocity
         updates = tm.scale(-alpha, direction)
         return updates, MomentumState(step=state.step + 1, velocity=velocity, hyperparams=hp)
 
