@@ -125,7 +125,7 @@ def get_runner(model, optimizer, loss, penalty) -> _Runner:
 def run_iterator(jit_step, state, prev, initial_loss, batches, num_steps, factor) -> _ChunkOut:
     """The host-loop counterpart of :func:`_run_chunk` for an iterator of batches."""
     sums = {k: 0.0 for k in TRAIN_METRICS}
-    bad_loss, done = math.nan, 0
+    bad, bad_loss, done = False, math.nan, 0
     for _ in range(num_steps):
         batch = next(batches, None)
         if batch is None:
@@ -135,10 +135,10 @@ def run_iterator(jit_step, state, prev, initial_loss, batches, num_steps, factor
         if int(state.step) == 0:
             initial_loss = value
         if bool(_guards.is_exploded(value, initial_loss, factor)):
-            bad_loss = value
+            bad, bad_loss = True, value
             break
         state, prev = new, state
         sums = {k: sums[k] + float(m[k]) for k in sums}
         done += 1
     return _ChunkOut(state, prev, jnp.float32(initial_loss), jnp.int32(done),
-                     sums, jnp.array(not math.isnan(bad_loss)), jnp.float32(bad_loss))
+                     sums, jnp.array(bad), jnp.float32(bad_loss))

@@ -153,6 +153,10 @@ def test_iterator_of_batches_equals_arrays_path():
     for b in batches:
         state, _ = step(state, b)
     chex.assert_trees_all_close(result.state.params, state.params, rtol=1e-6, atol=1e-7)
+    nan_batches = [batches[0], {"image": np.full_like(batches[1]["image"], np.nan), "label": batches[1]["label"]}]
+    diverged = training.fit(MLP, ADAM, train=iter(nan_batches), num_steps=2, eval_every=2, check_initial_loss=False)
+    assert diverged.status == "diverged" and "not finite" in diverged.message
+    assert int(diverged.state.step) == 0  # update 1 saw a NaN loss: the last good state is update 0's
     with pytest.raises(ValueError, match="ran out of batches"):
         training.fit(MLP, ADAM, train=iter(batches), num_steps=5, eval_every=5, check_initial_loss=False)
 
