@@ -163,7 +163,7 @@ class _Step(NamedTuple):
     value: Array
     grad: PyTree
     state: LbfgsState
-    moved: Array  # the line search found a decrease
+    success: Array  # the line search met the strong Wolfe conditions
 
 
 def _iterate(value_and_grad, x, value, grad, state, *, c1, c2, max_ls, scale) -> _Step:
@@ -179,17 +179,17 @@ def _iterate(value_and_grad, x, value, grad, state, *, c1, c2, max_ls, scale) ->
     ls = strong_wolfe_line_search(
         value_and_grad, x, value, grad, d, init_step=init_step, c1=c1, c2=c2, max_steps=max_ls
     )
-    moved = ls.step > 0
-    # 3. s = alpha d, y = g_new - g; store the pair; forget everything on failure.
+    # 3. s = alpha d, y = g_new - g; store the pair. When the line search failed (no
+    #    strong Wolfe point; it may still have decreased f) forget the memory, as SciPy.
     s = tm.scale(ls.step, d)
     y = tm.sub(ls.grad, grad)
     new_state = _push_pair(state, s, y)
     new_state = new_state._replace(
-        num_pairs=jnp.where(moved, new_state.num_pairs, 0),
+        num_pairs=jnp.where(ls.success, new_state.num_pairs, 0),
         step=state.step + 1,
         num_fun_evals=state.num_fun_evals + ls.num_evals,
     )
-    return _Step(x=tm.add(x, s), value=ls.value, grad=ls.grad, state=new_state, moved=moved)
+    return _Step(x=tm.add(x, s), value=ls.value, grad=ls.grad, state=new_state, success=ls.success)
 
 
 # --------------------------------------------------------------------- minimiser
@@ -243,9 +243,10 @@ def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2,
             value_and_grad, step.x, step.value, step.grad, step.state,
             c1=c1, c2=c2, max_ls=max_linesearch_steps, scale=1.0,
         )
-        # A failed line search on an empty memory (steepest descent) ends the run;
-        # with a memory, the memory is dropped and the next iteration retries.
-        stop = ~new.moved & ~had_memory
+        # A failed line search with an empty memory (steepest descent, or right after a
+        # failure) ends the run; with a memory, the memory is dropped and the next
+        # iteration retries. SciPy's L-BFGS-B does the same.
+        stop = ~new.success & ~had_memory
         return new, grad_norm(new.grad), stop
 
     final, gnorm, _ = lax.while_loop(cond, body, init)
@@ -274,8 +275,11 @@ def lbfgs_minimize(
     """Minimises ``fun`` by L-BFGS in one jitted ``lax.while_loop``.
 
     Stops when ``||grad fun(x)|| <= tol`` (Euclidean norm over all leaves, or
-    the max-norm with ``norm="max"``, SciPy L-BFGS-B's ``gtol`` test), after ``max_iters`` iterations, or
-    when a line search along the steepest-descent direction finds no decrease.
+    the max-norm with ``norm="max"``, SciPy L-BFGS-B's ``gtol`` test), after
+    ``max_iters`` iterations, or when two line searches in a row fail to meet
+    the strong Wolfe conditions (the first failure drops the memory; typically
+    ``tol`` is below what the precision allows, e.g. 1e-5 in float32 on a
+    badly scaled problem).
     ``fun`` is a static argument of the compiled program: pass the same function
     object to reuse the compilation.
 

@@ -124,6 +124,16 @@ def test_max_norm_stopping_is_scipys_test():
         assert int(by_max.iterations) <= int(by_l2.iterations)
 
 
+def test_stops_at_the_precision_floor():
+    """float32 cannot reach 1e-7 on Rosenbrock 100-D: stop after two failed line searches
+    (as SciPy), near the minimum, instead of spending the iteration budget."""
+    x0 = jnp.asarray(np.tile([-1.2, 1.0], 50), jnp.float32)
+    res = jopt.lbfgs_minimize(rosenbrock, x0, tol=1e-7, max_iters=5000)
+    assert not bool(res.converged)
+    assert int(res.iterations) < 1000 and int(res.num_fun_evals) < 1500  # float64 needs ~520 / ~620
+    assert float(res.value) < 1e-8 and res.params.dtype == jnp.float32
+
+
 def test_counts_every_function_evaluation():
     """num_fun_evals equals the number of times the compiled loop really evaluates fun."""
     calls = []
