@@ -5,7 +5,7 @@ Run by ``test_distributed.py`` through :func:`jax231.parallel.launch_local_proce
 run described by the ``JAX231_*`` environment, reads only its block of each
 global batch, trains the tiny BatchNorm MLP for 3 steps with the sharded step,
 and process 0 alone writes the final parameters to ``WORKDIR/params.npz``.
-Prints one JSON line of what the process saw.
+Prints one line ``RESULT <json>`` of what the process saw (gloo logs to stdout too).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main(workdir: str) -> None:
         local = {name: values[block][mine] for name, values in data.items()}  # this host's examples only
         state, metrics = step(state, parallel.global_batch_from_local(local, mesh))
     wrote = parallel.save_once(os.path.join(workdir, "params.npz"), state.params)
-    print(json.dumps({
+    print("RESULT " + json.dumps({
         "process_index": jax.process_index(),
         "process_count": jax.process_count(),
         "device_count": jax.device_count(),
@@ -49,7 +49,7 @@ def main(workdir: str) -> None:
         "wrote": wrote,
         "loss": float(metrics["loss"]),
         "distributed": config is not None,
-    }))
+    }), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,14 @@ def _launch(argv, num_processes, devices_per_process):
     )
 
 
+def _result(stdout):
+    (line,) = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line[len("RESULT "):])
+
+
 def _report(proc):
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _result(proc.stdout)
 
 
 def test_two_process_run_equals_one_process_run(tmp_path):
@@ -47,7 +52,7 @@ def test_two_process_run_equals_one_process_run(tmp_path):
     # The 1-process reference: a plain (non-distributed) run on 4 devices.
     code = f"import runpy, sys; sys.argv = ['w', {str(one)!r}]; runpy.run_module('tests.parallel.multihost_worker', run_name='__main__')"
     out = test_utils.run_with_devices(tiny_models.prepend_slow_collective_flags(code), 4, timeout=LAUNCH_TIMEOUT)
-    single = json.loads(out.strip().splitlines()[-1])
+    single = _result(out)
 
     assert [r["process_index"] for r in reports] == [0, 1]
     assert all(r["process_count"] == 2 and r["device_count"] == 4 and r["distributed"] for r in reports)
