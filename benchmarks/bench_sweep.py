@@ -133,7 +133,7 @@ def time_end_to_end(model_factory, x, y, k: int, steps: int, repeats: int) -> di
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ks", default="1,4,16,64", help="comma-separated sweep sizes K")
+    parser.add_argument("--ks", default="1,4,16,64", help="comma-separated sweep sizes K ('' to skip)")
     parser.add_argument("--steps", type=int, default=20, help="updates per timed call (< 31, one epoch)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (medians)")
     parser.add_argument("--e2e-ks", default="1,4,16,64", help="K for whole runs with compilation ('' to skip)")
@@ -145,18 +145,19 @@ def main(argv=None) -> None:
         parser.error(f"--steps must be at most {x.shape[0] // BATCH_SIZE} (one epoch of batches)")
     print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
           f"MLP 40-100-100-10, batch {BATCH_SIZE}, {args.steps} steps per call, median of {args.repeats}\n")
-    print("| K | sweep s/call | sequential s/call | sweep member-steps/s | sequential member-steps/s | speed-up |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for k in (int(v) for v in args.ks.split(",")):
-        sweep, sweep_states = make_sweep_call(model, tx, x, y, k, args.steps)
-        seq, seq_states = make_sequential_call(model, tx, x, y, k, args.steps)
-        times = time_interleaved(
-            {"sweep": (sweep, (sweep_states,)), "sequential": (seq, (seq_states,))},
-            repeats=args.repeats, warmup=1, carry=True,
-        )
-        rate = {name: k * args.steps / t for name, t in times.items()}
-        print(f"| {k} | {times['sweep']:.4f} | {times['sequential']:.4f} | {rate['sweep']:.0f} | "
-              f"{rate['sequential']:.0f} | {times['sequential'] / times['sweep']:.2f}x |", flush=True)
+    if args.ks:
+        print("| K | sweep s/call | sequential s/call | sweep member-steps/s | sequential member-steps/s | speed-up |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for k in (int(v) for v in args.ks.split(",")):
+            sweep, sweep_states = make_sweep_call(model, tx, x, y, k, args.steps)
+            seq, seq_states = make_sequential_call(model, tx, x, y, k, args.steps)
+            times = time_interleaved(
+                {"sweep": (sweep, (sweep_states,)), "sequential": (seq, (seq_states,))},
+                repeats=args.repeats, warmup=1, carry=True,
+            )
+            rate = {name: k * args.steps / t for name, t in times.items()}
+            print(f"| {k} | {times['sweep']:.4f} | {times['sequential']:.4f} | {rate['sweep']:.0f} | "
+                  f"{rate['sequential']:.0f} | {times['sequential'] / times['sweep']:.2f}x |", flush=True)
     if not args.e2e_ks:
         return
     print(f"\nWhole runs, compilation included: {args.e2e_steps} updates per member, "
