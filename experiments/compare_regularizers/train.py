@@ -147,11 +147,91 @@ def ensemble_metrics(model: models.Model, params: Any, model_state: Any, data: M
     return loss, accuracy
 
 
-def _learning_rate(config, method: Method, steps_per_epoch: int):
-    if method.snapshot_cycles:
-        period = max(config.num_epochs // method.snapshot_cycles, 1) * steps_per_epoch
-        return optimizers.schedules.sgdr(config.learning_rate, first_period=period)
-    return config.learning_rate
+class Settings(NamedTuple):
+    """The config values a compiled training program depends on (hashable cache key)."""
+
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    num_epochs: int
+    max_shift: int
+    noise_std: float
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Settings":
+        return cls(config.optimizer, float(config.learning_rate), int(config.batch_size),
+                   int(config.num_epochs), int(config.max_shift), float(config.noise_std))
+
+
+class Programs(NamedTuple):
+    """The jitted functions of one (method, data shape, settings), built once per process.
+
+    Attributes:
+      model: the method's model.
+      init: ``init(keys) -> (states, averages)`` for stacked member keys.
+      run_epoch: ``run_epoch(states, averages, keys, epoch, images, labels) ->
+        (states, averages, mean minibatch loss per member)``; members ``vmap``'d.
+      evaluate: ``evaluate(params, model_state, data) -> (loss, accuracy)`` of the
+        averaged softmax (:func:`ensemble_metrics`).
+    """
+
+    model: models.Model
+    init: Callable
+    run_epoch: Callable
+    evaluate: Callable
+
+
+_PROGRAMS: dict[tuple, Programs] = {}
+
+
+def programs(method: Method, *, num_classes: int, input_shape: tuple[int, ...], num_train: int,
+             settings: Settings) -> Programs:
+    """Builds (or fetches) the compiled programs, so that seeds reuse one compilation."""
+    key = (repr(method), num_classes, tuple(input_shape), num_train, settings)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _build_programs(method, num_classes, tuple(input_shape), num_train, settings)
+    return _PROGRAMS[key]
+
+
+def _build_programs(method: Method, num_classes: int, input_shape: tuple[int, ...], n: int,
+                    settings: Settings) -> Programs:
+    batch_size = min(settings.batch_size, n)
+    steps_per_epoch = n // batch_size
+    learning_rate: Any = settings.learning_rate
+    if method.snapshot_cycles:  # SGDR: cosine cycles with warm restarts, one snapshot per cycle
+        period = max(settings.num_epochs // method.snapshot_cycles, 1) * steps_per_epoch
+        learning_rate = optimizers.schedules.sgdr(settings.learning_rate, first_period=period)
+    model = build_model(method, num_classes)
+    optimizer = optimizers.get(settings.optimizer, learning_rate=learning_rate)
+    step = training.make_train_step(model, optimizer, penalty=method.penalty)
+    average = optimizers.ema(method.average_decay) if method.average_decay is not None else None
+
+    def init(keys):
+        states = jax.vmap(lambda k: training.create_train_state(
+            model, optimizer, rng=k, input_shape=input_shape))(keys)
+        return states, (jax.vmap(average.init)(states.params) if average is not None else None)
+
+    def epoch_fn(state, avg, member_key, epoch, images, labels):
+        perm = training.epoch_permutation(member_key, epoch, n)[: steps_per_epoch * batch_size]
+
+        def body(carry, idx):
+            state, avg = carry
+            batch = {"image": images[idx], "label": labels[idx]}
+            if method.augment:
+                aug_key = jax.random.fold_in(jax.random.fold_in(member_key, 0xA06), state.step)
+                batch["image"] = augment_signals(aug_key, batch["image"], max_shift=settings.max_shift,
+                                                 noise_std=settings.noise_std)
+            state, metrics = step(state, batch)
+            if avg is not None:
+                avg = average.update(state.params, avg)
+            return (state, avg), metrics["loss"]
+
+        (state, avg), loss = jax.lax.scan(body, (state, avg), perm.reshape(steps_per_epoch, batch_size))
+        return state, avg, jnp.mean(loss)
+
+    avg_axis = 0 if average is not None else None
+    run_epoch = jax.jit(jax.vmap(epoch_fn, in_axes=(0, avg_axis, 0, None, None, None)))
+    return Programs(model, jax.jit(init), run_epoch, jax.jit(functools.partial(ensemble_metrics, model)))
 
 
 def train_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
@@ -162,45 +242,20 @@ def train_method(method: Method, *, splits: common.Splits, config: Any, seed: in
       splits: train / val / test arrays.
       config: needs ``num_epochs``, ``batch_size``, ``learning_rate``, ``optimizer``,
         ``max_shift``, ``noise_std``.
-      seed: member ``k`` uses ``key(seed)`` folded with ``k``.
+      seed: member ``k`` uses ``fold_in(key(seed), k)`` (initialisation, data order,
+        dropout and augmentation keys); the seed is data, the program is compiled once.
 
     Returns:
       A :class:`MethodResult`.
     """
     n = len(splits.train["label"])
-    batch_size = min(config.batch_size, n)
-    steps_per_epoch = n // batch_size
-    model = build_model(method, splits.num_classes)
-    optimizer = optimizers.get(config.optimizer, learning_rate=_learning_rate(config, method, steps_per_epoch))
-    step = training.make_train_step(model, optimizer, penalty=method.penalty)
-    average = optimizers.ema(method.average_decay) if method.average_decay is not None else None
+    progs = programs(method, num_classes=splits.num_classes, input_shape=splits.input_shape,
+                     num_train=n, settings=Settings.from_config(config))
     keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.key(seed), k))(jnp.arange(method.members))
-    states = jax.vmap(lambda k: training.create_train_state(
-        model, optimizer, rng=k, input_shape=splits.input_shape))(keys)
-    averages = jax.vmap(average.init)(states.params) if average is not None else None
+    states, averages = progs.init(keys)
     data = {k: {n_: jnp.asarray(v) for n_, v in d.items()} for k, d in
             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-
-    def epoch_fn(state, avg, member_key, epoch):
-        perm = training.epoch_permutation(member_key, epoch, n)[: steps_per_epoch * batch_size]
-
-        def body(carry, idx):
-            state, avg = carry
-            batch = {"image": data["train"]["image"][idx], "label": data["train"]["label"][idx]}
-            if method.augment:
-                aug_key = jax.random.fold_in(jax.random.fold_in(member_key, 0xA06), state.step)
-                batch["image"] = augment_signals(aug_key, batch["image"], max_shift=config.max_shift,
-                                                 noise_std=config.noise_std)
-            state, metrics = step(state, batch)
-            if avg is not None:
-                avg = average.update(state.params, avg)
-            return (state, avg), metrics["loss"]
-
-        (state, avg), loss = jax.lax.scan(body, (state, avg), perm.reshape(steps_per_epoch, batch_size))
-        return state, avg, jnp.mean(loss)
-
-    run_epoch = jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0 if average is not None else None, 0, None)))
-    evaluate = jax.jit(functools.partial(ensemble_metrics, model))
+    evaluate = progs.evaluate
 
     def evaluated_params(states, averages):
         return averages.average if averages is not None else states.params
@@ -211,7 +266,8 @@ def train_method(method: Method, *, splits: common.Splits, config: Any, seed: in
     cycle = max(config.num_epochs // method.snapshot_cycles, 1) if method.snapshot_cycles else 0
     diverged = False
     for epoch in range(config.num_epochs):
-        states, averages, loss = run_epoch(states, averages, keys, epoch)
+        states, averages, loss = progs.run_epoch(states, averages, keys, epoch,
+                                                 data["train"]["image"], data["train"]["label"])
         params = evaluated_params(states, averages)
         history["epoch"].append(epoch + 1)
         history["minibatch_loss"].append(float(jnp.mean(loss)))
