@@ -7,6 +7,10 @@ by name with :func:`get` (valid names: :data:`NAMES`) or call its factory.
 kNN (:mod:`jax231.models.knn`) has its own API, and the character-level
 language model is a :class:`CharLM` (:func:`char_lm`, :func:`train_tbptt`).
 
+The factories ``linear``, ``mlp``, ``resnet`` and ``mobilenet`` share the names
+of their modules, so ``jax231.models.resnet`` is the function; reach a module's
+other names with ``from jax231.models.resnet import BLOCKS``.
+
 Examples:
   >>> from jax231 import models
   >>> model = models.get("resnet", depth=20, width=16)

@@ -76,14 +76,20 @@ def _check_k(k: int, num_train: int, *, argument: str = "k") -> None:
 
 
 def _num_classes(y: Array, num_classes: Optional[int]) -> int:
-    if num_classes is not None:
-        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-        return int(num_classes)
+    if num_classes is not None and (not isinstance(num_classes, (int, np.integer)) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     try:
-        return int(np.max(np.asarray(y))) + 1
+        labels = np.asarray(y)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        raise ValueError("num_classes must be given when y_train is traced (e.g. under jit)") from None
+        if num_classes is None:
+            raise ValueError("num_classes must be given when y_train is traced (e.g. under jit)") from None
+        return int(num_classes)  # traced labels: their range cannot be checked
+    limit = int(labels.max()) + 1 if num_classes is None else int(num_classes)
+    if labels.min() < 0 or labels.max() >= limit:
+        raise ValueError(
+            f"labels must lie in [0, num_classes) = [0, {limit}), got values in [{labels.min()}, {labels.max()}]"
+        )
+    return limit
 
 
 def _chunk(chunk_size: Optional[int], num_test: int, num_train: int, metric: str) -> int:

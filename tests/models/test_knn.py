@@ -161,5 +161,9 @@ def test_bad_shapes_raise():
         knn.cross_validate(x_train, y_train, ks=(1,), num_folds=1)
     with pytest.raises(ValueError, match=r"ks\[1\] must be an integer with 1 <= ks\[1\] <= 48"):
         knn.cross_validate(x_train, y_train, ks=(1, 49), num_folds=5)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, num_classes\) = \[0, 3\)"):
+        knn.predict(x_train, y_train, x_test, k=1, num_classes=3)  # labels go up to 3
+    with pytest.raises(ValueError, match=r"labels must lie in"):
+        knn.predict(x_train, y_train - 1, x_test, k=1)
     with pytest.raises(ValueError, match="num_classes must be given"):
         jax.jit(lambda a, b, c: knn.predict(a, b, c, k=1))(x_train, y_train, x_test)

@@ -14,6 +14,11 @@ from jax231 import models
 from jax231.models.rnn import CELLS
 from tests import test_utils
 
+def key(seed: int) -> jax.Array:
+    # 'rbg' keys compile much faster than threefry on XLA:CPU (see tests/models/test_models.key).
+    return jax.random.key(seed, impl="rbg")
+
+
 # --- float64 NumPy transcriptions of the cells (course formulas, gate orders i,f,o,g / r,z,n). --
 
 
@@ -51,7 +56,7 @@ class ClassifierTest(parameterized.TestCase):
     def test_scores_equal_a_float64_numpy_loop(self, cell):
         with test_utils.x64():
             model = models.get(cell, hidden_dim=5, num_classes=3)
-            params, state = model.init(jax.random.key(0), (7, 2))
+            params, state = model.init(key(0), (7, 2))
             params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
             # Non-zero biases so that every bias term is exercised.
             params["cell"] = {k: v + 0.1 * (k[0] == "b") for k, v in params["cell"].items()}
@@ -64,7 +69,7 @@ class ClassifierTest(parameterized.TestCase):
             assert new_state == {}
 
     def test_lstm_forget_bias_is_configurable(self):
-        params, _ = models.lstm_classifier(hidden_dim=3, forget_bias=1.0).init(jax.random.key(0), (5, 2))
+        params, _ = models.lstm_classifier(hidden_dim=3, forget_bias=1.0).init(key(0), (5, 2))
         np.testing.assert_array_equal(params["cell"]["b"], [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
 
 
@@ -82,7 +87,7 @@ def encode(text: str) -> jnp.ndarray:
 @pytest.mark.parametrize("cell", CELLS)
 def test_apply_carries_the_state_across_calls(cell):
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=8, embed_dim=4, cell=cell)
-    params = lm.init(jax.random.key(0))
+    params = lm.init(key(0))
     tokens = encode(TEXT[:24]).reshape(2, 12)
     logits, carry = lm.apply(params, tokens)
     chex.assert_shape(logits, (2, 12, len(VOCAB)))
@@ -95,7 +100,7 @@ def test_apply_carries_the_state_across_calls(cell):
 
 def test_loss_is_the_mean_cross_entropy_and_stops_gradients_at_the_carry():
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=8, embed_dim=4, cell="lstm")
-    params = lm.init(jax.random.key(0))
+    params = lm.init(key(0))
     tokens = encode(TEXT[:26]).reshape(2, 13)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     carry = jax.tree.map(lambda a: a + 0.3, lm.initial_carry(2))
@@ -111,7 +116,7 @@ def test_loss_is_the_mean_cross_entropy_and_stops_gradients_at_the_carry():
 def test_truncated_bptt_equals_manual_chunked_steps():
     # Reference: optax steps taken by hand, chunk after chunk, the state carried forward.
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=8, embed_dim=4, cell="gru")
-    params = lm.init(jax.random.key(1))
+    params = lm.init(key(1))
     tokens = encode(TEXT[:2 * 25]).reshape(2, 25)  # 24 predictions -> 3 chunks of 7, 3 dropped
     opt = optax.adam(1e-2)
     new_params, _, losses = jax.jit(
@@ -119,9 +124,10 @@ def test_truncated_bptt_equals_manual_chunked_steps():
     )(params, opt.init(params), tokens)
     chex.assert_shape(losses, (3,))
     p, s, carry = params, opt.init(params), lm.initial_carry(2)
+    loss_and_grad = jax.jit(jax.value_and_grad(lm.loss, has_aux=True))
     for k in range(3):
         x, y = tokens[:, 7 * k:7 * k + 7], tokens[:, 7 * k + 1:7 * k + 8]
-        (loss, carry), g = jax.value_and_grad(lm.loss, has_aux=True)(p, x, y, carry)
+        (loss, carry), g = loss_and_grad(p, x, y, carry)
         chex.assert_trees_all_close(losses[k], loss, rtol=1e-5)
         u, s = opt.update(g, s, p)
         p = optax.apply_updates(p, u)
@@ -131,7 +137,7 @@ def test_truncated_bptt_equals_manual_chunked_steps():
 
 def test_char_lm_learns_a_repeated_phrase_and_greedy_sampling_continues_it():
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=32, embed_dim=8, cell="lstm")
-    params = lm.init(jax.random.key(0))
+    params = lm.init(key(0))
     tokens = jnp.stack([encode(TEXT[3 * k:3 * k + 24]) for k in range(4)])  # four phases of the phrase
     opt = optax.adam(3e-2)
     epoch = jax.jit(lambda p, s: models.train_tbptt(lm, opt, p, s, tokens, chunk_length=8))
@@ -142,16 +148,16 @@ def test_char_lm_learns_a_repeated_phrase_and_greedy_sampling_continues_it():
         first = losses[0] if first is None else first
     assert float(losses.mean()) < 0.2 * float(first), (first, losses)
     # Temperature 1e-3 is greedy decoding: the phrase continues after its prefix.
-    out = lm.sample(params, jax.random.key(0), encode("hello wo"), 10, temperature=1e-3)
+    out = lm.sample(params, key(0), encode("hello wo"), 10, temperature=1e-3)
     assert "".join(VOCAB[int(i)] for i in out) == "rld hello "
 
 
 def test_sampling_is_deterministic_per_seed_and_greedy_at_low_temperature():
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=8, embed_dim=4, cell="rnn")
-    params = lm.init(jax.random.key(2))
+    params = lm.init(key(2))
     prefix = encode("hel")
     sample = jax.jit(lambda k, t: lm.sample(params, k, prefix, 12, temperature=t))
-    a, b = sample(jax.random.key(5), 1.0), sample(jax.random.key(5), 1.0)
+    a, b = sample(key(5), 1.0), sample(key(5), 1.0)
     chex.assert_shape(a, (12,))
     np.testing.assert_array_equal(a, b)
     assert int(a.min()) >= 0 and int(a.max()) < len(VOCAB)
@@ -162,19 +168,19 @@ def test_sampling_is_deterministic_per_seed_and_greedy_at_low_temperature():
         token = jnp.argmax(logits[:, -1], axis=-1)
         greedy.append(int(token[0]))
         logits, carry = lm.apply(params, token[:, None], carry)
-    np.testing.assert_array_equal(sample(jax.random.key(7), 1e-4), greedy)
+    np.testing.assert_array_equal(sample(key(7), 1e-4), greedy)
     # High temperature: samples from near-uniform, so different seeds disagree.
-    hot = [sample(jax.random.key(s), 100.0) for s in range(3)]
+    hot = [sample(key(s), 100.0) for s in range(3)]
     assert not all(np.array_equal(hot[0], h) for h in hot[1:])
 
 
 def test_char_lm_bad_input_raises():
     lm = models.char_lm(vocab_size=5, hidden_dim=4, embed_dim=3)
-    params = lm.init(jax.random.key(0))
+    params = lm.init(key(0))
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        lm.sample(params, jax.random.key(0), jnp.array([1]), 3, temperature=0.0)
+        lm.sample(params, key(0), jnp.array([1]), 3, temperature=0.0)
     with pytest.raises(ValueError, match="prefix must be a non-empty"):
-        lm.sample(params, jax.random.key(0), jnp.zeros((0,), jnp.int32), 3)
+        lm.sample(params, key(0), jnp.zeros((0,), jnp.int32), 3)
     with pytest.raises(ValueError, match=r"tokens must be an integer array \(N, T\)"):
         lm.apply(params, jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="L >= chunk_length \\+ 1"):
