@@ -182,7 +182,6 @@ def make_sharded_train_step(
         check_batch_divisible(batch, num_shards)
         return compiled(state, batch)
 
-    sharded_step.lower = compiled.lower  # type: ignore[attr-defined]
     return sharded_step
 
 

@@ -96,6 +96,23 @@ except ValueError as err:
 else:
     raise AssertionError("no ValueError for an unsplit batch")
 print("UNSYNCED DIFFERS", gap)
+
+# 5. The same with jax231's own BatchNorm MLP (bn_axis_name): pmap over 8 devices equals one device.
+from jax231 import models
+real = dict(hidden_sizes=(8,), num_classes=3, norm="batch")
+one, synced_real = models.get("mlp", **real), models.get("mlp", **real, bn_axis_name="batch")
+ref_real = training.create_train_state(one, tx, rng=jax.random.key(1), input_shape=(5,))
+pstep = parallel.make_pmap_train_step(synced_real, tx)
+state = parallel.replicate(ref_real)
+jitted_real = jax.jit(training.make_train_step(one, tx))
+for b in batches:
+    ref_real, _ = jitted_real(ref_real, b)
+    state, _ = pstep(state, parallel.split_batch(b, 8))
+state = parallel.unreplicate(state)
+for name in ("params", "model_state"):
+    chex.assert_trees_all_close(getattr(state, name), getattr(ref_real, name), rtol=RTOL, atol=ATOL,
+                                custom_message=f"jax231 mlp {name}")
+print("JAX231 BN SYNCED")
 """
 
 
@@ -106,6 +123,7 @@ def test_sharded_and_pmap_steps_equal_single_device_on_1_2_4_8_devices():
     for num_devices in (1, 2, 4, 8):
         assert f"CHECKED {num_devices}" in out, out
     assert "UNSYNCED DIFFERS" in out, out
+    assert "JAX231 BN SYNCED" in out, out
 
 
 def test_split_batch_layout_matches_contiguous_shards():
