@@ -13,9 +13,11 @@ Command (from the repository root)::
 Any field of the train config can be searched (``--config.ranges``) and any model,
 optimizer or dataset used (``--config.model=cnn1d --config.model_kwargs={}``).
 
-Expected runtime on the reference 2-core CPU: a few minutes. Expected result: the
-largest learning rates diverge early; the best trial reaches a validation accuracy
-near the MLP's ~65-70% on MNIST-1D (measured figures in experiments/RESULTS.md).
+Expected runtime on the reference 2-core CPU: a few minutes when idle (13 min 36 s measured
+on the shared, loaded machine; each trial compiles its own training loop). Expected result
+(measured, experiments/RESULTS.md): learning rates above about 1 diverge and are aborted
+before their first evaluation; the fine stage improves on the coarse one, best validation
+accuracy 62.5% (lr 0.025, L2 0.0012), near the MLP's 68% of the 6,000-step Adam preset.
 """
 
 from __future__ import annotations

@@ -99,13 +99,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
                               seed=config.seed, explosion_factor=config.explosion_factor,
                               check_initial_loss=False)
         val = training.evaluate(eval_step, result.state, splits.val, batch_size=len(splits.val["label"]))
-        steps = result.history.get("step") or [0]
         diverged = result.status == "diverged"
         return {"val_accuracy": math.nan if diverged else float(val["accuracy"]),
                 "val_loss": math.nan if diverged else float(val["loss"]),
                 "train_accuracy": (result.history.get("train_accuracy") or [math.nan])[-1],
                 "status": result.status, "best_step": result.best_step,
-                "steps_run": int(steps[-1]), "steps_asked": num_steps}
+                "steps_run": int(result.state.step), "steps_asked": num_steps}  # good updates made
 
     trials, fine_ranges = search.coarse_to_fine(objective, ranges, num_coarse=config.num_coarse,
                                                 num_fine=config.num_fine, seed=config.seed, top_k=config.top_k,

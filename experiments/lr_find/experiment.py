@@ -78,13 +78,19 @@ def smooth(losses: np.ndarray, beta: float) -> np.ndarray:
 
 
 def suggestions(learning_rates: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
-    """``(min_loss_lr, steepest_lr)`` of a smoothed curve; the steepest point lies before the minimum."""
+    """``(min_loss_lr, steepest_lr)`` of a smoothed curve.
+
+    The steepest point is the most negative ``d smoothed / d log(lr)`` (central
+    differences, ``np.gradient``) between the first tenth of the curve -- skipped,
+    because the moving average is still settling there -- and the minimum.
+    """
     finite = np.isfinite(smoothed)
     best = int(np.argmin(np.where(finite, smoothed, np.inf)))
-    if best < 2:
+    skip = len(smoothed) // 10
+    if best - skip < 2:
         return float(learning_rates[best]), float(learning_rates[best])
-    slope = np.gradient(smoothed[: best + 1], np.log(learning_rates[: best + 1]))
-    return float(learning_rates[best]), float(learning_rates[int(np.argmin(slope))])
+    slope = np.gradient(smoothed[skip: best + 1], np.log(learning_rates[skip: best + 1]))
+    return float(learning_rates[best]), float(learning_rates[skip + int(np.argmin(slope))])
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

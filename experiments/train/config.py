@@ -8,24 +8,27 @@ with ``--config.<field>=...`` or the short flags of ``main.py`` (``--model``,
 Presets, commands (from the repository root), runtime on the reference 2-core CPU
 shared with other jobs, and the result to expect (measured figures: experiments/RESULTS.md):
 
-* ``mnist1d_linear`` -- logistic regression on MNIST-1D; paper (Greydanus 2020): 32% test::
+* ``mnist1d_linear`` -- logistic regression on MNIST-1D; paper (Greydanus 2020): 32% test;
+  measured 31.8% test (about 1 minute)::
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_linear --workdir=/tmp/mnist1d_linear
 
-* ``mnist1d_mlp`` -- MLP (100, 100); paper: 68% test (about 1 minute)::
+* ``mnist1d_mlp`` -- MLP (100, 100); paper: 68% test; measured 66.4% (about 1 minute)::
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_mlp --workdir=/tmp/mnist1d_mlp
 
-* ``mnist1d_cnn`` -- 1-D CNN; paper: 94% test (a few minutes)::
+* ``mnist1d_cnn`` -- 1-D CNN (3 convolutions of 25 channels); paper: 94% test; measured 89.1%,
+  it overfits the 3,600 training signals (about 5 minutes)::
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_cnn --workdir=/tmp/mnist1d_cnn
 
-* ``mnist1d_gru`` -- GRU over the 40 time steps; paper: 91% test (several minutes)::
+* ``mnist1d_gru`` -- GRU (64 hidden) over the 40 time steps; paper: 91% test; measured 97.5%
+  (about 6 minutes)::
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_gru --workdir=/tmp/mnist1d_gru
 
 * ``cifar10_two_layer`` -- the course's two-layer net on mean-subtracted CIFAR-10
-  (49k/1k split); course target > 48% val (best 52%)::
+  (49k/1k split); course target > 48% val (best 52%); measured 54.4% val, 52.7% test (10 min)::
 
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_two_layer --workdir=/tmp/c10_2l
 

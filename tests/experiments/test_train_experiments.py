@@ -326,3 +326,13 @@ def test_augmented_batches_are_seeded_crops_and_flips():
             candidates = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
             candidates += [c[:, ::-1] for c in candidates]
             assert any(np.array_equal(image, c) for c in candidates)
+
+
+def test_suggestions_skip_the_first_tenth_of_the_curve():
+    lrs = np.logspace(-5, 0, 20)
+    # A sharp drop between the first two points (EMA start-up noise) must be ignored;
+    # the real descent is steepest between points 10 and 12.
+    curve = np.array([3.0, 2.0] + [2.0] * 8 + [1.9, 1.5, 1.1, 1.0, 0.95, 0.9, 0.88, 0.87, 0.86, 2.0])
+    min_lr, steep_lr = lr_experiment.suggestions(lrs, curve)
+    assert min_lr == pytest.approx(lrs[18])
+    assert steep_lr == pytest.approx(lrs[11])
