@@ -17,7 +17,6 @@ from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from jax231.models import _model
 from jax231.models import layers
@@ -47,20 +46,6 @@ def _head_apply(
         if drop_rate > 0:
             h = layers.dropout(h, drop_rate=drop_rate, rng=_model.fold_rng(rng, 1000 + i), train=train)
     return layers.affine(h, params["head"]["w"], params["head"]["b"])
-
-
-def _max_pool(x: Array) -> Array:
-    """2x2 max pooling with stride 2 (validated like ``layers.max_pool``).
-
-    Workaround: ``layers.max_pool`` passes its initial value as an array, which
-    makes ``lax.reduce_window`` non-differentiable under ``jit`` ("Linearization
-    failed"); a Python-scalar ``-inf`` selects the differentiable max-window
-    primitive. Switch back to ``layers.max_pool`` once it is fixed there.
-    """
-    for axis in range(1, x.ndim - 1):
-        layers.conv_output_size(x.shape[axis], 2, 2, 0)  # raises for odd sizes, as the layer does
-    window = (1,) + (2,) * (x.ndim - 2) + (1,)
-    return lax.reduce_window(x, -jnp.inf, lax.max, window, window, "VALID")
 
 
 def _flat_dim(features: Callable[[Params, Array], Array], params: Params, input_shape: Shape) -> int:
@@ -118,7 +103,7 @@ def three_layer_convnet(
 
     def features(params: Params, x: Array) -> Array:
         h = layers.conv2d(x, params["conv"]["w"], params["conv"]["b"], stride=1, padding=pad)
-        return layers.flatten(_max_pool(act(h)))
+        return layers.flatten(layers.max_pool(act(h), window=2, stride=2))
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
@@ -225,7 +210,7 @@ def vgg(
                     )
                     new_state[f"stage_{s}"][f"bn_{j}"] = {"mean": mean, "var": var}
                 x = act(x)
-            x = _max_pool(x)
+            x = layers.max_pool(x, window=2, stride=2)
         return layers.flatten(x), (new_state if use_bn else {})
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
