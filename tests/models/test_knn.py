@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import chex
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.model_selection import KFold

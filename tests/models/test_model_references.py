@@ -152,6 +152,35 @@ class FlaxResNet(nn.Module):
         return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
 
 
+class FlaxMobileNet(nn.Module):
+    """MobileNet v1 blocks with flax.linen: depthwise = grouped conv with one group per channel."""
+
+    blocks: tuple
+    stem_width: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = FlaxStem(self.stem_width, name="stem")(x)
+        for i, (out, stride) in enumerate(self.blocks):
+            x = FlaxSeparable(out, stride, name=f"block_{i}")(x)
+        return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
+
+
+class FlaxSeparable(nn.Module):
+    out: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x):
+        bn = lambda name: nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, name=name)  # noqa: E731
+        c = x.shape[-1]
+        x = nn.Conv(c, (3, 3), strides=(self.stride,) * 2, padding="SAME", feature_group_count=c,
+                    use_bias=False, name="depthwise")(x)
+        x = nn.relu(bn("depthwise_bn")(x))
+        x = nn.Conv(self.out, (1, 1), use_bias=False, name="pointwise")(x)
+        return nn.relu(bn("pointwise_bn")(x))
+
+
 def _flax_vars(params, state):
     variables = {"params": to_flax(params)}
     if state:
@@ -186,12 +215,31 @@ def test_resnet_equals_flax_transcription(block, depth, width):
     flax_vars = jax.eval_shape(flax_model.init, jax.random.key(0), x)
     assert models.count_params(params) == sum(np.prod(a.shape) for a in jax.tree.leaves(flax_vars["params"]))
     assert jax.tree.structure(to_flax(params)) == jax.tree.structure(flax_vars["params"])
+    chex.assert_trees_all_equal_shapes(to_flax(params), flax_vars["params"])
     # Train mode: outputs and updated running statistics.
     ours, our_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
     theirs, updates = jax.jit(lambda v, x: flax_model.apply(v, x, mutable=["batch_stats"]))(
         _flax_vars(params, state), x
     )
     # float32 through ~10 conv+BN layers; BN renormalises, so errors stay at ~1e-5.
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    chex.assert_trees_all_close(our_state, updates["batch_stats"], rtol=1e-4, atol=1e-5)
+
+
+def test_mobilenet_equals_flax_transcription():
+    blocks = ((8, 1), (16, 2), (16, 1))
+    model = models.mobilenet(blocks=blocks, stem_width=4)
+    params, state = model.init(key(0), (8, 8, 3))
+    flax_model = FlaxMobileNet(blocks, 4)
+    x = jax.random.normal(key(1), (4, 8, 8, 3))
+    flax_vars = jax.eval_shape(flax_model.init, jax.random.key(0), x)
+    assert jax.tree.structure(to_flax(params)) == jax.tree.structure(flax_vars["params"])
+    chex.assert_trees_all_equal_shapes(to_flax(params), flax_vars["params"])
+    ours, our_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
+    theirs, updates = jax.jit(lambda v, x: flax_model.apply(v, x, mutable=["batch_stats"]))(
+        _flax_vars(params, state), x
+    )
+    # As for the ResNet: float32 conv + BN stacks agree to ~1e-5.
     chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-4)
     chex.assert_trees_all_close(our_state, updates["batch_stats"], rtol=1e-4, atol=1e-5)
 
