@@ -26,7 +26,7 @@ def _colors(names: Sequence[str]) -> dict[str, tuple]:
 
 def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve]], *,
                 xlabel: str = "step", ylabel: str, logy: bool = False,
-                title: str | None = None) -> pathlib.Path:
+                title: str | None = None, max_cols: int = 4) -> pathlib.Path:
     """One panel per key of ``panels`` (e.g. per model), one line per series (e.g. optimizer).
 
     Args:
@@ -37,15 +37,21 @@ def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve
       ylabel: y-axis label.
       logy: log-scale y axis (for losses).
       title: figure title.
+      max_cols: panels per row (more panels wrap onto further rows).
 
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
     names = list(dict.fromkeys(name for series in panels.values() for name in series))
     colors = _colors(names)
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.0 * max(len(panels), 1), 3.8),
-                             squeeze=False)
-    for ax, (panel, series) in zip(axes[0], panels.items()):
+    num = max(len(panels), 1)
+    ncols = min(num, max_cols)
+    nrows = -(-num // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.8 * nrows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (panel, series) in zip(axes, panels.items()):
         for name, (x, ys) in series.items():
             ys = np.asarray([np.asarray(y, dtype=np.float64) for y in ys])
             if ys.size == 0:
@@ -62,7 +68,7 @@ def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -231,7 +231,12 @@ def test_plots_write_png(tmp_path):
     curves = common.plot_curves(tmp_path / "c.png", panels, ylabel="loss", logy=True)
     profile = common.performance_profile({"a": [1.0, 2.0], "b": [2.0, 1.0]})
     prof = common.plot_profile(tmp_path / "p.png", profile)
-    for path in (curves, prof):
+    many = common.plot_curves(tmp_path / "m.png", {f"panel {i}": {"sgd": (x, [x + i])} for i in range(5)},
+                              ylabel="acc", max_cols=2)  # wraps onto 3 rows
+    import matplotlib.image
+
+    assert matplotlib.image.imread(many).shape[0] > matplotlib.image.imread(curves).shape[0] * 2
+    for path in (curves, prof, many):
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
 
 
