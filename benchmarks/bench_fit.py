@@ -1,0 +1,236 @@
+"""Training throughput of jax231's loops against flax.linen + optax, measured in one run.
+
+Run from the repo root::
+
+    python -m benchmarks.bench_fit [--repeats 7]
+
+Setup: MLP 40-100-100-10 (ReLU) on MNIST-1D (4000 training examples, images
+``(N, 40, 1)``), softmax cross-entropy, batch 128, Adam lr 1e-3, 1000 updates
+from a fresh initialisation per run. Five paths:
+
+1. peer, Python loop: a ``flax.linen`` MLP (``nn.Dense``) and ``optax.adam``; a
+   ``jax.jit``-ed step (``value_and_grad``, ``optax.update``, ``apply_updates``,
+   loss and accuracy metrics; params and optimizer state donated) called once
+   per batch, batches gathered on the host from a NumPy permutation per epoch
+   (the loop of the flax examples);
+2. peer, ``lax.scan``: the same step, all 1000 updates as one compiled
+   ``lax.scan`` over on-device data, the per-epoch permutations computed in the
+   program (the fastest flax + optax path);
+3. jax231, Python loop: ``training.jit_train_step(training.make_train_step(model,
+   optimizer))`` fed the same host batches as row 1;
+4. jax231 ``training.fit(model, optimizer, train=arrays, num_steps=1000,
+   batch_size=128, eval_every=250, check_initial_loss=False)`` (four compiled
+   ``lax.while_loop`` chunks of 250 updates, with the explosion guard);
+5. jax231 ``training.train_epoch_scan`` called once per epoch (32 epochs of 31
+   updates: 992 updates).
+
+Prints steps/s (the median of ``--repeats`` timed runs after a warm-up run;
+compilation excluded; the five paths are timed in alternation, round by round,
+so they all see the same load), each path's ratio to peer rows 1 and 2, the
+same ratios in CPU time (all threads; steadier on a shared machine), and the
+training loss every path reaches, to show they do the same work. The fair
+comparison is ``fit`` against row 2 (both on-device, one program per chunk);
+rows 1 and 3 compare the two step functions in the same host loop. jax231's
+step also computes ``grad_norm``, ``param_norm``, ``update_norm`` and
+``update_ratio`` every update (the peer computes loss and accuracy only), and
+``fit`` keeps the previous state for its explosion guard. About a minute on a
+2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from benchmarks._timing import time_interleaved
+from jax231 import models, optimizers, pipelines, training
+
+NUM_STEPS = 1000
+BATCH = 128
+LR = 1e-3
+HIDDEN = (100, 100)
+NUM_CLASSES = 10
+EVAL_EVERY = 250
+
+
+class PeerMLP(nn.Module):
+    """The flax.linen twin of ``jax231.models.get('mlp', hidden_sizes=(100, 100))``."""
+
+    hidden_sizes: tuple[int, ...] = HIDDEN
+    num_classes: int = NUM_CLASSES
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.reshape((x.shape[0], -1))
+        for width in self.hidden_sizes:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(self.num_classes)(x)
+
+
+def make_peer(input_shape: tuple[int, ...]):
+    """Returns ``(init, step)`` of the flax + optax peer; ``step`` is un-jitted."""
+    module, tx = PeerMLP(), optax.adam(LR)
+
+    def init(key):
+        params = module.init(key, jnp.zeros((1,) + input_shape, jnp.float32))["params"]
+        return params, tx.init(params)
+
+    def step(params, opt_state, images, labels):
+        def loss_fn(p):
+            logits = module.apply({"params": p}, images)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+        return params, opt_state, metrics
+
+    return jax.jit(init), step
+
+
+def host_batches(num_examples: int, seed: int = 0):
+    """Index batches from a NumPy permutation per epoch (the last partial batch dropped)."""
+    rng = np.random.default_rng(seed)
+    per_epoch = num_examples // BATCH
+    while True:
+        perm = rng.permutation(num_examples)
+        for i in range(per_epoch):
+            yield perm[i * BATCH:(i + 1) * BATCH]
+
+
+def build_paths(images_np: np.ndarray, labels_np: np.ndarray) -> dict[str, tuple[Callable, int]]:
+    """``name -> (run, num_updates)``; ``run()`` trains from scratch and returns the final params."""
+    n, input_shape = labels_np.shape[0], tuple(images_np.shape[1:])
+    images, labels = jnp.asarray(images_np), jnp.asarray(labels_np)
+    arrays = {"image": images, "label": labels}
+    key = jax.random.PRNGKey(0)
+    per_epoch = n // BATCH
+
+    # 1-2. the peer
+    peer_init, peer_step = make_peer(input_shape)
+    peer_jit = jax.jit(peer_step, donate_argnums=(0, 1))
+
+    def peer_loop():
+        params, opt_state = peer_init(key)
+        batches = host_batches(n)
+        for _ in range(NUM_STEPS):
+            idx = next(batches)
+            params, opt_state, _ = peer_jit(params, opt_state, images_np[idx], labels_np[idx])
+        return params
+
+    @jax.jit
+    def peer_scan_program(key, images, labels):
+        params, opt_state = peer_init(key)
+        num_epochs = -(-NUM_STEPS // per_epoch)
+        keys = jax.random.split(jax.random.fold_in(key, 1), num_epochs)
+        perms = jax.vmap(lambda k: jax.random.permutation(k, n)[: per_epoch * BATCH])(keys)
+        idx = perms.reshape(num_epochs * per_epoch, BATCH)[:NUM_STEPS]
+
+        def body(carry, i):
+            p, s, m = peer_step(*carry, images[i], labels[i])
+            return (p, s), m
+
+        (params, _), metrics = lax.scan(body, (params, opt_state), idx)
+        return params, metrics
+
+    def peer_scan():
+        return peer_scan_program(key, images, labels)[0]
+
+    # 3-5. jax231
+    model = models.get("mlp", hidden_sizes=HIDDEN, num_classes=NUM_CLASSES)
+    optimizer = optimizers.get("adam", learning_rate=LR)
+    step = training.make_train_step(model, optimizer)
+    jit_step = training.jit_train_step(step)
+    init = jax.jit(lambda k: training.create_train_state(model, optimizer, rng=k, input_shape=input_shape))
+
+    def ours_loop():
+        state = init(key)
+        batches = host_batches(n)
+        for _ in range(NUM_STEPS):
+            idx = next(batches)
+            state, _ = jit_step(state, {"image": images_np[idx], "label": labels_np[idx]})
+        return state.params
+
+    def ours_fit():
+        result = training.fit(model, optimizer, train=arrays, num_steps=NUM_STEPS, batch_size=BATCH,
+                              eval_every=EVAL_EVERY, check_initial_loss=False)
+        return result.state.params
+
+    num_epochs = round(NUM_STEPS / per_epoch)
+
+    def ours_epoch_scan():
+        state = init(key)
+        for epoch in range(num_epochs):
+            state, _ = training.train_epoch_scan(step, state, arrays, batch_size=BATCH, epoch=epoch)
+        return state.params
+
+    def peer_loss(params):
+        return optax.softmax_cross_entropy_with_integer_labels(PeerMLP().apply({"params": params}, images),
+                                                               labels).mean()
+
+    eval_step = training.make_eval_step(model)
+
+    def ours_loss(params):
+        state = init(key)._replace(params=params)
+        return training.evaluate(eval_step, state, arrays)["loss"]
+
+    return {
+        "1. peer: Python loop of jitted flax+optax step, host batches": (peer_loop, NUM_STEPS, peer_loss),
+        "2. peer: one `lax.scan` of the flax+optax step, on-device data": (peer_scan, NUM_STEPS, peer_loss),
+        "3. jax231: Python loop of `jit_train_step`, host batches": (ours_loop, NUM_STEPS, ours_loss),
+        "4. jax231: `fit` (4 `while_loop` chunks of 250)": (ours_fit, NUM_STEPS, ours_loss),
+        f"5. jax231: `train_epoch_scan` x {num_epochs} epochs": (
+            ours_epoch_scan, num_epochs * per_epoch, ours_loss),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per path (median), >= 5 advised")
+    args = parser.parse_args()
+
+    data = pipelines.load_arrays("mnist1d", "train")
+    images_np = np.asarray(data["image"], np.float32)
+    labels_np = np.asarray(data["label"], np.int32)
+    paths = build_paths(images_np, labels_np)
+
+    # One untimed run each compiles, and gives the loss each path reaches.
+    losses = {name: float(loss(jax.block_until_ready(run()))) for name, (run, _, loss) in paths.items()}
+    calls = {name: (run, ()) for name, (run, _, _) in paths.items()}
+    wall = time_interleaved(calls, repeats=args.repeats, warmup=1)
+    cpu = time_interleaved(calls, repeats=args.repeats, warmup=1, clock=time.process_time)
+
+    dev = jax.devices()[0]
+    print(f"device: {dev.platform} ({dev.device_kind}), {os.cpu_count()} host CPUs; MLP 40-100-100-10, "
+          f"MNIST-1D {labels_np.shape[0]} examples, batch {BATCH}, Adam {LR:g}, {NUM_STEPS} steps; "
+          f"median of {args.repeats} runs, timed in alternation")
+    print()
+    names = list(paths)
+    rate = {name: paths[name][1] / wall[name] for name in names}
+    cpu_rate = {name: paths[name][1] / cpu[name] for name in names}
+    peer_loop, peer_scan = names[0], names[1]
+    print("| path | steps/s | x row 1 | x row 2 | CPU-time x row 1 | CPU-time x row 2 | final train loss |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        print(f"| {name} | {rate[name]:,.0f} | {rate[name] / rate[peer_loop]:.2f} | "
+              f"{rate[name] / rate[peer_scan]:.2f} | {cpu_rate[name] / cpu_rate[peer_loop]:.2f} | "
+              f"{cpu_rate[name] / cpu_rate[peer_scan]:.2f} | {losses[name]:.3f} |")
+    fit_name = names[3]
+    print()
+    print(f"fair comparison, jax231 `fit` / peer `lax.scan` (row 4 / row 2): "
+          f"{rate[fit_name] / rate[peer_scan]:.2f}x steps/s (CPU time: "
+          f"{cpu_rate[fit_name] / cpu_rate[peer_scan]:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
