@@ -1,12 +1,14 @@
 """Scale: vmapped sweeps, data parallelism over devices, multi-host set-up.
 
 * Sweeps -- :func:`run_sweep` trains ``K`` models (seeds x hyperparameters) in
-  one compiled program; :func:`init_sweep` and :func:`make_sweep_step` are its
-  building blocks.
+  one compiled program, member ``k`` equal to ``jax231.training.fit(...,
+  seed=seeds[k])``; :func:`init_sweep`, :func:`make_sweep_step`,
+  :func:`sweep_keys` and :func:`member_groups` are its building blocks.
 * Data parallelism -- :func:`make_sharded_train_step` (``jit`` with a
   ``NamedSharding`` over a ``'batch'`` mesh axis) and
   :func:`make_pmap_train_step` (``pmap`` with ``lax.pmean`` of gradients), with
-  :func:`make_mesh`, :func:`split_batch`, :func:`replicate`, :func:`unreplicate`.
+  :func:`make_mesh`, :func:`split_batch`, :func:`replicate`, :func:`unreplicate`
+  and :func:`replicate_on_mesh`.
 * Multi-host -- :func:`initialize_distributed` (validated
   ``jax.distributed.initialize``), :func:`process_slice`,
   :func:`global_batch_from_local`, :func:`save_once` and
