@@ -11,10 +11,11 @@ Command (from the repository root)::
 
     python -m experiments.linear.main --workdir=/tmp/linear
 
-Expected runtime on the reference 2-core CPU (shared): about 10 minutes (data loading
-included; see experiments/RESULTS.md). Expected result (the course's targets):
-SVM about 39% validation accuracy, softmax above 35%; templates that look like blurry
-average cars, horses and ships.
+Expected runtime on the reference 2-core CPU: about 15 minutes when idle (35 min for both
+losses, then 10 min for softmax alone, measured on the shared, loaded machine). Expected
+result (the course's targets: SVM about 39% validation accuracy, softmax above 35%):
+measured SVM 40.1% val / 38.2% test, softmax 40.8% val / 39.6% test (experiments/RESULTS.md);
+templates that look like blurry average cars, frogs and horses.
 
 MNIST-1D instead: ``--config.dataset=mnist1d --config.val_size=400 --config.test_size=0``.
 """
@@ -44,10 +45,12 @@ def get_config() -> ml_collections.ConfigDict:
     # Coarse log-space ranges (low, high) of the SGD learning rate and of the L2 strength lambda
     # (penalty lambda/2 sum W^2), per loss. Pixels are in [0, 1] here, so the course's values for
     # 0-255 pixels (lr 1e-7, reg 2.5e4 with reg sum W^2) become lr 1e-7 * 255^2 = 6.5e-3 and
-    # lambda = 2 * 2.5e4 / 255^2 = 0.77; the ranges span two decades either side.
+    # lambda = 2 * 2.5e4 / 255^2 = 0.77; the SVM ranges span two decades either side. Softmax
+    # wants weaker regularisation and larger steps here: with the SVM's ranges its search peaked
+    # at 33.9% val (experiments/RESULTS.md), with these at the figure quoted above.
     config.ranges = ml_collections.ConfigDict({
         "svm": {"learning_rate": (1e-4, 1e-1), "l2": (1e-2, 1e2)},
-        "softmax": {"learning_rate": (1e-4, 1e-1), "l2": (1e-2, 1e2)},
+        "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1e-3, 1.0)},
     })
     # Trials of the coarse and of the fine stage, per loss.
     config.num_coarse = 8

@@ -108,7 +108,7 @@ def plot_templates(path: pathlib.Path, params: Any, image_shape: tuple[int, ...]
     num = len(templates)
     cols = min(num, 5)
     rows = math.ceil(num / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, template in enumerate(templates):

@@ -17,8 +17,8 @@ shared with other jobs, and the result to expect (measured figures: experiments/
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_mlp --workdir=/tmp/mnist1d_mlp
 
-* ``mnist1d_cnn`` -- 1-D CNN (3 convolutions of 25 channels); paper: 94% test; measured 89.1%,
-  it overfits the 3,600 training signals (about 5 minutes)::
+* ``mnist1d_cnn`` -- 1-D CNN (3 convolutions of 25 channels) with an L2 penalty of 5e-4; paper:
+  94% test; measured 94.6% (89.1% without the penalty: it overfits the 3,600 signals) (about 7 minutes)::
 
     python -m experiments.train.main --config=experiments/train/config.py:mnist1d_cnn --workdir=/tmp/mnist1d_cnn
 
@@ -126,6 +126,7 @@ def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
     elif preset == "mnist1d_cnn":
         config.model = "cnn1d"
         config.model_kwargs = ml_collections.ConfigDict()
+        config.l2 = 5e-4  # without it the CNN overfits the 3,600 signals (89% instead of 94-95%)
     elif preset == "mnist1d_gru":
         config.model = "gru"
         config.model_kwargs = ml_collections.ConfigDict()
