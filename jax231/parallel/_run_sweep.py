@@ -50,6 +50,26 @@ def _resolve_optimizer(optimizer: Any, hyperparams: Mapping[str, np.ndarray], kw
     )
 
 
+def _check_not_scheduled(states, requested: Mapping[str, np.ndarray]) -> None:
+    """Raises if a swept optimizer hyperparameter was replaced by the optimizer's schedule.
+
+    Optimizers re-evaluate a hyperparameter given as a schedule at every step
+    (jax231 and ``optax.inject_hyperparams`` alike) and store the result, so a
+    value written by :func:`init_sweep` survives the first updates only when the
+    hyperparameter is a constant.
+    """
+    from jax231 import optimizers
+
+    held = optimizers.get_hyperparams(states.opt_state)
+    for name, values in requested.items():
+        if not np.array_equal(np.asarray(held[name]), np.asarray(values, np.asarray(held[name]).dtype)):
+            raise ValueError(
+                f"hyperparams[{name!r}] cannot be swept: the optimizer computes it from a schedule at every "
+                "step, which replaced the swept values; build the optimizer with a constant "
+                f"{name} (or sweep seeds only)."
+            )
+
+
 def run_sweep(
     model: ModelOrFactory,
     optimizer: Any,
@@ -93,8 +113,9 @@ def run_sweep(
       val: optional validation arrays, evaluated every ``eval_every`` steps.
       hyperparams: optimizer hyperparameters to sweep, ``(K,)`` each (e.g.
         ``learning_rate``, ``momentum``, ``weight_decay`` of ``adamw``). A
-        hyperparameter given as a schedule is recomputed from the schedule at
-        every step, so sweep the schedule's arguments instead.
+        hyperparameter that the optimizer computes from a schedule cannot be
+        swept (the schedule overwrites it every step): a ``ValueError`` is
+        raised after the first chunk of updates.
       model_hyperparams: model factory arguments to sweep, ``(K,)`` each (e.g.
         ``drop_rate``). Members are grouped by value; each group is vmapped
         separately inside the one compiled step, so ``K`` distinct values run
@@ -111,8 +132,9 @@ def run_sweep(
 
     Raises:
       ValueError: on swept values whose shape is not ``(K,)``, unknown
-        hyperparameter names, a ``batch_size`` outside ``[1, N]`` or a
-        non-positive ``num_steps`` / ``eval_every``.
+        hyperparameter names, a swept hyperparameter driven by a schedule, a
+        ``batch_size`` outside ``[1, N]`` or a non-positive ``num_steps`` /
+        ``eval_every``.
 
     Examples:
       >>> result = run_sweep(model, 'momentum', train=data, seeds=jnp.arange(4),
@@ -200,6 +222,8 @@ def run_sweep(
     while done < num_steps:
         stop = min(done + eval_every, num_steps)
         states, means, ok = run_chunk(states, jnp.int32(done), jnp.int32(stop), x, y, l2_values)
+        if done == 0:
+            _check_not_scheduled(states, opt_hp)
         done = stop
         finite &= np.asarray(ok)
         for name, value in means.items():

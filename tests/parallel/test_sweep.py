@@ -122,6 +122,13 @@ def test_init_sweep_accepts_optax_injected_hyperparams():
     chex.assert_trees_all_equal(parallel.tree_index(states.params, 1), ref.params)
 
 
+def test_run_sweep_refuses_hyperparams_driven_by_a_schedule():
+    scheduled = optimizers.get("sgd", learning_rate=optimizers.schedules.exponential_decay(0.1, decay_rate=0.5))
+    with pytest.raises(ValueError, match=r"hyperparams\['learning_rate'\].*schedule"):
+        parallel.run_sweep(mlp_factory(), scheduled, train=tiny_models.blobs(64), seeds=np.array([0, 1]),
+                           hyperparams={"learning_rate": np.array([0.1, 0.2])}, num_steps=2)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
