@@ -27,8 +27,12 @@ from a fresh initialisation per run. Five paths:
 Prints steps/s (the median of ``--repeats`` timed runs after a warm-up run;
 compilation excluded; the five paths are timed in alternation, round by round,
 so they all see the same load), each path's ratio to peer rows 1 and 2, the
-same ratios in CPU time (all threads; steadier on a shared machine), and the
-training loss every path reaches, to show they do the same work. The fair
+CPU time per update and the same ratios in CPU time (all threads), and the
+training loss every path reaches, to show they do the same work. On an
+oversubscribed machine trust the CPU-time ratios: the wall-clock ones swing
+by up to 2x from run to run (the share of the cores the scheduler gives each
+path varies; the one long ``lax.scan`` call of row 2 tends to get less than the
+short calls of rows 4 and 5), the CPU-time ones by a few percent. The fair
 comparison is ``fit`` against row 2 (both on-device, one program per chunk);
 rows 1 and 3 compare the two step functions in the same host loop. jax231's
 step also computes ``grad_norm``, ``param_norm``, ``update_norm`` and
@@ -42,7 +46,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -108,8 +112,14 @@ def host_batches(num_examples: int, seed: int = 0):
             yield perm[i * BATCH:(i + 1) * BATCH]
 
 
-def build_paths(images_np: np.ndarray, labels_np: np.ndarray) -> dict[str, tuple[Callable, int]]:
-    """``name -> (run, num_updates)``; ``run()`` trains from scratch and returns the final params."""
+def build_paths(
+    images_np: np.ndarray, labels_np: np.ndarray
+) -> dict[str, tuple[Callable[[], Any], int, Callable[[Any], Any]]]:
+    """``name -> (run, num_updates, loss)``.
+
+    ``run()`` trains from scratch and returns the final params; ``loss(params)``
+    is their mean training loss on the whole training set.
+    """
     n, input_shape = labels_np.shape[0], tuple(images_np.shape[1:])
     images, labels = jnp.asarray(images_np), jnp.asarray(labels_np)
     arrays = {"image": images, "label": labels}
@@ -219,11 +229,13 @@ def main() -> None:
     rate = {name: paths[name][1] / wall[name] for name in names}
     cpu_rate = {name: paths[name][1] / cpu[name] for name in names}
     peer_loop, peer_scan = names[0], names[1]
-    print("| path | steps/s | x row 1 | x row 2 | CPU-time x row 1 | CPU-time x row 2 | final train loss |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| path | steps/s | x row 1 | x row 2 | CPU us/step | CPU-time x row 1 | CPU-time x row 2 "
+          "| final train loss |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in names:
         print(f"| {name} | {rate[name]:,.0f} | {rate[name] / rate[peer_loop]:.2f} | "
-              f"{rate[name] / rate[peer_scan]:.2f} | {cpu_rate[name] / cpu_rate[peer_loop]:.2f} | "
+              f"{rate[name] / rate[peer_scan]:.2f} | {1e6 / cpu_rate[name]:.0f} | "
+              f"{cpu_rate[name] / cpu_rate[peer_loop]:.2f} | "
               f"{cpu_rate[name] / cpu_rate[peer_scan]:.2f} | {losses[name]:.3f} |")
     fit_name = names[3]
     print()
