@@ -79,7 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.drop_rate = 0.0
     # Loss: 'softmax' (cross-entropy) or 'svm' (multiclass hinge).
     config.loss = "softmax"
-    # L2 penalty strength on weights: loss + l2 * sum(W**2) (0 = off).
+    # L2 penalty strength on weights: loss + l2 / 2 * sum(W**2), biases and norm params excluded (0 = off).
     config.l2 = 0.0
     # Optimizer name of jax231.optimizers.get and its extra keyword arguments.
     config.optimizer = "adam"

@@ -177,7 +177,11 @@ def build_optimizer(config: ml_collections.ConfigDict, *, num_steps: int, learni
 
 
 def build_penalty(config: ml_collections.ConfigDict, *, l2: float | None = None) -> Callable | None:
-    """The L2 penalty ``l2 * sum(W**2)`` over weights (biases and norm params excluded), or None."""
+    """The L2 penalty ``l2 / 2 * sum(W**2)`` over weights (biases and norm params excluded), or None.
+
+    The ``1/2`` is :func:`jax231.losses.l2_penalty`'s (assignment 2's) convention: its
+    gradient is ``l2 * W``, plain weight decay with coefficient ``l2``.
+    """
     strength = float(config.get("l2", 0.0) if l2 is None else l2)
     if strength < 0:
         raise UsageError(f"--config.l2: expected a strength >= 0; got {strength}")
