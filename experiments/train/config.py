@@ -37,8 +37,9 @@ shared with other jobs, and the result to expect (measured figures: experiments/
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_fc_bn_dropout --workdir=/tmp/c10_fc
 
 * ``cifar10_cnn`` -- a small VGG-style CNN with batch norm and augmentation, 10 epochs; target >= 70%
-  val. About 3 s per step of 128 on the shared, loaded 2-core CPU (hours for 10 epochs): add
-  ``--config.max_seconds=N`` to stop early; rerunning the same command resumes from the checkpoints::
+  val; measured 78.5% val, 76.8% test in 41 minutes on the shared 2-core CPU (0.5-3 s per step
+  of 128 depending on the other jobs). ``--config.max_seconds=N`` stops early; rerunning the
+  same command resumes from the checkpoints::
 
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_cnn --workdir=/tmp/c10_cnn
 
