@@ -32,7 +32,8 @@ shared with other jobs, and the result to expect (measured figures: experiments/
 
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_two_layer --workdir=/tmp/c10_2l
 
-* ``cifar10_fc_bn_dropout`` -- fully connected net with batch norm and dropout; target > 55% val::
+* ``cifar10_fc_bn_dropout`` -- fully connected net with batch norm and dropout; target > 55% val;
+  measured 58.1% val, 57.8% test (23 minutes on the shared CPU)::
 
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_fc_bn_dropout --workdir=/tmp/c10_fc
 
