@@ -45,6 +45,19 @@ no-loop 5,000 x 500 distances 0.43 s instead of 0.38 s, and
 ``euclidean_distances``, which upcasts float32 to float64 in small chunks
 (many small GEMMs), 4.8 s instead of 0.84 s. scikit-learn's OpenMP threads
 (``KNeighborsClassifier``) and JAX's own thread pool are not limited.
+
+Measured (2-core shared CPU, 2026-11-25): jax231 is 1.5-2.3x faster than
+scikit-learn and SciPy in every case, ~15-21x faster than the per-k
+``cross_val_score`` loop, and 0.82-0.96x the speed of the no-loop NumPy
+transcription (L2 and predict). Profile of that gap (CPU times): the bare
+jitted ``a @ b.T`` matches OpenBLAS (145 vs 153 ms at 5,000 x 500), a bare
+jitted no-loop expression costs what ``knn.distances`` costs (198 vs 196 ms,
+so ``lax.map`` adds nothing), and XLA's compiled dot + norms + sqrt program
+costs ~50 ms more than its parts timed apart (an optimization barrier or
+switching XLA's YNN library fusion off does not change it). At 20,000 x 2,000
+there is a second cost: the default chunk (2**24 // 20,000 = 838 rows) pads
+2,000 test rows to 3 x 838 = 2,514, 26% wasted work (4.15 s CPU vs 3.28 s
+with ``chunk_size=1000``; bare matmul 3.08 s).
 """
 
 from __future__ import annotations
