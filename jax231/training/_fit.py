@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231.training import _guards, _logging
-from jax231.training._loop import TRAIN_METRICS, get_runner, run_iterator
+from jax231.training._loop import TRAIN_METRICS, get_runner, replay, run_iterator
 from jax231.training._state import TrainState
 from jax231.training._steps import LossName, evaluate
 from jax231.types import Array, Params
@@ -276,7 +276,11 @@ def fit(
     start = time.monotonic()
     bar = _logging.ProgressBar(num_steps, initial=t) if progress else None
     factor = jnp.float32(math.inf if explosion_factor is None else explosion_factor)
+    # The last good state after an explosion: the iterator path keeps the
+    # previous state on the host; the on-device path replays from the start of
+    # the current chunk, or of the chunk before when the first update is bad.
     prev = state
+    chunk_starts: list[tuple[TrainState, float, int]] = []  # (state, initial_loss, length)
     if status != "completed":  # a resumed run that had already stopped
         t = num_steps
     while t < num_steps:
@@ -284,7 +288,8 @@ def fit(
         stop_at = int(min(num_steps, _next_boundary(t, eval_every),
                           _next_boundary(t, ckpt_every) if ckpt is not None else math.inf))
         if on_device:
-            out = runner.chunk(state, prev, jnp.float32(initial_loss), data_key, images, labels,
+            chunk_starts = chunk_starts[-1:] + [(state, initial_loss, stop_at - t)]
+            out = runner.chunk(state, jnp.float32(initial_loss), data_key, images, labels,
                                jnp.int32(stop_at - t), factor, batch_size=batch_size)
         else:
             out = run_iterator(runner.jit_step, state, prev, initial_loss, batches, stop_at - t, factor)
@@ -293,15 +298,21 @@ def fit(
         done = int(out.num_done)
         pending = {k: pending[k] + float(out.sums[k]) for k in TRAIN_METRICS} | {"count": pending["count"] + done}
         if bad:
-            bad_step = int(out.state.step)
+            bad_step = t + done
             status = "diverged"
-            state = out.prev
+            if not on_device:
+                state = out.prev
+            elif done > 0 or len(chunk_starts) == 2:
+                start, start_loss, length = chunk_starts[-1] if done > 0 else chunk_starts[0]
+                state = replay(runner.chunk, start, start_loss, data_key, images, labels,
+                               done - 1 if done > 0 else length - 1, factor, batch_size=batch_size)
+            # else: update t of the first chunk of this call was bad: keep its start state.
             what = "is not finite" if not math.isfinite(float(out.bad_loss)) else \
                 f"exceeds {float(factor):g} x the initial loss {initial_loss:.4g}"
             message += (f"diverged at step {bad_step}: training loss {float(out.bad_loss):.4g} {what}; "
                         f"returning the last good state (step {int(state.step)})")
             break
-        state, prev, t = out.state, out.prev, stop_at
+        state, prev, t = out.state, out.prev if not on_device else None, stop_at
         if t % eval_every == 0 or t == num_steps:
             count = max(pending["count"], 1)
             row = {"step": t, "time": elapsed0 + time.monotonic() - start,
