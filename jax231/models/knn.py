@@ -95,7 +95,10 @@ def _num_classes(y: Array, num_classes: Optional[int]) -> int:
 def _chunk(chunk_size: Optional[int], num_test: int, num_train: int, metric: str) -> int:
     if chunk_size is None:
         per_row = num_train * (_L1_FEATURE_BLOCK if metric == "l1" else 1)
-        chunk_size = max(1, _MEMORY_BUDGET // per_row)
+        max_chunk = max(1, _MEMORY_BUDGET // per_row)
+        # Balance the chunks so the padded last chunk wastes less than one row per chunk.
+        num_chunks = max(1, -(-num_test // max_chunk))
+        chunk_size = max(1, -(-num_test // num_chunks))
     elif not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     return int(min(chunk_size, num_test))

@@ -127,12 +127,20 @@ def test_cross_validation_equals_a_kfold_loop_with_scikit_learn():
             assert float(acc[i, f]) == pytest.approx(ref.score(x[val_idx], y[val_idx]), abs=1e-6)
 
 
-def test_chunking_bounds_the_working_set():
-    # The default chunk keeps chunk x num_train (x 64 features for L1) under 2**24
-    # floats: for CIFAR-10's 50,000 x 10,000 that is 335 test rows per L2 chunk.
-    assert knn._chunk(None, 10_000, 50_000, "l2") == (1 << 24) // 50_000
-    assert knn._chunk(None, 10_000, 50_000, "l1") == (1 << 24) // (50_000 * 64)
-    assert knn._chunk(None, 3, 50_000, "l2") == 3
+@pytest.mark.parametrize(
+    "num_test, num_train, metric",
+    [(10_000, 50_000, "l2"), (10_000, 50_000, "l1"), (2_000, 20_000, "l2"), (3, 50_000, "l2")],
+)
+def test_chunking_bounds_the_working_set(num_test, num_train, metric):
+    # The default chunk keeps chunk x num_train (x 64 features for L1) within 2**24 floats
+    # (for CIFAR-10's 50,000 x 10,000: at most 335 test rows per L2 chunk), and the chunks
+    # are balanced: padding the last chunk wastes fewer rows than there are chunks.
+    budget = (1 << 24) // (num_train * (64 if metric == "l1" else 1))
+    chunk = knn._chunk(None, num_test, num_train, metric)
+    num_chunks = -(-num_test // chunk)
+    assert 1 <= chunk <= max(1, min(budget, num_test))
+    assert num_chunks * chunk - num_test < num_chunks
+    assert num_chunks == max(1, -(-num_test // budget))
 
 
 @pytest.mark.parametrize(
