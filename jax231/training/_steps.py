@@ -119,7 +119,9 @@ def make_train_step(
     (:func:`jit_train_step` donates the state), vmap it over seeds or
     hyperparameters, or pmap it with ``axis_name``. Per update ``t``:
 
-    1. dropout key ``k_t = fold_in(state.rng, t)``;
+    1. dropout key ``k_t = fold_in(state.rng, t)``; under ``pmap`` (``axis_name``)
+       each device folds in its index too, ``fold_in(k_t, axis_index)``, so the
+       shards of the global batch draw independent dropout masks;
     2. ``(L, (logits, ms')), g = value_and_grad(loss_fn)(w, ms, batch, k_t, train=True)``;
     3. with ``axis_name``: ``g, L, metrics = pmean(., axis_name)`` (BatchNorm
        statistics are synchronised by the model when built with the same
@@ -150,6 +152,8 @@ def make_train_step(
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
         _check_batch(batch)
         rng = jax.random.fold_in(state.rng, state.step)  # 1.
+        if axis_name is not None:
+            rng = jax.random.fold_in(rng, lax.axis_index(axis_name))
 
         def objective(params):
             return loss_fn(params, state.model_state, batch, rng, train=True)

@@ -270,6 +270,45 @@ def test_pmap_axis_name_averages_gradients():
     assert abs(loss - ref_loss) < 1e-6 and abs(acc - ref_acc) < 1e-7
 
 
+def test_pmap_devices_draw_independent_dropout_masks():
+    """Under pmap each device folds its index into the dropout key.
+
+    Both devices get the SAME shard. If they shared one key, the pmean'd update
+    would equal the single-device update on that shard with key fold_in(rng, t);
+    with per-device keys it equals the mean of the single-device updates taken
+    with keys fold_in(fold_in(rng, t), i) for i = 0, 1.
+    """
+    out = test_utils.run_with_devices(
+        """
+        import jax, jax.numpy as jnp, numpy as np, optax
+        from jax231 import training
+        from tests.training import toy
+        data = toy.blobs(8)
+        model, opt = toy.mlp(drop_rate=0.5), optax.sgd(0.5)
+        state = training.create_train_state(model, opt, rng=jax.random.PRNGKey(0), input_shape=(4, 1))
+        step = jax.pmap(training.make_train_step(model, opt, axis_name="d"), axis_name="d")
+        rep = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), state)
+        both = {k: jnp.stack([v, v]) for k, v in data.items()}
+        new, _ = step(rep, both)
+        loss_fn = training.make_loss_fn(model)
+        k_t = jax.random.fold_in(state.rng, state.step)
+        def grads(key):
+            return jax.grad(lambda p: loss_fn(p, state.model_state, data, key, train=True)[0])(state.params)
+        shared = grads(k_t)
+        per_device = jax.tree_util.tree_map(lambda a, b: (a + b) / 2,
+                                            grads(jax.random.fold_in(k_t, 0)), grads(jax.random.fold_in(k_t, 1)))
+        got = jax.tree_util.tree_map(lambda w, w0: (w0 - w[0]) / 0.5, new.params, state.params)
+        diff = lambda a, b: max(float(jnp.max(jnp.abs(x - y))) for x, y in
+                                zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+        print(diff(got, per_device), diff(got, shared))
+        """,
+        num_devices=2,
+    )
+    err_per_device, err_shared = map(float, out.split())
+    assert err_per_device < 1e-5  # float32 rounding of (w0 - w1) / lr
+    assert err_shared > 1e-3  # one shared mask would give this gradient instead
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
