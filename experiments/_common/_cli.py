@@ -176,6 +176,8 @@ def _flags_parser(argv: list[str]) -> list[str]:
 def run(main: Callable[[Sequence[str]], None]) -> None:
     """``absl.app.run(main)`` with one-line errors and exit status 2 for bad input.
 
+    absl logging is set to WARNING before ``main`` runs (``--verbosity`` overrides it).
+
     Args:
       main: the experiment's ``main(argv)``; it may raise :class:`UsageError` for bad
         flag values (it is caught and printed as ``error: ...``) and should check its
@@ -183,7 +185,9 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
     """
 
     def wrapped(argv: Sequence[str]) -> None:
-        if not flags.FLAGS["verbosity"].present:  # keep JAX's INFO lines (backend probing) off stderr
+        # absl WARNING for every experiment (unless --verbosity is given): keeps JAX's INFO
+        # lines (backend probing) and orbax's line per checkpoint off stderr.
+        if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         extra = [arg for arg in argv[1:]]
         if extra:

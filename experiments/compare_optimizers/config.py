@@ -91,6 +91,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.lbfgs_steps = 100  # L-BFGS iterations (each one full-batch pass plus its line search).
     c.lbfgs_eval_every = 5  # L-BFGS iterations between evaluations.
     c.seeds = "0,1,2"  # seeds (initialisation, data order); mean ± std over them.
+    c.sweep = False  # True: all seeds x learning rates of a minibatch optimizer in one vmapped
+    #                  jax231.parallel.run_sweep program (L-BFGS keeps the loop); see sweep.py.
 
     # --- report
     c.target_accuracy = ml_collections.ConfigDict({  # per model: the val accuracy whose first

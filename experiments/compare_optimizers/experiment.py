@@ -12,7 +12,7 @@ from typing import Any, Callable, NamedTuple
 import ml_collections
 
 from experiments import _common as common
-from experiments.compare_optimizers import optim, report, run as run_lib, trajectories
+from experiments.compare_optimizers import optim, report, run as run_lib, sweep as sweep_lib, trajectories
 
 MODES = ("train", "2d")
 
@@ -80,6 +80,8 @@ def validate(config: ml_collections.ConfigDict) -> Plan:
     common.parse_choices("config.profile_cost", [config.profile_cost], report.PROFILE_COSTS)
     if not config.tau_max > 1:
         raise common.UsageError(f"--config.tau_max: expected a value > 1; got {config.tau_max}")
+    if not isinstance(config.get("sweep", False), bool):
+        raise common.UsageError(f"--sweep: expected true or false; got {config.sweep!r}")
     for field in ("num_steps", "batch_size", "eval_every", "lbfgs_steps", "lbfgs_eval_every",
                   "val_size", "lbfgs_history"):
         _positive(field, config[field])
@@ -128,6 +130,7 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
         f"test {len(splits.test['label'])}, {splits.num_classes} classes, input {splits.input_shape}")
     problems = run_lib.build_problems(config, plan.models, splits.num_classes)
     chosen = {(m, o): plan.learning_rates[o] for m in plan.models for o in plan.optimizers}
+    run_fn = sweep_lib.run_all_sweep if config.get("sweep", False) else run_lib.run_all
     search_records: list[dict] = []
     cache: dict = {}  # (optimizer, lr) -> optimizer object, shared so that fit compiles once
     if config.lr_search > 0:
@@ -135,13 +138,14 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
             f"seed {plan.seeds[0]}")
         chosen, search = run_lib.search_learning_rates(
             config, models=plan.models, optimizers=plan.optimizers, base_lrs=plan.learning_rates,
-            problems=problems, splits=splits, seed=plan.seeds[0], log=log, optimizers_cache=cache)
+            problems=problems, splits=splits, seed=plan.seeds[0], log=log, optimizers_cache=cache,
+            run_fn=run_fn)
         search_records = [report.result_record(r) for r in search]
         rows = [{"model": m, "optimizer": o, "chosen lr": f"{lr:.3g}"} for (m, o), lr in chosen.items()]
         common.write_tables(workdir, "lr_search", rows, title="learning-rate search (best val accuracy)")
     specs = [run_lib.RunSpec(m, o, chosen[(m, o)], s)
              for m in plan.models for o in plan.optimizers for s in plan.seeds]
-    results = run_lib.run_all(specs, problems=problems, splits=splits, config=config, log=log,
+    results = run_fn(specs, problems=problems, splits=splits, config=config, log=log,
                               optimizers=cache)
     targets = {m: p.target for m, p in problems.items()}
     text = report.write_report(workdir, results, targets=targets, tau_max=config.tau_max,

@@ -25,6 +25,10 @@ _SCHEDULE = flags.DEFINE_string("schedule", None, "constant, cosine, step or war
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Minibatch size of first-order methods.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Updates of the first-order methods.")
 _SEEDS = flags.DEFINE_string("seeds", None, "Comma-separated seeds, e.g. 0,1,2.")
+_SWEEP = flags.DEFINE_bool(
+    "sweep", None, "Train all seeds and learning rates of each minibatch optimizer in one vmapped "
+    "jax231.parallel.run_sweep program (one per learning rate with a schedule); L-BFGS keeps the loop "
+    "(run_sweep has no line search). Times are amortised over the members (see sweep.py).")
 
 
 def main(argv):
@@ -33,7 +37,7 @@ def main(argv):
         _CONFIG.value, mode=_MODE.value, dataset=_DATASET.value, models=_MODELS.value,
         optimizers=_OPTIMIZERS.value, lr=_LR.value, lr_search=_LR_SEARCH.value,
         schedule=_SCHEDULE.value, batch_size=_BATCH_SIZE.value, num_steps=_NUM_STEPS.value,
-        seeds=_SEEDS.value)
+        seeds=_SEEDS.value, sweep=_SWEEP.value)
     plan = experiment.validate(config)
     workdir = common.check_workdir(_WORKDIR.value)
     print(experiment.run(config, plan, workdir))

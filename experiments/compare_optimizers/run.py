@@ -4,9 +4,9 @@
 and measures it; :func:`run_all` is the loop over runs. ``fit`` caches its compiled
 programs per (model, optimizer) object, so :func:`run_all` builds each model and
 optimizer once and reuses them over seeds: each (model, optimizer, learning rate)
-compiles once and the seed enters as data. A vmapped sweep over seeds and learning
-rates can replace :func:`run_all` without touching the rest (same specs in, same
-:class:`RunResult` out).
+compiles once and the seed enters as data. ``--sweep`` replaces :func:`run_all` by
+:func:`experiments.compare_optimizers.sweep.run_all_sweep` (all seeds and learning rates
+of one optimizer in one vmapped program; same specs in, same :class:`RunResult` out).
 """
 
 from __future__ import annotations
@@ -226,8 +226,12 @@ def search_learning_rates(config: ml_collections.ConfigDict, *, models: Sequence
                           problems: Mapping[str, Problem], splits: common.Splits, seed: int,
                           log: Callable[[str], None] | None = print,
                           optimizers_cache: dict[tuple[str, float], Any] | None = None,
+                          run_fn: Callable[..., list[RunResult]] | None = None,
                           ) -> tuple[dict[tuple[str, str], float], list[RunResult]]:
     """Per-(model, optimizer) log-space random search on one seed; best final val accuracy.
+
+    ``run_fn`` trains the search runs (default :func:`run_all`; ``--sweep`` passes
+    :func:`experiments.compare_optimizers.sweep.run_all_sweep`).
 
     Returns:
       ``(best, results)``: ``best[(model, optimizer)]`` = chosen learning rate, and every
@@ -240,8 +244,8 @@ def search_learning_rates(config: ml_collections.ConfigDict, *, models: Sequence
                                             decades=config.lr_search_decades,
                                             seed=1000 * seed + 10 * i + j):
                 specs.append(RunSpec(model, opt, lr, seed))
-    results = run_all(specs, problems=problems, splits=splits, config=config, log=log,
-                      optimizers=optimizers_cache)
+    results = (run_fn or run_all)(specs, problems=problems, splits=splits, config=config, log=log,
+                                  optimizers=optimizers_cache)
     best: dict[tuple[str, str], tuple[float, float, float]] = {}
     for r in results:
         score = (r.status == "diverged", -_finite(r.val_accuracy, -1.0), _finite(r.final_train_loss, math.inf))

@@ -48,4 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.explosion_factor = 3.0
     # Validation accuracy is measured every eval_every steps.
     config.eval_every = 100
+    # True (--sweep): each stage is one vmapped jax231.parallel.run_sweep over its points (learning
+    # rate and l2 only, constant schedule); the explosion guard is then applied per evaluation interval.
+    config.sweep = False
     return config

@@ -42,7 +42,74 @@ def validate_config(config: ml_collections.ConfigDict) -> dict[str, tuple[float,
         if config[field] < 1:
             raise UsageError(f"--config.{field}: expected an integer >= 1; got {config[field]}")
     _common.parse_choices("config.loss", [config.loss], train_lib.LOSSES)
+    if config.get("sweep", False):
+        unsupported = [name for name in ranges if name not in SWEEP_FIELDS]
+        if unsupported:
+            raise UsageError(f"--sweep: can search only {', '.join(SWEEP_FIELDS)} in one program; "
+                             f"got {unsupported[0]!r} in --config.ranges")
+        if "learning_rate" in ranges and config.schedule != "constant":
+            raise UsageError(f"--sweep: searching learning_rate needs --config.schedule=constant (a schedule "
+                             f"recomputes the rate every step); got {config.schedule!r}")
+        if config.optimizer == "lbfgs":
+            raise UsageError("--sweep: lbfgs needs fit's line search (value_fn); run it without --sweep")
     return ranges
+
+
+SWEEP_FIELDS = ("learning_rate", "l2")
+"""Fields ``--sweep`` can search: the optimizer's learning rate (a value in its state) and the
+L2 strength (``run_sweep``'s ``l2``)."""
+
+
+def sweep_objective(config: ml_collections.ConfigDict, model: Any, splits: _common.Splits, points: list[dict],
+                    stage: str) -> list[dict[str, Any]]:
+    """All ``points`` of a stage as one :func:`jax231.parallel.run_sweep` call (``--sweep``).
+
+    Member ``p`` is the trial ``fit(..., seed=config.seed)`` with ``points[p]``: every
+    member shares the seed, hence the initialisation and data order (common random
+    numbers). ``fit``'s explosion guard is applied from the history
+    (:func:`experiments._common.explosions`): a trial whose mean training loss over an
+    evaluation interval is non-finite or above ``explosion_factor`` x its update-0 loss
+    is ``'diverged'`` (the status ``fit`` gives), with ``steps_run`` the last good
+    evaluation's step (``fit`` knows the exact update) and NaN validation metrics.
+
+    Returns:
+      One result per point, with the keys of the loop path's objective.
+    """
+    from jax231 import parallel  # pylint: disable=import-outside-toplevel
+
+    num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
+    count = len(points)
+    values = {name: np.asarray([p[name] for p in points], np.float64) for name in points[0]}
+    optimizer = train_lib.build_optimizer(config, num_steps=num_steps)
+    fixed_l2 = float(config.get("l2", 0.0))
+    kwargs = dict(train=splits.train, seeds=np.full(count, config.seed, np.int32),
+                  batch_size=min(config.batch_size or len(splits.train["label"]), len(splits.train["label"])),
+                  loss=config.loss,
+                  hyperparams={"learning_rate": values["learning_rate"].astype(np.float32)}
+                  if "learning_rate" in values else None,
+                  l2=values["l2"] if "l2" in values else (np.full(count, fixed_l2) if fixed_l2 > 0 else None))
+    eval_every = min(config.eval_every, num_steps)
+    initial = _common.initial_losses(model, optimizer, **kwargs)
+    result = parallel.run_sweep(model, optimizer, val=splits.val, num_steps=num_steps, eval_every=eval_every,
+                                **kwargs)
+    history = result.history
+    first_bad = _common.explosions(history["train_loss"], initial, result.diverged, config.explosion_factor)
+    num_evals = len(history["step"])
+    out = []
+    for p in range(count):
+        good = int(first_bad[p])
+        diverged = good < num_evals
+        val_loss = history["val_loss"][p, :good]
+        finite = np.isfinite(val_loss)
+        out.append({
+            "val_accuracy": math.nan if diverged else float(history["val_accuracy"][p, -1]),
+            "val_loss": math.nan if diverged else float(history["val_loss"][p, -1]),
+            "train_accuracy": float(history["train_accuracy"][p, good - 1]) if good else math.nan,
+            "status": "diverged" if diverged else "completed",
+            "best_step": int(history["step"][np.flatnonzero(finite)[np.argmin(val_loss[finite])]])
+            if finite.any() else -1,
+            "steps_run": int(history["step"][good - 1]) if good else 0, "steps_asked": num_steps})
+    return out
 
 
 def plot_trials(path: pathlib.Path, trials: list[search.Trial], names: tuple[str, str], *, title: str) -> None:
@@ -106,9 +173,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
                 "status": result.status, "best_step": result.best_step,
                 "steps_run": int(result.state.step), "steps_asked": num_steps}  # good updates made
 
-    trials, fine_ranges = search.coarse_to_fine(objective, ranges, num_coarse=config.num_coarse,
-                                                num_fine=config.num_fine, seed=config.seed, top_k=config.top_k,
-                                                shrink=config.shrink, log=log)
+    sweep = bool(config.get("sweep", False))
+    trials, fine_ranges = search.coarse_to_fine(
+        None if sweep else objective, ranges, num_coarse=config.num_coarse, num_fine=config.num_fine,
+        seed=config.seed, top_k=config.top_k, shrink=config.shrink, log=log,
+        batch_objective=(lambda points, stage: sweep_objective(config, model, splits, points, stage))
+        if sweep else None)
     rows = search.trial_rows(trials, columns=("val_accuracy", "val_loss", "train_accuracy", "status",
                                               "steps_run", "steps_asked"))
     seconds = time.perf_counter() - start

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from experiments import _common
@@ -15,12 +14,15 @@ from experiments.hparam_search import search
 _CONFIG = config_flags.DEFINE_config_file(
     "config", str(pathlib.Path(__file__).with_name("config.py")), "Search configuration.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for trials.md/.csv, trials.png and results.json.")
+_SWEEP = flags.DEFINE_bool("sweep", None, "Run each stage (coarse, fine) as one vmapped jax231.parallel.run_sweep "
+                           "over its points (same as --config.sweep).")
 
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     config = _CONFIG.value
+    if _SWEEP.value is not None:
+        config.sweep = _SWEEP.value
     experiment.validate_config(config)
     workdir = _common.check_workdir(_WORKDIR.value)
     trials = experiment.run(config, workdir)

@@ -110,15 +110,19 @@ def refine_ranges(trials: Sequence[Trial], ranges: LogRanges, *, top_k: int, shr
     return fine
 
 
-def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]], ranges: LogRanges, *,
+def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]] | None, ranges: LogRanges, *,
                    num_coarse: int, num_fine: int, seed: int, top_k: int = 3, shrink: float = 0.25,
-                   log: Callable[[str], None] | None = None
+                   log: Callable[[str], None] | None = None,
+                   batch_objective: Callable[[list[dict[str, float]], str], list[dict[str, Any]]] | None = None,
                    ) -> tuple[list[Trial], dict[str, tuple[float, float]]]:
     """Runs ``num_coarse`` random trials over ``ranges`` then ``num_fine`` over the refined ranges.
 
     Args:
       objective: ``(hparams, stage) -> result`` with ``result['val_accuracy']`` and ``result['status']``
-        (``'diverged'`` for trials stopped by the explosion guard).
+        (``'diverged'`` for trials stopped by the explosion guard); None when ``batch_objective`` is given.
+      batch_objective: ``(points, stage) -> results``, one result per point, evaluating a
+        whole stage at once (``--sweep``: one vmapped program); each trial's ``seconds``
+        is then the stage's wall time divided by its number of points.
       ranges: coarse ``name -> (low, high)`` log-space ranges.
       num_coarse: number of coarse trials (>= 1).
       num_fine: number of fine trials (>= 0).
@@ -134,14 +138,26 @@ def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]],
     ranges = check_ranges(ranges)
     if num_coarse < 1 or num_fine < 0:
         raise UsageError(f"--config.num_coarse/num_fine: expected >= 1 and >= 0; got {num_coarse}, {num_fine}")
+    if (objective is None) == (batch_objective is None):
+        raise ValueError("coarse_to_fine: expected exactly one of objective and batch_objective")
     rng = np.random.default_rng(seed)
     trials: list[Trial] = []
 
-    def evaluate(stage: str, points: list[dict[str, float]]) -> None:
+    def timed(stage: str, points: list[dict[str, float]]):
+        if batch_objective is not None:
+            start = time.perf_counter()
+            results = list(batch_objective(points, stage)) if points else []
+            seconds = (time.perf_counter() - start) / max(len(points), 1)
+            yield from ((hparams, dict(result), seconds) for hparams, result in zip(points, results))
+            return
         for hparams in points:
             start = time.perf_counter()
             result = dict(objective(hparams, stage))
-            trial = Trial(len(trials), stage, hparams, result, time.perf_counter() - start)
+            yield hparams, result, time.perf_counter() - start
+
+    def evaluate(stage: str, points: list[dict[str, float]]) -> None:
+        for hparams, result, seconds in timed(stage, points):
+            trial = Trial(len(trials), stage, hparams, result, seconds)
             trials.append(trial)
             if log is not None:
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in hparams.items())

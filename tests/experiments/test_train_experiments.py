@@ -253,6 +253,56 @@ def test_hparam_search_aborts_exploding_trials_and_sorts_the_table(tmp_path):
     assert (tmp_path / "trials.png").exists() and (tmp_path / "trials.csv").exists()
 
 
+def _tiny_search_config(sweep: bool) -> ml_collections.ConfigDict:
+    config = search_config.get_config()
+    config.train_size, config.val_size, config.test_size = 512, 128, 64
+    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (16,)})
+    config.optimizer = "sgd"
+    # Learning rates up to 1e4 with SGD explode; seed 0 draws one such coarse point (lr 3e3).
+    config.ranges = ml_collections.ConfigDict({"learning_rate": (1e-2, 1e4), "l2": (1e-5, 1e-2)})
+    config.num_coarse, config.num_fine, config.coarse_steps, config.fine_steps = 3, 1, 20, 30
+    config.eval_every, config.batch_size = 10, 64
+    config.sweep = sweep
+    return config
+
+
+@pytest.mark.slow
+def test_hparam_search_sweep_equals_the_loop(tmp_path):
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "sweep").mkdir()
+    loop = search_experiment.run(_tiny_search_config(False), tmp_path / "loop", log=lambda line: None)
+    swept = search_experiment.run(_tiny_search_config(True), tmp_path / "sweep", log=lambda line: None)
+    assert [t.hparams for t in swept] == [t.hparams for t in loop]  # same points, so same fine ranges
+    assert [t.index for t in search.rank(swept)] == [t.index for t in search.rank(loop)]
+    assert [t.result["status"] for t in swept] == [t.result["status"] for t in loop]
+    assert any(t.result["status"] == "diverged" for t in swept)
+    for a, b in zip(loop, swept):
+        if a.result["status"] == "diverged":  # fit stops at the bad update; the sweep at the interval
+            assert math.isnan(b.result["val_accuracy"]) and b.result["steps_run"] <= a.result["steps_run"]
+            continue
+        # The sweep vmaps the trials (XLA batches their products: float32 reassociation, a few ulp
+        # over 30 updates); accuracies count argmax hits on 128 examples and come out equal.
+        assert b.result["val_accuracy"] == a.result["val_accuracy"]
+        assert b.result["val_loss"] == pytest.approx(a.result["val_loss"], rel=1e-5)
+        assert b.result["train_accuracy"] == pytest.approx(a.result["train_accuracy"], abs=1e-6)
+        assert (b.result["best_step"], b.result["steps_run"]) == (a.result["best_step"], a.result["steps_run"])
+    assert (tmp_path / "sweep" / "trials.md").stat().st_size > 0
+    assert json.loads((tmp_path / "sweep" / "results.json").read_text())["num_trials"] == 4
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schedule": "cosine"}, "--sweep: searching learning_rate needs --config.schedule=constant"),
+    ({"ranges": ml_collections.ConfigDict({"momentum": (0.5, 0.9)}), "momentum": 0.9},
+     "--sweep: can search only learning_rate, l2 in one program; got 'momentum'"),
+])
+def test_hparam_search_sweep_rejects_what_run_sweep_cannot_search(change, message):
+    config = _tiny_search_config(True)
+    for name, value in change.items():
+        config[name] = value
+    with pytest.raises(_common.UsageError, match=message):
+        search_experiment.validate_config(config)
+
+
 # ------------------------------------------------------------------------------ transfer
 def test_freeze_matches_optax_multi_transform():
     params = {"dense_0": {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}, "head": {"w": jnp.ones((2, 4)), "b": jnp.ones(4)}}

@@ -1,0 +1,159 @@
+"""``--sweep``: every seed and learning rate of one (model, optimizer) in one vmapped program.
+
+:func:`run_all_sweep` is a drop-in for :func:`run.run_all` (same specs in, same
+:class:`run.RunResult` list out, in the same order) built on
+:func:`jax231.parallel.run_sweep`, whose member ``k`` is ``fit(..., seed=seeds[k])``
+with ``learning_rates[k]``:
+
+* one ``run_sweep`` call per (model, optimizer) covering all its seeds x learning
+  rates when ``config.schedule == 'constant'`` (the learning rate is then a value in
+  the optimizer state); with a schedule the rate is recomputed from the schedule at
+  every step and cannot be swept, so there is one call per learning rate (seeds only);
+* L-BFGS (full batch, its line search needs ``value_fn``, which ``run_sweep`` does
+  not pass) keeps the loop of :func:`run.run_all`.
+
+Differences from the loop, all documented in the results:
+
+* numbers equal the loop's up to float32 reassociation (XLA batches the K members'
+  matrix products);
+* ``fit``'s explosion guard cannot stop one member of a vmapped program; it is
+  applied afterwards from the history (:func:`experiments._common.explosions`): a
+  member whose interval-mean training loss is non-finite or above 3x its update-0
+  loss is ``'diverged'``, its history cut before that interval. Its final metrics
+  are those of the final (bad) parameters, where ``fit`` returns the last good state;
+* the initial-loss warning (``fit``'s guard 1) is not run;
+* times are shared by the K members of a call: ``seconds_per_step`` is the median
+  sweep seconds per update divided by K and ``wall_seconds`` the call's wall time
+  (compilation included) divided by K, i.e. the amortised cost of one run. L-BFGS
+  runs are timed alone, so in sweep mode a ``seconds`` performance profile favours
+  the swept optimizers; use ``--config.profile_cost=steps`` (or ``epochs``) to
+  compare across modes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import ml_collections
+import numpy as np
+
+from jax231 import parallel, training
+
+from experiments import _common as common
+from experiments.compare_optimizers import optim, run as run_lib
+
+EXPLOSION_FACTOR = 3.0
+"""``fit``'s default ``explosion_factor``, used by the loop path."""
+
+
+def sweep_groups(specs: Sequence[run_lib.RunSpec], *, schedule: str) -> list[list[int]]:
+    """Indices of ``specs`` trained together: one group per (model, optimizer), split by
+    learning rate unless ``schedule == 'constant'``; L-BFGS specs are left out."""
+    groups: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(specs):
+        if optim.is_full_batch(spec.optimizer):
+            continue
+        key = (spec.model, spec.optimizer) + (() if schedule == "constant" else (spec.learning_rate,))
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _member_history(history: Mapping[str, np.ndarray], k: int, stop: int) -> dict[str, list]:
+    """Member ``k``'s history as ``fit`` returns it (lists of floats), first ``stop`` rows."""
+    out = {}
+    for name, values in history.items():
+        row = values[:stop] if values.ndim == 1 else values[k, :stop]
+        out[name] = [float(v) for v in row]
+    return out
+
+
+def train_group(specs: Sequence[run_lib.RunSpec], *, problem: run_lib.Problem, splits: common.Splits,
+                config: ml_collections.ConfigDict) -> list[run_lib.RunResult]:
+    """Trains ``specs`` (one model, one minibatch optimizer) with one ``run_sweep`` call."""
+    name = specs[0].optimizer
+    lrs = np.asarray([s.learning_rate for s in specs], np.float32)
+    if config.schedule != "constant" and len(set(lrs.tolist())) > 1:
+        raise ValueError(f"specs: a schedule ({config.schedule!r}) allows one learning rate per sweep; "
+                         f"got {sorted(set(lrs.tolist()))}")
+    optimizer = run_lib.make_optimizer(config, name, specs[0].learning_rate)
+    num_train = len(splits.train["label"])
+    kwargs = dict(train=splits.train, seeds=np.asarray([s.seed for s in specs], np.int32),
+                  batch_size=min(config.batch_size, num_train),
+                  hyperparams={"learning_rate": lrs} if config.schedule == "constant" else None)
+    start = time.monotonic()
+    initial = common.initial_losses(problem.model, optimizer, **kwargs)
+    result = parallel.run_sweep(problem.model, optimizer, val=splits.val, num_steps=config.num_steps,
+                                eval_every=config.eval_every, **kwargs)
+    wall = time.monotonic() - start
+    k = len(specs)
+    first_bad = common.explosions(result.history["train_loss"], initial, result.diverged, EXPLOSION_FACTOR)
+    shared = {"step": result.history["step"], "time": result.history["time"]}
+    per_step = run_lib.seconds_per_step(shared) / k
+    out = []
+    for i, spec in enumerate(specs):
+        state = parallel.tree_index(result.state, i)
+        final = {split: training.evaluate(problem.eval_step, state, data)
+                 for split, data in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        history = _member_history(result.history, i, int(first_bad[i]))
+        history["time"] = [t / k for t in history["time"]]
+        diverged = first_bad[i] < len(result.history["step"])
+        if diverged:
+            message = (f"diverged in the evaluation interval ending at step {int(result.history['step'][first_bad[i]])}: "
+                       f"mean training loss not finite or above {EXPLOSION_FACTOR:g} x the initial loss "
+                       f"{initial[i]:.4g} (run_sweep; history cut there)")
+        else:
+            message = f"completed {config.num_steps} steps (run_sweep, {k} members)"
+        steps = run_lib.time_to_target(history, problem.target)
+        out.append(run_lib.RunResult(
+            spec=spec, status="diverged" if diverged else "completed", message=message, history=history,
+            epochs_per_step=kwargs["batch_size"] / num_train,
+            final_train_loss=final["train"]["loss"], final_train_accuracy=final["train"]["accuracy"],
+            val_accuracy=final["val"]["accuracy"], test_accuracy=final["test"]["accuracy"],
+            steps_to_target=steps, seconds_per_step=per_step, seconds_to_target=steps * per_step,
+            wall_seconds=wall / k))
+    return out
+
+
+def run_all_sweep(specs: Sequence[run_lib.RunSpec], *, problems: Mapping[str, run_lib.Problem],
+                  splits: common.Splits, config: ml_collections.ConfigDict,
+                  log: Callable[[str], None] | None = print,
+                  optimizers: dict[tuple[str, float], Any] | None = None) -> list[run_lib.RunResult]:
+    """:func:`run.run_all` with one ``run_sweep`` per group of :func:`sweep_groups`.
+
+    Args:
+      specs: the runs.
+      problems: models by name.
+      splits: the data.
+      config: the experiment config (``schedule`` decides whether learning rates share a call).
+      log: called with one line per finished run (None: silent).
+      optimizers: optimizer cache of the L-BFGS loop (see :func:`run.run_all`).
+
+    Returns:
+      One :class:`run.RunResult` per spec, in the order of ``specs``.
+    """
+    results: list[run_lib.RunResult | None] = [None] * len(specs)
+    for group in sweep_groups(specs, schedule=config.schedule):
+        members = [specs[i] for i in group]
+        for i, result in zip(group, train_group(members, problem=problems[members[0].model],
+                                                splits=splits, config=config)):
+            results[i] = result
+            if log is not None:
+                _log_line(log, result)
+    rest = [i for i, r in enumerate(results) if r is None]
+    if rest:
+        for i, result in zip(rest, run_lib.run_all([specs[i] for i in rest], problems=problems, splits=splits,
+                                                   config=config, log=log, optimizers=optimizers)):
+            results[i] = result
+    return results
+
+
+def _log_line(log: Callable[[str], None], r: run_lib.RunResult) -> None:
+    s = r.spec
+    log(f"{s.model:>8s} {s.optimizer:>9s} lr={s.learning_rate:<8.3g} seed={s.seed} "
+        f"{r.status:>9s}  train loss {r.final_train_loss:.4f}  val acc {r.val_accuracy:.3f}  "
+        f"test acc {r.test_accuracy:.3f}  target@{r.steps_to_target:g} steps  "
+        f"({r.wall_seconds:.1f} s amortised, sweep)")
+
+
+__all__ = ["run_all_sweep", "sweep_groups", "train_group"]
