@@ -10,6 +10,11 @@ Command (from the repository root)::
 
     python -m experiments.hparam_search.main --workdir=/tmp/hparam_search
 
+``--sweep`` runs each stage as one vmapped ``jax231.parallel.run_sweep`` over its points
+(learning rate and L2 strength only, constant schedule; one compilation per stage instead
+of one per trial); the explosion guard then acts per evaluation interval (see
+``experiment.sweep_objective``). On a tiny config its trials equal the loop's (tests).
+
 Any field of the train config can be searched (``--config.ranges``) and any model,
 optimizer or dataset used (``--config.model=cnn1d --config.model_kwargs={}``).
 

@@ -4,7 +4,9 @@ Every sampled hyperparameter is a (float) field of the train config, e.g.
 ``learning_rate`` and ``l2``. Coarse trials are short (``coarse_steps``), fine trials
 longer (``fine_steps``); each is one ``jax231.training.fit`` whose explosion guard
 stops a trial as soon as its loss passes ``explosion_factor`` times the initial
-loss, so hopeless learning rates cost a few steps instead of a full run.
+loss, so hopeless learning rates cost a few steps instead of a full run. With
+``config.sweep`` (``--sweep``) each stage is instead one vmapped
+:func:`jax231.parallel.run_sweep` over its points (:func:`sweep_objective`).
 
 Library half of ``python -m experiments.hparam_search.main``.
 
