@@ -145,8 +145,7 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
         common.write_tables(workdir, "lr_search", rows, title="learning-rate search (best val accuracy)")
     specs = [run_lib.RunSpec(m, o, chosen[(m, o)], s)
              for m in plan.models for o in plan.optimizers for s in plan.seeds]
-    results = run_fn(specs, problems=problems, splits=splits, config=config, log=log,
-                              optimizers=cache)
+    results = run_fn(specs, problems=problems, splits=splits, config=config, log=log, optimizers=cache)
     targets = {m: p.target for m, p in problems.items()}
     text = report.write_report(workdir, results, targets=targets, tau_max=config.tau_max,
                                config=config.to_dict(), profile_cost=config.profile_cost,

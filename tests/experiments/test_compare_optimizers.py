@@ -218,10 +218,11 @@ def test_train_one_same_seed_same_numbers():
     assert a.epochs_per_step == pytest.approx(128 / 300)
 
 
-def test_lr_search_picks_best_val_accuracy_and_reports(tmp_path):
+@pytest.mark.parametrize("sweep", [False, True])  # True: the 2 search rates run as one run_sweep
+def test_lr_search_picks_best_val_accuracy_and_reports(tmp_path, sweep):
     config = config_lib.get_config()
     config.update(models="linear", optimizers="sgd", seeds="0", num_steps=10, eval_every=5, lr_search=2,
-                  lr_search_decades=2.0, train_size=300, test_size=100, val_size=100)
+                  lr_search_decades=2.0, train_size=300, test_size=100, val_size=100, sweep=sweep)
     plan = experiment.validate(config)
     experiment.run(config, plan, tmp_path, log=lambda s: None)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -231,6 +232,7 @@ def test_lr_search_picks_best_val_accuracy_and_reports(tmp_path):
     best = max(search, key=lambda r: (r["val_accuracy"], -r["final_train_loss"]))
     assert results["runs"][0]["learning_rate"] == pytest.approx(best["learning_rate"])
     assert "| linear | sgd |" in (tmp_path / "lr_search.md").read_text()
+    assert all(("run_sweep, 2 members" in r["message"]) == sweep for r in search)
 
 
 # ------------------------------------------------------------------------------ --sweep
