@@ -6,7 +6,7 @@ shape ``(N, H)``; a sequence is ``xs`` of shape ``(N, T, D)``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -136,6 +136,19 @@ def _time_major(xs: ArrayLike, h0: ArrayLike) -> Array:
     return jnp.swapaxes(jnp.asarray(xs), 0, 1)
 
 
+def _scan_hidden(cell_step: Callable[[Params, Array, Array], Array], params: Params, xs: ArrayLike,
+                 h0: ArrayLike) -> Array:
+    """Scans a cell whose only state is ``h`` over time; returns every hidden state, ``(N, T, H)``."""
+    xs_t = _time_major(xs, h0)
+
+    def step(h, x):
+        h = cell_step(params, h, x)
+        return h, h
+
+    _, hs = lax.scan(step, jnp.asarray(h0), xs_t)
+    return jnp.swapaxes(hs, 0, 1)
+
+
 def rnn(params: Params, xs: ArrayLike, h0: ArrayLike) -> Array:
     """Runs :func:`rnn_step` over a sequence with ``lax.scan``.
 
@@ -147,14 +160,7 @@ def rnn(params: Params, xs: ArrayLike, h0: ArrayLike) -> Array:
     Returns:
       ``hs`` of shape ``(N, T, H)``: every hidden state (the last is ``hs[:, -1]``).
     """
-    xs_t = _time_major(xs, h0)
-
-    def step(h, x):
-        h = rnn_step(params, h, x)
-        return h, h
-
-    _, hs = lax.scan(step, jnp.asarray(h0), xs_t)
-    return jnp.swapaxes(hs, 0, 1)
+    return _scan_hidden(rnn_step, params, xs, h0)
 
 
 def lstm(
@@ -195,14 +201,7 @@ def gru(params: Params, xs: ArrayLike, h0: ArrayLike) -> Array:
     Returns:
       ``hs`` of shape ``(N, T, H)`` (the last state is ``hs[:, -1]``).
     """
-    xs_t = _time_major(xs, h0)
-
-    def step(h, x):
-        h = gru_step(params, h, x)
-        return h, h
-
-    _, hs = lax.scan(step, jnp.asarray(h0), xs_t)
-    return jnp.swapaxes(hs, 0, 1)
+    return _scan_hidden(gru_step, params, xs, h0)
 
 
 def init_rnn(
