@@ -29,9 +29,12 @@ the defaults it gives the same table: every number bitwise equal except the MLP 
 (float32 reassociation in the batched products, amplified over 1000 Adam steps: final train
 loss within 1.2%, accuracies within 0.01, the same steps to target). It is not faster on
 the 2-core CPU, where each run is compilation-bound and 3 members do not fill the cores:
-measured (same shared machine, one after the other) 2 min 13 s wall / 76 s user without,
-2 min 47 s wall / 103 s user with ``--sweep``; hence the default ``sweep = False``. Its
-seconds are amortised over the members of a call (sweep.py).
+measured back to back on the shared machine, 44.5 s wall / 64 s user without and 64.4 s
+wall / 85 s user with ``--sweep`` (an earlier, busier pair: 2 min 13 s / 76 s and
+2 min 47 s / 103 s): each ``run_sweep`` call compiles its programs anew (about 1.7 s more
+per (model, optimizer) than ``fit``, whose programs are cached), while training 3 vmapped
+members takes as long as 3 runs in a row. Hence the default ``sweep = False``. Its seconds
+are amortised over the members of a call (sweep.py).
 
 The 2-D mode (``--mode=2d``) draws every path on an ill-conditioned quadratic,
 Rosenbrock and a saddle point in a few seconds.
