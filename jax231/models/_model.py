@@ -231,3 +231,24 @@ def batch_norm(
         train=train, momentum=momentum, axis_name=axis_name,
     )
     return y, {"mean": mean, "var": var}
+
+
+def init_conv_no_bias(rng: PRNGKey, window: int, c_in: int, c_out: int, *, init: str) -> Params:
+    """``{'w': (window, window, c_in, c_out)}``: a convolution followed by batch norm, whose beta
+    makes a bias redundant."""
+    return {"w": layers.init_conv(rng, window, c_in, c_out, init=init)["w"]}
+
+
+def init_stem(rng: PRNGKey, c_in: int, c_out: int, *, init: str) -> tuple[Params, ModelState]:
+    """Params ``{'conv': {'w': (3, 3, c_in, c_out)}, 'bn'}`` and state ``{'bn'}`` of :func:`stem`."""
+    params = {"conv": init_conv_no_bias(rng, 3, c_in, c_out, init=init), "bn": layers.init_norm(c_out)}
+    return params, {"bn": layers.init_batch_norm_stats(c_out)}
+
+
+def stem(
+    params: Params, state: ModelState, x: Array, *, train: bool, momentum: float, axis_name: Optional[str]
+) -> tuple[Array, ModelState]:
+    """The ``conv3x3 (stride 1, SAME, no bias) - batch norm - relu`` stem of ResNet and MobileNet."""
+    h = layers.conv2d(x, params["conv"]["w"], stride=1, padding="SAME")
+    h, bn_state = batch_norm(params["bn"], state["bn"], h, train=train, momentum=momentum, axis_name=axis_name)
+    return layers.relu(h), {"bn": bn_state}

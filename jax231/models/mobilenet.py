@@ -91,15 +91,15 @@ def mobilenet(
         shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         keys = jax.random.split(rng, 2 * len(blocks) + 2)
         c = scale(stem_width)
-        params: dict = {"stem": {"conv": {"w": layers.init_conv(keys[0], 3, shape[-1], c, init=init)["w"]},
-                                 "bn": layers.init_norm(c)}}
-        state: dict = {"stem": {"bn": layers.init_batch_norm_stats(c)}}
+        params: dict = {}
+        state: dict = {}
+        params["stem"], state["stem"] = _model.init_stem(keys[0], shape[-1], c, init=init)
         for i, (out, _) in enumerate(blocks):
             c_out = scale(out)
             params[f"block_{i}"] = {
-                "depthwise": {"w": layers.init_conv(keys[2 * i + 1], 3, 1, c, init=init)["w"]},
+                "depthwise": _model.init_conv_no_bias(keys[2 * i + 1], 3, 1, c, init=init),
                 "depthwise_bn": layers.init_norm(c),
-                "pointwise": {"w": layers.init_conv(keys[2 * i + 2], 1, c, c_out, init=init)["w"]},
+                "pointwise": _model.init_conv_no_bias(keys[2 * i + 2], 1, c, c_out, init=init),
                 "pointwise_bn": layers.init_norm(c_out),
             }
             state[f"block_{i}"] = {
@@ -116,10 +116,8 @@ def mobilenet(
         x = jnp.asarray(x)
         _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
         _model.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
-        new_state: dict = {"stem": {}}
-        h = layers.conv2d(x, params["stem"]["conv"]["w"], stride=1, padding="SAME")
-        h, new_state["stem"]["bn"] = _model.batch_norm(params["stem"]["bn"], state["stem"]["bn"], h, train=train, **bn_kw)
-        h = layers.relu(h)
+        new_state: dict = {}
+        h, new_state["stem"] = _model.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
         for i, (_, stride) in enumerate(blocks):
             p, st = params[f"block_{i}"], state[f"block_{i}"]
             new: dict = {}

@@ -38,11 +38,6 @@ _EXPANSION = {"basic": 1, "bottleneck": 4}
 _CONVS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
 
 
-def _conv_no_bias(rng: PRNGKey, window: int, c_in: int, c_out: int, init: str) -> Params:
-    conv = layers.init_conv(rng, window, c_in, c_out, init=init)
-    return {"w": conv["w"]}  # batch norm's beta makes a conv bias redundant
-
-
 def _block_init(
     rng: PRNGKey, block: str, c_in: int, width: int, stride: int, init: str
 ) -> tuple[Params, ModelState]:
@@ -56,11 +51,11 @@ def _block_init(
     params: dict = {}
     state: dict = {}
     for j, (window, a, b) in enumerate(convs):
-        params[f"conv_{j}"] = _conv_no_bias(keys[j], window, a, b, init)
+        params[f"conv_{j}"] = _model.init_conv_no_bias(keys[j], window, a, b, init=init)
         params[f"bn_{j}"] = layers.init_norm(b)
         state[f"bn_{j}"] = layers.init_batch_norm_stats(b)
     if stride != 1 or c_in != c_out:
-        params["shortcut_conv"] = _conv_no_bias(keys[-1], 1, c_in, c_out, init)
+        params["shortcut_conv"] = _model.init_conv_no_bias(keys[-1], 1, c_in, c_out, init=init)
         params["shortcut_bn"] = layers.init_norm(c_out)
         state["shortcut_bn"] = layers.init_batch_norm_stats(c_out)
     return params, state
@@ -130,8 +125,9 @@ def resnet(
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         k_stem, k_head, k_blocks = jax.random.split(rng, 3)
-        params: dict = {"stem": {"conv": _conv_no_bias(k_stem, 3, shape[-1], width, init), "bn": layers.init_norm(width)}}
-        state: dict = {"stem": {"bn": layers.init_batch_norm_stats(width)}}
+        params: dict = {}
+        state: dict = {}
+        params["stem"], state["stem"] = _model.init_stem(k_stem, shape[-1], width, init=init)
         c_in = width
         for s in range(num_stages):
             params[f"stage_{s}"], state[f"stage_{s}"] = {}, {}
@@ -174,12 +170,8 @@ def resnet(
         x = jnp.asarray(x)
         _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
         _model.require_rng(name, rng, train=train, stochastic=stochastic_depth_rate > 0)
-        new_state: dict = {"stem": {}}
-        h = layers.conv2d(x, params["stem"]["conv"]["w"], stride=1, padding="SAME")
-        h, new_state["stem"]["bn"] = _model.batch_norm(
-            params["stem"]["bn"], state["stem"]["bn"], h, train=train, **bn_kw
-        )
-        h = layers.relu(h)
+        new_state: dict = {}
+        h, new_state["stem"] = _model.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
         for s in range(num_stages):
             new_state[f"stage_{s}"] = {}
             for b in range(blocks_per_stage):
