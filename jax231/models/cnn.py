@@ -25,6 +25,15 @@ from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 __all__ = ["three_layer_convnet", "vgg", "cnn1d"]
 
 
+def _checked_activation(activation: str, *, init: str, drop_rate: float) -> Callable[[Array], Array]:
+    """Validates the ``activation``, ``init`` and ``drop_rate`` options every factory here takes;
+    returns the activation function."""
+    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
+    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+    _model.check_rate("drop_rate", drop_rate)
+    return layers.get_activation(activation)
+
+
 def _head_init(
     rng: PRNGKey, in_dim: int, hidden_dims: Sequence[int], num_classes: int, init: str
 ) -> Params:
@@ -95,10 +104,7 @@ def three_layer_convnet(
         _model.check_positive_int(arg, val)
     if filter_size % 2 != 1:
         raise ValueError(f"filter_size must be odd (to preserve H x W with stride 1), got {filter_size}")
-    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
-    _model.check_rate("drop_rate", drop_rate)
-    act = layers.get_activation(activation)
+    act = _checked_activation(activation, init=init, drop_rate=drop_rate)
     pad = (filter_size - 1) // 2
 
     def features(params: Params, x: Array) -> Array:
@@ -187,10 +193,7 @@ def vgg(
             _model.check_positive_int(f"{arg}[{i}]", v)
     _model.check_positive_int("num_classes", num_classes)
     _model.check_choice("norm", norm, (None, "batch"))
-    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
-    _model.check_rate("drop_rate", drop_rate)
-    act = layers.get_activation(activation)
+    act = _checked_activation(activation, init=init, drop_rate=drop_rate)
     use_bn = norm == "batch"
 
     def features(params: Params, x: Array, state: ModelState, train: bool) -> tuple[Array, ModelState]:
@@ -295,10 +298,7 @@ def cnn1d(
     for arg, val in (("channels", channels), ("num_layers", num_layers), ("kernel_size", kernel_size),
                      ("stride", stride), ("num_classes", num_classes)):
         _model.check_positive_int(arg, val)
-    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
-    _model.check_rate("drop_rate", drop_rate)
-    act = layers.get_activation(activation)
+    act = _checked_activation(activation, init=init, drop_rate=drop_rate)
 
     def features(params: Params, x: Array) -> Array:
         for i in range(num_layers):
