@@ -158,11 +158,4 @@ def get_activation(name: str | Callable[[ArrayLike], Array]) -> Callable[[ArrayL
     Raises:
       ValueError: for an unknown name, listing the known ones.
     """
-    if callable(name):
-        return name
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"`name` must be one of {sorted(ACTIVATIONS)} (or a callable); got {name!r}."
-        ) from None
+    return _checks.lookup("name", name, ACTIVATIONS)

@@ -7,7 +7,7 @@ producing NaN inside a compiled program.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -63,3 +63,17 @@ def check_static_bool(name: str, value: Any) -> bool:
 def is_concrete(x: Any) -> bool:
     """Whether ``x`` has a value at trace time (i.e. is not a ``jax.core.Tracer``)."""
     return not isinstance(x, jax.core.Tracer)
+
+
+def lookup(name: str, value: Any, table: Mapping[str, Any]) -> Any:
+    """``table[value]``, or ``value`` itself when it is callable.
+
+    Raises:
+      ValueError: naming argument ``name`` and listing ``table``'s keys, for any other value.
+    """
+    if callable(value):
+        return value
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        raise ValueError(f"`{name}` must be one of {sorted(table)} (or a callable); got {value!r}.") from None

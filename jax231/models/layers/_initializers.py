@@ -82,14 +82,7 @@ def get_initializer(name: str | Initializer) -> Initializer:
     Raises:
       ValueError: for an unknown name, listing the known ones.
     """
-    if callable(name):
-        return name
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"`init` must be one of {sorted(INITIALIZERS)} (or a callable); got {name!r}."
-        ) from None
+    return _checks.lookup("init", name, INITIALIZERS)
 
 
 def init_affine(
