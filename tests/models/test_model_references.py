@@ -205,6 +205,17 @@ def test_convnets_equal_flax(name, config, shape, flax_model):
     chex.assert_trees_all_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
+def _assert_train_mode_matches_flax(model, flax_model, params, state, x):
+    """Scores and updated batch-norm statistics of one train-mode apply equal flax's."""
+    ours, our_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
+    theirs, updates = jax.jit(lambda v, x: flax_model.apply(v, x, mutable=["batch_stats"]))(
+        _flax_vars(params, state), x
+    )
+    # float32 through ~10 conv+BN layers; BN renormalises, so errors stay at ~1e-5.
+    chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    chex.assert_trees_all_close(our_state, updates["batch_stats"], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("block, depth, width", [("basic", 8, 4), ("bottleneck", 11, 2)])
 def test_resnet_equals_flax_transcription(block, depth, width):
     model = models.resnet(depth=depth, width=width, block=block)
@@ -217,13 +228,7 @@ def test_resnet_equals_flax_transcription(block, depth, width):
     assert jax.tree.structure(to_flax(params)) == jax.tree.structure(flax_vars["params"])
     chex.assert_trees_all_equal_shapes(to_flax(params), flax_vars["params"])
     # Train mode: outputs and updated running statistics.
-    ours, our_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
-    theirs, updates = jax.jit(lambda v, x: flax_model.apply(v, x, mutable=["batch_stats"]))(
-        _flax_vars(params, state), x
-    )
-    # float32 through ~10 conv+BN layers; BN renormalises, so errors stay at ~1e-5.
-    chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-4)
-    chex.assert_trees_all_close(our_state, updates["batch_stats"], rtol=1e-4, atol=1e-5)
+    _assert_train_mode_matches_flax(model, flax_model, params, state, x)
 
 
 def test_mobilenet_equals_flax_transcription():
@@ -235,13 +240,7 @@ def test_mobilenet_equals_flax_transcription():
     flax_vars = jax.eval_shape(flax_model.init, jax.random.key(0), x)
     assert jax.tree.structure(to_flax(params)) == jax.tree.structure(flax_vars["params"])
     chex.assert_trees_all_equal_shapes(to_flax(params), flax_vars["params"])
-    ours, our_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
-    theirs, updates = jax.jit(lambda v, x: flax_model.apply(v, x, mutable=["batch_stats"]))(
-        _flax_vars(params, state), x
-    )
-    # As for the ResNet: float32 conv + BN stacks agree to ~1e-5.
-    chex.assert_trees_all_close(ours, theirs, rtol=1e-4, atol=1e-4)
-    chex.assert_trees_all_close(our_state, updates["batch_stats"], rtol=1e-4, atol=1e-5)
+    _assert_train_mode_matches_flax(model, flax_model, params, state, x)
 
 
 # --- Stochastic layers. --------------------------------------------------------------------
