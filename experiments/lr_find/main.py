@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from experiments import _common
@@ -18,7 +17,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for lr_find.png, lr_f
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     config = _CONFIG.value
     experiment.validate_config(config)
     workdir = _common.check_workdir(_WORKDIR.value)

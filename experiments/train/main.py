@@ -11,7 +11,6 @@ from __future__ import annotations
 import pathlib
 
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from experiments import _common
@@ -40,7 +39,6 @@ _OVERRIDES = {
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     config = _CONFIG.value
     for field, flag in _OVERRIDES.items():
         if flag.value is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from experiments import _common
@@ -18,7 +17,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for summary.md/.csv, 
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     config = _CONFIG.value
     _common.dataset_registry(flag="config.dataset_a", extra=experiment.train_lib.TFDS_DATASETS).check(config.dataset_a)
     _common.dataset_registry(flag="config.dataset_b", extra=experiment.train_lib.TFDS_DATASETS).check(config.dataset_b)
