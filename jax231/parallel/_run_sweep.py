@@ -7,9 +7,10 @@ evaluation is one vmapped forward pass over the validation set.
 
 from __future__ import annotations
 
+import collections
 import functools
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -68,6 +69,113 @@ def _check_not_scheduled(states, requested: Mapping[str, np.ndarray]) -> None:
                 "step, which replaced the swept values; build the optimizer with a constant "
                 f"{name} (or sweep seeds only)."
             )
+
+
+class _Programs(NamedTuple):
+    """The jitted programs of one sweep configuration (see :func:`_get_programs`)."""
+
+    init: Callable  # (seeds, hyperparams, *, input_shape) -> states
+    chunk: Callable  # (states, start, stop, x, y, l2_values, data_keys) -> (states, means, finite)
+    evaluate: Callable  # (states, xv, yv) -> metrics
+
+
+def _build_programs(model, tx, model_hp, *, loss, penalty, batch_size: int) -> _Programs:
+    """Jits the programs of run_sweep; every array (seeds, data, keys) is an argument."""
+    from jax231 import training
+
+    groups = member_groups(model, model_hp)
+    sweep_step = make_sweep_step(model, tx, loss=loss, penalty=penalty, model_hyperparams=model_hp)
+
+    def init(seeds, hp, *, input_shape):
+        return init_sweep(model, tx, seeds=seeds, input_shape=input_shape, hyperparams=hp, model_hyperparams=model_hp)
+
+    # One program for every chunk length: a fori_loop with traced bounds. The
+    # epoch permutations are carried and recomputed only when an epoch starts
+    # (the step counter is shared by all members, so this is a real branch).
+    def chunk(states, start, stop, x, y, l2_values, data_keys):
+        k, n = data_keys.shape[0], x.shape[0]
+        steps_per_epoch = n // batch_size
+
+        def orders(epoch):  # (K, N): every member's example order in this epoch
+            return jax.vmap(lambda key: training.epoch_permutation(key, epoch, n))(data_keys)
+
+        def body(t, carry):
+            states, perms, sums, finite = carry
+            pos = t % steps_per_epoch
+            if batch_size == n:
+                batches = {"image": jnp.broadcast_to(x, (k,) + x.shape), "label": jnp.broadcast_to(y, (k, n))}
+            else:
+                perms = jax.lax.cond(pos == 0, lambda: orders(t // steps_per_epoch), lambda: perms)
+                idx = jax.lax.dynamic_slice_in_dim(perms, pos * batch_size, batch_size, axis=1)
+                batches = {"image": x[idx], "label": y[idx]}
+            states, metrics = sweep_step(states, batches, l2_values)
+            sums = {name: sums[name] + metrics[name] for name in TRAIN_METRICS}
+            return states, perms, sums, finite & jnp.isfinite(metrics["loss"])
+
+        perms = orders(start // steps_per_epoch) if batch_size < n else jnp.zeros((k, 1), jnp.int32)
+        sums = {name: jnp.zeros(k, jnp.float32) for name in TRAIN_METRICS}
+        carry = jax.lax.fori_loop(start, stop, body, (states, perms, sums, jnp.ones(k, bool)))
+        states, _, sums, finite = carry
+        count = (stop - start).astype(jnp.float32)
+        return states, {name: value / count for name, value in sums.items()}, finite
+
+    def evaluate(states, xv, yv):
+        def build(member_model):
+            eval_step = training.make_eval_step(member_model, loss=loss)
+            return lambda state: eval_step(state, {"image": xv, "label": yv})
+
+        return grouped_vmap(groups, build, states)
+
+    return _Programs(
+        init=jax.jit(init, static_argnames="input_shape"),
+        chunk=jax.jit(chunk, donate_argnums=0),
+        evaluate=jax.jit(evaluate),
+    )
+
+
+_MAX_CACHED = 64
+_programs_cache: collections.OrderedDict = collections.OrderedDict()
+
+
+def _get_programs(model, optimizer, opt_hp, optimizer_kwargs, model_hp, *, loss, penalty, batch_size) -> _Programs:
+    """The programs of this configuration, built (and compiled) once per process.
+
+    As ``fit``'s ``training._loop.get_runner``, the key holds the model and
+    optimizer *objects* (by identity) with the static configuration: ``loss``,
+    ``penalty``, ``batch_size``, the concrete model hyperparameters (they pick
+    the groups' models), and for an optimizer given by name or factory its
+    ``optimizer_kwargs`` and the names of the swept hyperparameters. The swept
+    values themselves are data (written into the optimizer state), so a call
+    with other seeds or hyperparameters reuses the programs; array shapes
+    (``K``, ``N``, the input shape) are handled by ``jax.jit`` itself. An
+    unhashable key part (e.g. an array in ``optimizer_kwargs``) disables the cache.
+    """
+    is_transformation = hasattr(optimizer, "init") and hasattr(optimizer, "update")
+
+    def build() -> _Programs:
+        tx = _resolve_optimizer(optimizer, opt_hp, optimizer_kwargs)
+        return _build_programs(model, tx, model_hp, loss=loss, penalty=penalty, batch_size=batch_size)
+
+    try:
+        key = (
+            model,
+            optimizer,
+            None if is_transformation else (tuple(sorted(optimizer_kwargs.items())), tuple(sorted(opt_hp))),
+            tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
+            loss,
+            penalty,
+            batch_size,
+        )
+        hash(key)
+    except TypeError:
+        return build()
+    if key in _programs_cache:
+        _programs_cache.move_to_end(key)
+        return _programs_cache[key]
+    programs = _programs_cache[key] = build()
+    if len(_programs_cache) > _MAX_CACHED:
+        _programs_cache.popitem(last=False)
+    return programs
 
 
 def run_sweep(
@@ -142,10 +250,8 @@ def run_sweep(
       ...                    num_steps=1000, batch_size=128)  # doctest: +SKIP
       >>> result.history['val_accuracy'].shape  # (K, evaluations)  # doctest: +SKIP
     """
-    from jax231 import training
-
-    init_keys, data_keys = sweep_keys(seeds)
-    k = init_keys.shape[0]
+    _, data_keys = sweep_keys(seeds)
+    k = data_keys.shape[0]
     opt_hp = check_sweep_values(hyperparams, k, "hyperparams")
     model_hp = check_sweep_values(model_hyperparams, k, "model_hyperparams")
     l2_values = None if l2 is None else jnp.asarray(check_sweep_values({"l2": l2}, k, "l2")["l2"], jnp.float32)
@@ -161,55 +267,13 @@ def run_sweep(
     batch_size = n if batch_size is None else batch_size
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, {n}] (the training set size) or None; got {batch_size}.")
-    steps_per_epoch = n // batch_size
 
-    tx = _resolve_optimizer(optimizer, opt_hp, optimizer_kwargs or {})
-    groups = member_groups(model, model_hp)
+    programs = _get_programs(
+        model, optimizer, opt_hp, optimizer_kwargs or {}, model_hp, loss=loss, penalty=penalty, batch_size=batch_size
+    )
     # Model hyperparameters stay concrete (they pick the group's model); the
     # optimizer's are traced, so new values do not recompile.
-    states = jax.jit(
-        lambda seeds, hp: init_sweep(
-            model, tx, seeds=seeds, input_shape=x.shape[1:], hyperparams=hp, model_hyperparams=model_hp
-        )
-    )(jnp.asarray(seeds), opt_hp)
-    sweep_step = make_sweep_step(model, tx, loss=loss, penalty=penalty, model_hyperparams=model_hp)
-
-    def orders(epoch):  # (K, N): every member's example order in this epoch
-        return jax.vmap(lambda key: training.epoch_permutation(key, epoch, n))(data_keys)
-
-    # One program for every chunk length: a fori_loop with traced bounds. The
-    # epoch permutations are carried and recomputed only when an epoch starts
-    # (the step counter is shared by all members, so this is a real branch).
-    @functools.partial(jax.jit, donate_argnums=0)
-    def run_chunk(states, start, stop, x, y, l2_values):
-        def body(t, carry):
-            states, perms, sums, finite = carry
-            pos = t % steps_per_epoch
-            if batch_size == n:
-                batches = {"image": jnp.broadcast_to(x, (k,) + x.shape), "label": jnp.broadcast_to(y, (k, n))}
-            else:
-                perms = jax.lax.cond(pos == 0, lambda: orders(t // steps_per_epoch), lambda: perms)
-                idx = jax.lax.dynamic_slice_in_dim(perms, pos * batch_size, batch_size, axis=1)
-                batches = {"image": x[idx], "label": y[idx]}
-            states, metrics = sweep_step(states, batches, l2_values)
-            sums = {name: sums[name] + metrics[name] for name in TRAIN_METRICS}
-            return states, perms, sums, finite & jnp.isfinite(metrics["loss"])
-
-        perms = orders(start // steps_per_epoch) if batch_size < n else jnp.zeros((k, 1), jnp.int32)
-        sums = {name: jnp.zeros(k, jnp.float32) for name in TRAIN_METRICS}
-        carry = jax.lax.fori_loop(start, stop, body, (states, perms, sums, jnp.ones(k, bool)))
-        states, _, sums, finite = carry
-        count = (stop - start).astype(jnp.float32)
-        return states, {name: value / count for name, value in sums.items()}, finite
-
-    @jax.jit
-    def evaluate(states, xv, yv):
-        def build(member_model):
-            eval_step = training.make_eval_step(member_model, loss=loss)
-            return lambda state: eval_step(state, {"image": xv, "label": yv})
-
-        return grouped_vmap(groups, build, states)
-
+    states = programs.init(jnp.asarray(seeds), opt_hp, input_shape=tuple(x.shape[1:]))
     if val is not None:
         xv, yv = jnp.asarray(val["image"]), jnp.asarray(val["label"], jnp.int32)
     history: dict[str, list] = {"step": [], "time": []}
@@ -221,7 +285,7 @@ def run_sweep(
     done = 0
     while done < num_steps:
         stop = min(done + eval_every, num_steps)
-        states, means, ok = run_chunk(states, jnp.int32(done), jnp.int32(stop), x, y, l2_values)
+        states, means, ok = programs.chunk(states, jnp.int32(done), jnp.int32(stop), x, y, l2_values, data_keys)
         if done == 0:
             _check_not_scheduled(states, opt_hp)
         done = stop
@@ -229,7 +293,7 @@ def run_sweep(
         for name, value in means.items():
             history[f"train_{name}" if name in ("loss", "accuracy") else name].append(np.asarray(value))
         if val is not None:
-            metrics = evaluate(states, xv, yv)
+            metrics = programs.evaluate(states, xv, yv)
             history["val_loss"].append(np.asarray(metrics["loss"]))
             history["val_accuracy"].append(np.asarray(metrics["accuracy"]))
         history["step"].append(done)

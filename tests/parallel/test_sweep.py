@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from jax231 import losses, models, optimizers, parallel, training
+from jax231.parallel import _run_sweep
 from tests.parallel import tiny_models
 
 # vmap lets XLA batch the K matrix products and reassociate their sums; after
@@ -53,13 +54,22 @@ def _fit_member(case, k, data, val, seed):
     )
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_run_sweep_equals_separate_fit_runs(name):
-    case = CASES[name]
-    data, val = tiny_models.blobs(64), tiny_models.blobs(32, seed=1)
-    seeds = np.array([5, 5, 7])
-    result = parallel.run_sweep(
-        mlp_factory if case["model_hyperparams"] else mlp_factory(),
+def _assert_members_match_fit(result, case, seeds, data, val):
+    """Every member of ``result`` equals its own ``fit`` run (state and history)."""
+    for k, seed in enumerate(seeds):
+        ref = _fit_member(case, k, data, val, int(seed))
+        member = parallel.tree_index(result.state, k)
+        chex.assert_trees_all_close(member.params, ref.state.params, rtol=RTOL, atol=ATOL)
+        chex.assert_trees_all_close(member.opt_state, ref.state.opt_state, rtol=RTOL, atol=ATOL)
+        chex.assert_trees_all_equal(member.rng, ref.state.rng)
+        assert int(member.step) == NUM_STEPS
+        for key in ("train_loss", "train_accuracy", "grad_norm", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(result.history[key][k], ref.history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+
+
+def _run_case(case, model, data, val, seeds):
+    return parallel.run_sweep(
+        model,
         case["optimizer"],
         train=data,
         val=val,
@@ -71,20 +81,44 @@ def test_run_sweep_equals_separate_fit_runs(name):
         batch_size=BATCH_SIZE,
         eval_every=EVAL_EVERY,
     )
+
+
+def _compilations():
+    """(cached configurations, compiled programs): run_sweep's cache, as fit's ``_cache_size`` test."""
+    cache = _run_sweep._programs_cache
+    return len(cache), sum(f._cache_size() for programs in cache.values() for f in programs)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_run_sweep_equals_separate_fit_runs(name):
+    case = CASES[name]
+    data, val = tiny_models.blobs(64), tiny_models.blobs(32, seed=1)
+    seeds = np.array([5, 5, 7])
+    result = _run_case(case, mlp_factory if case["model_hyperparams"] else mlp_factory(), data, val, seeds)
     np.testing.assert_array_equal(result.history["step"], [4, 8, 10])
     chex.assert_shape([result.history[n] for n in ("train_loss", "grad_norm", "val_loss", "val_accuracy")], (3, 3))
     assert not result.diverged.any()
-    for k, seed in enumerate(seeds):
-        ref = _fit_member(case, k, data, val, int(seed))
-        member = parallel.tree_index(result.state, k)
-        chex.assert_trees_all_close(member.params, ref.state.params, rtol=RTOL, atol=ATOL)
-        chex.assert_trees_all_close(member.opt_state, ref.state.opt_state, rtol=RTOL, atol=ATOL)
-        chex.assert_trees_all_equal(member.rng, ref.state.rng)
-        assert int(member.step) == NUM_STEPS
-        for key in ("train_loss", "train_accuracy", "grad_norm", "val_loss", "val_accuracy"):
-            np.testing.assert_allclose(result.history[key][k], ref.history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    _assert_members_match_fit(result, case, seeds, data, val)
     # The members really differ: otherwise equality above would not test the routing.
     assert np.min(np.abs(np.diff(result.history["train_loss"][:, -1]))) > 1e-4
+
+
+def test_second_run_sweep_with_new_seeds_and_hyperparams_compiles_nothing():
+    # Same model object, optimizer name, loss, batch size and K = 3; new seeds and
+    # new swept values (data in the optimizer state) must reuse the programs.
+    case = CASES["adamw_weight_decay"]
+    data, val = tiny_models.blobs(64), tiny_models.blobs(32, seed=1)
+    model = mlp_factory()
+    _run_case(case, model, data, val, np.array([5, 5, 7]))
+    before = _compilations()
+    other = dict(case, hyperparams={"learning_rate": [3e-2, 1e-3, 5e-3], "weight_decay": [5e-2, 0.0, 2e-1]})
+    seeds = np.array([11, 2, 2])
+    result = _run_case(other, model, data, val, seeds)
+    assert _compilations() == before
+    _assert_members_match_fit(result, other, seeds, data, val)
+    # Another model object is another configuration (keyed by identity, as fit's cache).
+    _run_case(case, mlp_factory(), data, val, np.array([5, 5, 7]))
+    assert _compilations()[0] == before[0] + 1
 
 
 def test_run_sweep_is_deterministic_and_flags_divergence_per_member():
