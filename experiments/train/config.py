@@ -114,6 +114,14 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
+def _cifar10_course_split(config: ml_collections.ConfigDict, *, preprocess: str) -> None:
+    """The course's CIFAR-10 split: 49,000 train / the last 1,000 of train as val / 1,000 test."""
+    config.dataset = "cifar10_shared"
+    config.val_size = 1000
+    config.test_size = 1000
+    config.preprocess = preprocess
+
+
 def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
     """Returns the named preset (see the module docstring)."""
     config = base_config()
@@ -135,10 +143,7 @@ def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
     elif preset == "cifar10_two_layer":
         # The course's split: 49,000 train / 1,000 val (the last 1,000 of train); mean image
         # subtracted. Two-layer net (affine - relu - affine, 200 hidden units, N(0, 0.01^2) init).
-        config.dataset = "cifar10_shared"
-        config.val_size = 1000
-        config.test_size = 1000
-        config.preprocess = "mean_image"
+        _cifar10_course_split(config, preprocess="mean_image")
         config.model = "two_layer_net"
         config.model_kwargs = ml_collections.ConfigDict({"hidden_size": 200})
         config.optimizer = "adam"
@@ -151,10 +156,7 @@ def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
         config.eval_every = 245
     elif preset == "cifar10_fc_bn_dropout":
         # Fully connected 3072 - 512 - 256 - 10 with batch norm and dropout 0.2 after each hidden layer.
-        config.dataset = "cifar10_shared"
-        config.val_size = 1000
-        config.test_size = 1000
-        config.preprocess = "mean_image"
+        _cifar10_course_split(config, preprocess="mean_image")
         config.model = "mlp"
         config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (512, 256)})
         config.norm = "batch"
@@ -170,10 +172,7 @@ def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
     elif preset == "cifar10_cnn":
         # A small VGG (one 3x3 conv per stage, 32-64-128 channels) with batch norm, random
         # crops and flips, Adam with warm-up and cosine decay over 10 epochs of 382 steps.
-        config.dataset = "cifar10_shared"
-        config.val_size = 1000
-        config.test_size = 1000
-        config.preprocess = "per_channel"
+        _cifar10_course_split(config, preprocess="per_channel")
         config.augment = True
         config.model = "vgg"
         config.model_kwargs = ml_collections.ConfigDict({
