@@ -40,8 +40,17 @@ class UpdateFn(Protocol):
     ) -> tuple[Updates, OptState]: ...
 
 
+class EvalParamsFn(Protocol):
+    def __call__(self, state: OptState, params: Params) -> Params: ...
+
+
 class GradientTransformation(NamedTuple):
-    """A pair of pure functions ``(init, update)`` in optax's protocol.
+    """A pair of pure functions ``(init, update)`` in optax's protocol, plus capabilities.
+
+    The first two fields are optax's protocol (optax code reads ``.init`` and
+    ``.update`` only). The capability fields have defaults, so
+    ``GradientTransformation(init, update)`` is a plain rule; a training loop
+    asks the built object what it needs, never its name.
 
     Attributes:
       init: ``init(params) -> state``.
@@ -49,10 +58,18 @@ class GradientTransformation(NamedTuple):
         Unknown keyword ``extra`` arguments are accepted and ignored, so that a
         training loop can make one uniform call (L-BFGS is the one rule that
         reads extras: ``value``, ``grad`` and ``value_fn``).
+      needs_objective: whether ``update`` needs the keyword extras ``value``,
+        ``grad`` and ``value_fn`` (the objective; L-BFGS and line searches).
+      eval_params: ``eval_params(state, params) -> params`` gives the parameters
+        to evaluate when they differ from the iterate (an EMA / Polyak average
+        held in the state, schedule-free's averaged point); ``None`` means
+        evaluate ``params`` themselves.
     """
 
     init: InitFn
     update: UpdateFn
+    needs_objective: bool = False
+    eval_params: EvalParamsFn | None = None
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:
@@ -103,7 +120,18 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             new_state.append(s)
         return grads, tuple(new_state)
 
-    return GradientTransformation(init, update)
+    def eval_params(state: tuple, params: Params) -> Params:
+        for t, s in zip(transforms, state):
+            if getattr(t, "eval_params", None) is not None:
+                params = t.eval_params(s, params)
+        return params
+
+    return GradientTransformation(
+        init,
+        update,
+        needs_objective=any(getattr(t, "needs_objective", False) for t in transforms),
+        eval_params=eval_params if any(getattr(t, "eval_params", None) for t in transforms) else None,
+    )
 
 
 # ----------------------------------------------------------------------------- checks

@@ -411,5 +411,5 @@ def lbfgs(
         )
         return updates, new_state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, needs_objective=True)
 
