@@ -7,9 +7,10 @@ by name with :func:`get` (valid names: :data:`NAMES`) or call its factory.
 kNN (:mod:`jax231.models.knn`) has its own API, and the character-level
 language model is a :class:`CharLM` (:func:`char_lm`, :func:`train_tbptt`).
 
-The factories ``linear``, ``mlp``, ``resnet`` and ``mobilenet`` share the names
-of their modules, so ``jax231.models.resnet`` is the function; reach a module's
-other names with ``from jax231.models.resnet import BLOCKS``.
+The implementation lives in private modules (``_resnet.py``, ...), so every name
+here, ``jax231.models.resnet`` included, is the re-exported object (the factory),
+never a module shadowed by it. Module constants are re-exported by name too
+(``RESNET_BLOCKS``, ``RNN_CELLS``, ``MLP_NORMS``).
 
 Examples:
   >>> from jax231 import models
@@ -20,18 +21,26 @@ Examples:
 
 from jax231.models import layers
 from jax231.models import knn
-from jax231.models._model import NAMES, Model, count_params, get
-from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
-from jax231.models.linear import class_templates, linear
-from jax231.models.mlp import mlp, two_layer_net
-from jax231.models.mobilenet import mobilenet
-from jax231.models.resnet import resnet
-from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
+from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
+from jax231.models._linear import class_templates, linear
+from jax231.models._mlp import NORMS as MLP_NORMS
+from jax231.models._mlp import mlp, two_layer_net
+from jax231.models._mobilenet import mobilenet
+from jax231.models._model import Model, count_params
+from jax231.models._registry import NAMES, REGISTRY, get
+from jax231.models._resnet import BLOCKS as RESNET_BLOCKS
+from jax231.models._resnet import resnet
+from jax231.models._rnn import CELLS as RNN_CELLS
+from jax231.models._rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
 
 __all__ = [
     "CharLM",
+    "MLP_NORMS",
     "Model",
     "NAMES",
+    "REGISTRY",
+    "RESNET_BLOCKS",
+    "RNN_CELLS",
     "char_lm",
     "class_templates",
     "cnn1d",

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jax231._validation import check_positive_int
 from jax231.types import Array, ArrayLike
 
 __all__ = ["METRICS", "distances", "predict", "predict_many", "cross_validate"]
@@ -76,8 +77,8 @@ def _check_k(k: int, num_train: int, *, argument: str = "k") -> None:
 
 
 def _num_classes(y: Array, num_classes: Optional[int]) -> int:
-    if num_classes is not None and (not isinstance(num_classes, (int, np.integer)) or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if num_classes is not None:
+        check_positive_int("num_classes", num_classes)
     try:
         labels = np.asarray(y)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
@@ -99,8 +100,8 @@ def _chunk(chunk_size: Optional[int], num_test: int, num_train: int, metric: str
         # Balance the chunks so the padded last chunk wastes less than one row per chunk.
         num_chunks = max(1, -(-num_test // max_chunk))
         chunk_size = max(1, -(-num_test // num_chunks))
-    elif not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    else:
+        check_positive_int("chunk_size", chunk_size)
     return int(min(chunk_size, num_test))
 
 

@@ -21,27 +21,15 @@ therefore overwritten at the next update: wrap the schedule instead.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Protocol
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax231.types import Array, ArrayLike, OptState, Params, PyTree, ScalarOrSchedule, Updates
-
-
-class InitFn(Protocol):
-    def __call__(self, params: Params) -> OptState: ...
-
-
-class UpdateFn(Protocol):
-    def __call__(
-        self, grads: Updates, state: OptState, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, OptState]: ...
-
-
-class EvalParamsFn(Protocol):
-    def __call__(self, state: OptState, params: Params) -> Params: ...
+from jax231.types import Array, ArrayLike, EvalParamsFn, OptState, Params, PyTree, ScalarOrSchedule, Updates
+from jax231.types import TransformInitFn as InitFn
+from jax231.types import TransformUpdateFn as UpdateFn
 
 
 class GradientTransformation(NamedTuple):

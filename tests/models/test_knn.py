@@ -149,7 +149,7 @@ def test_chunking_bounds_the_working_set(num_test, num_train, metric):
         ({"k": 0}, r"k must be an integer with 1 <= k <= 60"),
         ({"k": 61}, r"k must be an integer with 1 <= k <= 60"),
         ({"k": 1, "metric": "cosine"}, r"metric must be one of \['l1', 'l2'\]"),
-        ({"k": 1, "chunk_size": 0}, r"chunk_size must be a positive integer"),
+        ({"k": 1, "chunk_size": 0}, r"chunk_size: expected an int >= 1"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

@@ -53,9 +53,9 @@ class AffineTest(chex.TestCase):
         self.assertLess(err, 1e-7)
 
     @parameterized.named_parameters(
-        ("w_rank", (3, 5), (5,), (4,), "`w`"),
-        ("inner_dim", (3, 6), (5, 4), (4,), "`x`"),
-        ("bias", (3, 5), (5, 4), (5,), "`b`"),
+        ("w_rank", (3, 5), (5,), (4,), "^w: "),
+        ("inner_dim", (3, 6), (5, 4), (4,), "^x: "),
+        ("bias", (3, 5), (5, 4), (5,), "^b: "),
     )
     def test_bad_shapes_raise(self, x_shape, w_shape, b_shape, name):
         with self.assertRaisesRegex(ValueError, name):
@@ -135,11 +135,11 @@ class ConvTest(chex.TestCase):
         self.assertLess(err, 1e-7)
 
     @parameterized.named_parameters(
-        ("x_rank", (5, 5, 2), (3, 3, 2, 3), None, {}, "`x`"),
-        ("channels", (1, 5, 5, 2), (3, 3, 4, 3), None, {}, "`w`"),
-        ("bias", (1, 5, 5, 2), (3, 3, 2, 3), (2,), {}, "`b`"),
-        ("padding", (1, 5, 5, 2), (3, 3, 2, 3), None, {"padding": "FULL"}, "`padding`"),
-        ("stride", (1, 5, 5, 2), (3, 3, 2, 3), None, {"stride": 0}, "`stride`"),
+        ("x_rank", (5, 5, 2), (3, 3, 2, 3), None, {}, "^x: "),
+        ("channels", (1, 5, 5, 2), (3, 3, 4, 3), None, {}, "^w: "),
+        ("bias", (1, 5, 5, 2), (3, 3, 2, 3), (2,), {}, "^b: "),
+        ("padding", (1, 5, 5, 2), (3, 3, 2, 3), None, {"padding": "FULL"}, "^padding: "),
+        ("stride", (1, 5, 5, 2), (3, 3, 2, 3), None, {"stride": 0}, "^stride: "),
     )
     def test_bad_input_raises(self, x_shape, w_shape, b_shape, kwargs, name):
         b = None if b_shape is None else jnp.ones(b_shape)
@@ -184,7 +184,7 @@ class PoolTest(chex.TestCase):
     def test_non_integer_output_size_raises(self):
         with self.assertRaisesRegex(ValueError, r"`x`.*window=2, stride=2"):
             L.max_pool(jnp.ones((1, 7, 7, 1)))
-        with self.assertRaisesRegex(ValueError, "`x`"):
+        with self.assertRaisesRegex(ValueError, "^x: "):
             L.avg_pool(jnp.ones((7, 7)))
 
 

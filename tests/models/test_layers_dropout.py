@@ -59,11 +59,11 @@ class DropoutTest(chex.TestCase):
         self.assertLess(gradcheck.check_grads(f, np.linspace(-1, 1, 20).reshape(4, 5)), 1e-7)
 
     @parameterized.named_parameters(
-        ("negative", -0.1, jax.random.key(0), True, "`drop_rate`"),
-        ("one", 1.0, jax.random.key(0), True, "`drop_rate`"),
-        ("above_one", 1.5, jax.random.key(0), False, "`drop_rate`"),
-        ("missing_rng", 0.5, None, True, "`rng`"),
-        ("array_train", 0.5, jax.random.key(0), jnp.array(True), "`train`"),
+        ("negative", -0.1, jax.random.key(0), True, "^drop_rate: "),
+        ("one", 1.0, jax.random.key(0), True, "^drop_rate: "),
+        ("above_one", 1.5, jax.random.key(0), False, "^drop_rate: "),
+        ("missing_rng", 0.5, None, True, "^rng: "),
+        ("array_train", 0.5, jax.random.key(0), jnp.array(True), "^train: "),
     )
     def test_bad_input_raises(self, drop_rate, rng, train, name):
         with self.assertRaisesRegex(ValueError, name):
@@ -88,7 +88,7 @@ class DropConnectTest(chex.TestCase):
     def test_eval_is_identity_and_bad_rate_raises(self):
         w = jnp.arange(6.0).reshape(2, 3)
         np.testing.assert_array_equal(L.drop_connect(w, drop_rate=0.5, rng=None, train=False), w)
-        with self.assertRaisesRegex(ValueError, "`drop_rate`"):
+        with self.assertRaisesRegex(ValueError, "^drop_rate: "):
             L.drop_connect(w, drop_rate=1.0, rng=jax.random.key(0), train=True)
 
 

@@ -117,13 +117,13 @@ class BatchNormTest(chex.TestCase):
         args = _channel_params(4)
         chex.assert_trees_all_close(L.spatial_batch_norm(x, *args, train=True),
                                     L.batch_norm(x, *args, train=True), rtol=0, atol=0)
-        with self.assertRaisesRegex(ValueError, r"`x` must have rank 4"):
+        with self.assertRaisesRegex(ValueError, r"x: expected rank 4"):
             L.spatial_batch_norm(x.reshape(18, 4), *args, train=True)
 
     @parameterized.named_parameters(
-        ("gamma", (5,), (4,), True, "`gamma`"),
-        ("running_var", (4,), (3,), True, "`running_var`"),
-        ("traced_train", (4,), (4,), jnp.array(True), "`train`"),
+        ("gamma", (5,), (4,), True, "^gamma: "),
+        ("running_var", (4,), (3,), True, "^running_var: "),
+        ("traced_train", (4,), (4,), jnp.array(True), "^train: "),
     )
     def test_bad_input_raises(self, gamma_shape, var_shape, train, name):
         with self.assertRaisesRegex(ValueError, name):
@@ -164,9 +164,9 @@ class LayerGroupNormTest(chex.TestCase):
         self.assertLess(err, 1e-7)
 
     def test_bad_input_raises(self):
-        with self.assertRaisesRegex(ValueError, "`num_groups`"):
+        with self.assertRaisesRegex(ValueError, "^num_groups: "):
             L.group_norm(jnp.ones((2, 6)), jnp.ones(6), jnp.zeros(6), num_groups=4)
-        with self.assertRaisesRegex(ValueError, "`beta`"):
+        with self.assertRaisesRegex(ValueError, "^beta: "):
             L.layer_norm(jnp.ones((2, 6)), jnp.ones(6), jnp.zeros(5))
 
 

@@ -114,8 +114,8 @@ class CellTest(chex.TestCase):
         ("wx", {"wx": np.ones((D + 1, H))}, (N, H), (N, D), r"params\['wx'\]"),
         ("wh", {"wh": np.ones((H, 2 * H))}, (N, H), (N, D), r"params\['wh'\]"),
         ("b", {"b": np.ones((H + 1,))}, (N, H), (N, D), r"params\['b'\]"),
-        ("h_batch", {}, (N + 1, H), (N, D), "`h`"),
-        ("x_rank", {}, (N, H), (N, T, D), "`x`"),
+        ("h_batch", {}, (N + 1, H), (N, D), "^h: "),
+        ("x_rank", {}, (N, H), (N, T, D), "^x: "),
     )
     def test_bad_shapes_raise(self, overrides, h_shape, x_shape, name):
         params = {**_params("rnn"), **overrides}
@@ -174,15 +174,15 @@ class SequenceTest(chex.TestCase):
                 chex.assert_shape(params[name], (gates * H,))
         b = L.init_rnn(jax.random.key(0), D, H, cell="lstm", forget_bias=1.0)["b"]
         np.testing.assert_array_equal(b, np.repeat([0.0, 1.0, 0.0, 0.0], H))
-        with self.assertRaisesRegex(ValueError, "`cell`"):
+        with self.assertRaisesRegex(ValueError, "^cell: "):
             L.init_rnn(jax.random.key(0), D, H, cell="transformer")
 
     def test_bad_sequence_shapes_raise(self):
-        with self.assertRaisesRegex(ValueError, "`xs`"):
+        with self.assertRaisesRegex(ValueError, "^xs: "):
             L.rnn(_params("rnn"), self.xs[:, 0], self.h0)
-        with self.assertRaisesRegex(ValueError, "`h0`"):
+        with self.assertRaisesRegex(ValueError, "^h0: "):
             L.gru(_params("gru"), self.xs, self.h0[:1])
-        with self.assertRaisesRegex(ValueError, "`c0`"):
+        with self.assertRaisesRegex(ValueError, "^c0: "):
             L.lstm(_params("lstm"), self.xs, self.h0, self.c0[:, :2])
 
 

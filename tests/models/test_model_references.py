@@ -328,22 +328,22 @@ def test_synchronised_batch_norm_equals_one_device_on_the_whole_batch():
 @pytest.mark.parametrize(
     "name, config, match",
     [
-        ("mlp", {"activation": "swish"}, r"activation must be one of \[.*'relu'"),
-        ("mlp", {"norm": "group"}, r"norm must be one of \[None, 'batch', 'layer'\]"),
-        ("mlp", {"init": "orthogonal"}, r"init must be one of \[.*'xavier'"),
-        ("mlp", {"drop_rate": 1.0}, r"drop_rate must be in \[0, 1\)"),
-        ("mlp", {"hidden_sizes": (10, 0)}, r"hidden_sizes\[1\] must be a positive integer"),
-        ("two_layer_net", {"activation": "nope"}, "activation must be one of"),
+        ("mlp", {"activation": "swish"}, r"activation: expected one of .*'relu'"),
+        ("mlp", {"norm": "group"}, r"norm: expected one of None, 'batch', 'layer'"),
+        ("mlp", {"init": "orthogonal"}, r"init: expected one of .*'xavier'"),
+        ("mlp", {"drop_rate": 1.0}, r"drop_rate: expected a finite number in \[0, 1\)"),
+        ("mlp", {"hidden_sizes": (10, 0)}, r"hidden_sizes\[1\]: expected an int >= 1"),
+        ("two_layer_net", {"activation": "nope"}, "activation: expected one of"),
         ("vgg", {"stage_widths": (4, 8), "convs_per_stage": (1,)}, "equal length"),
-        ("vgg", {"norm": "layer"}, r"norm must be one of \[None, 'batch'\]"),
-        ("resnet", {"depth": 9}, r"must be 6\*n \+ 2"),
-        ("resnet", {"block": "wide"}, r"block must be one of \['basic', 'bottleneck'\]"),
-        ("resnet", {"stochastic_depth_rate": -0.1}, r"stochastic_depth_rate must be in \[0, 1\)"),
-        ("three_layer_convnet", {"filter_size": 4}, "filter_size must be odd"),
-        ("mobilenet", {"width_multiplier": 0.0}, "width_multiplier must be > 0"),
-        ("cnn1d", {"kernel_size": 0}, "kernel_size must be a positive integer"),
-        ("lstm", {"hidden_dim": -1}, "hidden_dim must be a positive integer"),
-        ("linear", {"num_classes": 0}, "num_classes must be a positive integer"),
+        ("vgg", {"norm": "layer"}, r"norm: expected one of None, 'batch'"),
+        ("resnet", {"depth": 9}, r"depth: expected 6\*n \+ 2"),
+        ("resnet", {"block": "wide"}, r"block: expected one of 'basic', 'bottleneck'"),
+        ("resnet", {"stochastic_depth_rate": -0.1}, r"stochastic_depth_rate: expected a finite number in \[0, 1\)"),
+        ("three_layer_convnet", {"filter_size": 4}, "filter_size: expected an odd int"),
+        ("mobilenet", {"width_multiplier": 0.0}, "width_multiplier: expected a number > 0"),
+        ("cnn1d", {"kernel_size": 0}, "kernel_size: expected an int >= 1"),
+        ("lstm", {"hidden_dim": -1}, "hidden_dim: expected an int >= 1"),
+        ("linear", {"num_classes": 0}, "num_classes: expected an int >= 1"),
     ],
 )
 def test_bad_config_raises_with_the_accepted_values(name, config, match):
@@ -352,9 +352,9 @@ def test_bad_config_raises_with_the_accepted_values(name, config, match):
 
 
 def test_bad_input_shapes_at_init_raise():
-    with pytest.raises(ValueError, match=r"input_shape must be \(H, W, C\)"):
+    with pytest.raises(ValueError, match=r"input_shape: expected \(H, W, C\)"):
         models.resnet(depth=8).init(key(0), (8, 8))
     with pytest.raises(ValueError, match=r"divisible by 2\*\*len\(stage_widths\) = 4"):
         models.vgg(stage_widths=(4, 4), convs_per_stage=(1, 1)).init(key(0), (6, 6, 3))
-    with pytest.raises(ValueError, match=r"input_shape must be \(T, D\)"):
+    with pytest.raises(ValueError, match=r"input_shape: expected \(T, D\)"):
         models.gru_classifier().init(key(0), (40,))

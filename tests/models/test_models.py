@@ -97,8 +97,21 @@ def test_every_name_has_a_case():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown model name 'resnet9000'.*'three_layer_convnet'"):
+    with pytest.raises(ValueError, match="model name: expected one of .*three_layer_convnet.*, got 'resnet9000'"):
         models.get("resnet9000")
+
+
+def test_unknown_keyword_is_a_value_error_listing_the_valid_ones():
+    # Not a TypeError from the factory's signature: the registry checks keywords first.
+    with pytest.raises(ValueError, match=r"mlp keyword arguments: expected some of \(hidden_sizes, num_classes.*got unknown hidden$"):
+        models.get("mlp", hidden=(3,))
+
+
+def test_module_names_are_not_shadowed():
+    # The factories live in private modules; the public name is the factory, never a module.
+    assert callable(models.resnet) and models.REGISTRY.factory("resnet") is models.resnet
+    with pytest.raises(ModuleNotFoundError):
+        __import__("jax231.models.resnet")
 
 
 class ModelTableTest(parameterized.TestCase):

@@ -11,7 +11,7 @@ import pytest
 from absl.testing import parameterized
 
 from jax231 import models
-from jax231.models.rnn import CELLS
+from jax231.models import RNN_CELLS as CELLS
 from tests import test_utils
 
 def key(seed: int) -> jax.Array:
@@ -177,13 +177,13 @@ def test_sampling_is_deterministic_per_seed_and_greedy_at_low_temperature():
 def test_char_lm_bad_input_raises():
     lm = models.char_lm(vocab_size=5, hidden_dim=4, embed_dim=3)
     params = lm.init(key(0))
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature: expected a number > 0"):
         lm.sample(params, key(0), jnp.array([1]), 3, temperature=0.0)
-    with pytest.raises(ValueError, match="prefix must be a non-empty"):
+    with pytest.raises(ValueError, match="prefix: expected a non-empty"):
         lm.sample(params, key(0), jnp.zeros((0,), jnp.int32), 3)
-    with pytest.raises(ValueError, match=r"tokens must be an integer array \(N, T\)"):
+    with pytest.raises(ValueError, match=r"tokens: expected an integer array \(N, T\)"):
         lm.apply(params, jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="L >= chunk_length \\+ 1"):
         models.train_tbptt(lm, optax.sgd(0.1), params, None, jnp.zeros((2, 4), jnp.int32), chunk_length=4)
-    with pytest.raises(ValueError, match=r"cell must be one of \['rnn', 'lstm', 'gru'\]"):
+    with pytest.raises(ValueError, match=r"cell: expected one of 'rnn', 'lstm', 'gru'"):
         models.char_lm(vocab_size=5, cell="transformer")

@@ -111,9 +111,7 @@ def maxout(x: ArrayLike, *, num_pieces: int) -> Array:
     _checks.check_min_rank("x", x, 1, layout="(..., M*num_pieces)")
     x = jnp.asarray(x)
     if x.shape[-1] % num_pieces != 0:
-        raise ValueError(
-            f"`x` must have a last axis divisible by num_pieces={num_pieces}; got shape {x.shape}."
-        )
+        _checks.fail("x", f"a last axis divisible by num_pieces={num_pieces}", None, got_text=f"shape {x.shape}")
     grouped = x.reshape(x.shape[:-1] + (x.shape[-1] // num_pieces, num_pieces))
     return jnp.max(grouped, axis=-1)
 

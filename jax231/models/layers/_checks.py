@@ -2,7 +2,9 @@
 
 Every check runs at trace time on static shapes, so a mistake raises a
 ``ValueError`` naming the argument instead of broadcasting silently or
-producing NaN inside a compiled program.
+producing NaN inside a compiled program. Messages follow the one format of
+:mod:`jax231._validation` (``name: expected ..., got ...``); the scalar checks
+are that module's own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._validation import check_positive_int, fail
+
+__all__ = ["check_min_rank", "check_positive_int", "check_rank", "check_shape", "check_static_bool",
+           "fail", "is_concrete", "lookup"]
+
 
 def check_rank(name: str, x: Any, ranks: Sequence[int] | int, *, layout: str = "") -> None:
     """Raises ``ValueError`` unless ``x.ndim`` is one of ``ranks``."""
@@ -20,43 +27,28 @@ def check_rank(name: str, x: Any, ranks: Sequence[int] | int, *, layout: str = "
     if jnp.ndim(x) not in ranks:
         expected = " or ".join(str(r) for r in ranks)
         hint = f" ({layout})" if layout else ""
-        raise ValueError(
-            f"`{name}` must have rank {expected}{hint}; got shape {jnp.shape(x)}."
-        )
+        fail(name, f"rank {expected}{hint}", None, got_text=f"shape {jnp.shape(x)}")
 
 
 def check_min_rank(name: str, x: Any, min_rank: int, *, layout: str = "") -> None:
     """Raises ``ValueError`` unless ``x.ndim >= min_rank``."""
     if jnp.ndim(x) < min_rank:
         hint = f" ({layout})" if layout else ""
-        raise ValueError(
-            f"`{name}` must have rank >= {min_rank}{hint}; got shape {jnp.shape(x)}."
-        )
+        fail(name, f"rank >= {min_rank}{hint}", None, got_text=f"shape {jnp.shape(x)}")
 
 
 def check_shape(name: str, x: Any, expected: tuple[int, ...], *, why: str = "") -> None:
     """Raises ``ValueError`` unless ``x.shape == expected``."""
     if tuple(jnp.shape(x)) != tuple(expected):
         reason = f" ({why})" if why else ""
-        raise ValueError(
-            f"`{name}` must have shape {tuple(expected)}{reason}; got {tuple(jnp.shape(x))}."
-        )
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Returns ``value`` as an ``int`` or raises ``ValueError`` unless it is an integer >= 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    return int(value)
+        fail(name, f"shape {tuple(expected)}{reason}", tuple(jnp.shape(x)))
 
 
 def check_static_bool(name: str, value: Any) -> bool:
     """Returns ``value`` as a Python bool or raises ``ValueError`` (e.g. for a traced flag)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(
-            f"`{name}` must be a Python bool (it selects the computation at trace time); "
-            f"got {type(value).__name__} {value!r}."
-        )
+        fail(name, "a Python bool (it selects the computation at trace time)", None,
+             got_text=f"{type(value).__name__} {value!r}")
     return bool(value)
 
 
@@ -76,4 +68,5 @@ def lookup(name: str, value: Any, table: Mapping[str, Any]) -> Any:
     try:
         return table[value]
     except (KeyError, TypeError):
-        raise ValueError(f"`{name}` must be one of {sorted(table)} (or a callable); got {value!r}.") from None
+        pass
+    fail(name, f"one of {sorted(table)} or a callable", value)

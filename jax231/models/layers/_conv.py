@@ -16,10 +16,10 @@ Padding = Union[int, str]
 def _check_padding(padding: Padding) -> Padding:
     if isinstance(padding, str):
         if padding.upper() not in ("SAME", "VALID"):
-            raise ValueError(f"`padding` must be an int >= 0, 'SAME' or 'VALID'; got {padding!r}.")
+            _checks.fail("padding", "an int >= 0, 'SAME' or 'VALID'", padding)
         return padding.upper()
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"`padding` must be an int >= 0, 'SAME' or 'VALID'; got {padding!r}.")
+        _checks.fail("padding", "an int >= 0, 'SAME' or 'VALID'", padding)
     return padding
 
 
@@ -62,11 +62,11 @@ def conv_output_size(size: int, window: int, stride: int, padding: Padding) -> i
     pad = 0 if padding == "VALID" else padding
     span = size - window + 2 * pad
     if span < 0 or span % stride != 0:
-        raise ValueError(
-            f"(W - F + 2P)/S + 1 must be a whole number >= 1; got W={size}, F={window}, "
-            f"P={pad}, S={stride}: ({size} - {window} + 2*{pad})/{stride} + 1 = "
-            f"{span / stride + 1:g}. Change `stride`, `padding` or the filter size."
-        )
+        _checks.fail(
+            "stride, padding, filter size", "(W - F + 2P)/S + 1 a whole number >= 1 (change `stride`, "
+            "`padding` or the filter size)", None,
+            got_text=f"W={size}, F={window}, P={pad}, S={stride}: ({size} - {window} + 2*{pad})/{stride} + 1 = "
+            f"{span / stride + 1:g}")
     return span // stride + 1
 
 
@@ -90,15 +90,11 @@ def _conv(
     c_in, c_out = x_shape[-1], w_shape[-1]
     if depthwise:
         if w_shape[-2] != 1 or c_out % c_in != 0:
-            raise ValueError(
-                f"`w` of a depthwise convolution must have shape (F, F, 1, k*C) with C={c_in} "
-                f"input channels; got {w_shape}."
-            )
+            _checks.fail("w", f"shape (F, F, 1, k*C) of a depthwise convolution with C={c_in} input channels",
+                         w_shape)
     elif w_shape[-2] != c_in:
-        raise ValueError(
-            f"`w` must have {c_in} input channels (axis -2) to match `x` of shape {x_shape}; "
-            f"got w of shape {w_shape}."
-        )
+        _checks.fail("w", f"{c_in} input channels (axis -2) to match `x` of shape {x_shape}", None,
+                     got_text=f"shape {w_shape}")
     # The course's validity rule, checked per spatial axis (raises when non-integer).
     for axis in range(spatial_dims):
         try:

@@ -18,18 +18,13 @@ def _drop(
     x = jnp.asarray(x)
     if _checks.is_concrete(drop_rate):
         if jnp.ndim(drop_rate) != 0 or not 0.0 <= float(drop_rate) < 1.0:
-            raise ValueError(
-                f"`drop_rate` (the probability of dropping a unit) must be a scalar in [0, 1); "
-                f"got {drop_rate!r}."
-            )
+            _checks.fail("drop_rate", "a scalar in [0, 1) (the probability of dropping a unit)", drop_rate)
         if float(drop_rate) == 0.0:
             return x
     if not train:
         return x
     if rng is None:
-        raise ValueError(
-            f"`rng` must be a PRNG key when train=True and drop_rate > 0 (dropping `{name}`); got None."
-        )
+        _checks.fail("rng", f"a PRNG key when train=True and drop_rate > 0 (dropping `{name}`)", None)
     keep_prob = 1.0 - drop_rate
     keep = jax.random.bernoulli(rng, keep_prob, x.shape)
     # Multiply by the scale 1/(1 - p) rather than divide: an exactly rounded product,

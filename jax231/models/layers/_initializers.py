@@ -27,9 +27,7 @@ def fan_in(shape: Shape) -> int:
     """
     shape = tuple(shape)
     if len(shape) < 2:
-        raise ValueError(
-            f"`shape` must have at least 2 axes (inputs..., outputs) to define fan_in; got {shape}."
-        )
+        _checks.fail("shape", "at least 2 axes (inputs..., outputs) to define fan_in", shape)
     return math.prod(shape[:-1])
 
 
@@ -114,7 +112,7 @@ def init_conv(
     in_channels = _checks.check_positive_int("in_channels", in_channels)
     out_channels = _checks.check_positive_int("out_channels", out_channels)
     if spatial_dims not in (1, 2):
-        raise ValueError(f"`spatial_dims` must be 1 or 2; got {spatial_dims!r}.")
+        _checks.fail("spatial_dims", "1 or 2", spatial_dims)
     shape = (window,) * spatial_dims + (in_channels, out_channels)
     w = get_initializer(init)(rng, shape, dtype)
     return {"w": w, "b": jnp.zeros((out_channels,), dtype)}

@@ -199,10 +199,7 @@ def group_norm(
     x = jnp.asarray(x)
     channels = x.shape[-1]
     if channels % num_groups != 0:
-        raise ValueError(
-            f"`num_groups` must divide the {channels} channels of `x` (shape {x.shape}); "
-            f"got num_groups={num_groups}."
-        )
+        _checks.fail("num_groups", f"a divisor of the {channels} channels of `x` (shape {x.shape})", num_groups)
     _check_channel_param("gamma", gamma, channels)
     _check_channel_param("beta", beta, channels)
     grouped = x.reshape(x.shape[:-1] + (num_groups, channels // num_groups))

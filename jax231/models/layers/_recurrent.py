@@ -26,7 +26,7 @@ def _check_cell(params: Params, h: ArrayLike, x: ArrayLike, gates: int, biases: 
     n, d = jnp.shape(x)
     hidden = jnp.shape(h)[1]
     if jnp.shape(h)[0] != n:
-        raise ValueError(f"`h` must have batch size {n} like `x` {jnp.shape(x)}; got {jnp.shape(h)}.")
+        _checks.fail("h", f"batch size {n} like `x` {jnp.shape(x)}", None, got_text=f"shape {jnp.shape(h)}")
     _checks.check_shape("params['wx']", params["wx"], (d, gates * hidden),
                         why=f"(D, {gates}H) for D={d}, H={hidden}")
     _checks.check_shape("params['wh']", params["wh"], (hidden, gates * hidden),
@@ -130,9 +130,8 @@ def _time_major(xs: ArrayLike, h0: ArrayLike) -> Array:
     _checks.check_rank("xs", xs, 3, layout="(N, T, D)")
     _checks.check_rank("h0", h0, 2, layout="(N, H)")
     if jnp.shape(h0)[0] != jnp.shape(xs)[0]:
-        raise ValueError(
-            f"`h0` must have batch size {jnp.shape(xs)[0]} like `xs` {jnp.shape(xs)}; got {jnp.shape(h0)}."
-        )
+        _checks.fail("h0", f"batch size {jnp.shape(xs)[0]} like `xs` {jnp.shape(xs)}", None,
+                     got_text=f"shape {jnp.shape(h0)}")
     return jnp.swapaxes(jnp.asarray(xs), 0, 1)
 
 
@@ -238,7 +237,7 @@ def init_rnn(
       ValueError: for an unknown ``cell`` or ``init``.
     """
     if cell not in _GATES:
-        raise ValueError(f"`cell` must be one of {sorted(_GATES)}; got {cell!r}.")
+        _checks.fail("cell", f"one of {sorted(_GATES)}", cell)
     in_dim = _checks.check_positive_int("in_dim", in_dim)
     hidden_dim = _checks.check_positive_int("hidden_dim", hidden_dim)
     init_fn = get_initializer(init)

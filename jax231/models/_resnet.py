@@ -27,7 +27,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
@@ -51,11 +51,11 @@ def _block_init(
     params: dict = {}
     state: dict = {}
     for j, (window, a, b) in enumerate(convs):
-        params[f"conv_{j}"] = _model.init_conv_no_bias(keys[j], window, a, b, init=init)
+        params[f"conv_{j}"] = _helpers.init_conv_no_bias(keys[j], window, a, b, init=init)
         params[f"bn_{j}"] = layers.init_norm(b)
         state[f"bn_{j}"] = layers.init_batch_norm_stats(b)
     if stride != 1 or c_in != c_out:
-        params["shortcut_conv"] = _model.init_conv_no_bias(keys[-1], 1, c_in, c_out, init=init)
+        params["shortcut_conv"] = _helpers.init_conv_no_bias(keys[-1], 1, c_in, c_out, init=init)
         params["shortcut_bn"] = layers.init_norm(c_out)
         state["shortcut_bn"] = layers.init_batch_norm_stats(c_out)
     return params, state
@@ -107,27 +107,27 @@ def resnet(
         names or rates.
     """
     name = "resnet"
-    _model.check_choice("block", block, BLOCKS)
+    _helpers.check_choice("block", block, BLOCKS)
     for arg, val in (("depth", depth), ("width", width), ("num_stages", num_stages), ("num_classes", num_classes)):
-        _model.check_positive_int(arg, val)
-    _model.check_rate("stochastic_depth_rate", stochastic_depth_rate)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+        _helpers.check_positive_int(arg, val)
+    _helpers.check_rate("stochastic_depth_rate", stochastic_depth_rate)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
     per_block = _CONVS_PER_BLOCK[block] * num_stages
     if depth < per_block + 2 or (depth - 2) % per_block:
-        raise ValueError(
-            f"depth for block={block!r} with num_stages={num_stages} must be {per_block}*n + 2 "
-            f"(n >= 1 blocks per stage, e.g. {per_block + 2}, {2 * per_block + 2}, {3 * per_block + 2}), got {depth}"
+        _helpers.fail(
+            "depth", f"{per_block}*n + 2 for block={block!r} with num_stages={num_stages} "
+            f"(n >= 1 blocks per stage, e.g. {per_block + 2}, {2 * per_block + 2}, {3 * per_block + 2})", depth
         )
     blocks_per_stage = (depth - 2) // per_block
     total_blocks = blocks_per_stage * num_stages
     bn_kw = dict(momentum=bn_momentum, axis_name=bn_axis_name)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         k_stem, k_head, k_blocks = jax.random.split(rng, 3)
         params: dict = {}
         state: dict = {}
-        params["stem"], state["stem"] = _model.init_stem(k_stem, shape[-1], width, init=init)
+        params["stem"], state["stem"] = _helpers.init_stem(k_stem, shape[-1], width, init=init)
         c_in = width
         for s in range(num_stages):
             params[f"stage_{s}"], state[f"stage_{s}"] = {}, {}
@@ -150,13 +150,13 @@ def resnet(
             # The strided convolution is the first 3x3 one: conv_0 (basic) or conv_1 (bottleneck).
             conv_stride = stride if (j == 0 and block == "basic") or (j == 1 and block == "bottleneck") else 1
             h = layers.conv2d(h, p[f"conv_{j}"]["w"], stride=conv_stride, padding="SAME")
-            h, new[f"bn_{j}"] = _model.batch_norm(p[f"bn_{j}"], st[f"bn_{j}"], h, train=train, **bn_kw)
+            h, new[f"bn_{j}"] = _helpers.batch_norm(p[f"bn_{j}"], st[f"bn_{j}"], h, train=train, **bn_kw)
             if j < num_convs - 1:
                 h = layers.relu(h)
         shortcut = x
         if "shortcut_conv" in p:
             shortcut = layers.conv2d(x, p["shortcut_conv"]["w"], stride=stride, padding="SAME")
-            shortcut, new["shortcut_bn"] = _model.batch_norm(
+            shortcut, new["shortcut_bn"] = _helpers.batch_norm(
                 p["shortcut_bn"], st["shortcut_bn"], shortcut, train=train, **bn_kw
             )
         if train and survival < 1.0:
@@ -168,10 +168,10 @@ def resnet(
         params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: Optional[PRNGKey] = None
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
-        _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
-        _model.require_rng(name, rng, train=train, stochastic=stochastic_depth_rate > 0)
+        _helpers.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
+        _helpers.require_rng(name, rng, train=train, stochastic=stochastic_depth_rate > 0)
         new_state: dict = {}
-        h, new_state["stem"] = _model.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
+        h, new_state["stem"] = _helpers.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
         for s in range(num_stages):
             new_state[f"stage_{s}"] = {}
             for b in range(blocks_per_stage):
@@ -180,7 +180,7 @@ def resnet(
                 h, new_state[f"stage_{s}"][f"block_{b}"] = block_apply(
                     params[f"stage_{s}"][f"block_{b}"], state[f"stage_{s}"][f"block_{b}"], h,
                     stride=2 if (s > 0 and b == 0) else 1, survival=survival, train=train,
-                    rng=_model.fold_rng(rng, index),
+                    rng=_helpers.fold_rng(rng, index),
                 )
         h = layers.global_avg_pool(h)
         scores = layers.affine(h, params["head"]["w"], params["head"]["b"])

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
@@ -76,20 +76,20 @@ def mlp(
     """
     hidden_sizes = tuple(hidden_sizes)
     for i, size in enumerate(hidden_sizes):
-        _model.check_positive_int(f"hidden_sizes[{i}]", size)
-    _model.check_positive_int("num_classes", num_classes)
-    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
-    _model.check_choice("norm", norm, NORMS)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
-    _model.check_rate("drop_rate", drop_rate)
-    _model.check_rate("drop_connect_rate", drop_connect_rate)
+        _helpers.check_positive_int(f"hidden_sizes[{i}]", size)
+    _helpers.check_positive_int("num_classes", num_classes)
+    _helpers.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
+    _helpers.check_choice("norm", norm, NORMS)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
+    _helpers.check_rate("drop_rate", drop_rate)
+    _helpers.check_rate("drop_connect_rate", drop_connect_rate)
     act = layers.get_activation(activation)
     stochastic = drop_rate > 0 or drop_connect_rate > 0
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = tuple(int(s) for s in input_shape)
         if len(shape) < 1 or any(s < 1 for s in shape):
-            raise ValueError(f"{name}: input_shape must be a non-empty shape without batch dim, got {input_shape}")
+            _helpers.fail(f"{name} input_shape", "a non-empty shape without the batch dimension", input_shape)
         sizes = (math.prod(shape), *hidden_sizes)
         keys = jax.random.split(rng, len(hidden_sizes) + 1)
         params: dict = {}
@@ -108,17 +108,17 @@ def mlp(
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
         if x.ndim < 2:
-            raise ValueError(f"{name}: x must have shape (N, ...) with a batch axis, got shape {x.shape}")
-        _model.require_rng(name, rng, train=train, stochastic=stochastic)
+            _helpers.fail(f"{name} x", "shape (N, ...) with a batch axis", None, got_text=f"shape {x.shape}")
+        _helpers.require_rng(name, rng, train=train, stochastic=stochastic)
         h = layers.flatten(x)
         first = params["dense_0"] if hidden_sizes else params["head"]
-        _model.check_features(name, h, first["w"].shape[0], what="the flattened input")
+        _helpers.check_features(name, h, first["w"].shape[0], what="the flattened input")
         new_state: dict = {}
         for i in range(len(hidden_sizes)):
             w, b = params[f"dense_{i}"]["w"], params[f"dense_{i}"]["b"]
             if drop_connect_rate > 0:
                 w = layers.drop_connect(
-                    w, drop_rate=drop_connect_rate, rng=_model.fold_rng(rng, 2 * i), train=train
+                    w, drop_rate=drop_connect_rate, rng=_helpers.fold_rng(rng, 2 * i), train=train
                 )
             h = layers.affine(h, w, b)
             if norm == "batch":
@@ -133,7 +133,7 @@ def mlp(
                 h = layers.layer_norm(h, p["gamma"], p["beta"])
             h = act(h)
             if drop_rate > 0:
-                h = layers.dropout(h, drop_rate=drop_rate, rng=_model.fold_rng(rng, 2 * i + 1), train=train)
+                h = layers.dropout(h, drop_rate=drop_rate, rng=_helpers.fold_rng(rng, 2 * i + 1), train=train)
         scores = layers.affine(h, params["head"]["w"], params["head"]["b"])
         return scores, (new_state if train else state)
 

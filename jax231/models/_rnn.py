@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, OptState, Params, PRNGKey, Shape
 
@@ -72,13 +72,13 @@ def _recurrent_classifier(
     cell: str, *, hidden_dim: int, num_classes: int, init: str, forget_bias: float
 ) -> _model.Model:
     name = cell
-    _model.check_choice("cell", cell, CELLS)
-    _model.check_positive_int("hidden_dim", hidden_dim)
-    _model.check_positive_int("num_classes", num_classes)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+    _helpers.check_choice("cell", cell, CELLS)
+    _helpers.check_positive_int("hidden_dim", hidden_dim)
+    _helpers.check_positive_int("num_classes", num_classes)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=2, layout="(T, D)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=2, layout="(T, D)")
         k_cell, k_head = jax.random.split(rng)
         extra = {"forget_bias": forget_bias} if cell == "lstm" else {}
         params = {
@@ -92,7 +92,7 @@ def _recurrent_classifier(
     ) -> tuple[Array, ModelState]:
         del train, rng  # deterministic model
         x = jnp.asarray(x)
-        _model.check_batch(name, x, rank=3, layout="(N, T, D)", channels=params["cell"]["wx"].shape[0])
+        _helpers.check_batch(name, x, rank=3, layout="(N, T, D)", channels=params["cell"]["wx"].shape[0])
         carry = zero_carry(cell, x.shape[0], params["cell"]["wh"].shape[0], x.dtype)
         hs, _ = run_cell(cell, params["cell"], x, carry)
         return layers.affine(hs[:, -1], params["head"]["w"], params["head"]["b"]), state
@@ -208,9 +208,9 @@ def char_lm(
         non-positive temperature.
     """
     for arg, val in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim), ("embed_dim", embed_dim)):
-        _model.check_positive_int(arg, val)
-    _model.check_choice("cell", cell, CELLS)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+        _helpers.check_positive_int(arg, val)
+    _helpers.check_choice("cell", cell, CELLS)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
 
     def init_fn(rng: PRNGKey) -> Params:
         k_embed, k_cell, k_head = jax.random.split(rng, 3)
@@ -226,7 +226,7 @@ def char_lm(
     def apply_fn(params: Params, tokens: ArrayLike, carry: Optional[Carry] = None) -> tuple[Array, Carry]:
         tokens = jnp.asarray(tokens)
         if tokens.ndim != 2 or not jnp.issubdtype(tokens.dtype, jnp.integer):
-            raise ValueError(f"char_lm: tokens must be an integer array (N, T), got {tokens.dtype} {tokens.shape}")
+            _helpers.fail("char_lm tokens", "an integer array (N, T)", None, got_text=f"{tokens.dtype} {tokens.shape}")
         if carry is None:
             carry = initial_carry(tokens.shape[0])
         xs = jnp.take(params["embed"], tokens, axis=0)  # (N, T, E)
@@ -236,7 +236,7 @@ def char_lm(
     def loss_fn(params: Params, inputs: ArrayLike, targets: ArrayLike, carry: Carry) -> tuple[Array, Carry]:
         targets = jnp.asarray(targets)
         if targets.shape != jnp.shape(inputs):
-            raise ValueError(f"char_lm: targets must have the shape of inputs {jnp.shape(inputs)}, got {targets.shape}")
+            _helpers.fail("char_lm targets", f"the shape of inputs {jnp.shape(inputs)}", targets.shape)
         logits, new_carry = apply_fn(params, inputs, lax.stop_gradient(carry))
         logp = layers.log_softmax(logits)
         nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
@@ -247,14 +247,14 @@ def char_lm(
     ) -> Array:
         prefix = jnp.asarray(prefix)
         if prefix.ndim != 1 or prefix.shape[0] < 1:
-            raise ValueError(f"char_lm.sample: prefix must be a non-empty (P,) token array, got shape {prefix.shape}")
-        _model.check_positive_int("length", length)
+            _helpers.fail("char_lm.sample prefix", "a non-empty (P,) token array", None, got_text=f"shape {prefix.shape}")
+        _helpers.check_positive_int("length", length)
         try:
             concrete = float(temperature)
         except (TypeError, jax.errors.ConcretizationTypeError):
             concrete = None  # traced (e.g. a vmapped sweep over temperatures): not checked
         if concrete is not None and not concrete > 0:
-            raise ValueError(f"char_lm.sample: temperature must be > 0, got {temperature}")
+            _helpers.fail("char_lm.sample temperature", "a number > 0", temperature)
         logits, carry = apply_fn(params, prefix[None, :])
 
         def step(state, key):
@@ -301,12 +301,10 @@ def train_tbptt(
     Raises:
       ValueError: when ``tokens`` is not ``(N, L)`` with ``L >= chunk_length + 1``.
     """
-    _model.check_positive_int("chunk_length", chunk_length)
+    _helpers.check_positive_int("chunk_length", chunk_length)
     tokens = jnp.asarray(tokens)
     if tokens.ndim != 2 or tokens.shape[1] < chunk_length + 1:
-        raise ValueError(
-            f"tokens must have shape (N, L) with L >= chunk_length + 1 = {chunk_length + 1}, got {tokens.shape}"
-        )
+        _helpers.fail("tokens", f"shape (N, L) with L >= chunk_length + 1 = {chunk_length + 1}", tokens.shape)
     n, length = tokens.shape
     num_chunks = (length - 1) // chunk_length
     used = num_chunks * chunk_length

@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
@@ -28,9 +28,9 @@ __all__ = ["three_layer_convnet", "vgg", "cnn1d"]
 def _checked_activation(activation: str, *, init: str, drop_rate: float) -> Callable[[Array], Array]:
     """Validates the ``activation``, ``init`` and ``drop_rate`` options every factory here takes;
     returns the activation function."""
-    _model.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
-    _model.check_rate("drop_rate", drop_rate)
+    _helpers.check_choice("activation", activation, tuple(layers.ACTIVATIONS))
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
+    _helpers.check_rate("drop_rate", drop_rate)
     return layers.get_activation(activation)
 
 
@@ -53,13 +53,13 @@ def _head_apply(
     for i in range(num_hidden):
         h = act(layers.affine(h, params[f"fc_{i}"]["w"], params[f"fc_{i}"]["b"]))
         if drop_rate > 0:
-            h = layers.dropout(h, drop_rate=drop_rate, rng=_model.fold_rng(rng, 1000 + i), train=train)
+            h = layers.dropout(h, drop_rate=drop_rate, rng=_helpers.fold_rng(rng, 1000 + i), train=train)
     return layers.affine(h, params["head"]["w"], params["head"]["b"])
 
 
 def _flat_dim(features: Callable[[Params, Array], Array], params: Params, input_shape: Shape) -> int:
     """Size of the flattened features for one example, by abstract evaluation (no FLOPs)."""
-    out = jax.eval_shape(features, params, _model.zeros_batch(input_shape))
+    out = jax.eval_shape(features, params, _helpers.zeros_batch(input_shape))
     return int(out.shape[-1])
 
 
@@ -101,9 +101,9 @@ def three_layer_convnet(
     name = "three_layer_convnet"
     for arg, val in (("num_filters", num_filters), ("filter_size", filter_size),
                      ("hidden_dim", hidden_dim), ("num_classes", num_classes)):
-        _model.check_positive_int(arg, val)
+        _helpers.check_positive_int(arg, val)
     if filter_size % 2 != 1:
-        raise ValueError(f"filter_size must be odd (to preserve H x W with stride 1), got {filter_size}")
+        _helpers.fail("filter_size", "an odd int (to preserve H x W with stride 1)", filter_size)
     act = _checked_activation(activation, init=init, drop_rate=drop_rate)
     pad = (filter_size - 1) // 2
 
@@ -112,7 +112,7 @@ def three_layer_convnet(
         return layers.flatten(layers.max_pool(act(h), window=2, stride=2))
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         k_conv, k_head = jax.random.split(rng)
         params = {"conv": layers.init_conv(k_conv, filter_size, shape[-1], num_filters, init=init)}
         flat = _flat_dim(features, params, shape)
@@ -123,10 +123,10 @@ def three_layer_convnet(
         params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: Optional[PRNGKey] = None
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
-        _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["conv"]["w"].shape[2])
-        _model.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
+        _helpers.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["conv"]["w"].shape[2])
+        _helpers.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
         h = features(params, x)
-        _model.check_features(name, h, params["fc_0"]["w"].shape[0], what="the pooled feature map")
+        _helpers.check_features(name, h, params["fc_0"]["w"].shape[0], what="the pooled feature map")
         scores = _head_apply(params, h, num_hidden=1, act=act, drop_rate=drop_rate, rng=rng, train=train)
         return scores, state
 
@@ -184,15 +184,15 @@ def vgg(
     name = "vgg"
     stage_widths, convs_per_stage, hidden_dims = tuple(stage_widths), tuple(convs_per_stage), tuple(hidden_dims)
     if len(stage_widths) != len(convs_per_stage) or not stage_widths:
-        raise ValueError(
-            f"stage_widths and convs_per_stage must be non-empty and of equal length, got "
-            f"{stage_widths} and {convs_per_stage}"
+        _helpers.fail(
+            "stage_widths, convs_per_stage", "non-empty sequences of equal length", None,
+            got_text=f"{stage_widths} and {convs_per_stage}"
         )
     for arg, seq in (("stage_widths", stage_widths), ("convs_per_stage", convs_per_stage), ("hidden_dims", hidden_dims)):
         for i, v in enumerate(seq):
-            _model.check_positive_int(f"{arg}[{i}]", v)
-    _model.check_positive_int("num_classes", num_classes)
-    _model.check_choice("norm", norm, (None, "batch"))
+            _helpers.check_positive_int(f"{arg}[{i}]", v)
+    _helpers.check_positive_int("num_classes", num_classes)
+    _helpers.check_choice("norm", norm, (None, "batch"))
     act = _checked_activation(activation, init=init, drop_rate=drop_rate)
     use_bn = norm == "batch"
 
@@ -217,12 +217,12 @@ def vgg(
         return layers.flatten(x), (new_state if use_bn else {})
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         factor = 2 ** len(stage_widths)
         if shape[0] % factor or shape[1] % factor:
-            raise ValueError(
-                f"{name}: H and W of input_shape must be divisible by 2**len(stage_widths) = {factor} "
-                f"(one 2x2 pool per stage), got input_shape {shape}"
+            _helpers.fail(
+                f"{name} input_shape", f"H and W divisible by 2**len(stage_widths) = {factor} "
+                "(one 2x2 pool per stage)", shape
             )
         params: dict = {}
         state: dict = {}
@@ -238,7 +238,7 @@ def vgg(
                     state.setdefault(f"stage_{s}", {})[f"bn_{j}"] = layers.init_batch_norm_stats(width)
                 params[f"stage_{s}"][f"conv_{j}"] = conv
                 c_in = width
-        flat = int(jax.eval_shape(lambda p, x: features(p, x, state, False)[0], params, _model.zeros_batch(shape)).shape[-1])
+        flat = int(jax.eval_shape(lambda p, x: features(p, x, state, False)[0], params, _helpers.zeros_batch(shape)).shape[-1])
         params.update(_head_init(rng, flat, hidden_dims, num_classes, init))
         return params, state
 
@@ -247,11 +247,11 @@ def vgg(
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
         c_in = params["stage_0"]["conv_0"]["w"].shape[2]
-        _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=c_in)
-        _model.require_rng(name, rng, train=train, stochastic=drop_rate > 0 and len(hidden_dims) > 0)
+        _helpers.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=c_in)
+        _helpers.require_rng(name, rng, train=train, stochastic=drop_rate > 0 and len(hidden_dims) > 0)
         h, new_state = features(params, x, state, train)
         first = params["fc_0"] if hidden_dims else params["head"]
-        _model.check_features(name, h, first["w"].shape[0], what="the flattened feature map")
+        _helpers.check_features(name, h, first["w"].shape[0], what="the flattened feature map")
         scores = _head_apply(params, h, num_hidden=len(hidden_dims), act=act, drop_rate=drop_rate, rng=rng, train=train)
         return scores, (new_state if train else state)
 
@@ -297,7 +297,7 @@ def cnn1d(
     name = "cnn1d"
     for arg, val in (("channels", channels), ("num_layers", num_layers), ("kernel_size", kernel_size),
                      ("stride", stride), ("num_classes", num_classes)):
-        _model.check_positive_int(arg, val)
+        _helpers.check_positive_int(arg, val)
     act = _checked_activation(activation, init=init, drop_rate=drop_rate)
 
     def features(params: Params, x: Array) -> Array:
@@ -307,7 +307,7 @@ def cnn1d(
         return layers.flatten(x)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=2, layout="(W, C)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=2, layout="(W, C)")
         keys = jax.random.split(rng, num_layers + 1)
         params: dict = {}
         c_in = shape[-1]
@@ -322,10 +322,10 @@ def cnn1d(
         params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: Optional[PRNGKey] = None
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
-        _model.check_batch(name, x, rank=3, layout="(N, W, C)", channels=params["conv_0"]["w"].shape[1])
-        _model.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
+        _helpers.check_batch(name, x, rank=3, layout="(N, W, C)", channels=params["conv_0"]["w"].shape[1])
+        _helpers.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
         h = features(params, x)
-        _model.check_features(name, h, params["head"]["w"].shape[0], what="the flattened feature map")
+        _helpers.check_features(name, h, params["head"]["w"].shape[0], what="the flattened feature map")
         if drop_rate > 0:
             h = layers.dropout(h, drop_rate=drop_rate, rng=rng, train=train)
         return layers.affine(h, params["head"]["w"], params["head"]["b"]), state

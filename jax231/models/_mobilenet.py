@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
@@ -75,31 +75,31 @@ def mobilenet(
     blocks = tuple(tuple(b) for b in blocks)
     for i, blk in enumerate(blocks):
         if len(blk) != 2:
-            raise ValueError(f"blocks[{i}] must be (out_channels, stride), got {blk}")
-        _model.check_positive_int(f"blocks[{i}][0] (out_channels)", blk[0])
-        _model.check_positive_int(f"blocks[{i}][1] (stride)", blk[1])
-    _model.check_positive_int("stem_width", stem_width)
-    _model.check_positive_int("num_classes", num_classes)
+            _helpers.fail(f"blocks[{i}]", "a pair (out_channels, stride)", blk)
+        _helpers.check_positive_int(f"blocks[{i}][0] (out_channels)", blk[0])
+        _helpers.check_positive_int(f"blocks[{i}][1] (stride)", blk[1])
+    _helpers.check_positive_int("stem_width", stem_width)
+    _helpers.check_positive_int("num_classes", num_classes)
     if not width_multiplier > 0:
-        raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
-    _model.check_rate("drop_rate", drop_rate)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+        _helpers.fail("width_multiplier", "a number > 0", width_multiplier)
+    _helpers.check_rate("drop_rate", drop_rate)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
     scale = lambda c: max(1, int(round(width_multiplier * c)))  # noqa: E731
     bn_kw = dict(momentum=bn_momentum, axis_name=bn_axis_name)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        shape = _model.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
+        shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
         keys = jax.random.split(rng, 2 * len(blocks) + 2)
         c = scale(stem_width)
         params: dict = {}
         state: dict = {}
-        params["stem"], state["stem"] = _model.init_stem(keys[0], shape[-1], c, init=init)
+        params["stem"], state["stem"] = _helpers.init_stem(keys[0], shape[-1], c, init=init)
         for i, (out, _) in enumerate(blocks):
             c_out = scale(out)
             params[f"block_{i}"] = {
-                "depthwise": _model.init_conv_no_bias(keys[2 * i + 1], 3, 1, c, init=init),
+                "depthwise": _helpers.init_conv_no_bias(keys[2 * i + 1], 3, 1, c, init=init),
                 "depthwise_bn": layers.init_norm(c),
-                "pointwise": _model.init_conv_no_bias(keys[2 * i + 2], 1, c, c_out, init=init),
+                "pointwise": _helpers.init_conv_no_bias(keys[2 * i + 2], 1, c, c_out, init=init),
                 "pointwise_bn": layers.init_norm(c_out),
             }
             state[f"block_{i}"] = {
@@ -114,18 +114,18 @@ def mobilenet(
         params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: Optional[PRNGKey] = None
     ) -> tuple[Array, ModelState]:
         x = jnp.asarray(x)
-        _model.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
-        _model.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
+        _helpers.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
+        _helpers.require_rng(name, rng, train=train, stochastic=drop_rate > 0)
         new_state: dict = {}
-        h, new_state["stem"] = _model.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
+        h, new_state["stem"] = _helpers.stem(params["stem"], state["stem"], x, train=train, **bn_kw)
         for i, (_, stride) in enumerate(blocks):
             p, st = params[f"block_{i}"], state[f"block_{i}"]
             new: dict = {}
             h = layers.depthwise_conv2d(h, p["depthwise"]["w"], stride=stride, padding="SAME")
-            h, new["depthwise_bn"] = _model.batch_norm(p["depthwise_bn"], st["depthwise_bn"], h, train=train, **bn_kw)
+            h, new["depthwise_bn"] = _helpers.batch_norm(p["depthwise_bn"], st["depthwise_bn"], h, train=train, **bn_kw)
             h = layers.relu(h)
             h = layers.conv2d(h, p["pointwise"]["w"], stride=1, padding=0)
-            h, new["pointwise_bn"] = _model.batch_norm(p["pointwise_bn"], st["pointwise_bn"], h, train=train, **bn_kw)
+            h, new["pointwise_bn"] = _helpers.batch_norm(p["pointwise_bn"], st["pointwise_bn"], h, train=train, **bn_kw)
             h = layers.relu(h)
             new_state[f"block_{i}"] = new
         h = layers.global_avg_pool(h)

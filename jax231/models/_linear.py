@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import jax.numpy as jnp
 
-from jax231.models import _model
+from jax231.models import _helpers, _model
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
@@ -43,13 +43,13 @@ def linear(*, num_classes: int = 10, init: str = "small") -> _model.Model:
     Raises:
       ValueError: for a bad ``num_classes`` or an unknown ``init``.
     """
-    _model.check_positive_int("num_classes", num_classes)
-    _model.check_choice("init", init, tuple(layers.INITIALIZERS))
+    _helpers.check_positive_int("num_classes", num_classes)
+    _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = tuple(int(s) for s in input_shape)
         if len(shape) < 1 or any(s < 1 for s in shape):
-            raise ValueError(f"{_NAME}: input_shape must be a non-empty shape without batch dim, got {input_shape}")
+            _helpers.fail(f"{_NAME} input_shape", "a non-empty shape without the batch dimension", input_shape)
         return layers.init_affine(rng, math.prod(shape), num_classes, init=init), {}
 
     def apply_fn(
@@ -58,9 +58,9 @@ def linear(*, num_classes: int = 10, init: str = "small") -> _model.Model:
         del train, rng  # deterministic model
         x = jnp.asarray(x)
         if x.ndim < 2:
-            raise ValueError(f"{_NAME}: x must have shape (N, ...) with a batch axis, got shape {x.shape}")
+            _helpers.fail(f"{_NAME} x", "shape (N, ...) with a batch axis", None, got_text=f"shape {x.shape}")
         h = layers.flatten(x)
-        _model.check_features(_NAME, h, params["w"].shape[0], what="the flattened input")
+        _helpers.check_features(_NAME, h, params["w"].shape[0], what="the flattened input")
         return layers.affine(h, params["w"], params["b"]), state
 
     return _model.Model(init_fn, apply_fn)
@@ -86,7 +86,5 @@ def class_templates(params: Params, image_shape: Sequence[int]) -> Array:
     w = params["w"]
     shape = tuple(int(s) for s in image_shape)
     if math.prod(shape) != w.shape[0]:
-        raise ValueError(
-            f"image_shape {shape} has {math.prod(shape)} elements but W has {w.shape[0]} rows (D)"
-        )
+        _helpers.fail("image_shape", f"a shape of {w.shape[0]} elements (the rows D of W)", shape)
     return jnp.transpose(w).reshape((w.shape[1], *shape))
