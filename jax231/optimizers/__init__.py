@@ -34,7 +34,8 @@ from jax231.optimizers._base import (
 )
 from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
 from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
-from jax231.optimizers._registry import NAMES, get, needs_value_fn
+from jax231.optimizers._make_schedule import SCHEDULES, ScheduleOptions, make_schedule
+from jax231.optimizers._registry import NAMES, REGISTRY, get, needs_value_fn
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
@@ -49,6 +50,9 @@ from jax231.optimizers._transforms import (
 
 __all__ = [
     "NAMES",
+    "REGISTRY",
+    "SCHEDULES",
+    "ScheduleOptions",
     "AdagradState",
     "AdamState",
     "AddWeightDecayState",
@@ -74,6 +78,7 @@ __all__ = [
     "get_hyperparams",
     "lbfgs",
     "lbfgs_minimize",
+    "make_schedule",
     "momentum",
     "needs_value_fn",
     "nesterov",

@@ -1,40 +1,32 @@
-"""A small typed registry: optimizers by name, for experiment configs.
+"""Optimizers by name: one :class:`jax231._registry.Registry` over the update rules.
 
-Names map to real factories (go-to-definition works); an unknown name raises a
-``ValueError`` that lists the valid ones.
+Names are those of the factories (``sgd``, ``adam``, ...). ``get`` checks the name
+and the keyword arguments against the factory's signature before building.
+Capabilities are attributes of the built object (``get('lbfgs').needs_objective``),
+never of its name.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
 
+from jax231._registry import Registry
 from jax231.optimizers._adam import adam, adamw
 from jax231.optimizers._adaptive import adagrad, rmsprop
 from jax231.optimizers._base import GradientTransformation
 from jax231.optimizers._lbfgs import lbfgs
 from jax231.optimizers._sgd import momentum, nesterov, sgd
 
-_FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
-    "sgd": sgd,
-    "momentum": momentum,
-    "nesterov": nesterov,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "adamw": adamw,
-    "lbfgs": lbfgs,
-}
+__all__ = ["NAMES", "REGISTRY", "get", "needs_value_fn"]
 
-NAMES: tuple[str, ...] = tuple(_FACTORIES)
+REGISTRY: Registry[GradientTransformation] = Registry("optimizer")
+"""Every update rule of the notes, in the notes' order."""
+
+for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs):
+    REGISTRY.register(_factory)
+
+NAMES: tuple[str, ...] = REGISTRY.names
 """Valid names for :func:`get`."""
-
-_NEEDS_VALUE_FN = frozenset({"lbfgs"})
-
-
-def _check_name(name: str) -> None:
-    if name not in _FACTORIES:
-        raise ValueError(f"name: unknown optimizer {name!r}; valid names are {', '.join(NAMES)}")
 
 
 def get(name: str, **hyperparams: Any) -> GradientTransformation:
@@ -54,22 +46,14 @@ def get(name: str, **hyperparams: Any) -> GradientTransformation:
       ValueError: for an unknown name (listing the valid names), an argument
         the factory does not take (listing those it takes), or a bad value.
     """
-    _check_name(name)
-    factory = _FACTORIES[name]
-    params = inspect.signature(factory).parameters
-    unknown = sorted(set(hyperparams) - set(params))
-    if unknown:
-        raise ValueError(
-            f"hyperparams: {name} takes {', '.join(params)}; got unknown {', '.join(unknown)}"
-        )
-    return factory(**hyperparams)
+    return REGISTRY.get(name, **hyperparams)
 
 
 def needs_value_fn(name: str) -> bool:
     """Whether ``update`` of optimizer ``name`` needs ``value_fn`` (and reads ``value``, ``grad``).
 
-    A training loop uses this to pass ``value_fn=`` (L-BFGS); every other rule
-    ignores such extras, so passing them always is also fine.
+    Kept for callers that hold only a name; it reads the capability of the built
+    object (``GradientTransformation.needs_objective``, every factory's defaults),
+    so the answer is never a list of names. Prefer ``opt.needs_objective``.
     """
-    _check_name(name)
-    return name in _NEEDS_VALUE_FN
+    return bool(get(name).needs_objective)

@@ -18,6 +18,7 @@ import math
 
 import jax.numpy as jnp
 
+from jax231._validation import check_positive_int
 from jax231.optimizers._base import check_non_negative
 from jax231.types import Array, ArrayLike, Schedule
 
@@ -32,9 +33,7 @@ __all__ = [
 ]
 
 
-def _check_steps(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+_check_steps = check_positive_int
 
 
 def _t(step: ArrayLike) -> Array:

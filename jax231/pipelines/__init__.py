@@ -30,6 +30,7 @@ from jax231.pipelines._device import (
     to_device,
 )
 from jax231.pipelines._preprocessing import Preprocessing, apply_preprocessing, fit_preprocessing
+from jax231.pipelines._sources import SOURCES, Source, source
 
 try:  # Register the offline TFDS builders (TFDS imports TensorFlow lazily).
     from jax231.pipelines import _builders  # noqa: F401
@@ -38,6 +39,8 @@ except ImportError:  # No TFDS: load_arrays still serves the offline datasets.
 
 __all__ = [
     "AUGMENT_PLACEMENT",
+    "SOURCES",
+    "Source",
     "Augment",
     "DatasetInfo",
     "DeviceDataset",
@@ -53,5 +56,6 @@ __all__ = [
     "load",
     "load_arrays",
     "shard_batch",
+    "source",
     "to_device",
 ]

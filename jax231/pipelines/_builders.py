@@ -13,7 +13,7 @@ import abc
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jax231.pipelines import _arrays
+from jax231.pipelines import _sources
 
 _MNIST1D_CITATION = """@article{greydanus2020scaling,
   title={Scaling down Deep Learning}, author={Greydanus, Sam}, journal={arXiv:2011.14439}, year={2020}}"""
@@ -79,7 +79,7 @@ class Mnist1d(_OfflineBuilder):
     CITATION = _MNIST1D_CITATION
 
     def _raw(self) -> dict:
-        return _arrays.mnist1d_raw()
+        return _sources.mnist1d_raw()
 
 
 class Digits(_OfflineBuilder):
@@ -95,4 +95,4 @@ class Digits(_OfflineBuilder):
     CITATION = _DIGITS_CITATION
 
     def _raw(self) -> dict:
-        return _arrays.digits_raw()
+        return _sources.digits_raw()

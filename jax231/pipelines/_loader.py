@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jax231.pipelines import _arrays, _common, _tf_augment
+from jax231.pipelines import _common, _sources, _tf_augment
 from jax231.pipelines import _builders  # noqa: F401  Registers mnist1d and digits.
 from jax231.pipelines._augment import Augment, as_augment
 from jax231.pipelines._preprocessing import Preprocessing, fit_preprocessing
@@ -91,7 +91,7 @@ def tfds_arrays(name: str, split: str, *, data_dir=None, shard=None) -> dict[str
     """:func:`load_arrays` for TFDS names: the whole split as one batch."""
     ds, n, _ = _tfds_dataset(name, split, data_dir, shard)
     images, labels = next(iter(tfds.as_numpy(ds.batch(n))))
-    return {"image": _arrays.to_float(images), "label": labels.astype(np.int32)}
+    return {"image": _sources.to_float(images), "label": labels.astype(np.int32)}
 
 
 def tfds_info(name: str, *, data_dir=None) -> _common.DatasetInfo:
@@ -131,6 +131,14 @@ def _check_options(batch_size, num_epochs, seed) -> None:
         raise ValueError(f"seed: expected an integer, got {seed!r}")
 
 
+def _fit_images(src: _sources.Source, split: str) -> np.ndarray:
+    """The float32 images of ``split``: what a named preprocessing is fitted on."""
+    if not src.local:
+        return tfds_arrays(src.name, split, data_dir=src.data_dir)["image"]
+    base, indices = _common.split_indices(split, src.split_sizes())
+    return _sources.to_float(src.read(base)[0][indices])
+
+
 def load(
     name: str,
     split: str,
@@ -149,7 +157,8 @@ def load(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Implementation of :func:`jax231.pipelines.load` (documented there)."""
     _check_options(batch_size, num_epochs, seed)
-    name = _arrays.resolve_name(name)
+    src = _sources.source(name, data_dir=data_dir)
+    name = src.name
     if drop_remainder is None:
         drop_remainder = bool(shuffle)
     cfg = as_augment(augment)
@@ -164,17 +173,14 @@ def load(
                 f"fit_split: preprocess={preprocess!r} needs the training split to fit on "
                 "(e.g. fit_split='train[:90%]'), so validation data never leaks into it"
             )
-        preprocess = fit_preprocessing(
-            _arrays.load_arrays(name, fit_split, data_dir=data_dir)["image"], method=preprocess
-        )
+        preprocess = fit_preprocessing(_fit_images(src, fit_split), method=preprocess)
     elif preprocess is not None and not isinstance(preprocess, Preprocessing):
         raise ValueError(f"preprocess: expected None, a method name or a Preprocessing, got {preprocess!r}")
 
-    sizes = _arrays.local_splits(name, data_dir) if name not in _common.OFFLINE_BUILDERS else None
-    if sizes is not None:
+    if src.local and name not in _common.OFFLINE_BUILDERS:
         # 1. In-memory source: shuffle indices, gather whole batches.
-        base, indices = _common.split_indices(split, sizes, shard)
-        raw_images, raw_labels = _arrays.raw_split(name, base, data_dir)
+        base, indices = _common.split_indices(split, src.split_sizes(), shard)
+        raw_images, raw_labels = src.read(base)
         images = tf.constant(raw_images[indices])
         labels = tf.constant(raw_labels[indices].astype(np.int32))
         n = len(indices)

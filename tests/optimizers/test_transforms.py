@@ -123,9 +123,9 @@ def test_registry_builds_every_name():
 
 
 def test_registry_errors_list_valid_choices():
-    with pytest.raises(ValueError, match="valid names are sgd, momentum.*lbfgs"):
+    with pytest.raises(ValueError, match="optimizer name: expected one of sgd, momentum.*lbfgs, got 'adamax'"):
         jopt.get("adamax")
-    with pytest.raises(ValueError, match="sgd takes learning_rate; got unknown momentum"):
+    with pytest.raises(ValueError, match=r"sgd keyword arguments: expected some of \(learning_rate\), got unknown momentum"):
         jopt.get("sgd", momentum=0.9)
 
 
