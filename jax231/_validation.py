@@ -22,10 +22,13 @@ import math
 import numbers
 from typing import Any, Collection, Iterable, NoReturn, Optional, Sequence
 
+import jax
 import numpy as np
 
 __all__ = [
     "MAX_SEED",
+    "check_values",
+    "is_traced",
     "check_bool",
     "check_choice",
     "check_finite",
@@ -195,3 +198,39 @@ def check_keywords(name: str, given: Collection[str], valid: Sequence[str]) -> N
         fail(f"{name} keyword arguments",
              f"some of ({', '.join(valid)})" if valid else "none",
              None, got_text=f"unknown {', '.join(unknown)}")
+
+
+def is_traced(value: Any) -> bool:
+    """Whether ``value`` is a tracer (no value at trace time: under ``jit``/``vmap``/``grad``)."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def check_values(
+    name: str,
+    value: Any,
+    *,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Checks a number or array that may be traced: every concrete element finite and in range.
+
+    A traced ``value`` passes (its value is unknown at trace time, as in a vmapped
+    sweep); a callable (a schedule) passes too. Use it for hyperparameters and
+    strengths that are data, not configuration.
+    """
+    if callable(value) or is_traced(value):
+        return
+    try:
+        v = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(name, "a number or a numeric array", value)
+    ok = bool(np.all(np.isfinite(v)))
+    if ok and low is not None:
+        ok = bool(np.all(v > low if low_open else v >= low))
+    if ok and high is not None:
+        ok = bool(np.all(v < high if high_open else v <= high))
+    if not ok:
+        interval = _interval(low, high, low_open, high_open)
+        fail(name, f"finite values {interval}".rstrip(), value)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._validation import check_values
 from jax231.types import Array, ArrayLike, Params
 
 KeyPath = tuple[str, ...]
@@ -87,12 +88,13 @@ def svm_loss(*, logits: ArrayLike, labels: ArrayLike, margin: float = 1.0, squar
       Per-example losses, shape ``(...)`` (``(N,)`` for ``(N, C)`` logits).
 
     Raises:
-      ValueError: on mismatched shapes, non-integer labels or (when
-        concrete) labels outside ``[0, C)``.
+      ValueError: on mismatched shapes, non-integer labels, (when concrete)
+        labels outside ``[0, C)``, or a margin that is not finite and > 0.
 
     References:
       CS231n notes, "Linear classification: Support Vector Machine".
     """
+    check_values("margin", margin, low=0.0, low_open=True)
     logits, labels = _check_logits_labels(logits, labels)
     correct = _correct_class_scores(logits, labels)
     margins = logits - correct[..., None] + margin
@@ -237,7 +239,12 @@ def l2_penalty(
 
     Returns:
       A scalar.
+
+    Raises:
+      ValueError: for a concrete ``strength`` that is not finite or is negative (a
+        negative penalty rewards large weights).
     """
+    check_values("strength", strength, low=0.0)
     return 0.5 * strength * _penalised_sum(params, exclude, jnp.square)
 
 
@@ -246,8 +253,9 @@ def l1_penalty(
 ) -> Array:
     """L1 penalty :math:`R = \\lambda \\sum_w |w|` (:math:`\\lambda` = ``strength``), sparsifying.
 
-    Args and returns as :func:`l2_penalty`.
+    Args, returns and raises as :func:`l2_penalty`.
     """
+    check_values("strength", strength, low=0.0)
     return strength * _penalised_sum(params, exclude, jnp.abs)
 
 

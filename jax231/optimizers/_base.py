@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._validation import check_values
 from jax231.types import Array, ArrayLike, EvalParamsFn, OptState, Params, PyTree, ScalarOrSchedule, Updates
 from jax231.types import TransformInitFn as InitFn
 from jax231.types import TransformUpdateFn as UpdateFn
@@ -144,17 +145,17 @@ def _concrete(name: str, value: Any) -> np.ndarray | None:
 
 
 def check_non_negative(name: str, value: Any) -> None:
-    """Raises ``ValueError`` unless a concrete ``value`` is >= 0 (schedules pass)."""
+    """Raises ``ValueError`` unless a concrete ``value`` is finite and >= 0 (schedules pass)."""
     v = _concrete(name, value)
-    if v is not None and not np.all(v >= 0):
-        raise ValueError(f"{name}: expected a value >= 0, got {value!r}")
+    if v is not None and not (np.all(np.isfinite(v)) and np.all(v >= 0)):
+        raise ValueError(f"{name}: expected a finite value >= 0, got {value!r}")
 
 
 def check_positive(name: str, value: Any) -> None:
-    """Raises ``ValueError`` unless a concrete ``value`` is > 0."""
+    """Raises ``ValueError`` unless a concrete ``value`` is finite and > 0."""
     v = _concrete(name, value)
-    if v is not None and not np.all(v > 0):
-        raise ValueError(f"{name}: expected a value > 0, got {value!r}")
+    if v is not None and not (np.all(np.isfinite(v)) and np.all(v > 0)):
+        raise ValueError(f"{name}: expected a finite value > 0, got {value!r}")
 
 
 def check_unit_interval(name: str, value: Any) -> None:
@@ -258,8 +259,11 @@ def set_hyperparams(state: OptState, **values: ArrayLike) -> OptState:
       The new state.
 
     Raises:
-      ValueError: when a name is held by no state in ``state``.
+      ValueError: when a name is held by no state in ``state``, or a concrete value
+        is not finite or negative (every hyperparameter of the notes is >= 0).
     """
+    for name, value in values.items():  # concrete values only: a sweep's traced values pass
+        check_values(name, value, low=0.0)
     found: set[str] = set()
     new = _set(state, values, found)
     missing = set(values) - found

@@ -72,7 +72,9 @@ def load_arrays(
     """
     src = source(name, data_dir=data_dir)
     if not src.local:
-        return src.arrays(split, shard=shard)  # type: ignore[attr-defined]
+        from jax231.pipelines import _loader  # The one deferred import: TensorFlow.
+
+        return _loader.tfds_arrays(src.name, split, data_dir=src.data_dir, shard=shard)
     base, indices = _common.split_indices(split, src.split_sizes(), shard)
     images, labels = src.read(base)
     return {"image": to_float(images[indices]), "label": labels[indices].astype(np.int32)}
@@ -83,4 +85,9 @@ def info(name: str, *, data_dir: Optional[str] = None) -> _common.DatasetInfo:
 
     Reads metadata only for TFDS names (no download); local sources are read.
     """
-    return source(name, data_dir=data_dir).info()
+    src = source(name, data_dir=data_dir)
+    if not src.local:
+        from jax231.pipelines import _loader  # The one deferred import: TensorFlow.
+
+        return _loader.tfds_info(src.name, data_dir=src.data_dir)
+    return src.info()

@@ -5,8 +5,9 @@ Kinds (``SOURCES``, a :class:`jax231._registry.Registry`): ``mnist1d`` and
 ``npz:<path>``, ``imagefolder:<path>``, and ``tfds:<name>`` for any TFDS name
 (a bare TFDS name resolves to it). A source answers three questions: its split
 sizes, one whole base split in its stored dtype, and its :class:`DatasetInfo`.
-Local sources are read with NumPy, scikit-learn and PIL; only :class:`TfdsSource`
-needs TensorFlow, imported when it is first read (the one deferred import).
+Local sources are read with NumPy, scikit-learn and PIL; a :class:`TfdsSource` is
+read by :mod:`._loader` through TensorFlow (imported by :mod:`._arrays` and :mod:`._api`
+when first needed: the one deferred import).
 """
 
 from __future__ import annotations
@@ -345,27 +346,20 @@ class ImageFolderSource(Source):
 
 @dataclasses.dataclass(frozen=True)
 class TfdsSource(Source):
-    """Any TFDS name, read through TFDS (TensorFlow imported on first read)."""
+    """Any TFDS name. It is read through TFDS and tf.data by :mod:`._loader` (which
+    imports TensorFlow), so this object only names the dataset: :func:`load_arrays`,
+    :func:`info` and :func:`load` dispatch on ``local``."""
 
     local = False
 
     def split_sizes(self) -> dict[str, int]:
-        return dict(self.info().splits)
+        raise ValueError(f"name: expected a local source, got the TFDS name {self.name!r}")
 
     def read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        arrays = self.arrays(split)
-        return arrays["image"], arrays["label"]
-
-    def arrays(self, split: str, *, shard: Optional[tuple[int, int]] = None) -> dict[str, np.ndarray]:
-        """The (sliced, sharded) split as float32 images and int32 labels."""
-        from jax231.pipelines import _loader  # The one deferred import: TensorFlow.
-
-        return _loader.tfds_arrays(self.name, split, data_dir=self.data_dir, shard=shard)
+        raise ValueError(f"name: expected a local source, got the TFDS name {self.name!r}")
 
     def info(self) -> _common.DatasetInfo:
-        from jax231.pipelines import _loader  # The one deferred import: TensorFlow.
-
-        return _loader.tfds_info(self.name, data_dir=self.data_dir)
+        raise ValueError(f"name: expected a local source, got the TFDS name {self.name!r}")
 
 
 def _prefixed(cls: type) -> Any:
