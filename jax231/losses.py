@@ -245,7 +245,7 @@ def l2_penalty(
         negative penalty rewards large weights).
     """
     check_values("strength", strength, low=0.0)
-    return 0.5 * strength * _penalised_sum(params, exclude, jnp.square)
+    return jnp.asarray(0.5 * strength * _penalised_sum(params, exclude, jnp.square))
 
 
 def l1_penalty(
@@ -256,7 +256,7 @@ def l1_penalty(
     Args, returns and raises as :func:`l2_penalty`.
     """
     check_values("strength", strength, low=0.0)
-    return strength * _penalised_sum(params, exclude, jnp.abs)
+    return jnp.asarray(strength * _penalised_sum(params, exclude, jnp.abs))
 
 
 def elastic_net_penalty(

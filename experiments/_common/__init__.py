@@ -2,8 +2,10 @@
 
 Public API (experiments import from here, never from the private modules):
 
-* CLI: :class:`UsageError`, :func:`run` (absl ``app.run`` with one-line errors and
-  exit code 2), :func:`define_config_file`, :func:`fail`, :func:`check_workdir`, :func:`split_list`,
+* CLI: :class:`UsageError`, :func:`run` (absl ``app.run`` with one-line errors: exit
+  code 2 for bad input, 1 for disk full / permissions), :func:`report_errors`,
+  :func:`define_config_file` (``--config`` with checked numbers), :func:`check_config_numbers`,
+  :func:`check_keywords`, :func:`fail`, :func:`check_workdir`, :func:`split_list`,
   :func:`parse_choices`, :func:`parse_int_list`, :func:`parse_float_map`.
 * Registries: :class:`Registry`, :func:`model_registry`, :func:`optimizer_registry`,
   :func:`dataset_registry` and the contract name lists.
@@ -17,14 +19,20 @@ Public API (experiments import from here, never from the private modules):
   :func:`performance_profile`, :func:`profile_rows`.
 """
 
+from experiments._common._cli import EXIT_ENVIRONMENT
 from experiments._common._cli import EXIT_USAGE
+from experiments._common._cli import Shortcuts
 from experiments._common._cli import UsageError
+from experiments._common._cli import check_config_numbers
+from experiments._common._cli import check_keywords
 from experiments._common._cli import check_workdir
 from experiments._common._cli import define_config_file
+from experiments._common._cli import define_workdir
 from experiments._common._cli import fail
 from experiments._common._cli import parse_choices
 from experiments._common._cli import parse_float_map
 from experiments._common._cli import parse_int_list
+from experiments._common._cli import report_errors
 from experiments._common._cli import run
 from experiments._common._cli import split_list
 from experiments._common._data import Splits
@@ -58,19 +66,24 @@ from experiments._common._sweep import initial_losses
 __all__ = [
     "DATASET_NAMES",
     "DATASET_PREFIXES",
+    "EXIT_ENVIRONMENT",
     "EXIT_USAGE",
     "MODEL_NAMES",
     "OPTIMIZER_NAMES",
     "Profile",
     "Registry",
     "Splits",
+    "Shortcuts",
     "UsageError",
     "aggregate",
+    "check_config_numbers",
+    "check_keywords",
     "check_workdir",
     "dataset_name",
     "dataset_registry",
     "explosions",
     "define_config_file",
+    "define_workdir",
     "fail",
     "format_mean_std",
     "initial_losses",
@@ -82,6 +95,7 @@ __all__ = [
     "parse_choices",
     "parse_float_map",
     "parse_int_list",
+    "report_errors",
     "performance_profile",
     "performance_ratios",
     "plot_curves",

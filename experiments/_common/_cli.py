@@ -1,26 +1,44 @@
-"""Command-line plumbing shared by experiments: one-line errors, exit code 2.
+"""Command-line plumbing shared by experiments: the one error path of every main.
 
-Bad input (an unknown optimizer, model or dataset, a malformed learning rate, a
-workdir that cannot be written) must stop a run *before* training with one line on
-stderr naming the flag, what was expected and what came, and exit code 2 — never a
-traceback. Library code raises :class:`UsageError`; :func:`run` turns it (and absl's
-own flag-parsing errors) into that line.
+Bad input (an unknown optimizer, model or dataset, a misspelt ``--config.<field>``,
+a non-finite or out-of-range number, a missing or corrupt data file, a bad split
+string, a bad model or optimizer keyword, a workdir that cannot be written) must stop
+a run *before* training with one line on stderr naming the field, what was expected
+and what came, and exit code 2 — never a traceback. An environment failure (disk
+full, permission denied) is one line and exit code 1. ``--verbosity=1`` (or more)
+shows the traceback instead.
+
+:func:`define_config_file` defines ``--config`` (overrides parsed with one-line
+errors; every numeric field checked by :func:`check_config_numbers` when the value is
+read) and :func:`run` is ``absl.app.run`` with that error path. Library code raises
+``ValueError`` (the :mod:`jax231._validation` format) or :class:`UsageError`.
 """
 
 from __future__ import annotations
 
+import errno
+import math
+import numbers
 import os
 import pathlib
+import re
 import sys
 import tempfile
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, NoReturn, Sequence
 
-from absl import app
-from absl import logging
-from absl import flags
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jax231 import _validation
 
 EXIT_USAGE = 2
 """Exit status for bad command-line input (the POSIX convention, as argparse uses)."""
+
+EXIT_ENVIRONMENT = 1
+"""Exit status for a failure of the environment (disk full, permission denied)."""
+
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 class UsageError(ValueError):
@@ -134,11 +152,97 @@ def check_workdir(path: str | os.PathLike | None, *, flag: str = "workdir") -> p
     return workdir
 
 
-def fail(message: str) -> None:
-    """Prints ``error: <message>`` (one line) on stderr and exits with status 2."""
+def fail(message: str, *, status: int = EXIT_USAGE) -> NoReturn:
+    """Prints ``error: <message>`` (one line) on stderr and exits with ``status`` (2: usage)."""
     one_line = " ".join(str(message).split())
     print(f"error: {one_line}", file=sys.stderr, flush=True)
-    sys.exit(EXIT_USAGE)
+    sys.exit(status)
+
+
+def check_keywords(flag: str, given: Collection[str], valid: Sequence[str]) -> None:
+    """:func:`jax231._validation.check_keywords` raising :class:`UsageError` (listing the valid ones)."""
+    try:
+        _validation.check_keywords(flag, given, valid)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+# ----------------------------------------------------------------------- config numbers
+_NON_NEGATIVE = ("l1", "l2", "weight_decay", "elastic_net", "label_smoothing")
+_AT_LEAST_ONE = ("top_k", "num_epochs", "num_trials")
+
+
+def _number_rule(field: str) -> Callable[[str, Any], Any] | None:
+    """The check a numeric config field gets from its name (``None``: finiteness only)."""
+    leaf = re.sub(r"(\[\d+\])+$", "", field.rsplit(".", 1)[-1])
+    if leaf in ("seed", "seeds") or leaf.endswith("_seed"):
+        return _validation.check_seed
+    if leaf in ("learning_rate", "lr") or leaf.endswith(("_learning_rate", "_lr")):
+        return _validation.check_positive
+    if leaf in _NON_NEGATIVE:
+        return _validation.check_non_negative
+    if leaf.endswith(("drop_rate", "depth_rate")):
+        return _validation.check_rate
+    if leaf in _AT_LEAST_ONE:
+        return _validation.check_positive_int
+    return None
+
+
+def _check_number(field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        _validation.fail(field, "a finite number", value)
+    rule = _number_rule(field)
+    if rule is not None:
+        rule(field, value)
+
+
+def check_config_numbers(
+    config: ml_collections.ConfigDict, *, prefix: str = "--config"
+) -> ml_collections.ConfigDict:
+    """Checks every numeric field of ``config`` (nested too) before anything trains.
+
+    Every float must be finite (``--config.learning_rate=inf`` and ``nan`` are refused);
+    fields get a range from their name: ``seed``/``*_seed`` in ``[0, 2**32 - 1]``,
+    ``learning_rate``/``lr``/``*_lr`` > 0, ``l1``/``l2``/``weight_decay`` >= 0,
+    ``*drop_rate`` in ``[0, 1)``, ``top_k``/``num_epochs``/``num_trials`` integers >= 1.
+    Tuples and lists of numbers are checked element by element.
+
+    Returns:
+      ``config`` itself.
+
+    Raises:
+      UsageError: ``--config.<field>: expected ..., got ...`` for the first bad field.
+    """
+    try:
+        _check_tree(config, prefix)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return config
+
+
+def _check_tree(node: Any, field: str) -> None:
+    if isinstance(node, (ml_collections.ConfigDict, dict)):
+        for key, value in node.items():
+            _check_tree(value, f"{field}.{key}")
+    elif isinstance(node, (tuple, list)):
+        for i, value in enumerate(node):
+            _check_tree(value, f"{field}[{i}]")
+    else:
+        _check_number(field, node)
+
+
+_OVERRIDE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, flags.Error)
+"""What ml_collections raises for a bad ``--config.<field>`` override (at definition or parse time)."""
+
+
+def _override_message(err: BaseException, name: str = "config") -> str:
+    """``--config: bad override: unknown field ...`` from ml_collections' error (one line)."""
+    text = str(err.args[0]) if err.args else str(err)
+    text = " ".join(text.replace("\\n", " ").replace("\\", "").replace("'", "").split())
+    kind = "unknown field " if isinstance(err, (AttributeError, KeyError)) else ""
+    return f"--{name}: bad override: {kind}{text}"
 
 
 def define_config_file(path: str | os.PathLike, *, name: str = "config",
@@ -150,18 +254,56 @@ def define_config_file(path: str | os.PathLike, *, name: str = "config",
     anything; a misspelt field would otherwise print a traceback.
 
     Returns:
-      The flag holder (``.value`` is the ``ConfigDict``).
+      A holder whose ``.value`` is the ``ConfigDict``, its numbers checked by
+      :func:`check_config_numbers` (a :class:`UsageError`, caught by :func:`run`).
     """
-    from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
-
     try:
-        return config_flags.DEFINE_config_file(name, str(path), help_string)
-    except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as err:
-        text = str(err.args[0]) if err.args else str(err)
-        text = " ".join(text.replace("\\n", " ").replace("\\", "").replace("'", "").split())
-        kind = "unknown field " if isinstance(err, (AttributeError, KeyError)) else ""
-        fail(f"--{name}: bad override: {kind}{text}")
+        return _CheckedConfig(config_flags.DEFINE_config_file(name, str(path), help_string), name)
+    except _OVERRIDE_ERRORS as err:
+        fail(_override_message(err, name))
     return None  # unreachable
+
+
+def define_workdir(help_string: str = "Directory for every output (created if needed).") -> Any:
+    """``--workdir``, the one other flag of every main (checked by :func:`check_workdir`)."""
+    return flags.DEFINE_string("workdir", None, help_string)
+
+
+_DEFINE = {"string": flags.DEFINE_string, "float": flags.DEFINE_float,
+           "integer": flags.DEFINE_integer, "bool": flags.DEFINE_bool}
+
+
+class Shortcuts:
+    """A few documented short flags, each setting one config field (``--lr`` -> ``learning_rate``).
+
+    Args:
+      spec: ``flag -> (config field, kind, help)`` with ``kind`` one of ``'string'``,
+        ``'float'``, ``'integer'``, ``'bool'``. Every flag defaults to ``None``: keep the
+        config's value.
+    """
+
+    def __init__(self, spec: dict[str, tuple[str, str, str]]) -> None:
+        self._holders = {flag: (field, _DEFINE[kind](flag, None, f"{text} (sets config.{field})"))
+                         for flag, (field, kind, text) in spec.items()}
+
+    def apply(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+        """``config`` with the given shortcuts written into it, its numbers re-checked."""
+        for field, holder in self._holders.values():
+            if holder.value is not None:
+                config[field] = holder.value
+        return check_config_numbers(config)
+
+
+class _CheckedConfig:
+    """The ``--config`` flag holder; reading ``.value`` checks the config's numbers."""
+
+    def __init__(self, holder: Any, name: str) -> None:
+        self._holder = holder
+        self._name = name
+
+    @property
+    def value(self) -> ml_collections.ConfigDict:
+        return check_config_numbers(self._holder.value, prefix=f"--{self._name}")
 
 
 def _flags_parser(argv: list[str]) -> list[str]:
@@ -170,18 +312,54 @@ def _flags_parser(argv: list[str]) -> list[str]:
         return flags.FLAGS(argv)
     except flags.Error as err:
         fail(str(err))
-    return []  # unreachable
+    except _OVERRIDE_ERRORS as err:  # ml_collections parses --config.<field> here
+        fail(_override_message(err))
+
+
+def _verbose() -> bool:
+    holder = flags.FLAGS["verbosity"]
+    return bool(holder.present and holder.value >= 1)
+
+
+def _environment_error(err: OSError) -> bool:
+    return err.errno in _ENVIRONMENT_ERRNOS or isinstance(err, PermissionError)
+
+
+def report_errors(main: Callable[[Sequence[str]], None], argv: Sequence[str]) -> None:
+    """Runs ``main(argv)``; its errors become one line on stderr and an exit status.
+
+    * :class:`UsageError`, ``ValueError`` (the library's bad-input error), a missing
+      file or folder (``FileNotFoundError``, ``NotADirectoryError``,
+      ``IsADirectoryError``): exit status 2;
+    * an environment ``OSError`` (disk full, quota, permission denied, read-only):
+      exit status 1.
+
+    With ``--verbosity=1`` (or more) the exception propagates with its traceback.
+    """
+    try:
+        main(argv)
+    except UsageError as err:
+        fail(str(err))
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+        if _verbose():
+            raise
+        fail(str(err))
+    except OSError as err:
+        if _verbose() or not _environment_error(err):
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        fail(f"{err.strerror or err}{where}", status=EXIT_ENVIRONMENT)
 
 
 def run(main: Callable[[Sequence[str]], None]) -> None:
-    """``absl.app.run(main)`` with one-line errors and exit status 2 for bad input.
+    """``absl.app.run(main)`` with the one error path of :func:`report_errors`.
 
     absl logging is set to WARNING before ``main`` runs (``--verbosity`` overrides it).
 
     Args:
-      main: the experiment's ``main(argv)``; it may raise :class:`UsageError` for bad
-        flag values (it is caught and printed as ``error: ...``) and should check its
-        workdir with :func:`check_workdir` before training.
+      main: the experiment's ``main(argv)``; it may raise :class:`UsageError` or
+        ``ValueError`` for bad input (printed as ``error: ...``, exit 2) and should
+        check its workdir with :func:`check_workdir` before training.
     """
 
     def wrapped(argv: Sequence[str]) -> None:
@@ -192,9 +370,6 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
         extra = [arg for arg in argv[1:]]
         if extra:
             fail(f"unexpected positional arguments: {' '.join(extra)}")
-        try:
-            main(argv)
-        except UsageError as err:
-            fail(str(err))
+        report_errors(main, argv)
 
     app.run(wrapped, flags_parser=_flags_parser)

@@ -4,31 +4,37 @@
     python -m experiments.compare_regularizers.main --workdir=runs/cr --methods=none,dropout --seeds=0,1
 """
 
+from __future__ import annotations
+
 import pathlib
 
-from absl import flags
+import ml_collections
 
-from experiments import _common as common
+from experiments import _common
 from experiments.compare_regularizers import experiment
 
-_CONFIG = common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for every output (created).")
-_METHODS = flags.DEFINE_string("methods", None, "Comma-separated methods (default: all).")
-_SEEDS = flags.DEFINE_string("seeds", None, "Comma-separated seeds.")
-_NUM_EPOCHS = flags.DEFINE_integer("num_epochs", None, "Passes over the training split.")
+_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
+_WORKDIR = _common.define_workdir("Directory for every output (created).")
+_SHORTCUTS = _common.Shortcuts({
+    "methods": ("methods", "string", "Comma-separated methods (default: all)"),
+    "seeds": ("seeds", "string", "Comma-separated seeds"),
+    "num_epochs": ("num_epochs", "integer", "Passes over the training split"),
+})
 
 
-def main(argv):
-    del argv
-    config = _CONFIG.value
-    for name, value in (("methods", _METHODS.value), ("seeds", _SEEDS.value), ("num_epochs", _NUM_EPOCHS.value)):
-        if value is not None:
-            config[name] = value
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
     experiment.validate(config)
-    workdir = common.check_workdir(_WORKDIR.value)
+    return config
+
+
+def main(argv) -> None:
+    del argv
+    config = validate(_SHORTCUTS.apply(_CONFIG.value))
+    workdir = _common.check_workdir(_WORKDIR.value)
     print(experiment.run(config, workdir))
     print(f"outputs in {workdir}")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    _common.run(main)

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import flags
-from ml_collections import config_flags
+import ml_collections
 
 from experiments import _common
-from experiments.hparam_search import experiment
-from experiments.hparam_search import search
+from experiments.hparam_search import experiment, search
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", str(pathlib.Path(__file__).with_name("config.py")), "Search configuration.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for trials.md/.csv, trials.png and results.json.")
-_SWEEP = flags.DEFINE_bool("sweep", None, "Run each stage (coarse, fine) as one vmapped jax231.parallel.run_sweep "
-                           "over its points (same as --config.sweep).")
+_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"),
+                                     help_string="Search configuration.")
+_WORKDIR = _common.define_workdir("Directory for trials.md/.csv, trials.png and results.json.")
+_SHORTCUTS = _common.Shortcuts({
+    "sweep": ("sweep", "bool", "Run each stage (coarse, fine) as one vmapped jax231.parallel.run_sweep"),
+})
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
+    experiment.validate_config(config)
+    return config
 
 
 def main(argv) -> None:
     del argv
-    config = _CONFIG.value
-    if _SWEEP.value is not None:
-        config.sweep = _SWEEP.value
-    experiment.validate_config(config)
+    config = validate(_SHORTCUTS.apply(_CONFIG.value))
     workdir = _common.check_workdir(_WORKDIR.value)
     trials = experiment.run(config, workdir)
     best = search.rank(trials)[0]

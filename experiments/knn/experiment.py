@@ -14,6 +14,7 @@ import pathlib
 import time
 from typing import NamedTuple, Sequence
 
+import matplotlib.pyplot as plt
 import ml_collections
 import numpy as np
 
@@ -90,11 +91,6 @@ def best_choice(ks: Sequence[int], cv_accuracy: dict[str, np.ndarray]) -> tuple[
 def plot_accuracy_vs_k(path: pathlib.Path, ks: Sequence[int], cv_accuracy: dict[str, np.ndarray], *,
                        title: str) -> None:
     """Writes the course's plot: fold accuracies as dots, mean +- std as error bars, log-x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for metric, accuracies in cv_accuracy.items():
         accuracies = np.asarray(accuracies)

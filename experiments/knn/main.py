@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import flags
-from ml_collections import config_flags
+import ml_collections
 
 from experiments import _common
 from experiments.knn import experiment
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", str(pathlib.Path(__file__).with_name("config.py")), "kNN configuration.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the plot, CSV, results.json and report.md.")
+_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"), help_string="kNN configuration.")
+_WORKDIR = _common.define_workdir("Directory for the plot, CSV, results.json and report.md.")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
+    experiment.validate_config(config)
+    return config
 
 
 def main(argv) -> None:
     del argv
-    config = _CONFIG.value
-    experiment.validate_config(config)
+    config = validate(_CONFIG.value)
     workdir = _common.check_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     print(f"best metric={result.best_metric} k={result.best_k} cv_accuracy={result.best_cv_accuracy:.4f} "

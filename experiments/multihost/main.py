@@ -20,11 +20,12 @@ training loss 0.703 after the default 300 steps. That a 2-process run equals a
 
 from __future__ import annotations
 
-import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from experiments import _common
+from experiments.multihost import experiment
 from jax231 import parallel
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where process 0 writes params.npz and results.json.", required=True)
@@ -39,7 +40,7 @@ _BATCH = flags.DEFINE_integer("global_batch", 128, "Examples per update over all
 
 def main(argv) -> None:
     del argv
-    os.makedirs(_WORKDIR.value, exist_ok=True)
+    workdir = _common.check_workdir(_WORKDIR.value)
     if _LAUNCH_LOCAL.value:
         argv = ["-m", "experiments.multihost.main", f"--workdir={_WORKDIR.value}",
                 f"--num_steps={_STEPS.value}", f"--global_batch={_BATCH.value}"]
@@ -54,10 +55,9 @@ def main(argv) -> None:
     parallel.initialize_distributed(
         coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value
     )
-    from experiments.multihost import experiment  # after initialisation: nothing may touch devices before
-
-    print(experiment.run(workdir=_WORKDIR.value, num_steps=_STEPS.value, global_batch=_BATCH.value))
+    # Importing experiment touches no device; initialisation above comes before any array.
+    print(experiment.run(workdir=str(workdir), num_steps=_STEPS.value, global_batch=_BATCH.value))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)

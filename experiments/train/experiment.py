@@ -24,11 +24,7 @@ import numpy as np
 
 from experiments import _common
 from experiments._common import UsageError
-from jax231 import losses
-from jax231 import optimizers
-from jax231 import pipelines
-from jax231 import training
-from jax231.optimizers import schedules
+from jax231 import losses, optimizers, pipelines, training
 
 TFDS_DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn_cropped")
 """TFDS names accepted besides the offline ones (they download on first use; tests mock them)."""
@@ -36,7 +32,7 @@ TFDS_DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svh
 PREPROCESS = ("none", "mean_image", "per_channel")
 """Preprocessing choices; fitted on the training split only (see :func:`build_data`)."""
 
-SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine")
+SCHEDULES = optimizers.SCHEDULES.names
 """Learning-rate schedules selectable by name (see :func:`make_schedule`)."""
 
 LOSSES = ("softmax", "svm")
@@ -114,41 +110,24 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int):
 
 def make_schedule(name: str, learning_rate: float, *, num_steps: int,
                   kwargs: dict[str, Any] | None = None) -> float | Callable:
-    """The learning rate as a constant or a schedule ``step -> lr`` of :mod:`jax231.optimizers.schedules`.
+    """:func:`jax231.optimizers.make_schedule` with the options of ``config.schedule_kwargs``.
 
     Args:
-      name: one of :data:`SCHEDULES`:
-
-        * ``'constant'``: ``lr``;
-        * ``'step'``: ``lr * decay_rate ** floor(t / step_size)`` (defaults 0.1 and ``num_steps // 3``);
-        * ``'exponential'``: ``lr * exp(-k t)`` with ``k = -log(final_fraction) / num_steps``
-          (default ``final_fraction`` 0.01: the rate ends at 1% of ``lr``);
-        * ``'cosine'``: cosine annealing to 0 over ``num_steps``;
-        * ``'warmup_cosine'``: linear warm-up over ``warmup_fraction`` (default 0.05) of
-          the run, then cosine annealing to 0.
+      name: one of :data:`SCHEDULES` (see :func:`jax231.optimizers.make_schedule`).
       learning_rate: the base (peak) learning rate.
       num_steps: the length of the run.
-      kwargs: the options above.
+      kwargs: ``decay_rate``, ``step_size``, ``final_fraction``, ``warmup_fraction``.
+
+    Raises:
+      UsageError: an unknown name or option (listing the valid ones), or a bad value.
     """
-    _common.parse_choices("config.schedule", [name], SCHEDULES)
     kwargs = dict(kwargs or {})
-    unknown = set(kwargs) - {"decay_rate", "step_size", "final_fraction", "warmup_fraction"}
-    if unknown:
-        raise UsageError(f"--config.schedule_kwargs: unknown {sorted(unknown)}; valid: decay_rate, step_size, "
-                         f"final_fraction, warmup_fraction")
-    if name == "constant":
-        return float(learning_rate)
-    if name == "step":
-        return schedules.step_decay(learning_rate, decay_rate=kwargs.get("decay_rate", 0.1),
-                                    step_size=int(kwargs.get("step_size", max(1, num_steps // 3))))
-    if name == "exponential":
-        rate = -math.log(kwargs.get("final_fraction", 0.01)) / max(num_steps, 1)
-        return schedules.exponential_decay(learning_rate, decay_rate=rate)
-    if name == "cosine":
-        return schedules.cosine_decay(learning_rate, decay_steps=max(num_steps, 1))
-    warmup = max(1, int(kwargs.get("warmup_fraction", 0.05) * num_steps))
-    return schedules.linear_warmup(learning_rate, warmup_steps=warmup,
-                                   after=schedules.cosine_decay(learning_rate, decay_steps=max(1, num_steps - warmup)))
+    _common.check_keywords("--config.schedule_kwargs", kwargs,
+                           ("decay_rate", "step_size", "final_fraction", "warmup_fraction"))
+    try:
+        return optimizers.make_schedule(name, learning_rate, num_steps=max(num_steps, 1), **kwargs)
+    except ValueError as err:
+        raise UsageError(f"--config.schedule: {err}") from None
 
 
 def build_optimizer(config: ml_collections.ConfigDict, *, num_steps: int, learning_rate: Any = None):
@@ -233,6 +212,31 @@ def fit_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     }
 
 
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``config`` if it can run, checked before any data is read or anything trains.
+
+    Checks the names (loss, model, optimizer, dataset, schedule), the numbers (finite,
+    in range: :func:`experiments._common.check_config_numbers`) and the loop options;
+    the batch size against the dataset is checked by :func:`run` once its size is known.
+
+    Raises:
+      UsageError: naming the first bad field.
+    """
+    _common.check_config_numbers(config)
+    _common.parse_choices("config.loss", [config.loss], LOSSES)
+    _common.model_registry(flag="config.model").check(config.model)
+    _common.optimizer_registry(flag="config.optimizer").check(config.optimizer)
+    _common.dataset_registry(flag="config.dataset", extra=TFDS_DATASETS).check(config.dataset)
+    _common.parse_choices("config.schedule", [config.schedule], SCHEDULES)
+    if config.batch_size < 0:
+        raise UsageError(f"--config.batch_size: expected an int >= 0 (0 = full batch), got {config.batch_size}")
+    for field in ("eval_every", "checkpoint_every", "early_stopping_patience", "max_seconds"):
+        if config.get(field, 0) < 0 or (field == "eval_every" and config[field] < 1):
+            raise UsageError(f"--config.{field}: expected {'>= 1' if field == 'eval_every' else '>= 0 (0 = off)'}, "
+                             f"got {config[field]}")
+    return config
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> TrainRun:
     """Trains ``config.model`` on ``config.dataset`` and evaluates on val and test.
 
@@ -241,7 +245,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     """
     start = time.perf_counter()
     workdir = pathlib.Path(workdir)
-    _common.parse_choices("config.loss", [config.loss], LOSSES)
+    validate(config)
     splits = build_data(config)
     model = build_model(config, splits.num_classes)
     num_train = len(splits.train["label"])
@@ -249,10 +253,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     if batch_size is not None and not 0 < batch_size <= num_train:
         raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch); got {batch_size}")
     num_steps = num_steps_of(config, num_train)
-    for field in ("eval_every", "checkpoint_every", "early_stopping_patience", "max_seconds"):
-        if config.get(field, 0) < 0 or (field == "eval_every" and config[field] < 1):
-            raise UsageError(f"--config.{field}: expected {'>= 1' if field == 'eval_every' else '>= 0 (0 = off)'}; "
-                             f"got {config[field]}")
     optimizer = build_optimizer(config, num_steps=num_steps)
     train = splits.train
     if config.get("augment", False):

@@ -19,8 +19,7 @@ Examples:
   >>> logits, state = model.apply(params, state, images, train=True)
 """
 
-from jax231.models import layers
-from jax231.models import knn
+from jax231.models import knn, layers
 from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models._linear import class_templates, linear
 from jax231.models._mlp import NORMS as MLP_NORMS

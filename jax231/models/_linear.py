@@ -15,8 +15,7 @@ from typing import Optional, Sequence
 
 import jax.numpy as jnp
 
-from jax231.models import _helpers, _model
-from jax231.models import layers
+from jax231.models import _helpers, _model, layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["linear", "class_templates"]

@@ -18,8 +18,7 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _helpers, _model
-from jax231.models import layers
+from jax231.models import _helpers, _model, layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["mlp", "two_layer_net"]

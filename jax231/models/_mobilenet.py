@@ -13,13 +13,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _helpers, _model
-from jax231.models import layers
+from jax231.models import _helpers, _model, layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["mobilenet", "DEFAULT_BLOCKS"]
@@ -72,7 +71,7 @@ def mobilenet(
       ValueError: for malformed blocks, a non-positive multiplier, bad names or rates.
     """
     name = "mobilenet"
-    blocks = tuple(tuple(b) for b in blocks)
+    blocks = tuple(tuple(b) for b in blocks)  # type: ignore[misc]  # pairs, checked below
     for i, blk in enumerate(blocks):
         if len(blk) != 2:
             _helpers.fail(f"blocks[{i}]", "a pair (out_channels, stride)", blk)
@@ -85,7 +84,7 @@ def mobilenet(
     _helpers.check_rate("drop_rate", drop_rate)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
     scale = lambda c: max(1, int(round(width_multiplier * c)))  # noqa: E731
-    bn_kw = dict(momentum=bn_momentum, axis_name=bn_axis_name)
+    bn_kw: dict[str, Any] = dict(momentum=bn_momentum, axis_name=bn_axis_name)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")

@@ -22,13 +22,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 
-from jax231.models import _helpers, _model
-from jax231.models import layers
+from jax231.models import _helpers, _model, layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["resnet", "BLOCKS"]
@@ -120,7 +119,7 @@ def resnet(
         )
     blocks_per_stage = (depth - 2) // per_block
     total_blocks = blocks_per_stage * num_stages
-    bn_kw = dict(momentum=bn_momentum, axis_name=bn_axis_name)
+    bn_kw: dict[str, Any] = dict(momentum=bn_momentum, axis_name=bn_axis_name)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = _helpers.check_input_shape(name, input_shape, rank=3, layout="(H, W, C)")
@@ -160,7 +159,8 @@ def resnet(
                 p["shortcut_bn"], st["shortcut_bn"], shortcut, train=train, **bn_kw
             )
         if train and survival < 1.0:
-            keep = jax.random.bernoulli(rng, survival, (h.shape[0],) + (1,) * (h.ndim - 1))
+            shape = (h.shape[0],) + (1,) * (h.ndim - 1)
+            keep = jax.random.bernoulli(rng, survival, shape)  # type: ignore[arg-type]  # require_rng checked rng
             h = jnp.where(keep, h / survival, jnp.zeros_like(h))
         return layers.relu(shortcut + h), new
 

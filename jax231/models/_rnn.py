@@ -26,8 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax231.models import _helpers, _model
-from jax231.models import layers
+from jax231.models import _helpers, _model, layers
 from jax231.types import Array, ArrayLike, ModelState, OptState, Params, PRNGKey, Shape
 
 __all__ = [
@@ -59,7 +58,7 @@ def run_cell(cell: str, params: Params, xs: Array, carry: Carry) -> tuple[Array,
         h0, c0 = carry
         return layers.lstm(params, xs, h0, c0)
     scan = layers.rnn if cell == "rnn" else layers.gru
-    hs = scan(params, xs, carry)
+    hs = scan(params, xs, carry)  # type: ignore[arg-type]  # rnn/gru carry is one array
     return hs, hs[:, -1]
 
 
@@ -250,7 +249,7 @@ def char_lm(
             _helpers.fail("char_lm.sample prefix", "a non-empty (P,) token array", None, got_text=f"shape {prefix.shape}")
         _helpers.check_positive_int("length", length)
         try:
-            concrete = float(temperature)
+            concrete = float(temperature)  # type: ignore[arg-type]  # traced raises below
         except (TypeError, jax.errors.ConcretizationTypeError):
             concrete = None  # traced (e.g. a vmapped sweep over temperatures): not checked
         if concrete is not None and not concrete > 0:

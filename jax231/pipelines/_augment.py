@@ -251,6 +251,7 @@ def augment_batch(
       (8, 32, 32, 3)
     """
     cfg = as_augment(Augment(pad_crop, flip, brightness, contrast, saturation, cutout, translate))
+    assert cfg is not None  # an Augment in, an Augment out
     images = jnp.asarray(images)
     if images.ndim not in (3, 4):
         raise ValueError(f"images: expected (B, H, W, C) or (B, T, C), got shape {images.shape}")

@@ -27,7 +27,7 @@ def _examples(raw: dict, split: str):
         yield i, {"image": np.asarray(image), "label": int(label)}
 
 
-class _OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class _OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):  # type: ignore[call-arg]
     """What both offline builders share: float32 images with 10 class labels, generated from
     ``{split: (images, labels)}`` arrays in the order of ``load_arrays``; nothing to download."""
 

@@ -14,7 +14,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from typing import NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -125,7 +125,7 @@ def extract_cifar10_shared(data_dir: Optional[os.PathLike] = None) -> pathlib.Pa
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=".cifar10-jpeg-", dir=root))
     try:
         with tarfile.open(archive) as tar:
-            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(tmp, **kwargs)
         # The archive may hold the splits at its top or under one folder.
         inner = tmp

@@ -7,14 +7,18 @@ when this module is imported) so that JAX owns the accelerator.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jax231.pipelines import _common, _sources, _tf_augment
-from jax231.pipelines import _builders  # noqa: F401  Registers mnist1d and digits.
+from jax231.pipelines import (
+    _builders,  # noqa: F401  Registers mnist1d and digits.
+    _common,
+    _sources,
+    _tf_augment,
+)
 from jax231.pipelines._augment import Augment, as_augment
 from jax231.pipelines._preprocessing import Preprocessing, fit_preprocessing
 
@@ -61,7 +65,7 @@ def _tfds_split(split: str, shard: Optional[tuple[int, int]]):
     return tfds.even_splits(split, count)[index]
 
 
-def _tfds_dataset(name: str, split: str, data_dir, shard) -> tuple[tf.data.Dataset, int, object]:
+def _tfds_dataset(name: str, split: str, data_dir, shard) -> tuple[tf.data.Dataset, int, Any]:
     """A TFDS split as ``(image, label)`` tuples, its size, and the builder."""
     builder = _builder(name, data_dir)
     tfds_split = _tfds_split(split, shard)

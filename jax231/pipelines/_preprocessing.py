@@ -151,4 +151,4 @@ def apply_preprocessing(stats: Preprocessing, images: ArrayLike) -> Array:
     if stats.method in ("mean_image", "per_channel"):
         return (x - stats.mean) / stats.scale
     flat = (x - stats.mean).reshape(x.shape[0], -1)
-    return (flat @ stats.components) / stats.scale
+    return (flat @ stats.components) / stats.scale  # type: ignore[operator]  # pca/whiten have components

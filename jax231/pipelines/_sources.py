@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import pathlib
 import random
 import zipfile
 from typing import Any, Optional
@@ -62,11 +63,11 @@ def mnist1d_raw() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     Python's global random states, which the package reseeds, are restored.
     Signals become float32 ``(N, 40, 1)`` (time, channel).
     """
-    np_state, py_state = np.random.get_state(), random.getstate()
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002  restored below
     try:
         data = make_dataset(get_dataset_args())
     finally:
-        np.random.set_state(np_state)
+        np.random.set_state(np_state)  # noqa: NPY002
         random.setstate(py_state)
     out = {}
     for split, (x, y) in {"train": ("x", "y"), "test": ("x_test", "y_test")}.items():
@@ -164,7 +165,7 @@ def imagefolder_examples(root: str) -> tuple[dict[str, list[tuple[str, str]]], l
     labels: set[str] = set()
     for split in sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))):
         split_dir = os.path.join(root, split)
-        examples = []
+        examples: list[tuple[str, str]] = []
         for label in sorted(
             d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d))
         ):
@@ -215,7 +216,7 @@ def imagefolder_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray, li
 
 def cifar10_shared_raw(split: str, data_dir: Optional[str] = None) -> tuple[np.ndarray, np.ndarray]:
     """One split of the shared CIFAR-10 copy, decoded once and cached as ``.npz``."""
-    folder = _common.extract_cifar10_shared(data_dir)
+    folder = _common.extract_cifar10_shared(None if data_dir is None else pathlib.Path(data_dir))
     cache = folder / f".decoded-{split}.npz"
     if cache.exists():
         with np.load(cache) as f:
@@ -362,11 +363,10 @@ class TfdsSource(Source):
         raise ValueError(f"name: expected a local source, got the TFDS name {self.name!r}")
 
 
-def _prefixed(cls: type) -> Any:
+def _prefixed(cls: Any, prefix: str) -> Any:
     def factory(path: str, *, data_dir: Optional[str] = None) -> Source:
         return cls(name=f"{prefix}{path}", data_dir=data_dir, path=path)
 
-    prefix = {NpzSource: "npz:", ImageFolderSource: "imagefolder:"}[cls]
     factory.__name__ = f"{cls.__name__}_factory"
     return factory
 
@@ -389,8 +389,8 @@ SOURCES: Registry[Source] = Registry("dataset")
 SOURCES.register(_named(Mnist1dSource, "mnist1d"))
 SOURCES.register(_named(DigitsSource, "digits"))
 SOURCES.register(_named(Cifar10SharedSource, _common.CIFAR10_SHARED))
-SOURCES.register_prefix("npz:", _prefixed(NpzSource))
-SOURCES.register_prefix("imagefolder:", _prefixed(ImageFolderSource))
+SOURCES.register_prefix("npz:", _prefixed(NpzSource, "npz:"))
+SOURCES.register_prefix("imagefolder:", _prefixed(ImageFolderSource, "imagefolder:"))
 SOURCES.register_prefix("tfds:", _tfds)
 
 

@@ -168,14 +168,14 @@ def test_registry_get_and_errors():
     assert registry.names == ("double", "neg")
     assert registry.get("double", x=3) == 6
     assert registry.parse("neg,double") == ("neg", "double")
-    with pytest.raises(common.UsageError, match="^--models: unknown 'triple'; valid: double, neg$"):
+    with pytest.raises(common.UsageError, match="^--models: expected one of double, neg, got 'triple'$"):
         registry.get("triple", x=3)
 
 
 def test_model_registry_lists_contract_names():
     registry = common.model_registry()
     assert {"linear", "mlp"} <= set(registry.names)
-    with pytest.raises(common.UsageError, match="--models: unknown 'mlpp'; valid: .*mlp"):
+    with pytest.raises(common.UsageError, match="--models: expected one of .*mlp.*, got 'mlpp'"):
         registry.check("mlpp")
 
 

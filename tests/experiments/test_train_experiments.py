@@ -113,10 +113,13 @@ def test_make_schedule_matches_numpy(name):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("model", "alexnet", "--model: unknown 'alexnet'; valid: linear, mlp"),
-        ("optimizer", "adamax", "--optimizer: unknown 'adamax'; valid: sgd, momentum"),
+        ("model", "alexnet", "--config.model: expected one of linear, mlp.*, got 'alexnet'"),
+        ("optimizer", "adamax", "--config.optimizer: expected one of sgd, momentum.*, got 'adamax'"),
         ("schedule", "linear", "--config.schedule: unknown 'linear'; valid: constant, step"),
-        ("dataset", "imagenet", "--dataset: unknown 'imagenet'; valid: mnist1d, digits, cifar10_shared"),
+        ("dataset", "imagenet", "--config.dataset: expected one of mnist1d, digits, cifar10_shared.*, got 'imagenet'"),
+        ("learning_rate", float("inf"), r"--config.learning_rate: expected a finite number, got inf"),
+        ("l2", -1.0, r"--config.l2: expected a finite number >= 0, got -1.0"),
+        ("seed", 2**40, r"--config.seed: expected an int in \[0, 4294967295\], got 1099511627776"),
         ("preprocess", "zca", "--config.preprocess: unknown 'zca'; valid: none, mean_image, per_channel"),
         ("loss", "hinge", "--config.loss: unknown 'hinge'; valid: softmax, svm"),
     ],
@@ -132,7 +135,11 @@ def test_train_bad_config_is_a_usage_error(tmp_path, field, value, message):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--optimizer=adamax"], "error: --optimizer: unknown 'adamax'; valid: sgd, momentum, nesterov"),
+        (["--optimizer=adamax"], "error: --config.optimizer: expected one of sgd, momentum, nesterov"),
+        (["--config.learning_rat=0.1"], "error: --config: bad override: unknown field"),
+        (["--lr=nan"], "error: --config.learning_rate: expected a finite number, got nan"),
+        (["--seed=-1"], "error: --config.seed: expected an int in [0, 4294967295], got -1"),
+        (["--dataset=npz:/nonexistent/x.npz"], "error: name: expected an existing .npz file, got '/nonexistent/x.npz'"),
         (["--workdir=/proc/version/out"], "error: --workdir: cannot write to '/proc/version/out'"),
     ],
 )

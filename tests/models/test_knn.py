@@ -11,7 +11,6 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from jax231.models import knn
 
-
 # --- float64 NumPy references, transcribed from the course's assignment 1. -------------
 
 def two_loop_distances(x_test, x_train, metric):

@@ -6,7 +6,6 @@ import functools
 
 import chex
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized

@@ -14,6 +14,7 @@ from jax231 import models
 from jax231.models import RNN_CELLS as CELLS
 from tests import test_utils
 
+
 def key(seed: int) -> jax.Array:
     # 'rbg' keys compile much faster than threefry on XLA:CPU (see tests/models/test_models.key).
     return jax.random.key(seed, impl="rbg")

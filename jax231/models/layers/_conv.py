@@ -59,7 +59,7 @@ def conv_output_size(size: int, window: int, stride: int, padding: Padding) -> i
     padding = _check_padding(padding)
     if padding == "SAME":
         return -(-size // stride)
-    pad = 0 if padding == "VALID" else padding
+    pad = 0 if padding == "VALID" else int(padding)
     span = size - window + 2 * pad
     if span < 0 or span % stride != 0:
         _checks.fail(

@@ -17,9 +17,9 @@ def _drop(
     train = _checks.check_static_bool("train", train)
     x = jnp.asarray(x)
     if _checks.is_concrete(drop_rate):
-        if jnp.ndim(drop_rate) != 0 or not 0.0 <= float(drop_rate) < 1.0:
+        if jnp.ndim(drop_rate) != 0 or not 0.0 <= float(drop_rate) < 1.0:  # type: ignore[arg-type]
             _checks.fail("drop_rate", "a scalar in [0, 1) (the probability of dropping a unit)", drop_rate)
-        if float(drop_rate) == 0.0:
+        if float(drop_rate) == 0.0:  # type: ignore[arg-type]  # concrete scalar
             return x
     if not train:
         return x

@@ -102,7 +102,7 @@ def batch_norm(
     # 4. Exponential moving averages of the statistics.
     new_mean = momentum * running_mean + (1.0 - momentum) * mean
     new_var = momentum * running_var + (1.0 - momentum) * var
-    return y, new_mean, new_var
+    return y, jnp.asarray(new_mean), jnp.asarray(new_var)
 
 
 def spatial_batch_norm(
