@@ -4,12 +4,11 @@ Command (from the repository root; no download)::
 
     python -m experiments.compare_regularizers.main --workdir=runs/compare_regularizers
 
-Expected runtime on the reference machine (2-core CPU): about 2-2.5 minutes of CPU
-time (measured: 119-145 s user time for the default run; one compiled program per
-method, reused over seeds; the ResNet pair takes more than half of it).
+Runtime: about 2.5 minutes on the reference 2-core CPU (145 s user time; one compiled
+program per method, reused over seeds; the ResNet pair takes more than half of it).
 
-Expected result (seed 0, measured with these defaults; val = last 500 training
-examples of MNIST-1D, test = its test split, accuracy of the final parameters):
+Result (seed 0, these defaults; val = last 500 training examples of MNIST-1D, test = its
+test split, accuracy of the final parameters; earlier timings: experiments/RESULTS.md):
 
     method             train acc  val acc  test acc  gap
     none                 0.956     0.574    0.583   0.382  (the 100-100 MLP overfits)

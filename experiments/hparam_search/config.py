@@ -18,11 +18,10 @@ of one per trial); the explosion guard then acts per evaluation interval (see
 Any field of the train config can be searched (``--config.ranges``) and any model,
 optimizer or dataset used (``--config.model=cnn1d --config.model_kwargs={}``).
 
-Expected runtime on the reference 2-core CPU: a few minutes when idle (13 min 36 s measured
-on the shared, loaded machine; each trial compiles its own training loop). Expected result
-(measured, experiments/RESULTS.md): learning rates above about 1 diverge and are aborted
-before their first evaluation; the fine stage improves on the coarse one, best validation
-accuracy 62.5% (lr 0.025, L2 0.0012), near the MLP's 68% of the 6,000-step Adam preset.
+Runtime: 13 min 36 s on the reference 2-core CPU (shared with other jobs; each trial
+compiles its own training loop). Result: learning rates above about 1 diverge and are
+aborted before their first evaluation; best validation accuracy 62.5% (lr 0.025, L2 0.0012),
+from the fine stage. Details: experiments/RESULTS.md.
 """
 
 from __future__ import annotations

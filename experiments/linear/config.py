@@ -11,11 +11,10 @@ Command (from the repository root)::
 
     python -m experiments.linear.main --workdir=/tmp/linear
 
-Expected runtime on the reference 2-core CPU: about 15 minutes when idle (35 min for both
-losses, then 10 min for softmax alone, measured on the shared, loaded machine). Expected
-result (the course's targets: SVM about 39% validation accuracy, softmax above 35%):
-measured SVM 40.1% val / 38.2% test, softmax 40.8% val / 39.6% test (experiments/RESULTS.md);
-templates that look like blurry average cars, frogs and horses.
+Runtime: 35 min for both losses on the reference 2-core CPU (shared with other jobs).
+Result: SVM 40.1% val / 38.2% test, softmax 40.8% val / 39.6% test (the course's targets:
+SVM about 39% val, softmax above 35%); templates that look like blurry average cars, frogs
+and horses. Details and earlier timings: experiments/RESULTS.md.
 
 MNIST-1D instead: ``--config.dataset=mnist1d --config.val_size=400 --config.test_size=0``.
 """

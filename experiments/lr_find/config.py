@@ -13,11 +13,10 @@ Command (from the repository root)::
 Any model, optimizer or dataset of the train experiment works, e.g.
 ``--config.model=cnn1d --config.model_kwargs={} --config.optimizer=adam``.
 
-Expected runtime on the reference 2-core CPU: under a minute (55 s measured on the shared
-machine). Expected result (measured, experiments/RESULTS.md): a flat loss up to about 1e-3,
-a steady descent to a minimum at lr 1.25, a blow-up at lr 5.5 (step 287 of 300); suggested
-learning rate 0.125 (a tenth of the minimum's), steepest descent at about 2e-3 (the
-descent is nearly linear in log lr over two decades, so that point is loosely defined).
+Runtime: 55 s on the reference 2-core CPU (shared with other jobs).
+Result: a flat loss up to about 1e-3, a minimum of the smoothed loss at lr 1.25, a blow-up
+at lr 5.5 (step 287 of 300); suggested learning rate 0.125 (a tenth of the minimum's).
+Details (the steepest-descent point): experiments/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -17,13 +17,11 @@ CIFAR-10 (vehicles -> animals, a small convnet)::
         --config.preprocess=mean_image --config.val_size=2000 \\
         --config.model=three_layer_convnet --config.model_kwargs={} --config.pretrain_steps=1500
 
-Expected runtime on the reference 2-core CPU: a minute when idle (3 min 53 s measured on
-the shared, loaded machine). Expected result (measured, experiments/RESULTS.md): the
-digits 0-4 features do *not* serve as a fixed extractor for 5-9 -- head-only 67% test
-against 85% from scratch -- and fine-tuning every layer lands with scratch (83% test):
-the last hidden layers of a small network are specific to the pretraining classes
-(Yosinski et al. 2014). With ``--config.model=three_layer_convnet`` the picture is the same
-(head-only 63%, scratch 89%, fine-tune all 88% test).
+Runtime: 3 min 53 s on the reference 2-core CPU (shared with other jobs).
+Result: the digits 0-4 features do *not* serve as a fixed extractor for 5-9 -- head-only
+67% test against 85% from scratch -- and fine-tuning every layer lands with scratch (83%
+test): the last hidden layers of a small network are specific to the pretraining classes
+(Yosinski et al. 2014). The convnet variant and details: experiments/RESULTS.md.
 """
 
 from __future__ import annotations

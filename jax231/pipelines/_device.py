@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._validation import check_seed
 from jax231.pipelines._augment import Augment, apply_params, as_augment, sample_params
 from jax231.types import Array, PRNGKey, PyTree
 
@@ -87,9 +88,12 @@ def device_epochs(
 ) -> Iterator[dict[str, Array]]:
     """Batches cut on the device from a dataset held there.
 
-    Epoch ``e`` uses the permutation of :func:`epoch_indices` with key
-    ``fold_in(key(seed), 0)``; batch ``b`` of epoch ``e`` is augmented with key
-    ``fold_in(fold_in(key(seed), 1), e * num_batches + b)`` (on the device,
+    Randomness follows the one RNG convention of jax231 (documented with
+    :func:`jax231.training.fit`): ``init_key, data_key, dropout_key =
+    jax.random.split(jax.random.key(seed), 3)``; only the data-order key is used
+    here. Epoch ``e`` uses the permutation of :func:`epoch_indices` with key
+    ``fold_in(data_key, 0)``; batch ``b`` of epoch ``e`` is augmented with key
+    ``fold_in(fold_in(data_key, 1), e * num_batches + b)`` (on the device,
     :func:`augment_batch`'s transforms).
 
     Args:
@@ -112,8 +116,8 @@ def device_epochs(
     n = int(data.label.shape[0])
     if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
         raise ValueError(f"batch_size: expected an integer in [1, {n}], got {batch_size!r}")
-    root = jax.random.key(seed)
-    order_key, aug_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+    _, data_key, _ = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
+    order_key, aug_key = jax.random.fold_in(data_key, 0), jax.random.fold_in(data_key, 1)
     epoch = 0
     while num_epochs is None or epoch < num_epochs:
         indices = _indices_jit(order_key, epoch, num_examples=n, batch_size=batch_size, shuffle=shuffle)
@@ -134,7 +138,7 @@ def shard_batch(batch: PyTree, num_devices: int) -> PyTree:
       ValueError: ``B`` is not divisible by ``num_devices``.
     """
     if not isinstance(num_devices, (int, np.integer)) or num_devices < 1:
-        raise ValueError(f"num_devices: expected a positive integer, got {num_devices!r}")
+        raise ValueError(f"num_devices: expected an int >= 1, got {num_devices!r}")
 
     def split(x):
         b = x.shape[0]

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from jax231._validation import check_positive_int, check_seed
 from jax231.pipelines import (
     _builders,  # noqa: F401  Registers mnist1d and digits.
     _common,
@@ -127,12 +128,10 @@ def _tf_preprocess(stats: Preprocessing):
 
 
 def _check_options(batch_size, num_epochs, seed) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    if num_epochs is not None and (not isinstance(num_epochs, (int, np.integer)) or num_epochs < 1):
-        raise ValueError(f"num_epochs: expected a positive integer or None (forever), got {num_epochs!r}")
-    if not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    check_positive_int("batch_size", batch_size)
+    if num_epochs is not None:
+        check_positive_int("num_epochs", num_epochs)
+    check_seed("seed", seed)
 
 
 def _fit_images(src: _sources.Source, split: str) -> np.ndarray:
