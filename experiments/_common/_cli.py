@@ -71,7 +71,7 @@ def parse_choices(flag: str, value: str | Sequence[str] | None, valid: Iterable[
       The selected names in the given order, duplicates removed.
 
     Raises:
-      UsageError: ``--flag: unknown 'x'; valid: a, b, c`` for the first unknown name.
+      UsageError: ``--flag: expected one of a, b, c, got 'x'`` for the first unknown name.
     """
     valid = tuple(valid)
     names = split_list(value)
@@ -79,9 +79,9 @@ def parse_choices(flag: str, value: str | Sequence[str] | None, valid: Iterable[
         return valid
     for name in names:
         if name not in valid:
-            raise UsageError(f"--{flag}: unknown {name!r}; valid: {', '.join(valid)}")
+            raise UsageError(f"--{flag}: expected one of {', '.join(valid)}, got {name!r}")
     if not names and not allow_empty:
-        raise UsageError(f"--{flag}: expected at least one of: {', '.join(valid)}; got nothing")
+        raise UsageError(f"--{flag}: expected at least one of {', '.join(valid)}, got nothing")
     return tuple(dict.fromkeys(names))
 
 
@@ -93,12 +93,12 @@ def parse_int_list(flag: str, value: str | Sequence[str] | None, *, minimum: int
         try:
             number = int(item)
         except ValueError:
-            raise UsageError(f"--{flag}: expected comma-separated integers; got {item!r}") from None
+            raise UsageError(f"--{flag}: expected comma-separated integers, got {item!r}") from None
         if minimum is not None and number < minimum:
-            raise UsageError(f"--{flag}: expected integers >= {minimum}; got {number}")
+            raise UsageError(f"--{flag}: expected integers >= {minimum}, got {number}")
         out.append(number)
     if not out:
-        raise UsageError(f"--{flag}: expected comma-separated integers; got nothing")
+        raise UsageError(f"--{flag}: expected comma-separated integers, got nothing")
     return tuple(out)
 
 
@@ -116,15 +116,15 @@ def parse_float_map(flag: str, value: str | Sequence[str] | None, valid_keys: It
         key, sep, number = item.partition(":")
         key = key.strip()
         if not sep:
-            raise UsageError(f"--{flag}: expected name:value pairs like 'adam:1e-3'; got {item!r}")
+            raise UsageError(f"--{flag}: expected name:value pairs like 'adam:1e-3', got {item!r}")
         if key not in valid_keys:
-            raise UsageError(f"--{flag}: unknown {key!r}; valid: {', '.join(valid_keys)}")
+            raise UsageError(f"--{flag}: expected keys among {', '.join(valid_keys)}, got {key!r}")
         try:
             out[key] = float(number)
         except ValueError:
-            raise UsageError(f"--{flag}: expected a number after '{key}:'; got {number!r}") from None
+            raise UsageError(f"--{flag}: expected a number after '{key}:', got {number!r}") from None
         if positive and not out[key] > 0:
-            raise UsageError(f"--{flag}: expected a positive value for {key!r}; got {out[key]}")
+            raise UsageError(f"--{flag}: expected a positive value for {key!r}, got {out[key]}")
     return out
 
 
@@ -138,7 +138,7 @@ def check_workdir(path: str | os.PathLike | None, *, flag: str = "workdir") -> p
       UsageError: when ``path`` is empty, is a file, or cannot be created or written.
     """
     if path is None or not str(path).strip():
-        raise UsageError(f"--{flag}: expected a directory to write outputs to; got nothing")
+        raise UsageError(f"--{flag}: expected a directory to write outputs to, got nothing")
     workdir = pathlib.Path(path).expanduser()
     if workdir.exists() and not workdir.is_dir():
         raise UsageError(f"--{flag}: expected a directory; {str(workdir)!r} is a file")

@@ -53,16 +53,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _common.dataset_registry(flag="config.dataset", extra=("mnist", "cifar10")).check(config.dataset)
     for metric in config.metrics:
         if metric not in VALID_METRICS:
-            raise UsageError(f"--config.metrics: unknown {metric!r}; valid: {', '.join(VALID_METRICS)}")
+            raise UsageError(f"--config.metrics: expected one of {', '.join(VALID_METRICS)}, got {metric!r}")
     if not config.metrics:
-        raise UsageError(f"--config.metrics: expected at least one of {', '.join(VALID_METRICS)}; got nothing")
+        raise UsageError(f"--config.metrics: expected at least one of {', '.join(VALID_METRICS)}, got nothing")
     if config.num_folds < 2:
-        raise UsageError(f"--config.num_folds: expected an integer >= 2; got {config.num_folds}")
+        raise UsageError(f"--config.num_folds: expected an integer >= 2, got {config.num_folds}")
     if not config.ks or any(int(k) < 1 for k in config.ks):
-        raise UsageError(f"--config.ks: expected positive integers; got {tuple(config.ks)}")
+        raise UsageError(f"--config.ks: expected positive integers, got {tuple(config.ks)}")
     for field in ("num_train", "num_test"):
         if config[field] < 0:
-            raise UsageError(f"--config.{field}: expected an integer >= 0 (0 = all); got {config[field]}")
+            raise UsageError(f"--config.{field}: expected an integer >= 0 (0 = all), got {config[field]}")
 
 
 def _flat_subset(arrays: dict, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +133,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> KnnRe
     smallest_train = len(x_train) - math.ceil(len(x_train) / config.num_folds)
     if max(ks) > smallest_train:
         raise UsageError(f"--config.ks: largest k must be <= the {smallest_train} training "
-                         f"examples of a fold split; got {max(ks)}")
+                         f"examples of a fold split, got {max(ks)}")
 
     cv_accuracy = {}
     for metric in config.metrics:

@@ -143,7 +143,7 @@ def build_optimizer(config: ml_collections.ConfigDict, *, num_steps: int, learni
     registry.check(config.optimizer)
     if learning_rate is None:
         if not config.learning_rate > 0:
-            raise UsageError(f"--config.learning_rate: expected a positive number; got {config.learning_rate}")
+            raise UsageError(f"--config.learning_rate: expected a positive number, got {config.learning_rate}")
         learning_rate = make_schedule(config.schedule, config.learning_rate, num_steps=num_steps,
                                       kwargs=config.get("schedule_kwargs", {}) and config.schedule_kwargs.to_dict())
     kwargs = dict(config.optimizer_kwargs.to_dict()) if config.get("optimizer_kwargs") else {}
@@ -163,7 +163,7 @@ def build_penalty(config: ml_collections.ConfigDict, *, l2: float | None = None)
     """
     strength = float(config.get("l2", 0.0) if l2 is None else l2)
     if strength < 0:
-        raise UsageError(f"--config.l2: expected a strength >= 0; got {strength}")
+        raise UsageError(f"--config.l2: expected a strength >= 0, got {strength}")
     if strength == 0:
         return None
     return lambda params: losses.l2_penalty(params, strength=strength)
@@ -175,7 +175,7 @@ def num_steps_of(config: ml_collections.ConfigDict, num_train: int) -> int:
         batch = config.batch_size or num_train
         return int(config.epochs * math.ceil(num_train / batch))
     if config.num_steps < 1:
-        raise UsageError(f"--config.num_steps: expected >= 1 (or --config.epochs > 0); got {config.num_steps}")
+        raise UsageError(f"--config.num_steps: expected >= 1 (or --config.epochs > 0), got {config.num_steps}")
     return int(config.num_steps)
 
 
@@ -251,7 +251,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     num_train = len(splits.train["label"])
     batch_size = config.batch_size or None
     if batch_size is not None and not 0 < batch_size <= num_train:
-        raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch); got {batch_size}")
+        raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch), got {batch_size}")
     num_steps = num_steps_of(config, num_train)
     optimizer = build_optimizer(config, num_steps=num_steps)
     train = splits.train

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import subprocess
 import sys
 import textwrap
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -35,8 +37,8 @@ def test_parse_choices_accepts(value, expected):
 @pytest.mark.parametrize(
     "value, message",
     [
-        ("sgd,adamm", "--optimizers: unknown 'adamm'; valid: sgd, adam, lbfgs"),
-        ("", "--optimizers: expected at least one of: sgd, adam, lbfgs; got nothing"),
+        ("sgd,adamm", "--optimizers: expected one of sgd, adam, lbfgs, got 'adamm'"),
+        ("", "--optimizers: expected at least one of sgd, adam, lbfgs, got nothing"),
     ],
 )
 def test_parse_choices_rejects_with_valid_list(value, message):
@@ -48,7 +50,7 @@ def test_parse_choices_rejects_with_valid_list(value, message):
 def test_parse_float_map():
     got = common.parse_float_map("lr", "adam:1e-3, sgd:0.5", ("sgd", "adam"))
     assert got == {"adam": 1e-3, "sgd": 0.5}
-    for bad, fragment in [("adam=1e-3", "name:value"), ("adamm:1", "unknown 'adamm'; valid: sgd, adam"),
+    for bad, fragment in [("adam=1e-3", "name:value"), ("adamm:1", "expected keys among sgd, adam, got 'adamm'"),
                           ("adam:x", "expected a number"), ("sgd:-1", "positive")]:
         with pytest.raises(common.UsageError, match=fragment):
             common.parse_float_map("lr", bad, ("sgd", "adam"))
@@ -56,7 +58,7 @@ def test_parse_float_map():
 
 def test_parse_int_list():
     assert common.parse_int_list("seeds", "0,1, 2") == (0, 1, 2)
-    with pytest.raises(common.UsageError, match="--seeds: expected comma-separated integers; got 'a'"):
+    with pytest.raises(common.UsageError, match="--seeds: expected comma-separated integers, got 'a'"):
         common.parse_int_list("seeds", "0,a")
     with pytest.raises(common.UsageError, match=">= 1"):
         common.parse_int_list("num_steps", "0", minimum=1)
@@ -93,7 +95,7 @@ _SCRIPT = textwrap.dedent(
     "args, code, stderr",
     [
         (["--optimizers=adam"], 0, ""),
-        (["--optimizers=adamm"], 2, "error: --optimizers: unknown 'adamm'; valid: sgd, adam"),
+        (["--optimizers=adamm"], 2, "error: --optimizers: expected one of sgd, adam"),
         (["--optimizer=adam"], 2, "error: Unknown command line flag 'optimizer'"),
         (["stray"], 2, "error: unexpected positional arguments: stray"),
     ],
@@ -108,6 +110,55 @@ def test_run_one_line_error_exit_2(args, code, stderr):
     else:
         assert len(lines) == 1 and lines[0].startswith(stderr), proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def _raiser(error):
+    def main(argv):
+        raise error
+    return main
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (common.UsageError("--config.x: expected 1, got 2"), 2, "error: --config.x: expected 1, got 2"),
+    (ValueError("learning_rate: expected a finite number, got inf"), 2,
+     "error: learning_rate: expected a finite number, got inf"),
+    (FileNotFoundError("name: expected an existing .npz file, got 'x.npz'"), 2,
+     "error: name: expected an existing .npz file, got 'x.npz'"),
+    (OSError(errno.ENOSPC, "No space left on device", "/full/ckpt"), 1,
+     "error: No space left on device (/full/ckpt)"),
+    (PermissionError(errno.EACCES, "Permission denied", "/ro/out"), 1, "error: Permission denied (/ro/out)"),
+])
+def test_report_errors_one_line_and_exit_status(capsys, error, code, line):
+    with pytest.raises(SystemExit) as info:
+        common.report_errors(_raiser(error), [])
+    assert info.value.code == code
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_report_errors_lets_other_errors_through():
+    with pytest.raises(RuntimeError):  # a bug, not bad input: its traceback is wanted
+        common.report_errors(_raiser(RuntimeError("bug")), [])
+
+
+def test_config_numbers_are_checked_by_name():
+    config = ml_collections.ConfigDict({"learning_rate": 0.1, "seed": 0, "l2": 0.0, "top_k": 3,
+                                        "ranges": {"learning_rate": (1e-3, 1.0)}, "name": "x"})
+    assert common.check_config_numbers(config) is config
+    for field, value, message in [
+        ("learning_rate", float("inf"), "--config.learning_rate: expected a finite number, got inf"),
+        ("learning_rate", 0.0, "--config.learning_rate: expected a finite number > 0, got 0.0"),
+        ("seed", -1, r"--config.seed: expected an int in \[0, 4294967295\], got -1"),
+        ("l2", -0.5, "--config.l2: expected a finite number >= 0, got -0.5"),
+        ("top_k", 0, "--config.top_k: expected an int >= 1, got 0"),
+    ]:
+        bad = ml_collections.ConfigDict(config.to_dict())
+        bad[field] = value
+        with pytest.raises(common.UsageError, match=f"^{message}$"):
+            common.check_config_numbers(bad)
+    bad = ml_collections.ConfigDict(config.to_dict())
+    bad.ranges.learning_rate = (1e-3, float("nan"))
+    with pytest.raises(common.UsageError, match=r"^--config.ranges.learning_rate\[1\]: expected a finite number"):
+        common.check_config_numbers(bad)
 
 
 _LOG_SCRIPT = textwrap.dedent(
@@ -303,7 +354,7 @@ def test_load_splits_carves_val_from_the_end_of_train():
     assert len(splits.test["label"]) == 30 and splits.num_classes == 10 and splits.input_shape == (8, 8, 1)
     with pytest.raises(common.UsageError, match="--config.val_size: expected 0 < val_size <"):
         common.load_splits("digits", val_size=0)
-    with pytest.raises(common.UsageError, match="--dataset: unknown 'mnist'; valid: mnist1d, digits, "
+    with pytest.raises(common.UsageError, match="--dataset: expected one of mnist1d, digits, "
                                                 "cifar10_shared, tfds:<...>, npz:<...>, imagefolder:<...>"):
         common.load_splits("mnist", val_size=10)
 

@@ -68,7 +68,7 @@ def test_svm_and_softmax_search_report_the_returned_models(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"losses": ("svm", "hinge")}, "--config.losses: unknown 'hinge'; valid: svm, softmax"),
+        ({"losses": ("svm", "hinge")}, "--config.losses: expected one of svm, softmax, got 'hinge'"),
         ({"num_steps": 0}, "--config.num_steps: expected an integer >= 1; got 0"),
         ({"ranges": ml_collections.ConfigDict({"svm": {"learning_rate": (1e-3, 1e-1)},
                                                "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1.0, 2.0)}})},

@@ -115,13 +115,13 @@ def test_make_schedule_matches_numpy(name):
     [
         ("model", "alexnet", "--config.model: expected one of linear, mlp.*, got 'alexnet'"),
         ("optimizer", "adamax", "--config.optimizer: expected one of sgd, momentum.*, got 'adamax'"),
-        ("schedule", "linear", "--config.schedule: unknown 'linear'; valid: constant, step"),
+        ("schedule", "linear", "--config.schedule: expected one of constant, step.*, got 'linear'"),
         ("dataset", "imagenet", "--config.dataset: expected one of mnist1d, digits, cifar10_shared.*, got 'imagenet'"),
         ("learning_rate", float("inf"), r"--config.learning_rate: expected a finite number, got inf"),
         ("l2", -1.0, r"--config.l2: expected a finite number >= 0, got -1.0"),
         ("seed", 2**40, r"--config.seed: expected an int in \[0, 4294967295\], got 1099511627776"),
-        ("preprocess", "zca", "--config.preprocess: unknown 'zca'; valid: none, mean_image, per_channel"),
-        ("loss", "hinge", "--config.loss: unknown 'hinge'; valid: softmax, svm"),
+        ("preprocess", "zca", "--config.preprocess: expected one of none, mean_image, per_channel, got 'zca'"),
+        ("loss", "hinge", "--config.loss: expected one of softmax, svm, got 'hinge'"),
     ],
 )
 def test_train_bad_config_is_a_usage_error(tmp_path, field, value, message):
