@@ -81,7 +81,7 @@ def test_library_registries_are_registries_of_the_real_factories():
     assert optimizers.REGISTRY.factory("adam") is optimizers.adam
     assert optimizers.SCHEDULES.names == ("constant", "step", "exponential", "cosine", "warmup_cosine")
     assert pipelines.SOURCES.names == ("mnist1d", "digits", "cifar10_shared")
-    assert pipelines.SOURCES.prefixes == ("npz:", "imagefolder:", "tfds:")
+    assert pipelines.SOURCES.prefixes == ("tfds:", "npz:", "imagefolder:")
     # Capabilities are attributes of the built object, not of the name.
     assert optimizers.get("lbfgs").needs_objective and not optimizers.get("adam").needs_objective
 

@@ -105,7 +105,7 @@ DATASET_NAMES: tuple[str, ...] = pipelines.SOURCES.names
 """Datasets that need no download (``cifar10_shared`` reads ``../shared``)."""
 
 DATASET_PREFIXES: tuple[str, ...] = pipelines.SOURCES.prefixes
-"""Open-ended dataset names: ``npz:<path>``, ``imagefolder:<path>``, ``tfds:<TFDS name>`` (may download)."""
+"""Open-ended dataset names: ``tfds:<TFDS name>`` (may download), ``npz:<path>``, ``imagefolder:<path>``."""
 
 
 def dataset_name(name: str) -> str:

@@ -384,14 +384,14 @@ def _tfds(tfds_name: str, *, data_dir: Optional[str] = None) -> Source:
 
 
 SOURCES: Registry[Source] = Registry("dataset")
-"""Every dataset kind: fixed names, then the ``npz:``, ``imagefolder:`` and ``tfds:`` families."""
+"""Every dataset kind: fixed names, then the ``tfds:``, ``npz:`` and ``imagefolder:`` families."""
 
 SOURCES.register(_named(Mnist1dSource, "mnist1d"))
 SOURCES.register(_named(DigitsSource, "digits"))
 SOURCES.register(_named(Cifar10SharedSource, _common.CIFAR10_SHARED))
+SOURCES.register_prefix("tfds:", _tfds)
 SOURCES.register_prefix("npz:", _prefixed(NpzSource, "npz:"))
 SOURCES.register_prefix("imagefolder:", _prefixed(ImageFolderSource, "imagefolder:"))
-SOURCES.register_prefix("tfds:", _tfds)
 
 
 def resolve_name(name: str) -> str:
@@ -410,7 +410,7 @@ def resolve_name(name: str) -> str:
             raise ValueError(
                 f"name: {name!r} is a TFDS dataset but tensorflow_datasets is not installed "
                 "here; install tensorflow-datasets or use an offline name "
-                f"({', '.join(SOURCES.choices()[:-1])})"
+                f"({', '.join([*SOURCES.names, 'npz:<path>', 'imagefolder:<path>'])})"
             )
         raise _common.close_matches_error(name, [*SOURCES.names, *_common.KNOWN_TFDS_IMAGE])
     # The offline builders are registered with TFDS by jax231.pipelines' __init__.
