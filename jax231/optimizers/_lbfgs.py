@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jax231._validation import check_positive_int
 from jax231.optimizers import _tree_math as tm
 from jax231.optimizers._base import (
     GradientTransformation,
@@ -68,17 +69,13 @@ class LbfgsState(NamedTuple):
 
 
 def _check_history(history: Any) -> None:
-    if not isinstance(history, int) or isinstance(history, bool) or history < 1:
-        raise ValueError(f"history: expected an int >= 1, got {history!r}")
+    check_positive_int("history", history)
 
 
 def _check_constants(c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
     if not 0 < c1 < c2 < 1:
         raise ValueError(f"c1, c2: expected 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-    if not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
-        raise ValueError(
-            f"max_linesearch_steps: expected an int >= 1, got {max_linesearch_steps!r}"
-        )
+    check_positive_int("max_linesearch_steps", max_linesearch_steps)
 
 
 def _init_state(params: Params, history: int, spec: dict[str, Any]) -> LbfgsState:

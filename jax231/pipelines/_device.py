@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax231._validation import check_seed
+from jax231._validation import check_int, check_seed
 from jax231.pipelines._augment import Augment, apply_params, as_augment, sample_params
 from jax231.types import Array, PRNGKey, PyTree
 
@@ -114,8 +114,7 @@ def device_epochs(
     if cfg is not None and not shuffle:
         raise ValueError("augment: augmentation is for training only; pass shuffle=True")
     n = int(data.label.shape[0])
-    if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size: expected an integer in [1, {n}], got {batch_size!r}")
+    check_int("batch_size", batch_size, low=1, high=n)
     _, data_key, _ = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
     order_key, aug_key = jax.random.fold_in(data_key, 0), jax.random.fold_in(data_key, 1)
     epoch = 0
