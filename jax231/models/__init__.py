@@ -21,6 +21,7 @@ Examples:
 from jax231.models import layers
 from jax231.models import knn
 from jax231.models._model import NAMES, Model, count_params, get
+from jax231.models._test_time import McPrediction, mc_dropout_predict, mc_predict, tta_predict, tta_views
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models.linear import class_templates, linear
 from jax231.models.mlp import mlp, two_layer_net
@@ -30,6 +31,7 @@ from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, 
 
 __all__ = [
     "CharLM",
+    "McPrediction",
     "Model",
     "NAMES",
     "char_lm",
@@ -42,12 +44,16 @@ __all__ = [
     "layers",
     "linear",
     "lstm_classifier",
+    "mc_dropout_predict",
+    "mc_predict",
     "mlp",
     "mobilenet",
     "resnet",
     "rnn_classifier",
     "three_layer_convnet",
     "train_tbptt",
+    "tta_predict",
+    "tta_views",
     "two_layer_net",
     "vgg",
 ]
