@@ -13,7 +13,6 @@ import pytest
 from jax231 import gradcheck
 from jax231.models import layers
 
-
 # ----------------------------------------------------------------------------- spatial dropout
 
 
