@@ -20,7 +20,10 @@ Examples:
 
 from jax231.models import layers
 from jax231.models import knn
+from jax231.models._alexnet import alexnet
+from jax231.models._inception import InceptionSpec, inception_net
 from jax231.models._model import NAMES, Model, count_params, get
+from jax231.models._resnext import resnext
 from jax231.models._test_time import McPrediction, mc_dropout_predict, mc_predict, tta_predict, tta_views
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models.linear import class_templates, linear
@@ -31,15 +34,18 @@ from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, 
 
 __all__ = [
     "CharLM",
+    "InceptionSpec",
     "McPrediction",
     "Model",
     "NAMES",
+    "alexnet",
     "char_lm",
     "class_templates",
     "cnn1d",
     "count_params",
     "get",
     "gru_classifier",
+    "inception_net",
     "knn",
     "layers",
     "linear",
@@ -49,6 +55,7 @@ __all__ = [
     "mlp",
     "mobilenet",
     "resnet",
+    "resnext",
     "rnn_classifier",
     "three_layer_convnet",
     "train_tbptt",
