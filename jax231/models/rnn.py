@@ -76,21 +76,26 @@ def init_stack(
     """Params of ``num_layers`` stacked cells: ``{'cell': ...}`` for one layer (the single-layer
     layout), ``{'cells': {'layer_0': ..., 'layer_{L-1}': ...}}`` for more; layer ``l > 0`` reads
     the hidden states of layer ``l - 1``."""
-    keys = jax.random.split(rng, num_layers)
-    cells = [layers.init_rnn(keys[l], input_dim if l == 0 else hidden_dim, hidden_dim, cell=cell, init=init, **extra)
-             for l in range(num_layers)]
-    return {"cell": cells[0]} if num_layers == 1 else {"cells": {f"layer_{l}": c for l, c in enumerate(cells)}}
+    # One layer keeps `rng` itself, so single-layer models initialise exactly as before stacking existed.
+    keys = [rng] if num_layers == 1 else list(jax.random.split(rng, num_layers))
+    cells = [
+        layers.init_rnn(key, input_dim if i == 0 else hidden_dim, hidden_dim, cell=cell, init=init, **extra)
+        for i, key in enumerate(keys)
+    ]
+    return {"cell": cells[0]} if num_layers == 1 else {"cells": {f"layer_{i}": c for i, c in enumerate(cells)}}
 
 
 def stack_layers(params: Params) -> list[Params]:
     """The per-layer cell params of :func:`init_stack`'s layout, bottom layer first."""
     if "cell" in params:
         return [params["cell"]]
-    return [params["cells"][f"layer_{l}"] for l in range(len(params["cells"]))]
+    return [params["cells"][f"layer_{i}"] for i in range(len(params["cells"]))]
 
 
-def run_stack(cell: str, cells: list[Params], xs: Array, carries: tuple[Carry, ...]) -> tuple[Array, tuple[Carry, ...]]:
-    """Runs stacked cells: layer ``l`` scans the hidden states of layer ``l - 1``.
+def run_stack(
+    cell: str, cells: list[Params], xs: Array, carries: tuple[Carry, ...]
+) -> tuple[Array, tuple[Carry, ...]]:
+    """Runs stacked cells: layer ``layer`` scans the hidden states of layer ``layer - 1``.
 
     .. math:: h^{(0)}_t = x_t, \\qquad h^{(l)}_t = \\mathrm{cell}_l(h^{(l)}_{t-1}, h^{(l-1)}_t), \\quad l = 1..L
 

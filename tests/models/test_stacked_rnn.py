@@ -36,8 +36,8 @@ def _np_step(cell, p, carry, x):
 
 def _np_stacked_classifier(cell, params, xs):
     hs = np.asarray(xs, np.float64)
-    for l in range(LAYERS):
-        p = {k: np.asarray(v, np.float64) for k, v in params["cells"][f"layer_{l}"].items()}
+    for layer in range(LAYERS):
+        p = {k: np.asarray(v, np.float64) for k, v in params["cells"][f"layer_{layer}"].items()}
         carry = (np.zeros((N, H)), np.zeros((N, H))) if cell == "lstm" else np.zeros((N, H))
         outs = []
         for t in range(T):
@@ -74,13 +74,15 @@ def test_stacked_classifier_matches_a_float64_numpy_transcription(cell):
 class FlaxStackedLSTM(nn.Module):
     @nn.compact
     def __call__(self, xs):
-        for l in range(LAYERS):
-            xs = nn.RNN(nn.LSTMCell(H, name=f"cell_{l}"))(xs)
+        for layer in range(LAYERS):
+            xs = nn.RNN(nn.LSTMCell(H, name=f"cell_{layer}"))(xs)
         return nn.Dense(C, name="head")(xs[:, -1])
 
 
 def _to_flax_lstm(p):
-    split = lambda a: dict(zip("ifog", np.split(np.asarray(a), 4, axis=-1)))  # noqa: E731  (ours: i, f, o, g)
+    def split(a):  # our gate order: i, f, o, g
+        return dict(zip("ifog", np.split(np.asarray(a), 4, axis=-1)))
+
     wx, wh, b = split(p["wx"]), split(p["wh"]), split(p["b"])
     cell = {f"i{g}": {"kernel": wx[g]} for g in "ifgo"}
     cell.update({f"h{g}": {"kernel": wh[g], "bias": b[g]} for g in "ifgo"})
@@ -92,7 +94,7 @@ def test_stacked_lstm_classifier_matches_flax_stacked_rnn():
     params, state = model.init(jax.random.key(2), (T, D))
     params = _randomised(params, seed=3)
     xs = jax.random.normal(jax.random.key(4), (N, T, D))
-    flax_params = {f"cell_{l}": _to_flax_lstm(params["cells"][f"layer_{l}"]) for l in range(LAYERS)}
+    flax_params = {f"cell_{i}": _to_flax_lstm(params["cells"][f"layer_{i}"]) for i in range(LAYERS)}
     flax_params["head"] = {"kernel": params["head"]["w"], "bias": params["head"]["b"]}
     ref = FlaxStackedLSTM().apply({"params": flax_params}, xs)
     ours, _ = model.apply(params, state, xs, train=False)
