@@ -21,6 +21,7 @@ Examples:
 from jax231.models import layers
 from jax231.models import knn
 from jax231.models._alexnet import alexnet
+from jax231.models._fmp_net import fmp_convnet
 from jax231.models._inception import InceptionSpec, inception_net
 from jax231.models._model import NAMES, Model, count_params, get
 from jax231.models._resnext import resnext
@@ -43,6 +44,7 @@ __all__ = [
     "class_templates",
     "cnn1d",
     "count_params",
+    "fmp_convnet",
     "get",
     "gru_classifier",
     "inception_net",

@@ -71,3 +71,39 @@ def test_mc_dropout_mean_and_spread_over_t_masks_match_numpy():
 def test_mc_predict_rejects_fewer_than_one_sample(bad):
     with pytest.raises(ValueError, match=r"^num_samples: expected an int >= 1"):
         models.mc_predict(lambda k: jnp.zeros((1, 2)), jax.random.key(0), num_samples=bad)
+
+
+# ----------------------------------------------------------------------------- fractional-pooling convnet
+
+
+def test_fmp_convnet_counts_parameters_and_averages_region_draws_at_test_time():
+    model = models.fmp_convnet(num_layers=3, width=4, input_noise_std=0.1, spatial_drop_rate=0.2, drop_rate=0.1)
+    params, state = model.init(jax.random.key(0), (16, 16, 3))
+    widths = (4, 8, 12)
+    expected = sum(9 * a * b + b for a, b in zip((3, *widths[:-1]), widths)) + 12 * 10 + 10
+    assert models.count_params(params) == expected
+    x = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
+    apply = jax.jit(model.apply, static_argnames="train")
+    a, _ = apply(params, state, x, train=False)
+    b, _ = apply(params, state, x, train=False)
+    np.testing.assert_array_equal(a, b)  # no rng at eval: one fixed region draw, deterministic
+    c, _ = apply(params, state, x, train=False, rng=jax.random.key(5))
+    assert not np.array_equal(a, c)  # another draw of the regions
+    # Graham's test-time marginalisation: the mean over T region draws (noise and dropout off).
+    out = models.mc_predict(lambda k: model.apply(params, state, x, train=False, rng=k)[0], jax.random.key(2),
+                            num_samples=4)
+    draws = [_np_softmax(np.asarray(model.apply(params, state, x, train=False, rng=k)[0], np.float64))
+             for k in jax.random.split(jax.random.key(2), 4)]
+    np.testing.assert_allclose(out.mean, np.mean(draws, 0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="rng"):
+        model.apply(params, state, x, train=True)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ratio": 1.0}, r"^ratio: expected a float > 1"),
+    ({"input_noise_std": -1.0}, r"^input_noise_std: expected a value >= 0"),
+    ({"spatial_drop_rate": 1.0}, "spatial_drop_rate"),
+])
+def test_fmp_convnet_rejects_bad_regulariser_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.fmp_convnet(**kwargs)
