@@ -128,7 +128,7 @@ def test_train_tbptt_clips_each_chunk_gradient_by_its_global_norm(max_grad_norm)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new, expected)
     assert losses.shape == (1,)
     if max_grad_norm < 1:  # the clip was active: the step is shorter than the raw gradient's
-        assert float(optax.global_norm(grads)) > max_grad_norm
+        assert float(optax.tree.norm(grads)) > max_grad_norm
 
 
 def test_stacking_and_clipping_bad_input():

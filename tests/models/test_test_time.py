@@ -92,7 +92,7 @@ def test_fmp_convnet_counts_parameters_and_averages_region_draws_at_test_time():
     # Graham's test-time marginalisation: the mean over T region draws (noise and dropout off).
     out = models.mc_predict(lambda k: model.apply(params, state, x, train=False, rng=k)[0], jax.random.key(2),
                             num_samples=4)
-    draws = [_np_softmax(np.asarray(model.apply(params, state, x, train=False, rng=k)[0], np.float64))
+    draws = [_np_softmax(np.asarray(apply(params, state, x, train=False, rng=k)[0], np.float64))
              for k in jax.random.split(jax.random.key(2), 4)]
     np.testing.assert_allclose(out.mean, np.mean(draws, 0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="rng"):
