@@ -1,4 +1,4 @@
-"""Losses of CS231n: multiclass SVM, softmax cross-entropy, penalties, accuracy.
+"""Losses of CS231n: multiclass SVM, softmax and binary cross-entropy, least squares, penalties, accuracy.
 
 Per-example losses take keyword-only ``logits=`` and ``labels=`` and return one
 value per example; reduce with ``.mean()`` or with :func:`mean_loss`.
@@ -131,6 +131,79 @@ def softmax_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     # Shift by the (constant) max: log Σ exp(s - max) - (s_y - max) never cancels large terms.
     shifted = logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
     return jnp.log(jnp.sum(jnp.exp(shifted), axis=-1)) - _correct_class_scores(shifted, labels)
+
+
+def _check_same_shape(logits: ArrayLike, labels: ArrayLike) -> tuple[Array, Array]:
+    """``logits`` and floating ``labels`` of one shape (binary and regression losses)."""
+    logits = jnp.asarray(logits)
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise ValueError(f"logits: expected a floating array, got dtype {logits.dtype}")
+    if tuple(jnp.shape(labels)) != logits.shape:
+        raise ValueError(f"labels: expected the shape of logits {logits.shape}, got {tuple(jnp.shape(labels))}")
+    return logits, jnp.asarray(labels, logits.dtype)
+
+
+def sigmoid_binary_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
+    """Binary logistic-regression loss (sigmoid cross-entropy) from logits, elementwise.
+
+    .. math:: L = -y \\log \\sigma(s) - (1 - y) \\log(1 - \\sigma(s))
+              = \\max(s, 0) - s y + \\log(1 + e^{-|s|})
+
+    with :math:`s` = ``logits``, :math:`y` = ``labels`` and :math:`\\sigma(s) =
+    1 / (1 + e^{-s})`. The right-hand form never exponentiates a positive
+    number, so large :math:`|s|` neither overflow nor lose the loss to rounding.
+    Labels may be soft (any value in ``[0, 1]``). For independent attributes
+    ("binary classifiers for each attribute" of the notes), ``logits`` is
+    ``(N, K)`` and the per-example loss is the sum over ``K``:
+    ``sigmoid_binary_cross_entropy(...).sum(-1)``.
+
+    Args:
+      logits: scores :math:`s`, any shape (``(N,)`` for one binary label per example).
+      labels: targets :math:`y \\in [0, 1]`, the shape of ``logits``.
+
+    Returns:
+      Losses of the shape of ``logits`` (equals ``optax.sigmoid_binary_cross_entropy``).
+
+    Raises:
+      ValueError: on non-floating ``logits`` or a shape mismatch.
+
+    References:
+      CS231n notes, "Neural Networks Part 2", loss functions: attribute
+      classification (binary logistic regression classifier).
+    """
+    logits, labels = _check_same_shape(logits, labels)
+    return jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+def squared_loss(*, logits: ArrayLike, labels: ArrayLike) -> Array:
+    """Least-squares (L2) regression loss per example: :math:`L_i = \\|s_i - y_i\\|_2^2`.
+
+    .. math:: L_i = \\sum_k (s_{ik} - y_{ik})^2
+
+    with :math:`s` = ``logits`` (the predicted real values) and :math:`y` =
+    ``labels`` (the targets), as written in the notes (no factor 1/2; its
+    gradient is :math:`2 (s_i - y_i)`). For ``(N,)`` inputs (one scalar target
+    per example) :math:`L_i = (s_i - y_i)^2`; for ``(..., K)`` the sum runs over
+    the last axis.
+
+    Args:
+      logits: predictions, shape ``(N,)`` or ``(..., K)``.
+      labels: targets, the shape of ``logits``.
+
+    Returns:
+      Per-example losses: shape ``(N,)`` for rank-1 inputs, else ``logits.shape[:-1]``.
+
+    Raises:
+      ValueError: on non-floating ``logits``, a scalar, or a shape mismatch.
+
+    References:
+      CS231n notes, "Neural Networks Part 2", loss functions: regression.
+    """
+    logits, labels = _check_same_shape(logits, labels)
+    if logits.ndim == 0:
+        raise ValueError("logits: expected shape (N,) or (..., K), got a scalar")
+    squares = jnp.square(logits - labels)
+    return squares if logits.ndim == 1 else jnp.sum(squares, axis=-1)
 
 
 def accuracy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
@@ -288,6 +361,8 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "mean_loss",
+    "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy",
+    "squared_loss",
     "svm_loss",
 ]

@@ -20,7 +20,10 @@ Examples:
 """
 
 from jax231.models import knn, layers
+from jax231.models._alexnet import alexnet
 from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
+from jax231.models._fmp_net import fmp_convnet
+from jax231.models._inception import InceptionSpec, inception_net
 from jax231.models._linear import class_templates, linear
 from jax231.models._mlp import NORMS as MLP_NORMS
 from jax231.models._mlp import mlp, two_layer_net
@@ -29,33 +32,45 @@ from jax231.models._model import Model, count_params
 from jax231.models._registry import NAMES, REGISTRY, get
 from jax231.models._resnet import BLOCKS as RESNET_BLOCKS
 from jax231.models._resnet import resnet
+from jax231.models._resnext import resnext
 from jax231.models._rnn import CELLS as RNN_CELLS
 from jax231.models._rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
+from jax231.models._test_time import McPrediction, mc_dropout_predict, mc_predict, tta_predict, tta_views
 
 __all__ = [
     "CharLM",
+    "InceptionSpec",
+    "McPrediction",
     "MLP_NORMS",
     "Model",
     "NAMES",
     "REGISTRY",
     "RESNET_BLOCKS",
     "RNN_CELLS",
+    "alexnet",
     "char_lm",
     "class_templates",
     "cnn1d",
     "count_params",
+    "fmp_convnet",
     "get",
     "gru_classifier",
+    "inception_net",
     "knn",
     "layers",
     "linear",
     "lstm_classifier",
+    "mc_dropout_predict",
+    "mc_predict",
     "mlp",
     "mobilenet",
     "resnet",
+    "resnext",
     "rnn_classifier",
     "three_layer_convnet",
     "train_tbptt",
+    "tta_predict",
+    "tta_views",
     "two_layer_net",
     "vgg",
 ]

@@ -11,12 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from jax231._registry import Registry
+from jax231.models._alexnet import alexnet
 from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
+from jax231.models._fmp_net import fmp_convnet
+from jax231.models._inception import inception_net
 from jax231.models._linear import linear
 from jax231.models._mlp import mlp, two_layer_net
 from jax231.models._mobilenet import mobilenet
 from jax231.models._model import Model
 from jax231.models._resnet import resnet
+from jax231.models._resnext import resnext
 from jax231.models._rnn import gru_classifier, lstm_classifier, rnn_classifier
 
 __all__ = ["NAMES", "REGISTRY", "get"]
@@ -29,6 +33,11 @@ for _factory in (linear, mlp, two_layer_net, three_layer_convnet, vgg, resnet, m
 REGISTRY.register(rnn_classifier, name="rnn")
 REGISTRY.register(lstm_classifier, name="lstm")
 REGISTRY.register(gru_classifier, name="gru")
+# Lecture 9's architectures (scaled to 32x32) and the fractional-max-pooling net.
+REGISTRY.register(alexnet)
+REGISTRY.register(inception_net, name="inception")
+REGISTRY.register(resnext)
+REGISTRY.register(fmp_convnet)
 
 NAMES: tuple[str, ...] = REGISTRY.names
 """Names accepted by :func:`get`, in the order of the course."""

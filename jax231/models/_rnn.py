@@ -37,6 +37,7 @@ __all__ = [
     "lstm_classifier",
     "rnn_classifier",
     "run_cell",
+    "run_stack",
     "train_tbptt",
 ]
 
@@ -63,16 +64,72 @@ def run_cell(cell: str, params: Params, xs: Array, carry: Carry) -> tuple[Array,
 
 
 # ----------------------------------------------------------------------------
+# Stacked (multi-layer) recurrent nets.
+# ----------------------------------------------------------------------------
+
+
+def init_stack(
+    rng: PRNGKey, cell: str, input_dim: int, hidden_dim: int, num_layers: int, *, init: str, **extra: Any
+) -> Params:
+    """Params of ``num_layers`` stacked cells: ``{'cell': ...}`` for one layer (the single-layer
+    layout), ``{'cells': {'layer_0': ..., 'layer_{L-1}': ...}}`` for more; layer ``l > 0`` reads
+    the hidden states of layer ``l - 1``."""
+    # One layer keeps `rng` itself, so single-layer models initialise exactly as before stacking existed.
+    keys = [rng] if num_layers == 1 else list(jax.random.split(rng, num_layers))
+    cells = [
+        layers.init_rnn(key, input_dim if i == 0 else hidden_dim, hidden_dim, cell=cell, init=init, **extra)
+        for i, key in enumerate(keys)
+    ]
+    return {"cell": cells[0]} if num_layers == 1 else {"cells": {f"layer_{i}": c for i, c in enumerate(cells)}}
+
+
+def stack_layers(params: Params) -> list[Params]:
+    """The per-layer cell params of :func:`init_stack`'s layout, bottom layer first."""
+    if "cell" in params:
+        return [params["cell"]]
+    return [params["cells"][f"layer_{i}"] for i in range(len(params["cells"]))]
+
+
+def run_stack(
+    cell: str, cells: list[Params], xs: Array, carries: tuple[Carry, ...]
+) -> tuple[Array, tuple[Carry, ...]]:
+    """Runs stacked cells: layer ``layer`` scans the hidden states of layer ``layer - 1``.
+
+    .. math:: h^{(0)}_t = x_t, \\qquad h^{(l)}_t = \\mathrm{cell}_l(h^{(l)}_{t-1}, h^{(l-1)}_t), \\quad l = 1..L
+
+    Args:
+      cell: ``'rnn'``, ``'lstm'`` or ``'gru'``.
+      cells: the ``L`` cells' params (:func:`stack_layers`).
+      xs: ``(N, T, D)``.
+      carries: one initial carry per layer.
+
+    Returns:
+      ``(hs (N, T, H)`` of the top layer, the ``L`` final carries).
+
+    References:
+      Graves, Mohamed & Hinton, "Speech recognition with deep recurrent neural
+      networks", 2013; CS231n lecture 10 (multilayer RNNs).
+    """
+    finals = []
+    hs = xs
+    for params, carry in zip(cells, carries):
+        hs, final = run_cell(cell, params, hs, carry)
+        finals.append(final)
+    return hs, tuple(finals)
+
+
+# ----------------------------------------------------------------------------
 # Many-to-one classifiers.
 # ----------------------------------------------------------------------------
 
 
 def _recurrent_classifier(
-    cell: str, *, hidden_dim: int, num_classes: int, init: str, forget_bias: float
+    cell: str, *, hidden_dim: int, num_classes: int, init: str, forget_bias: float, num_layers: int = 1
 ) -> _model.Model:
     name = cell
     _helpers.check_choice("cell", cell, CELLS)
     _helpers.check_positive_int("hidden_dim", hidden_dim)
+    _helpers.check_positive_int("num_layers", num_layers)
     _helpers.check_positive_int("num_classes", num_classes)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
 
@@ -80,10 +137,8 @@ def _recurrent_classifier(
         shape = _helpers.check_input_shape(name, input_shape, rank=2, layout="(T, D)")
         k_cell, k_head = jax.random.split(rng)
         extra = {"forget_bias": forget_bias} if cell == "lstm" else {}
-        params = {
-            "cell": layers.init_rnn(k_cell, shape[-1], hidden_dim, cell=cell, init=init, **extra),
-            "head": layers.init_affine(k_head, hidden_dim, num_classes, init=init),
-        }
+        params = init_stack(k_cell, cell, shape[-1], hidden_dim, num_layers, init=init, **extra)
+        params["head"] = layers.init_affine(k_head, hidden_dim, num_classes, init=init)
         return params, {}
 
     def apply_fn(
@@ -91,9 +146,10 @@ def _recurrent_classifier(
     ) -> tuple[Array, ModelState]:
         del train, rng  # deterministic model
         x = jnp.asarray(x)
-        _helpers.check_batch(name, x, rank=3, layout="(N, T, D)", channels=params["cell"]["wx"].shape[0])
-        carry = zero_carry(cell, x.shape[0], params["cell"]["wh"].shape[0], x.dtype)
-        hs, _ = run_cell(cell, params["cell"], x, carry)
+        cells = stack_layers(params)
+        _helpers.check_batch(name, x, rank=3, layout="(N, T, D)", channels=cells[0]["wx"].shape[0])
+        carries = tuple(zero_carry(cell, x.shape[0], c["wh"].shape[0], x.dtype) for c in cells)
+        hs, _ = run_stack(cell, cells, x, carries)
         return layers.affine(hs[:, -1], params["head"]["w"], params["head"]["b"]), state
 
     return _model.Model(init_fn, apply_fn)
@@ -106,30 +162,46 @@ _CLASSIFIER_DOC = """A many-to-one {title} classifier: ``scores = h_T W + b`` af
     {{'w', 'b'}}}}``; no state. Parameters for ``(T, D)`` inputs and hidden size ``H``:
     ``{gates}(D H + H H + {nbias} H) + H C + C``.
 
+    With ``num_layers = L > 1`` the cells are stacked (:func:`run_stack`; layer
+    ``l`` reads the hidden states of layer ``l - 1``, the head the top layer's
+    last one): params ``{{'cells': {{'layer_0', ..., 'layer_{{L-1}}'}}, 'head'}}`` and
+    ``(L - 1) {gates}(2 H H + {nbias} H)`` more parameters.
+
     Args:
       hidden_dim: hidden size ``H``.
       num_classes: number of scores ``C``.
-      init: initializer name of the weights (biases are zero).{extra}
+      init: initializer name of the weights (biases are zero).
+      num_layers: number ``L`` of stacked recurrent layers.{extra}
 
     Returns:
       ``Model(init, apply)`` taking ``x`` of shape ``(N, T, D)``.
     """
 
 
-def rnn_classifier(*, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier") -> _model.Model:
-    return _recurrent_classifier("rnn", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=0.0)
-
-
-def lstm_classifier(
-    *, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier", forget_bias: float = 1.0
+def rnn_classifier(
+    *, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier", num_layers: int = 1
 ) -> _model.Model:
     return _recurrent_classifier(
-        "lstm", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=forget_bias
+        "rnn", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=0.0, num_layers=num_layers
     )
 
 
-def gru_classifier(*, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier") -> _model.Model:
-    return _recurrent_classifier("gru", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=0.0)
+def lstm_classifier(
+    *, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier", forget_bias: float = 1.0,
+    num_layers: int = 1,
+) -> _model.Model:
+    return _recurrent_classifier(
+        "lstm", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=forget_bias,
+        num_layers=num_layers,
+    )
+
+
+def gru_classifier(
+    *, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier", num_layers: int = 1
+) -> _model.Model:
+    return _recurrent_classifier(
+        "gru", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=0.0, num_layers=num_layers
+    )
 
 
 rnn_classifier.__doc__ = _CLASSIFIER_DOC.format(title="vanilla RNN", cell="rnn", biases="'b'", gates=1, nbias=1, extra="")
@@ -180,6 +252,7 @@ def char_lm(
     embed_dim: int = 32,
     cell: str = "lstm",
     init: str = "xavier",
+    num_layers: int = 1,
 ) -> CharLM:
     """A character-level language model: embedding - recurrent cell - affine over the vocabulary.
 
@@ -197,6 +270,9 @@ def char_lm(
       embed_dim: embedding size ``E``.
       cell: ``'rnn'``, ``'lstm'`` or ``'gru'``.
       init: initializer name of the embedding and weights.
+      num_layers: number ``L`` of stacked recurrent layers (:func:`run_stack`);
+        with ``L > 1`` params hold ``'cells': {'layer_l'}`` instead of ``'cell'``
+        and the carry is a tuple of the ``L`` layers' carries.
 
     Returns:
       A :class:`CharLM`.
@@ -206,7 +282,8 @@ def char_lm(
         for tokens that are not an integer ``(N, T)`` array, an empty prefix or a
         non-positive temperature.
     """
-    for arg, val in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim), ("embed_dim", embed_dim)):
+    for arg, val in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim), ("embed_dim", embed_dim),
+                     ("num_layers", num_layers)):
         _helpers.check_positive_int(arg, val)
     _helpers.check_choice("cell", cell, CELLS)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
@@ -215,12 +292,13 @@ def char_lm(
         k_embed, k_cell, k_head = jax.random.split(rng, 3)
         return {
             "embed": layers.get_initializer(init)(k_embed, (vocab_size, embed_dim)),
-            "cell": layers.init_rnn(k_cell, embed_dim, hidden_dim, cell=cell, init=init),
+            **init_stack(k_cell, cell, embed_dim, hidden_dim, num_layers, init=init),
             "head": layers.init_affine(k_head, hidden_dim, vocab_size, init=init),
         }
 
     def initial_carry(batch_size: int) -> Carry:
-        return zero_carry(cell, batch_size, hidden_dim)
+        carry = zero_carry(cell, batch_size, hidden_dim)
+        return carry if num_layers == 1 else tuple(carry for _ in range(num_layers))
 
     def apply_fn(params: Params, tokens: ArrayLike, carry: Optional[Carry] = None) -> tuple[Array, Carry]:
         tokens = jnp.asarray(tokens)
@@ -229,7 +307,10 @@ def char_lm(
         if carry is None:
             carry = initial_carry(tokens.shape[0])
         xs = jnp.take(params["embed"], tokens, axis=0)  # (N, T, E)
-        hs, carry = run_cell(cell, params["cell"], xs, carry)
+        if num_layers == 1:
+            hs, carry = run_cell(cell, params["cell"], xs, carry)
+        else:
+            hs, carry = run_stack(cell, stack_layers(params), xs, tuple(carry))
         return layers.affine(hs, params["head"]["w"], params["head"]["b"]), carry
 
     def loss_fn(params: Params, inputs: ArrayLike, targets: ArrayLike, carry: Carry) -> tuple[Array, Carry]:
@@ -276,6 +357,7 @@ def train_tbptt(
     tokens: ArrayLike,
     *,
     chunk_length: int,
+    max_grad_norm: Optional[float] = None,
 ) -> tuple[Params, OptState, Array]:
     """One pass of truncated backpropagation through time over long sequences.
 
@@ -286,6 +368,12 @@ def train_tbptt(
     from chunk to chunk but gradients stop at chunk boundaries (:attr:`CharLM.loss`).
     The whole pass is one ``lax.scan``, so it jits.
 
+    With ``max_grad_norm = c`` every chunk's gradient is clipped by its global
+    norm before the update, :math:`g \\leftarrow g \\min(1, c / \\|g\\|_2)`
+    (:func:`jax231.optimizers.clip_by_global_norm`), the standard guard against
+    the exploding gradients of backpropagation through time (Pascanu et al.
+    2013; char-rnn clips at 5).
+
     Args:
       lm: the language model.
       optimizer: an optax-protocol ``GradientTransformation`` (``init``/``update``).
@@ -293,14 +381,19 @@ def train_tbptt(
       opt_state: ``optimizer.init(params)`` or a later state.
       tokens: int array ``(N, L)`` with ``L > chunk_length``.
       chunk_length: truncation length ``c`` (static).
+      max_grad_norm: clip each chunk's gradient to this global norm (> 0);
+        ``None`` (the default) does not clip.
 
     Returns:
       ``(params, opt_state, losses)`` with the ``(K,)`` chunk losses (before each step).
 
     Raises:
-      ValueError: when ``tokens`` is not ``(N, L)`` with ``L >= chunk_length + 1``.
+      ValueError: when ``tokens`` is not ``(N, L)`` with ``L >= chunk_length + 1``, or
+        ``max_grad_norm`` <= 0.
     """
     _helpers.check_positive_int("chunk_length", chunk_length)
+    if max_grad_norm is not None and not float(max_grad_norm) > 0:
+        raise ValueError(f"max_grad_norm: expected a value > 0 or None, got {max_grad_norm!r}")
     tokens = jnp.asarray(tokens)
     if tokens.ndim != 2 or tokens.shape[1] < chunk_length + 1:
         _helpers.fail("tokens", f"shape (N, L) with L >= chunk_length + 1 = {chunk_length + 1}", tokens.shape)
@@ -317,6 +410,10 @@ def train_tbptt(
     def step(state, batch):
         params, opt_state, carry = state
         (loss, carry), grads = grad_fn(params, batch[0], batch[1], carry)
+        if max_grad_norm is not None:  # optimizers.clip_by_global_norm's rule, inline: models do not import optimizers
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grads)))
+            factor = jnp.where(norm > max_grad_norm, max_grad_norm / norm, 1.0)
+            grads = jax.tree_util.tree_map(lambda g: (g * factor).astype(g.dtype), grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)
         return (params, opt_state, carry), loss

@@ -32,10 +32,19 @@ from jax231.optimizers._base import (
     get_hyperparams,
     set_hyperparams,
 )
+from jax231.optimizers._constraints import MaxNormState, max_norm, project_max_norm
 from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
 from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
 from jax231.optimizers._make_schedule import SCHEDULES, ScheduleOptions, make_schedule
 from jax231.optimizers._registry import NAMES, REGISTRY, get, needs_value_fn
+from jax231.optimizers._second_order import (
+    MinimizeResult,
+    SecondOrderState,
+    bfgs,
+    bfgs_minimize,
+    newton,
+    newton_minimize,
+)
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
@@ -61,16 +70,21 @@ __all__ = [
     "LbfgsResult",
     "LbfgsState",
     "LineSearchResult",
+    "MaxNormState",
+    "MinimizeResult",
     "MomentumState",
     "ParamsAverage",
     "ParamsAverageState",
     "RmspropState",
+    "SecondOrderState",
     "SgdState",
     "adagrad",
     "adam",
     "adamw",
     "add_weight_decay",
     "apply_updates",
+    "bfgs",
+    "bfgs_minimize",
     "chain",
     "clip_by_global_norm",
     "ema",
@@ -79,10 +93,14 @@ __all__ = [
     "lbfgs",
     "lbfgs_minimize",
     "make_schedule",
+    "max_norm",
     "momentum",
     "needs_value_fn",
     "nesterov",
+    "newton",
+    "newton_minimize",
     "polyak_average",
+    "project_max_norm",
     "rmsprop",
     "schedules",
     "set_hyperparams",

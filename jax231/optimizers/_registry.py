@@ -15,6 +15,7 @@ from jax231.optimizers._adam import adam, adamw
 from jax231.optimizers._adaptive import adagrad, rmsprop
 from jax231.optimizers._base import GradientTransformation
 from jax231.optimizers._lbfgs import lbfgs
+from jax231.optimizers._second_order import bfgs, newton
 from jax231.optimizers._sgd import momentum, nesterov, sgd
 
 __all__ = ["NAMES", "REGISTRY", "get", "needs_value_fn"]
@@ -22,7 +23,7 @@ __all__ = ["NAMES", "REGISTRY", "get", "needs_value_fn"]
 REGISTRY: Registry[GradientTransformation] = Registry("optimizer")
 """Every update rule of the notes, in the notes' order."""
 
-for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs):
+for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs, newton, bfgs):
     REGISTRY.register(_factory)
 
 NAMES: tuple[str, ...] = REGISTRY.names

@@ -10,6 +10,9 @@
   this package); ``cifar10_shared``, ``imagefolder:<path>``, ``npz:<path>``.
 * :func:`fit_preprocessing` / :func:`apply_preprocessing` -- the notes'
   mean-image, per-channel, PCA and whitening, fitted on training data only.
+* :func:`rand_augment` -- RandAugment-style random composition of those ops;
+  :func:`affine_warp` / :func:`affine_matrix` -- the bilinear warp behind
+  rotation, scale, stretch and shear.
 * :func:`augment_batch` -- on-device augmentation, the measured faster placement
   (:data:`AUGMENT_PLACEMENT`); ``load(augment=...)`` has a tf.data twin.
 * :func:`device_epochs`, :func:`shard_batch`, :func:`global_batch` -- batches
@@ -30,7 +33,9 @@ from jax231.pipelines._device import (
     to_device,
 )
 from jax231.pipelines._preprocessing import Preprocessing, apply_preprocessing, fit_preprocessing
+from jax231.pipelines._randaugment import rand_augment
 from jax231.pipelines._sources import SOURCES, Source, source
+from jax231.pipelines._warp import affine_matrix, affine_warp, bilinear_sample
 
 try:  # Register the offline TFDS builders (TFDS imports TensorFlow lazily).
     from jax231.pipelines import _builders  # noqa: F401
@@ -45,8 +50,11 @@ __all__ = [
     "DatasetInfo",
     "DeviceDataset",
     "Preprocessing",
+    "affine_matrix",
+    "affine_warp",
     "apply_preprocessing",
     "augment_batch",
+    "bilinear_sample",
     "device_epochs",
     "epoch_indices",
     "fit_preprocessing",
@@ -55,6 +63,7 @@ __all__ = [
     "info",
     "load",
     "load_arrays",
+    "rand_augment",
     "shard_batch",
     "source",
     "to_device",

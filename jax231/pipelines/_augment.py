@@ -9,6 +9,11 @@ distributions, exist for tf.data in :mod:`._tf_augment`, used by
 Per example, in this order (``x`` of shape ``(H, W, C)``; a signal ``(T, C)`` is
 treated as ``(1, T, C)``, so vertical moves vanish):
 
+0. affine warp (images only, off by default): rotation by ``theta ~ U[-r, r]``
+   degrees, scale ``s ~ U[1-z, 1+z]``, stretch ``a ~ U[1-e, 1+e]`` and shear
+   ``k ~ U[-h, h]`` about the centre, one bilinear resampling with zeros
+   outside (:func:`._warp.affine_warp`, :func:`._warp.affine_matrix`;
+   ``r, z, e, h`` = ``rotate, scale, stretch, shear``);
 1. pad-and-crop: ``out[i, j] = x[i + oy - p, j + ox - p]``, zero outside, with
    ``oy, ox ~ U{0..2p}`` (``p = pad_crop``; He et al. 2016's CIFAR recipe);
 2. translation: ``out[i, j] = x[clip(i - dy), clip(j - dx)]`` (edge pixels
@@ -34,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231.pipelines import _warp
 from jax231.types import Array, ArrayLike, PRNGKey
 
 AUGMENT_PLACEMENT = "jax"
@@ -73,6 +79,10 @@ class Augment(NamedTuple):
       saturation: maximum relative change ``s`` of the saturation factor (RGB).
       cutout: side ``k`` of the zeroed square (0 = off).
       translate: maximum shift ``t`` in pixels, edges repeated (0 = off).
+      rotate: maximum rotation in degrees (0 = off; step 0, images only).
+      scale: maximum relative change of the scale, in [0, 1) (0 = off).
+      stretch: maximum relative change of the aspect ratio, in [0, 1) (0 = off).
+      shear: maximum shear factor (0 = off).
     """
 
     pad_crop: int = 4
@@ -82,6 +92,15 @@ class Augment(NamedTuple):
     saturation: float = 0.0
     cutout: int = 0
     translate: int = 0
+    rotate: float = 0.0
+    scale: float = 0.0
+    stretch: float = 0.0
+    shear: float = 0.0
+
+    @property
+    def warps(self) -> bool:
+        """Whether step 0 (the affine warp) is on."""
+        return bool(self.rotate or self.scale or self.stretch or self.shear)
 
 
 class AugmentParams(NamedTuple):
@@ -95,6 +114,7 @@ class AugmentParams(NamedTuple):
       contrast: ``(B,)`` factor.
       saturation: ``(B,)`` factor.
       cutout: ``(B, 2)`` int32 centres ``cy, cx``.
+      warp: ``(B, 2, 3)`` the affine map ``[A | b]`` of step 0 (identity when off).
     """
 
     crop: Array
@@ -104,6 +124,7 @@ class AugmentParams(NamedTuple):
     contrast: Array
     saturation: Array
     cutout: Array
+    warp: Array
 
 
 def as_augment(augment: Union[None, bool, dict, Augment]) -> Union[None, Augment]:
@@ -127,6 +148,10 @@ def as_augment(augment: Union[None, bool, dict, Augment]) -> Union[None, Augment
         value = getattr(augment, field)
         if not 0 <= value or (field != "brightness" and value > 1):
             raise ValueError(f"augment: {field} must lie in [0, 1], got {value!r}")
+    for field, upper in (("rotate", 180.0), ("scale", 1.0), ("stretch", 1.0), ("shear", np.inf)):
+        value = getattr(augment, field)
+        if not (0 <= value < upper or (field == "rotate" and value == upper)):
+            raise ValueError(f"{field}: expected a value in [0, {upper:g}{']' if field == 'rotate' else ')'}, got {value!r}")
     return augment
 
 
@@ -161,6 +186,7 @@ def sample_params(key: PRNGKey, batch: int, example_shape: tuple[int, ...], cfg:
         jax.random.randint(jax.random.fold_in(k[6], 1), (batch,), 0, w),
     ], axis=1)
     return AugmentParams(
+        warp=_sample_warp(jax.random.fold_in(key, 7), batch, (h, w), cfg),
         crop=crop.astype(jnp.int32),
         shift=shift.astype(jnp.int32),
         flip=flip,
@@ -171,12 +197,32 @@ def sample_params(key: PRNGKey, batch: int, example_shape: tuple[int, ...], cfg:
     )
 
 
+def _sample_warp(key: PRNGKey, batch: int, hw: tuple[int, int], cfg: Augment) -> Array:
+    """``(B, 2, 3)`` maps ``[A | b]`` of step 0 (its own key: the other draws are unchanged)."""
+    if not cfg.warps:
+        return jnp.tile(jnp.eye(2, 3), (batch, 1, 1))
+    k = jax.random.split(key, 4)
+    u = lambda key, r: jax.random.uniform(key, (batch,), minval=-r, maxval=r)  # noqa: E731
+    theta = jnp.deg2rad(u(k[0], cfg.rotate))
+
+    def one(theta, scale, stretch, shear):
+        matrix, offset = _warp.affine_matrix(hw, rotation=theta, scale=scale, stretch=stretch, shear=shear)
+        return jnp.concatenate([matrix, offset[:, None]], axis=1)
+
+    return jax.vmap(one)(theta, 1.0 + u(k[1], cfg.scale), 1.0 + u(k[2], cfg.stretch), u(k[3], cfg.shear))
+
+
 def apply_params(params: AugmentParams, image: Array, cfg: Augment) -> Array:
     """Applies one example's draws (the 7 steps of the module docstring)."""
     signal = image.ndim == 2
     x = image[None] if signal else image
     h, w, c = x.shape
     rows, cols = jnp.arange(h), jnp.arange(w)
+    # 0. Affine warp (rotation, scale, stretch, shear), bilinear, zeros outside.
+    if cfg.warps:
+        if signal:
+            raise ValueError("images: rotate/scale/stretch/shear need images (B, H, W, C), got signals (B, T, C)")
+        x = _warp.affine_warp(x, params.warp[:, :2], params.warp[:, 2])
     # 1. Pad-and-crop: zero where the source index falls outside the image.
     if cfg.pad_crop:
         p = cfg.pad_crop
@@ -225,6 +271,10 @@ def augment_batch(
     saturation: float = 0.0,
     cutout: int = 0,
     translate: int = 0,
+    rotate: float = 0.0,
+    scale: float = 0.0,
+    stretch: float = 0.0,
+    shear: float = 0.0,
 ) -> Array:
     """Augments a batch on the device: per-example random draws, ``vmap``-ed.
 
@@ -241,6 +291,10 @@ def augment_batch(
       saturation: maximum relative change of saturation (RGB only).
       cutout: side of the zeroed square (0 = off).
       translate: maximum shift with repeated edges (0 = off).
+      rotate: maximum rotation in degrees (0 = off).
+      scale: maximum relative scale change in [0, 1) (0 = off).
+      stretch: maximum relative aspect change in [0, 1) (0 = off).
+      shear: maximum shear factor (0 = off).
 
     Returns:
       Augmented images, same shape and dtype as ``images``.
@@ -250,13 +304,16 @@ def augment_batch(
       >>> augment_batch(jax.random.key(0), x, pad_crop=4, flip=True).shape
       (8, 32, 32, 3)
     """
-    cfg = as_augment(Augment(pad_crop, flip, brightness, contrast, saturation, cutout, translate))
+    cfg = as_augment(Augment(pad_crop, flip, brightness, contrast, saturation, cutout, translate,
+                             rotate, scale, stretch, shear))
     assert cfg is not None  # an Augment in, an Augment out
     images = jnp.asarray(images)
     if images.ndim not in (3, 4):
         raise ValueError(f"images: expected (B, H, W, C) or (B, T, C), got shape {images.shape}")
     if not jnp.issubdtype(images.dtype, jnp.floating):
         raise ValueError(f"images: expected a floating dtype, got {images.dtype}")
+    if cfg.warps and images.ndim != 4:
+        raise ValueError(f"images: rotate/scale/stretch/shear need images (B, H, W, C), got shape {images.shape}")
     if cfg.saturation and images.shape[-1] != 3:
         raise ValueError(f"images: saturation needs RGB images (C=3), got shape {images.shape}")
     params = sample_params(rng, images.shape[0], images.shape[1:], cfg)

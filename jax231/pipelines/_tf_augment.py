@@ -17,6 +17,11 @@ _GRAY = (0.2989, 0.5870, 0.1140)
 
 def sample_params(seed: tf.Tensor, shape: tf.TensorShape, batch: tf.Tensor, cfg: Augment) -> dict:
     """Stateless draws with the distributions of :func:`._augment.sample_params`."""
+    if cfg.warps:
+        raise ValueError(
+            "augment: rotate/scale/stretch/shear (the affine warp) run on the device only: "
+            f"use augment_batch or device_epochs, got {cfg}"
+        )
     h = 1 if len(shape) == 2 else int(shape[0])
     w = int(shape[0] if len(shape) == 2 else shape[1])
     p, t = int(cfg.pad_crop), int(cfg.translate)

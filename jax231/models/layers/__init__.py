@@ -25,7 +25,13 @@ from jax231.models.layers._activations import (
 )
 from jax231.models.layers._conv import conv1d, conv2d, conv_output_size, depthwise_conv2d
 from jax231.models.layers._dense import affine, flatten
-from jax231.models.layers._dropout import drop_connect, dropout
+from jax231.models.layers._dropout import drop_connect, dropout, spatial_dropout
+from jax231.models.layers._fractional_pool import (
+    fractional_max_pool,
+    fractional_output_size,
+    max_pool_regions,
+    pooling_boundaries,
+)
 from jax231.models.layers._initializers import (
     INITIALIZERS,
     Initializer,
@@ -39,6 +45,7 @@ from jax231.models.layers._initializers import (
     small_random,
     xavier,
 )
+from jax231.models.layers._noise import NOISE_MODES, gaussian_noise
 from jax231.models.layers._norm import batch_norm, group_norm, layer_norm, spatial_batch_norm
 from jax231.models.layers._pool import avg_pool, global_avg_pool, max_pool
 from jax231.models.layers._recurrent import (
@@ -61,16 +68,23 @@ __all__ = [
     "flatten",
     # Pooling.
     "avg_pool",
+    "fractional_max_pool",
+    "fractional_output_size",
     "global_avg_pool",
     "max_pool",
+    "max_pool_regions",
+    "pooling_boundaries",
     # Normalisation.
     "batch_norm",
     "group_norm",
     "layer_norm",
     "spatial_batch_norm",
     # Regularisation.
+    "NOISE_MODES",
     "drop_connect",
     "dropout",
+    "gaussian_noise",
+    "spatial_dropout",
     # Activations.
     "ACTIVATIONS",
     "elu",

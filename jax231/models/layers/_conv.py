@@ -79,6 +79,7 @@ def _conv(
     padding: Padding,
     spatial_dims: int,
     depthwise: bool,
+    groups: int = 1,
 ) -> Array:
     """Shared implementation: checks shapes, then one ``lax.conv_general_dilated``."""
     x_layout, w_layout = ("NWC", "WIO") if spatial_dims == 1 else ("NHWC", "HWIO")
@@ -92,6 +93,13 @@ def _conv(
         if w_shape[-2] != 1 or c_out % c_in != 0:
             _checks.fail("w", f"shape (F, F, 1, k*C) of a depthwise convolution with C={c_in} input channels",
                          w_shape)
+    elif groups != 1:
+        groups = _checks.check_positive_int("groups", groups)
+        if c_in % groups or c_out % groups or w_shape[-2] != c_in // groups:
+            raise ValueError(
+                f"w: expected shape (F, F, C_in / groups, C_out) with groups={groups} dividing "
+                f"C_in={c_in} and C_out, got {w_shape}"
+            )
     elif w_shape[-2] != c_in:
         _checks.fail("w", f"{c_in} input channels (axis -2) to match `x` of shape {x_shape}", None,
                      got_text=f"shape {w_shape}")
@@ -113,7 +121,7 @@ def _conv(
         window_strides=(stride,) * spatial_dims,
         padding=pads,
         dimension_numbers=(x_layout, w_layout, x_layout),
-        feature_group_count=c_in if depthwise else 1,
+        feature_group_count=c_in if depthwise else groups,
     )
     return y if b is None else y + b
 
@@ -125,6 +133,7 @@ def conv2d(
     *,
     stride: int = 1,
     padding: Padding = 0,
+    groups: int = 1,
 ) -> Array:
     """2-D convolution (cross-correlation, as in the course and every framework).
 
@@ -135,12 +144,23 @@ def conv2d(
     with ``padding`` zeros on each side. Output spatial size
     :math:`(W - F + 2P)/S + 1` (see :func:`conv_output_size`).
 
+    Grouped convolution (AlexNet's two-GPU split, ResNeXt's cardinality):
+    with ``groups = G`` the channels split into :math:`G` groups and output
+    group :math:`g` sees input group :math:`g` only, so ``w`` is ``(F, F,
+    C_in / G, C_out)`` (:math:`G` times fewer weights):
+
+    .. math:: y_{n,i,j,o} = b_o + \\sum_{u,v} \\sum_{c < C_\\text{in}/G}
+              x^{pad}_{n, Si+u, Sj+v,\\, g(o) C_\\text{in}/G + c}\\, w_{u,v,c,o},
+              \\qquad g(o) = \\lfloor o G / C_\\text{out} \\rfloor
+
     Args:
       x: images, shape ``(N, H, W, C_in)``.
-      w: filters, shape ``(F_h, F_w, C_in, C_out)``.
+      w: filters, shape ``(F_h, F_w, C_in / groups, C_out)``.
       b: optional bias, shape ``(C_out,)``.
       stride: stride :math:`S` along both spatial axes.
       padding: zeros on each side (int), or ``'SAME'`` / ``'VALID'``.
+      groups: number :math:`G \\ge 1` of channel groups (1: a dense convolution);
+        divides ``C_in`` and ``C_out``. ``lax.conv``'s ``feature_group_count``.
 
     Returns:
       Feature maps, shape ``(N, H_out, W_out, C_out)``.
@@ -152,7 +172,7 @@ def conv2d(
     References:
       CS231n notes, "Convolutional Neural Networks: Architectures, Convolution / Pooling Layers".
     """
-    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False)
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False, groups=groups)
 
 
 def conv1d(

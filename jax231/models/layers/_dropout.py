@@ -1,4 +1,4 @@
-"""Inverted dropout on activations and DropConnect on weights."""
+"""Inverted dropout on activations (unit-wise and channel-wise) and DropConnect on weights."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from jax231.types import Array, ArrayLike, PRNGKey
 
 
 def _drop(
-    x: ArrayLike, name: str, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
+    x: ArrayLike,
+    name: str,
+    drop_rate: float | ArrayLike,
+    rng: Optional[PRNGKey],
+    train: bool,
+    mask_shape: Optional[tuple[int, ...]] = None,
 ) -> Array:
     train = _checks.check_static_bool("train", train)
     x = jnp.asarray(x)
@@ -26,7 +31,8 @@ def _drop(
     if rng is None:
         _checks.fail("rng", f"a PRNG key when train=True and drop_rate > 0 (dropping `{name}`)", None)
     keep_prob = 1.0 - drop_rate
-    keep = jax.random.bernoulli(rng, keep_prob, x.shape)
+    # One draw per entry of `mask_shape` (x.shape by default), broadcast over the other axes.
+    keep = jax.random.bernoulli(rng, keep_prob, x.shape if mask_shape is None else mask_shape)
     # Multiply by the scale 1/(1 - p) rather than divide: an exactly rounded product,
     # where XLA's vectorised division may differ by an ulp between evaluations.
     scale = jnp.asarray(1.0 / keep_prob, x.dtype)
@@ -93,3 +99,38 @@ def drop_connect(
       Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013.
     """
     return _drop(w, "w", drop_rate, rng, train)
+
+
+def spatial_dropout(
+    x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
+) -> Array:
+    """Spatial (channel) dropout: drop whole feature maps of a convolution.
+
+    .. math:: y_{n,\\ldots,c} = \\frac{m_{n,c}\\, x_{n,\\ldots,c}}{1 - p}, \\qquad
+              m_{n,c} \\sim \\text{Bernoulli}(1 - p)
+
+    One mask entry per (example, channel), shared by every spatial position:
+    neighbouring pixels of a feature map are strongly correlated, so dropping
+    single activations barely regularises a convolution, while dropping whole
+    channels does. Equals ``flax.linen.Dropout(p, broadcast_dims=(1, ..., d))``.
+
+    Args:
+      x: feature maps ``(N, *spatial, C)`` with at least one spatial axis.
+      drop_rate: :math:`p \\in [0, 1)`, the probability of dropping a channel.
+      rng: PRNG key; may be ``None`` when ``train`` is False or ``drop_rate == 0``.
+      train: a Python bool; ``False`` returns ``x`` unchanged.
+
+    Returns:
+      Array of the shape and dtype of ``x``.
+
+    Raises:
+      ValueError: as :func:`dropout`, or when ``x`` has rank < 3.
+
+    References:
+      Tompson et al., "Efficient Object Localization Using Convolutional
+      Networks", CVPR 2015 (SpatialDropout).
+    """
+    _checks.check_min_rank("x", x, 3, layout="(N, *spatial, C)")
+    shape = jnp.shape(x)
+    mask_shape = (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+    return _drop(x, "x", drop_rate, rng, train, mask_shape)
