@@ -27,8 +27,34 @@ from jax231.models.mlp import mlp, two_layer_net
 from jax231.models.mobilenet import mobilenet
 from jax231.models.resnet import resnet
 from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
+from jax231.models._autoencoder import Autoencoder, autoencoder
+from jax231.models._autoregressive import AutoregressiveModel
+from jax231.models._gan import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
+from jax231.models._pixelcnn import MASK_TYPES, causal_mask, masked_conv2d, pixel_cnn
+from jax231.models._pixelrnn import pixel_rnn
+from jax231.models._vae import DECODERS, VAE, gaussian_kl, gaussian_log_density, reparameterize, vae
 
 __all__ = [
+    # Generative models (lecture 13).
+    "Autoencoder",
+    "AutoregressiveModel",
+    "DECODERS",
+    "MASK_TYPES",
+    "VAE",
+    "autoencoder",
+    "causal_mask",
+    "dcgan_discriminator",
+    "dcgan_generator",
+    "gaussian_kl",
+    "gaussian_log_density",
+    "masked_conv2d",
+    "mlp_discriminator",
+    "mlp_generator",
+    "pixel_cnn",
+    "pixel_rnn",
+    "reparameterize",
+    "vae",
+    # Classifiers and the rest.
     "CharLM",
     "Model",
     "NAMES",
