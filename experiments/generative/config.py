@@ -1,0 +1,94 @@
+"""Generative models of lecture 13 on scikit-learn digits (8 x 8, 17 grey levels).
+
+Trains, on the digits training split (the last ``val_size`` images held out):
+the per-pixel independent categorical baseline, an autoencoder, a VAE
+(categorical decoder over the 17 levels), a DCGAN-style GAN (non-saturating
+generator loss, Adam beta1 = 0.5, one-sided label smoothing), a PixelCNN
+(masked convolutions A then B) and a raster-scan PixelRNN (LSTM). Reports the
+test NLL in bits/dim (exact for the baseline, PixelCNN and PixelRNN; the ELBO
+bound and the importance-sampled estimate for the VAE), the classifier-based
+sample score of every sampler (a digits classifier's mean confidence and the
+entropy of its predicted classes), sample grids, VAE and GAN latent
+interpolations, autoencoder reconstructions and the training curves.
+
+Command (from the repository root)::
+
+    python -m experiments.generative.main --workdir=/tmp/generative
+
+Subsets: ``--config.models=vae,gan``; shorter runs: ``--config.vae_steps=1000`` etc.
+
+Expected runtime and result: see MEASURED below (filled in from the reference
+run on the 2-core CPU, shared with other jobs, so timings are inflated).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+MEASURED = """(not measured yet)"""
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Returns the digits configuration described in the module docstring."""
+    config = ml_collections.ConfigDict()
+    # Dataset for jax231.pipelines.load_arrays ('digits'; images in [0, 1] with `levels` values).
+    config.dataset = "digits"
+    # Intensity values per pixel of the dataset (digits: 0..16, i.e. 17).
+    config.levels = 17
+    # Training images held out (from the end of the train split) for validation curves.
+    config.val_size = 137
+    # Seed of every initialisation, data order and sample.
+    config.seed = 0
+    # Models to run, comma-separated: baseline, autoencoder, vae, gan, pixelcnn, pixelrnn.
+    config.models = "baseline,autoencoder,vae,gan,pixelcnn,pixelrnn"
+    # Minibatch size of every model.
+    config.batch_size = 64
+    # Steps between validation evaluations (history rows and the progress bar).
+    config.eval_every = 250
+    # Samples drawn per sampler for the grids and the classifier score.
+    config.num_samples = 500
+    # Importance samples of the VAE's log-likelihood estimate.
+    config.importance_samples = 200
+    # Sampling temperature of PixelCNN / PixelRNN (1.0 = the model) and prior scale of the VAE.
+    config.temperature = 1.0
+
+    # The digits classifier of the sample score (an MLP on the 64 pixels).
+    config.classifier_hidden = 256
+    config.classifier_steps = 2000
+    config.classifier_lr = 1e-3
+
+    # Autoencoder: code size, hidden widths, steps, Adam learning rate.
+    config.ae_code_dim = 8
+    config.ae_hidden = (256,)
+    config.ae_steps = 3000
+    config.ae_lr = 1e-3
+
+    # VAE: latent size, hidden widths, decoder ('categorical', 'bernoulli', 'gaussian'), steps, lr.
+    config.vae_latent_dim = 16
+    config.vae_hidden = (256, 256)
+    config.vae_decoder = "categorical"
+    config.vae_steps = 6000
+    config.vae_lr = 1e-3
+
+    # GAN: latent size, width w of both networks, steps, Adam lr and beta1 for both,
+    # generator loss ('non_saturating' or 'minimax'), one-sided label smoothing.
+    config.gan_latent_dim = 32
+    config.gan_width = 32
+    config.gan_steps = 6000
+    config.gan_lr = 2e-4
+    config.gan_beta1 = 0.5
+    config.gan_generator_loss = "non_saturating"
+    config.gan_label_smoothing = 0.1
+
+    # PixelCNN: channels, residual type-B blocks, first (type A) window, steps, lr.
+    config.pixelcnn_features = 64
+    config.pixelcnn_layers = 5
+    config.pixelcnn_first_window = 5
+    config.pixelcnn_steps = 4000
+    config.pixelcnn_lr = 1e-3
+
+    # PixelRNN (raster-scan LSTM): hidden size, steps, lr.
+    config.pixelrnn_hidden = 256
+    config.pixelrnn_steps = 4000
+    config.pixelrnn_lr = 2e-3
+    return config
