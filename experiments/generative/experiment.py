@@ -104,7 +104,7 @@ def validate_config(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     _common.dataset_registry().check(config.dataset)
     for name in ("batch_size", "eval_every", "num_samples", "importance_samples", "classifier_steps",
                  "classifier_hidden", "ae_steps", "vae_steps", "gan_steps", "pixelcnn_steps", "pixelrnn_steps",
-                 "val_size"):
+                 "val_size", "early_stopping_patience"):
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
@@ -127,11 +127,16 @@ def _fit(ctx: Context, name: str, model: Any, lr: float, num_steps: int) -> trai
     result = generative.fit_generative(
         model, optimizers.adam(lr), train=splits.train["image"], val=splits.val["image"], num_steps=num_steps,
         batch_size=config.batch_size, eval_every=min(config.eval_every, num_steps), seed=config.seed,
-        progress=True)
+        early_stopping_patience=config.early_stopping_patience, progress=True)
     history = result.history
     ctx.curves[name] = {"train": (history["step"], [history["train_loss"]]),
-                        "val": (history["step"], [history["val_loss"]])}
+                        "val": (history["step"], [history["val_loss"]]), "best_step": result.best_step}
     return result
+
+
+def _steps(ctx: Context, name: str) -> int:
+    """The step of the kept (best-validation) parameters of a model trained by :func:`_fit`."""
+    return int(ctx.curves[name]["best_step"])
 
 
 def _test_nll(loss: Callable, params: Any, images: np.ndarray, rng: jax.Array) -> float:
@@ -183,7 +188,7 @@ def run_autoencoder(ctx: Context) -> tuple[Row, np.ndarray]:
                            axis=1).reshape(100, *test.shape[1:])
     figures.save_grid(ctx.workdir / "reconstructions_autoencoder.png", pairs,
                       title=f"test images (odd rows) and reconstructions, code size {config.ae_code_dim}")
-    row = {"model": "autoencoder", "recon_mse": round(mse, 5), "steps": config.ae_steps,
+    row = {"model": "autoencoder", "recon_mse": round(mse, 5), "steps": _steps(ctx, "autoencoder"),
            "seconds": round(time.monotonic() - t0, 1)}
     return row, recon
 
@@ -206,7 +211,7 @@ def run_vae(ctx: Context) -> tuple[Row, np.ndarray]:
     figures.save_grid(ctx.workdir / "interpolation_vae.png", np.asarray(vae.mean_image(params, z)),
                       title="VAE: decoded linear paths between the codes of two test digits")
     row = {"model": "vae", "test_bpd": round(_bpd(iw_nll, shape), 4), "test_bpd_elbo": round(_bpd(elbo_nll, shape), 4),
-           **_score_row(ctx, samples), "steps": config.vae_steps, "seconds": round(time.monotonic() - t0, 1)}
+           **_score_row(ctx, samples), "steps": _steps(ctx, "vae"), "seconds": round(time.monotonic() - t0, 1)}
     return row, samples
 
 
@@ -242,7 +247,7 @@ def _run_autoregressive(ctx: Context, name: str, model: models.AutoregressiveMod
     samples = np.asarray(sample(params, jax.random.PRNGKey(config.seed + 2), config.num_samples, shape,
                                 temperature=config.temperature))
     _save_samples(ctx, name, samples, f"{name} samples, drawn pixel by pixel (temperature {config.temperature:g})")
-    row = {"model": name, "test_bpd": round(_bpd(nll, shape), 4), **_score_row(ctx, samples), "steps": num_steps,
+    row = {"model": name, "test_bpd": round(_bpd(nll, shape), 4), **_score_row(ctx, samples), "steps": _steps(ctx, name),
            "seconds": round(time.monotonic() - t0, 1)}
     return row, samples
 
@@ -303,7 +308,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path | str, *,
     text = _common.write_tables(workdir, "results", rows, columns=COLUMNS,
                                 title=f"Generative models on {config.dataset}", notes=notes)
     if ctx.curves:
-        panels = {name: series for name, series in ctx.curves.items()}
+        panels = {name: {k: v for k, v in series.items() if k != "best_step"} for name, series in ctx.curves.items()}
         _common.plot_curves(workdir / "training_curves.png", panels, ylabel="loss (nats per image; GAN: BCE)")
     seconds = time.monotonic() - start
     _common.write_json(workdir / "results.json", {"config": config.to_dict(), "rows": rows,
