@@ -28,8 +28,13 @@ import ml_collections
 MEASURED = """(not measured yet)"""
 
 
-def get_config() -> ml_collections.ConfigDict:
-    """Returns the digits configuration described in the module docstring."""
+def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
+    """Returns the digits configuration of the module docstring; ``'tiny'``: the smoke-test one.
+
+    ``--config=experiments/generative/config.py:tiny`` selects the preset on the command line.
+    """
+    if preset not in ("digits", "tiny"):
+        raise ValueError(f"preset: expected 'digits' or 'tiny', got {preset!r}")
     config = ml_collections.ConfigDict()
     # Dataset for jax231.pipelines.load_arrays ('digits'; images in [0, 1] with `levels` values).
     config.dataset = "digits"
@@ -95,4 +100,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.pixelrnn_hidden = 256
     config.pixelrnn_steps = 4000
     config.pixelrnn_lr = 2e-3
+    if preset == "tiny":  # a few steps of small networks: checks the plumbing, not the results
+        config.update(num_samples=12, importance_samples=3, eval_every=2, classifier_steps=5,
+                      classifier_hidden=16, ae_steps=2, ae_hidden=(8,), vae_steps=2, vae_hidden=(8,),
+                      vae_latent_dim=2, gan_steps=2, gan_width=4, gan_latent_dim=2, pixelcnn_steps=2,
+                      pixelcnn_features=4, pixelcnn_layers=1, pixelcnn_first_window=3, pixelrnn_steps=2,
+                      pixelrnn_hidden=8)
     return config

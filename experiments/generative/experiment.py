@@ -67,18 +67,23 @@ class Context(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- building
-def _usage(fn: Callable[[], Any]) -> Any:
-    """Runs a library constructor; its one-line ``ValueError`` becomes ``--config.<name>: ...``."""
+def _usage(config: ml_collections.ConfigDict, prefix: str, fn: Callable[[], Any]) -> Any:
+    """Runs a library constructor; its ``ValueError`` ``name: ...`` becomes ``--config.<field>: ...``.
+
+    The field is ``prefix + name`` (``vae_`` + ``latent_dim``) or ``name`` when that is a config field.
+    """
     try:
         return fn()
     except ValueError as err:
-        raise UsageError(f"--config.{err}") from None
+        name, _, rest = str(err).partition(": ")
+        field = next((f for f in (prefix + name, name) if f in config), None)
+        raise UsageError(f"--config.{field}: {rest}" if field else f"--config.{prefix}*: {err}") from None
 
 
 def build_vae(config: ml_collections.ConfigDict, image_shape) -> models.VAE:
-    return _usage(lambda: models.vae(image_shape=image_shape, latent_dim=config.vae_latent_dim,
-                                     hidden_dims=tuple(config.vae_hidden), decoder=config.vae_decoder,
-                                     levels=config.levels))
+    return _usage(config, "vae_", lambda: models.vae(
+        image_shape=image_shape, latent_dim=config.vae_latent_dim, hidden_dims=tuple(config.vae_hidden),
+        decoder=config.vae_decoder, levels=config.levels))
 
 
 def build_gan(config: ml_collections.ConfigDict, image_shape) -> generative.GanStep:
@@ -91,7 +96,7 @@ def build_gan(config: ml_collections.ConfigDict, image_shape) -> generative.GanS
             latent_dim=config.gan_latent_dim, generator_loss_kind=config.gan_generator_loss,
             label_smoothing=config.gan_label_smoothing)
 
-    return _usage(make)
+    return _usage(config, "gan_", make)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -113,11 +118,12 @@ def validate_config(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     image_shape = (8, 8, 1)  # shape-independent checks only: the factories' own argument checks
     build_vae(config, image_shape)
     build_gan(config, image_shape)
-    _usage(lambda: models.autoencoder(image_shape=image_shape, code_dim=config.ae_code_dim,
-                                      hidden_dims=tuple(config.ae_hidden)))
-    _usage(lambda: models.pixel_cnn(levels=config.levels, features=config.pixelcnn_features,
-                                    num_layers=config.pixelcnn_layers, first_window=config.pixelcnn_first_window))
-    _usage(lambda: models.pixel_rnn(levels=config.levels, hidden_dim=config.pixelrnn_hidden))
+    _usage(config, "ae_", lambda: models.autoencoder(image_shape=image_shape, code_dim=config.ae_code_dim,
+                                                     hidden_dims=tuple(config.ae_hidden)))
+    _usage(config, "pixelcnn_", lambda: models.pixel_cnn(
+        levels=config.levels, features=config.pixelcnn_features, num_layers=config.pixelcnn_layers,
+        first_window=config.pixelcnn_first_window))
+    _usage(config, "pixelrnn_", lambda: models.pixel_rnn(levels=config.levels, hidden_dim=config.pixelrnn_hidden))
     return selected
 
 
