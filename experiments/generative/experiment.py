@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import pathlib
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,7 @@ import numpy as np
 from experiments import _common
 from experiments._common import UsageError
 from experiments.generative import figures
-from jax231 import generative
-from jax231 import models
-from jax231 import optimizers
-from jax231 import training
+from jax231 import generative, models, optimizers, training
 
 MODELS = ("baseline", "autoencoder", "vae", "gan", "pixelcnn", "pixelrnn")
 COLUMNS = ("model", "test_bpd", "test_bpd_elbo", "mean_confidence", "class_entropy", "inception_score",

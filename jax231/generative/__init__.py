@@ -29,8 +29,19 @@ from jax231.generative._evaluation import (
     mode_coverage,
 )
 from jax231.generative._fit import as_model, fit_generative, objective_loss
-from jax231.generative._gan_losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
-from jax231.generative._gan_training import GanState, GanStep, generate, init_gan, make_gan_step, train_gan
+from jax231.generative._gan_losses import (
+    GENERATOR_LOSSES,
+    discriminator_loss,
+    generator_loss,
+)
+from jax231.generative._gan_training import (
+    GanState,
+    GanStep,
+    generate,
+    init_gan,
+    make_gan_step,
+    train_gan,
+)
 
 __all__ = [
     "GENERATOR_LOSSES",

@@ -19,7 +19,7 @@ adapter here makes such a model fit that contract without touching ``fit``:
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,7 @@ def objective_loss(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     return jnp.asarray(logits)[:, 0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def as_model(generative: Any) -> Model:
     """A ``Model`` whose ``apply`` returns ``generative.loss(params, x, rng)[:, None]`` (cached per model).
 
@@ -52,7 +52,7 @@ def as_model(generative: Any) -> Model:
         return generative.init(rng, tuple(input_shape)), {}
 
     def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: Optional[PRNGKey] = None) -> tuple[Array, ModelState]:
+                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
         key = rng if (train and rng is not None) else jax.random.PRNGKey(0)
         return generative.loss(params, x, key)[:, None], state
 

@@ -21,13 +21,18 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax231.generative._gan_losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
+from jax231.generative._gan_losses import (
+    GENERATOR_LOSSES,
+    discriminator_loss,
+    generator_loss,
+)
 from jax231.models import Model
 from jax231.training import ProgressBar, epoch_permutation
 from jax231.types import Array, ArrayLike, ModelState, OptState, Params, PRNGKey, Shape

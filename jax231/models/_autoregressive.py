@@ -22,7 +22,8 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ from jax231.models import _generative_checks as checks
 from jax231.models import layers
 from jax231.types import Array, ArrayLike, Params, PRNGKey, Shape
 
-__all__ = ["AutoregressiveModel", "categorical_nll", "to_levels", "sample_raster"]
+__all__ = ["AutoregressiveModel", "categorical_nll", "sample_raster", "to_levels"]
 
 
 class AutoregressiveModel(NamedTuple):

@@ -23,14 +23,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
 
 from jax231.models import _generative_checks as checks
-from jax231.models import _model
-from jax231.models import layers
+from jax231.models import _model, layers
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["dcgan_discriminator", "dcgan_generator", "mlp_discriminator", "mlp_generator"]
@@ -78,7 +76,7 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
         return params, {f"bn_{i}": layers.init_batch_norm_stats(n) for i, n in enumerate(channels)}
 
     def apply_fn(params: Params, state: ModelState, z: ArrayLike, *, train: bool,
-                 rng: Optional[PRNGKey] = None) -> tuple[Array, ModelState]:
+                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
         del rng
         z = jnp.asarray(z)
         _model.check_batch("dcgan_generator", z, rank=2, layout="(N, Z)")
@@ -123,7 +121,7 @@ def dcgan_discriminator(*, width: int = 32) -> _model.Model:
         return params, {}
 
     def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: Optional[PRNGKey] = None) -> tuple[Array, ModelState]:
+                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
         del train, rng
         x = jnp.asarray(x)
         _model.check_batch("dcgan_discriminator", x, rank=4, layout="(N, H, W, C)")
@@ -163,7 +161,7 @@ def _mlp_net(*, out_dim: int, hidden_dim: int, num_layers: int, activation) -> _
         return params, {}
 
     def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: Optional[PRNGKey] = None) -> tuple[Array, ModelState]:
+                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
         del train, rng
         h = jnp.asarray(x)
         _model.check_batch("mlp", h, rank=2, layout="(N, D)")

@@ -7,7 +7,8 @@ the argument, at trace time (on Python values, never on traced arrays).
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 

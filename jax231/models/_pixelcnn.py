@@ -29,13 +29,18 @@ References:
 
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jax231.models import _generative_checks as checks
 from jax231.models import layers
-from jax231.models._autoregressive import AutoregressiveModel, categorical_nll, sample_raster, to_levels
+from jax231.models._autoregressive import (
+    AutoregressiveModel,
+    categorical_nll,
+    sample_raster,
+    to_levels,
+)
 from jax231.types import Array, ArrayLike, Params, PRNGKey, Shape
 
 __all__ = ["MASK_TYPES", "causal_mask", "masked_conv2d", "pixel_cnn"]
@@ -155,7 +160,7 @@ def pixel_cnn(*, levels: int, features: int = 64, num_layers: int = 5, first_win
         if x.ndim != 4:
             raise ValueError(f"x: expected images (N, H, W, C), got shape {x.shape}")
         colors = x.shape[-1]
-        conv = lambda p, h, kind: masked_conv2d(h, p["w"], p["b"], mask_type=kind, colors=colors)  # noqa: E731
+        conv = lambda p, h, kind: masked_conv2d(h, p["w"], p["b"], mask_type=kind, colors=colors)
         h = layers.relu(conv(params["conv_a"], 2.0 * x - 1.0, "A"))
         for i in range(num_layers):
             h = h + layers.relu(conv(params[f"block_{i}"], h, "B"))

@@ -24,7 +24,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jax231.models import _generative_checks as checks
-from jax231.models._autoregressive import AutoregressiveModel, categorical_nll, sample_raster, to_levels
+from jax231.models._autoregressive import (
+    AutoregressiveModel,
+    categorical_nll,
+    sample_raster,
+    to_levels,
+)
 from jax231.models.rnn import char_lm
 from jax231.types import Array, ArrayLike, Params, PRNGKey, Shape
 

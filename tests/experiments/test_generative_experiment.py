@@ -52,7 +52,7 @@ def test_bad_config_is_a_usage_error(field, value):
 @pytest.mark.parametrize("flag", ["--config.vae_latent_dim=0", "--config.temperature=-1"])
 def test_cli_bad_input_exits_2_with_one_line(flag, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "experiments.generative.main", f"--workdir={tmp_path}", flag],
-                          capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=180)
+                          capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=180, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --config."), proc.stderr

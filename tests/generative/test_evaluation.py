@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jax231 import generative
-from jax231 import models
-from jax231 import optimizers
+from jax231 import generative, models, optimizers
 
 
 def test_bits_per_dim():

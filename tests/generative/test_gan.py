@@ -7,9 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax231 import generative
-from jax231 import models
-from jax231 import optimizers
+from jax231 import generative, models, optimizers
 
 
 def _np_softplus(x):
@@ -19,7 +17,7 @@ def _np_softplus(x):
 def test_losses_match_float64_formulas():
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=7) * 3, rng.normal(size=7) * 3
-    sig = lambda l: 1 / (1 + np.exp(-l))  # noqa: E731
+    sig = lambda l: 1 / (1 + np.exp(-l))
     alpha = 0.1
     expected_d = -(1 - alpha) * np.log(sig(real)) - alpha * np.log(1 - sig(real)) - np.log(1 - sig(fake))
     got = generative.discriminator_loss(real_logits=real[:, None], fake_logits=fake[:, None], label_smoothing=alpha)

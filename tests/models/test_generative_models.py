@@ -14,7 +14,6 @@ from scipy import stats
 
 from jax231 import models
 from jax231.models import _autoregressive
-from tests import test_utils
 
 
 def _numpy_masked_conv(x, w, b, mask_type, colors):
