@@ -83,7 +83,7 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     # generator loss ('non_saturating' or 'minimax'), one-sided label smoothing.
     config.gan_latent_dim = 32
     config.gan_width = 32
-    config.gan_steps = 6000
+    config.gan_steps = 4000
     config.gan_lr = 2e-4
     config.gan_beta1 = 0.5
     config.gan_generator_loss = "non_saturating"

@@ -301,16 +301,10 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path | str, *,
     ctx = Context(config, splits, score, workdir, {})
     rows = [{"model": "real test images", **_score_row(ctx, splits.test["image"])}]
     samples = {}
-    for name in selected:
+    for name in selected:  # the tables are rewritten after every model, so a long run shows progress
         row, samples[name] = RUNNERS[name](ctx)
         rows.append(row)
-    notes = (f"test_bpd: test NLL in bits/dim (exact for baseline/pixelcnn/pixelrnn; importance-sampled with "
-             f"S={config.importance_samples} for the VAE, whose ELBO bound is test_bpd_elbo). Sample score: an MLP "
-             f"digits classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
-             f"entropy (nats) of the mean predicted distribution (max ln 10 = 2.303), exp(mean KL) (Inception-score "
-             f"analogue, max 10). recon_mse: autoencoder test mean squared error per pixel.")
-    text = _common.write_tables(workdir, "results", rows, columns=COLUMNS,
-                                title=f"Generative models on {config.dataset}", notes=notes)
+        text = _write_results(config, workdir, rows, accuracy)
     if ctx.curves:
         panels = {name: {k: v for k, v in series.items() if k != "best_step"} for name, series in ctx.curves.items()}
         _common.plot_curves(workdir / "training_curves.png", panels, ylabel="loss (nats per image; GAN: BCE)")
@@ -320,3 +314,14 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path | str, *,
     figures_md = "\n".join(f"![{p.stem}]({p.name})" for p in sorted(workdir.glob("*.png")))
     (workdir / "report.md").write_text(f"{text}\n{figures_md}\n\nTotal: {seconds:.0f} s.\n", encoding="utf-8")
     return Result(rows, samples, accuracy, seconds)
+
+
+def _write_results(config: ml_collections.ConfigDict, workdir: pathlib.Path, rows: list[Row], accuracy: float) -> str:
+    """Writes ``results.md`` / ``results.csv`` (with the notes defining every column); returns the markdown."""
+    notes = (f"test_bpd: test NLL in bits/dim (exact for baseline/pixelcnn/pixelrnn; importance-sampled with "
+             f"S={config.importance_samples} for the VAE, whose ELBO bound is test_bpd_elbo). Sample score: an MLP "
+             f"digits classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
+             f"entropy (nats) of the mean predicted distribution (max ln 10 = 2.303), exp(mean KL) (Inception-score "
+             f"analogue, max 10). recon_mse: autoencoder test mean squared error per pixel.")
+    return _common.write_tables(workdir, "results", rows, columns=COLUMNS,
+                                title=f"Generative models on {config.dataset}", notes=notes)
