@@ -12,12 +12,15 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 
-def tile(images: np.ndarray, num_cols: int, *, pad: int = 1) -> np.ndarray:
-    """Tiles ``(N, H, W, C)`` images in ``[0, 1]`` into one ``(rows (H + pad), cols (W + pad), C)`` canvas."""
+def tile(images: np.ndarray, num_cols: int, *, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Tiles ``(N, H, W, C)`` images in ``[0, 1]`` into one ``(rows (H + pad), cols (W + pad), C)`` canvas.
+
+    The gaps (and empty cells) have the value ``fill``.
+    """
     images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
     n, h, w, c = images.shape
     num_rows = -(-n // num_cols)
-    canvas = np.ones((num_rows * (h + pad) + pad, num_cols * (w + pad) + pad, c), np.float32)
+    canvas = np.full((num_rows * (h + pad) + pad, num_cols * (w + pad) + pad, c), fill, np.float32)
     for i, image in enumerate(images):
         r, q = divmod(i, num_cols)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = image
@@ -26,9 +29,10 @@ def tile(images: np.ndarray, num_cols: int, *, pad: int = 1) -> np.ndarray:
 
 def save_grid(path: str | os.PathLike, images: np.ndarray, *, num_cols: int = 10, title: str = "") -> pathlib.Path:
     """Writes ``images`` as one grid PNG (grey images shown black on white, like ink)."""
-    canvas = tile(images, num_cols)
+    grey = np.shape(images)[-1] == 1
+    canvas = tile(images, num_cols, fill=0.0 if grey else 1.0)  # gaps drawn white either way
     fig, ax = plt.subplots(figsize=(0.5 * canvas.shape[1] / 9 * 1.2 + 1, 0.5 * canvas.shape[0] / 9 * 1.2 + 0.6))
-    if canvas.shape[-1] == 1:
+    if grey:
         ax.imshow(1.0 - canvas[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
         ax.imshow(canvas, interpolation="nearest")

@@ -13,6 +13,7 @@ import pytest
 from experiments._common import UsageError
 from experiments.generative import config as generative_config
 from experiments.generative import experiment
+from experiments.generative import figures
 from tests import test_utils
 
 
@@ -56,3 +57,14 @@ def test_cli_bad_input_exits_2_with_one_line(flag, tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --config."), proc.stderr
+
+
+def test_tile_places_images_row_major_with_gaps():
+    images = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1) / 2.0  # values 0, 0.5, 1
+    canvas = figures.tile(images, 2, fill=0.25)[..., 0]
+    expected = np.array([[0.25, 0.25, 0.25, 0.25, 0.25],
+                         [0.25, 0.0, 0.25, 0.5, 0.25],
+                         [0.25, 0.25, 0.25, 0.25, 0.25],
+                         [0.25, 1.0, 0.25, 0.25, 0.25],
+                         [0.25, 0.25, 0.25, 0.25, 0.25]])
+    np.testing.assert_array_equal(canvas, expected)
