@@ -17,15 +17,31 @@ Command (from the repository root)::
 
 Subsets: ``--config.models=vae,gan``; shorter runs: ``--config.vae_steps=1000`` etc.
 
-Expected runtime and result: see MEASURED below (filled in from the reference
-run on the 2-core CPU, shared with other jobs, so timings are inflated).
+Measured (2026-12-01, the 2-core CPU shared with ~30 other processes, load average ~30:
+wall times are 5-15x those of an idle machine, so CPU times are given too). The models
+ran as three processes, ``--config.models=vae,gan``, ``pixelcnn,baseline`` and
+``pixelrnn,autoencoder``, each training its own (identical, same seed) classifier:
+
+* digits classifier (MLP 256): test accuracy 0.967; real test images score mean
+  confidence 0.978, class entropy 2.302 nats.
+* baseline (independent pixels, counting): 2.436 bits/dim; its samples 0.36 / 2.20.
+* VAE (categorical decoder, Z = 16; early-stopped at step 500 of 6,000, val NLL rose
+  after): importance-sampled (S = 200) 2.095 bits/dim, ELBO bound 2.197; samples
+  (mean images) confidence 0.837, class entropy 2.283 nats (targets 0.8 / 2.0: met);
+  192 s wall.
+* PixelRNN (raster LSTM 256; best at step 500, stopped at 1,500): 1.851 bits/dim,
+  below the VAE and the baseline; samples 0.864 / 2.274; 3 min 40 s CPU (44 min wall,
+  sampling 500 images included).
+* autoencoder (code 8): test MSE 0.0132 per pixel (best at step 1,250).
+* PixelCNN and GAN: see PIXELCNN_GAN below (filled in when measured).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-MEASURED = """(not measured yet)"""
+PIXELCNN_GAN = """(not measured yet)"""
+"""Measured PixelCNN and GAN figures (see the module docstring)."""
 
 
 def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
@@ -90,10 +106,10 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     config.gan_label_smoothing = 0.1
 
     # PixelCNN: channels, residual type-B blocks, first (type A) window, steps, lr.
-    config.pixelcnn_features = 64
-    config.pixelcnn_layers = 5
+    config.pixelcnn_features = 32
+    config.pixelcnn_layers = 4
     config.pixelcnn_first_window = 5
-    config.pixelcnn_steps = 4000
+    config.pixelcnn_steps = 3000
     config.pixelcnn_lr = 1e-3
 
     # PixelRNN (raster-scan LSTM): hidden size, steps, lr.
