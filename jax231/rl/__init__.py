@@ -57,7 +57,16 @@ from jax231.rl._q_learning import TabularQState, tabular_q_learning
 from jax231.rl._reinforce import ReinforceCarry, ReinforceConfig, complete_episode_mask, reinforce
 from jax231.rl._replay import ReplayBuffer, replay_add, replay_capacity, replay_init, replay_sample
 from jax231.rl._returns import discounted_returns, gae_advantages
-from jax231.rl._train import Agent, TrainResult, make_train, schedule_lengths, train_many
+from jax231.rl._train import (
+    Agent,
+    TrainResult,
+    check_hyperparams,
+    make_train,
+    make_train_many,
+    schedule_lengths,
+    seed_keys,
+    train_many,
+)
 
 __all__ = [
     "ACTIONS",
@@ -85,6 +94,7 @@ __all__ = [
     "a2c",
     "actor_critic",
     "categorical_entropy",
+    "check_hyperparams",
     "complete_episode_mask",
     "discounted_returns",
     "dqn",
@@ -98,6 +108,7 @@ __all__ = [
     "log_prob",
     "make_env",
     "make_train",
+    "make_train_many",
     "policy_evaluation",
     "policy_gradient_loss",
     "policy_iteration",
@@ -110,6 +121,7 @@ __all__ = [
     "replay_init",
     "replay_sample",
     "schedule_lengths",
+    "seed_keys",
     "tabular_q_learning",
     "train_many",
     "value_iteration",

@@ -84,8 +84,9 @@ def schedule_lengths(agent: Agent, total_steps: int, num_evals: int) -> tuple[in
     return chunk, chunk * agent.steps_per_iteration
 
 
-def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20,
-               eval_episodes: int = 10) -> Callable[[PRNGKey, Mapping[str, Array]], TrainResult]:
+def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_episodes: int = 10,
+               on_evaluation: Callable[[Array], None] | None = None
+               ) -> Callable[[PRNGKey, Mapping[str, Array]], TrainResult]:
     """The whole training run of ``agent`` as one pure function (jit it, vmap it).
 
     Args:
@@ -93,6 +94,9 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20,
       total_steps: environment-step budget (rounded down to whole evaluation chunks).
       num_evals: evaluations, evenly spaced; the last one is at the end of training.
       eval_episodes: episodes per evaluation.
+      on_evaluation: host callback ``f(index)`` after each evaluation (a progress
+        bar); through ``jax.debug.callback``, so under ``vmap`` it runs once per
+        member: make it idempotent per index.
 
     Returns:
       ``train(rng, hyperparams) -> TrainResult``.
@@ -111,6 +115,8 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20,
             eval_return = evaluate(agent.env, jax.random.fold_in(eval_key, index), agent.policy(carry),
                                    num_episodes=eval_episodes)
             means = {k: jnp.mean(v) for k, v in metrics.items()}
+            if on_evaluation is not None:
+                jax.debug.callback(on_evaluation, index)
             return carry, ((index + 1) * steps_per_eval, eval_return, train_return, means)
 
         carry = agent.init(init_key, hyperparams)
@@ -118,6 +124,38 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20,
         return TrainResult(carry, steps, eval_return, train_return, metrics)
 
     return train
+
+
+def seed_keys(seeds: ArrayLike) -> Array:
+    """``jax.random.key(s)`` for every seed ``s`` (the RNG convention of :func:`train_many`)."""
+    return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+
+
+def check_hyperparams(hyperparams: Mapping[str, ArrayLike] | None) -> dict[str, Array]:
+    """The swept values as float32 arrays ``(H,)`` of one common length (``{}`` for none)."""
+    values = {k: jnp.asarray(v, jnp.float32) for k, v in (hyperparams or {}).items()}
+    shapes = {k: tuple(np.shape(v)) for k, v in values.items()}
+    if values and (len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 1):
+        raise ValueError(f"hyperparams: expected 1-D arrays of one common length, got shapes {shapes}")
+    return values
+
+
+def make_train_many(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_episodes: int = 10,
+                    swept: bool = False, on_evaluation: Callable[[Array], None] | None = None
+                    ) -> Callable[[Array, Mapping[str, Array]], TrainResult]:
+    """The jitted program of :func:`train_many`: ``f(keys (S,), values {name: (H,)})``.
+
+    Args:
+      agent, total_steps, num_evals, eval_episodes, on_evaluation: as for :func:`make_train`.
+      swept: whether ``values`` hold hyperparameters to vmap over (outer axis ``H``).
+
+    Returns:
+      A jitted function (``.lower(...).compile()`` separates compilation from the run).
+    """
+    train = make_train(agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes,
+                       on_evaluation=on_evaluation)
+    over_seeds = jax.vmap(train, in_axes=(0, None))
+    return jax.jit(jax.vmap(over_seeds, in_axes=(None, 0)) if swept else over_seeds)
 
 
 def train_many(agent: Agent, seeds: ArrayLike, hyperparams: Mapping[str, ArrayLike] | None = None, *,
@@ -128,7 +166,8 @@ def train_many(agent: Agent, seeds: ArrayLike, hyperparams: Mapping[str, ArrayLi
       agent: the :class:`Agent`.
       seeds: int seeds ``(S,)``; seed ``s`` uses ``jax.random.key(s)``.
       hyperparams: optimizer hyperparameters to sweep, each an array ``(H,)`` (the
-        same ``H`` for all); ``None`` or ``{}`` trains the configured values.
+        same ``H`` for all), set in the optimizer state with ``set_hyperparams``;
+        ``None`` or ``{}`` trains the configured values.
       total_steps: environment steps per agent.
       num_evals: evaluations per agent.
       eval_episodes: episodes per evaluation.
@@ -137,13 +176,7 @@ def train_many(agent: Agent, seeds: ArrayLike, hyperparams: Mapping[str, ArrayLi
       A :class:`TrainResult` whose leaves have leading axes ``(H, S)`` (``(S,)``
       without hyperparameters).
     """
-    train = make_train(agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
-    over_seeds = jax.vmap(train, in_axes=(0, None))
-    if not hyperparams:
-        return jax.jit(over_seeds)(keys, {})
-    values = {k: jnp.asarray(v, jnp.float32) for k, v in hyperparams.items()}
-    sizes = {k: np.shape(v) for k, v in values.items()}
-    if len(set(sizes.values())) != 1 or len(next(iter(sizes.values()))) != 1:
-        raise ValueError(f"hyperparams: expected 1-D arrays of one common length, got shapes {sizes}")
-    return jax.jit(jax.vmap(over_seeds, in_axes=(None, 0)))(keys, values)
+    values = check_hyperparams(hyperparams)
+    program = make_train_many(agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes,
+                              swept=bool(values))
+    return program(seed_keys(seeds), values)
