@@ -52,7 +52,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.num_evals = 20  # evaluations per agent, evenly spaced (every 10,000 steps).
     c.eval_episodes = 10  # greedy episodes per evaluation.
     c.solved_return = 475.0  # a seed is solved once an evaluation's mean return reaches this.
-    c.algorithms = "dqn,a2c,ppo,reinforce"  # comma-separated, of dqn, a2c, ppo, reinforce.
+    c.algorithms = "dqn,a2c,ppo,reinforce"  # comma-separated, of dqn, a2c, ppo, reinforce ('' = comparison only).
     c.optimizer = "adam"  # optimizer of every algorithm's main run (a jax231.optimizers name).
     c.learning_rates = ml_collections.ConfigDict({  # main-run learning rate per algorithm.
         "dqn": 1e-3, "a2c": 7e-4, "ppo": 2.5e-3, "reinforce": 3e-3})
@@ -70,7 +70,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
         "clip_eps": 0.2, "discount": 0.99, "gae_lambda": 0.95, "value_coef": 0.5, "entropy_coef": 0.01,
         "max_grad_norm": 0.5})
     c.reinforce = ml_collections.ConfigDict({
-        "hidden_sizes": (64, 64), "num_envs": 8, "discount": 0.99, "value_coef": 0.5, "entropy_coef": 0.0})
+        "hidden_sizes": (64, 64), "num_envs": 4, "discount": 0.99, "value_coef": 0.5, "entropy_coef": 0.0})
     # DQN optimizer comparison: optimizer -> learning rates, vmapped as a hyperparameter in one program
     # per optimizer (rmsprop: the Nature DQN's choice; momentum: SGD with heavy-ball momentum 0.9).
     c.compare_optimizers = "rmsprop,adam,momentum"  # '' skips the comparison.

@@ -15,12 +15,11 @@ import time
 from typing import Any, Callable, Mapping
 
 import jax
-import numpy as np
 import ml_collections
-
-from jax231 import optimizers, rl
+import numpy as np
 
 from experiments import _common as common
+from jax231 import optimizers, rl
 
 
 def _dqn(env: rl.Env, opt: optimizers.GradientTransformation, options: Mapping[str, Any]) -> rl.Agent:
@@ -88,7 +87,8 @@ def plan(config: ml_collections.ConfigDict) -> list[Job]:
     try:
         env = rl.make_env(config.env_name)
         jobs = []
-        for name in ALGORITHMS.parse(config.algorithms):
+        names = ALGORITHMS.parse(config.algorithms) if config.algorithms or not config.compare_optimizers else ()
+        for name in names:
             lr = float(config.learning_rates[name])
             agent = _build(name, env, config.optimizer, lr, config[name])
             rl.schedule_lengths(agent, config.total_steps, config.num_evals)
@@ -190,4 +190,5 @@ def run(config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Pat
         if not job.swept:
             throughput[job.label] = (run_job(job, config, throughput_seeds=1),
                                      run_job(job, config, throughput_seeds=job.num_seeds))
+        report.write_report(workdir, config, outcomes, throughput)  # after every job: partial results survive
     return report.write_report(workdir, config, outcomes, throughput)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import pathlib
 from typing import Any, Mapping
 
@@ -76,7 +75,7 @@ def _comparison(workdir: pathlib.Path, config: ml_collections.ConfigDict, outcom
     if not compared:
         return "", [], []
     rows, panels, costs = [], {}, {}
-    for label, outcome in compared.items():
+    for outcome in compared.values():
         for h, lr in enumerate(outcome.job.learning_rates):
             rows.append(_row(outcome.job.optimizer, outcome, h, threshold))
             panels.setdefault(outcome.job.optimizer, {})[f"lr {lr:.3g}"] = _series(outcome, h)
@@ -125,6 +124,9 @@ def write_report(workdir: pathlib.Path, config: ml_collections.ConfigDict, outco
     _, comparison_rows, profile_rows = _comparison(workdir, config, outcomes, threshold)
     lines = [summary_line(label, steps_to_solve(o.env_steps, o.eval_return[0], threshold), threshold,
                           int(o.env_steps[-1])) for label, o in main.items()]
+    lines += [summary_line(f"{label} lr={lr:.3g}", steps_to_solve(o.env_steps, o.eval_return[h], threshold),
+                           threshold, int(o.env_steps[-1]))
+              for label, o in outcomes.items() if "/" in label for h, lr in enumerate(o.job.learning_rates)]
     common.write_json(workdir / "results.json", {
         "config": config.to_dict(), "returns": rows, "throughput": _throughput_rows(throughput),
         "dqn_optimizers": comparison_rows, "dqn_performance_profile": profile_rows, "summary": lines,

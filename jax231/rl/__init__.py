@@ -51,11 +51,27 @@ from jax231.rl._envs import (
     make_env,
 )
 from jax231.rl._exploration import epsilon_greedy, linear_epsilon
-from jax231.rl._losses import categorical_entropy, huber_loss, log_prob, policy_gradient_loss
+from jax231.rl._losses import (
+    categorical_entropy,
+    huber_loss,
+    log_prob,
+    policy_gradient_loss,
+)
 from jax231.rl._mdp import ACTIONS, CLASSIC_LAYOUT, MDP, expected_rewards, grid_world
 from jax231.rl._q_learning import TabularQState, tabular_q_learning
-from jax231.rl._reinforce import ReinforceCarry, ReinforceConfig, complete_episode_mask, reinforce
-from jax231.rl._replay import ReplayBuffer, replay_add, replay_capacity, replay_init, replay_sample
+from jax231.rl._reinforce import (
+    ReinforceCarry,
+    ReinforceConfig,
+    complete_episode_mask,
+    reinforce,
+)
+from jax231.rl._replay import (
+    ReplayBuffer,
+    replay_add,
+    replay_capacity,
+    replay_init,
+    replay_sample,
+)
 from jax231.rl._returns import discounted_returns, gae_advantages
 from jax231.rl._train import (
     Agent,

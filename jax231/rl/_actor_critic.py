@@ -118,19 +118,19 @@ def check_actor_critic_config(config: ActorCriticConfig) -> ActorCriticConfig:
 
 
 def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-                 config: ActorCriticConfig = ActorCriticConfig(), *, name: str = "a2c") -> Agent:
+                 config: ActorCriticConfig | None = None, *, name: str = "a2c") -> Agent:
     """An A2C or PPO :class:`~jax231.rl.Agent` (see the module docstring).
 
     Args:
       env: a discrete-action environment.
       optimizer: any jax231 optimizer, for actor and critic together.
-      config: the :class:`ActorCriticConfig` (``PPO_CONFIG`` for PPO).
+      config: the :class:`ActorCriticConfig` (``None``: A2C's defaults; ``PPO_CONFIG`` for PPO).
       name: the agent's name in reports.
 
     Returns:
       The agent; its evaluation policy is the greedy action of the actor.
     """
-    config = check_actor_critic_config(config)
+    config = check_actor_critic_config(ActorCriticConfig() if config is None else config)
     actor = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions,
                        activation=config.activation, init="xavier", name="actor")
     critic = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation,
@@ -224,8 +224,9 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
 
 
 def a2c(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-        config: ActorCriticConfig = ActorCriticConfig()) -> Agent:
+        config: ActorCriticConfig | None = None) -> Agent:
     """Advantage actor-critic (synchronous A3C): :func:`actor_critic` with one epoch, no clipping."""
+    config = ActorCriticConfig() if config is None else config
     if config.num_epochs != 1 or config.num_minibatches != 1 or config.clip_eps != 0:
         raise ValueError(f"config: expected A2C's num_epochs=1, num_minibatches=1, clip_eps=0, got "
                          f"{config.num_epochs}, {config.num_minibatches}, {config.clip_eps}")

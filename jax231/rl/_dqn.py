@@ -124,19 +124,19 @@ def check_dqn_config(config: DqnConfig) -> DqnConfig:
 
 
 def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-        config: DqnConfig = DqnConfig()) -> Agent:
+        config: DqnConfig | None = None) -> Agent:
     """A DQN :class:`~jax231.rl.Agent` on ``env`` trained with ``optimizer``.
 
     Args:
       env: a discrete-action environment (:func:`~jax231.rl.make_env`).
       optimizer: any jax231 optimizer (RMSProp in the Nature paper); gradients are
         clipped first when ``config.max_grad_norm`` > 0.
-      config: the :class:`DqnConfig`.
+      config: the :class:`DqnConfig` (``None``: the defaults).
 
     Returns:
       The agent; its ``init(rng, hyperparams)`` sets ``hyperparams`` in the optimizer state.
     """
-    config = check_dqn_config(config)
+    config = check_dqn_config(DqnConfig() if config is None else config)
     network = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions, name="q_network")
     if config.max_grad_norm > 0:
         optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)

@@ -70,8 +70,9 @@ def complete_episode_mask(dones: Array) -> Array:
 
 
 def reinforce(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-              config: ReinforceConfig = ReinforceConfig()) -> Agent:
-    """A REINFORCE-with-baseline :class:`~jax231.rl.Agent` (see the module docstring)."""
+              config: ReinforceConfig | None = None) -> Agent:
+    """A REINFORCE-with-baseline :class:`~jax231.rl.Agent` (see the module docstring; ``None``: default config)."""
+    config = ReinforceConfig() if config is None else config
     _checks.check_positive_int("num_envs", config.num_envs)
     _checks.check_discount("discount", config.discount)
     policy_net = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions,
@@ -108,7 +109,8 @@ def reinforce(env: _envs.Env, optimizer: optimizers.GradientTransformation,
         return data
 
     def loss_fn(params: Params, data: tuple) -> tuple[Array, dict[str, Array]]:
-        obs, actions, returns, mask = data
+        # time-major (T, N) rollout -> T N samples (the networks take (batch, obs_size))
+        obs, actions, returns, mask = (x.reshape(-1, *x.shape[2:]) for x in data)
         weights = mask / jnp.maximum(mask.sum(), 1.0)
         baseline = baseline_net.apply(params["baseline"], {}, obs, train=False)[0][..., 0]
         advantages = returns - baseline

@@ -20,7 +20,7 @@ TINY = "--config=experiments/rl/config.py:tiny"
 
 def _main(*args, timeout=900):
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", MAIN, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", MAIN, *args], check=False, capture_output=True, text=True,
                           cwd=test_utils.REPO_ROOT, env=env, timeout=timeout)
 
 
@@ -46,10 +46,12 @@ def test_main_end_to_end_tiny(tmp_path):
     returns = np.asarray(dqn["eval_return"])
     assert returns.shape == (1, 2, 2) and np.all((returns >= 1) & (returns <= 500))
     assert np.asarray(results["runs"]["dqn/rmsprop"]["eval_return"]).shape == (2, 2, 2)  # (lrs, seeds, evals)
-    # The run ends with one summary line per algorithm.
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("dqn: solved ") and "seeds (mean evaluation return >= 475)" in last
-    assert results["summary"] == [last]
+    # The run ends with one summary line per algorithm, then one per compared (optimizer, lr).
+    lines = proc.stdout.strip().splitlines()[-4:]
+    assert [line.split(":")[0] for line in lines] == [
+        "dqn", "dqn/rmsprop lr=0.001", "dqn/rmsprop lr=0.003", "dqn/adam lr=0.001"]
+    assert all(" seeds (mean evaluation return >= 475) " in line for line in lines)
+    assert results["summary"] == lines
 
 
 @pytest.mark.parametrize("args, message", [

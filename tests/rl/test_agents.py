@@ -37,13 +37,30 @@ def _leaves(tree, index=None):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
-@pytest.mark.parametrize("build", [_tiny_dqn, _tiny_a2c], ids=["dqn", "a2c"])
-def test_vmapped_seeds_equal_seeds_run_one_by_one(env, build):
-    agent = build(env)
-    many = rl.train_many(agent, [3, 7], total_steps=STEPS, num_evals=EVALS, eval_episodes=2)
+SEEDS = (3, 7)
+
+
+def _both_ways(agent):
+    """The same seeds trained vmapped in one program and one by one (each program compiled once)."""
+    many = rl.train_many(agent, SEEDS, total_steps=STEPS, num_evals=EVALS, eval_episodes=2)
     single = jax.jit(rl.make_train(agent, total_steps=STEPS, num_evals=EVALS, eval_episodes=2))
-    for i, seed in enumerate([3, 7]):
-        one = single(jax.random.key(seed), {})
+    return many, [single(jax.random.key(seed), {}) for seed in SEEDS]
+
+
+@pytest.fixture(scope="module")
+def dqn_runs(env):
+    return _both_ways(_tiny_dqn(env))
+
+
+@pytest.fixture(scope="module")
+def a2c_runs(env):
+    return _both_ways(_tiny_a2c(env))
+
+
+@pytest.mark.parametrize("runs", ["dqn_runs", "a2c_runs"])
+def test_vmapped_seeds_equal_seeds_run_one_by_one(request, runs):
+    many, singles = request.getfixturevalue(runs)
+    for i, one in enumerate(singles):
         # Same seed, same numbers: batched matmuls may reassociate float32 sums (1e-6 relative); over a
         # few hundred updates that stays far below an action flip, so returns are equal and parameters
         # agree to float32 rounding.
@@ -71,10 +88,8 @@ def test_learning_rates_are_swept_through_the_optimizer_state(env):
     assert max(moved) > 1e-3
 
 
-def test_dqn_fills_its_buffer_with_the_transitions_it_saw(env):
-    agent = _tiny_dqn(env)
-    train = jax.jit(rl.make_train(agent, total_steps=STEPS, num_evals=EVALS, eval_episodes=1))
-    result = train(jax.random.key(0), {})
+def test_dqn_fills_its_buffer_with_the_transitions_it_saw(dqn_runs):
+    result = dqn_runs[1][0]
     buffer = result.carry.buffer
     assert int(buffer.size) == 128 and int(result.carry.iteration) == STEPS // 2
     data = jax.tree_util.tree_map(np.asarray, buffer.data)
