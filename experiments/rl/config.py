@@ -97,7 +97,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.compare_learning_rates = ml_collections.ConfigDict({
         "rmsprop": (3e-4, 1e-3), "adam": (3e-4, 1e-3), "momentum": (3e-3, 1e-2)})
     c.compare_seeds = 8  # seeds per (optimizer, learning rate): 2 x 8 = 16 agents per program.
-    c.throughput_steps = 20_000  # steps of the one-agent program timed for env steps per second.
+    c.throughput_steps = 20_000  # env steps per agent of the 1- and num_seeds-agent programs timed for steps/s.
+    c.throughput_rounds = 3  # alternating timed rounds of the two programs (medians).
     c.progress = True  # progress bar per training program.
     if preset == "tiny":
         c.num_seeds = 2
@@ -113,5 +114,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
         c.compare_learning_rates = ml_collections.ConfigDict({"rmsprop": (1e-3, 3e-3), "adam": (1e-3,)})
         c.compare_seeds = 2
         c.throughput_steps = 512
+        c.throughput_rounds = 1
         c.progress = False
     return c

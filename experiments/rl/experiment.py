@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import statistics
 import sys
 import time
 from typing import Any, Callable, Mapping
@@ -19,6 +20,7 @@ import ml_collections
 import numpy as np
 
 from experiments import _common as common
+from experiments.rl import report
 from jax231 import optimizers, rl
 
 
@@ -102,7 +104,7 @@ def plan(config: ml_collections.ConfigDict) -> list[Job]:
                 raise common.UsageError(f"--config.compare_learning_rates.{opt}: expected learning rates, got ()")
             agent = _build("dqn", env, opt, lrs[0], config.dqn)
             jobs.append(Job(f"dqn/{opt}", agent, opt, lrs, int(config.compare_seeds), swept=True))
-        for field in ("num_seeds", "compare_seeds", "eval_episodes", "throughput_steps"):
+        for field in ("num_seeds", "compare_seeds", "eval_episodes", "throughput_steps", "throughput_rounds"):
             if int(config[field]) < 1:
                 raise common.UsageError(f"--config.{field}: expected an integer >= 1, got {config[field]}")
     except (KeyError, AttributeError) as err:
@@ -142,39 +144,62 @@ class ProgressBar:
         print(f"\r{self.label:<14} [{bar:<20}] {done}/{self.total} evaluations", end=end, file=sys.stderr, flush=True)
 
 
-def run_job(job: Job, config: ml_collections.ConfigDict, *, throughput_seeds: int | None = None) -> Outcome:
-    """Compiles and runs one job's program; times both.
-
-    With ``throughput_seeds``, runs instead the throughput program: that many seeds,
-    ``config.throughput_steps`` steps and a single one-episode evaluation at the end.
-    """
+def _program(job: Job, config: ml_collections.ConfigDict, throughput_seeds: int | None):
+    """``(compiled program, keys, values, compile seconds, num_seeds)`` of a job (or of its throughput run)."""
     timing = throughput_seeds is not None
-    total_steps = int(config.throughput_steps if timing else config.total_steps)
     num_seeds = throughput_seeds if timing else job.num_seeds
     num_evals = 1 if timing else int(config.num_evals)
     bar = ProgressBar(job.label, num_evals, enabled=bool(config.progress) and not timing)
-    program = rl.make_train_many(job.agent, total_steps=total_steps, num_evals=num_evals,
-                                 eval_episodes=1 if timing else int(config.eval_episodes), swept=job.swept,
-                                 on_evaluation=bar)
+    program = rl.make_train_many(job.agent, total_steps=int(config.throughput_steps if timing else config.total_steps),
+                                 num_evals=num_evals, eval_episodes=1 if timing else int(config.eval_episodes),
+                                 swept=job.swept, on_evaluation=bar)
     keys = rl.seed_keys(np.arange(num_seeds))
     values = rl.check_hyperparams({"learning_rate": job.learning_rates}) if job.swept else {}
     start = time.perf_counter()
     compiled = program.lower(keys, values).compile()
-    compile_seconds = time.perf_counter() - start
+    return compiled, keys, values, time.perf_counter() - start, num_seeds
+
+
+def _timed(compiled, keys, values) -> tuple[Any, float]:
     start = time.perf_counter()
     result = jax.block_until_ready(compiled(keys, values))
-    run_seconds = time.perf_counter() - start
+    return result, time.perf_counter() - start
+
+
+def _outcome(job: Job, num_seeds: int, result: rl.TrainResult, compile_seconds: float, run_seconds: float) -> Outcome:
     expand = (lambda x: np.asarray(x)) if job.swept else (lambda x: np.asarray(x)[None])
     return Outcome(dataclasses.replace(job, num_seeds=num_seeds),
                    np.asarray(result.env_steps).reshape(-1, result.env_steps.shape[-1])[0],
                    expand(result.eval_return), expand(result.train_return), compile_seconds, run_seconds)
 
 
+def run_job(job: Job, config: ml_collections.ConfigDict) -> Outcome:
+    """Compiles and runs one job's program; times both."""
+    compiled, keys, values, compile_seconds, num_seeds = _program(job, config, None)
+    result, seconds = _timed(compiled, keys, values)
+    return _outcome(job, num_seeds, result, compile_seconds, seconds)
+
+
+def run_throughput(job: Job, config: ml_collections.ConfigDict) -> tuple[Outcome, Outcome]:
+    """The job's agent as 1 and as ``job.num_seeds`` vmapped agents, ``config.throughput_steps`` each.
+
+    Both programs are compiled first, then timed in alternation for ``config.throughput_rounds``
+    rounds (medians), so that both see the same load on a shared machine.
+    """
+    programs = [_program(job, config, seeds) for seeds in (1, job.num_seeds)]
+    times: list[list[float]] = [[], []]
+    results = [None, None]
+    for _ in range(int(config.throughput_rounds)):
+        for i, (compiled, keys, values, _, _) in enumerate(programs):
+            results[i], seconds = _timed(compiled, keys, values)
+            times[i].append(seconds)
+    one, many = (_outcome(job, p[4], r, p[3], statistics.median(t)) for p, r, t in zip(programs, results, times))
+    return one, many
+
+
 def run(config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Path,
         log: Callable[[str], None] = print) -> list[str]:
     """Trains every job, measures one-agent throughput, writes the report; returns the summary lines."""
-    from experiments.rl import report  # pylint: disable=import-outside-toplevel  (report imports Outcome)
-
     outcomes: dict[str, Outcome] = {}
     throughput: dict[str, tuple[Outcome, Outcome]] = {}
     for job in jobs:
@@ -188,7 +213,6 @@ def run(config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Pat
         log(f"{job.label}: {len(job.learning_rates) * job.num_seeds} agents x {int(outcome.env_steps[-1]):,} steps "
             f"in {outcome.run_seconds:.1f} s (+{outcome.compile_seconds:.1f} s compile)")
         if not job.swept:
-            throughput[job.label] = (run_job(job, config, throughput_seeds=1),
-                                     run_job(job, config, throughput_seeds=job.num_seeds))
+            throughput[job.label] = run_throughput(job, config)
         report.write_report(workdir, config, outcomes, throughput)  # after every job: partial results survive
     return report.write_report(workdir, config, outcomes, throughput)

@@ -1,15 +1,20 @@
-"""Report of the rl experiment: returns table, throughput, DQN optimizer comparison, curves, summary lines."""
+"""Report of the rl experiment: returns table, throughput, DQN optimizer comparison, curves, summary lines.
+
+Reads the ``Outcome`` records of :mod:`experiments.rl.experiment` (which imports this module).
+"""
 
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import ml_collections
 import numpy as np
 
 from experiments import _common as common
-from experiments.rl.experiment import Outcome
+
+if TYPE_CHECKING:
+    from experiments.rl.experiment import Outcome
 
 RETURN_COLUMNS = ("algorithm", "optimizer", "lr", "solved", "solved by (env steps)", "median steps to solve",
                   "final eval return", "best eval return", "final train return", "run seconds", "compile seconds")
@@ -116,9 +121,11 @@ def write_report(workdir: pathlib.Path, config: ml_collections.ConfigDict, outco
     common.write_tables(workdir, "throughput", _throughput_rows(throughput), columns=THROUGHPUT_COLUMNS,
                         title="env steps per second, 1 vs vmapped agents",
                         notes=f"Training programs of {config.throughput_steps:,} env steps per agent with one "
-                              "1-episode evaluation, compilation excluded.")
+                              f"1-episode evaluation, compilation excluded; medians of {config.throughput_rounds} "
+                              "rounds timing the two programs in alternation (same load for both).")
     panel = f"{config.env_name} ({config.num_seeds} seeds: mean, min-max band)"
-    for key, ylabel in (("eval_return", "greedy evaluation return"), ("train_return", "training episode return")):
+    curves = (("eval_return", "greedy evaluation return"), ("train_return", "training episode return"))
+    for key, ylabel in curves if main else ():  # a comparison-only run has no main curves
         common.plot_curves(workdir / f"curves_{key}.png", {panel: {k: _series(v, 0, key) for k, v in main.items()}},
                            xlabel="env steps", ylabel=ylabel, title=ylabel)
     _, comparison_rows, profile_rows = _comparison(workdir, config, outcomes, threshold)
