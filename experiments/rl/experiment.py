@@ -183,16 +183,17 @@ def run_job(job: Job, config: ml_collections.ConfigDict) -> Outcome:
 def run_throughput(job: Job, config: ml_collections.ConfigDict) -> tuple[Outcome, Outcome]:
     """The job's agent as 1 and as ``job.num_seeds`` vmapped agents, ``config.throughput_steps`` each.
 
-    Both programs are compiled first, then timed in alternation for ``config.throughput_rounds``
-    rounds (medians), so that both see the same load on a shared machine.
+    Both programs are compiled first, run once untimed, then timed in alternation for
+    ``config.throughput_rounds`` rounds (medians), so that both see the same load on a shared machine.
     """
     programs = [_program(job, config, seeds) for seeds in (1, job.num_seeds)]
     times: list[list[float]] = [[], []]
     results = [None, None]
-    for _ in range(int(config.throughput_rounds)):
+    for r in range(1 + int(config.throughput_rounds)):  # round 0 is an untimed warm-up (first-call costs)
         for i, (compiled, keys, values, _, _) in enumerate(programs):
             results[i], seconds = _timed(compiled, keys, values)
-            times[i].append(seconds)
+            if r > 0:
+                times[i].append(seconds)
     one, many = (_outcome(job, p[4], r, p[3], statistics.median(t)) for p, r, t in zip(programs, results, times))
     return one, many
 
