@@ -82,14 +82,14 @@ def _comparison(workdir: pathlib.Path, config: ml_collections.ConfigDict, outcom
     rows, panels, costs = [], {}, {}
     for outcome in compared.values():
         for h, lr in enumerate(outcome.job.learning_rates):
-            rows.append(_row(outcome.job.optimizer, outcome, h, threshold))
+            rows.append(_row("dqn", outcome, h, threshold))
             panels.setdefault(outcome.job.optimizer, {})[f"lr {lr:.3g}"] = _series(outcome, h)
             costs[f"{outcome.job.optimizer} {lr:.3g}"] = list(
                 steps_to_solve(outcome.env_steps, outcome.eval_return[h], threshold))
     notes = (f"DQN on {config.env_name}, {config.total_steps:,} env steps per seed; each optimizer's learning "
              "rates and seeds are vmapped in one program (learning_rate set in the optimizer state). Solved: "
              f"first greedy evaluation with mean return >= {threshold:g}; mean ± std (population) over seeds.")
-    text = common.write_tables(workdir, "dqn_optimizers", rows, columns=("algorithm", *RETURN_COLUMNS[1:]),
+    text = common.write_tables(workdir, "dqn_optimizers", rows, columns=RETURN_COLUMNS,
                                title="DQN: RMSProp vs Adam vs SGD+momentum", notes=notes)
     common.plot_curves(workdir / "dqn_optimizers.png", panels, xlabel="env steps",
                        ylabel="greedy evaluation return", title=f"DQN on {config.env_name}: optimizers")

@@ -35,8 +35,8 @@ def test_main_end_to_end_tiny(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["algorithm"] for r in rows] == ["dqn"] and rows[0]["solved"].endswith("/2")
     with (tmp_path / "dqn_optimizers.csv").open() as f:
-        compared = [(r["algorithm"], r["lr"]) for r in csv.DictReader(f)]
-    assert compared == [("rmsprop", "0.001"), ("rmsprop", "0.003"), ("adam", "0.001")]
+        compared = [(r["algorithm"], r["optimizer"], r["lr"]) for r in csv.DictReader(f)]
+    assert compared == [("dqn", "rmsprop", "0.001"), ("dqn", "rmsprop", "0.003"), ("dqn", "adam", "0.001")]
     with (tmp_path / "throughput.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["algorithm"] == "dqn" and row["agents"] == "2" and row["ratio"].endswith("x")
