@@ -91,11 +91,11 @@ def plan(config: ml_collections.ConfigDict) -> list[Job]:
         jobs = []
         names = ALGORITHMS.parse(config.algorithms) if config.algorithms or not config.compare_optimizers else ()
         for name in names:
-            lr = float(config.learning_rates[name])
-            agent = _build(name, env, config.optimizer, lr, config[name])
+            lr, opt = float(config.learning_rates[name]), str(config.optimizers[name])
+            agent = _build(name, env, opt, lr, config[name])
             rl.schedule_lengths(agent, config.total_steps, config.num_evals)
             rl.schedule_lengths(agent, config.throughput_steps, 1)
-            jobs.append(Job(name, agent, config.optimizer, (lr,), int(config.num_seeds), swept=False))
+            jobs.append(Job(name, agent, opt, (lr,), int(config.num_seeds), swept=False))
         compare = common.optimizer_registry("compare_optimizers").parse(config.compare_optimizers) \
             if config.compare_optimizers else ()
         for opt in compare:
