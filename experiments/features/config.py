@@ -14,10 +14,14 @@ from ``$JAX231_CIFAR10_ARCHIVE``; without it the run prints a skip message)::
     python -m experiments.features.main --workdir=/tmp/features
 
 Course targets: SVM on features about 44% validation; two-layer net on features > 55% test
-(best about 60%). Measured (2-core CPU shared with other jobs, about 9 minutes in all;
-feature extraction of 60,000 images about 1 minute): see MEASURED below.
+(best about 60%). Measured with the command above (seed 0; 334 features; 939 s in all on the
+2-core CPU shared with about ten other jobs, load average 15-20, so the time is inflated):
 
-MEASURED: SVM 46.9% val / 46.3% test; two-layer net 58.9% val / 58.3% test.
+* linear SVM: best lr 0.01, l2 1e-3: 54.3% val / 51.8% test (all six grid points 52.5-54.3% val);
+* two-layer net (500 hidden): best lr 0.1, l2 1e-4: 62.7% val / 62.7% test (grid 61.4-62.7% val).
+
+Both beat the course's figures; this HOG normalises 2x2-cell blocks (L2-Hys) and the features
+are standardised, where the course's ``hog_feature`` keeps raw 8x8-cell histograms.
 """
 
 from __future__ import annotations
