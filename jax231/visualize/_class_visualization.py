@@ -19,6 +19,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jax231.types import Array, PRNGKey, Shape
@@ -83,7 +84,7 @@ def class_visualization(logits_fn: _checks.LogitsFn, classes, *, rng: PRNGKey, i
     shape = tuple(int(s) for s in input_shape)
     probe = jnp.zeros((1, *shape))
     num_classes = _checks.num_classes_of(logits_fn, probe)
-    count = 1 if jnp.ndim(classes) == 0 else len(classes)
+    count = 1 if np.ndim(classes) == 0 else len(classes)
     classes = _checks.check_classes("classes", classes, num_classes, count)
     if not isinstance(max_jitter, int) or max_jitter < 0:
         raise ValueError(f"max_jitter: expected an int >= 0, got {max_jitter!r}")
