@@ -16,16 +16,11 @@ import time
 from typing import Any, NamedTuple
 
 import ml_collections
-import numpy as np
 
 from experiments import _common
 from experiments._common import UsageError
 from experiments.train import experiment as train_exp
-from jax231 import features
-from jax231 import losses
-from jax231 import models
-from jax231 import optimizers
-from jax231 import training
+from jax231 import features, losses, models, optimizers, training
 
 
 class FeaturesRun(NamedTuple):

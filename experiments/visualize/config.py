@@ -36,8 +36,8 @@ def _default() -> ml_collections.ConfigDict:
     # cosine schedule, fit's num_steps/batch_size), the split sizes (0 = all), the occlusion
     # patch and stride, and the size (H = W) of the style-transfer / DeepDream images.
     config.per_dataset = ml_collections.ConfigDict({
-        "cifar10_shared": _dataset(stage_widths=(32, 64, 128), convs_per_stage=(1, 1, 1), hidden_dims=(128,),
-                                   train_size=0, val_size=1000, test_size=2000, num_steps=3000, batch_size=128,
+        "cifar10_shared": _dataset(stage_widths=(16, 32, 64), convs_per_stage=(1, 1, 1), hidden_dims=(64,),
+                                   train_size=0, val_size=1000, test_size=2000, num_steps=2000, batch_size=64,
                                    learning_rate=0.05, patch_size=6, stride=2, style_size=64),
         "digits": _dataset(stage_widths=(16, 32), convs_per_stage=(1, 1), hidden_dims=(64,),
                            train_size=0, val_size=200, test_size=0, num_steps=800, batch_size=64,
@@ -48,7 +48,7 @@ def _default() -> ml_collections.ConfigDict:
     # Fooling images: attempts (correctly classified test images), target class (-1: a random
     # class other than the label; else that class for every image), the L2 length of each
     # step in [0, 1]-pixel units and the most steps.
-    config.num_attempts = 200
+    config.num_attempts = 100
     config.fooling_target = -1
     config.fooling_step = 0.05
     config.fooling_max_steps = 200

@@ -26,11 +26,7 @@ from experiments import _common
 from experiments._common import UsageError
 from experiments.train import experiment as train_exp
 from experiments.visualize import figures
-from jax231 import models
-from jax231 import optimizers
-from jax231 import pipelines
-from jax231 import training
-from jax231 import visualize
+from jax231 import models, optimizers, pipelines, training, visualize
 
 CAVEAT = ("Style transfer and DeepDream use the project's own small CNN as the feature extractor; "
           "without ImageNet weights the pictures demonstrate the methods, not their famous results.")
@@ -300,8 +296,9 @@ def write_report(workdir: pathlib.Path, results: dict[str, DatasetResult], secon
         if result.skipped:
             lines += [f"## {name}: skipped", "", result.skipped, ""]
             continue
-        lines += [f"## {name}", "", f"Test accuracy of the CNN: {result.test_accuracy:.1%}. "
-                  f"Style transfer, final/initial loss: {', '.join(f'{r:.3f}' for r in result.style_loss_ratio)}.", ""]
+        ratios = ", ".join(f"{r:.3f}" for r in result.style_loss_ratio)
+        summary = f"Test accuracy of the CNN: {result.test_accuracy:.1%}. Style transfer, final/initial loss: {ratios}."
+        lines += [f"## {name}", "", summary, ""]
         lines += [f"![{f}]({name}/{f})" for f in result.files] + [""]
     lines += [table, "", f"Wall time: {seconds:.0f} s."]
     (workdir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -27,7 +27,7 @@ from jax import lax
 
 from jax231.types import Array, ArrayLike, PRNGKey
 
-__all__ = ["KMeansResult", "kmeans", "kmeans_plusplus", "assign"]
+__all__ = ["KMeansResult", "assign", "kmeans", "kmeans_plusplus"]
 
 
 class KMeansResult(NamedTuple):

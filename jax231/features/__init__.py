@@ -12,7 +12,12 @@ Examples:
   >>> x = features.extract_features(images, fns)
 """
 
-from jax231.features._color import GRAY_WEIGHTS, color_histogram_hsv, rgb_to_gray, rgb_to_hsv
+from jax231.features._color import (
+    GRAY_WEIGHTS,
+    color_histogram_hsv,
+    rgb_to_gray,
+    rgb_to_hsv,
+)
 from jax231.features._extract import extract_features, standardize_features
 from jax231.features._hog import BLOCK_NORMS, hog, hog_cells, image_gradients
 

@@ -21,8 +21,6 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional
-
 import jax.numpy as jnp
 
 from jax231.types import Array, ArrayLike
@@ -112,7 +110,7 @@ def _normalise(blocks: Array, method: str) -> Array:
 
 
 def hog(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
-        block_norm: Optional[str] = "L2-Hys", transform_sqrt: bool = False) -> Array:
+        block_norm: str | None = "L2-Hys", transform_sqrt: bool = False) -> Array:
     """The HOG descriptor of one image, flattened (``skimage.feature.hog(..., feature_vector=True)``).
 
     Args:

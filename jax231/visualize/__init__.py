@@ -18,7 +18,12 @@ own small CNNs demonstrate the methods, not their famous pictures.
 * Pictures: :func:`image_grid`, :func:`rescale_images`.
 """
 
-from jax231.visualize._adversarial import FoolingResult, fgsm, fooling_images, linf_perturbation
+from jax231.visualize._adversarial import (
+    FoolingResult,
+    fgsm,
+    fooling_images,
+    linf_perturbation,
+)
 from jax231.visualize._blur import gaussian_blur, jitter
 from jax231.visualize._class_visualization import class_visualization
 from jax231.visualize._deepdream import deep_dream

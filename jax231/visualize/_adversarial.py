@@ -65,7 +65,7 @@ def _fool(logits_fn, images, targets, step_size, max_steps, clip):
         return jnp.argmax(logits_fn(x), axis=1) == targets
 
     def cond(carry):
-        x, steps, it = carry
+        x, _, it = carry
         return (it < max_steps) & ~jnp.all(predicted_target(x))
 
     def body(carry):

@@ -21,7 +21,7 @@ def gaussian_blur(images: ArrayLike, *, sigma: float) -> Array:
     images = jnp.asarray(images)
     if not sigma > 0:
         raise ValueError(f"sigma: expected a number > 0, got {sigma!r}")
-    radius = int(math.ceil(3 * sigma))
+    radius = math.ceil(3 * sigma)
     taps = jnp.exp(-jnp.arange(-radius, radius + 1, dtype=images.dtype) ** 2 / (2 * sigma ** 2))
     taps = taps / taps.sum()
     channels = images.shape[-1]

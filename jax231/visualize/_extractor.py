@@ -13,7 +13,7 @@ Layer names: ``'stage_s/conv_j'`` (after the activation), ``'stage_s/pool'``, ``
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

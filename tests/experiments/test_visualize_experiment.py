@@ -40,8 +40,8 @@ def test_tiny_run_draws_every_grid_and_fools_the_digits_cnn(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("--config.fooling_target=10", "error: --config.fooling_target: targets: expected class indices in [0, 10), got 10..10"),
     ("--config.per_dataset.digits.style_size=10",
-     "error: --config.per_dataset.digits.style_size: images: expected (N, H, W, 1) with H and W divisible by 4, "
-     "got shape (1, 10, 10, 1)"),
+     ("error: --config.per_dataset.digits.style_size: images: expected (N, H, W, 1) with H and W divisible by 4, "
+      "got shape (1, 10, 10, 1)")),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, override, message):
     proc = subprocess.run([sys.executable, "-m", "experiments.visualize.main", f"--workdir={tmp_path}",

@@ -49,6 +49,7 @@ def test_gray_and_extract_features():
     np.testing.assert_allclose(x[1, 36:], np.asarray(features.color_histogram_hsv(images[1])), rtol=1e-6)
     train, other = features.standardize_features(x, x[:2])
     np.testing.assert_allclose(train.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(other, train[:2], rtol=1e-6)  # the training statistics, applied
 
 
 @pytest.mark.parametrize("call, match", [

@@ -1,6 +1,5 @@
 """The VGG feature extractor against the model's own apply; grids and filter images."""
 
-import jax
 import numpy as np
 import pytest
 

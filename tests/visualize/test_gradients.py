@@ -5,9 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax231 import losses
-from jax231 import models
-from jax231 import visualize
+from jax231 import losses, models, visualize
 from tests import test_utils
 from tests.visualize.conftest import make_tiny_vgg, random_images
 

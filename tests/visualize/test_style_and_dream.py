@@ -7,7 +7,7 @@ import pytest
 
 from jax231 import visualize
 from tests import test_utils
-from tests.visualize.conftest import random_images, tiny_vgg  # noqa: F401 (fixture)
+from tests.visualize.conftest import random_images
 
 
 def _np_gram(f):
