@@ -126,14 +126,14 @@ def _signed(diff: np.ndarray) -> np.ndarray:
     return 0.5 + diff / (2 * np.maximum(scale, 1e-12))
 
 
-def _attacks(config, logits_fn, x, y, num_classes, out, names) -> tuple[list[dict], list[str]]:
+def _attacks(config, logits_fn, x, y, num_classes, out, names, step_size) -> tuple[list[dict], list[str]]:
     """Fooling images and FGSM on correctly classified test images; their rows and figures."""
     rng = np.random.default_rng(config.seed)
     if config.fooling_target < 0:
         targets = (y + rng.integers(1, num_classes, size=len(y))) % num_classes
     else:
         targets = np.full(len(y), config.fooling_target)
-    fooled = visualize.fooling_images(logits_fn, x, targets, step_size=config.fooling_step,
+    fooled = visualize.fooling_images(logits_fn, x, targets, step_size=step_size,
                                       max_steps=config.fooling_max_steps, clip=(0.0, 1.0))
     success = np.asarray(fooled.fooled)
     rows = [{"attack": "fooling (iterated, targeted)", "epsilon": "", "attempts": len(y),
@@ -199,7 +199,8 @@ def visualize_dataset(config: ml_collections.ConfigDict, name: str, model: Any, 
                       cmaps=[None, "hot"], title="Saliency: max_c |d score / d pixel|")
     # 3. Fooling images and FGSM.
     attack_x, attack_y = test_x[correct[:config.num_attempts]], test_y[correct[:config.num_attempts]]
-    rows, attack_files = _attacks(config, logits_fn, attack_x, attack_y, num_classes, out, names)
+    rows, attack_files = _attacks(config, logits_fn, attack_x, attack_y, num_classes, out, names,
+                                  spec.fooling_step)
     # 4. Class visualisation.
     class_images = visualize.class_visualization(logits_fn, np.arange(num_classes), rng=jax.random.key(config.seed),
                                                  input_shape=splits.input_shape, clip=(0.0, 1.0),
