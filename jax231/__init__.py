@@ -8,6 +8,7 @@ Subpackages:
   * :mod:`jax231.pipelines` -- TFDS input pipelines, offline datasets, preprocessing, augmentation.
   * :mod:`jax231.training` -- train/eval steps, guards, checkpoints, logging.
   * :mod:`jax231.parallel` -- vmapped sweeps, data parallelism and multi-host set-up.
+  * :mod:`jax231.cluster` -- k-means (Lloyd's algorithm as a jitted while loop, k-means++ seeding).
 
 Subpackages are imported lazily so that ``import jax231`` stays cheap.
 """

@@ -1,0 +1,137 @@
+"""Fooling images (iterated gradient ascent to a target class) and the fast gradient sign method.
+
+Fooling images (assignment 3): repeat ``x <- x + alpha * g / ||g||_2`` with
+``g = d s_t(x) / d x`` until the network predicts the target ``t`` (each image stops as
+soon as it is fooled) or ``max_steps`` have been taken.
+
+FGSM (Goodfellow et al.): one step of size ``epsilon`` along the sign of the loss
+gradient, ``x + epsilon * sign(d L(x, y) / d x)`` (untargeted, away from the label) or
+``x - epsilon * sign(d L(x, t) / d x)`` (targeted, towards ``t``); the L-inf size of the
+perturbation is ``epsilon`` (before clipping to the pixel range).
+
+References:
+  Szegedy et al., "Intriguing properties of neural networks", ICLR 2014; Goodfellow,
+  Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015;
+  CS231n lecture 12 and assignment 3.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jax231 import losses
+from jax231.types import Array, ArrayLike
+from jax231.visualize import _checks
+
+__all__ = ["FoolingResult", "fgsm", "fooling_images", "linf_perturbation"]
+
+
+class FoolingResult(NamedTuple):
+    """Fooling images and how they were reached.
+
+    Attributes:
+      images: ``(N, H, W, C)`` the perturbed images.
+      fooled: ``(N,)`` bool, whether each is classified as its target.
+      num_steps: ``(N,)`` int32, the gradient steps each took.
+      linf: ``(N,)`` the L-inf norm of each perturbation ``max |x' - x|``.
+    """
+
+    images: Array
+    fooled: Array
+    num_steps: Array
+    linf: Array
+
+
+def linf_perturbation(original: ArrayLike, perturbed: ArrayLike) -> Array:
+    """``(N,)`` ``max_{ijc} |x'_{ijc} - x_{ijc}|`` per image."""
+    diff = jnp.abs(jnp.asarray(perturbed) - jnp.asarray(original))
+    return diff.reshape(diff.shape[0], -1).max(axis=1)
+
+
+def _target_scores(logits_fn, x, targets):
+    return jnp.take_along_axis(logits_fn(x), targets[:, None], axis=1).sum()
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "max_steps", "clip"))
+def _fool(logits_fn, images, targets, step_size, max_steps, clip):
+    grad_fn = jax.grad(lambda x: _target_scores(logits_fn, x, targets))
+
+    def predicted_target(x):
+        return jnp.argmax(logits_fn(x), axis=1) == targets
+
+    def cond(carry):
+        x, _, it = carry
+        return (it < max_steps) & ~jnp.all(predicted_target(x))
+
+    def body(carry):
+        x, steps, it = carry
+        active = ~predicted_target(x)
+        g = grad_fn(x)
+        norm = jnp.sqrt(jnp.sum(g * g, axis=(1, 2, 3), keepdims=True))
+        step = step_size * g / jnp.maximum(norm, 1e-12)
+        x = jnp.where(active[:, None, None, None], _checks.clip_to(x + step, clip), x)
+        return x, steps + active.astype(jnp.int32), it + 1
+
+    init = (images, jnp.zeros(images.shape[0], jnp.int32), jnp.asarray(0, jnp.int32))
+    x, steps, _ = lax.while_loop(cond, body, init)
+    return FoolingResult(x, predicted_target(x), steps, linf_perturbation(images, x))
+
+
+def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: ArrayLike, *,
+                   step_size: float = 0.1, max_steps: int = 100,
+                   clip: tuple[float, float] | None = None) -> FoolingResult:
+    """Iterated L2-normalised gradient ascent on the target score until the target is predicted.
+
+    One jitted ``lax.while_loop``; images already classified as their target stop moving.
+
+    Args:
+      logits_fn: ``images -> (N, K)`` class scores (a hashable function: it is a static
+        argument of the compiled loop).
+      images: ``(N, H, W, C)`` float images.
+      targets: the target class of each image (int or ``(N,)`` ints in ``[0, K)``).
+      step_size: ``alpha``, the L2 length of each step.
+      max_steps: the most steps.
+      clip: the valid pixel range ``(low, high)`` to stay in, or None.
+
+    Returns:
+      A :class:`FoolingResult`.
+
+    Raises:
+      ValueError: ``targets: expected class indices in [0, K), ...`` and other bad input.
+    """
+    images = _checks.check_images("images", images)
+    targets = _checks.check_classes("targets", targets, _checks.num_classes_of(logits_fn, images), images.shape[0])
+    return _fool(logits_fn, images, targets, _checks.check_positive("step_size", step_size),
+                 _checks.check_steps("max_steps", max_steps), None if clip is None else tuple(clip))
+
+
+def fgsm(logits_fn: _checks.LogitsFn, images: ArrayLike, labels: ArrayLike, *, epsilon: float,
+         targeted: bool = False, clip: tuple[float, float] | None = None) -> Array:
+    """The fast gradient sign method: one L-inf step of size ``epsilon`` on the softmax loss.
+
+    Args:
+      logits_fn: ``images -> (N, K)`` class scores.
+      images: ``(N, H, W, C)`` float images.
+      labels: the true classes (untargeted: the step raises their loss) or, with
+        ``targeted``, the target classes (the step lowers their loss).
+      epsilon: the L-inf size of the perturbation.
+      targeted: step towards ``labels`` instead of away from them.
+      clip: the valid pixel range, or None.
+
+    Returns:
+      The perturbed ``(N, H, W, C)`` images.
+    """
+    images = _checks.check_images("images", images)
+    labels = _checks.check_classes("labels", labels, _checks.num_classes_of(logits_fn, images), images.shape[0])
+    epsilon = _checks.check_positive("epsilon", epsilon)
+
+    def loss(x):
+        return losses.softmax_cross_entropy(logits=logits_fn(x), labels=labels).sum()
+
+    direction = jnp.sign(jax.grad(loss)(images))
+    return _checks.clip_to(images + (-epsilon if targeted else epsilon) * direction, clip)
