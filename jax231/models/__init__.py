@@ -22,6 +22,7 @@ from jax231.models import layers
 from jax231.models import knn
 from jax231.models._model import NAMES, Model, count_params, get
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
+from jax231.models._dense_prediction import grid_detector, localizer, unet
 from jax231.models.linear import class_templates, linear
 from jax231.models.mlp import mlp, two_layer_net
 from jax231.models.mobilenet import mobilenet
@@ -37,10 +38,12 @@ __all__ = [
     "cnn1d",
     "count_params",
     "get",
+    "grid_detector",
     "gru_classifier",
     "knn",
     "layers",
     "linear",
+    "localizer",
     "lstm_classifier",
     "mlp",
     "mobilenet",
@@ -49,5 +52,6 @@ __all__ = [
     "three_layer_convnet",
     "train_tbptt",
     "two_layer_net",
+    "unet",
     "vgg",
 ]

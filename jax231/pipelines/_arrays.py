@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from jax231.pipelines import _common
+from jax231.pipelines import _canvas, _common
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DIGITS_TEST_SIZE = 360  # 1,797 digits -> 1,437 train / 360 test, stratified, seed 0.
@@ -187,6 +187,17 @@ def cifar10_shared_raw(split: str, data_dir: Optional[str] = None) -> tuple[np.n
     return images, labels
 
 
+def canvas_split(name: str, split: str) -> dict[str, np.ndarray]:
+    """One split of a digit-canvas dataset (:mod:`._canvas`), drawn once per process."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split: {name} has splits ['test', 'train'], got {split!r}")
+    return _canvas.canvas_raw(name, digits_raw, _cifar_train_test)[split]
+
+
+def _cifar_train_test(split: str) -> np.ndarray:
+    return cifar10_shared_raw(split)[0]
+
+
 # --------------------------------------------------------------------------
 # Public entry points.
 # --------------------------------------------------------------------------
@@ -199,6 +210,9 @@ def to_float(images: np.ndarray) -> np.ndarray:
 
 def local_splits(name: str, data_dir: Optional[str] = None) -> Optional[dict[str, int]]:
     """Split sizes of a source read without TFDS, or ``None`` for a TFDS name."""
+    if name in _canvas.CANVAS_DATASETS:
+        spec = _canvas.CANVAS_DATASETS[name]
+        return {"train": spec.num_train, "test": spec.num_test}
     if name in _common.OFFLINE_BUILDERS:
         raw = mnist1d_raw() if name == "mnist1d" else digits_raw()
         return {k: len(v[1]) for k, v in raw.items()}
@@ -217,6 +231,9 @@ def raw_split(name: str, split: str, data_dir: Optional[str] = None) -> tuple[np
         return mnist1d_raw()[split]
     if name == "digits":
         return digits_raw()[split]
+    if name in _canvas.CANVAS_DATASETS:
+        canvases = canvas_split(name, split)
+        return canvases["image"], canvases["label"]
     if name == _common.CIFAR10_SHARED:
         if split not in ("train", "test"):
             raise ValueError(f"split: {name} has splits ['test', 'train'], got {split!r}")
@@ -261,6 +278,8 @@ def load_arrays(
 
         return _loader.tfds_arrays(name, split, data_dir=data_dir, shard=shard)
     base, indices = _common.split_indices(split, sizes, shard)
+    if name in _canvas.CANVAS_DATASETS:  # Masks, boxes and classes too (see _canvas.make_canvases).
+        return {key: value[indices] for key, value in canvas_split(name, base).items()}
     images, labels = raw_split(name, base, data_dir)
     return {"image": to_float(images[indices]), "label": labels[indices].astype(np.int32)}
 
@@ -270,6 +289,8 @@ def resolve_name(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a dataset name string, got {name!r}")
     if name in _common.OFFLINE_BUILDERS or name == _common.CIFAR10_SHARED:
+        return name
+    if name in _canvas.CANVAS_DATASETS:
         return name
     if name.startswith(("npz:", "imagefolder:")):
         return name

@@ -41,6 +41,18 @@ from jax231.models.layers._initializers import (
 )
 from jax231.models.layers._norm import batch_norm, group_norm, layer_norm, spatial_batch_norm
 from jax231.models.layers._pool import avg_pool, global_avg_pool, max_pool
+from jax231.models.layers._roi import roi_align, roi_pool
+from jax231.models.layers._upsample import (
+    PoolSwitches,
+    bed_of_nails_upsample,
+    bilinear_matrix,
+    bilinear_upsample,
+    conv_transpose2d,
+    conv_transpose_output_size,
+    max_pool_with_switches,
+    max_unpool,
+    nearest_upsample,
+)
 from jax231.models.layers._recurrent import (
     gru,
     gru_step,
@@ -63,6 +75,18 @@ __all__ = [
     "avg_pool",
     "global_avg_pool",
     "max_pool",
+    # Upsampling and regions of interest (lecture 11).
+    "PoolSwitches",
+    "bed_of_nails_upsample",
+    "bilinear_matrix",
+    "bilinear_upsample",
+    "conv_transpose2d",
+    "conv_transpose_output_size",
+    "max_pool_with_switches",
+    "max_unpool",
+    "nearest_upsample",
+    "roi_align",
+    "roi_pool",
     # Normalisation.
     "batch_norm",
     "group_norm",

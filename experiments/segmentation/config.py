@@ -1,0 +1,43 @@
+"""Semantic segmentation of digits (11 classes per pixel) on ``digit_canvas`` with a small U-Net.
+
+Commands (from the repository root), runtime measured on the reference 2-core CPU shared with
+other jobs (heavily loaded: timings are inflated), and the result to expect:
+
+* default -- ``unet`` (widths 16-32-64, transposed-convolution upsampling, skips), Adam 2e-3,
+  batch 32, trained by ``jax231.training.fit`` with ``detection.pixel_cross_entropy``;
+  measured: see ``RESULTS`` below::
+
+    python -m experiments.segmentation.main --workdir=/tmp/segmentation
+
+* ``tiny`` -- a seconds-long smoke run used by the tests::
+
+    python -m experiments.segmentation.main --config=experiments/segmentation/config.py:tiny --workdir=/tmp/seg_tiny
+
+RESULTS (default): filled in from the measured run.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.dataset = "digit_canvas"  # A canvas dataset of jax231.pipelines; 'label' is the class mask.
+    config.train_size = 0  # Training canvases used (0 = all 4,000).
+    config.test_size = 0  # Test canvases evaluated (0 = all 500).
+    config.widths = (16, 32, 64)  # Channels per U-Net level (48 px -> 12 px at the bottom).
+    config.num_steps = 2000  # Adam updates.
+    config.batch_size = 32  # Canvases per update.
+    config.learning_rate = 2e-3  # Adam step size (cosine-decayed to 0).
+    config.eval_every = 200  # Updates between evaluations (history rows).
+    config.num_overlays = 6  # Test images drawn in predictions.png (true and predicted masks).
+    config.seed = 0  # Initialisation and data order.
+    if preset == "tiny":
+        config.train_size, config.test_size = 64, 16
+        config.widths = (4, 8)
+        config.num_steps, config.batch_size, config.eval_every = 4, 8, 2
+        config.num_overlays = 2
+    elif preset != "default":
+        raise ValueError(f"preset: expected 'default' or 'tiny', got {preset!r}")
+    return config
