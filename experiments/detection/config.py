@@ -27,7 +27,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.test_size = 0  # Test canvases evaluated (0 = all 500).
     config.widths = (16, 32, 64, 128)  # Backbone channels; the grid is 48 / 2**(len - 1) = 6 cells wide.
     config.boxes_per_cell = 2  # B of the notes.
-    config.num_steps = 4000  # Adam updates.
+    config.num_steps = 3000  # Adam updates.
     config.batch_size = 32  # Canvases per update.
     config.learning_rate = 1e-3  # Adam step size (cosine-decayed to 0).
     config.iou_threshold = 0.5  # NMS threshold.
@@ -36,6 +36,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.eval_every = 200  # Updates per compiled chunk / history row.
     config.num_overlays = 12  # Test images drawn in predictions.png.
     config.seed = 0  # Initialisation and data order.
+    config.max_seconds = 0.0  # Wall-clock budget of training (0 = none): stops at the next chunk boundary.
     if preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths = (4, 8, 8, 8)

@@ -91,7 +91,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Detec
     start = time.monotonic()
     result = detection.train_multitask(model, optimizer, loss, {k: train[k] for k in IMAGE_KEYS},
                                        num_steps=config.num_steps, batch_size=config.batch_size, seed=config.seed,
-                                       eval_every=config.eval_every, progress=True)
+                                       eval_every=config.eval_every, progress=True,
+                                       max_seconds=config.max_seconds or None)
     dets, gts = predict(model, result.state, test["image"], config), ground_truths(test)
     coco = detection.coco_map(dets, gts)
     voc, _ = detection.voc_map(dets, gts, method="all_point")

@@ -29,12 +29,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.hidden = 128  # Units of the shared fully connected layer.
     config.box_loss = "smooth_l1"  # 'smooth_l1' or 'l2' on (cx, cy, w, h) as fractions of the image.
     config.box_weight = 10.0  # Multi-task weight of the box term.
-    config.num_steps = 2000  # Adam updates.
+    config.num_steps = 1500  # Adam updates.
     config.batch_size = 32  # Canvases per update.
     config.learning_rate = 1e-3  # Adam step size (cosine-decayed to 0).
     config.eval_every = 200  # Updates per compiled chunk / history row.
     config.num_overlays = 12  # Test images drawn in predictions.png.
     config.seed = 0  # Initialisation and data order.
+    config.max_seconds = 0.0  # Wall-clock budget of training (0 = none): stops at the next chunk boundary.
     if preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths, config.hidden = (4, 8, 8, 8), 16

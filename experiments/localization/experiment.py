@@ -68,7 +68,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Local
     start = time.monotonic()
     result = detection.train_multitask(model, optimizer, loss, train, num_steps=config.num_steps,
                                        batch_size=config.batch_size, seed=config.seed, eval_every=config.eval_every,
-                                       progress=True)
+                                       progress=True, max_seconds=config.max_seconds or None)
     logits, boxes = predict(model, result.state, test["image"])
     ious = np.asarray(detection.matched_iou(boxes, test["box"]))
     accuracy = float(np.mean(logits.argmax(-1) == test["label"]))

@@ -27,12 +27,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.train_size = 0  # Training canvases used (0 = all 4,000).
     config.test_size = 0  # Test canvases evaluated (0 = all 500).
     config.widths = (16, 32, 64)  # Channels per U-Net level (48 px -> 12 px at the bottom).
-    config.num_steps = 2000  # Adam updates.
+    config.num_steps = 1500  # Adam updates.
     config.batch_size = 32  # Canvases per update.
     config.learning_rate = 2e-3  # Adam step size (cosine-decayed to 0).
     config.eval_every = 200  # Updates between evaluations (history rows).
     config.num_overlays = 6  # Test images drawn in predictions.png (true and predicted masks).
     config.seed = 0  # Initialisation and data order.
+    config.max_seconds = 0.0  # Wall-clock budget of training (0 = none): stops at the next chunk boundary.
     if preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths = (4, 8)

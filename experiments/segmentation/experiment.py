@@ -55,7 +55,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Segme
     result = training.fit(model, optimizer, train={"image": train["image"], "label": train["label"]},
                           loss=detection.pixel_cross_entropy, num_steps=config.num_steps,
                           batch_size=config.batch_size, eval_every=config.eval_every, seed=config.seed,
-                          progress=True, explosion_factor=None)
+                          progress=True, explosion_factor=None,
+                          max_seconds=config.max_seconds or None)
     pred = predict_masks(model, result.state, test["image"])
     miou, per_class = detection.mean_iou(pred, test["label"], num_classes=NUM_CLASSES)
     acc = detection.pixel_accuracy(pred, test["label"])

@@ -80,6 +80,7 @@ def train_multitask(
     seed: int = 0,
     eval_every: int = 100,
     progress: bool = False,
+    max_seconds: float | None = None,
 ) -> TrainResult:
     """Trains ``model`` on ``data`` (a dict of arrays with ``'image'``) for ``num_steps`` updates.
 
@@ -96,6 +97,7 @@ def train_multitask(
       num_steps: updates; batch_size: examples per update; seed: the run's seed.
       eval_every: updates per compiled chunk (one history row each).
       progress: show a progress bar on stderr.
+      max_seconds: stop at the first chunk boundary past this wall-clock budget (as ``fit``).
 
     Returns:
       A :class:`TrainResult`.
@@ -126,6 +128,8 @@ def train_multitask(
         for k, v in metrics.items():
             history.setdefault(k, []).append(float(v))
         if not math.isfinite(history["loss"][-1]):
+            break
+        if max_seconds is not None and time.monotonic() - start > max_seconds:
             break
         if bar is not None:
             bar.update(t, {"train_loss": history["loss"][-1]})
