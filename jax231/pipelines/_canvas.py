@@ -57,12 +57,13 @@ class CanvasSpec(NamedTuple):
     seed: int = 0
     background: str = ""  # "" (black) or a dataset name ("cifar10_shared") whose images become backgrounds.
     num_backgrounds: int = 2000
+    tfds_config: str = "multi"  # The config of the registered TFDS dataset ``digit_canvas/<tfds_config>``.
 
 
 CANVAS_DATASETS = {
     "digit_canvas": CanvasSpec(),
-    "digit_canvas_single": CanvasSpec(min_objects=1, max_objects=1, seed=1),
-    "digit_canvas_cifar": CanvasSpec(seed=2, background="cifar10_shared"),
+    "digit_canvas_single": CanvasSpec(min_objects=1, max_objects=1, seed=1, tfds_config="single"),
+    "digit_canvas_cifar": CanvasSpec(seed=2, background="cifar10_shared", tfds_config="cifar"),
 }
 """Dataset name -> :class:`CanvasSpec`. ``digit_canvas``: 1-3 digits of 16 or 24 pixels on a
 48x48 canvas (detection, segmentation); ``digit_canvas_single``: exactly one (localization);
@@ -143,8 +144,8 @@ def compose_canvas(
         if corners is not None:
             break
     else:
-        raise ValueError(f"num_objects: {num_objects} digits of scales {tuple(scales)} do not fit a "
-                         f"{canvas_size}x{canvas_size} canvas; got num_objects={num_objects}")
+        raise ValueError(f"num_objects: expected as many digits as fit a {canvas_size}x{canvas_size} canvas "
+                         f"at scales {tuple(scales)}, got {num_objects}")
     image = np.zeros((canvas_size, canvas_size), np.float32) if background is None \
         else np.asarray(background, np.float32).copy()
     class_mask = np.zeros((canvas_size, canvas_size), np.int32)
