@@ -6,13 +6,13 @@ Shared by the segmentation, localization and detection experiments.
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 _COLORS = plt.get_cmap("tab10")
 
@@ -44,8 +44,8 @@ def _mask_rgba(mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
 
 
 def draw_detections(path: str | os.PathLike, images: np.ndarray, *, pred_boxes: Sequence[np.ndarray],
-                    pred_labels: Sequence[np.ndarray], pred_scores: Optional[Sequence[np.ndarray]] = None,
-                    true_boxes: Optional[Sequence[np.ndarray]] = None, cols: int = 6, title: str = "") -> str:
+                    pred_labels: Sequence[np.ndarray], pred_scores: Sequence[np.ndarray] | None = None,
+                    true_boxes: Sequence[np.ndarray] | None = None, cols: int = 6, title: str = "") -> str:
     """Images with predicted boxes (solid, ``class:score``) and true boxes (dashed, white)."""
     fig, axes = _grid(len(images), cols)
     for i, ax in enumerate(axes[: len(images)]):

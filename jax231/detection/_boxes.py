@@ -12,7 +12,7 @@ covering columns ``c0..c1`` has ``x1 = c0, x2 = c1 + 1`` and width ``x2 - x1`` (
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

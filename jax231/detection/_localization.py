@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +69,6 @@ def matched_iou(pred: ArrayLike, target: ArrayLike) -> Array:
     pred, target = jnp.asarray(pred), jnp.asarray(target)
     wh = jnp.clip(jnp.minimum(pred[:, 2:], target[:, 2:]) - jnp.maximum(pred[:, :2], target[:, :2]), 0.0)
     inter = wh[:, 0] * wh[:, 1]
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area(pred) + area(target) - inter
     return jnp.where(union > 0, inter / jnp.maximum(union, 1e-9), 0.0)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

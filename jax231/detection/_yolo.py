@@ -109,7 +109,7 @@ def yolo_loss(
     image_size: int,
     boxes_per_cell: int,
     num_classes: int,
-    weights: YoloLossWeights = YoloLossWeights(),
+    weights: YoloLossWeights | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """The YOLOv1 multi-part loss, per image, for padded ground-truth lists.
 
@@ -132,7 +132,7 @@ def yolo_loss(
       gt_classes: ``(N, M)`` int, ``-1`` for padding.
       image_size: side :math:`D` of the square images.
       boxes_per_cell, num_classes: :math:`B` and :math:`C`.
-      weights: the :math:`\\lambda` s.
+      weights: the :math:`\\lambda` s (default :class:`YoloLossWeights` ``()``).
 
     Returns:
       ``(per-image loss (N,), {term: (N,)})``.
@@ -144,6 +144,7 @@ def yolo_loss(
         raise ValueError(f"gt_boxes: expected shape (N, M, 4), got shape {jnp.shape(gt_boxes)}")
     if jnp.shape(gt_classes) != jnp.shape(gt_boxes)[:2]:
         raise ValueError(f"gt_classes: expected shape {jnp.shape(gt_boxes)[:2]}, got shape {jnp.shape(gt_classes)}")
+    weights = YoloLossWeights() if weights is None else weights
     fn = jax.vmap(lambda r, g, c: _image_loss(r, g, c, image_size=image_size, boxes_per_cell=boxes_per_cell,
                                               num_classes=num_classes, weights=weights))
     return fn(jnp.asarray(raw), jnp.asarray(gt_boxes, jnp.float32), jnp.asarray(gt_classes, jnp.int32))

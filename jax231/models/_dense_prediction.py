@@ -13,7 +13,7 @@ They have no batch norm or dropout (``state`` is ``{}``), so ``train`` changes n
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +84,7 @@ def unet(*, num_classes: int, widths: Sequence[int] = (16, 32, 64), convs_per_bl
         params["head"] = layers.init_conv(next(keys), 1, c, num_classes, init="xavier")
         return params, {}
 
-    def apply_fn(params, state, x, *, train: bool, rng: Optional[PRNGKey] = None):
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
         del train, rng
         skips = []
         h = jnp.asarray(x)
@@ -151,7 +151,7 @@ def localizer(*, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hid
                 "class_head": layers.init_affine(k3, hidden, num_classes, init="xavier"),
                 "box_head": layers.init_affine(k4, hidden, 4, init="xavier")}, {}
 
-    def apply_fn(params, state, x, *, train: bool, rng: Optional[PRNGKey] = None):
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
         del train, rng
         h = layers.flatten(_backbone(params["backbone"], x))
         h = layers.relu(layers.affine(h, params["fc"]["w"], params["fc"]["b"]))
@@ -190,7 +190,7 @@ def grid_detector(*, num_classes: int, boxes_per_cell: int = 2, widths: Sequence
                 "neck": layers.init_conv(k2, 3, widths[-1], widths[-1]),
                 "head": layers.init_conv(k3, 1, widths[-1], 5 * b + num_classes, init="xavier")}, {}
 
-    def apply_fn(params, state, x, *, train: bool, rng: Optional[PRNGKey] = None):
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
         del train, rng
         h = _backbone(params["backbone"], x)
         h = layers.relu(layers.conv2d(h, params["neck"]["w"], params["neck"]["b"], padding=1))

@@ -15,7 +15,8 @@ class-mask value 0 is background and ``d + 1`` is digit ``d``.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def compose_canvas(
     num_objects: int,
     canvas_size: int = 48,
     scales: Sequence[int] = (2, 3),
-    background: Optional[np.ndarray] = None,
+    background: np.ndarray | None = None,
     attempts: int = 100,
 ) -> Canvas:
     """Places ``num_objects`` digits, drawn from ``glyphs``, at non-overlapping positions.
@@ -175,7 +176,7 @@ def make_canvases(
     min_objects: int = 1,
     max_objects: int = 3,
     scales: Sequence[int] = (2, 3),
-    backgrounds: Optional[np.ndarray] = None,
+    backgrounds: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """A seeded dataset of :func:`compose_canvas` canvases, padded to ``max_objects``.
 
@@ -238,7 +239,7 @@ def cifar_backgrounds(images: np.ndarray, canvas_size: int) -> np.ndarray:
 def canvas_raw(
     name: str,
     digits: Callable[[], dict],
-    backgrounds: Optional[Callable[[str], np.ndarray]] = None,
+    backgrounds: Callable[[str], np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """The ``train`` and ``test`` splits of a named canvas dataset (cached per process).
 
@@ -251,8 +252,8 @@ def canvas_raw(
       backgrounds: ``split -> (B, h, w, 3) images`` for a spec with a background source.
     """
     spec = CANVAS_DATASETS[name]
-    common = dict(canvas_size=spec.canvas_size, min_objects=spec.min_objects, max_objects=spec.max_objects,
-                  scales=spec.scales)
+    common = {"canvas_size": spec.canvas_size, "min_objects": spec.min_objects, "max_objects": spec.max_objects,
+              "scales": spec.scales}
     out = {}
     for offset, split in enumerate(("train", "test")):
         images, labels = digits()[split]

@@ -12,8 +12,8 @@ import pytest
 from jax231 import detection
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools (the [test] extra) is the COCO reference")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 D, G = detection.Detections, detection.GroundTruth
 

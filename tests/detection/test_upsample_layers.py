@@ -174,7 +174,7 @@ def test_bad_upsampling_input_raises_one_line_value_error():
         layers.conv_transpose_output_size(5, 3, 2, 0, 2)
     with pytest.raises(ValueError, match="^w: expected 2 input channels"):
         layers.conv_transpose2d(x, jnp.ones((3, 3, 4, 1)))
-    y, switches = layers.max_pool_with_switches(jnp.ones((1, 4, 4, 1)))
+    _, switches = layers.max_pool_with_switches(jnp.ones((1, 4, 4, 1)))
     with pytest.raises(ValueError, match="`y` must have shape"):
         layers.max_unpool(jnp.ones((1, 3, 3, 1)), switches)
     with pytest.raises(ValueError, match="^size, factor: expected exactly one"):

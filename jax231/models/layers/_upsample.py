@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -49,11 +49,11 @@ def conv_transpose_output_size(size: int, window: int, stride: int, padding: int
 def conv_transpose2d(
     x: ArrayLike,
     w: ArrayLike,
-    b: Optional[ArrayLike] = None,
+    b: ArrayLike | None = None,
     *,
     stride: int = 1,
     padding: int = 0,
-    output_size: Optional[tuple[int, int]] = None,
+    output_size: tuple[int, int] | None = None,
 ) -> Array:
     """Transposed ("fractionally strided") 2-D convolution: the adjoint of :func:`conv2d`.
 
@@ -244,7 +244,7 @@ def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
     return m
 
 
-def bilinear_upsample(x: ArrayLike, *, size: Optional[tuple[int, int]] = None, factor: Optional[int] = None) -> Array:
+def bilinear_upsample(x: ArrayLike, *, size: tuple[int, int] | None = None, factor: int | None = None) -> Array:
     """Bilinear upsampling (half-pixel centres, edges clamped), separable per axis.
 
     .. math:: z = A_H\\, x\\, A_W^\\top \\quad (\\text{per image and channel})
