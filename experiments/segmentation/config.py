@@ -4,7 +4,8 @@ Commands (from the repository root), runtime measured on the reference 2-core CP
 other jobs (heavily loaded: timings are inflated), and the result to expect:
 
 * default -- ``unet`` (widths 16-32-64, transposed-convolution upsampling, skips), Adam 2e-3,
-  batch 32, trained by ``jax231.training.fit`` with ``detection.pixel_cross_entropy``;
+  batch 32, 1,500 updates, trained by ``jax231.training.fit`` with ``detection.pixel_cross_entropy``
+  (its ``accuracy`` is then the pixel accuracy); target mean IoU >= 0.90 (issue 13);
   measured: see ``RESULTS`` below::
 
     python -m experiments.segmentation.main --workdir=/tmp/segmentation
@@ -13,7 +14,7 @@ other jobs (heavily loaded: timings are inflated), and the result to expect:
 
     python -m experiments.segmentation.main --config=experiments/segmentation/config.py:tiny --workdir=/tmp/seg_tiny
 
-RESULTS (default): filled in from the measured run.
+RESULTS (default): MEASURED_SEGMENTATION
 """
 
 from __future__ import annotations
