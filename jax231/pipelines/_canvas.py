@@ -68,7 +68,7 @@ CANVAS_DATASETS = {
 }
 """Dataset name -> :class:`CanvasSpec`. ``digit_canvas``: 1-3 digits of 16 or 24 pixels on a
 48x48 canvas (detection, segmentation); ``digit_canvas_single``: exactly one (localization);
-``digit_canvas_cifar``: as ``digit_canvas`` over dimmed grey CIFAR-10 images (needs the shared
+``digit_canvas_cifar``: as ``digit_canvas`` over dimmed grey CIFAR-10 crops (needs the shared
 CIFAR-10 copy; the other two need nothing but scikit-learn)."""
 
 
@@ -189,8 +189,9 @@ def make_canvases(
       seed: the dataset's seed.
       canvas_size, scales: as in :func:`compose_canvas`.
       min_objects, max_objects: the number of objects is uniform in this range.
-      backgrounds: optional ``(B, canvas_size, canvas_size)`` images; canvas ``i`` takes a
-        random one, dimmed to half intensity so the digits stay the brightest pixels.
+      backgrounds: optional grey ``(B, h, w)`` images in ``[0, 1]`` with ``h, w >= canvas_size / 2``;
+        canvas ``i`` takes a random ``canvas_size / 2`` crop of a random one, upscaled 2x (nearest)
+        and dimmed to half intensity, so the digits stay the brightest pixels.
 
     Returns:
       ``{'image': (N, H, W, 1) float32, 'label': (N, H, W) int32 class mask (the target of
@@ -213,7 +214,8 @@ def make_canvases(
         count = int(rng.integers(min_objects, max_objects + 1))
         background = None
         if backgrounds is not None:
-            background = 0.5 * np.asarray(backgrounds[int(rng.integers(0, len(backgrounds)))], np.float32)
+            # A generator of its own: the layout does not depend on whether there is a background.
+            background = 0.5 * _random_crop(np.random.default_rng([seed, i, 1]), backgrounds, h)
         canvas = compose_canvas(rng, glyphs, labels, num_objects=count, canvas_size=h, scales=scales,
                                 background=background)
         out["image"][i], out["label"][i] = canvas.image, canvas.class_mask
@@ -226,13 +228,22 @@ def make_canvases(
     return out
 
 
-def cifar_backgrounds(images: np.ndarray, canvas_size: int) -> np.ndarray:
-    """Grey CIFAR-10 images in ``[0, 1]`` resized (nearest) to ``canvas_size``, for ``backgrounds=``."""
+def _random_crop(rng: np.random.Generator, backgrounds: np.ndarray, canvas_size: int) -> np.ndarray:
+    """A random ``canvas_size // 2`` crop of a random background, upscaled 2x (nearest)."""
+    side = canvas_size // 2
+    image = np.asarray(backgrounds[int(rng.integers(0, len(backgrounds)))], np.float32)
+    _check("backgrounds", image.ndim == 2 and min(image.shape) >= side, f"grey (B, h, w) images with h, w >= {side}",
+           image.shape)
+    y, x = (int(v) for v in rng.integers(0, np.asarray(image.shape) - side + 1))
+    crop = np.kron(image[y:y + side, x:x + side], np.ones((2, 2), np.float32))
+    return np.pad(crop, ((0, canvas_size - 2 * side),) * 2)
+
+
+def cifar_backgrounds(images: np.ndarray) -> np.ndarray:
+    """Grey CIFAR-10 images in ``[0, 1]`` (channel mean), for ``make_canvases(backgrounds=)``."""
     grey = np.asarray(images, np.float32)
     grey = grey / 255.0 if np.asarray(images).dtype == np.uint8 else grey
-    grey = grey.mean(-1) if grey.ndim == 4 else grey
-    idx = (np.arange(canvas_size) * grey.shape[1] / canvas_size).astype(int)
-    return grey[:, idx][:, :, idx]
+    return grey.mean(-1) if grey.ndim == 4 else grey
 
 
 @functools.lru_cache(maxsize=4)
@@ -261,7 +272,7 @@ def canvas_raw(
         if spec.background:
             if backgrounds is None:
                 raise ValueError(f"backgrounds: {name!r} needs a source of {spec.background} images, got None")
-            pool = cifar_backgrounds(backgrounds(split)[:spec.num_backgrounds], spec.canvas_size)
+            pool = cifar_backgrounds(backgrounds(split)[:spec.num_backgrounds])
         out[split] = make_canvases(images, labels, num_canvases=spec.num_train if split == "train" else spec.num_test,
                                    seed=spec.seed + 1000 * offset, backgrounds=pool, **common)
     return out

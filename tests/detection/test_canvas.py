@@ -96,3 +96,18 @@ def test_bad_canvas_and_mask_input_raise_one_line_value_errors():
         detection.mean_iou(np.zeros((2, 4, 5), int), np.zeros((2, 4, 4), int), num_classes=3)
     with pytest.raises(ValueError, match=r"^labels: expected shape \(2, 4, 4\)"):
         detection.pixel_cross_entropy(logits=np.zeros((2, 4, 4, 3)), labels=np.zeros((2, 4, 5), int))
+
+
+def test_backgrounds_are_dimmed_crops_and_masks_stay_exact():
+    """CIFAR-10 crops as backgrounds (synthetic grey images here: the real ones need ../shared)."""
+    glyphs, labels = _glyphs()
+    backgrounds = np.random.default_rng(0).uniform(size=(5, 32, 32)).astype(np.float32)
+    data = _canvas.make_canvases(glyphs, labels, num_canvases=6, seed=4, backgrounds=backgrounds)
+    plain = _canvas.make_canvases(glyphs, labels, num_canvases=6, seed=4)
+    for i in range(6):
+        np.testing.assert_array_equal(data["label"][i], plain["label"][i])  # same layout, same masks
+        off = data["label"][i] == 0
+        assert data["image"][i, ..., 0][off].max() <= 0.5 and data["image"][i, ..., 0][off].std() > 0.05
+        on = data["label"][i] > 0
+        np.testing.assert_array_equal(data["image"][i][on], np.maximum(plain["image"][i][on],
+                                                                       data["image"][i][on]))
