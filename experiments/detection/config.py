@@ -17,7 +17,9 @@ Left out: the two-stage variant (a region proposal network + RoI align head). Th
 (``jax231.models.layers.roi_align`` / ``roi_pool``, tested against NumPy transcriptions), but a
 second model and experiment did not fit this session's CPU budget.
 
-RESULTS (default): MEASURED_DETECTION
+RESULTS (default): not yet measured. In this session (2-core CPU shared by 8 engineers, load average 25-33, this run at
+nice 10) the process got ~5% of a core: after 65 minutes and ~200 CPU-seconds it had not finished its
+first 200 updates, so the target is unverified; rerun the command above on an idle machine.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ other jobs (heavily loaded: timings are inflated), and the result to expect:
 
     python -m experiments.segmentation.main --config=experiments/segmentation/config.py:tiny --workdir=/tmp/seg_tiny
 
-RESULTS (default): MEASURED_SEGMENTATION
+RESULTS (default): not yet measured. In this session (2-core CPU shared by 8 engineers, load average 25-33, this run at
+nice 10) the process got ~5% of a core: after 65 minutes and ~200 CPU-seconds it had not finished its
+first 200 updates, so the target is unverified; rerun the command above on an idle machine.
 """
 
 from __future__ import annotations
