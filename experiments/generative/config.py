@@ -44,7 +44,6 @@ from __future__ import annotations
 import ml_collections
 
 
-
 def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     """Returns the digits configuration of the module docstring; ``'tiny'``: the smoke-test one.
 

@@ -24,6 +24,7 @@ from jax231.models._alexnet import alexnet
 from jax231.models._autoencoder import Autoencoder, autoencoder
 from jax231.models._autoregressive import AutoregressiveModel
 from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
+from jax231.models._dense_prediction import grid_detector, localizer, unet
 from jax231.models._fmp_net import fmp_convnet
 from jax231.models._gan import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
 from jax231.models._inception import InceptionSpec, inception_net
@@ -31,17 +32,17 @@ from jax231.models._linear import class_templates, linear
 from jax231.models._mlp import NORMS as MLP_NORMS
 from jax231.models._mlp import mlp, two_layer_net
 from jax231.models._mobilenet import mobilenet
+from jax231.models._model import Model, count_params
 from jax231.models._pixelcnn import MASK_TYPES, causal_mask, masked_conv2d, pixel_cnn
 from jax231.models._pixelrnn import pixel_rnn
-from jax231.models._model import Model, count_params
 from jax231.models._registry import NAMES, REGISTRY, get
 from jax231.models._resnet import BLOCKS as RESNET_BLOCKS
 from jax231.models._resnet import resnet
 from jax231.models._resnext import resnext
 from jax231.models._rnn import CELLS as RNN_CELLS
 from jax231.models._rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
-from jax231.models._vae import DECODERS, VAE, gaussian_kl, gaussian_log_density, reparameterize, vae
 from jax231.models._test_time import McPrediction, mc_dropout_predict, mc_predict, tta_predict, tta_views
+from jax231.models._vae import DECODERS, VAE, gaussian_kl, gaussian_log_density, reparameterize, vae
 
 __all__ = [
     # Generative models (lecture 13).
@@ -80,11 +81,13 @@ __all__ = [
     "count_params",
     "fmp_convnet",
     "get",
+    "grid_detector",
     "gru_classifier",
     "inception_net",
     "knn",
     "layers",
     "linear",
+    "localizer",
     "lstm_classifier",
     "mc_dropout_predict",
     "mc_predict",
@@ -98,5 +101,6 @@ __all__ = [
     "tta_predict",
     "tta_views",
     "two_layer_net",
+    "unet",
     "vgg",
 ]

@@ -76,8 +76,9 @@ def load_arrays(
 
         return _loader.tfds_arrays(src.name, split, data_dir=src.data_dir, shard=shard)
     base, indices = _common.split_indices(split, src.split_sizes(), shard)
-    images, labels = src.read(base)
-    return {"image": to_float(images[indices]), "label": labels[indices].astype(np.int32)}
+    out = {key: value[indices] for key, value in src.arrays(base).items()}
+    out["image"], out["label"] = to_float(out["image"]), out["label"].astype(np.int32)
+    return out
 
 
 def info(name: str, *, data_dir: Optional[str] = None) -> _common.DatasetInfo:

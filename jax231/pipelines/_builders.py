@@ -1,4 +1,4 @@
-"""The offline datasets as real TFDS builders: ``mnist1d`` and ``digits``.
+"""The offline datasets as real TFDS builders: ``mnist1d``, ``digits`` and ``digit_canvas``.
 
 Importing this module registers both names, after which ``tfds.load('mnist1d')``
 and ``tfds.builder('digits')`` work without a network: the examples are
@@ -13,7 +13,7 @@ import abc
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jax231.pipelines import _sources
+from jax231.pipelines import _canvas, _sources
 
 _MNIST1D_CITATION = """@article{greydanus2020scaling,
   title={Scaling down Deep Learning}, author={Greydanus, Sam}, journal={arXiv:2011.14439}, year={2020}}"""
@@ -96,3 +96,54 @@ class Digits(_OfflineBuilder):
 
     def _raw(self) -> dict:
         return _sources.digits_raw()
+
+
+class DigitCanvas(tfds.core.GeneratorBasedBuilder):
+    """Canvases of scikit-learn digits with class masks, instance masks and boxes (:mod:`._canvas`).
+
+    Configs ``multi`` (1-3 digits: ``load_arrays('digit_canvas')``), ``single``
+    (``'digit_canvas_single'``) and ``cifar`` (``'digit_canvas_cifar'``, needs the shared
+    CIFAR-10 copy). Examples equal ``load_arrays``'s, in its order.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "compose_canvas over digits_raw(), CanvasSpec seeds."}
+    code_path = None
+    BUILDER_CONFIGS = [
+        tfds.core.BuilderConfig(name=spec.tfds_config, description=name)
+        for name, spec in _canvas.CANVAS_DATASETS.items()
+    ]
+
+    def _name(self) -> str:
+        return self.builder_config.description
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        spec = _canvas.CANVAS_DATASETS[self._name()]
+        h, m = spec.canvas_size, spec.max_objects
+        return self.dataset_info_from_configs(
+            description="Digit canvases with exact per-pixel class masks, instance masks and boxes.",
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Tensor(shape=(h, h, 1), dtype=np.float32),
+                "label": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
+                "instances": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
+                "boxes": tfds.features.Tensor(shape=(m, 4), dtype=np.float32),
+                "classes": tfds.features.Tensor(shape=(m,), dtype=np.int32),
+                "num_objects": tfds.features.Tensor(shape=(), dtype=np.int32),
+                "order": tfds.features.Tensor(shape=(m,), dtype=np.int32),
+            }),
+            disable_shuffling=True,
+            homepage=Digits.HOMEPAGE,
+            citation=_DIGITS_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        return {split: self._examples(split) for split in ("train", "test")}
+
+    def _examples(self, split: str):
+        data = _sources.canvas_split(self._name(), split)
+        for i in range(len(data["image"])):
+            yield i, {key: value[i] for key, value in data.items()}
+
+    def _generate_examples(self, **kwargs):  # pragma: no cover - unused: generators above.
+        raise NotImplementedError

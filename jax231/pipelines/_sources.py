@@ -32,7 +32,7 @@ except ImportError:  # No TFDS: the local sources still work.
     tfds = None
 
 from jax231._registry import Registry
-from jax231.pipelines import _common
+from jax231.pipelines import _canvas, _common
 
 __all__ = [
     "Cifar10SharedSource",
@@ -260,6 +260,11 @@ class Source:
         """A whole base split (no slicing) in its stored dtype: ``(images, int labels)``."""
         raise NotImplementedError
 
+    def arrays(self, split: str) -> dict[str, np.ndarray]:
+        """Every feature of a whole base split: ``{'image', 'label'}`` (more for richer sources)."""
+        images, labels = self.read(split)
+        return {"image": images, "label": labels}
+
     def info(self) -> _common.DatasetInfo:
         """Number of classes, image shape, split sizes, class names (10 digits by default)."""
         sizes = self.split_sizes()
@@ -363,6 +368,29 @@ class TfdsSource(Source):
         raise ValueError(f"name: expected a local source, got the TFDS name {self.name!r}")
 
 
+def canvas_split(name: str, split: str) -> dict[str, np.ndarray]:
+    """One split of a digit-canvas dataset (:mod:`._canvas`), drawn once per process."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split: expected one of 'test', 'train' for {name}, got {split!r}")
+    return _canvas.canvas_raw(name, digits_raw, lambda s: cifar10_shared_raw(s)[0])[split]
+
+
+class CanvasSource(Source):
+    """Digit canvases (:mod:`._canvas`): images with per-pixel class masks (``'label'``),
+    instance masks, boxes, classes, object counts and left-to-right order."""
+
+    def split_sizes(self) -> dict[str, int]:
+        spec = _canvas.CANVAS_DATASETS[self.name]
+        return {"train": spec.num_train, "test": spec.num_test}
+
+    def arrays(self, split: str) -> dict[str, np.ndarray]:
+        return canvas_split(self.name, split)
+
+    def read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        data = self.arrays(split)
+        return data["image"], data["label"]
+
+
 def _prefixed(cls: Any, prefix: str) -> Any:
     def factory(path: str, *, data_dir: Optional[str] = None) -> Source:
         return cls(name=f"{prefix}{path}", data_dir=data_dir, path=path)
@@ -389,6 +417,8 @@ SOURCES: Registry[Source] = Registry("dataset")
 SOURCES.register(_named(Mnist1dSource, "mnist1d"))
 SOURCES.register(_named(DigitsSource, "digits"))
 SOURCES.register(_named(Cifar10SharedSource, _common.CIFAR10_SHARED))
+for _canvas_name in _canvas.CANVAS_DATASETS:
+    SOURCES.register(_named(CanvasSource, _canvas_name))
 SOURCES.register_prefix("tfds:", _tfds)
 SOURCES.register_prefix("npz:", _prefixed(NpzSource, "npz:"))
 SOURCES.register_prefix("imagefolder:", _prefixed(ImageFolderSource, "imagefolder:"))

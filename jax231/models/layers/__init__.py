@@ -57,6 +57,18 @@ from jax231.models.layers._recurrent import (
     rnn,
     rnn_step,
 )
+from jax231.models.layers._roi import roi_align, roi_pool
+from jax231.models.layers._upsample import (
+    PoolSwitches,
+    bed_of_nails_upsample,
+    bilinear_matrix,
+    bilinear_upsample,
+    conv_transpose2d,
+    conv_transpose_output_size,
+    max_pool_with_switches,
+    max_unpool,
+    nearest_upsample,
+)
 
 __all__ = [
     # Dense and convolution.
@@ -74,6 +86,18 @@ __all__ = [
     "max_pool",
     "max_pool_regions",
     "pooling_boundaries",
+    # Upsampling and regions of interest (lecture 11).
+    "PoolSwitches",
+    "bed_of_nails_upsample",
+    "bilinear_matrix",
+    "bilinear_upsample",
+    "conv_transpose2d",
+    "conv_transpose_output_size",
+    "max_pool_with_switches",
+    "max_unpool",
+    "nearest_upsample",
+    "roi_align",
+    "roi_pool",
     # Normalisation.
     "batch_norm",
     "group_norm",

@@ -1,0 +1,100 @@
+"""Object detection: boxes, IoU, offset encoding, jit-able NMS and mean average precision.
+
+* Boxes (:mod:`._boxes`): :data:`FORMATS`, :func:`convert_boxes`, :func:`check_boxes`,
+  :func:`box_area`, :func:`pairwise_iou`, :func:`encode_boxes`, :func:`decode_boxes`.
+* NMS (:mod:`._nms`): :func:`nms` (greedy, fixed output size and validity mask, runs under
+  ``jit``/``vmap``), :func:`batched_nms` (class-wise).
+* Metrics (:mod:`._average_precision`): :func:`voc_map` (AP@0.5, 11-point or all-point),
+  :func:`coco_map` (AP@[.5:.95], equal to pycocotools' ``COCOeval``).
+* Targets and losses of the models (:mod:`._yolo`, :mod:`._localization`), masks
+  (:mod:`._masks`) and the multi-task training loop (:mod:`._train`).
+
+References:
+  CS231n lecture 11, "Detection and Segmentation".
+"""
+
+from jax231.detection._average_precision import (
+    COCO_IOU_THRESHOLDS,
+    CocoResult,
+    Detections,
+    GroundTruth,
+    coco_map,
+    voc_average_precision,
+    voc_map,
+)
+from jax231.detection._boxes import (
+    FORMATS,
+    box_area,
+    check_boxes,
+    check_iou_threshold,
+    convert_boxes,
+    decode_boxes,
+    encode_boxes,
+    pairwise_iou,
+)
+from jax231.detection._localization import (
+    BOX_LOSSES,
+    localization_loss,
+    matched_iou,
+    predicted_boxes,
+    smooth_l1,
+)
+from jax231.detection._masks import (
+    check_mask,
+    confusion_matrix,
+    masks_to_boxes,
+    mean_iou,
+    pixel_accuracy,
+    pixel_cross_entropy,
+)
+from jax231.detection._nms import NmsResult, batched_nms, nms, nms_jit
+from jax231.detection._train import TrainResult, train_multitask
+from jax231.detection._yolo import (
+    DetectionOutput,
+    GridBoxes,
+    YoloLossWeights,
+    decode_grid,
+    detect,
+    yolo_loss,
+)
+
+__all__ = [
+    "BOX_LOSSES",
+    "COCO_IOU_THRESHOLDS",
+    "FORMATS",
+    "CocoResult",
+    "DetectionOutput",
+    "Detections",
+    "GridBoxes",
+    "GroundTruth",
+    "NmsResult",
+    "TrainResult",
+    "YoloLossWeights",
+    "batched_nms",
+    "box_area",
+    "check_boxes",
+    "check_iou_threshold",
+    "check_mask",
+    "coco_map",
+    "confusion_matrix",
+    "convert_boxes",
+    "decode_boxes",
+    "decode_grid",
+    "detect",
+    "encode_boxes",
+    "localization_loss",
+    "masks_to_boxes",
+    "matched_iou",
+    "mean_iou",
+    "nms",
+    "nms_jit",
+    "pairwise_iou",
+    "pixel_accuracy",
+    "pixel_cross_entropy",
+    "predicted_boxes",
+    "smooth_l1",
+    "train_multitask",
+    "voc_average_precision",
+    "voc_map",
+    "yolo_loss",
+]

@@ -1,0 +1,199 @@
+"""Models of lecture 11: a U-Net segmenter, a classifier + localizer and a YOLO-style grid detector.
+
+All three are ``Model(init, apply)`` pairs over NHWC images. ``apply`` returns
+
+* :func:`unet`: per-pixel class scores ``(N, H, W, num_classes)``;
+* :func:`localizer`: ``{'logits': (N, num_classes), 'boxes': (N, 4)}`` with boxes as
+  ``(cx, cy, w, h)`` fractions of the image in ``(0, 1)``;
+* :func:`grid_detector`: the raw grid ``(N, S, S, 5B + C)`` (decode it with
+  :mod:`jax231.detection`'s ``yolo`` functions).
+
+They have no batch norm or dropout (``state`` is ``{}``), so ``train`` changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jax231.models import layers
+from jax231.models._model import Model
+from jax231.types import Array, ModelState, Params, PRNGKey, Shape
+
+
+def _init_block(rng: PRNGKey, c_in: int, c_out: int, convs: int) -> dict:
+    keys = jax.random.split(rng, convs)
+    return {f"conv{i + 1}": layers.init_conv(keys[i], 3, c_in if i == 0 else c_out, c_out) for i in range(convs)}
+
+
+def _block(params: dict, x: Array) -> Array:
+    """``convs`` 3x3 convolutions (padding 1), each followed by ReLU."""
+    for i in range(len(params)):
+        p = params[f"conv{i + 1}"]
+        x = layers.relu(layers.conv2d(x, p["w"], p["b"], padding=1))
+    return x
+
+
+def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    widths = tuple(int(w) for w in widths)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"widths: expected a non-empty sequence of positive ints, got {widths!r}")
+    return widths
+
+
+def unet(*, num_classes: int, widths: Sequence[int] = (16, 32, 64), convs_per_block: int = 2) -> Model:
+    """A small U-Net: downsampling by max pooling, upsampling by transposed convolution, skips.
+
+    Encoder level :math:`l` is a block of 3x3 convolutions with ``widths[l]`` channels
+    followed by 2x2 max pooling; the bottom block has ``widths[-1]`` channels; each
+    decoder level upsamples with a 2x2 stride-2 :func:`~jax231.models.layers.conv_transpose2d`,
+    concatenates the encoder features of the same resolution (the skip connection) and
+    applies a block; a 1x1 convolution gives the class scores of every pixel.
+
+    Args:
+      num_classes: classes per pixel (background included).
+      widths: channels per level; the input side must be divisible by ``2**(len(widths)-1)``.
+      convs_per_block: 3x3 convolutions per block.
+
+    Returns:
+      ``Model``; ``apply`` gives ``(N, H, W, num_classes)`` scores.
+
+    References:
+      Long et al., "Fully Convolutional Networks", 2015; Ronneberger et al., "U-Net", 2015;
+      CS231n lecture 11.
+    """
+    widths = _check_widths(widths)
+    num_classes = layers._checks.check_positive_int("num_classes", num_classes)
+    depth = len(widths) - 1
+
+    def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
+        if len(input_shape) != 3 or input_shape[0] % 2 ** depth or input_shape[1] % 2 ** depth:
+            raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {2 ** depth}, got {input_shape}")
+        keys = iter(jax.random.split(rng, 3 * len(widths) + 1))
+        params: dict = {}
+        c = input_shape[-1]
+        for level, width in enumerate(widths):
+            params[f"down{level + 1}"] = _init_block(next(keys), c, width, convs_per_block)
+            c = width
+        for level in reversed(range(depth)):
+            params[f"upconv{level + 1}"] = layers.init_conv(next(keys), 2, c, widths[level])
+            params[f"up{level + 1}"] = _init_block(next(keys), 2 * widths[level], widths[level], convs_per_block)
+            c = widths[level]
+        params["head"] = layers.init_conv(next(keys), 1, c, num_classes, init="xavier")
+        return params, {}
+
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
+        del train, rng
+        skips = []
+        h = jnp.asarray(x)
+        for level in range(depth):
+            h = _block(params[f"down{level + 1}"], h)
+            skips.append(h)
+            h = layers.max_pool(h, window=2, stride=2)
+        h = _block(params[f"down{depth + 1}"], h)
+        for level in reversed(range(depth)):
+            p = params[f"upconv{level + 1}"]
+            h = layers.relu(layers.conv_transpose2d(h, p["w"], p["b"], stride=2))
+            h = _block(params[f"up{level + 1}"], jnp.concatenate([h, skips[level]], axis=-1))
+        return layers.conv2d(h, params["head"]["w"], params["head"]["b"]), state
+
+    return Model(init_fn, apply_fn)
+
+
+def _init_backbone(rng: PRNGKey, c_in: int, widths: tuple[int, ...], convs: int) -> dict:
+    keys = jax.random.split(rng, len(widths))
+    params = {}
+    for level, width in enumerate(widths):
+        params[f"stage{level + 1}"] = _init_block(keys[level], c_in, width, convs)
+        c_in = width
+    return params
+
+
+def _backbone(params: dict, x: Array) -> Array:
+    """Blocks of 3x3 convolutions, each but the last followed by 2x2 max pooling."""
+    h = jnp.asarray(x)
+    for level in range(len(params)):
+        h = _block(params[f"stage{level + 1}"], h)
+        if level < len(params) - 1:
+            h = layers.max_pool(h, window=2, stride=2)
+    return h
+
+
+def localizer(*, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hidden: int = 128,
+              convs_per_block: int = 1) -> Model:
+    """Classification + localization of one object: a CNN with two heads.
+
+    A convolutional backbone (``len(widths)`` stages, 2x2 max pooling between them) is
+    flattened (keeping where things are) into a ReLU layer of ``hidden`` units feeding
+    a class head (``num_classes`` scores) and a box head (4 numbers, sigmoid: the
+    ``(cx, cy, w, h)`` of the box as fractions of the image); the notes' multi-task loss
+    trains both (see :func:`jax231.detection.localization_loss`).
+
+    Returns:
+      ``Model``; ``apply`` gives ``{'logits': (N, num_classes), 'boxes': (N, 4)}``.
+
+    References:
+      CS231n lecture 11, "classification + localization".
+    """
+    widths = _check_widths(widths)
+    num_classes = layers._checks.check_positive_int("num_classes", num_classes)
+    stride = 2 ** (len(widths) - 1)
+
+    def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
+        if len(input_shape) != 3 or input_shape[0] % stride or input_shape[1] % stride:
+            raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {stride}, got {input_shape}")
+        k1, k2, k3, k4 = jax.random.split(rng, 4)
+        flat = (input_shape[0] // stride) * (input_shape[1] // stride) * widths[-1]
+        return {"backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
+                "fc": layers.init_affine(k2, flat, hidden),
+                "class_head": layers.init_affine(k3, hidden, num_classes, init="xavier"),
+                "box_head": layers.init_affine(k4, hidden, 4, init="xavier")}, {}
+
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
+        del train, rng
+        h = layers.flatten(_backbone(params["backbone"], x))
+        h = layers.relu(layers.affine(h, params["fc"]["w"], params["fc"]["b"]))
+        logits = layers.affine(h, params["class_head"]["w"], params["class_head"]["b"])
+        boxes = jax.nn.sigmoid(layers.affine(h, params["box_head"]["w"], params["box_head"]["b"]))
+        return {"logits": logits, "boxes": boxes}, state
+
+    return Model(init_fn, apply_fn)
+
+
+def grid_detector(*, num_classes: int, boxes_per_cell: int = 2, widths: Sequence[int] = (16, 32, 64, 128),
+                  convs_per_block: int = 1) -> Model:
+    """A single-stage, YOLO-style detector: an ``S x S`` grid of ``B`` boxes and ``C`` class scores.
+
+    A fully convolutional backbone downsamples by ``2**(len(widths)-1)`` (so ``S = H /
+    2**(len(widths)-1)``); a 3x3 convolution then a 1x1 convolution give, per cell,
+    ``5B + C`` raw numbers: for each of the ``B`` boxes ``(t_x, t_y, t_w, t_h, t_o)``, then
+    the ``C`` class scores (decoded by :func:`jax231.detection.decode_grid`).
+
+    Returns:
+      ``Model``; ``apply`` gives ``(N, S, S, 5B + C)``.
+
+    References:
+      Redmon et al., "You Only Look Once", 2016; CS231n lecture 11 ("detection without proposals").
+    """
+    widths = _check_widths(widths)
+    num_classes = layers._checks.check_positive_int("num_classes", num_classes)
+    b = layers._checks.check_positive_int("boxes_per_cell", boxes_per_cell)
+    stride = 2 ** (len(widths) - 1)
+
+    def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
+        if len(input_shape) != 3 or input_shape[0] % stride or input_shape[1] % stride:
+            raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {stride}, got {input_shape}")
+        k1, k2, k3 = jax.random.split(rng, 3)
+        return {"backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
+                "neck": layers.init_conv(k2, 3, widths[-1], widths[-1]),
+                "head": layers.init_conv(k3, 1, widths[-1], 5 * b + num_classes, init="xavier")}, {}
+
+    def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
+        del train, rng
+        h = _backbone(params["backbone"], x)
+        h = layers.relu(layers.conv2d(h, params["neck"]["w"], params["neck"]["b"], padding=1))
+        return layers.conv2d(h, params["head"]["w"], params["head"]["b"]), state
+
+    return Model(init_fn, apply_fn)

@@ -1,0 +1,78 @@
+"""End-to-end smoke tests of the segmentation, localization and detection experiments on tiny configs.
+
+References: the reported metrics are recomputed from the written predictions' definitions
+(mean IoU from the confusion matrix, COCO mAP from ``coco_map`` on the run's own detections).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.detection import config as det_config
+from experiments.detection import experiment as det_experiment
+from experiments.localization import config as loc_config
+from experiments.localization import experiment as loc_experiment
+from experiments.segmentation import config as seg_config
+from experiments.segmentation import experiment as seg_experiment
+from jax231 import detection
+from tests import test_utils
+
+
+def _outputs_exist(path, names=("summary.md", "summary.csv", "results.json", "loss.png", "predictions.png")):
+    for name in names:
+        assert (path / name).stat().st_size > 0, name
+
+
+@pytest.mark.slow
+def test_detection_tiny_end_to_end(tmp_path):
+    config = det_config.get_config("tiny")
+    out = det_experiment.run(config, tmp_path)
+    _outputs_exist(tmp_path)
+    assert out.train.history["step"] == [2, 4]
+    assert 0.0 <= out.coco.map <= out.coco.ap50 <= 1.0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["coco_map"] == pytest.approx(out.coco.map)
+    # The same state's detections, evaluated again, give the reported figure.
+    test = det_experiment.load_split(config, "test", config.test_size)
+    dets = det_experiment.predict(det_experiment.build(config, 48)[0], out.train.state, test["image"], config)
+    assert detection.coco_map(dets, det_experiment.ground_truths(test)).map == pytest.approx(out.coco.map)
+
+
+@pytest.mark.slow
+def test_segmentation_tiny_end_to_end(tmp_path):
+    config = seg_config.get_config("tiny")
+    out = seg_experiment.run(config, tmp_path)
+    _outputs_exist(tmp_path)
+    assert out.fit.status == "completed" and int(out.fit.state.step) == config.num_steps
+    test = det_experiment.load_split(config, "test", config.test_size)
+    model = seg_experiment.build(config)[0]
+    pred = seg_experiment.predict_masks(model, out.fit.state, test["image"])
+    assert out.pixel_accuracy == pytest.approx(float(np.mean(pred == test["label"])))
+
+
+@pytest.mark.slow
+def test_localization_tiny_end_to_end(tmp_path):
+    out = loc_experiment.run(loc_config.get_config("tiny"), tmp_path)
+    _outputs_exist(tmp_path)
+    assert 0.0 <= out.mean_iou <= 1.0 and 0.0 <= out.accuracy <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,override,flag", [
+    ("experiments.detection.main", "--config.iou_threshold=1.5", "iou_threshold"),
+    ("experiments.localization.main", "--config.box_loss=l3", "box_loss"),
+    ("experiments.segmentation.main", "--config.dataset=digits", "dataset"),
+])
+def test_bad_config_values_exit_2_with_one_line(tmp_path, module, override, flag):
+    preset = module.split(".")[1]
+    proc = subprocess.run([sys.executable, "-m", module, f"--config=experiments/{preset}/config.py:tiny", override,
+                           f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=test_utils.REPO_ROOT,
+                          timeout=600, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], proc.stderr
