@@ -34,7 +34,16 @@ from jax231.optimizers._base import (
 )
 from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
 from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
+from jax231.optimizers._lion import LionState, lion
+from jax231.optimizers._lookahead import LookaheadState, lookahead
+from jax231.optimizers._muon import MuonState, muon, newton_schulz
+from jax231.optimizers._nadam import NadamState, nadam, nadamw
 from jax231.optimizers._registry import NAMES, get, needs_value_fn
+from jax231.optimizers._schedule_free import (
+    ScheduleFreeState,
+    schedule_free_adamw,
+    schedule_free_sgd,
+)
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
@@ -57,10 +66,15 @@ __all__ = [
     "LbfgsResult",
     "LbfgsState",
     "LineSearchResult",
+    "LionState",
+    "LookaheadState",
     "MomentumState",
+    "MuonState",
+    "NadamState",
     "ParamsAverage",
     "ParamsAverageState",
     "RmspropState",
+    "ScheduleFreeState",
     "SgdState",
     "adagrad",
     "adam",
@@ -74,11 +88,19 @@ __all__ = [
     "get_hyperparams",
     "lbfgs",
     "lbfgs_minimize",
+    "lion",
+    "lookahead",
     "momentum",
+    "muon",
+    "nadam",
+    "nadamw",
     "needs_value_fn",
     "nesterov",
+    "newton_schulz",
     "polyak_average",
     "rmsprop",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     "schedules",
     "set_hyperparams",
     "sgd",

@@ -13,6 +13,10 @@ from jax231.optimizers._adam import adam, adamw
 from jax231.optimizers._adaptive import adagrad, rmsprop
 from jax231.optimizers._base import GradientTransformation
 from jax231.optimizers._lbfgs import lbfgs
+from jax231.optimizers._lion import lion
+from jax231.optimizers._muon import muon
+from jax231.optimizers._nadam import nadam, nadamw
+from jax231.optimizers._schedule_free import schedule_free_adamw, schedule_free_sgd
 from jax231.optimizers._sgd import momentum, nesterov, sgd
 
 _FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
@@ -24,6 +28,12 @@ _FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
     "adam": adam,
     "adamw": adamw,
     "lbfgs": lbfgs,
+    "nadam": nadam,
+    "nadamw": nadamw,
+    "lion": lion,
+    "schedule_free_sgd": schedule_free_sgd,
+    "schedule_free_adamw": schedule_free_adamw,
+    "muon": muon,
 }
 
 NAMES: tuple[str, ...] = tuple(_FACTORIES)
