@@ -160,7 +160,7 @@ def lbfgs_batch(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     full, mini = loss["L-BFGS full batch"], loss[f"L-BFGS batch {cfg.minibatch}"]
     return base.ClaimResult(
         "lbfgs_batch", "L-BFGS works well full batch but poorly on minibatches.",
-        "training loss after {} steps: ".format(cfg.num_steps) + ", ".join(f"{k} {v:.4f}" for k, v in loss.items()),
+        "training loss after {} steps: ".format(cfg.num_steps) + ", ".join(f"{k} {v:.2e}" for k, v in loss.items()),
         full < 0.5 * mini, figure, loss)
 
 

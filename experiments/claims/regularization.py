@@ -43,7 +43,7 @@ def dropout_l2_gap(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     ax.bar(pos - width / 2, [r["train"] for r in rows.values()], width, label="train")
     ax.bar(pos + width / 2, [r["val"] for r in rows.values()], width, label="val")
     ax.set_xticks(pos, list(rows))
-    ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"MLP on {cfg.train_size} {cfg.dataset} examples")
+    ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"MLP {tuple(cfg.hidden_sizes)} on {cfg.dataset}")
     ax.legend()
     gaps = {k: v["gap"] for k, v in rows.items()}
     holds = gaps[names[1]] < gaps["none"] and gaps[names[2]] < gaps["none"]
@@ -112,6 +112,7 @@ def polyak(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     with tempfile.TemporaryDirectory(dir=workdir) as run_dir:
         for chunk in range(1, cfg.num_chunks + 1):  # fit resumes from its checkpoint: one run, in chunks
             result = training.fit(model, optimizer, train=data.train, num_steps=chunk * cfg.chunk_steps,
+                                  penalty=functools.partial(losses.l2_penalty, strength=cfg.l2),
                                   batch_size=cfg.batch_size, eval_every=cfg.chunk_steps, seed=cfg.seed,
                                   workdir=run_dir, check_initial_loss=False, max_to_keep=1)
             params = result.state.params
@@ -124,8 +125,8 @@ def polyak(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(steps, last_loss, label="last iterate")
     ax.plot(steps, avg_loss, label="Polyak average")
-    ax.set(xlabel="step", ylabel="val loss", title=f"softmax on {cfg.dataset}, SGD lr {cfg.learning_rate}, "
-           f"batch {cfg.batch_size}")
+    ax.set(xlabel="step", ylabel="val loss", title=f"softmax + L2 {cfg.l2} on {cfg.dataset}, SGD lr "
+           f"{cfg.learning_rate}, batch {cfg.batch_size}")
     ax.legend()
     return base.ClaimResult(
         "polyak", "Polyak averaging of the iterates gives a better final model than the last iterate.",

@@ -45,6 +45,7 @@ from jax231.optimizers._schedule_free import (
     schedule_free_sgd,
 )
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
+from jax231.optimizers._shampoo import ShampooState, inverse_root, shampoo
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
     ClipByGlobalNormState,
@@ -76,6 +77,7 @@ __all__ = [
     "RmspropState",
     "ScheduleFreeState",
     "SgdState",
+    "ShampooState",
     "adagrad",
     "adam",
     "adamw",
@@ -86,6 +88,7 @@ __all__ = [
     "ema",
     "get",
     "get_hyperparams",
+    "inverse_root",
     "lbfgs",
     "lbfgs_minimize",
     "lion",
@@ -104,5 +107,6 @@ __all__ = [
     "schedules",
     "set_hyperparams",
     "sgd",
+    "shampoo",
     "strong_wolfe_line_search",
 ]

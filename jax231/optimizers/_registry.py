@@ -17,6 +17,7 @@ from jax231.optimizers._lion import lion
 from jax231.optimizers._muon import muon
 from jax231.optimizers._nadam import nadam, nadamw
 from jax231.optimizers._schedule_free import schedule_free_adamw, schedule_free_sgd
+from jax231.optimizers._shampoo import shampoo
 from jax231.optimizers._sgd import momentum, nesterov, sgd
 
 _FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
@@ -34,6 +35,7 @@ _FACTORIES: dict[str, Callable[..., GradientTransformation]] = {
     "schedule_free_sgd": schedule_free_sgd,
     "schedule_free_adamw": schedule_free_adamw,
     "muon": muon,
+    "shampoo": shampoo,
 }
 
 NAMES: tuple[str, ...] = tuple(_FACTORIES)

@@ -122,6 +122,33 @@ def np_muon(lr, beta, eps, wd, adam_b1, adam_b2):
     return (lambda p: {"m": np.zeros_like(p), "v": np.zeros_like(p)}), step
 
 
+def np_inverse_root(a, eps):
+    w, v = np.linalg.eigh(a + eps * np.eye(a.shape[0]))
+    return (v * np.maximum(w, eps) ** -0.25) @ v.T
+
+
+def np_shampoo(lr, b1, eps):
+    def step(p, g, s, t):
+        diag = s["D"] + g * g
+        adagrad = g / (np.sqrt(diag) + eps)
+        left, right, d = s["L"], s["R"], adagrad
+        if p.ndim >= 2:
+            g2 = g.reshape(-1, p.shape[-1])
+            left, right = left + g2 @ g2.T, right + g2.T @ g2
+            pre = (np_inverse_root(left, eps) @ g2 @ np_inverse_root(right, eps)).reshape(p.shape)
+            d = pre * np.linalg.norm(adagrad) / np.linalg.norm(pre)
+        m = b1 * s["m"] + d
+        return -lr * m, {"D": diag, "L": left, "R": right, "m": m}
+
+    def init(p):
+        fan_in = int(np.prod(p.shape[:-1])) if p.ndim >= 2 else 0
+        fan_out = p.shape[-1] if p.ndim >= 2 else 0
+        return {"D": np.zeros_like(p), "m": np.zeros_like(p), "L": np.zeros((fan_in, fan_in)),
+                "R": np.zeros((fan_out, fan_out))}
+
+    return init, step
+
+
 def run_numpy(numpy_ref, num_steps):
     init, step = numpy_ref
     params = make_params()
@@ -186,6 +213,9 @@ RULES = [
          lambda: optax.contrib.muon(0.02, beta=0.9, eps=1e-3, weight_decay=0.1, adam_b1=0.8, adam_b2=0.99,
                                     muon_weight_dimension_numbers=muon_dims),
          lambda: jopt.muon(3e-2)),
+    # No optax Shampoo exists (optax 0.2.8): NumPy only.
+    Rule("shampoo", lambda: jopt.shampoo(0.05, beta1=0.8, eps=1e-3), np_shampoo(0.05, 0.8, 1e-3), None,
+         lambda: jopt.shampoo(0.3, beta1=0.0)),  # as adagrad(0.3) in test_rules: its 1-D leaves are AdaGrad
 ]
 RULE_IDS = [r.name for r in RULES]
 RULES_BY_NAME = {r.name: r for r in RULES}
@@ -204,8 +234,10 @@ def test_matches_numpy_float64_over_200_steps(rule):
         chex.assert_trees_all_equal_structs(got, want)
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if not r.name.startswith("lookahead")],
-                         ids=[r.name for r in RULES if not r.name.startswith("lookahead")])
+OPTAX_RULES = [r for r in RULES if r.optax_make is not None and not r.name.startswith("lookahead")]
+
+
+@pytest.mark.parametrize("rule", OPTAX_RULES, ids=[r.name for r in OPTAX_RULES])
 def test_matches_optax_over_200_steps(rule):
     with test_utils.x64():
         got = run_jax(rule.make(), NUM_STEPS)
@@ -415,7 +447,7 @@ def test_bad_hyperparameters_raise_one_line(make, message):
 
 
 def test_registered_by_name():
-    for name in ["nadam", "nadamw", "lion", "schedule_free_sgd", "schedule_free_adamw", "muon"]:
+    for name in ["nadam", "nadamw", "lion", "schedule_free_sgd", "schedule_free_adamw", "muon", "shampoo"]:
         assert name in jopt.NAMES
         assert isinstance(jopt.get(name), jopt.GradientTransformation)
     assert jopt.get("schedule_free_adamw").eval_params is not None
@@ -446,6 +478,26 @@ def test_converges(rule, problem, x0, x_star):
     x = go({"a": jnp.asarray(x0, jnp.float32)})
     # From a distance of >= 2.2 to within 1e-2 (the evaluation point where the rule has one).
     assert np.linalg.norm(np.asarray(x["a"]) - x_star) < 1e-2
+
+
+def test_shampoo_whitens_a_kronecker_quadratic():
+    """On 0.5 tr(W^T A W B) (Hessian A kron B, condition 1e4) Shampoo gets close where AdaGrad stalls."""
+    a = jnp.diag(jnp.logspace(0, 2, 6))
+    b = jnp.diag(jnp.logspace(0, 2, 4))
+
+    def loss(p):
+        return 0.5 * jnp.trace(p["w"].T @ a @ p["w"] @ b)
+
+    def run(opt):
+        def body(carry, _):
+            p, s = carry
+            u, s = opt.update(jax.grad(loss)(p), s, p)
+            return (jopt.apply_updates(p, u), s), None
+
+        p = {"w": jnp.ones((6, 4))}
+        return float(loss(jax.lax.scan(body, (p, opt.init(p)), None, length=300)[0][0]))
+
+    assert run(jopt.shampoo(0.1, beta1=0.0)) < 1e-3 * run(jopt.adagrad(0.1))
 
 
 def test_muon_converges_on_a_matrix_least_squares():
