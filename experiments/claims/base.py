@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import functools
 import pathlib
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from experiments import _common as common  # noqa: E402
-from jax231 import models, training  # noqa: E402
-from jax231.models import layers  # noqa: E402
+from experiments import _common as common
+from jax231 import models, training
+from jax231.models import layers
 
 
 class ClaimResult(NamedTuple):

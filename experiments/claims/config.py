@@ -61,8 +61,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.ensemble = ml_collections.ConfigDict({"seed": 0, "dataset": "mnist1d", "val_size": 500, "members": 5,
                                             "hidden_sizes": (100, 100), "learning_rate": 2e-3,
                                             "batch_size": 128, "num_steps": 1000, "eval_every": 1000})
-    # Polyak averaging of SGD iterates (snapshots every chunk_steps) vs the last iterate.
-    c.polyak = _digits(learning_rate=1.0, batch_size=8, l2=1e-3, chunk_steps=20, num_chunks=40, average_from=20)
+    # Polyak averaging (jax231.optimizers.averaged) of the SGD iterates after average_from vs the last iterate.
+    c.polyak = _digits(learning_rate=1.0, batch_size=8, l2=1e-3, num_steps=800, eval_every=20, average_from=400)
     # Random vs grid search with 9 trials when only the learning rate matters (Bergstra & Bengio).
     c.random_vs_grid = _digits(hidden_sizes=(64,), trials=9, repeats=4, lr_range=(1e-4, 1.0),
                                unimportant_range=(0.0, 0.5), batch_size=64, num_steps=200)
@@ -104,9 +104,9 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
     c.dropout_l2_gap.update(train_size=1000, num_steps=400)
     c.l1_vs_l2.update(num_steps=600, eval_every=600)
     c.ensemble.update(members=3, num_steps=400, eval_every=400)
-    c.polyak.update(num_chunks=20, average_from=10)
+    c.polyak.update(num_steps=400, average_from=200)
     c.random_vs_grid.update(repeats=2, num_steps=100)
-    c.adam_rotation.update(dim=6, learning_rates=(1e-2, 3e-2, 1e-1), num_steps=200)
+    c.adam_rotation.update(dim=6, learning_rates=(1e-3, 1e-2, 1e-1), num_steps=200)
     c.lbfgs_batch.update(num_steps=30, eval_every=30)
     c.svm_vs_softmax.update(train_size=50, num_steps=600)
     c.rnn_spectral.update(hidden=16, lengths=(1, 50, 100))

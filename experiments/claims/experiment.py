@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 
 from experiments import _common as common
-from experiments.claims import activations, base, initialization, optimization, recurrent, regularization
+from experiments.claims import (
+    activations,
+    base,
+    initialization,
+    optimization,
+    recurrent,
+    regularization,
+)
 
 CLAIMS: dict[str, base.ClaimFn] = {
     "relu_vs_tanh": activations.relu_vs_tanh,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import pathlib
 from typing import Any
 
@@ -20,7 +21,7 @@ from jax231 import optimizers as jopt
 def random_vs_grid(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     """Best val accuracy of a 3x3 grid vs ``repeats`` random searches of 9 trials (lr matters, decay does not)."""
     data = base.splits(cfg.dataset, cfg.val_size)
-    side = int(round(np.sqrt(cfg.trials)))
+    side = math.isqrt(cfg.trials)
     lo, hi = np.log10(cfg.lr_range[0]), np.log10(cfg.lr_range[1])
     grid_lr, grid_wd = np.meshgrid(np.logspace(lo, hi, side), np.linspace(*cfg.unimportant_range, side))
     rng = np.random.RandomState(cfg.seed)
@@ -104,13 +105,15 @@ def adam_bias_correction(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     return base.ClaimResult(
         "adam_bias_correction", "Without bias correction, Adam's first steps are much larger than intended.",
         "first-step size without / with correction: " + ", ".join(f"{k}: {v:.1f}x" for k, v in ratio.items())
-        + f" (theory (1 - beta1) / sqrt(1 - beta2))",
+        + " (theory (1 - beta1) / sqrt(1 - beta2))",
         default >= 3.0, figure, ratio)
 
 
 def _best_final(make: Any, fn: Any, start: jax.Array, cfg: Any) -> tuple[float, float]:
+    """The lowest final loss over ``cfg.learning_rates`` (a diverged run counts as inf) and its rate."""
     finals = [float(fn(trajectory(make(lr), fn, start, num_steps=cfg.num_steps)[-1])) for lr in cfg.learning_rates]
-    best = int(np.nanargmin(finals))
+    finals = [f if np.isfinite(f) else float("inf") for f in finals]
+    best = int(np.argmin(finals))
     return finals[best], cfg.learning_rates[best]
 
 
@@ -160,7 +163,7 @@ def lbfgs_batch(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     full, mini = loss["L-BFGS full batch"], loss[f"L-BFGS batch {cfg.minibatch}"]
     return base.ClaimResult(
         "lbfgs_batch", "L-BFGS works well full batch but poorly on minibatches.",
-        "training loss after {} steps: ".format(cfg.num_steps) + ", ".join(f"{k} {v:.2e}" for k, v in loss.items()),
+        f"training loss after {cfg.num_steps} steps: " + ", ".join(f"{k} {v:.2e}" for k, v in loss.items()),
         full < 0.5 * mini, figure, loss)
 
 

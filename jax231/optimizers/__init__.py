@@ -25,6 +25,7 @@ Examples:
 from jax231.optimizers import schedules
 from jax231.optimizers._adam import AdamState, adam, adamw
 from jax231.optimizers._adaptive import AdagradState, RmspropState, adagrad, rmsprop
+from jax231.optimizers._averaged import AveragedState, averaged
 from jax231.optimizers._base import (
     GradientTransformation,
     apply_updates,
@@ -62,6 +63,7 @@ __all__ = [
     "AdagradState",
     "AdamState",
     "AddWeightDecayState",
+    "AveragedState",
     "ClipByGlobalNormState",
     "GradientTransformation",
     "LbfgsResult",
@@ -83,6 +85,7 @@ __all__ = [
     "adamw",
     "add_weight_decay",
     "apply_updates",
+    "averaged",
     "chain",
     "clip_by_global_norm",
     "ema",

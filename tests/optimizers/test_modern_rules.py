@@ -298,6 +298,24 @@ def test_schedule_free_eval_params_match_optax(name):
         assert test_utils.tree_rel_error(x_ours, p_ours) > 1e-3  # x and y really differ
 
 
+@pytest.mark.parametrize("start_step", [0, 7])
+def test_averaged_eval_params_are_the_mean_of_the_iterates(start_step):
+    """averaged(sgd, polyak_average()) updates as sgd and evaluates at the mean of the iterates after burn-in."""
+    with test_utils.x64():
+        opt = jopt.averaged(jopt.sgd(0.1), jopt.polyak_average(), start_step=start_step)
+        params = jax.tree_util.tree_map(jnp.asarray, make_params())
+        noise = make_noise(20)
+        state, iterates = opt.init(params), [params]  # theta_0, theta_1, ...
+        update = jax.jit(opt.update)
+        for t in range(20):
+            u, state = update(grad_fn(params, jax.tree_util.tree_map(lambda n: n[t], noise)), state, params)
+            params = jopt.apply_updates(params, u)
+            iterates.append(params)
+        want = jax.tree_util.tree_map(lambda *xs: np.mean(np.stack(xs[start_step:]), 0), *iterates)
+        assert test_utils.tree_rel_error(opt.eval_params(state, params), want) < 1e-12
+        assert test_utils.tree_rel_error(params, run_jax(jopt.sgd(0.1), 20)) < 1e-12  # the iterate is sgd's
+
+
 def test_chain_propagates_eval_params():
     opt = jopt.chain(jopt.clip_by_global_norm(1.0), jopt.schedule_free_sgd(0.1))
     params = {"w": jnp.ones(3)}
