@@ -498,10 +498,16 @@ def test_converges(rule, problem, x0, x_star):
     assert np.linalg.norm(np.asarray(x["a"]) - x_star) < 1e-2
 
 
-def test_shampoo_whitens_a_kronecker_quadratic():
-    """On 0.5 tr(W^T A W B) (Hessian A kron B, condition 1e4) Shampoo gets close where AdaGrad stalls."""
-    a = jnp.diag(jnp.logspace(0, 2, 6))
-    b = jnp.diag(jnp.logspace(0, 2, 4))
+def test_shampoo_beats_adagrad_on_a_rotated_kronecker_quadratic():
+    """0.5 tr(W^T A W B), A and B rotated (Hessian A kron B, condition 1e4, off the axes).
+
+    The Kronecker factors see the rotation, AdaGrad's diagonal does not: best loss
+    over the same learning rates after 300 steps (measured: 0.17 vs 2.5).
+    """
+    qa, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(0), (6, 6)))
+    qb, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(1), (4, 4)))
+    a = qa @ jnp.diag(jnp.logspace(0, 2, 6)) @ qa.T
+    b = qb @ jnp.diag(jnp.logspace(0, 2, 4)) @ qb.T
 
     def loss(p):
         return 0.5 * jnp.trace(p["w"].T @ a @ p["w"] @ b)
@@ -515,7 +521,8 @@ def test_shampoo_whitens_a_kronecker_quadratic():
         p = {"w": jnp.ones((6, 4))}
         return float(loss(jax.lax.scan(body, (p, opt.init(p)), None, length=300)[0][0]))
 
-    assert run(jopt.shampoo(0.1, beta1=0.0)) < 1e-3 * run(jopt.adagrad(0.1))
+    lrs = (0.3, 1.0)
+    assert min(run(jopt.shampoo(lr, beta1=0.0)) for lr in lrs) < 0.2 * min(run(jopt.adagrad(lr)) for lr in lrs)
 
 
 def test_muon_converges_on_a_matrix_least_squares():
