@@ -8,8 +8,8 @@ Command (from the repository root; no download; digits and MNIST-1D ship offline
 
 Measured (seed 0 everywhere, 2026-12-01, this default config; the 2-core CPU was
 shared with ~30 other runnable jobs (load average 30-36), so wall times are
-inflated about 9x: the whole run took 34.5 min wall but only 229 s of user CPU
-time, i.e. about 4-8 minutes on an idle 2-core machine, within the 20-minute
+inflated: the final run took 18.4 min wall for 138 s of user CPU time (an earlier
+run: 34.5 min wall, 229 s CPU), i.e. a few minutes on an idle 2-core machine, within the 20-minute
 target). 19 of 19 claims hold here (verdict = direction of the effect):
 
 - relu_vs_tanh: steps of SGD+momentum (lr 0.002) to 90% train accuracy, 4x64 MLP on
@@ -31,7 +31,7 @@ target). 19 of 19 claims hold here (verdict = direction of the effect):
 - l1_vs_l2: weights below 1e-3 max|w|: L1 62%, L2 4%.
 - ensemble (5 MNIST-1D MLPs): test 0.642 vs members 0.571 mean / 0.594 best (+7.1 points).
 - polyak: val loss, last iterate 0.3940 vs average of the last 400 iterates 0.3518
-  (60 s; run 1 used an older chunked version: 0.3940 vs 0.3559).
+  (one fit run with jax231.optimizers.averaged).
 - random_vs_grid: best val accuracy of 9 trials, grid 0.903 vs random 0.908 (mean of
   4 searches, >= grid in 4/4).
 - sgd_zigzag: sign flips of the steep coordinate per step sgd 1.00, momentum 0.14;
