@@ -25,6 +25,7 @@ Examples:
 from jax231.optimizers import schedules
 from jax231.optimizers._adam import AdamState, adam, adamw
 from jax231.optimizers._adaptive import AdagradState, RmspropState, adagrad, rmsprop
+from jax231.optimizers._averaged import AveragedState, averaged
 from jax231.optimizers._base import (
     GradientTransformation,
     apply_updates,
@@ -35,8 +36,17 @@ from jax231.optimizers._base import (
 from jax231.optimizers._constraints import MaxNormState, max_norm, project_max_norm
 from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
 from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
+from jax231.optimizers._lion import LionState, lion
+from jax231.optimizers._lookahead import LookaheadState, lookahead
 from jax231.optimizers._make_schedule import SCHEDULES, ScheduleOptions, make_schedule
+from jax231.optimizers._muon import MuonState, muon, newton_schulz
+from jax231.optimizers._nadam import NadamState, nadam, nadamw
 from jax231.optimizers._registry import NAMES, REGISTRY, get, needs_value_fn
+from jax231.optimizers._schedule_free import (
+    ScheduleFreeState,
+    schedule_free_adamw,
+    schedule_free_sgd,
+)
 from jax231.optimizers._second_order import (
     MinimizeResult,
     SecondOrderState,
@@ -46,6 +56,7 @@ from jax231.optimizers._second_order import (
     newton_minimize,
 )
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
+from jax231.optimizers._shampoo import ShampooState, inverse_root, shampoo
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
     ClipByGlobalNormState,
@@ -65,6 +76,7 @@ __all__ = [
     "AdagradState",
     "AdamState",
     "AddWeightDecayState",
+    "AveragedState",
     "ClipByGlobalNormState",
     "GradientTransformation",
     "LbfgsResult",
@@ -72,12 +84,18 @@ __all__ = [
     "LineSearchResult",
     "MaxNormState",
     "MinimizeResult",
+    "LionState",
+    "LookaheadState",
     "MomentumState",
+    "MuonState",
+    "NadamState",
     "ParamsAverage",
     "ParamsAverageState",
     "RmspropState",
     "SecondOrderState",
+    "ScheduleFreeState",
     "SgdState",
+    "ShampooState",
     "adagrad",
     "adam",
     "adamw",
@@ -85,25 +103,36 @@ __all__ = [
     "apply_updates",
     "bfgs",
     "bfgs_minimize",
+    "averaged",
     "chain",
     "clip_by_global_norm",
     "ema",
     "get",
     "get_hyperparams",
+    "inverse_root",
     "lbfgs",
     "lbfgs_minimize",
     "make_schedule",
     "max_norm",
+    "lion",
+    "lookahead",
     "momentum",
+    "muon",
+    "nadam",
+    "nadamw",
     "needs_value_fn",
     "nesterov",
     "newton",
     "newton_minimize",
+    "newton_schulz",
     "polyak_average",
     "project_max_norm",
     "rmsprop",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     "schedules",
     "set_hyperparams",
     "sgd",
+    "shampoo",
     "strong_wolfe_line_search",
 ]

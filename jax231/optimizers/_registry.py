@@ -15,15 +15,22 @@ from jax231.optimizers._adam import adam, adamw
 from jax231.optimizers._adaptive import adagrad, rmsprop
 from jax231.optimizers._base import GradientTransformation
 from jax231.optimizers._lbfgs import lbfgs
+from jax231.optimizers._lion import lion
+from jax231.optimizers._muon import muon
+from jax231.optimizers._nadam import nadam, nadamw
+from jax231.optimizers._schedule_free import schedule_free_adamw, schedule_free_sgd
 from jax231.optimizers._second_order import bfgs, newton
 from jax231.optimizers._sgd import momentum, nesterov, sgd
+from jax231.optimizers._shampoo import shampoo
 
 __all__ = ["NAMES", "REGISTRY", "get", "needs_value_fn"]
 
 REGISTRY: Registry[GradientTransformation] = Registry("optimizer")
 """Every update rule of the notes, in the notes' order."""
 
-for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs, newton, bfgs):
+for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs, newton, bfgs,
+                 # The modern baselines (AlgoPerf's NAdamW; Lion; schedule-free; Muon; Shampoo).
+                 nadam, nadamw, lion, schedule_free_sgd, schedule_free_adamw, muon, shampoo):
     REGISTRY.register(_factory)
 
 NAMES: tuple[str, ...] = REGISTRY.names

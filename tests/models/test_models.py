@@ -35,6 +35,14 @@ CASES: dict[str, tuple[dict, tuple[int, ...]]] = {
     "rnn": ({"hidden_dim": 16}, (10, 2)),
     "lstm": ({"hidden_dim": 16}, (10, 2)),
     "gru": ({"hidden_dim": 16}, (10, 2)),
+    # Lecture 9's architectures (their own references and parameter counts: test_cnn_architectures.py).
+    "alexnet": ({"widths": (8, 16, 16, 8, 8), "hidden_dims": (32, 16), "groups": 2, "drop_rate": 0.0}, (16, 16, 3)),
+    "inception": ({"stages": (((4, 4, 8, 2, 4, 4),), ((8, 4, 8, 2, 4, 4),)), "stem_width": 8}, (16, 16, 3)),
+    "resnext": ({"blocks_per_stage": (1, 1), "cardinality": 4, "group_width": 2, "widths": (16, 32),
+                 "stem_width": 8}, (8, 8, 3)),
+    # Deterministic max pooling here: fractional pooling draws its regions from the dropout key
+    # (tests/models/test_regularizer_layers.py checks it).
+    "fmp_convnet": ({"num_layers": 2, "width": 8, "pool": "max"}, (16, 16, 3)),
 }
 # Extra rows exercising other configurations of the same factories.
 EXTRA_CASES: dict[str, tuple[str, dict, tuple[int, ...]]] = {

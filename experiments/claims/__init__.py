@@ -1,0 +1,1 @@
+"""The notes' empirical claims, each checked by a small experiment (see config.py)."""
