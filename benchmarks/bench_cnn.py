@@ -92,7 +92,7 @@ def jax231_step(net: str) -> tuple[Callable, tuple]:
     else:
         model = models.get("resnet", depth=20)
     opt = optimizers.adam(learning_rate=LR)
-    state = training.create_train_state(model, opt, jax.random.key(0), (32, 32, 3))
+    state = training.create_train_state(model, opt, rng=jax.random.key(0), input_shape=(32, 32, 3))
     step = training.jit_train_step(training.make_train_step(model, opt))
     return (lambda s, b: (step(s, b)[0],)), (state, _batch())
 
@@ -242,45 +242,48 @@ def _torch_resnet20():
 # ----------------------------------------------------------------------------- timing
 
 
-def _runner(fn: Callable, args: tuple, repeats: int, *, carry: bool) -> Callable[[], float]:
-    """A closure timing ``repeats`` steps; for JAX the state is carried (donated buffers)."""
+def _runner(fn: Callable, args: tuple, repeats: int, *, carry: bool) -> Callable[[], tuple[float, float]]:
+    """A closure timing ``repeats`` steps: (wall, CPU) seconds per step; JAX state is carried (donated)."""
     state = {"args": args}
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         args = state["args"]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(repeats):
             out = fn(*args)
             if carry:
                 out = out if isinstance(out, tuple) else (out,)
                 args = out + args[len(out):]
         jax.block_until_ready(out)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         state["args"] = args
-        return elapsed / repeats
+        return elapsed / repeats, cpu / repeats
 
     run()  # warm-up: compilation, allocator
     return run
 
 
 def bench_net(net: str, *, repeats: int, rounds: int) -> list[dict[str, Any]]:
-    contenders: dict[str, Callable[[], float]] = {
+    contenders: dict[str, Callable[[], tuple[float, float]]] = {
         "jax231": _runner(*jax231_step(net), repeats, carry=True),
         "flax.linen + optax": _runner(*flax_step(net), repeats, carry=True),
     }
     if torch is not None:
         contenders[f"PyTorch {torch.__version__}"] = _runner(*torch_step(net), repeats, carry=False)
-    times: dict[str, list[float]] = {k: [] for k in contenders}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
     for _ in range(rounds):
         for name, run in contenders.items():
             times[name].append(run())
     flops = 3 * (vgg_forward_flops() if net == "vgg" else resnet20_forward_flops())
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    wall = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
+    cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
+    peers = [p for p in wall if p != "jax231"]
     rows = []
-    for name, t in medians.items():
+    for name, t in wall.items():
         rows.append({"net": net, "framework": name, "img/s": BATCH / t, "GFLOP/s": flops / t / 1e9,
-                     "ms/step": 1e3 * t,
-                     **{f"x {peer}": medians[peer] / t for peer in medians if peer != "jax231"}})
+                     "ms/step": 1e3 * t, "CPU ms/step": 1e3 * cpu[name],
+                     **{f"img/s ratio vs {p}": wall[p] / t for p in peers},
+                     **{f"CPU-time ratio vs {p}": cpu[p] / cpu[name] for p in peers}})
     return rows
 
 
