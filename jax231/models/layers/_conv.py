@@ -8,9 +8,27 @@ import jax.numpy as jnp
 from jax import lax
 
 from jax231.models.layers import _checks
+from jax231.models.layers._im2col import conv2d_im2col
 from jax231.types import Array, ArrayLike
 
 Padding = Union[int, str]
+
+CONV_IMPLS = ("auto", "xla", "im2col")
+"""Implementations of :func:`conv2d`: ``'xla'`` (``lax.conv_general_dilated``),
+``'im2col'`` (patch matrix + one GEMM, hand-written VJP) and ``'auto'``."""
+
+IM2COL_MAX_PATCH = 32
+"""``impl='auto'`` uses im2col when ``F_h * F_w * C_in`` is at most this (a 3x3 filter over
+RGB gives 27): measured ~1.7x faster forward + filter gradient on the 2-core CPU for the
+first CIFAR layer, and no faster than XLA's kernel from 32 input channels on."""
+
+
+def _choose_impl(impl: str, w_shape: tuple) -> str:
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"impl: expected one of {', '.join(CONV_IMPLS)}, got {impl!r}")
+    if impl != "auto":
+        return impl
+    return "im2col" if w_shape[0] * w_shape[1] * w_shape[2] <= IM2COL_MAX_PATCH else "xla"
 
 
 def _check_padding(padding: Padding) -> Padding:
@@ -80,6 +98,7 @@ def _conv(
     spatial_dims: int,
     depthwise: bool,
     groups: int = 1,
+    impl: str = "xla",
 ) -> Array:
     """Shared implementation: checks shapes, then one ``lax.conv_general_dilated``."""
     x_layout, w_layout = ("NWC", "WIO") if spatial_dims == 1 else ("NHWC", "HWIO")
@@ -115,6 +134,16 @@ def _conv(
     if b is not None:
         _checks.check_shape("b", b, (c_out,), why="one bias per output channel")
     pads = padding if isinstance(padding, str) else [(padding, padding)] * spatial_dims
+    chosen = _choose_impl(impl, w_shape) if spatial_dims == 2 and not depthwise else "xla"
+    if chosen == "im2col" and groups != 1:
+        if impl == "im2col":
+            raise ValueError(f"impl: 'im2col' computes dense convolutions, expected groups=1, got groups={groups}")
+        chosen = "xla"
+    if chosen == "im2col":
+        if isinstance(pads, str):
+            pads = lax.padtype_to_pads(x_shape[1:3], w_shape[:2], (stride, stride), pads)
+        y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=tuple(map(tuple, pads)))
+        return y if b is None else y + b
     y = lax.conv_general_dilated(
         jnp.asarray(x),
         jnp.asarray(w),
@@ -134,6 +163,7 @@ def conv2d(
     stride: int = 1,
     padding: Padding = 0,
     groups: int = 1,
+    impl: str = "auto",
 ) -> Array:
     """2-D convolution (cross-correlation, as in the course and every framework).
 
@@ -161,18 +191,24 @@ def conv2d(
       padding: zeros on each side (int), or ``'SAME'`` / ``'VALID'``.
       groups: number :math:`G \\ge 1` of channel groups (1: a dense convolution);
         divides ``C_in`` and ``C_out``. ``lax.conv``'s ``feature_group_count``.
+      impl: ``'xla'`` (``lax.conv_general_dilated``), ``'im2col'`` (the
+        course's fast layer: patch matrix, one GEMM, hand-written VJP; see
+        :mod:`jax231.models.layers._im2col`) or ``'auto'`` (im2col when
+        ``F_h * F_w * C_in <= IM2COL_MAX_PATCH``, the measured crossover).
+        Every implementation computes the same function.
 
     Returns:
       Feature maps, shape ``(N, H_out, W_out, C_out)``.
 
     Raises:
-      ValueError: on wrong ranks, mismatched channels or bias, or a
-        non-integer output size.
+      ValueError: on wrong ranks, mismatched channels or bias, a non-integer
+        output size, or an unknown ``impl``.
 
     References:
       CS231n notes, "Convolutional Neural Networks: Architectures, Convolution / Pooling Layers".
     """
-    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False, groups=groups)
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False, groups=groups,
+                 impl=impl)
 
 
 def conv1d(

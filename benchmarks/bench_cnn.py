@@ -1,0 +1,365 @@
+"""CNN train-step throughput: jax231 against flax.linen + optax and PyTorch, measured in one run.
+
+Run from the repo root::
+
+    python -m benchmarks.bench_cnn [--repeats 7] [--rounds 5] [--nets vgg,resnet20] [--layers]
+
+PyTorch is an optional peer (``pip install -e '.[bench]'``); without it its rows are left out.
+
+Nets (float32, NHWC for JAX, channels-last for PyTorch, batch 128, 32x32x3 inputs, 10 classes,
+softmax cross-entropy, Adam lr 1e-3, He-normal fan-in initialisation everywhere):
+
+* ``vgg``: the ``cifar10_cnn`` preset of ``experiments/train`` -- conv3x3 32-64-128 (no bias),
+  batch norm, ReLU, 2x2 max pool after each, FC 256, FC 10 (0.60 GFLOP forward per batch... see
+  the printed table for the exact count);
+* ``resnet20``: ``models.get('resnet', depth=20)`` (3 stages of 3 basic blocks, 16-32-64 channels).
+
+Each contender runs ``--repeats`` train steps per round (state carried, buffers donated where
+the framework allows), rounds interleaved so all see the same load on a shared machine; the
+table gives the median images/s over rounds, GFLOP/s (3 x the forward FLOPs of convolutions
+and dense layers per batch, the usual forward + two backward products) and the ratio to each
+peer. ``--layers`` adds the per-layer forward / backward table of the preset's layers for every
+implementation of ``layers.conv2d`` (``impl='xla'|'im2col'``), ``layers.max_pool``
+(``'reduce_window'|'reshape'``) and ``layers.batch_norm`` (``'autodiff'|'fused'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks._timing import time_interleaved
+from jax231 import models, optimizers, training
+from jax231.models import layers
+
+try:  # optional peer
+    import torch
+except ImportError:  # pragma: no cover - the bench extra is not installed
+    torch = None
+
+BATCH = 128
+LR = 1e-3
+NUM_CLASSES = 10
+VGG_WIDTHS = (32, 64, 128)
+VGG_HIDDEN = 256
+
+
+# ----------------------------------------------------------------------------- FLOPs
+
+
+def vgg_forward_flops(batch: int = BATCH) -> float:
+    """Multiply-adds x 2 of the preset's convolutions and dense layers, one forward pass."""
+    flops, hw, c_in = 0.0, 32, 3
+    for width in VGG_WIDTHS:
+        flops += 2 * batch * hw * hw * 9 * c_in * width
+        hw, c_in = hw // 2, width
+    flops += 2 * batch * (hw * hw * c_in * VGG_HIDDEN + VGG_HIDDEN * NUM_CLASSES)
+    return flops
+
+
+def resnet20_forward_flops(batch: int = BATCH) -> float:
+    """The same count for ResNet-20 (3x3 convs, 1x1 projection shortcuts, head)."""
+    flops = 2 * batch * 32 * 32 * 9 * 3 * 16  # stem
+    c_in, hw = 16, 32
+    for stage, width in enumerate((16, 32, 64)):
+        for block in range(3):
+            stride = 2 if stage > 0 and block == 0 else 1
+            hw_out = hw // stride
+            flops += 2 * batch * hw_out * hw_out * 9 * c_in * width
+            flops += 2 * batch * hw_out * hw_out * 9 * width * width
+            if stride != 1 or c_in != width:
+                flops += 2 * batch * hw_out * hw_out * c_in * width
+            c_in, hw = width, hw_out
+    return flops + 2 * batch * 64 * NUM_CLASSES
+
+
+# ----------------------------------------------------------------------------- jax231
+
+
+def jax231_step(net: str) -> tuple[Callable, tuple]:
+    """jax231's jitted, donated train step and its initial ``(state, batch)``."""
+    if net == "vgg":
+        model = models.get("vgg", stage_widths=VGG_WIDTHS, convs_per_stage=(1, 1, 1),
+                           hidden_dims=(VGG_HIDDEN,), norm="batch")
+    else:
+        model = models.get("resnet", depth=20)
+    opt = optimizers.adam(learning_rate=LR)
+    state = training.create_train_state(model, opt, rng=jax.random.key(0), input_shape=(32, 32, 3))
+    step = training.jit_train_step(training.make_train_step(model, opt))
+    return (lambda s, b: (step(s, b)[0],)), (state, _batch())
+
+
+def _batch() -> dict[str, jax.Array]:
+    rng = np.random.default_rng(0)
+    return {"image": jnp.asarray(rng.normal(size=(BATCH, 32, 32, 3)), jnp.float32),
+            "label": jnp.asarray(rng.integers(0, NUM_CLASSES, BATCH), jnp.int32)}
+
+
+# ----------------------------------------------------------------------------- flax.linen
+
+
+class FlaxVGG(nn.Module):
+    """The flax.linen twin of the preset's net."""
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        init = nn.initializers.he_normal()
+        for width in VGG_WIDTHS:
+            x = nn.Conv(width, (3, 3), padding=1, use_bias=False, kernel_init=init)(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+            x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.relu(nn.Dense(VGG_HIDDEN, kernel_init=init)(x))
+        return nn.Dense(NUM_CLASSES, kernel_init=init)(x)
+
+
+class FlaxBlock(nn.Module):
+    width: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        init = nn.initializers.he_normal()
+        bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9)  # noqa: E731
+        h = nn.Conv(self.width, (3, 3), self.stride, padding="SAME", use_bias=False, kernel_init=init)(x)
+        h = nn.relu(bn()(h))
+        h = bn()(nn.Conv(self.width, (3, 3), padding="SAME", use_bias=False, kernel_init=init)(h))
+        if self.stride != 1 or x.shape[-1] != self.width:
+            x = bn()(nn.Conv(self.width, (1, 1), self.stride, use_bias=False, kernel_init=init)(x))
+        return nn.relu(x + h)
+
+
+class FlaxResNet20(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool):
+        init = nn.initializers.he_normal()
+        x = nn.Conv(16, (3, 3), padding="SAME", use_bias=False, kernel_init=init)(x)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+        for stage, width in enumerate((16, 32, 64)):
+            for block in range(3):
+                x = FlaxBlock(width, 2 if stage > 0 and block == 0 else 1)(x, train)
+        return nn.Dense(NUM_CLASSES, kernel_init=init)(jnp.mean(x, axis=(1, 2)))
+
+
+def flax_step(net: str) -> tuple[Callable, tuple]:
+    """A flax.linen + optax train step in the style of the flax examples."""
+    module = FlaxVGG() if net == "vgg" else FlaxResNet20()
+    batch = _batch()
+    variables = module.init(jax.random.key(0), batch["image"], train=False)
+    tx = optax.adam(LR)
+    params, stats = variables["params"], variables["batch_stats"]
+
+    def step(params, stats, opt_state, batch):
+        def loss_fn(p):
+            logits, updates = module.apply({"params": p, "batch_stats": stats}, batch["image"],
+                                           train=True, mutable=["batch_stats"])
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+            return loss, updates["batch_stats"]
+
+        (_, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), new_stats, opt_state
+
+    jitted = jax.jit(step, donate_argnums=(0, 1, 2))
+    return jitted, (params, stats, tx.init(params), batch)
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+
+def torch_step(net: str) -> tuple[Callable, tuple]:
+    """The same net in PyTorch (CPU build), channels-last, ``torch.optim.Adam``."""
+    tnn = torch.nn
+    if net == "vgg":
+        mods: list = []
+        c_in = 3
+        for width in VGG_WIDTHS:
+            mods += [tnn.Conv2d(c_in, width, 3, padding=1, bias=False), tnn.BatchNorm2d(width, momentum=0.1),
+                     tnn.ReLU(), tnn.MaxPool2d(2)]
+            c_in = width
+        mods += [tnn.Flatten(), tnn.Linear(c_in * 16, VGG_HIDDEN), tnn.ReLU(), tnn.Linear(VGG_HIDDEN, NUM_CLASSES)]
+        module = tnn.Sequential(*mods)
+    else:
+        module = _torch_resnet20()
+    for m in module.modules():
+        if isinstance(m, (tnn.Conv2d, tnn.Linear)):
+            tnn.init.kaiming_normal_(m.weight)
+    module = module.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(module.parameters(), lr=LR)
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.normal(size=(BATCH, 3, 32, 32)), dtype=torch.float32).contiguous(
+        memory_format=torch.channels_last)
+    labels = torch.tensor(rng.integers(0, NUM_CLASSES, BATCH))
+    loss_fn = tnn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(module(images), labels)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step, ()
+
+
+def _torch_resnet20():
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, c_in, width, stride):
+            super().__init__()
+            self.c1 = tnn.Conv2d(c_in, width, 3, stride, 1, bias=False)
+            self.b1 = tnn.BatchNorm2d(width)
+            self.c2 = tnn.Conv2d(width, width, 3, 1, 1, bias=False)
+            self.b2 = tnn.BatchNorm2d(width)
+            self.short = None
+            if stride != 1 or c_in != width:
+                self.short = tnn.Sequential(tnn.Conv2d(c_in, width, 1, stride, bias=False), tnn.BatchNorm2d(width))
+
+        def forward(self, x):
+            h = torch.relu(self.b1(self.c1(x)))
+            h = self.b2(self.c2(h))
+            return torch.relu((x if self.short is None else self.short(x)) + h)
+
+    mods = [tnn.Conv2d(3, 16, 3, padding=1, bias=False), tnn.BatchNorm2d(16), tnn.ReLU()]
+    c_in = 16
+    for stage, width in enumerate((16, 32, 64)):
+        for block in range(3):
+            mods.append(Block(c_in, width, 2 if stage > 0 and block == 0 else 1))
+            c_in = width
+    mods += [tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(64, NUM_CLASSES)]
+    return tnn.Sequential(*mods)
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def _runner(fn: Callable, args: tuple, repeats: int, *, carry: bool) -> Callable[[], tuple[float, float]]:
+    """A closure timing ``repeats`` steps: (wall, CPU) seconds per step; JAX state is carried (donated)."""
+    state = {"args": args}
+
+    def run() -> tuple[float, float]:
+        args = state["args"]
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(repeats):
+            out = fn(*args)
+            if carry:
+                out = out if isinstance(out, tuple) else (out,)
+                args = out + args[len(out):]
+        jax.block_until_ready(out)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        state["args"] = args
+        return elapsed / repeats, cpu / repeats
+
+    run()  # warm-up: compilation, allocator
+    return run
+
+
+def bench_net(net: str, *, repeats: int, rounds: int) -> list[dict[str, Any]]:
+    contenders: dict[str, Callable[[], tuple[float, float]]] = {
+        "jax231": _runner(*jax231_step(net), repeats, carry=True),
+        "flax.linen + optax": _runner(*flax_step(net), repeats, carry=True),
+    }
+    if torch is not None:
+        contenders[f"PyTorch {torch.__version__}"] = _runner(*torch_step(net), repeats, carry=False)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            times[name].append(run())
+    flops = 3 * (vgg_forward_flops() if net == "vgg" else resnet20_forward_flops())
+    wall = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
+    cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
+    peers = [p for p in wall if p != "jax231"]
+    rows = []
+    for name, t in wall.items():
+        rows.append({"net": net, "framework": name, "img/s": BATCH / t, "GFLOP/s": flops / t / 1e9,
+                     "ms/step": 1e3 * t, "CPU ms/step": 1e3 * cpu[name],
+                     **{f"img/s ratio vs {p}": wall[p] / t for p in peers},
+                     **{f"CPU-time ratio vs {p}": cpu[p] / cpu[name] for p in peers}})
+    return rows
+
+
+# ----------------------------------------------------------------------------- per layer
+
+
+def _layer_cases() -> list[tuple[str, str, Callable, tuple]]:
+    """(layer, impl, f, args) for the preset's layers; ``f`` maps args to an output to differentiate."""
+    key = jax.random.key(0)
+    cases = []
+    for hw, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 128)):
+        x = jax.random.normal(key, (BATCH, hw, hw, c_in))
+        w = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
+        for impl in ("xla", "im2col"):
+            cases.append((f"conv {hw}x{hw}, {c_in}->{c_out}", impl,
+                          lambda x, w, impl=impl: layers.conv2d(x, w, padding=1, impl=impl), (x, w)))
+    for hw, c in ((32, 32), (16, 64), (8, 128)):
+        x = jax.nn.relu(jax.random.normal(key, (BATCH, hw, hw, c)))
+        for impl in ("reduce_window", "reshape"):
+            cases.append((f"max pool {hw}x{hw}x{c}", impl,
+                          lambda x, impl=impl: layers.max_pool(x, impl=impl), (x,)))
+        g, b = jnp.ones(c), jnp.zeros(c)
+        for impl in ("autodiff", "fused"):
+            cases.append((f"batch norm {hw}x{hw}x{c}", impl,
+                          lambda x, g, b, impl=impl: layers.batch_norm(
+                              x, g, b, jnp.zeros_like(g), jnp.ones_like(g), train=True, impl=impl)[0],
+                          (x, g, b)))
+    return cases
+
+
+def bench_layers(*, repeats: int) -> list[dict[str, Any]]:
+    calls, labels = {}, {}
+    for layer, impl, f, args in _layer_cases():
+        out = jax.eval_shape(f, *args)
+        cot = jnp.ones(out.shape, out.dtype)
+        fwd = jax.jit(f)
+        fwd_bwd = jax.jit(lambda *a, f=f, cot=cot: jax.vjp(f, *a)[1](cot))
+        calls[f"{layer}|{impl}|fwd"] = (fwd, args)
+        calls[f"{layer}|{impl}|fwd+bwd"] = (fwd_bwd, args)
+        labels[(layer, impl)] = None
+    times = time_interleaved(calls, repeats=repeats)
+    rows = []
+    for layer, impl in labels:
+        fwd, both = times[f"{layer}|{impl}|fwd"], times[f"{layer}|{impl}|fwd+bwd"]
+        rows.append({"layer": layer, "impl": impl, "fwd ms": 1e3 * fwd, "bwd ms": 1e3 * (both - fwd),
+                     "fwd+bwd ms": 1e3 * both})
+    return rows
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: f"{v:,.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7, help="train steps per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median over them)")
+    parser.add_argument("--nets", default="vgg,resnet20", help="comma list of vgg, resnet20")
+    parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
+    args = parser.parse_args(argv)
+    nets = [n for n in args.nets.split(",") if n]
+    for n in nets:
+        if n not in ("vgg", "resnet20"):
+            parser.error(f"--nets: expected a comma list of vgg, resnet20, got {n!r}")
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32"
+          + ("" if torch is None else f"; torch {torch.__version__}, {torch.get_num_threads()} threads"))
+    rows = [r for n in nets for r in bench_net(n, repeats=args.repeats, rounds=args.rounds)]
+    print(_table(rows))
+    if args.layers:
+        print()
+        print(_table(bench_layers(repeats=args.repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every GPU measurement of the project in one call (at most 8 minutes), all tables in one file.
+#
+# Run on a machine with an NVIDIA GPU and JAX's CUDA build, from the repository root:
+#     bash benchmarks/gpu/run.sh [OUTPUT_FILE]      (default: $OUT/gpu_tables.md, else ./gpu_tables.md)
+# The GPU image has jax, flax, optax, chex and torch but no TensorFlow: every benchmark here uses
+# synthetic or device-resident data and never imports tensorflow(_datasets). Each step has its own
+# time limit so one slow step cannot eat the budget of the others; a failed step is reported and the
+# script goes on.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-${OUT:-.}/gpu_tables.md}
+mkdir -p "$(dirname "$out")"
+
+step() {  # step SECONDS TITLE COMMAND...
+  local limit=$1 title=$2
+  shift 2
+  echo
+  echo "## $title"
+  echo
+  echo "\`$*\`"
+  echo
+  local start=$SECONDS
+  timeout "$limit" "$@" 2>&1 | grep -v -E "^(WARNING|I0000|W0000)" || echo "(step failed or timed out after $((SECONDS - start)) s)"
+  echo
+  echo "_($((SECONDS - start)) s)_"
+}
+
+{
+  echo "# jax231 GPU measurements, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || true
+  python -c "import jax; print('jax', jax.__version__, jax.devices())"
+  step 240 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
+    python -m benchmarks.bench_cnn --repeats 20 --rounds 5 --layers
+} | tee "$out"
+echo "tables written to $out"
