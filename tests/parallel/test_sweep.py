@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from jax231 import losses, models, optimizers, parallel, training
-from jax231.parallel import _run_sweep
+from jax231.training import _cache
 from tests.parallel import tiny_models
 
 # vmap lets XLA batch the K matrix products and reassociate their sums; after
@@ -85,8 +85,8 @@ def _run_case(case, model, data, val, seeds):
 
 def _compilations():
     """(cached configurations, compiled programs): run_sweep's cache, as fit's ``_cache_size`` test."""
-    cache = _run_sweep._programs_cache
-    return len(cache), sum(f._cache_size() for programs in cache.values() for f in programs)
+    cache = _cache.entries("sweep")
+    return len(cache), sum(f._cache_size() for programs in cache for f in programs)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
