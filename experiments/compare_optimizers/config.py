@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from jax231 import training
+
 
 def get_config() -> ml_collections.ConfigDict:
     """The default configuration (see the module docstring)."""
@@ -114,6 +116,8 @@ def get_config() -> ml_collections.ConfigDict:
     })
     c.default_target_accuracy = 0.5  # for models not listed in target_accuracy.
     c.tau_max = 4.0  # right end of the performance profile (AlgoPerf uses 4).
+    c.tensorboard = training.tensorboard_available()  # every run's curves and an HParams table under
+    #                                                 workdir/tensorboard (on when TensorFlow imports).
     c.profile_cost = "seconds"  # profile cost: 'seconds' to target (compilation excluded; AlgoPerf's
     #                             choice, noisy on a shared machine), 'epochs' or 'steps' to target.
 

@@ -180,6 +180,7 @@ def run_sweep(
     optimizer_kwargs: Mapping[str, Any] | None = None,
     explosion_factor: float | None = 3.0,
     batch_fn: Callable[[Any, dict], dict] | None = None,
+    eval_fn: Callable[[int, Any], Mapping[str, ArrayLike] | None] | None = None,
 ) -> SweepResult:
     """Trains ``K = len(seeds)`` models at once, one compiled program for all.
 
@@ -220,6 +221,15 @@ def run_sweep(
       loss: as in :func:`jax231.training.make_loss_fn`.
       penalty: a fixed penalty added for every member.
       optimizer_kwargs: static arguments of the optimizer factory.
+      explosion_factor: ``fit``'s guard, per member: an update whose loss exceeds
+        this many times the member's update-0 loss (or any non-finite loss,
+        gradient, parameter or update norm) freezes the member at its last good
+        state; ``None`` tests finiteness only.
+      batch_fn: on-device hook ``batch_fn(key, batch) -> batch`` for one
+        member's batch (vmapped over members), ``key = fold_in(run_keys(seed).hook, t)``.
+      eval_fn: ``eval_fn(step, states) -> dict or None`` called at every
+        evaluation with the stacked states (ensemble metrics, snapshots); each
+        value (a scalar or ``(K,)``) becomes a history entry (``(E,)`` or ``(K, E)``).
 
     Returns:
       A :class:`SweepResult`.
@@ -262,7 +272,9 @@ def run_sweep(
     factor = jnp.float32(np.inf if explosion_factor is None else explosion_factor)
     data = training.LoopData(x, y, keys.data, keys.hook, factor, (l2_values,))
     val_arrays = None if val is None else (jnp.asarray(val["image"]), jnp.asarray(val["label"], jnp.int32))
-    history, track = _train(programs, states, data, val_arrays, opt_hp, num_steps=num_steps, eval_every=eval_every)
+    training.check_eval_fn(eval_fn)
+    history, track = _train(programs, states, data, val_arrays, opt_hp, num_steps=num_steps, eval_every=eval_every,
+                            eval_fn=eval_fn)
     used = {"seed": np.asarray(seeds), **opt_hp, **model_hp}
     if l2_values is not None:
         used["l2"] = np.asarray(l2_values)
@@ -288,7 +300,8 @@ def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
     return jax.vmap(training.run_keys)(jnp.asarray(seeds))
 
 
-def _train(programs: _Programs, states, data, val_arrays, opt_hp, *, num_steps: int, eval_every: int):
+def _train(programs: _Programs, states, data, val_arrays, opt_hp, *, num_steps: int, eval_every: int,
+           eval_fn=None):
     """Chunks of the core loop between evaluations; the stacked history and the members' track."""
     k = data.data_key.shape[0]
     track = _Track(states, states, np.ones(k, bool), np.full(k, np.nan, np.float32),
@@ -316,10 +329,12 @@ def _train(programs: _Programs, states, data, val_arrays, opt_hp, *, num_steps: 
             rows["val_loss"].append(np.asarray(metrics["loss"]))
             rows["val_accuracy"].append(np.asarray(metrics["accuracy"]))
         done = stop
+        if eval_fn is not None:
+            for name, value in (eval_fn(done, track.states) or {}).items():
+                rows.setdefault(name, []).append(np.asarray(value))
         rows["step"].append(done)
         rows["time"].append(time.perf_counter() - start_time)
-    history = {name: np.asarray(values) if name in ("step", "time") else np.stack(values, axis=1)
-               for name, values in rows.items()}
+    history = {name: np.stack(values, axis=-1) for name, values in rows.items()}
     return history, track
 
 

@@ -13,7 +13,7 @@ from jax231.training._checkpoint import Checkpointer
 from jax231.training._core import TRAIN_METRICS, LoopData, run_chunk, step_is_bad
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
 from jax231.training._fit_state import FitLoop
-from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn
+from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn, check_eval_fn
 from jax231.training._rng import RunKeys, run_keys
 from jax231.training._guards import (
     EarlyStopping,
@@ -23,10 +23,10 @@ from jax231.training._guards import (
     expected_initial_loss,
     is_exploded,
 )
-from jax231.training._logging import MetricLogger, ProgressBar
+from jax231.training._logging import MetricLogger, ProgressBar, tensorboard_available, write_tensorboard
 from jax231.training._metrics import global_norm, update_ratio, update_ratios
 from jax231.training._overfit import OverfitResult, overfit_subset
-from jax231.training._runner import eval_view
+from jax231.training._runner import eval_view, get_eval_step
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import (
     epoch_permutation,
@@ -48,11 +48,15 @@ __all__ = [
     "RunKeys",
     "TRAIN_METRICS",
     "check_batch_fn",
+    "check_eval_fn",
     "eval_view",
+    "get_eval_step",
     "last_good_state",
     "run_chunk",
     "run_keys",
     "step_is_bad",
+    "tensorboard_available",
+    "write_tensorboard",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",

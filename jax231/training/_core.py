@@ -24,8 +24,9 @@ counts the good ones and ``state`` holds the bad update (the caller recomputes
 the last good state with :func:`replay`; selecting between whole states at
 every update would cost about a fifth of a small step on CPU). Members of a
 sweep cannot stop alone: a bad member is frozen at its last good state (its
-``alive`` flag drops and its state is no longer replaced) while the others go
-on, until every member is frozen or the chunk ends.
+``alive`` flag drops; the loop carries every member's previous state, and a
+frozen member's state is the one before its bad parameters) while the others
+go on, until every member is frozen or the chunk ends.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ChunkOut(NamedTuple):
       bad_loss: the training loss of that update (NaN otherwise).
       bad_step: the global step of that update (-1 otherwise).
       alive: ``~bad`` and alive at the start.
+      prev: every member's state one update before ``state`` (a sweep; ``None`` for one member).
     """
 
     state: Any
@@ -86,6 +88,7 @@ class ChunkOut(NamedTuple):
     bad_loss: Array
     bad_step: Array
     alive: Array
+    prev: Any = None
 
 
 def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -> Array:
@@ -134,8 +137,8 @@ def _hook(batch_fn: Callable, hook_key: Array, t: Array, batch: dict, *, members
 
 
 def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, data: LoopData,
-              start: Array, num_steps: Array, *, batch_size: int, batch_fn: Callable | None = None,
-              members: bool = False) -> ChunkOut:
+              start: Array, num_steps: Array, prev: Any = None, *, batch_size: int,
+              batch_fn: Callable | None = None, members: bool = False) -> ChunkOut:
     """Up to ``num_steps`` guarded updates from global step ``start`` in one ``lax.while_loop``.
 
     Args:
@@ -147,6 +150,8 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
       data: the :class:`LoopData`.
       start: int32, the global step of the first update (shared by all members).
       num_steps: int32, updates to make (a traced bound: one program for every length).
+      prev: a sweep's states one update before ``state`` (the previous chunk's
+        ``ChunkOut.prev``; ``state`` itself at step 0).
       batch_size: examples per update (static).
       batch_fn: optional on-device hook ``(key, batch) -> batch`` (static).
       members: ``True`` for a sweep (static).
@@ -159,15 +164,15 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
     perm_shape = (1,) if batch_size == n else (n,)
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)
     zeros = jnp.zeros(shape, jnp.float32)
-    carry0 = (state, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
+    carry0 = (state, (state if prev is None else prev) if members else None, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
               {k: zeros for k in TRAIN_METRICS}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
               jnp.asarray(initial_loss, jnp.float32))
 
     def cond(c):
-        return (c[2] < num_steps) & jnp.any(c[5])
+        return (c[3] < num_steps) & jnp.any(c[6])
 
     def body(c):
-        cur, perm, i, done, sums, live, bad_loss, bad_step, init = c
+        cur, prev, perm, i, done, sums, live, bad_loss, bad_step, init = c
         t = start + i
         batch, perm = _gather(data, t, i, perm, batch_size=batch_size, members=members)
         if batch_fn is not None:
@@ -177,11 +182,11 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
         bad = live & step_is_bad(m, init, data.factor)
         ok = live & ~bad
         sums = {k: jnp.where(ok, sums[k] + m[k], sums[k]) for k in sums}
-        if members:
-            new = _select(ok, new, cur)
-        return (new, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
+        if members:  # a member whose update is bad keeps the state before its bad parameters
+            new, prev = _select(ok, new, _select(bad, prev, cur)), _select(ok, cur, prev)
+        return (new, prev, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
                 jnp.where(bad, m["loss"], bad_loss), jnp.where(bad, t, bad_step), init)
 
-    cur, _, _, done, sums, live, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
-    return ChunkOut(cur, init, done, sums, alive & ~live, bad_loss, bad_step, live)
+    cur, prev, _, _, done, sums, live, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
+    return ChunkOut(cur, init, done, sums, alive & ~live, bad_loss, bad_step, live, prev)
 

@@ -96,6 +96,7 @@ class _Run(NamedTuple):
     logger: _logging.MetricLogger | None
     bar: _logging.ProgressBar | None
     started: float
+    step_args: tuple = ()
 
 
 def _check_arrays(name: str, data: Any) -> int:
@@ -246,7 +247,7 @@ def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | 
     factor = jnp.float32(math.inf if run.guards.explosion_factor is None else run.guards.explosion_factor)
     if run.data is None:
         out, prev = run_iterator(run.runner.jit_step, state, prev, loop.initial_loss, run.batches,
-                                 stop_at - loop.step, factor)
+                                 stop_at - loop.step, factor, run.step_args)
     else:
         starts = _Starts(starts.current if starts else None, (state, loop.initial_loss, stop_at - loop.step))
         out = _chunk(run, state, loop.initial_loss, stop_at - loop.step)
@@ -345,6 +346,7 @@ def fit(
     eval_batch_size: int = 1024,
     max_to_keep: int | None = 2,
     hyperparams: Mapping[str, float] | None = None,
+    l2: float | None = None,
     batch_fn: Callable[[Any, dict], dict] | None = None,
     eval_fn: EvalFn | None = None,
     guards: Guards | None = None,
@@ -427,7 +429,7 @@ def fit(
         check_positive(name, value)
     check_options(guards, files, has_val=val is not None)
     run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
-                          guards, files, logs, eval_batch_size, hyperparams, batch_fn, eval_fn)
+                          guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
     loop, state, best = _start(run, state, model, loss, files.workdir)
     starts, prev = None, state
     run = run._replace(bar=_logging.ProgressBar(num_steps, initial=loop.step) if logs.progress else None,
@@ -440,7 +442,7 @@ def fit(
 
 
 def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
-             guards, files, logs, eval_batch_size, hyperparams, batch_fn, eval_fn) -> tuple[_Run, TrainState]:
+             guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn) -> tuple[_Run, TrainState]:
     """Validates the data and hooks, builds the programs and the fresh state (nothing trains)."""
     arrays, batches, probe, batch_size = _train_source(train, batch_size)
     if batch_fn is not None and arrays is None:
@@ -451,16 +453,20 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
         _check_arrays("val", val)
         val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
     path = _logging.check_workdir(files.workdir) if files.workdir is not None else None
-    runner = get_runner(model, optimizer, loss, penalty, batch_fn)
+    if l2 is not None and not (isinstance(l2, (int, float, np.floating)) and math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
+    runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
     keys = run_keys(seed)
     state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
-    data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor)
+    step_args = () if l2 is None else (jnp.float32(l2),)
+    data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,
+                                                step_args)
     ckpt = Checkpointer(path, max_to_keep=files.max_to_keep) if path is not None else None
     logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
     ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
     run = _Run(runner, data, batches, probe, val, num_steps, batch_size, eval_every, eval_batch_size, seed,
-               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0)
+               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0, step_args)
     return run, state
 
 

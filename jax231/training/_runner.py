@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231 import losses
 from jax231.training import _cache, _core
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import make_eval_step, make_train_step
@@ -41,8 +42,27 @@ def eval_view(optimizer: Any, state: TrainState) -> TrainState:
     return state._replace(params=eval_params(state.opt_state, state.params))
 
 
-def _build(model, optimizer, loss, penalty, batch_fn) -> Runner:
-    step = make_train_step(model, optimizer, loss=loss, penalty=penalty)
+def _l2_step(model, optimizer, loss, penalty) -> Callable:
+    """The train step with an L2 strength as data: ``step(state, batch, l2)``.
+
+    Adds ``jax231.losses.l2_penalty(params, strength=l2)`` (biases and norm
+    parameters excluded) to ``penalty``; one program for every strength.
+    """
+    def step(state, batch, strength):
+        def member_penalty(params):
+            extra = losses.l2_penalty(params, strength=strength)
+            return extra if penalty is None else penalty(params) + extra
+
+        return make_train_step(model, optimizer, loss=loss, penalty=member_penalty)(state, batch)
+
+    return step
+
+
+def _build(model, optimizer, loss, penalty, batch_fn, with_l2) -> Runner:
+    if with_l2:
+        step = _l2_step(model, optimizer, loss, penalty)
+    else:
+        step = make_train_step(model, optimizer, loss=loss, penalty=penalty)
     plain_eval = make_eval_step(model, loss=loss)
     if getattr(optimizer, "eval_params", None) is None:
         eval_step = plain_eval
@@ -61,17 +81,19 @@ def _build(model, optimizer, loss, penalty, batch_fn) -> Runner:
                   chunk=jax.jit(chunk, static_argnames="batch_size"))
 
 
-def get_runner(model, optimizer, loss, penalty, batch_fn=None) -> Runner:
+def get_runner(model, optimizer, loss, penalty, batch_fn=None, with_l2: bool = False) -> Runner:
     """The programs of this configuration, built once per process (:mod:`._cache`).
 
     Reusing the same model and optimizer objects across calls of ``fit`` (over
-    seeds, or over hyperparameters passed as data) therefore compiles once.
+    seeds, or over hyperparameters and L2 strengths passed as data) therefore
+    compiles once.
     """
-    key = ("fit", model, optimizer, loss, penalty, batch_fn)
-    return _cache.cached(key, lambda: _build(model, optimizer, loss, penalty, batch_fn))
+    key = ("fit", model, optimizer, loss, penalty, batch_fn, with_l2)
+    return _cache.cached(key, lambda: _build(model, optimizer, loss, penalty, batch_fn, with_l2))
 
 
-def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_steps: int, factor):
+def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_steps: int, factor,
+                 step_args: tuple = ()):
     """The host-loop counterpart of ``run_chunk`` for an iterator of batches.
 
     Returns:
@@ -84,7 +106,8 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
         batch = next(batches, None)
         if batch is None:
             raise ValueError(f"train: the iterator ran out of batches at step {int(state.step)}")
-        new, m = jit_step(state, {"image": jnp.asarray(batch["image"]), "label": jnp.asarray(batch["label"])})
+        new, m = jit_step(state, {"image": jnp.asarray(batch["image"]), "label": jnp.asarray(batch["label"])},
+                          *step_args)
         t = int(state.step)
         if t == 0:
             initial_loss = float(m["loss"])
@@ -97,3 +120,12 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
     out = _core.ChunkOut(state, np.float32(initial_loss), np.int32(done), sums, np.bool_(bad),
                          np.float32(bad_loss), np.int32(bad_step), np.bool_(not bad))
     return out, prev
+
+
+def get_eval_step(model, optimizer, loss="softmax") -> Callable:
+    """``fit``'s own eval step for ``(model, optimizer, loss)`` (evaluates ``eval_params``).
+
+    The same object ``fit`` evaluates with (from the one compile cache), so an
+    experiment evaluating other splits or sweep members compiles nothing new.
+    """
+    return get_runner(model, optimizer, loss, None).eval_step
