@@ -209,6 +209,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
         plot_trials(workdir / "trials.png", trials, (names[0], names[1]),
                     title=f"{config.model} / {config.optimizer} on {config.dataset}")
     best = search.rank(trials)[0]
+    if config.get("tensorboard", training.tensorboard_available()):
+        search.write_tensorboard(workdir, trials)
     _common.write_json(workdir / "results.json", {
         "best_hparams": best.hparams, "best_val_accuracy": best.result["val_accuracy"],
         "coarse_ranges": ranges, "fine_ranges": fine_ranges, "num_trials": len(trials),

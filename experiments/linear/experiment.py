@@ -173,5 +173,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
     _common.write_tables(workdir, "summary", rows, title=f"Linear classifiers on {config.dataset}",
                          notes=f"{len(splits.train['label'])} train / {len(splits.val['label'])} val / "
                                f"{len(splits.test['label'])} test examples; wall time {seconds:.1f} s.")
+    if config.get("tensorboard", training.tensorboard_available()):
+        for loss, r in results.items():
+            search.write_tensorboard(workdir, r.trials, prefix=f"{loss}_")
     _common.write_json(workdir / "results.json", {"rows": rows, "seconds": seconds})
     return results

@@ -175,6 +175,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> LrFin
     _common.write_csv(workdir / "lr_find.csv", [
         {"step": t, "learning_rate": lr, "loss": loss, "smoothed": s}
         for t, (lr, loss, s) in enumerate(zip(result.learning_rates, result.losses, result.smoothed))])
+    if config.get("tensorboard", training.tensorboard_available()):
+        training.write_tensorboard(workdir / "tensorboard" / "lr_find", {
+            "step": list(range(len(result.losses))), "learning_rate": result.learning_rates,
+            "minibatch_loss": result.losses, "smoothed_loss": result.smoothed})
     _common.write_json(workdir / "results.json", {
         "dataset": config.dataset, "model": config.model, "optimizer": config.optimizer,
         "steps_run": len(result.losses), "exploded_at": result.exploded_at, "min_loss_lr": result.min_loss_lr,

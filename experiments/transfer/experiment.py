@@ -186,6 +186,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     panels = {"val accuracy on B": {name: (arm.fit.history["step"], [arm.fit.history["val_accuracy"]])
                                     for name, arm in arms.items()}}
     _common.plot_curves(workdir / "curves.png", panels, ylabel="accuracy", title="Transfer vs scratch")
+    if config.get("tensorboard", training.tensorboard_available()):
+        for name, arm in {"pretrain": pretrain, **{n: a.fit for n, a in arms.items()}}.items():
+            training.write_tensorboard(workdir / "tensorboard" / name, arm.history, hparams={"run": name})
     _common.write_json(workdir / "results.json", {"pretrain_val_accuracy": pretrain_val, "rows": rows,
                                                   "seconds": seconds})
     return {"pretrain": pretrain, "pretrain_val_accuracy": pretrain_val, "arms": arms}
