@@ -160,7 +160,6 @@ def summary_rows(paths: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
 def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]
                       ) -> pathlib.Path:
     """Contours of each surface with every optimizer's path (one panel per surface)."""
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel  (Agg set by _common)
 
     names = list(paths)
     opt_names = list(dict.fromkeys(o for by_opt in paths.values() for o in by_opt))

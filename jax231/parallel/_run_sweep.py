@@ -1,8 +1,11 @@
-"""``run_sweep``: the whole training loop of ``K`` vmapped runs, on device.
+"""``run_sweep``: ``K`` runs trained at once by the vmapped training core.
 
-Between evaluations the loop is one compiled ``lax.fori_loop`` over steps, each
-step drawing every member's minibatch from arrays held on the device; an
-evaluation is one vmapped forward pass over the validation set.
+Between evaluations the members advance in one compiled call of
+:func:`jax231.training.run_chunk` with ``members=True`` (the loop ``fit`` runs,
+over the vmapped step): the same on-device batch order, ``batch_fn`` hook and
+explosion guard as ``fit``, a member whose update is bad frozen at its last
+good state while the others go on. An evaluation is one vmapped forward pass
+over the validation set.
 """
 
 from __future__ import annotations
@@ -186,9 +189,10 @@ def run_sweep(
 
     Member ``k`` is the run ``jax231.training.fit(model_k, optimizer_k,
     train=train, seed=seeds[k], batch_size=batch_size, num_steps=num_steps,
-    penalty=penalty_k)`` without its guards: the same initial state, the same
-    data order (``epoch_permutation`` of the seed's data key), the same dropout
-    keys, where ``optimizer_k`` holds ``hyperparams[name][k]``,
+    penalty=penalty_k, explosion_factor=explosion_factor)``: the same initial
+    state, data order, dropout and hook keys (``training.run_keys(seeds[k])``),
+    the same guard (a diverged member is frozen at the state ``fit`` would
+    return; ``fit``'s extra check of the final state is not made), where ``optimizer_k`` holds ``hyperparams[name][k]``,
     ``model_k = model(**{name: model_hyperparams[name][k]})`` and ``penalty_k``
     adds ``jax231.losses.l2_penalty(params, strength=l2[k])``
     (:math:`\\tfrac{1}{2} \\lambda_k \\sum w^2`). Members with equal seeds share
