@@ -91,6 +91,10 @@ def main_job() -> None:
     cleaned = _drop_timing(results)
     blob = json.dumps(cleaned, sort_keys=True).encode()
     print(f"(c) main job results.json (timings dropped): {hashlib.sha256(blob).hexdigest()[:16]}")
+    numbers = {k: v for k, v in cleaned.items() if k != "config"}
+    numbers["runs"] = [{k: v for k, v in run.items() if k != "message"} for run in numbers.get("runs", [])]
+    blob = json.dumps(numbers, sort_keys=True).encode()
+    print(f"(c) main job results.json numbers only (no config, no messages): {hashlib.sha256(blob).hexdigest()[:16]}")
     for run in cleaned.get("final_runs", cleaned.get("runs", []))[:50] if isinstance(cleaned, dict) else []:
         print("    ", json.dumps(run, sort_keys=True)[:300])
 

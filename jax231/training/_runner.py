@@ -63,7 +63,8 @@ def _build(model, optimizer, loss, penalty, batch_fn, with_l2) -> Runner:
         step = _l2_step(model, optimizer, loss, penalty)
     else:
         step = make_train_step(model, optimizer, loss=loss, penalty=penalty)
-    plain_eval = make_eval_step(model, loss=loss)
+    # One eval step per (model, loss), shared by every optimizer: evaluations compile once per model.
+    plain_eval = _cache.cached(("eval", model, loss), lambda: make_eval_step(model, loss=loss))
     if getattr(optimizer, "eval_params", None) is None:
         eval_step = plain_eval
     else:
