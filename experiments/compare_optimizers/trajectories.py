@@ -29,6 +29,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import numpy as np
 
 from experiments import _common as common
