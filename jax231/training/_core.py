@@ -183,7 +183,9 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
         ok = live & ~bad
         sums = {k: jnp.where(ok, sums[k] + m[k], sums[k]) for k in sums}
         if members:  # a member whose update is bad keeps the state before its bad parameters
-            new, prev = _select(ok, new, _select(bad, prev, cur)), _select(ok, cur, prev)
+            # Selecting costs two passes over every state per update: only when a member is not ok.
+            new, prev = lax.cond(jnp.all(ok), lambda: (new, cur),
+                                 lambda: (_select(ok, new, _select(bad, prev, cur)), _select(ok, cur, prev)))
         return (new, prev, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
                 jnp.where(bad, m["loss"], bad_loss), jnp.where(bad, t, bad_step), init)
 
