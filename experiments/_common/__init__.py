@@ -13,8 +13,6 @@ Public API (experiments import from here, never from the private modules):
 * Reports: :func:`mean_std`, :func:`format_mean_std`, :func:`aggregate`,
   :func:`markdown_table`, :func:`write_csv`, :func:`write_tables`, :func:`write_json`.
 * Plots (Agg backend): :func:`plot_curves`, :func:`plot_profile`.
-* Sweeps (``jax231.parallel.run_sweep``): :func:`initial_losses`, :func:`explosions`
-  (``fit``'s explosion guard applied to a sweep's history).
 * Performance profiles: :class:`Profile`, :func:`performance_ratios`,
   :func:`performance_profile`, :func:`profile_rows`.
 """
@@ -60,8 +58,6 @@ from experiments._common._report import mean_std
 from experiments._common._report import write_csv
 from experiments._common._report import write_json
 from experiments._common._report import write_tables
-from experiments._common._sweep import explosions
-from experiments._common._sweep import initial_losses
 
 __all__ = [
     "DATASET_NAMES",
@@ -81,12 +77,10 @@ __all__ = [
     "check_workdir",
     "dataset_name",
     "dataset_registry",
-    "explosions",
     "define_config_file",
     "define_workdir",
     "fail",
     "format_mean_std",
-    "initial_losses",
     "load_splits",
     "markdown_table",
     "mean_std",

@@ -24,17 +24,14 @@ MNIST-1D test split; measured with these defaults):
   and momentum score about 0.8, RMSProp 0.74, Nesterov 0.50, Adam 0.40, L-BFGS 0.35.
 
 ``--sweep`` trains all seeds (and learning rates) of each minibatch optimizer as one
-vmapped ``jax231.parallel.run_sweep`` program (L-BFGS keeps the loop; see sweep.py). With
-the defaults it gives the same table: every number bitwise equal except the MLP with Adam
-(float32 reassociation in the batched products, amplified over 1000 Adam steps: final train
-loss within 1.2%, accuracies within 0.01, the same steps to target). It is not faster on
-the 2-core CPU, where each run is compilation-bound and 3 members do not fill the cores:
-measured back to back on the shared machine, 44.5 s wall / 64 s user without and 64.4 s
-wall / 85 s user with ``--sweep`` (an earlier, busier pair: 2 min 13 s / 76 s and
-2 min 47 s / 103 s): each ``run_sweep`` call compiles its programs anew (about 1.7 s more
-per (model, optimizer) than ``fit``, whose programs are cached), while training 3 vmapped
-members takes as long as 3 runs in a row. Hence the default ``sweep = False``. Its seconds
-are amortised over the members of a call (sweep.py).
+vmapped ``jax231.parallel.run_sweep`` program, the same training core as ``fit`` (its
+explosion guard inside the loop, a diverged member frozen at its last good state;
+L-BFGS keeps the loop; see sweep.py). With the defaults it gives the same table as the
+loop up to float32 reassociation in the batched products (the MLP with Adam moves most:
+final train loss within ~1%, the same steps to target). Its seconds are amortised over
+the members of a call (sweep.py). Both paths compile once per (model, optimizer): the
+learning rate and the seed are data. Timings on the shared 2-core CPU are in
+``experiments/RESULTS.md``; the default stays ``sweep = False``.
 
 The 2-D mode (``--mode=2d``) draws every path on an ill-conditioned quadratic,
 Rosenbrock and a saddle point in a few seconds.
@@ -57,6 +54,8 @@ or the shortcut flags of ``main.py`` (``--optimizers=sgd,adam --lr=adam:1e-3 ...
 from __future__ import annotations
 
 import ml_collections
+
+from jax231 import training
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -114,6 +113,8 @@ def get_config() -> ml_collections.ConfigDict:
     })
     c.default_target_accuracy = 0.5  # for models not listed in target_accuracy.
     c.tau_max = 4.0  # right end of the performance profile (AlgoPerf uses 4).
+    c.tensorboard = training.tensorboard_available()  # every run's curves and an HParams table under
+    #                                                 workdir/tensorboard (on when TensorFlow imports).
     c.profile_cost = "seconds"  # profile cost: 'seconds' to target (compilation excluded; AlgoPerf's
     #                             choice, noisy on a shared machine), 'epochs' or 'steps' to target.
 

@@ -11,6 +11,8 @@ from typing import Any, Callable, NamedTuple
 
 import ml_collections
 
+from jax231 import training
+
 from experiments import _common as common
 from experiments.compare_optimizers import optim, report, run as run_lib, sweep as sweep_lib, trajectories
 
@@ -146,6 +148,8 @@ def run_train(config: ml_collections.ConfigDict, plan: Plan, workdir: Any,
     specs = [run_lib.RunSpec(m, o, chosen[(m, o)], s)
              for m in plan.models for o in plan.optimizers for s in plan.seeds]
     results = run_fn(specs, problems=problems, splits=splits, config=config, log=log, optimizers=cache)
+    if config.get("tensorboard", training.tensorboard_available()):
+        report.write_tensorboard(workdir, results)
     targets = {m: p.target for m, p in problems.items()}
     text = report.write_report(workdir, results, targets=targets, tau_max=config.tau_max,
                                config=config.to_dict(), profile_cost=config.profile_cost,

@@ -26,8 +26,11 @@ def valid_optimizers() -> tuple[str, ...]:
 
 
 def is_full_batch(name: str) -> bool:
-    """Whether rule ``name`` needs the full-batch objective (L-BFGS's line search)."""
-    return optimizers.needs_value_fn(name)
+    """Whether rule ``name`` needs the full-batch objective (L-BFGS's line search).
+
+    Asked of the built object (``GradientTransformation.needs_objective``), never of the name.
+    """
+    return bool(optimizers.get(name).needs_objective)
 
 
 def make_schedule(name: str, *, learning_rate: float, num_steps: int,

@@ -8,6 +8,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jax231 import training
+
 from experiments import _common as common
 from experiments.compare_optimizers.run import RunResult
 
@@ -129,3 +131,21 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
         "config": config, "summary": rows, "performance_profile": profile_rows,
         "runs": [result_record(r) for r in results], **(extra or {})})
     return text
+
+
+def write_tensorboard(workdir: Any, results: Sequence[Any], *, prefix: str = "") -> None:
+    """Every run's curves under ``workdir/tensorboard/<run>``, each an HParams trial.
+
+    Hyperparameters: model, optimizer, learning rate, seed; final metrics: the
+    accuracies, the final train loss and the steps to target (TensorBoard's
+    HParams table then compares the runs).
+    """
+    for r in results:
+        s = r.spec
+        name = f"{prefix}{s.model}_{s.optimizer}_lr{s.learning_rate:.3g}_seed{s.seed}"
+        training.write_tensorboard(
+            pathlib.Path(workdir) / "tensorboard" / name, r.history,
+            hparams={"model": s.model, "optimizer": s.optimizer, "learning_rate": s.learning_rate,
+                     "seed": s.seed, "status": r.status},
+            metrics={"final/train_loss": r.final_train_loss, "final/val_accuracy": r.val_accuracy,
+                     "final/test_accuracy": r.test_accuracy, "final/steps_to_target": r.steps_to_target})

@@ -3,8 +3,10 @@
 :func:`train_one` trains one run with :func:`jax231.training.fit` on on-device arrays
 and measures it; :func:`run_all` is the loop over runs. ``fit`` caches its compiled
 programs per (model, optimizer) object, so :func:`run_all` builds each model and
-optimizer once and reuses them over seeds: each (model, optimizer, learning rate)
-compiles once and the seed enters as data. ``--sweep`` replaces :func:`run_all` by
+optimizer once and reuses them: the seed and (with a constant schedule) the
+learning rate enter as data (``fit(hyperparams={'learning_rate': lr})``), so each
+(model, optimizer) compiles once, whatever the number of seeds and searched
+learning rates (with a schedule, once per learning rate). ``--sweep`` replaces :func:`run_all` by
 :func:`experiments.compare_optimizers.sweep.run_all_sweep` (all seeds and learning rates
 of one optimizer in one vmapped program; same specs in, same :class:`RunResult` out).
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import ml_collections
@@ -47,7 +48,7 @@ class RunResult(NamedTuple):
     Attributes:
       spec: the :class:`RunSpec`.
       status: ``fit``'s status (``'completed'``, ``'diverged'``, ...).
-      message: ``fit``'s message plus any guard warning (e.g. the initial-loss check).
+      message: ``fit``'s message (the initial-loss verdict when it failed, said once).
       history: ``fit``'s history (one entry per evaluation).
       epochs_per_step: passes over the training set per update (batch / N; 1 for L-BFGS).
       final_train_loss: data loss of the final parameters on the whole train split
@@ -101,18 +102,16 @@ def seconds_per_step(history: Mapping[str, Sequence[float]]) -> float:
 
 
 class Problem(NamedTuple):
-    """A model built once for a dataset, with its evaluation step (compiled once).
+    """A model built once for a dataset (the key of fit's compile cache).
 
     Attributes:
       name: the model name.
       model: the ``Model(init, apply)``.
-      eval_step: :func:`jax231.training.make_eval_step` of ``model`` (the cache key).
       target: the val accuracy target.
     """
 
     name: str
     model: Any
-    eval_step: Callable
     target: float
 
 
@@ -124,7 +123,7 @@ def build_problems(config: ml_collections.ConfigDict, models: Sequence[str],
     for name in models:
         kwargs = dict(config.model_configs.get(name, {}))
         model = registry.get(name, num_classes=num_classes, **kwargs)
-        problems[name] = Problem(name, model, training.make_eval_step(model), target_for(config, name))
+        problems[name] = Problem(name, model, target_for(config, name))
     return problems
 
 
@@ -137,41 +136,56 @@ def make_optimizer(config: ml_collections.ConfigDict, name: str, learning_rate: 
         warmup_steps=config.warmup_steps, lbfgs_history=config.lbfgs_history)
 
 
+def lr_as_data(config: ml_collections.ConfigDict) -> bool:
+    """Whether the learning rate can be a value in the optimizer state (no schedule rewrites it)."""
+    return config.schedule == "constant"
+
+
+def optimizer_for(config: ml_collections.ConfigDict, spec_optimizer: str, learning_rate: float,
+                  cache: dict) -> tuple[Any, dict | None]:
+    """``(optimizer, hyperparams)`` of a run: one object per optimizer, the rate as data when it can be.
+
+    ``cache`` maps ``(name,)`` (constant schedule) or ``(name, lr)`` to the built object.
+    """
+    key = (spec_optimizer,) if lr_as_data(config) else (spec_optimizer, learning_rate)
+    if key not in cache:
+        cache[key] = make_optimizer(config, spec_optimizer, learning_rate)
+    return cache[key], ({"learning_rate": learning_rate} if lr_as_data(config) else None)
+
+
 def train_one(spec: RunSpec, *, problem: Problem, optimizer: Any, splits: common.Splits,
-              config: ml_collections.ConfigDict) -> RunResult:
+              config: ml_collections.ConfigDict, hyperparams: Mapping[str, float] | None = None) -> RunResult:
     """Trains one run with :func:`jax231.training.fit` and measures it.
 
     Args:
       spec: what to train (``spec.model`` must be ``problem.name``).
       problem: the model built by :func:`build_problems` (reuse it across seeds).
-      optimizer: the run's optimizer (reuse the same object across seeds: ``fit``'s
-        compilation cache is keyed on it).
+      optimizer: the run's optimizer (reuse the same object: ``fit``'s compile
+        cache is keyed on it).
       splits: train / val / test arrays.
       config: the experiment config (batch size, steps, evaluation cadence).
+      hyperparams: values written into the optimizer state (the learning rate as data).
 
     Returns:
       A :class:`RunResult`.
     """
-    full_batch = optim.is_full_batch(spec.optimizer)
+    full_batch = bool(optimizer.needs_objective)
     num_train = len(splits.train["label"])
     batch_size = None if full_batch else min(config.batch_size, num_train)
     start = time.monotonic()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = training.fit(
-            problem.model, optimizer, train=splits.train, val=splits.val,
-            num_steps=config.lbfgs_steps if full_batch else config.num_steps,
-            batch_size=batch_size,
-            eval_every=config.lbfgs_eval_every if full_batch else config.eval_every,
-            seed=spec.seed, check_initial_loss=True)
+    result = training.fit(
+        problem.model, optimizer, train=splits.train, val=splits.val,
+        num_steps=config.lbfgs_steps if full_batch else config.num_steps,
+        batch_size=batch_size,
+        eval_every=config.lbfgs_eval_every if full_batch else config.eval_every,
+        seed=spec.seed, check_initial_loss=True, hyperparams=hyperparams)
     wall = time.monotonic() - start
-    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    final = {name: training.evaluate(problem.eval_step, result.state, data)
-             for name, data in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+    final = {name: result.evaluate(data) for name, data in
+             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
     steps = time_to_target(result.history, problem.target)
     per_step = seconds_per_step(result.history)
     return RunResult(
-        spec=spec, status=result.status, message="; ".join([*notes, result.message]),
+        spec=spec, status=result.status, message=result.message,
         history=result.history,
         epochs_per_step=1.0 if batch_size is None else batch_size / num_train,
         final_train_loss=final["train"]["loss"], final_train_accuracy=final["train"]["accuracy"],
@@ -195,17 +209,16 @@ def run_all(specs: Sequence[RunSpec], *, problems: Mapping[str, Problem], splits
       splits: the data.
       config: the experiment config.
       log: called with one line per finished run (None: silent).
-      optimizers: ``(name, lr) -> optimizer`` cache shared between calls (e.g. the
-        learning-rate search and the final runs), so that ``fit`` compiles once.
+      optimizers: optimizer cache of :func:`optimizer_for`, shared between calls (the
+        learning-rate search and the final runs), so that ``fit`` compiles once per
+        (model, optimizer).
     """
     optimizers = {} if optimizers is None else optimizers
     results = []
     for spec in specs:
-        key = (spec.optimizer, spec.learning_rate)
-        if key not in optimizers:
-            optimizers[key] = make_optimizer(config, spec.optimizer, spec.learning_rate)
-        result = train_one(spec, problem=problems[spec.model], optimizer=optimizers[key],
-                           splits=splits, config=config)
+        optimizer, hyperparams = optimizer_for(config, spec.optimizer, spec.learning_rate, optimizers)
+        result = train_one(spec, problem=problems[spec.model], optimizer=optimizer,
+                           splits=splits, config=config, hyperparams=hyperparams)
         results.append(result)
         if log is not None:
             log(f"{spec.model:>8s} {spec.optimizer:>9s} lr={spec.learning_rate:<8.3g} seed={spec.seed} "

@@ -16,12 +16,12 @@ Differences from the loop, all documented in the results:
 
 * numbers equal the loop's up to float32 reassociation (XLA batches the K members'
   matrix products);
-* ``fit``'s explosion guard cannot stop one member of a vmapped program; it is
-  applied afterwards from the history (:func:`experiments._common.explosions`): a
-  member whose interval-mean training loss is non-finite or above 3x its update-0
-  loss is ``'diverged'``, its history cut before that interval. Its final metrics
-  are those of the final (bad) parameters, where ``fit`` returns the last good state;
-* the initial-loss warning (``fit``'s guard 1) is not run;
+* ``fit``'s explosion guard runs inside the sweep's loop (the same core): a member
+  whose update is bad is ``'diverged'`` and frozen at its last good state while the
+  others go on; its history keeps the rows ``fit`` would keep (those up to its bad
+  step) and its final metrics are those of the last good state, as ``fit``'s;
+* the initial-loss warning (``fit``'s guard 1) is not run (every member's update-0
+  loss is in ``run_sweep``'s result);
 * times are shared by the K members of a call: ``seconds_per_step`` is the median
   sweep seconds per update divided by K and ``wall_seconds`` the call's wall time
   (compilation included) divided by K, i.e. the amortised cost of one run. L-BFGS
@@ -44,7 +44,7 @@ from experiments import _common as common
 from experiments.compare_optimizers import optim, run as run_lib
 
 EXPLOSION_FACTOR = 3.0
-"""``fit``'s default ``explosion_factor``, used by the loop path."""
+"""``fit``'s default ``explosion_factor``, used by both paths."""
 
 
 def sweep_groups(specs: Sequence[run_lib.RunSpec], *, schedule: str) -> list[list[int]]:
@@ -59,7 +59,7 @@ def sweep_groups(specs: Sequence[run_lib.RunSpec], *, schedule: str) -> list[lis
     return list(groups.values())
 
 
-def _member_history(history: Mapping[str, np.ndarray], k: int, stop: int) -> dict[str, list]:
+def _member_history(history: Mapping[str, np.ndarray], k: int, stop: int | None) -> dict[str, list]:
     """Member ``k``'s history as ``fit`` returns it (lists of floats), first ``stop`` rows."""
     out = {}
     for name, values in history.items():
@@ -69,49 +69,54 @@ def _member_history(history: Mapping[str, np.ndarray], k: int, stop: int) -> dic
 
 
 def train_group(specs: Sequence[run_lib.RunSpec], *, problem: run_lib.Problem, splits: common.Splits,
-                config: ml_collections.ConfigDict) -> list[run_lib.RunResult]:
+                config: ml_collections.ConfigDict, cache: dict | None = None) -> list[run_lib.RunResult]:
     """Trains ``specs`` (one model, one minibatch optimizer) with one ``run_sweep`` call."""
-    name = specs[0].optimizer
     lrs = np.asarray([s.learning_rate for s in specs], np.float32)
-    if config.schedule != "constant" and len(set(lrs.tolist())) > 1:
+    if not run_lib.lr_as_data(config) and len(set(lrs.tolist())) > 1:
         raise ValueError(f"specs: a schedule ({config.schedule!r}) allows one learning rate per sweep; "
                          f"got {sorted(set(lrs.tolist()))}")
-    optimizer = run_lib.make_optimizer(config, name, specs[0].learning_rate)
+    optimizer, _ = run_lib.optimizer_for(config, specs[0].optimizer, specs[0].learning_rate,
+                                         {} if cache is None else cache)
     num_train = len(splits.train["label"])
-    kwargs = dict(train=splits.train, seeds=np.asarray([s.seed for s in specs], np.int32),
-                  batch_size=min(config.batch_size, num_train),
-                  hyperparams={"learning_rate": lrs} if config.schedule == "constant" else None)
+    batch_size = min(config.batch_size, num_train)
     start = time.monotonic()
-    initial = common.initial_losses(problem.model, optimizer, **kwargs)
-    result = parallel.run_sweep(problem.model, optimizer, val=splits.val, num_steps=config.num_steps,
-                                eval_every=config.eval_every, **kwargs)
+    result = parallel.run_sweep(
+        problem.model, optimizer, train=splits.train, val=splits.val,
+        seeds=np.asarray([s.seed for s in specs], np.int32), batch_size=batch_size,
+        hyperparams={"learning_rate": lrs} if run_lib.lr_as_data(config) else None,
+        num_steps=config.num_steps, eval_every=config.eval_every, explosion_factor=EXPLOSION_FACTOR)
+    finals = _final_metrics(problem, optimizer, result.state, splits)
     wall = time.monotonic() - start
     k = len(specs)
-    first_bad = common.explosions(result.history["train_loss"], initial, result.diverged, EXPLOSION_FACTOR)
-    shared = {"step": result.history["step"], "time": result.history["time"]}
-    per_step = run_lib.seconds_per_step(shared) / k
+    per_step = run_lib.seconds_per_step({"step": result.history["step"], "time": result.history["time"]}) / k
     out = []
     for i, spec in enumerate(specs):
-        state = parallel.tree_index(result.state, i)
-        final = {split: training.evaluate(problem.eval_step, state, data)
-                 for split, data in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-        history = _member_history(result.history, i, int(first_bad[i]))
+        diverged = result.status[i] == "diverged"
+        kept = int(np.sum(result.history["step"] <= result.first_bad_step[i])) if diverged else None
+        history = _member_history(result.history, i, kept)
         history["time"] = [t / k for t in history["time"]]
-        diverged = first_bad[i] < len(result.history["step"])
-        if diverged:
-            message = (f"diverged in the evaluation interval ending at step {int(result.history['step'][first_bad[i]])}: "
-                       f"mean training loss not finite or above {EXPLOSION_FACTOR:g} x the initial loss "
-                       f"{initial[i]:.4g} (run_sweep; history cut there)")
-        else:
-            message = f"completed {config.num_steps} steps (run_sweep, {k} members)"
+        message = result.messages[i] if diverged else f"completed {config.num_steps} steps (run_sweep, {k} members)"
+        final = {split: {m: float(v[i]) for m, v in metrics.items()} for split, metrics in finals.items()}
         steps = run_lib.time_to_target(history, problem.target)
         out.append(run_lib.RunResult(
-            spec=spec, status="diverged" if diverged else "completed", message=message, history=history,
-            epochs_per_step=kwargs["batch_size"] / num_train,
+            spec=spec, status=str(result.status[i]), message=message, history=history,
+            epochs_per_step=batch_size / num_train,
             final_train_loss=final["train"]["loss"], final_train_accuracy=final["train"]["accuracy"],
             val_accuracy=final["val"]["accuracy"], test_accuracy=final["test"]["accuracy"],
             steps_to_target=steps, seconds_per_step=per_step, seconds_to_target=steps * per_step,
             wall_seconds=wall / k))
+    return out
+
+
+def _final_metrics(problem: run_lib.Problem, optimizer: Any, states: Any,
+                   splits: common.Splits) -> dict[str, dict[str, np.ndarray]]:
+    """Every member's final ``{'loss', 'accuracy'}`` on train/val/test (fit's eval step, member by member)."""
+    eval_step = training.get_eval_step(problem.model, optimizer)
+    out: dict[str, dict[str, list]] = {}
+    for split, data in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+        rows = [training.evaluate(eval_step, parallel.tree_index(states, k), data)
+                for k in range(int(np.shape(states.step)[0]))]
+        out[split] = {m: np.asarray([r[m] for r in rows]) for m in ("loss", "accuracy")}
     return out
 
 
@@ -127,16 +132,17 @@ def run_all_sweep(specs: Sequence[run_lib.RunSpec], *, problems: Mapping[str, ru
       splits: the data.
       config: the experiment config (``schedule`` decides whether learning rates share a call).
       log: called with one line per finished run (None: silent).
-      optimizers: optimizer cache of the L-BFGS loop (see :func:`run.run_all`).
+      optimizers: optimizer cache shared with the loop (see :func:`run.optimizer_for`).
 
     Returns:
       One :class:`run.RunResult` per spec, in the order of ``specs``.
     """
     results: list[run_lib.RunResult | None] = [None] * len(specs)
+    optimizers = {} if optimizers is None else optimizers
     for group in sweep_groups(specs, schedule=config.schedule):
         members = [specs[i] for i in group]
         for i, result in zip(group, train_group(members, problem=problems[members[0].model],
-                                                splits=splits, config=config)):
+                                                splits=splits, config=config, cache=optimizers)):
             results[i] = result
             if log is not None:
                 _log_line(log, result)

@@ -29,6 +29,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import numpy as np
 
 from experiments import _common as common
@@ -160,7 +161,6 @@ def summary_rows(paths: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
 def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]
                       ) -> pathlib.Path:
     """Contours of each surface with every optimizer's path (one panel per surface)."""
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel  (Agg set by _common)
 
     names = list(paths)
     opt_names = list(dict.fromkeys(o for by_opt in paths.values() for o in by_opt))

@@ -12,6 +12,7 @@ import numpy as np
 from experiments import _common as common
 from experiments.compare_regularizers import config as config_lib
 from experiments.compare_regularizers import train
+from jax231 import training
 
 TABLE_COLUMNS = ("method", "train acc", "val acc", "test acc", "gap (train - val)", "val loss",
                  "params", "seeds")
@@ -118,6 +119,11 @@ def run(config: ml_collections.ConfigDict, workdir: Any, log: Callable[[str], No
     common.plot_curves(workdir / "curves_accuracy.png", panels, xlabel="epoch", ylabel="accuracy",
                        title="train vs val accuracy (inference mode)")
     common.plot_curves(workdir / "curves_gap.png", gaps, xlabel="epoch", ylabel="train acc - val acc")
+    if config.get("tensorboard", training.tensorboard_available()):
+        for r in results:
+            training.write_tensorboard(workdir / "tensorboard" / f"{r.method}_seed{r.seed}", r.history,
+                                       step_key="epoch", hparams={"method": r.method, "seed": r.seed},
+                                       metrics={f"final/{k}": v for k, v in r.final.items()})
     common.write_json(workdir / "results.json", {
         "config": config.to_dict(), "summary": rows, "runs": [r._asdict() for r in results],
         "seconds_total": time.monotonic() - start})

@@ -1,33 +1,34 @@
-"""Training loop of compare_regularizers: K members at once, per-step hooks, per-epoch eval.
+"""compare_regularizers on the training core: K members with :func:`jax231.parallel.run_sweep`.
 
-Regularisers differ in *where* they act, so the loop exposes the three places:
+Regularisers differ in *where* they act; each place is a hook of the core, so this
+module holds no training loop:
 
-* the objective: a penalty ``R(w)`` (L2, L1, elastic net) through
-  :func:`jax231.training.make_train_step`'s ``penalty=``; dropout, DropConnect, batch
-  norm and stochastic depth live in the model (train mode);
-* the data: a random 1-D augmentation of every minibatch inside the compiled loop;
+* the objective: a penalty ``R(w)`` (L2, L1, elastic net) through ``penalty=``;
+  dropout, DropConnect, batch norm and stochastic depth live in the model (train mode);
+* the data: a random 1-D augmentation of every minibatch, run_sweep's on-device
+  ``batch_fn`` (key ``fold_in(run_keys(seed).hook, step)``);
 * the parameters that are evaluated: an exponential moving average of the iterates
-  (:func:`jax231.optimizers.ema`, Polyak averaging), snapshots at the end of each
-  cosine cycle (snapshot ensembles), or ``K`` independently seeded members trained
-  together under ``vmap`` (model ensembles), whose softmax outputs are averaged.
+  (:func:`jax231.optimizers.average_params` chained after the rule: the average
+  lives in the optimizer state and is what ``eval_params`` evaluates), snapshots
+  at the end of each cosine cycle collected by the evaluation callback (snapshot
+  ensembles), or ``K`` independently seeded members trained together (model
+  ensembles, ``run_sweep`` over seeds), whose softmax outputs are averaged by one
+  ensemble evaluation.
 
-One epoch of all members is one jitted ``lax.scan`` (members ``vmap``'d); the
-epoch's data order is :func:`jax231.training.epoch_permutation` of the member's key.
-``jax231.training.fit`` does not expose per-step hooks (augmentation, averaging,
-snapshots), hence this small loop over the same public building blocks.
+Member ``k`` of seed ``s`` is the run of seed ``s + 1000 k`` (:func:`member_seeds`);
+evaluations happen at every epoch end (``eval_every`` = updates per epoch).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax231 import losses, models, optimizers, training
+from jax231 import losses, models, optimizers, parallel, training
 
 from experiments import _common as common
 
@@ -148,7 +149,7 @@ def ensemble_metrics(model: models.Model, params: Any, model_state: Any, data: M
 
 
 class Settings(NamedTuple):
-    """The config values a compiled training program depends on (hashable cache key)."""
+    """The config values the built model, optimizer and hook depend on (hashable)."""
 
     optimizer: str
     learning_rate: float
@@ -163,75 +164,55 @@ class Settings(NamedTuple):
                    int(config.num_epochs), int(config.max_shift), float(config.noise_std))
 
 
-class Programs(NamedTuple):
-    """The jitted functions of one (method, data shape, settings), built once per process.
+class Built(NamedTuple):
+    """The objects of one (method, data shape, settings): the keys of training's compile cache.
 
     Attributes:
       model: the method's model.
-      init: ``init(keys) -> (states, averages)`` for stacked member keys.
-      run_epoch: ``run_epoch(states, averages, keys, epoch, images, labels) ->
-        (states, averages, mean minibatch loss per member)``; members ``vmap``'d.
-      evaluate: ``evaluate(params, model_state, data) -> (loss, accuracy)`` of the
-        averaged softmax (:func:`ensemble_metrics`).
+      optimizer: its rule, chained with :func:`jax231.optimizers.average_params` for Polyak/EMA.
+      batch_fn: the augmentation hook (None without augmentation).
+      ensemble: jitted :func:`ensemble_metrics` of ``model``.
     """
 
     model: models.Model
-    init: Callable
-    run_epoch: Callable
-    evaluate: Callable
+    optimizer: Any
+    batch_fn: Callable | None
+    ensemble: Callable
 
 
-_PROGRAMS: dict[tuple, Programs] = {}
+_BUILT: dict[tuple, Built] = {}
 
 
-def programs(method: Method, *, num_classes: int, input_shape: tuple[int, ...], num_train: int,
-             settings: Settings) -> Programs:
-    """Builds (or fetches) the compiled programs, so that seeds reuse one compilation."""
-    key = (repr(method), num_classes, tuple(input_shape), num_train, settings)
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = _build_programs(method, num_classes, tuple(input_shape), num_train, settings)
-    return _PROGRAMS[key]
+def built(method: Method, *, num_classes: int, num_train: int, settings: Settings) -> Built:
+    """The method's objects, built once per process so that every seed reuses one compilation."""
+    key = (repr(method), num_classes, num_train, settings)
+    if key not in _BUILT:
+        _BUILT[key] = _build(method, num_classes, num_train, settings)
+    return _BUILT[key]
 
 
-def _build_programs(method: Method, num_classes: int, input_shape: tuple[int, ...], n: int,
-                    settings: Settings) -> Programs:
-    batch_size = min(settings.batch_size, n)
-    steps_per_epoch = n // batch_size
+def _build(method: Method, num_classes: int, n: int, settings: Settings) -> Built:
+    steps_per_epoch = n // min(settings.batch_size, n)
     learning_rate: Any = settings.learning_rate
     if method.snapshot_cycles:  # SGDR: cosine cycles with warm restarts, one snapshot per cycle
         period = max(settings.num_epochs // method.snapshot_cycles, 1) * steps_per_epoch
         learning_rate = optimizers.schedules.sgdr(settings.learning_rate, first_period=period)
     model = build_model(method, num_classes)
     optimizer = optimizers.get(settings.optimizer, learning_rate=learning_rate)
-    step = training.make_train_step(model, optimizer, penalty=method.penalty)
-    average = optimizers.ema(method.average_decay) if method.average_decay is not None else None
+    if method.average_decay is not None:
+        optimizer = optimizers.chain(optimizer, optimizers.average_params(optimizers.ema(method.average_decay)))
+    batch_fn = None
+    if method.augment:
+        def batch_fn(key, batch):
+            image = augment_signals(key, batch["image"], max_shift=settings.max_shift, noise_std=settings.noise_std)
+            return {"image": image, "label": batch["label"]}
 
-    def init(keys):
-        states = jax.vmap(lambda k: training.create_train_state(
-            model, optimizer, rng=k, input_shape=input_shape))(keys)
-        return states, (jax.vmap(average.init)(states.params) if average is not None else None)
+    return Built(model, optimizer, batch_fn, jax.jit(functools.partial(ensemble_metrics, model)))
 
-    def epoch_fn(state, avg, member_key, epoch, images, labels):
-        perm = training.epoch_permutation(member_key, epoch, n)[: steps_per_epoch * batch_size]
 
-        def body(carry, idx):
-            state, avg = carry
-            batch = {"image": images[idx], "label": labels[idx]}
-            if method.augment:
-                aug_key = jax.random.fold_in(jax.random.fold_in(member_key, 0xA06), state.step)
-                batch["image"] = augment_signals(aug_key, batch["image"], max_shift=settings.max_shift,
-                                                 noise_std=settings.noise_std)
-            state, metrics = step(state, batch)
-            if avg is not None:
-                avg = average.update(state.params, avg)
-            return (state, avg), metrics["loss"]
-
-        (state, avg), loss = jax.lax.scan(body, (state, avg), perm.reshape(steps_per_epoch, batch_size))
-        return state, avg, jnp.mean(loss)
-
-    avg_axis = 0 if average is not None else None
-    run_epoch = jax.jit(jax.vmap(epoch_fn, in_axes=(0, avg_axis, 0, None, None, None)))
-    return Programs(model, jax.jit(init), run_epoch, jax.jit(functools.partial(ensemble_metrics, model)))
+def member_seeds(seed: int, members: int) -> np.ndarray:
+    """The run seeds of the members of ``seed``: ``seed + 1000 k`` (member 0 is the run of ``seed``)."""
+    return np.asarray([seed + 1000 * k for k in range(members)], np.int32)
 
 
 def train_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
@@ -242,56 +223,62 @@ def train_method(method: Method, *, splits: common.Splits, config: Any, seed: in
       splits: train / val / test arrays.
       config: needs ``num_epochs``, ``batch_size``, ``learning_rate``, ``optimizer``,
         ``max_shift``, ``noise_std``.
-      seed: member ``k`` uses ``fold_in(key(seed), k)`` (initialisation, data order,
-        dropout and augmentation keys); the seed is data, the program is compiled once.
+      seed: member ``k`` is the run of seed ``seed + 1000 k`` (initialisation, data
+        order, dropout and augmentation keys of ``jax231.training.run_keys``); the
+        seed is data, the program is compiled once.
 
     Returns:
       A :class:`MethodResult`.
     """
     n = len(splits.train["label"])
-    progs = programs(method, num_classes=splits.num_classes, input_shape=splits.input_shape,
-                     num_train=n, settings=Settings.from_config(config))
-    keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.key(seed), k))(jnp.arange(method.members))
-    states, averages = progs.init(keys)
+    objs = built(method, num_classes=splits.num_classes, num_train=n, settings=Settings.from_config(config))
+    steps_per_epoch = n // min(config.batch_size, n)
     data = {k: {n_: jnp.asarray(v) for n_, v in d.items()} for k, d in
             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-    evaluate = progs.evaluate
-
-    def evaluated_params(states, averages):
-        return averages.average if averages is not None else states.params
-
-    history: dict[str, list] = {k: [] for k in ("epoch", "minibatch_loss", "train_loss", "train_accuracy",
-                                                "val_loss", "val_accuracy")}
-    snapshots: list[tuple[Any, Any]] = []
     cycle = max(config.num_epochs // method.snapshot_cycles, 1) if method.snapshot_cycles else 0
-    diverged = False
-    for epoch in range(config.num_epochs):
-        states, averages, loss = progs.run_epoch(states, averages, keys, epoch,
-                                                 data["train"]["image"], data["train"]["label"])
-        params = evaluated_params(states, averages)
-        history["epoch"].append(epoch + 1)
-        history["minibatch_loss"].append(float(jnp.mean(loss)))
+    snapshots: list[tuple[Any, Any]] = []
+
+    def eval_fn(step, states):
+        """The ensemble evaluation of every epoch; a snapshot at each cycle end."""
+        params = training.eval_view(objs.optimizer, states).params
+        out = {}
         for split in ("train", "val"):
-            split_loss, split_acc = evaluate(params, states.model_state, data[split])
-            history[f"{split}_loss"].append(float(split_loss))
-            history[f"{split}_accuracy"].append(float(split_acc))
-        if not math.isfinite(history["minibatch_loss"][-1]):
-            diverged = True
-            break
-        if cycle and (epoch + 1) % cycle == 0:
+            out[f"ens_{split}_loss"], out[f"ens_{split}_accuracy"] = objs.ensemble(params, states.model_state,
+                                                                               data[split])
+        if cycle and (step // steps_per_epoch) % cycle == 0:
             snapshots.append((params, states.model_state))
+        return out
+
+    result = parallel.run_sweep(
+        objs.model, objs.optimizer, train=splits.train, seeds=member_seeds(seed, method.members),
+        num_steps=config.num_epochs * steps_per_epoch, batch_size=min(config.batch_size, n),
+        eval_every=steps_per_epoch, penalty=method.penalty, batch_fn=objs.batch_fn, eval_fn=eval_fn,
+        explosion_factor=None)
+    history, diverged = _history(result)
     if snapshots:  # snapshot ensemble: the members' snapshots, stacked on the member axis
         params = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *(p for p, _ in snapshots))
         model_state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *(s for _, s in snapshots))
     else:
-        params, model_state = evaluated_params(states, averages), states.model_state
+        params, model_state = training.eval_view(objs.optimizer, result.state).params, result.state.model_state
     final = {}
     for split in ("train", "val", "test"):
-        split_loss, split_acc = evaluate(params, model_state, data[split])
+        split_loss, split_acc = objs.ensemble(params, model_state, data[split])
         final[f"{split}_loss"], final[f"{split}_accuracy"] = float(split_loss), float(split_acc)
     final["gap"] = final["train_accuracy"] - final["val_accuracy"]
-    num_params = int(sum(np.prod(x.shape[1:]) for x in jax.tree_util.tree_leaves(states.params)))
+    num_params = int(sum(np.prod(x.shape[1:]) for x in jax.tree_util.tree_leaves(result.state.params)))
     return MethodResult(method.name, seed, history, final, num_params, diverged)
+
+
+def _history(result: Any) -> tuple[dict[str, list], bool]:
+    """Per-epoch rows (up to the first epoch with a non-finite minibatch loss) and the divergence flag."""
+    minibatch = np.mean(result.history["train_loss"], axis=0)
+    bad = np.flatnonzero(~np.isfinite(minibatch))  # a frozen member leaves NaN rows
+    rows = len(minibatch) if not len(bad) else int(bad[0]) + 1
+    history = {"epoch": list(range(1, rows + 1)), "minibatch_loss": [float(v) for v in minibatch[:rows]]}
+    for split in ("train", "val"):
+        for metric in ("loss", "accuracy"):
+            history[f"{split}_{metric}"] = [float(v) for v in result.history[f"ens_{split}_{metric}"][:rows]]
+    return history, bool(np.any(result.diverged))
 
 
 def penalty_fn(kind: str, *, l1: float = 0.0, l2: float = 0.0) -> Callable[[Any], jax.Array] | None:

@@ -22,6 +22,7 @@ import pathlib
 import time
 from typing import Any
 
+import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import ml_collections
 import numpy as np
 
@@ -29,7 +30,7 @@ from experiments import _common
 from experiments._common import UsageError
 from experiments.hparam_search import search
 from experiments.train import experiment as train_lib
-from jax231 import training
+from jax231 import parallel, training
 
 
 def validate_config(config: ml_collections.ConfigDict) -> dict[str, tuple[float, float]]:
@@ -68,59 +69,94 @@ def sweep_objective(config: ml_collections.ConfigDict, model: Any, splits: _comm
 
     Member ``p`` is the trial ``fit(..., seed=config.seed)`` with ``points[p]``: every
     member shares the seed, hence the initialisation and data order (common random
-    numbers). ``fit``'s explosion guard is applied from the history
-    (:func:`experiments._common.explosions`): a trial whose mean training loss over an
-    evaluation interval is non-finite or above ``explosion_factor`` x its update-0 loss
-    is ``'diverged'`` (the status ``fit`` gives), with ``steps_run`` the last good
-    evaluation's step (``fit`` knows the exact update) and NaN validation metrics.
+    numbers). ``fit``'s explosion guard runs inside the sweep (the same core): a trial
+    whose update is bad is ``'diverged'`` and frozen, ``steps_run`` its good updates,
+    with NaN validation metrics (as the loop path reports).
 
     Returns:
       One result per point, with the keys of the loop path's objective.
     """
-    from jax231 import parallel  # pylint: disable=import-outside-toplevel
-
     num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
     count = len(points)
     values = {name: np.asarray([p[name] for p in points], np.float64) for name in points[0]}
     optimizer = train_lib.build_optimizer(config, num_steps=num_steps)
     fixed_l2 = float(config.get("l2", 0.0))
-    kwargs = dict(train=splits.train, seeds=np.full(count, config.seed, np.int32),
-                  batch_size=min(config.batch_size or len(splits.train["label"]), len(splits.train["label"])),
-                  loss=config.loss,
-                  hyperparams={"learning_rate": values["learning_rate"].astype(np.float32)}
-                  if "learning_rate" in values else None,
-                  l2=values["l2"] if "l2" in values else (np.full(count, fixed_l2) if fixed_l2 > 0 else None))
-    eval_every = min(config.eval_every, num_steps)
-    initial = _common.initial_losses(model, optimizer, **kwargs)
-    result = parallel.run_sweep(model, optimizer, val=splits.val, num_steps=num_steps, eval_every=eval_every,
-                                **kwargs)
+    num_train = len(splits.train["label"])
+    result = parallel.run_sweep(
+        model, optimizer, train=splits.train, val=splits.val, seeds=np.full(count, config.seed, np.int32),
+        batch_size=min(config.batch_size or num_train, num_train), loss=config.loss,
+        hyperparams={"learning_rate": values["learning_rate"].astype(np.float32)}
+        if "learning_rate" in values else None,
+        l2=values["l2"] if "l2" in values else (np.full(count, fixed_l2) if fixed_l2 > 0 else None),
+        num_steps=num_steps, eval_every=min(config.eval_every, num_steps),
+        explosion_factor=config.explosion_factor)
     history = result.history
-    first_bad = _common.explosions(history["train_loss"], initial, result.diverged, config.explosion_factor)
-    num_evals = len(history["step"])
     out = []
     for p in range(count):
-        good = int(first_bad[p])
-        diverged = good < num_evals
+        diverged = result.status[p] == "diverged"
+        good = int(np.sum(history["step"] <= result.first_bad_step[p])) if diverged else len(history["step"])
         val_loss = history["val_loss"][p, :good]
         finite = np.isfinite(val_loss)
         out.append({
             "val_accuracy": math.nan if diverged else float(history["val_accuracy"][p, -1]),
             "val_loss": math.nan if diverged else float(history["val_loss"][p, -1]),
             "train_accuracy": float(history["train_accuracy"][p, good - 1]) if good else math.nan,
-            "status": "diverged" if diverged else "completed",
+            "status": str(result.status[p]),
             "best_step": int(history["step"][np.flatnonzero(finite)[np.argmin(val_loss[finite])]])
             if finite.any() else -1,
-            "steps_run": int(history["step"][good - 1]) if good else 0, "steps_asked": num_steps})
+            "steps_run": int(np.asarray(result.state.step)[p]), "steps_asked": num_steps})
     return out
+
+
+def data_fields(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """Searched fields the loop path passes to ``fit`` as data (one compilation per stage).
+
+    The learning rate (a value in the optimizer state; not with a schedule, which
+    recomputes it every step) and the L2 strength (``fit(l2=...)``).
+    """
+    return ("learning_rate", "l2") if config.schedule == "constant" else ("l2",)
+
+
+def loop_objective(config: ml_collections.ConfigDict, model: Any, splits: _common.Splits, ranges: dict):
+    """The loop path's objective: one ``fit`` per trial, compiled once per stage when it can be.
+
+    When every searched field is in :func:`data_fields`, each stage builds one
+    optimizer and passes the trial's values as data (``hyperparams=``, ``l2=``);
+    otherwise (e.g. a searched momentum) each trial builds its own optimizer.
+    """
+    as_data = set(ranges) <= set(data_fields(config))
+    optimizers_by_stage: dict[str, Any] = {}
+
+    def objective(hparams: dict[str, float], stage: str) -> dict[str, Any]:
+        trial_config = ml_collections.ConfigDict(config.to_dict())
+        for name, value in hparams.items():
+            trial_config[name] = type(config[name])(value)
+        num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
+        if as_data and stage not in optimizers_by_stage:
+            optimizers_by_stage[stage] = train_lib.build_optimizer(config, num_steps=num_steps)
+        optimizer = optimizers_by_stage[stage] if as_data else train_lib.build_optimizer(trial_config,
+                                                                                         num_steps=num_steps)
+        l2 = float(trial_config.get("l2", 0.0))
+        train_lib.build_penalty(trial_config)  # validates the strength (>= 0)
+        result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
+                              l2=l2 if l2 > 0 or "l2" in ranges else None, num_steps=num_steps,
+                              batch_size=config.batch_size or None, eval_every=min(config.eval_every, num_steps),
+                              seed=config.seed, explosion_factor=config.explosion_factor, check_initial_loss=False,
+                              hyperparams={"learning_rate": trial_config.learning_rate}
+                              if as_data and "learning_rate" in ranges else None)
+        val = result.evaluate(splits.val, batch_size=len(splits.val["label"]))
+        diverged = result.status == "diverged"
+        return {"val_accuracy": math.nan if diverged else float(val["accuracy"]),
+                "val_loss": math.nan if diverged else float(val["loss"]),
+                "train_accuracy": (result.history.get("train_accuracy") or [math.nan])[-1],
+                "status": result.status, "best_step": result.best_step,
+                "steps_run": int(result.state.step), "steps_asked": num_steps}  # good updates made
+
+    return objective
 
 
 def plot_trials(path: pathlib.Path, trials: list[search.Trial], names: tuple[str, str], *, title: str) -> None:
     """Scatter of two searched hyperparameters (log axes) coloured by validation accuracy; x = diverged."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.0, 4.4))
     ok = [t for t in trials if t.result["status"] != "diverged"]
     bad = [t for t in trials if t.result["status"] == "diverged"]
@@ -154,26 +190,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
     workdir = pathlib.Path(workdir)
     splits = train_lib.build_data(config)
     model = train_lib.build_model(config, splits.num_classes)
-    eval_step = training.make_eval_step(model, loss=config.loss)
-
-    def objective(hparams: dict[str, float], stage: str) -> dict[str, Any]:
-        trial_config = ml_collections.ConfigDict(config.to_dict())
-        for name, value in hparams.items():
-            trial_config[name] = type(config[name])(value)
-        num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
-        optimizer = train_lib.build_optimizer(trial_config, num_steps=num_steps)
-        result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
-                              penalty=train_lib.build_penalty(trial_config), num_steps=num_steps,
-                              batch_size=config.batch_size or None, eval_every=min(config.eval_every, num_steps),
-                              seed=config.seed, explosion_factor=config.explosion_factor,
-                              check_initial_loss=False)
-        val = training.evaluate(eval_step, result.state, splits.val, batch_size=len(splits.val["label"]))
-        diverged = result.status == "diverged"
-        return {"val_accuracy": math.nan if diverged else float(val["accuracy"]),
-                "val_loss": math.nan if diverged else float(val["loss"]),
-                "train_accuracy": (result.history.get("train_accuracy") or [math.nan])[-1],
-                "status": result.status, "best_step": result.best_step,
-                "steps_run": int(result.state.step), "steps_asked": num_steps}  # good updates made
+    objective = loop_objective(config, model, splits, ranges)
 
     sweep = bool(config.get("sweep", False))
     trials, fine_ranges = search.coarse_to_fine(
@@ -192,6 +209,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
         plot_trials(workdir / "trials.png", trials, (names[0], names[1]),
                     title=f"{config.model} / {config.optimizer} on {config.dataset}")
     best = search.rank(trials)[0]
+    if config.get("tensorboard", training.tensorboard_available()):
+        search.write_tensorboard(workdir, trials)
     _common.write_json(workdir / "results.json", {
         "best_hparams": best.hparams, "best_val_accuracy": best.result["val_accuracy"],
         "coarse_ranges": ranges, "fine_ranges": fine_ranges, "num_trials": len(trials),

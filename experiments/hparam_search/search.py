@@ -20,12 +20,14 @@ References:
 from __future__ import annotations
 
 import math
+import pathlib
 import time
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from experiments._common import UsageError
+from jax231 import training
 
 LogRanges = Mapping[str, tuple[float, float]]
 """``name -> (low, high)``: a positive interval searched uniformly in log10 space."""
@@ -181,3 +183,18 @@ def trial_rows(trials: Sequence[Trial], columns: Sequence[str] = ("val_accuracy"
         row["seconds"] = round(trial.seconds, 2)
         rows.append(row)
     return rows
+
+
+def write_tensorboard(workdir: Any, trials: Sequence[Trial], *, prefix: str = "") -> None:
+    """Every trial as a TensorBoard HParams trial under ``workdir/tensorboard/<prefix><stage>_<index>``.
+
+    The sampled hyperparameters (and the stage) are the trial's HParams; its
+    numeric results (validation accuracy and loss, steps run) its metrics, so
+    TensorBoard's HParams table view compares the trials.
+    """
+    for t in trials:
+        metrics = {f"trial/{k}": v for k, v in t.result.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        training.write_tensorboard(pathlib.Path(workdir) / "tensorboard" / f"{prefix}{t.stage}_{t.index:03d}", {},
+                                   hparams={**t.hparams, "stage": t.stage, "status": str(t.result.get("status"))},
+                                   metrics=metrics)

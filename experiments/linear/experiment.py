@@ -14,6 +14,7 @@ import pathlib
 import time
 from typing import Any, NamedTuple
 
+import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import ml_collections
 import numpy as np
 
@@ -64,46 +65,47 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 def search_loss(loss: str, config: ml_collections.ConfigDict, splits: _common.Splits,
                 log=print) -> LossResult:
-    """Coarse-to-fine search over (learning_rate, l2) for one loss; the best state is kept."""
+    """Coarse-to-fine search over (learning_rate, l2) for one loss; the best state is kept.
+
+    One SGD object and one model for every trial: the learning rate
+    (``hyperparams=``) and the L2 strength (``l2=``) are data, so the search
+    compiles ``fit``'s programs once per loss, not once per trial.
+    """
     model = models.get("linear", num_classes=splits.num_classes, init=config.init)
-    eval_step = training.make_eval_step(model, loss=loss)
+    optimizer = optimizers.sgd(learning_rate=1.0)  # every trial writes its own rate into the state
     best_states: dict[int, Any] = {}
 
     def objective(hparams: dict[str, float], stage: str) -> dict[str, Any]:
         del stage  # coarse and fine trials have the same length here
+        train_lib.build_penalty(config, l2=hparams["l2"])  # validates the strength (>= 0)
         result = training.fit(
-            model, optimizers.sgd(learning_rate=hparams["learning_rate"]), train=splits.train, val=splits.val,
-            loss=loss, penalty=train_lib.build_penalty(config, l2=hparams["l2"]), num_steps=config.num_steps,
+            model, optimizer, train=splits.train, val=splits.val, loss=loss, l2=float(hparams["l2"]),
+            hyperparams={"learning_rate": hparams["learning_rate"]}, num_steps=config.num_steps,
             batch_size=config.batch_size, eval_every=config.eval_every, seed=config.seed,
             explosion_factor=config.explosion_factor, check_initial_loss=False)
-        val = training.evaluate(eval_step, result.state, splits.val, batch_size=len(splits.val["label"]))
+        val = result.evaluate(splits.val, batch_size=len(splits.val["label"]))
         history = result.history
         out = {"val_accuracy": float(val["accuracy"]), "val_loss": float(val["loss"]),
                "train_accuracy": (history["train_accuracy"][-1] if history.get("train_accuracy") else math.nan),
                "status": result.status, "best_step": result.best_step}
         if result.status == "diverged":
             out["val_accuracy"] = math.nan
-        index = len(best_states)
-        best_states[index] = result.state
+        best_states[len(best_states)] = result
         return out
 
     trials, _ = search.coarse_to_fine(objective, config.ranges[loss].to_dict(), num_coarse=config.num_coarse,
                                       num_fine=config.num_fine, seed=config.seed, top_k=config.top_k,
                                       shrink=config.shrink, log=lambda line: log(f"{loss}: {line}"))
     best = search.rank(trials)[0]
-    state = best_states[best.index]
-    test = training.evaluate(eval_step, state, splits.test, batch_size=len(splits.test["label"]))
-    return LossResult(trials, best, float(best.result["val_accuracy"]), float(test["accuracy"]), state.params)
+    winner = best_states[best.index]
+    test = winner.evaluate(splits.test, batch_size=len(splits.test["label"]))
+    return LossResult(trials, best, float(best.result["val_accuracy"]), float(test["accuracy"]),
+                      winner.state.params)
 
 
 def plot_templates(path: pathlib.Path, params: Any, image_shape: tuple[int, ...], *,
                    class_names: list[str], title: str) -> None:
     """Draws each class template rescaled to [0, 1] (the course's visualisation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     templates = np.asarray(models.class_templates(params, image_shape), dtype=np.float64)
     num = len(templates)
     cols = min(num, 5)
@@ -171,5 +173,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
     _common.write_tables(workdir, "summary", rows, title=f"Linear classifiers on {config.dataset}",
                          notes=f"{len(splits.train['label'])} train / {len(splits.val['label'])} val / "
                                f"{len(splits.test['label'])} test examples; wall time {seconds:.1f} s.")
+    if config.get("tensorboard", training.tensorboard_available()):
+        for loss, r in results.items():
+            search.write_tensorboard(workdir, r.trials, prefix=f"{loss}_")
     _common.write_json(workdir / "results.json", {"rows": rows, "seconds": seconds})
     return results

@@ -24,8 +24,8 @@ import pathlib
 import time
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import ml_collections
 import numpy as np
 
@@ -106,50 +106,44 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def lr_range_test(config: ml_collections.ConfigDict, splits: _common.Splits) -> LrFindResult:
-    """Runs the range test of the module docstring on ``splits.train``."""
+    """Runs the range test of the module docstring on ``splits.train`` with :func:`jax231.training.fit`.
+
+    ``fit`` evaluates every step (``eval_every=1``: each history row is one
+    update's minibatch loss) with the seed's RNG convention (``training.run_keys``)
+    and its explosion guard at ``stop_factor`` x the initial loss; the curve is then
+    cut where the smoothed loss first exceeds ``stop_factor`` x its running minimum.
+
+    Raises:
+      UsageError: for an optimizer that picks its own step (L-BFGS's line search):
+        a learning-rate range test means nothing there.
+    """
     validate_config(config)
     model = train_lib.build_model(config, splits.num_classes)
     optimizer = train_lib.build_optimizer(
         config, num_steps=config.num_steps,
         learning_rate=exponential_ramp(config.min_lr, config.max_lr, config.num_steps))
-    step = training.jit_train_step(training.make_train_step(model, optimizer, loss=config.loss,
-                                                            penalty=train_lib.build_penalty(config)))
-    state = training.create_train_state(model, optimizer, rng=jax.random.key(config.seed),
-                                        input_shape=splits.input_shape)
-    images, labels = splits.train["image"], splits.train["label"]
-    batch_size = min(config.batch_size, len(labels))
-    rng = np.random.default_rng(config.seed)
-    order, cursor = rng.permutation(len(labels)), 0
-    lrs, losses, smoothed, average = [], [], [], 0.0
-    log_ratio = math.log(config.max_lr / config.min_lr)
-    exploded_at = None
-    for t in range(config.num_steps):
-        if cursor + batch_size > len(order):
-            order, cursor = rng.permutation(len(labels)), 0
-        idx = order[cursor:cursor + batch_size]
-        cursor += batch_size
-        state, metrics = step(state, {"image": images[idx], "label": labels[idx]})
-        loss = float(metrics["loss"])
-        lrs.append(config.min_lr * math.exp(log_ratio * t / (config.num_steps - 1)))
-        losses.append(loss)
-        average = config.smoothing * average + (1 - config.smoothing) * loss
-        smoothed.append(average / (1 - config.smoothing ** (t + 1)))
-        if not math.isfinite(loss) or smoothed[-1] > config.stop_factor * min(smoothed):
-            exploded_at = lrs[-1]
-            break
-    lrs_a, smoothed_a = np.asarray(lrs), np.asarray(smoothed)
-    min_loss_lr, steepest_lr = suggestions(lrs_a, smoothed_a)
-    return LrFindResult(lrs_a, np.asarray(losses), smoothed_a, exploded_at, min_loss_lr, steepest_lr,
-                        min_loss_lr / 10)
+    if optimizer.needs_objective:
+        raise UsageError(f"--config.optimizer: expected a first-order optimizer for a learning-rate range test "
+                         f"(it picks its step by line search), got {config.optimizer!r}")
+    result = training.fit(model, optimizer, train=splits.train, loss=config.loss,
+                          penalty=train_lib.build_penalty(config), num_steps=config.num_steps,
+                          batch_size=min(config.batch_size, len(splits.train["label"])), eval_every=1,
+                          seed=config.seed, explosion_factor=config.stop_factor, check_initial_loss=False)
+    losses = np.asarray(result.history["train_loss"], np.float64)
+    steps = np.arange(len(losses) + 1)  # one more: the learning rate of fit's bad update, if any
+    lrs = config.min_lr * np.exp(math.log(config.max_lr / config.min_lr) * steps / (config.num_steps - 1))
+    smoothed = smooth(losses, config.smoothing)
+    with np.errstate(invalid="ignore"):
+        blown = ~np.isfinite(losses) | (smoothed > config.stop_factor * np.minimum.accumulate(smoothed))
+    cut = int(np.argmax(blown)) + 1 if blown.any() else len(losses)
+    exploded_at = float(lrs[cut - 1]) if blown.any() else float(lrs[cut]) if result.status == "diverged" else None
+    lrs, losses, smoothed = lrs[:cut], losses[:cut], smoothed[:cut]
+    min_loss_lr, steepest_lr = suggestions(lrs, smoothed)
+    return LrFindResult(lrs, losses, smoothed, exploded_at, min_loss_lr, steepest_lr, min_loss_lr / 10)
 
 
 def plot(path: pathlib.Path, result: LrFindResult, *, title: str) -> None:
     """Loss against learning rate (log x), raw and smoothed, with the suggestions marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(result.learning_rates, result.losses, alpha=0.35, lw=1, label="minibatch loss")
     ax.plot(result.learning_rates, result.smoothed, lw=2, label="smoothed")
@@ -181,6 +175,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> LrFin
     _common.write_csv(workdir / "lr_find.csv", [
         {"step": t, "learning_rate": lr, "loss": loss, "smoothed": s}
         for t, (lr, loss, s) in enumerate(zip(result.learning_rates, result.losses, result.smoothed))])
+    if config.get("tensorboard", training.tensorboard_available()):
+        training.write_tensorboard(workdir / "tensorboard" / "lr_find", {
+            "step": list(range(len(result.losses))), "learning_rate": result.learning_rates,
+            "minibatch_loss": result.losses, "smoothed_loss": result.smoothed})
     _common.write_json(workdir / "results.json", {
         "dataset": config.dataset, "model": config.model, "optimizer": config.optimizer,
         "steps_run": len(result.losses), "exploded_at": result.exploded_at, "min_loss_lr": result.min_loss_lr,

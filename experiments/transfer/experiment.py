@@ -68,7 +68,8 @@ def freeze(optimizer: optimizers.GradientTransformation, trainable: Any) -> opti
       trainable: a pytree of Python bools with the structure of the params.
 
     Returns:
-      A ``GradientTransformation`` with the inner state; extras pass through.
+      A ``GradientTransformation`` with the inner state; extras pass through, and the
+      inner rule's capabilities (``needs_objective``, ``eval_params``) are kept.
     """
 
     def update(grads, state, params=None, **extra):
@@ -76,7 +77,9 @@ def freeze(optimizer: optimizers.GradientTransformation, trainable: Any) -> opti
         updates = jax.tree_util.tree_map(lambda u, keep: u if keep else jnp.zeros_like(u), updates, trainable)
         return updates, state
 
-    return optimizers.GradientTransformation(optimizer.init, update)
+    return optimizers.GradientTransformation(
+        optimizer.init, update, needs_objective=getattr(optimizer, "needs_objective", False),
+        eval_params=getattr(optimizer, "eval_params", None))
 
 
 def head_mask(params: Params, head_key: str) -> Any:
@@ -148,9 +151,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     model_a = train_lib.build_model(config, split_a.num_classes)
     pretrain = _fit(model_a, train_lib.build_optimizer(config, num_steps=config.pretrain_steps), config,
                     split_a, config.pretrain_steps)
-    eval_a = training.make_eval_step(model_a, loss=config.loss)
-    pretrain_val = float(training.evaluate(eval_a, pretrain.state, split_a.val,
-                                           batch_size=len(split_a.val["label"]))["accuracy"])
+    pretrain_val = float(pretrain.evaluate(split_a.val, batch_size=len(split_a.val["label"]))["accuracy"])
 
     model_b = train_lib.build_model(config, split_b.num_classes)
     fresh_params, fresh_state = model_b.init(jax.random.key(config.seed + 1), split_b.input_shape)
@@ -164,13 +165,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
         "head_only": (transferred_model, freeze(optimizer, head_mask(transferred, config.head_key))),
         "fine_tune_all": (transferred_model, optimizer),
     }
-    eval_b = training.make_eval_step(model_b, loss=config.loss)
     arms = {}
     for name in ARMS:
         model, opt = runs[name]
         result = _fit(model, opt, config, split_b, config.finetune_steps, seed_offset=1)
-        val = training.evaluate(eval_b, result.state, split_b.val, batch_size=len(split_b.val["label"]))
-        test = training.evaluate(eval_b, result.state, split_b.test, batch_size=len(split_b.test["label"]))
+        val = result.evaluate(split_b.val, batch_size=len(split_b.val["label"]))
+        test = result.evaluate(split_b.test, batch_size=len(split_b.test["label"]))
         arms[name] = ArmResult(name, float(val["accuracy"]), float(test["accuracy"]), result)
 
     seconds = time.perf_counter() - start
@@ -186,6 +186,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     panels = {"val accuracy on B": {name: (arm.fit.history["step"], [arm.fit.history["val_accuracy"]])
                                     for name, arm in arms.items()}}
     _common.plot_curves(workdir / "curves.png", panels, ylabel="accuracy", title="Transfer vs scratch")
+    if config.get("tensorboard", training.tensorboard_available()):
+        for name, arm in {"pretrain": pretrain, **{n: a.fit for n, a in arms.items()}}.items():
+            training.write_tensorboard(workdir / "tensorboard" / name, arm.history, hparams={"run": name})
     _common.write_json(workdir / "results.json", {"pretrain_val_accuracy": pretrain_val, "rows": rows,
                                                   "seconds": seconds})
     return {"pretrain": pretrain, "pretrain_val_accuracy": pretrain_val, "arms": arms}

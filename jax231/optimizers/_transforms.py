@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax231.optimizers import _tree_math as tm
 from jax231.optimizers._base import (
     GradientTransformation,
+    apply_updates,
     check_non_negative,
     check_positive,
     check_tree_match,
@@ -189,3 +190,44 @@ def polyak_average() -> ParamsAverage:
         return ParamsAverageState(n, average, {})
 
     return ParamsAverage(init, update)
+
+
+def average_params(average: ParamsAverage | None = None) -> GradientTransformation:
+    """Parameter averaging as a transformation: updates pass through, the average lives in the state.
+
+    Chained LAST (``chain(momentum(0.1), average_params(ema(0.999)))``), its
+    ``update(u, s, w)`` folds the new iterate ``w + u`` into the average held in
+    its state (a :class:`ParamsAverageState`) and returns ``u`` unchanged; its
+    ``eval_params(s, w)`` returns the average. So ``fit``, ``run_sweep`` and
+    the checkpoints carry the average with the optimizer state, and ``fit``
+    evaluates the averaged parameters (the notes' "running average of the
+    parameters" used at test time). The EMA's ``decay`` is a hyperparameter in
+    the state (``set_hyperparams`` / a sweep can change it).
+
+    Args:
+      average: :func:`ema` (default ``ema(0.999)``) or :func:`polyak_average`.
+
+    Returns:
+      A :class:`GradientTransformation` with ``eval_params``; ``update`` needs ``params``.
+
+    Raises:
+      ValueError: if ``update`` gets ``params=None``.
+    """
+    average = ema(0.999) if average is None else average
+
+    def init(params: Params) -> ParamsAverageState:
+        return average.init(params)
+
+    def update(
+        updates: Updates, state: ParamsAverageState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ParamsAverageState]:
+        del extra
+        if params is None:
+            raise ValueError("params: average_params needs the parameters, got None")
+        return updates, average.update(apply_updates(params, updates), state)
+
+    def eval_params(state: ParamsAverageState, params: Params) -> Params:
+        del params
+        return state.average
+
+    return GradientTransformation(init, update, eval_params=eval_params)

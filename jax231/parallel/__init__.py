@@ -1,8 +1,9 @@
 """Scale: vmapped sweeps, data parallelism over devices, multi-host set-up.
 
 * Sweeps -- :func:`run_sweep` trains ``K`` models (seeds x hyperparameters) in
-  one compiled program, member ``k`` equal to ``jax231.training.fit(...,
-  seed=seeds[k])``; :func:`init_sweep`, :func:`make_sweep_step`,
+  one compiled program, the vmapped training core (``jax231.training.run_chunk``),
+  member ``k`` equal to ``jax231.training.fit(..., seed=seeds[k])``, a diverged
+  member frozen at its last good state; :func:`init_sweep`, :func:`make_sweep_step`,
   :func:`sweep_keys` and :func:`member_groups` are its building blocks.
 * Data parallelism -- :func:`make_sharded_train_step` (``jit`` with a
   ``NamedSharding`` over a ``'batch'`` mesh axis) and

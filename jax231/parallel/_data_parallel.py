@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jax231 import pipelines, training
 from jax231.types import PyTree
 
 StepFn = Callable[[Any, PyTree], tuple[Any, PyTree]]
@@ -128,8 +129,6 @@ def split_batch(batch: PyTree, num_devices: int) -> PyTree:
     Raises:
       ValueError: if ``B`` is not a multiple of ``num_devices``.
     """
-    from jax231 import pipelines  # deferred: the data package is only needed here
-
     check_batch_divisible(batch, num_devices)
     return pipelines.shard_batch(batch, num_devices)
 
@@ -222,8 +221,6 @@ def make_pmap_train_step(
       ValueError: (when called) if the batch's leading axis is not the number
         of devices.
     """
-    from jax231 import training  # deferred: parallel must import without training
-
     step = training.make_train_step(model, optimizer, loss=loss, penalty=penalty, axis_name=axis_name)
     return pmap_step_fn(step, axis_name=axis_name, devices=devices, donate=donate)
 

@@ -29,6 +29,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
+from jax231 import pipelines
+from jax231.parallel._data_parallel import batch_sharding, check_batch_divisible
 from jax231.types import PyTree
 
 ENV_COORDINATOR = "JAX231_COORDINATOR"
@@ -218,9 +220,6 @@ def global_batch_from_local(local_batch: PyTree, mesh: Mesh, *, axis_name: str =
     Raises:
       ValueError: if the local batch does not split evenly over this process's devices.
     """
-    from jax231 import pipelines
-    from jax231.parallel._data_parallel import batch_sharding, check_batch_divisible
-
     check_batch_divisible(local_batch, mesh.devices.size // jax.process_count(), name="local_batch")
     return pipelines.global_batch(local_batch, batch_sharding(mesh, axis_name=axis_name))
 

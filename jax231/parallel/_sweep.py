@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231 import losses, optimizers, training
 from jax231.types import ArrayLike, PyTree
 
 ModelOrFactory = Any  # a Model(init, apply), or a callable ``**model_hyperparams -> Model``
@@ -126,8 +127,8 @@ def sweep_keys(seeds: ArrayLike) -> tuple[jax.Array, jax.Array]:
     seeds = jnp.asarray(seeds)
     if seeds.ndim != 1 or seeds.shape[0] < 1 or not jnp.issubdtype(seeds.dtype, jnp.integer):
         raise ValueError(f"seeds must be a non-empty 1-D integer array; got dtype {seeds.dtype}, shape {seeds.shape}.")
-    keys = jax.vmap(lambda s: jax.random.split(jax.random.PRNGKey(s)))(seeds)
-    return keys[:, 0], keys[:, 1]
+    keys = jax.vmap(training.run_keys)(seeds)
+    return keys.init, keys.data
 
 
 def init_sweep(
@@ -158,8 +159,6 @@ def init_sweep(
     Returns:
       A ``TrainState`` whose every leaf has a leading axis of size ``K``.
     """
-    from jax231 import optimizers, training
-
     init_keys, _ = sweep_keys(seeds)
     k = init_keys.shape[0]
     opt_hp = {n: jnp.asarray(v) for n, v in check_sweep_values(hyperparams, k, "hyperparams").items()}
@@ -193,8 +192,6 @@ def make_sweep_step(
       strength=l2[k])`` to member ``k``'s loss. Every metric has shape ``(K,)``.
       Members are grouped by ``model_hyperparams`` (see :func:`member_groups`).
     """
-    from jax231 import losses, training
-
     groups = member_groups(model, model_hyperparams)
 
     def sweep_step(states, batches, l2=None):
@@ -226,12 +223,25 @@ class SweepResult(NamedTuple):
         ``'train_accuracy'``, ``'grad_norm'`` and ``'update_ratio'`` (means over
         the updates since the previous evaluation, as in ``fit``) and, with
         validation data, ``'val_loss'`` and ``'val_accuracy'``, of shape ``(K, E)``.
-      diverged: ``(K,)`` booleans, ``True`` where a member's loss became
-        non-finite (its later values are meaningless: vmap cannot stop one member).
+        A frozen member's entries after its divergence are NaN.
+      diverged: ``(K,)`` booleans, ``True`` where the guard fired for a member
+        (as ``fit``'s: a non-finite loss, gradient, parameter or update norm, or
+        a loss above ``explosion_factor`` times its update-0 loss); that member
+        is frozen at its last good state while the others go on.
       hyperparams: what member ``k`` used: ``'seed'`` and every swept value, ``(K,)`` each.
+      status: ``(K,)`` ``'completed'`` or ``'diverged'`` (``fit``'s statuses).
+      initial_loss: ``(K,)`` every member's training loss at update 0 (penalty included).
+      first_bad_step: ``(K,)`` the step of the member's bad update, -1 if none.
+      messages: one line per member naming it by its values and, when it
+        diverged, the step and the loss (``'member 2 (seed=0, learning_rate=0.2):
+        diverged at step 57: ...'``).
     """
 
     state: Any
     history: dict[str, np.ndarray]
     diverged: np.ndarray
     hyperparams: dict[str, np.ndarray]
+    status: np.ndarray | None = None
+    initial_loss: np.ndarray | None = None
+    first_bad_step: np.ndarray | None = None
+    messages: list[str] | None = None

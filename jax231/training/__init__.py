@@ -1,12 +1,18 @@
-"""Training: pure train/eval steps, the ``fit`` loop, guards, checkpoints and logs.
+"""Training: pure train/eval steps, the one compiled loop, ``fit``, guards, checkpoints, logs.
 
 The steps are pure and un-jitted (jit, vmap over seeds, pmap with
-``axis_name`` as you need); ``fit`` runs chunks of steps as one compiled loop on
-on-device data, with the sanity checks of the CS231n notes.
+``axis_name`` as you need). :func:`run_chunk` is the one compiled training
+loop (on-device batch order, an optional ``batch_fn`` hook, the explosion
+guard at every update); ``fit`` drives it for one model and
+``jax231.parallel.run_sweep`` drives its vmapped form. One RNG convention
+(:func:`run_keys`, documented in ``jax231/training/_rng.py``) and one compile
+cache (``_cache.py``) serve every path.
 """
 
 from jax231.training._checkpoint import Checkpointer
-from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit
+from jax231.training._core import TRAIN_METRICS, LoopData, run_chunk, step_is_bad
+from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
+from jax231.training._fit_state import FitLoop
 from jax231.training._guards import (
     EarlyStopping,
     EarlyStoppingState,
@@ -15,9 +21,12 @@ from jax231.training._guards import (
     expected_initial_loss,
     is_exploded,
 )
-from jax231.training._logging import MetricLogger, ProgressBar
+from jax231.training._logging import MetricLogger, ProgressBar, tensorboard_available, write_tensorboard
 from jax231.training._metrics import global_norm, update_ratio, update_ratios
+from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn, check_eval_fn
 from jax231.training._overfit import OverfitResult, overfit_subset
+from jax231.training._rng import RunKeys, run_keys
+from jax231.training._runner import eval_view, get_eval_step
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import (
     epoch_permutation,
@@ -31,6 +40,23 @@ from jax231.training._steps import (
 
 __all__ = [
     "Checkpointer",
+    "Checkpointing",
+    "FitLoop",
+    "Guards",
+    "Logging",
+    "LoopData",
+    "RunKeys",
+    "TRAIN_METRICS",
+    "check_batch_fn",
+    "check_eval_fn",
+    "eval_view",
+    "get_eval_step",
+    "last_good_state",
+    "run_chunk",
+    "run_keys",
+    "step_is_bad",
+    "tensorboard_available",
+    "write_tensorboard",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",

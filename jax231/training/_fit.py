@@ -1,4 +1,12 @@
-"""``fit``: the training loop, run in compiled chunks of steps on on-device data."""
+"""``fit``: one model trained by the compiled core (:mod:`._core`) in chunks of steps.
+
+The pieces, each one screen: :class:`_Run` holds what does not change during a
+run (programs, data, options, files); :func:`_start` makes or restores the
+state and the :class:`~jax231.training._fit_state.FitLoop`; :func:`_train_chunk`
+runs the updates up to the next evaluation/checkpoint boundary and names the
+last good state when the guard fires; :func:`_evaluate` appends the history
+row; :func:`_finish` wraps up.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +19,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231.optimizers import set_hyperparams
+from jax231.training import _fit_state as fs
 from jax231.training import _guards, _logging
-from jax231.training._loop import TRAIN_METRICS, get_runner, replay, run_iterator
+from jax231.training._checkpoint import Checkpointer
+from jax231.training._core import LoopData
+from jax231.training._fit_state import HISTORY_KEYS, STATUSES, FitLoop
+from jax231.training._options import (
+    Checkpointing,
+    Guards,
+    Logging,
+    check_batch_fn,
+    check_eval_fn,
+    check_options,
+    check_positive,
+)
+from jax231.training._rng import run_keys
+from jax231.training._runner import Runner, eval_view, get_runner, run_iterator
 from jax231.training._state import TrainState
 from jax231.training._steps import LossName, evaluate
 from jax231.types import Array, Params
 
-HISTORY_KEYS = (
-    "step", "time", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-    "grad_norm", "update_ratio",
-)
-STATUSES = ("completed", "diverged", "early_stopped", "timed_out")
+EvalFn = Callable[[int, TrainState], "Mapping[str, float] | None"]
 
 
 class FitResult(NamedTuple):
@@ -30,15 +49,21 @@ class FitResult(NamedTuple):
     Attributes:
       state: the final ``TrainState``; the best-validation snapshot when
         ``early_stopping_patience`` is set; the last good state when diverged.
-      history: lists with one entry per evaluation, keys :data:`HISTORY_KEYS`.
-        ``train_*``, ``grad_norm`` and ``update_ratio`` are means over the
-        minibatch steps since the previous evaluation (train mode, penalty
-        included in the loss); ``val_*`` evaluate the state at ``step``
-        (inference mode, data loss only; NaN without ``val``); ``time`` is
-        wall-clock seconds since the start of the run (resumptions included).
+      history: lists with one entry per evaluation, keys :data:`HISTORY_KEYS`
+        (plus the keys an ``eval_fn`` returns). ``train_*``, ``grad_norm`` and
+        ``update_ratio`` are means over the minibatch steps since the previous
+        evaluation (train mode, penalty included in the loss); ``val_*``
+        evaluate the state at ``step`` (inference mode, data loss only, the
+        optimizer's ``eval_params`` when it has them; NaN without ``val``);
+        ``time`` is wall-clock seconds since the start of the run (resumptions included).
       status: one of :data:`STATUSES`.
       best_step: the step of the lowest validation loss (-1 without ``val``).
-      message: a human-readable summary (the divergence step and loss, ...).
+      message: a human-readable summary (the initial-loss verdict when it
+        failed, the divergence step and loss, ...), each said once.
+      initial_loss: the training loss of update 0 (NaN if none ran in this process
+        and none was checkpointed).
+      eval_step: fit's own eval step (the compiled one: :meth:`evaluate` reuses it).
+      eval_batch_size: the batch size of its evaluations.
     """
 
     state: TrainState
@@ -46,6 +71,38 @@ class FitResult(NamedTuple):
     status: str
     best_step: int
     message: str
+    initial_loss: float = math.nan
+    eval_step: Callable | None = None
+    eval_batch_size: int = 1024
+
+    def evaluate(self, data: Any, *, batch_size: int | None = None) -> dict[str, float]:
+        """``{'loss', 'accuracy'}`` of :attr:`state` on another split, with fit's compiled eval step."""
+        if self.eval_step is None:
+            raise ValueError("FitResult.evaluate: expected a result made by fit, got eval_step=None")
+        return evaluate(self.eval_step, self.state, data, batch_size=batch_size or self.eval_batch_size)
+
+
+class _Run(NamedTuple):
+    """What stays fixed during one ``fit`` call."""
+
+    runner: Runner
+    data: LoopData | None  # on-device arrays; None for an iterator
+    batches: Iterator | None
+    probe: dict  # up to 1024 training examples (initial-loss check)
+    val: dict | None
+    num_steps: int
+    batch_size: int
+    eval_every: int
+    eval_batch_size: int
+    seed: int
+    guards: Guards
+    ckpt_every: int | None
+    eval_fn: EvalFn | None
+    ckpt: Checkpointer | None
+    logger: _logging.MetricLogger | None
+    bar: _logging.ProgressBar | None
+    started: float
+    step_args: tuple = ()
 
 
 def _check_arrays(name: str, data: Any) -> int:
@@ -60,19 +117,216 @@ def _check_arrays(name: str, data: Any) -> int:
     return int(n_img)
 
 
-def _check_positive(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int{' or None' if allow_none else ''}, got {value!r}")
+def _prepend(first, rest):
+    yield first
+    yield from rest
 
 
-def _empty_history() -> dict[str, list]:
-    return {k: [] for k in HISTORY_KEYS}
+def _train_source(train: Any, batch_size: int | None):
+    """``(arrays or None, batches or None, probe, batch_size)`` of the ``train`` argument."""
+    if isinstance(train, Mapping):
+        n_train = _check_arrays("train", train)
+        batch_size = n_train if batch_size is None else batch_size
+        check_positive("batch_size", batch_size)
+        if batch_size > n_train:
+            raise ValueError(f"batch_size: expected at most the {n_train} training examples, got {batch_size}")
+        arrays = {"image": jnp.asarray(train["image"]), "label": jnp.asarray(train["label"], jnp.int32)}
+        probe = {k: v[:1024] for k, v in arrays.items()}
+        return arrays, None, probe, batch_size
+    batches = iter(train)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("train: the iterator of batches is empty")
+    _check_arrays("train batch", first)
+    return None, _prepend(first, batches), first, int(np.shape(first["label"])[0])
 
 
-def _next_boundary(t: int, every: int | None) -> float:
-    return math.inf if every is None else (t // every + 1) * every
+def _initial_state(runner: Runner, init_key, input_shape, hyperparams) -> TrainState:
+    state = runner.init(init_key, input_shape=tuple(input_shape))
+    if hyperparams:
+        try:
+            state = state._replace(opt_state=set_hyperparams(state.opt_state, **hyperparams))
+        except ValueError as e:
+            raise ValueError(f"hyperparams: {e}") from e
+    return state
+
+
+def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
+           path: Any) -> tuple[FitLoop, TrainState, TrainState | None]:
+    """A fresh loop (with the initial-loss check), or the one of the latest checkpoint."""
+    patience = run.guards.early_stopping_patience
+    loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
+    if run.ckpt is not None and run.ckpt.latest_step() is not None:
+        step = run.ckpt.latest_step()
+        state, saved, best = run.ckpt.restore(state, with_best=patience is not None)
+        for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
+            if saved[key] != value:
+                raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
+        loop = fs.from_json(saved, step=step, with_early=patience is not None)
+        if saved["status"] == "early_stopped":  # only early stopping is final
+            loop = fs.stop(loop, "early_stopped",
+                           f"already early stopped at step {step} (checkpoint in {str(path)!r}); ")
+    if run.logger is not None:
+        run.logger.reset(loop.history)
+    if loop.step == 0 and run.guards.check_initial_loss and not callable(loss):
+        loop = _check_initial_loss(run, state, model, loss, loop)
+    return loop, state, best
+
+
+def _check_initial_loss(run: _Run, state: TrainState, model: Any, loss: str, loop: FitLoop) -> FitLoop:
+    """The notes' first sanity check, said once: a warning and the same words in the message."""
+    value = evaluate(run.runner.eval_step, state, run.probe, batch_size=run.eval_batch_size)["loss"] \
+        if run.data is not None else evaluate(run.runner.eval_step, state, [run.probe])["loss"]
+    num_classes = jax.eval_shape(
+        lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
+        state, jnp.asarray(run.probe["image"][:1])).shape[-1]
+    check = _guards.check_initial_loss(value, num_classes, kind=loss)
+    if check.ok:
+        return loop
+    warnings.warn(check.message, stacklevel=4)
+    return loop._replace(message=loop.message + check.message + "; ")
+
+
+def _next_stop(run: _Run, t: int) -> int:
+    def boundary(every):
+        return math.inf if every is None else (t // every + 1) * every
+
+    return int(min(run.num_steps, boundary(run.eval_every), boundary(run.ckpt_every)))
+
+
+def _chunk(run: _Run, state: TrainState, initial_loss: float, num_steps: int):
+    return run.runner.chunk(state, jnp.float32(initial_loss), jnp.array(True), run.data, state.step,
+                            jnp.int32(num_steps), batch_size=run.batch_size)
+
+
+class _Starts(NamedTuple):
+    """The starts of the current and previous chunks: where the last good state is replayed from."""
+
+    previous: tuple[TrainState, float, int] | None
+    current: tuple[TrainState, float, int]
+
+
+def last_good_state(run: _Run, starts: _Starts, num_done: int) -> TrainState:
+    """The state before the first bad update's parameters (the guard's "last good state").
+
+    The update of step ``s`` is judged on the parameters ``w_s`` (its loss and
+    gradient), which update ``s - 1`` made; so the last good state is ``w_{s-1}``:
+    ``num_done - 1`` updates from the current chunk's start, or, when the chunk's
+    first update was bad, ``length - 1`` from the previous chunk's start
+    (recomputed by the same compiled program: bitwise the state it passed through).
+    When neither exists (the very first update of this call was bad) it is the start.
+    """
+    if num_done > 0:
+        start, start_loss, _ = starts.current
+        return _replay(run, start, start_loss, num_done - 1)
+    if starts.previous is None:
+        return starts.current[0]
+    start, start_loss, length = starts.previous
+    return _replay(run, start, start_loss, length - 1)
+
+
+def _replay(run: _Run, state: TrainState, initial_loss: float, num_steps: int) -> TrainState:
+    return state if num_steps <= 0 else _chunk(run, state, initial_loss, num_steps).state
+
+
+def _divergence(loop: FitLoop, factor: float, bad_step: int, bad_loss: float, kept: TrainState) -> FitLoop:
+    if not math.isfinite(bad_loss):
+        what = "is not finite"
+    elif bad_loss > factor * loop.initial_loss:
+        what = f"exceeds {factor:g} x the initial loss {loop.initial_loss:.4g}"
+    else:
+        what = "is finite but a gradient, parameter or update norm is not"
+    return fs.stop(loop, "diverged", f"diverged at step {bad_step}: training loss {bad_loss:.4g} {what}; "
+                                     f"returning the last good state (step {int(kept.step)})")
+
+
+def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | None,
+                 prev: TrainState | None):
+    """Updates up to the next boundary; on a bad update, the last good state and status 'diverged'.
+
+    At a checkpoint boundary and at the end the state reached is checked too
+    (the guard on the update it would make next, whose result is dropped), so
+    an explosion in the last update of a chunk never reaches a checkpoint nor
+    ends a run as 'completed'.
+    """
+    stop_at = _next_stop(run, loop.step)
+    factor = jnp.float32(math.inf if run.guards.explosion_factor is None else run.guards.explosion_factor)
+    if run.data is None:
+        out, prev = run_iterator(run.runner.jit_step, state, prev, loop.initial_loss, run.batches,
+                                 stop_at - loop.step, factor, run.step_args)
+    else:
+        starts = _Starts(starts.current if starts else None, (state, loop.initial_loss, stop_at - loop.step))
+        out = _chunk(run, state, loop.initial_loss, stop_at - loop.step)
+        if not bool(out.bad) and (stop_at == run.num_steps or _on(stop_at, run.ckpt_every)):
+            probe = _chunk(run, out.state, float(out.initial_loss), 1)
+            if bool(probe.bad):
+                out = out._replace(bad=probe.bad, bad_loss=probe.bad_loss, bad_step=probe.bad_step)
+    loop = fs.add_chunk(loop, out.sums, int(out.num_done), float(out.initial_loss))
+    if not bool(out.bad):
+        return out.state, loop, starts, prev
+    kept = prev if run.data is None else last_good_state(run, starts, int(out.num_done))
+    loop = _divergence(loop, float(factor), int(out.bad_step), float(out.bad_loss), kept)
+    return kept, loop, starts, prev
+
+
+def _on(step: int, every: int | None) -> bool:
+    return every is not None and step % every == 0
+
+
+def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None):
+    """The history row at an evaluation boundary, the eval callback, early stopping."""
+    row = fs.train_row(loop, time.monotonic() - run.started)
+    if run.val is not None:
+        v = evaluate(run.runner.eval_step, state, run.val, batch_size=run.eval_batch_size)
+        row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
+    if run.eval_fn is not None:
+        extra = run.eval_fn(loop.step, state)
+        if extra is not None and not isinstance(extra, Mapping):
+            raise ValueError(f"eval_fn: expected a dict of floats or None, got {type(extra).__name__}")
+        row.update({k: float(v) for k, v in (extra or {}).items()})
+    loop = fs.add_row(loop, row)
+    if run.logger is not None:
+        run.logger.write(row)
+    if run.bar is not None:
+        run.bar.update(loop.step, row)
+    if loop.early is not None:
+        stopper = _guards.EarlyStopping(run.guards.early_stopping_patience)
+        early, improved, stop = stopper.update(loop.early, row["val_loss"], loop.step)
+        loop, best = loop._replace(early=early), state if improved else best
+        if stop:
+            loop = fs.stop(loop, "early_stopped", f"early stopped at step {loop.step}: no lower validation "
+                           f"loss in {stopper.patience} evaluations; restored step {early.best_step}")
+    return loop, best
+
+
+def _after_chunk(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None):
+    """Evaluation, time budget and checkpoint after a good chunk."""
+    if loop.step % run.eval_every == 0 or loop.step == run.num_steps:
+        loop, best = _evaluate(run, state, loop, best)
+    seconds = time.monotonic() - run.started
+    budget = run.guards.max_seconds
+    if budget is not None and seconds > budget and loop.step < run.num_steps and loop.status == "completed":
+        loop = fs.stop(loop, "timed_out", f"stopped at step {loop.step} after {seconds:.1f} s "
+                                          f"(max_seconds={budget})")
+    if run.ckpt is not None and (_on(loop.step, run.ckpt_every) or loop.step == run.num_steps
+                                 or loop.status != "completed"):
+        saved = fs.to_json(loop, elapsed=loop.elapsed + seconds, seed=run.seed, batch_size=run.batch_size)
+        run.ckpt.save(loop.step, state, saved, best if loop.early is not None else None)
+    return loop, best
+
+
+def _finish(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None,
+            optimizer: Any) -> FitResult:
+    for closable in (run.bar, run.ckpt, run.logger):
+        if closable is not None:
+            closable.close()
+    if loop.early is not None and best is not None and loop.status != "diverged":
+        state = best
+    if loop.status == "completed":
+        loop = fs.stop(loop, "completed", f"completed {run.num_steps} steps")
+    return FitResult(state=state, history=loop.history, status=loop.status, best_step=loop.best_step,
+                     message=loop.message, initial_loss=loop.initial_loss, eval_step=run.runner.eval_step,
+                     eval_batch_size=run.eval_batch_size)
 
 
 def fit(
@@ -98,286 +352,128 @@ def fit(
     eval_batch_size: int = 1024,
     max_to_keep: int | None = 2,
     hyperparams: Mapping[str, float] | None = None,
+    l2: float | None = None,
+    batch_fn: Callable[[Any, dict], dict] | None = None,
+    eval_fn: EvalFn | None = None,
+    guards: Guards | None = None,
+    checkpointing: Checkpointing | None = None,
+    logging: Logging | None = None,
 ) -> FitResult:
     """Trains ``model`` with ``optimizer`` for ``num_steps`` updates.
 
     On-device arrays (the fast path): the data is put on the device once and the
-    updates between two evaluations/checkpoints run as ONE compiled
-    ``lax.while_loop`` (batches gathered from a per-epoch permutation inside the
-    loop, no host round-trip per step). The compiled functions are cached per
-    ``(model, optimizer, loss, penalty)``, so a sweep over seeds compiles once.
+    updates between two evaluations/checkpoints run as ONE compiled loop
+    (:mod:`jax231.training._core`: batches gathered from a per-epoch permutation
+    inside the loop, the optional ``batch_fn`` hook, the guard at every update).
+    The compiled programs are cached per ``(model, optimizer, loss, penalty,
+    batch_fn)`` object, so seeds and ``hyperparams`` (data) never recompile.
+    Random numbers follow the one convention of :mod:`jax231.training._rng`.
 
-    Guards (CS231n notes, "babysitting the learning process"):
+    Guards (CS231n notes, "babysitting the learning process"; :class:`Guards`):
 
-    1. initial loss: before the first update the data loss on up to 1024
-       training examples is compared with chance level (``log C`` / ``C - 1``);
-       a mismatch warns (``check_initial_loss``).
-    2. explosion: when an update's training loss is NaN/Inf or exceeds
-       ``explosion_factor`` times the loss of update 0, training stops with
-       status ``'diverged'``; the returned state is the last one whose loss was
-       good, and checkpoints on disk are never overwritten by a bad state.
+    1. initial loss: the data loss on up to 1024 training examples is compared
+       with chance level (``log C`` / ``C - 1``); a mismatch warns once and
+       opens the message (``check_initial_loss``).
+    2. explosion: an update whose training loss is NaN/Inf or exceeds
+       ``explosion_factor`` times the loss of update 0, or whose gradient,
+       parameter or update norm is not finite, stops training with status
+       ``'diverged'``; the returned state is the last good one (see
+       :func:`last_good_state`). The state reached at a checkpoint and at the
+       end is checked the same way, so a checkpoint never holds an exploded state.
     3. early stopping: after ``early_stopping_patience`` evaluations without a
-       lower validation loss, training stops with ``'early_stopped'``; the
-       returned state is then the best-validation snapshot (also when training
-       completes without stopping, whenever the patience is set).
+       lower validation loss, status ``'early_stopped'`` and the best snapshot
+       is returned (also when training completes, whenever the patience is set).
 
-    With ``workdir``: orbax checkpoints (atomic) every ``checkpoint_every``
-    steps (default: at every evaluation) and at the end; calling ``fit`` again
-    with the same ``workdir`` resumes from the latest checkpoint, and a run
-    resumed on an evaluation/checkpoint boundary ends with bitwise the same
-    parameters and history (``time`` aside) as an uninterrupted one.
-    ``metrics.csv`` and ``metrics.jsonl`` get one row per evaluation;
-    ``tensorboard/`` event files when ``log_tensorboard``.
+    With ``workdir`` (:class:`Checkpointing`): orbax checkpoints (atomic) every
+    ``checkpoint_every`` steps (default: every evaluation) and at the end;
+    calling ``fit`` again with the same ``workdir`` resumes from the latest
+    checkpoint, bitwise (the ``batch_fn`` stream included: its keys depend on
+    the step only). ``metrics.csv``/``metrics.jsonl`` get one row per
+    evaluation; ``tensorboard/`` event files when ``log_tensorboard`` (:class:`Logging`).
 
     Args:
-      model: a ``Model(init, apply)`` (reuse the object across calls to reuse
-        the compilation).
-      optimizer: a ``GradientTransformation`` (jax231.optimizers or optax).
+      model: a ``Model(init, apply)`` (reuse the object to reuse the compilation).
+      optimizer: a ``GradientTransformation``; its ``eval_params`` (an EMA held
+        in the state, ``jax231.optimizers.average_params``) is what is evaluated.
       train: ``{'image': (N, ...), 'label': (N,)}`` arrays, or an iterator of
-        such batches (a tf.data pipeline; slower, a jitted step per batch; on
-        resumption the iterator is not fast-forwarded).
+        such batches (slower, a jitted step per batch; not fast-forwarded on resumption).
       val: optional validation arrays, evaluated every ``eval_every`` steps.
       loss: ``'softmax'``, ``'svm'`` or a per-example callable.
       penalty: optional regulariser ``R(params)`` added to the training loss.
       num_steps: total number of updates (including those of a resumed run).
       batch_size: examples per update; ``None`` is full batch (L-BFGS).
       eval_every: steps between evaluations (and history rows).
-      seed: ``key(seed)`` is split into the init/dropout key and the data-order key.
-      workdir: directory for checkpoints and logs; created; must be writable.
-      checkpoint_every: steps between checkpoints (needs ``workdir``).
-      early_stopping_patience: evaluations without improvement before stopping.
-      explosion_factor: see guard 2; ``None`` disables the loss-ratio test
-        (non-finite losses still stop training).
-      check_initial_loss: run guard 1.
-      progress: show a one-line progress bar on stderr.
-      log_tensorboard: also write TensorBoard event files (imports TensorFlow).
-      max_seconds: stop (status ``'timed_out'``) at the first evaluation past
-        this wall-clock budget.
+      seed: the run's seed (:func:`jax231.training.run_keys`).
+      workdir, checkpoint_every, max_to_keep: see :class:`Checkpointing`.
+      early_stopping_patience, explosion_factor, check_initial_loss, max_seconds:
+        see :class:`Guards`.
+      progress, log_tensorboard: see :class:`Logging`.
       eval_batch_size: batch size of the validation passes.
-      max_to_keep: checkpoints kept on disk.
-      hyperparams: optimizer hyperparameters to set in the fresh state
-        (``jax231.optimizers.set_hyperparams``, e.g. ``{'learning_rate': 0.1}``).
-        They enter as data: a sweep over learning rates with ONE optimizer
-        object compiles once (a new optimizer object per value compiles anew).
-        A resumed run keeps the values of its checkpoint.
+      hyperparams: optimizer hyperparameters written into the fresh state
+        (``set_hyperparams``), as data: one optimizer object, many values, one
+        compilation. A resumed run keeps the values of its checkpoint.
+      batch_fn: on-device hook ``batch_fn(key, batch) -> batch`` applied to every
+        training batch (augmentation, noise) with ``key = fold_in(hook_key, step)``;
+        same keys, shapes and dtypes out (checked before compiling). Arrays only.
+      eval_fn: ``eval_fn(step, state) -> dict of floats or None`` called at every
+        evaluation (snapshots, extra metrics); its floats join the history row.
+      guards, checkpointing, logging: the option groups whole (they replace the
+        corresponding flat arguments).
 
     Returns:
       A :class:`FitResult`.
 
     Raises:
-      ValueError: bad arguments (names the argument, the expectation and the
-        value), an unwritable ``workdir`` (before any training), or a ``workdir``
-        holding a run with another seed or batch size.
+      ValueError: bad arguments (one line naming the argument), an unwritable
+        ``workdir`` (before any training), or a ``workdir`` holding a run with
+        another seed or batch size.
     """
-    # 0. Validate everything before any compilation or training.
-    _check_positive("num_steps", num_steps)
-    _check_positive("eval_every", eval_every)
-    _check_positive("checkpoint_every", checkpoint_every, allow_none=True)
-    _check_positive("early_stopping_patience", early_stopping_patience, allow_none=True)
-    _check_positive("eval_batch_size", eval_batch_size)
-    if checkpoint_every is not None and workdir is None:
-        raise ValueError(f"checkpoint_every: needs a workdir, got workdir=None (checkpoint_every={checkpoint_every})")
-    if early_stopping_patience is not None and val is None:
-        raise ValueError("early_stopping_patience: needs validation data, got val=None")
-    if explosion_factor is not None and not explosion_factor > 1:
-        raise ValueError(f"explosion_factor: expected a float > 1 or None, got {explosion_factor!r}")
-    if max_seconds is not None and not max_seconds > 0:
-        raise ValueError(f"max_seconds: expected a positive float or None, got {max_seconds!r}")
-    on_device = isinstance(train, Mapping)
-    if on_device:
-        n_train = _check_arrays("train", train)
-        if batch_size is None:
-            batch_size = n_train
-        _check_positive("batch_size", batch_size)
-        if batch_size > n_train:
-            raise ValueError(f"batch_size: expected at most the {n_train} training examples, got {batch_size}")
-        images, labels = jnp.asarray(train["image"]), jnp.asarray(train["label"], jnp.int32)
-        input_shape = tuple(images.shape[1:])
-        batches: Iterator | None = None
-    else:
-        batches = iter(train)
-        first = next(batches, None)
-        if first is None:
-            raise ValueError("train: the iterator of batches is empty")
-        _check_arrays("train batch", first)
-        input_shape = tuple(np.shape(first["image"])[1:])
-        batch_size = int(np.shape(first["label"])[0])
-        batches = _prepend(first, batches)
+    guards = guards or Guards(explosion_factor, check_initial_loss, early_stopping_patience, max_seconds)
+    files = checkpointing or Checkpointing(workdir, checkpoint_every, max_to_keep)
+    logs = logging or Logging(progress, log_tensorboard)
+    for name, value in (("num_steps", num_steps), ("eval_every", eval_every), ("eval_batch_size", eval_batch_size)):
+        check_positive(name, value)
+    check_options(guards, files, has_val=val is not None)
+    run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
+                          guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
+    loop, state, best = _start(run, state, model, loss, files.workdir)
+    starts, prev = None, state
+    run = run._replace(bar=_logging.ProgressBar(num_steps, initial=loop.step) if logs.progress else None,
+                       started=time.monotonic())
+    while not fs.should_stop(loop, num_steps):
+        state, loop, starts, prev = _train_chunk(run, state, loop, starts, prev)
+        if loop.status == "completed":
+            loop, best = _after_chunk(run, state, loop, best)
+    return _finish(run, state, loop, best, optimizer)
+
+
+def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
+             guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn) -> tuple[_Run, TrainState]:
+    """Validates the data and hooks, builds the programs and the fresh state (nothing trains)."""
+    arrays, batches, probe, batch_size = _train_source(train, batch_size)
+    if batch_fn is not None and arrays is None:
+        raise ValueError("batch_fn: expected on-device train arrays, got an iterator of batches")
+    check_batch_fn(batch_fn, {k: v[:batch_size] for k, v in probe.items()})
+    check_eval_fn(eval_fn)
     if val is not None:
         _check_arrays("val", val)
         val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
-    path = _logging.check_workdir(workdir) if workdir is not None else None
-
-    runner = get_runner(model, optimizer, loss, penalty)
-    init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = runner.init(init_key, input_shape=input_shape)
-    if hyperparams:
-        from jax231.optimizers import set_hyperparams  # lazy: training does not need the package
-
-        try:
-            state = state._replace(opt_state=set_hyperparams(state.opt_state, **hyperparams))
-        except ValueError as e:
-            raise ValueError(f"hyperparams: {e}") from e
-
-    # 1. Fresh start or resumption.
-    stopper = _guards.EarlyStopping(early_stopping_patience) if early_stopping_patience else None
-    es_state = stopper.init() if stopper else None
-    history, best_state, best_step, best_val = _empty_history(), None, -1, math.inf
-    initial_loss, elapsed0, status, message = math.nan, 0.0, "completed", ""
-    pending = {k: 0.0 for k in TRAIN_METRICS} | {"count": 0}
-    ckpt = logger = None
-    if path is not None:
-        from jax231.training._checkpoint import Checkpointer
-
-        ckpt = Checkpointer(path, max_to_keep=max_to_keep)
-        if ckpt.latest_step() is not None:
-            t0 = ckpt.latest_step()
-            state, loop, best_state = ckpt.restore(state, with_best=stopper is not None)
-            for key, value in (("seed", seed), ("batch_size", batch_size)):
-                if loop[key] != value:
-                    raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={loop[key]}, got {key}={value}")
-            history, initial_loss, elapsed0 = loop["history"], _nan(loop["initial_loss"]), loop["elapsed"]
-            best_step, best_val, pending = loop["best_step"], _inf(loop["best_val"]), loop["pending"]
-            history = {k: [_nan(v) for v in vs] for k, vs in history.items()}
-            if stopper:
-                es_state = _guards.EarlyStoppingState(*loop["early_stopping"])
-                es_state = es_state._replace(best=_inf(es_state.best))
-            # Only early stopping is final; a timed-out run goes on where it stopped.
-            if loop["status"] == "early_stopped":
-                status = "early_stopped"
-                message = f"already early stopped at step {t0} (checkpoint in {str(path)!r}); "
-        logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=log_tensorboard)
-        logger.reset(history)
-    t = int(state.step)
-    if t == 0 and check_initial_loss and not callable(loss):
-        probe = {"image": images[:1024], "label": labels[:1024]} if on_device else first
-        init_eval = evaluate(runner.eval_step, state, probe, batch_size=eval_batch_size) if on_device \
-            else evaluate(runner.eval_step, state, [probe])
-        num_classes = jax.eval_shape(
-            lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-            state, jnp.asarray(probe["image"][:1]),
-        ).shape[-1]
-        check = _guards.check_initial_loss(init_eval["loss"], num_classes, kind=loss)
-        if not check.ok:
-            warnings.warn(check.message, stacklevel=2)
-            message = check.message + "; "
-
-    def snapshot_loop() -> dict:
-        """The loop state that makes resumption exact (JSON: non-finite floats become null)."""
-        return {
-            "history": {k: [_json(v) for v in vs] for k, vs in history.items()},
-            "initial_loss": _json(initial_loss), "elapsed": elapsed0 + time.monotonic() - start,
-            "best_step": best_step, "best_val": _json(best_val), "pending": pending,
-            "early_stopping": [_json(es_state.best), es_state.best_step, es_state.num_bad] if stopper else None,
-            "seed": seed, "batch_size": batch_size, "status": status,
-        }
-
-    # 2. Train in chunks ending at evaluation / checkpoint boundaries.
-    start = time.monotonic()
-    bar = _logging.ProgressBar(num_steps, initial=t) if progress else None
-    factor = jnp.float32(math.inf if explosion_factor is None else explosion_factor)
-    # The last good state after an explosion: the iterator path keeps the
-    # previous state on the host; the on-device path replays from the start of
-    # the current chunk, or of the chunk before when the first update is bad.
-    prev = state
-    chunk_starts: list[tuple[TrainState, float, int]] = []  # (state, initial_loss, length)
-    if status != "completed":  # a resumed run that had already stopped
-        t = num_steps
-    while t < num_steps:
-        ckpt_every = checkpoint_every if checkpoint_every is not None else eval_every
-        stop_at = int(min(num_steps, _next_boundary(t, eval_every),
-                          _next_boundary(t, ckpt_every) if ckpt is not None else math.inf))
-        if on_device:
-            chunk_starts = chunk_starts[-1:] + [(state, initial_loss, stop_at - t)]
-            out = runner.chunk(state, jnp.float32(initial_loss), data_key, images, labels,
-                               jnp.int32(stop_at - t), factor, batch_size=batch_size)
-        else:
-            out = run_iterator(runner.jit_step, state, prev, initial_loss, batches, stop_at - t, factor)
-        bad = bool(out.bad)
-        initial_loss = float(out.initial_loss)
-        done = int(out.num_done)
-        pending = {k: pending[k] + float(out.sums[k]) for k in TRAIN_METRICS} | {"count": pending["count"] + done}
-        if bad:
-            bad_step = t + done
-            status = "diverged"
-            if not on_device:
-                state = out.prev
-            elif done > 0 or len(chunk_starts) == 2:
-                start, start_loss, length = chunk_starts[-1] if done > 0 else chunk_starts[0]
-                state = replay(runner.chunk, start, start_loss, data_key, images, labels,
-                               done - 1 if done > 0 else length - 1, factor, batch_size=batch_size)
-            # else: update t of the first chunk of this call was bad: keep its start state.
-            what = "is not finite" if not math.isfinite(float(out.bad_loss)) else \
-                f"exceeds {float(factor):g} x the initial loss {initial_loss:.4g}"
-            message += (f"diverged at step {bad_step}: training loss {float(out.bad_loss):.4g} {what}; "
-                        f"returning the last good state (step {int(state.step)})")
-            break
-        state, prev, t = out.state, out.prev if not on_device else None, stop_at
-        if t % eval_every == 0 or t == num_steps:
-            count = max(pending["count"], 1)
-            row = {"step": t, "time": elapsed0 + time.monotonic() - start,
-                   "train_loss": pending["loss"] / count, "train_accuracy": pending["accuracy"] / count,
-                   "grad_norm": pending["grad_norm"] / count, "update_ratio": pending["update_ratio"] / count,
-                   "val_loss": math.nan, "val_accuracy": math.nan}
-            pending = {k: 0.0 for k in TRAIN_METRICS} | {"count": 0}
-            if val is not None:
-                v = evaluate(runner.eval_step, state, val, batch_size=eval_batch_size)
-                row["val_loss"], row["val_accuracy"] = v["loss"], v["accuracy"]
-                if v["loss"] < best_val:
-                    best_val, best_step = v["loss"], t
-            for k in HISTORY_KEYS:
-                history[k].append(row[k])
-            if logger is not None:
-                logger.write(row)
-            if bar is not None:
-                bar.update(t, row)
-            if stopper is not None:
-                es_state, improved, stop = stopper.update(es_state, row["val_loss"], t)
-                if improved:
-                    best_state = state
-                if stop:
-                    status = "early_stopped"
-                    message += (f"early stopped at step {t}: no lower validation loss in "
-                                f"{early_stopping_patience} evaluations; restored step {es_state.best_step}")
-        timed_out = max_seconds is not None and time.monotonic() - start > max_seconds and t < num_steps
-        if timed_out and status == "completed":
-            status = "timed_out"
-            message += f"stopped at step {t} after {time.monotonic() - start:.1f} s (max_seconds={max_seconds})"
-        if ckpt is not None and (t % ckpt_every == 0 or t == num_steps or status != "completed"):
-            ckpt.save(t, state, snapshot_loop(), best_state if stopper is not None else None)
-        if status != "completed":
-            break
-
-    # 3. Wrap up.
-    if bar is not None:
-        bar.close()
-    if ckpt is not None:
-        ckpt.close()
-    if logger is not None:
-        logger.close()
-    if stopper is not None and best_state is not None and status != "diverged":
-        state = best_state
-    if status == "completed":
-        message += f"completed {num_steps} steps"
-    return FitResult(state=state, history=history, status=status, best_step=best_step, message=message)
+    path = _logging.check_workdir(files.workdir) if files.workdir is not None else None
+    if l2 is not None and not (isinstance(l2, (int, float, np.floating)) and math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
+    runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
+    keys = run_keys(seed)
+    state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
+    factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
+    step_args = () if l2 is None else (jnp.float32(l2),)
+    data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,
+                                                step_args)
+    ckpt = Checkpointer(path, max_to_keep=files.max_to_keep) if path is not None else None
+    logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
+    ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
+    run = _Run(runner, data, batches, probe, val, num_steps, batch_size, eval_every, eval_batch_size, seed,
+               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0, step_args)
+    return run, state
 
 
-def _prepend(first, rest):
-    yield first
-    yield from rest
-
-
-def _nan(value) -> float:
-    return math.nan if value is None else value
-
-
-def _inf(value) -> float:
-    """A best-so-far loss from JSON: ``None`` stands for ``inf`` (nothing seen yet)."""
-    return math.inf if value is None else value
-
-
-def _json(value):
-    """NaN/inf -> None so the loop state is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+__all__ = ["FitResult", "HISTORY_KEYS", "STATUSES", "fit", "last_good_state", "eval_view"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import pathlib
 import sys
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"
@@ -119,3 +120,58 @@ class ProgressBar:
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def tensorboard_available() -> bool:
+    """Whether TensorFlow and TensorBoard are importable (the default of the experiments' ``tensorboard`` field)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorboard"))
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def write_tensorboard(logdir: str | pathlib.Path, history: Mapping[str, Sequence[float]], *,
+                      step_key: str = "step", hparams: Mapping[str, Any] | None = None,
+                      metrics: Mapping[str, float] | None = None, trial_id: str | None = None) -> None:
+    """Writes one run's history as TensorBoard scalars, and optionally its HParams trial.
+
+    Every key of ``history`` but ``step_key`` and ``'time'`` becomes a scalar
+    curve at the steps ``history[step_key]`` (non-finite values are skipped).
+    With ``hparams`` the run is also an HParams trial (``tensorboard.plugins.hparams``),
+    so the runs of a sweep or a search can be compared in TensorBoard's table
+    view; ``metrics`` are final scalars written at the last step.
+
+    Args:
+      logdir: the run's directory (``workdir/tensorboard/<run name>``); created.
+      history: ``{name: values}`` with ``history[step_key]`` the steps.
+      step_key: the key holding the steps (``'epoch'`` for per-epoch histories).
+      hparams: the run's hyperparameters (str, bool, int or float values).
+      metrics: final metrics of the run (e.g. ``{'final/val_accuracy': 0.61}``).
+      trial_id: the trial's name in the HParams table (default: the directory name).
+    """
+    import tensorflow as tf  # lazy: TF takes seconds to import
+    from tensorboard.plugins.hparams import api as hp  # comes with TF's tensorboard
+
+    logdir = pathlib.Path(logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    steps = [int(s) for s in history.get(step_key, [])]
+    last = steps[-1] if steps else 0
+    writer = tf.summary.create_file_writer(str(logdir))
+    with writer.as_default():
+        if hparams:
+            hp.hparams({k: (v if isinstance(v, (str, bool, int, float)) else str(v)) for k, v in hparams.items()},
+                       trial_id=trial_id or logdir.name)
+        for name, values in history.items():
+            if name in (step_key, "time"):
+                continue
+            for step, value in zip(steps, values):
+                if _finite(value):
+                    tf.summary.scalar(name, float(value), step=step)
+        for name, value in (metrics or {}).items():
+            if _finite(value):
+                tf.summary.scalar(name, float(value), step=last)
+    writer.close()

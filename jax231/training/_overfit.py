@@ -7,8 +7,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from jax231.training._fit import FitResult, fit
-from jax231.training._loop import get_runner
-from jax231.training._steps import LossName, evaluate
+from jax231.training._steps import LossName
 
 
 class OverfitResult(NamedTuple):
@@ -64,6 +63,6 @@ def overfit_subset(
     subset = {"image": train["image"][:num_examples], "label": train["label"][:num_examples]}
     result = fit(model, optimizer, train=subset, loss=loss, num_steps=num_steps, batch_size=None,
                  eval_every=num_steps, seed=seed, explosion_factor=None, check_initial_loss=False)
-    final = evaluate(get_runner(model, optimizer, loss, None).eval_step, result.state, subset)
+    final = result.evaluate(subset)
     return OverfitResult(ok=final["accuracy"] >= target_accuracy, loss=final["loss"],
                          accuracy=final["accuracy"], fit_result=result)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
+from jax231 import losses
 from jax231.training import _metrics
 from jax231.training._state import TrainState
 from jax231.types import Array, ArrayLike, Params, PRNGKey
@@ -17,12 +18,6 @@ from jax231.types import Array, ArrayLike, Params, PRNGKey
 LossName = str | Callable[..., Array]
 Batch = Mapping[str, ArrayLike]
 LOSS_NAMES = ("softmax", "svm")
-
-
-def _softmax_fallback(*, logits: Array, labels: Array) -> Array:
-    import optax  # only used while jax231.losses is absent
-
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
 def resolve_loss(loss: LossName) -> Callable[..., Array]:
@@ -39,14 +34,8 @@ def resolve_loss(loss: LossName) -> Callable[..., Array]:
         return loss
     if loss not in LOSS_NAMES:
         raise ValueError(f"loss: expected one of {LOSS_NAMES} or a callable, got {loss!r}")
-    try:
-        from jax231 import losses  # imported lazily: the package may land after this one
-    except ImportError:
-        losses = None
     if loss == "softmax":
-        return losses.softmax_cross_entropy if losses is not None else _softmax_fallback
-    if losses is None:
-        raise ValueError("loss: 'svm' needs jax231.losses, which is not importable")
+        return losses.softmax_cross_entropy
     return losses.svm_loss
 
 
@@ -90,14 +79,16 @@ def make_loss_fn(
     return loss_fn
 
 
-def _accepts_extras(optimizer: Any) -> bool:
-    try:
-        params = inspect.signature(optimizer.update).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params) or "value_fn" in {
-        p.name for p in params
-    }
+def _needs_objective(optimizer: Any) -> bool:
+    """Whether ``update`` gets the keyword extras ``value``, ``grad``, ``value_fn``.
+
+    Asked of the built object, never of its name or signature: jax231's
+    ``GradientTransformation.needs_objective`` (L-BFGS, and any chain holding
+    it), or optax's own marker for rules that take extra arguments
+    (``optax.GradientTransformationExtraArgs``, e.g. ``optax.lbfgs``).
+    """
+    return bool(getattr(optimizer, "needs_objective", False)) or isinstance(
+        optimizer, optax.GradientTransformationExtraArgs)
 
 
 def _accuracy(logits: Array, labels: Array) -> Array:
@@ -127,9 +118,10 @@ def make_train_step(
        statistics are synchronised by the model when built with the same
        ``bn_axis_name``);
     4. ``u, s' = optimizer.update(g, s, w, value=L, grad=g, value_fn=...)``, the
-       keyword extras going only to optimizers whose ``update`` takes ``**extra``
-       (L-BFGS needs them; ``value_fn(w)`` is the same train-mode loss on the
-       same batch with the same dropout key);
+       keyword extras going only to optimizers that need the objective
+       (``optimizer.needs_objective``, or optax's ``GradientTransformationExtraArgs``;
+       L-BFGS; ``value_fn(w)`` is the same train-mode loss on the same batch with
+       the same dropout key);
     5. ``w' = w + u``, ``t' = t + 1``.
 
     Args:
@@ -147,7 +139,7 @@ def make_train_step(
       (``update_norm / param_norm``, the notes' ~1e-3 rule of thumb).
     """
     loss_fn = make_loss_fn(model, loss=loss, penalty=penalty)
-    pass_extras = _accepts_extras(optimizer)
+    pass_extras = _needs_objective(optimizer)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
         _check_batch(batch)

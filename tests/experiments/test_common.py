@@ -182,37 +182,6 @@ def test_run_sets_absl_logging_to_warning_unless_verbosity_given(args, info_show
     assert ("info-line" in proc.stderr) == info_shown, proc.stderr
 
 
-# -------------------------------------------------------------------------- sweeps
-def test_explosions_first_bad_interval():
-    train_loss = np.array([[2.3, 1.0, 0.5],  # fine
-                           [2.3, 7.0, 0.5],  # 7 > 3 x 2.3 in interval 1 (later recovery ignored)
-                           [2.3, 2.0, np.nan],  # non-finite in the last interval
-                           [6.0, 2.0, 1.0]])  # 6 < 3 x 2.3 is not an explosion ... unless factor 2
-    initial = np.full(4, 2.3)
-    diverged = np.array([False, False, True, False])
-    np.testing.assert_array_equal(common.explosions(train_loss, initial, diverged, 3.0), [3, 1, 2, 3])
-    np.testing.assert_array_equal(common.explosions(train_loss, initial, diverged, 2.0), [3, 1, 2, 0])
-    # factor None: only non-finite losses (fit's explosion_factor=None).
-    np.testing.assert_array_equal(common.explosions(train_loss, initial, diverged, None), [3, 3, 2, 3])
-
-
-@pytest.mark.slow
-def test_initial_losses_equal_the_first_update_of_run_sweep():
-    from jax231 import models, optimizers, parallel
-
-    rng = np.random.default_rng(0)
-    train = {"image": rng.normal(size=(48, 6)).astype(np.float32), "label": rng.integers(0, 3, 48)}
-    model = models.get("mlp", hidden_sizes=(8,), num_classes=3)
-    kwargs = dict(train=train, seeds=np.array([0, 1, 1]), batch_size=16, l2=np.array([0.0, 0.5, 5.0]),
-                  hyperparams={"learning_rate": np.array([0.1, 0.1, 0.2])})
-    got = common.initial_losses(model, optimizers.get("sgd", learning_rate=0.1), **kwargs)
-    # Reference: the mean training loss of a one-update sweep is the update-0 loss.
-    ref = parallel.run_sweep(model, optimizers.get("sgd", learning_rate=0.1), num_steps=1, **kwargs)
-    # The same float32 forward pass, run eagerly here and vmapped there: a few ulp apart.
-    np.testing.assert_allclose(got, ref.history["train_loss"][:, 0], rtol=1e-6)
-    assert got[2] > got[1] > got[0]  # larger l2, larger loss (members 1, 2 share params and batch)
-
-
 # ------------------------------------------------------------------------- registry
 def test_registry_get_and_errors():
     registry = common.Registry("models", {"double": lambda x: 2 * x, "neg": lambda x: -x})

@@ -15,7 +15,9 @@ import pytest
 from experiments import _common as common
 from experiments.compare_optimizers import config as config_lib
 from experiments.compare_optimizers import experiment, optim, report, run as run_lib, sweep as sweep_lib, trajectories
+from jax231 import training
 from tests import test_utils
+from tests.training import test_logging
 
 MAIN = "experiments.compare_optimizers.main"
 TINY = [  # ~20 updates, one seed, two optimizers (one minibatch, one full-batch), 500 examples.
@@ -54,6 +56,16 @@ def test_main_end_to_end_tiny(tmp_path):
     for r in runs:  # a few updates of softmax regression lower the loss below chance, log(10)
         assert r["final_train_loss"] < math.log(10) and 0.0 <= r["test_accuracy"] <= 1.0
     assert [row["optimizer"] for row in results["performance_profile"]] == ["sgd", "lbfgs"]
+    # TensorBoard (on by default with TensorFlow): one directory per run, curves and HParams.
+    if training.tensorboard_available():
+        dirs = {p.name: p for p in (tmp_path / "tensorboard").iterdir()}
+        sgd = next(p for name, p in dirs.items() if "_sgd_" in name)
+        assert len(dirs) == 2 and any("_lbfgs_" in name for name in dirs)
+        scalars, hparams = test_logging.read_tensorboard(sgd)
+        assert [step for step, _ in scalars["val_accuracy"]] == runs[0]["history"]["step"]
+        np.testing.assert_allclose([v for _, v in scalars["val_accuracy"]], runs[0]["history"]["val_accuracy"],
+                                   rtol=1e-6)
+        assert hparams["optimizer"] == "sgd" and hparams["seed"] == 0
 
 
 @pytest.mark.parametrize(

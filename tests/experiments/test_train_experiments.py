@@ -199,6 +199,14 @@ def test_lr_find_stops_at_the_explosion_and_writes_outputs(tmp_path):
     assert 1e-3 <= result.steepest_lr <= result.min_loss_lr < result.exploded_at
 
 
+def test_lr_find_with_lbfgs_is_one_usage_error_before_training(tmp_path):
+    config = lr_config.get_config()
+    config.optimizer, config.train_size, config.val_size, config.test_size = "lbfgs", 128, 32, 32
+    with pytest.raises(_common.UsageError, match="^--config.optimizer: expected a first-order optimizer") as info:
+        lr_experiment.run(config, tmp_path)
+    assert "\n" not in str(info.value) and not (tmp_path / "results.json").exists()
+
+
 # ------------------------------------------------------------------------- hparam_search
 def test_log_uniform_sampling_is_seeded_and_in_range():
     ranges = {"learning_rate": (1e-4, 1e-1), "l2": (1e-6, 1e-6)}

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from jax231 import losses, models, optimizers, parallel, training
-from jax231.parallel import _run_sweep
+from jax231.training import _cache
 from tests.parallel import tiny_models
 
 # vmap lets XLA batch the K matrix products and reassociate their sums; after
@@ -85,8 +85,8 @@ def _run_case(case, model, data, val, seeds):
 
 def _compilations():
     """(cached configurations, compiled programs): run_sweep's cache, as fit's ``_cache_size`` test."""
-    cache = _run_sweep._programs_cache
-    return len(cache), sum(f._cache_size() for programs in cache.values() for f in programs)
+    cache = _cache.entries("sweep")
+    return len(cache), sum(f._cache_size() for programs in cache for f in programs)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -183,3 +183,31 @@ def test_run_sweep_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         parallel.run_sweep(mlp_factory(), "sgd", **args)
+
+
+def test_run_sweep_reports_every_members_update0_loss_as_fit_computes_it():
+    """Reference: the documented update 0 written out (first batch of epoch 0, dropout key fold_in(rng, 0))."""
+    from jax231 import losses, models
+
+    rng = np.random.default_rng(0)
+    train = {"image": rng.normal(size=(48, 6)).astype(np.float32), "label": rng.integers(0, 3, 48).astype(np.int32)}
+    model = models.get("mlp", hidden_sizes=(8,), num_classes=3)
+    seeds, l2 = np.array([0, 1, 1]), np.array([0.0, 0.5, 5.0], np.float32)
+    result = parallel.run_sweep(model, optimizers.get("sgd", learning_rate=0.1), train=train, seeds=seeds,
+                                batch_size=16, l2=l2, num_steps=2,
+                                hyperparams={"learning_rate": np.array([0.1, 0.1, 0.2], np.float32)})
+    loss_fn = training.make_loss_fn(model)
+    expected = []
+    for seed, strength in zip(seeds, l2):
+        keys = training.run_keys(int(seed))
+        state = training.create_train_state(model, optimizers.get("sgd", learning_rate=0.1), rng=keys.init,
+                                            input_shape=(6,))
+        idx = np.asarray(training.epoch_permutation(keys.data, 0, 48))[:16]
+        value, _ = loss_fn(state.params, state.model_state, {"image": train["image"][idx], "label": train["label"][idx]},
+                           jax.random.fold_in(state.rng, 0), train=True)
+        expected.append(float(value) + float(losses.l2_penalty(state.params, strength=strength)))
+    # The same float32 forward pass, vmapped there: a few ulp apart.
+    np.testing.assert_allclose(result.initial_loss, expected, rtol=1e-6)
+    assert result.initial_loss[2] > result.initial_loss[1] > result.initial_loss[0]
+    np.testing.assert_array_equal(result.status, ["completed"] * 3)
+    np.testing.assert_array_equal(result.first_bad_step, [-1, -1, -1])

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from jax231 import training
-from jax231.training import _loop
+from jax231.training import _runner
 from tests.training import toy
 
 TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects share compilations
@@ -52,7 +52,7 @@ def test_fit_equals_hand_written_loop():
 
 
 def test_fit_learns_and_is_reproducible_and_compiles_once():
-    runner = _loop.get_runner(MLP, ADAM, "softmax", None)
+    runner = _runner.get_runner(MLP, ADAM, "softmax", None)
     a = training.fit(MLP, ADAM, train=TRAIN, val=VAL, num_steps=60, batch_size=32, eval_every=30, seed=0)
     size = runner.chunk._cache_size()
     b = training.fit(MLP, ADAM, train=TRAIN, val=VAL, num_steps=60, batch_size=32, eval_every=30, seed=0)
@@ -94,7 +94,7 @@ def test_hyperparams_enter_as_data():
     from jax231 import optimizers
 
     model, opt = toy.linear(), optimizers.sgd(learning_rate=0.1)
-    runner = _loop.get_runner(model, opt, "softmax", None)
+    runner = _runner.get_runner(model, opt, "softmax", None)
     swept = training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3,
                          hyperparams={"learning_rate": 0.1})
     size = runner.chunk._cache_size()

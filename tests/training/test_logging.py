@@ -52,6 +52,37 @@ def test_tensorboard_event_files(tmp_path):
     np.testing.assert_allclose([v for _, v in seen["val_loss"]], result.history["val_loss"], rtol=1e-6)
 
 
+def read_tensorboard(logdir):
+    """Every scalar and the HParams of a run directory, read with TensorBoard's own reader."""
+    tf = pytest.importorskip("tensorflow", reason="TensorBoard logging needs TensorFlow")
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                      reason="reading events needs the tensorboard package")
+    plugin = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_pb2",
+                                 reason="reading HParams needs the tensorboard package")
+    ea = accumulator.EventAccumulator(str(logdir), size_guidance={accumulator.TENSORS: 0})
+    ea.Reload()
+    scalars = {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in ea.Tensors(tag)]
+               for tag in ea.Tags()["tensors"] if not tag.startswith("_hparams_")}
+    hparams = {}
+    for content in ea.PluginTagToContent("hparams").values():
+        data = plugin.HParamsPluginData.FromString(content)
+        for name, value in data.session_start_info.hparams.items():
+            hparams[name] = value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+    return scalars, hparams
+
+
+def test_write_tensorboard_scalars_and_hparams_read_back(tmp_path):
+    history = {"step": [5, 10], "time": [0.1, 0.2], "train_loss": [1.5, float("nan")], "val_accuracy": [0.5, 0.7]}
+    training.write_tensorboard(tmp_path / "run", history, hparams={"learning_rate": 0.1, "optimizer": "sgd"},
+                               metrics={"final/test_accuracy": 0.65})
+    scalars, hparams = read_tensorboard(tmp_path / "run")
+    assert scalars["train_loss"] == [(5, 1.5)]  # the NaN is skipped
+    assert [s for s, _ in scalars["val_accuracy"]] == [5, 10]
+    np.testing.assert_allclose([v for _, v in scalars["val_accuracy"]], [0.5, 0.7], rtol=1e-7)
+    assert scalars["final/test_accuracy"] == [(10, pytest.approx(0.65))]
+    assert "time" not in scalars and hparams == {"learning_rate": pytest.approx(0.1), "optimizer": "sgd"}
+
+
 def test_progress_bar_shows_step_loss_and_accuracy():
     stream = io.StringIO()
     bar = training.ProgressBar(100, stream=stream, width=10)

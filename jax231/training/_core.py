@@ -1,0 +1,194 @@
+"""The one compiled training loop: chunks of guarded updates on on-device data.
+
+Every training path runs :func:`run_chunk`: ``fit`` for one model, and
+``jax231.parallel.run_sweep`` for ``K`` members at once (``members=True``: the
+step is the vmapped step, every per-run quantity has a leading axis ``K``).
+Update ``t`` (the global step, see :mod:`jax231.training._rng`):
+
+1. batch: the examples ``perm_e[p*B:(p+1)*B]``, ``e = t // S``, ``p = t % S``,
+   ``S = N // B``, ``perm_e = epoch_permutation(data_key, e, N)`` (computed in
+   the loop at the chunk's first update and at each epoch start); full batch
+   when ``B == N``;
+2. hook: ``batch = batch_fn(fold_in(hook_key, t), batch)`` when a ``batch_fn``
+   is given (augmentation, input noise), on device;
+3. step: ``state, metrics = step(state, batch)`` (the pure train step; the
+   optimizer's own state carries any per-step transform such as an EMA);
+4. guard: the update is bad when its training loss is non-finite or above
+   ``factor`` times the loss of update 0, or when the gradient, parameter or
+   update norm is non-finite (a NaN input pixel behind a ReLU leaves the loss
+   finite but not the gradient). The data order depends on ``t`` only, so any
+   chunking and any resumption sees the same batches.
+
+One member (``members=False``) stops at its first bad update: ``num_done``
+counts the good ones and ``state`` holds the bad update (the caller recomputes
+the last good state with :func:`replay`; selecting between whole states at
+every update would cost about a fifth of a small step on CPU). Members of a
+sweep cannot stop alone: a bad member is frozen at its last good state (its
+``alive`` flag drops; the loop carries every member's previous state, and a
+frozen member's state is the one before its bad parameters) while the others
+go on, until every member is frozen or the chunk ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jax231.training import _guards
+from jax231.training._steps import epoch_permutation
+from jax231.types import Array
+
+TRAIN_METRICS = ("loss", "accuracy", "grad_norm", "update_ratio")
+"""The step metrics summed over a chunk (``fit``'s history reports their means)."""
+
+
+class LoopData(NamedTuple):
+    """The data arguments of :func:`run_chunk` (all arrays: new values never recompile).
+
+    Attributes:
+      images: ``(N, ...)`` training inputs on the device.
+      labels: ``(N,)`` int32 labels.
+      data_key: the data-order key (``(K, 2)`` for a sweep).
+      hook_key: the ``batch_fn`` key (``(K, 2)`` for a sweep).
+      factor: float32 explosion factor (``inf`` tests finiteness only).
+      step_args: extra arguments of the step (the sweep's per-member L2 strengths).
+    """
+
+    images: Array
+    labels: Array
+    data_key: Array
+    hook_key: Array
+    factor: Array
+    step_args: tuple = ()
+
+
+class ChunkOut(NamedTuple):
+    """What :func:`run_chunk` returns (leading axis ``K`` on every field for a sweep but ``state``'s).
+
+    Attributes:
+      state: the state after the chunk (one member: holds the bad update when ``bad``).
+      initial_loss: the training loss of update 0 (NaN until it ran).
+      num_done: good updates made in this chunk.
+      sums: sums of :data:`TRAIN_METRICS` over the good updates.
+      bad: whether an update of this chunk was bad.
+      bad_loss: the training loss of that update (NaN otherwise).
+      bad_step: the global step of that update (-1 otherwise).
+      alive: ``~bad`` and alive at the start.
+      prev: every member's state one update before ``state`` (a sweep; ``None`` for one member).
+    """
+
+    state: Any
+    initial_loss: Array
+    num_done: Array
+    sums: dict[str, Array]
+    bad: Array
+    bad_loss: Array
+    bad_step: Array
+    alive: Array
+    prev: Any = None
+
+
+def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -> Array:
+    """The guard of one update (elementwise, so it also guards ``K`` members at once)."""
+    finite = jnp.isfinite(metrics["grad_norm"]) & jnp.isfinite(metrics["param_norm"]) \
+        & jnp.isfinite(metrics["update_norm"])
+    return _guards.is_exploded(metrics["loss"], initial_loss, factor) | ~finite
+
+
+def _select(keep_new: Array, new: Any, old: Any) -> Any:
+    """Member-wise ``where(keep_new, new, old)`` over whole states (leading axis ``K``)."""
+    def pick(a, b):
+        return jnp.where(keep_new.reshape(keep_new.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int, members: bool):
+    """The batch of update ``t`` and the (possibly refreshed) epoch order."""
+    n = data.labels.shape[0]
+    if batch_size == n:
+        if not members:
+            return {"image": data.images, "label": data.labels}, perm
+        k = data.data_key.shape[0]
+        return {"image": jnp.broadcast_to(data.images, (k,) + data.images.shape),
+                "label": jnp.broadcast_to(data.labels, (k, n))}, perm
+    steps_per_epoch = n // batch_size
+    pos = t % steps_per_epoch
+
+    def order():
+        epoch = t // steps_per_epoch
+        if members:
+            return jax.vmap(lambda key: epoch_permutation(key, epoch, n))(data.data_key).astype(perm.dtype)
+        return epoch_permutation(data.data_key, epoch, n).astype(perm.dtype)
+
+    perm = lax.cond((pos == 0) | (i == 0), order, lambda: perm)
+    idx = lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size, axis=perm.ndim - 1)
+    return {"image": jnp.take(data.images, idx, axis=0), "label": jnp.take(data.labels, idx, axis=0)}, perm
+
+
+def _hook(batch_fn: Callable, hook_key: Array, t: Array, batch: dict, *, members: bool) -> dict:
+    if not members:
+        return batch_fn(jax.random.fold_in(hook_key, t), batch)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(hook_key, t)
+    return jax.vmap(batch_fn)(keys, batch)
+
+
+def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, data: LoopData,
+              start: Array, num_steps: Array, prev: Any = None, *, batch_size: int,
+              batch_fn: Callable | None = None, members: bool = False) -> ChunkOut:
+    """Up to ``num_steps`` guarded updates from global step ``start`` in one ``lax.while_loop``.
+
+    Args:
+      step: the pure train step ``(state, batch, *data.step_args) -> (state, metrics)``
+        (for a sweep, the vmapped step with per-member metrics ``(K,)``).
+      state: the state at step ``start``.
+      initial_loss: the loss of update 0 (NaN before it ran); ``(K,)`` for a sweep.
+      alive: bool, ``(K,)`` for a sweep: frozen members make no update.
+      data: the :class:`LoopData`.
+      start: int32, the global step of the first update (shared by all members).
+      num_steps: int32, updates to make (a traced bound: one program for every length).
+      prev: a sweep's states one update before ``state`` (the previous chunk's
+        ``ChunkOut.prev``; ``state`` itself at step 0).
+      batch_size: examples per update (static).
+      batch_fn: optional on-device hook ``(key, batch) -> batch`` (static).
+      members: ``True`` for a sweep (static).
+
+    Returns:
+      A :class:`ChunkOut`.
+    """
+    n = data.labels.shape[0]
+    shape = alive.shape
+    perm_shape = (1,) if batch_size == n else (n,)
+    perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)
+    zeros = jnp.zeros(shape, jnp.float32)
+    carry0 = (state, (state if prev is None else prev) if members else None, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
+              {k: zeros for k in TRAIN_METRICS}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
+              jnp.asarray(initial_loss, jnp.float32))
+
+    def cond(c):
+        return (c[3] < num_steps) & jnp.any(c[6])
+
+    def body(c):
+        cur, prev, perm, i, done, sums, live, bad_loss, bad_step, init = c
+        t = start + i
+        batch, perm = _gather(data, t, i, perm, batch_size=batch_size, members=members)
+        if batch_fn is not None:
+            batch = _hook(batch_fn, data.hook_key, t, batch, members=members)
+        new, m = step(cur, batch, *data.step_args)
+        init = jnp.where(t == 0, m["loss"], init)
+        bad = live & step_is_bad(m, init, data.factor)
+        ok = live & ~bad
+        sums = {k: jnp.where(ok, sums[k] + m[k], sums[k]) for k in sums}
+        if members:  # a member whose update is bad keeps the state before its bad parameters
+            # Selecting costs two passes over every state per update: only when a member is not ok.
+            new, prev = lax.cond(jnp.all(ok), lambda: (new, cur),
+                                 lambda: (_select(ok, new, _select(bad, prev, cur)), _select(ok, cur, prev)))
+        return (new, prev, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
+                jnp.where(bad, m["loss"], bad_loss), jnp.where(bad, t, bad_step), init)
+
+    cur, prev, _, _, done, sums, live, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
+    return ChunkOut(cur, init, done, sums, alive & ~live, bad_loss, bad_step, live, prev)
+
