@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._rng import run_keys
 from jax231._validation import check_int, check_seed
 from jax231.pipelines._augment import Augment, apply_params, as_augment, sample_params
 from jax231.types import Array, PRNGKey, PyTree
@@ -88,13 +89,13 @@ def device_epochs(
 ) -> Iterator[dict[str, Array]]:
     """Batches cut on the device from a dataset held there.
 
-    Randomness follows the one RNG convention of jax231 (documented with
-    :func:`jax231.training.fit`): ``init_key, data_key, dropout_key =
-    jax.random.split(jax.random.key(seed), 3)``; only the data-order key is used
-    here. Epoch ``e`` uses the permutation of :func:`epoch_indices` with key
-    ``fold_in(data_key, 0)``; batch ``b`` of epoch ``e`` is augmented with key
-    ``fold_in(fold_in(data_key, 1), e * num_batches + b)`` (on the device,
-    :func:`augment_batch`'s transforms).
+    Randomness follows the one RNG convention of jax231 (:mod:`jax231._rng`,
+    the keys ``fit`` draws for the same seed): epoch ``e`` uses the permutation
+    of :func:`epoch_indices` with key ``run_keys(seed).data`` (fit's
+    ``epoch_permutation``), and batch ``b`` of epoch ``e`` is augmented with
+    ``fold_in(run_keys(seed).hook, e * num_batches + b)``, the key fit's
+    ``batch_fn`` gets at that update (on the device, :func:`augment_batch`'s
+    transforms).
 
     Args:
       arrays: ``{'image', 'label'}`` NumPy arrays or a :class:`DeviceDataset`.
@@ -115,8 +116,8 @@ def device_epochs(
         raise ValueError("augment: augmentation is for training only; pass shuffle=True")
     n = int(data.label.shape[0])
     check_int("batch_size", batch_size, low=1, high=n)
-    _, data_key, _ = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
-    order_key, aug_key = jax.random.fold_in(data_key, 0), jax.random.fold_in(data_key, 1)
+    keys = run_keys(check_seed("seed", seed))
+    order_key, aug_key = keys.data, keys.hook
     epoch = 0
     while num_epochs is None or epoch < num_epochs:
         indices = _indices_jit(order_key, epoch, num_examples=n, batch_size=batch_size, shuffle=shuffle)

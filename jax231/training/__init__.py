@@ -5,10 +5,11 @@ The steps are pure and un-jitted (jit, vmap over seeds, pmap with
 loop (on-device batch order, an optional ``batch_fn`` hook, the explosion
 guard at every update); ``fit`` drives it for one model and
 ``jax231.parallel.run_sweep`` drives its vmapped form. One RNG convention
-(:func:`run_keys`, documented in ``jax231/training/_rng.py``) and one compile
+(:func:`run_keys`, documented in ``jax231/_rng.py``) and one compile
 cache (``_cache.py``) serve every path.
 """
 
+from jax231._rng import RunKeys, run_keys
 from jax231.training._checkpoint import Checkpointer
 from jax231.training._core import TRAIN_METRICS, LoopData, run_chunk, step_is_bad
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
@@ -25,7 +26,6 @@ from jax231.training._logging import MetricLogger, ProgressBar, tensorboard_avai
 from jax231.training._metrics import global_norm, update_ratio, update_ratios
 from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn, check_eval_fn
 from jax231.training._overfit import OverfitResult, overfit_subset
-from jax231.training._rng import RunKeys, run_keys
 from jax231.training._runner import eval_view, get_eval_step
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import (

@@ -3,7 +3,7 @@
 Every training path runs :func:`run_chunk`: ``fit`` for one model, and
 ``jax231.parallel.run_sweep`` for ``K`` members at once (``members=True``: the
 step is the vmapped step, every per-run quantity has a leading axis ``K``).
-Update ``t`` (the global step, see :mod:`jax231.training._rng`):
+Update ``t`` (the global step, see :mod:`jax231._rng`):
 
 1. batch: the examples ``perm_e[p*B:(p+1)*B]``, ``e = t // S``, ``p = t % S``,
    ``S = N // B``, ``perm_e = epoch_permutation(data_key, e, N)`` (computed in

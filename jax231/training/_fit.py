@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax231._rng import run_keys
 from jax231.optimizers import set_hyperparams
 from jax231.training import _fit_state as fs
 from jax231.training import _guards, _logging
@@ -34,7 +35,6 @@ from jax231.training._options import (
     check_options,
     check_positive,
 )
-from jax231.training._rng import run_keys
 from jax231.training._runner import Runner, eval_view, get_runner, run_iterator
 from jax231.training._state import TrainState
 from jax231.training._steps import LossName, evaluate
@@ -367,7 +367,7 @@ def fit(
     inside the loop, the optional ``batch_fn`` hook, the guard at every update).
     The compiled programs are cached per ``(model, optimizer, loss, penalty,
     batch_fn)`` object, so seeds and ``hyperparams`` (data) never recompile.
-    Random numbers follow the one convention of :mod:`jax231.training._rng`.
+    Random numbers follow the one convention of :mod:`jax231._rng`.
 
     Guards (CS231n notes, "babysitting the learning process"; :class:`Guards`):
 
