@@ -5,7 +5,7 @@ The steps are pure and un-jitted (jit, vmap over seeds, pmap with
 on-device data, with the sanity checks of the CS231n notes.
 """
 
-from jax231.training._checkpoint import Checkpointer
+from jax231.training._checkpoint import Checkpointer, CorruptCheckpointError, tree_digest
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit
 from jax231.training._guards import (
     EarlyStopping,
@@ -31,6 +31,7 @@ from jax231.training._steps import (
 
 __all__ = [
     "Checkpointer",
+    "CorruptCheckpointError",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",
@@ -55,6 +56,7 @@ __all__ = [
     "make_train_step",
     "overfit_subset",
     "train_epoch_scan",
+    "tree_digest",
     "update_ratio",
     "update_ratios",
 ]
