@@ -6,6 +6,7 @@ on-device data, with the sanity checks of the CS231n notes.
 """
 
 from jax231.training._checkpoint import Checkpointer, CorruptCheckpointError, tree_digest
+from jax231.training._files import WorkdirLock, WorkdirLockedError, atomic_path, atomic_write_text
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit
 from jax231.training._guards import (
     EarlyStopping,
@@ -42,6 +43,10 @@ __all__ = [
     "ProgressBar",
     "STATUSES",
     "TrainState",
+    "WorkdirLock",
+    "WorkdirLockedError",
+    "atomic_path",
+    "atomic_write_text",
     "check_initial_loss",
     "create_train_state",
     "epoch_permutation",
