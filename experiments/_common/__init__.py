@@ -38,6 +38,7 @@ from experiments._common._data import load_splits
 from experiments._common._data import take
 from experiments._common._plots import plot_curves
 from experiments._common._plots import plot_profile
+from experiments._common._plots import save_figure
 from experiments._common._profiles import Profile
 from experiments._common._profiles import performance_profile
 from experiments._common._profiles import performance_ratios
@@ -94,6 +95,7 @@ __all__ = [
     "performance_ratios",
     "plot_curves",
     "plot_profile",
+    "save_figure",
     "profile_rows",
     "run",
     "split_list",

@@ -14,9 +14,19 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 from experiments._common._profiles import Profile  # pylint: disable=wrong-import-position
+from jax231.training import atomic_path  # pylint: disable=wrong-import-position
 
 Curve = tuple[Sequence[float], Sequence[Sequence[float]]]
 """``(x, ys)``: one x axis and one y sequence per seed (drawn as mean with a min–max band)."""
+
+
+def save_figure(fig: "matplotlib.figure.Figure", path: str | os.PathLike, *, dpi: int = 110) -> pathlib.Path:
+    """Saves ``fig`` to ``path`` atomically (temporary name, then rename) and closes it."""
+    path = pathlib.Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def _colors(names: Sequence[str]) -> dict[str, tuple]:
@@ -72,10 +82,7 @@ def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_profile(path: str | os.PathLike, profile: Profile, *, cost_name: str = "time to target",
@@ -98,7 +105,4 @@ def plot_profile(path: str | os.PathLike, profile: Profile, *, cost_name: str = 
     ax.legend(fontsize=8, title="optimizer (score)", title_fontsize=8)
     ax.set_title(title or "performance profile")
     fig.tight_layout()
-    path = pathlib.Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -1,4 +1,8 @@
-"""Report writers: mean ± std over seeds, markdown and CSV tables, JSON results."""
+"""Report writers: mean ± std over seeds, markdown and CSV tables, JSON results.
+
+Every file is written atomically (a temporary name renamed onto the target), so a crash or a
+concurrent reader never sees half a table.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import pathlib
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from jax231.training import atomic_path, atomic_write_text
 
 Record = Mapping[str, Any]
 """One run's results: a flat dict of JSON-able values."""
@@ -84,7 +90,7 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]],
     path = pathlib.Path(path)
     if columns is None:
         columns = list(rows[0]) if rows else []
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -101,7 +107,7 @@ def write_tables(workdir: str | os.PathLike, stem: str, rows: Sequence[Mapping[s
         text = f"## {title}\n\n{text}"
     if notes:
         text = f"{text}\n{notes.strip()}\n"
-    (workdir / f"{stem}.md").write_text(text, encoding="utf-8")
+    atomic_write_text(workdir / f"{stem}.md", text)
     write_csv(workdir / f"{stem}.csv", rows, columns)
     return text
 
@@ -125,6 +131,4 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(path: str | os.PathLike, data: Any) -> pathlib.Path:
     """Writes ``data`` as indented JSON (arrays to lists, NaN/inf to null); returns the path."""
-    path = pathlib.Path(path)
-    path.write_text(json.dumps(_jsonable(data), indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(path, json.dumps(_jsonable(data), indent=1, sort_keys=False) + "\n")

@@ -10,8 +10,9 @@ cache (``_cache.py``) serve every path.
 """
 
 from jax231._rng import RunKeys, run_keys
-from jax231.training._checkpoint import Checkpointer
+from jax231.training._checkpoint import Checkpointer, CorruptCheckpointError, tree_digest
 from jax231.training._core import TRAIN_METRICS, LoopData, run_chunk, step_is_bad
+from jax231.training._files import WorkdirLock, WorkdirLockedError, atomic_path, atomic_write_text
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
 from jax231.training._fit_state import FitLoop
 from jax231.training._guards import (
@@ -57,6 +58,7 @@ __all__ = [
     "step_is_bad",
     "tensorboard_available",
     "write_tensorboard",
+    "CorruptCheckpointError",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",
@@ -67,6 +69,10 @@ __all__ = [
     "ProgressBar",
     "STATUSES",
     "TrainState",
+    "WorkdirLock",
+    "WorkdirLockedError",
+    "atomic_path",
+    "atomic_write_text",
     "check_initial_loss",
     "create_train_state",
     "epoch_permutation",
@@ -81,6 +87,7 @@ __all__ = [
     "make_train_step",
     "overfit_subset",
     "train_epoch_scan",
+    "tree_digest",
     "update_ratio",
     "update_ratios",
 ]

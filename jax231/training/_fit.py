@@ -10,6 +10,7 @@ row; :func:`_finish` wraps up.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import warnings
@@ -20,11 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231._rng import run_keys
-from jax231.optimizers import set_hyperparams
+from jax231.optimizers import get_hyperparams, set_hyperparams
 from jax231.training import _fit_state as fs
 from jax231.training import _guards, _logging
 from jax231.training._checkpoint import Checkpointer
 from jax231.training._core import LoopData
+from jax231.training._files import WorkdirLock
 from jax231.training._fit_state import HISTORY_KEYS, STATUSES, FitLoop
 from jax231.training._options import (
     Checkpointing,
@@ -103,6 +105,8 @@ class _Run(NamedTuple):
     bar: _logging.ProgressBar | None
     started: float
     step_args: tuple = ()
+    config: dict | None = None  # what a resumed run must share with its checkpoint (:func:`_run_config`)
+    allow_config_change: bool = False
 
 
 def _check_arrays(name: str, data: Any) -> int:
@@ -158,7 +162,8 @@ def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
     loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
     if run.ckpt is not None and run.ckpt.latest_step() is not None:
         step = run.ckpt.latest_step()
-        state, saved, best = run.ckpt.restore(state, with_best=patience is not None)
+        state, saved, best = run.ckpt.restore(state, with_best=patience is not None, config=run.config,
+                                              allow_config_change=run.allow_config_change)
         for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
             if saved[key] != value:
                 raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
@@ -311,7 +316,7 @@ def _after_chunk(run: _Run, state: TrainState, loop: FitLoop, best: TrainState |
     if run.ckpt is not None and (_on(loop.step, run.ckpt_every) or loop.step == run.num_steps
                                  or loop.status != "completed"):
         saved = fs.to_json(loop, elapsed=loop.elapsed + seconds, seed=run.seed, batch_size=run.batch_size)
-        run.ckpt.save(loop.step, state, saved, best if loop.early is not None else None)
+        run.ckpt.save(loop.step, state, saved, best if loop.early is not None else None, config=run.config)
     return loop, best
 
 
@@ -425,8 +430,11 @@ def fit(
 
     Raises:
       ValueError: bad arguments (one line naming the argument), an unwritable
-        ``workdir`` (before any training), or a ``workdir`` holding a run with
-        another seed or batch size.
+        ``workdir`` (before any training), a ``workdir`` holding a run with
+        another seed, batch size, model shape, hyperparameters, L2 strength or
+        training data (unless ``Checkpointing(allow_config_change=True)``), no
+        intact checkpoint in it, or another live run holding its lock
+        (:class:`WorkdirLockedError`, a ``ValueError``).
     """
     guards = guards or Guards(explosion_factor, check_initial_loss, early_stopping_patience, max_seconds)
     files = checkpointing or Checkpointing(workdir, checkpoint_every, max_to_keep)
@@ -436,6 +444,18 @@ def fit(
     check_options(guards, files, has_val=val is not None)
     run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
                           guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
+    # One run per workdir at a time: a second one stops here with one line naming the holder.
+    lock = WorkdirLock(files.workdir).acquire() if files.workdir is not None else None
+    try:
+        return _train(run, state, model, loss, optimizer, files, logs, num_steps)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(run: _Run, state: TrainState, model: Any, loss: LossName, optimizer: Any, files: Checkpointing,
+         logs: Logging, num_steps: int) -> FitResult:
+    """The loop of :func:`fit`: resume or start, then chunks until a stop (under the workdir lock)."""
     loop, state, best = _start(run, state, model, loss, files.workdir)
     starts, prev = None, state
     run = run._replace(bar=_logging.ProgressBar(num_steps, initial=loop.step) if logs.progress else None,
@@ -472,8 +492,22 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
     logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
     ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
     run = _Run(runner, data, batches, probe, val, num_steps, batch_size, eval_every, eval_batch_size, seed,
-               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0, step_args)
+               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0, step_args,
+               _run_config(state, arrays, l2) if ckpt is not None else None, files.allow_config_change)
     return run, state
+
+
+def _run_config(state: TrainState, arrays: Mapping[str, Any] | None, l2: float | None) -> dict:
+    """What a resumed run must share with its checkpoint, besides the seed and batch size checked
+    by :func:`_start`: the optimizer's constant hyperparameters, the L2 strength and the training
+    data (its size and a digest of its labels). The model's shapes are checked by the checkpoint."""
+    hyperparams = {k: float(np.asarray(v)) for k, v in get_hyperparams(state.opt_state).items() if np.ndim(v) == 0}
+    config: dict = {"hyperparams": hyperparams, "l2": l2}
+    if arrays is not None:
+        labels = np.ascontiguousarray(np.asarray(arrays["label"]))
+        config["train_examples"] = int(labels.shape[0])
+        config["train_labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
+    return config
 
 
 __all__ = ["FitResult", "HISTORY_KEYS", "STATUSES", "fit", "last_good_state", "eval_view"]

@@ -39,11 +39,15 @@ class Checkpointing(NamedTuple):
       workdir: directory of checkpoints and logs (``None``: nothing on disk).
       checkpoint_every: steps between checkpoints (default: every evaluation).
       max_to_keep: checkpoints kept on disk.
+      allow_config_change: resume although the checkpointed run had other
+        hyperparameters, L2 strength or training data (refused by default,
+        naming the differing fields).
     """
 
     workdir: str | None = None
     checkpoint_every: int | None = None
     max_to_keep: int | None = 2
+    allow_config_change: bool = False
 
 
 class Logging(NamedTuple):
