@@ -1,7 +1,9 @@
 """Fooling images (iterated gradient ascent to a target class) and the fast gradient sign method.
 
 Fooling images (assignment 3): repeat ``x <- x + alpha * g / ||g||_2`` with
-``g = d s_t(x) / d x`` until the network predicts the target ``t`` (each image stops as
+``g = d s_t(x) / d x`` (with a pixel range, the components of ``g`` that would push a pixel
+already at a bound further out are dropped first: a projected gradient step, so clipped
+pixels do not stall the ascent) until the network predicts the target ``t`` (each image stops as
 soon as it is fooled) or ``max_steps`` have been taken.
 
 FGSM (Goodfellow et al.): one step of size ``epsilon`` along the sign of the loss
@@ -72,6 +74,8 @@ def _fool(logits_fn, images, targets, step_size, max_steps, clip):
         x, steps, it = carry
         active = ~predicted_target(x)
         g = grad_fn(x)
+        if clip is not None:  # Projected gradient: drop components pushing clipped pixels out of range.
+            g = jnp.where(((x <= clip[0]) & (g < 0)) | ((x >= clip[1]) & (g > 0)), 0.0, g)
         norm = jnp.sqrt(jnp.sum(g * g, axis=(1, 2, 3), keepdims=True))
         step = step_size * g / jnp.maximum(norm, 1e-12)
         x = jnp.where(active[:, None, None, None], _checks.clip_to(x + step, clip), x)

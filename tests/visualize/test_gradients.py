@@ -51,6 +51,9 @@ def test_fooling_images_reach_every_target_on_a_tiny_model():
     np.testing.assert_array_equal(np.asarray(result.num_steps) == 0, original == targets)
     np.testing.assert_allclose(result.linf, np.abs(np.asarray(result.images) - np.asarray(images)).reshape(10, -1).max(1))
     assert float(result.linf.max()) > 0
+    # Within the pixel range (projected steps), every target is still reached.
+    clipped = visualize.fooling_images(logits_fn, images, targets, step_size=0.05, max_steps=500, clip=(0.0, 1.0))
+    assert bool(jnp.all(clipped.fooled)) and float(clipped.images.min()) >= 0 and float(clipped.images.max()) <= 1
 
 
 def test_fgsm_steps_epsilon_along_the_loss_gradient_sign(tiny_vgg):
