@@ -108,7 +108,7 @@ def write_report(workdir: pathlib.Path, config, out: DetectionRun, test, dets) -
             {"metric": "COCO AP@0.75", "value": out.coco.ap75}, {"metric": "VOC AP@0.5 (all-point)", "value": out.voc_ap50},
             {"metric": "VOC AP@0.5 (11-point)", "value": out.voc_ap50_11pt}]
     _common.write_tables(workdir, "summary", rows, title="Detection on the test canvases",
-                         notes=f"{len(test['image'])} test canvases, {config.num_steps} updates, {out.seconds:.0f} s")
+                         notes=f"{len(test['image'])} test canvases, {out.train.history['step'][-1]} updates, {out.seconds:.0f} s")
     _common.write_json(workdir / "results.json", {"config": config.to_dict(), "coco_map": out.coco.map,
                                                    "ap50": out.coco.ap50, "ap75": out.coco.ap75,
                                                    "per_threshold": out.coco.per_threshold, "voc_ap50": out.voc_ap50,

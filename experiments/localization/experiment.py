@@ -83,7 +83,7 @@ def write_report(workdir: pathlib.Path, config, out: LocalizationRun, test, logi
             {"metric": "correct class and IoU >= 0.5", "value": float(np.mean((ious >= 0.5) &
                                                                                (logits.argmax(-1) == test["label"])))}]
     _common.write_tables(workdir, "summary", rows, title="Classification + localization on the test canvases",
-                         notes=f"{len(ious)} test canvases, {config.num_steps} updates, {out.seconds:.0f} s")
+                         notes=f"{len(ious)} test canvases, {out.train.history['step'][-1]} updates, {out.seconds:.0f} s")
     _common.write_json(workdir / "results.json", {"config": config.to_dict(), "mean_iou": out.mean_iou,
                                                    "accuracy": out.accuracy, "seconds": out.seconds,
                                                    "history": out.train.history})

@@ -70,7 +70,7 @@ def write_report(workdir: pathlib.Path, config, out: SegmentationRun, test, pred
             for c in range(NUM_CLASSES)]
     _common.write_tables(workdir, "summary", rows, title="Per-class IoU on the test canvases",
                          notes=f"mean IoU {out.mean_iou:.4f}, pixel accuracy {out.pixel_accuracy:.4f}, "
-                               f"{config.num_steps} updates, {out.seconds:.0f} s")
+                               f"{int(out.fit.state.step)} updates, {out.seconds:.0f} s")
     _common.write_json(workdir / "results.json", {"config": config.to_dict(), "mean_iou": out.mean_iou,
                                                    "pixel_accuracy": out.pixel_accuracy,
                                                    "per_class_iou": out.per_class_iou, "seconds": out.seconds,
