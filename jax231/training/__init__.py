@@ -16,10 +16,13 @@ from jax231.training._fit_state import FitLoop
 from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn, check_eval_fn
 from jax231.training._rng import RunKeys, run_keys
 from jax231.training._guards import (
+    BabysitCheck,
     EarlyStopping,
     EarlyStoppingState,
     InitialLossCheck,
+    check_flat_loss,
     check_initial_loss,
+    check_update_ratio,
     expected_initial_loss,
     is_exploded,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "step_is_bad",
     "tensorboard_available",
     "write_tensorboard",
+    "BabysitCheck",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",
@@ -67,7 +71,9 @@ __all__ = [
     "ProgressBar",
     "STATUSES",
     "TrainState",
+    "check_flat_loss",
     "check_initial_loss",
+    "check_update_ratio",
     "create_train_state",
     "epoch_permutation",
     "evaluate",
