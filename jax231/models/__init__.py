@@ -21,6 +21,14 @@ Examples:
 from jax231.models import layers
 from jax231.models import knn
 from jax231.models._model import NAMES, Model, count_params, get
+from jax231.models._transfer import (
+    FEATURE_MODELS,
+    freeze_labels,
+    group_labels,
+    last_groups,
+    param_groups,
+    stage_features,
+)
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models.linear import class_templates, linear
 from jax231.models.mlp import mlp, two_layer_net
@@ -30,22 +38,28 @@ from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, 
 
 __all__ = [
     "CharLM",
+    "FEATURE_MODELS",
     "Model",
     "NAMES",
     "char_lm",
     "class_templates",
     "cnn1d",
     "count_params",
+    "freeze_labels",
     "get",
+    "group_labels",
     "gru_classifier",
     "knn",
+    "last_groups",
     "layers",
     "linear",
     "lstm_classifier",
     "mlp",
     "mobilenet",
+    "param_groups",
     "resnet",
     "rnn_classifier",
+    "stage_features",
     "three_layer_convnet",
     "train_tbptt",
     "two_layer_net",

@@ -34,6 +34,14 @@ from jax231.optimizers._base import (
 )
 from jax231.optimizers._lbfgs import LbfgsResult, LbfgsState, lbfgs, lbfgs_minimize
 from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_search
+from jax231.optimizers._multi_transform import (
+    MultiTransformState,
+    ScaleByGroupState,
+    SetToZeroState,
+    multi_transform,
+    scale_by_group,
+    set_to_zero,
+)
 from jax231.optimizers._registry import NAMES, get, needs_value_fn
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
 from jax231.optimizers._transforms import (
@@ -59,9 +67,12 @@ __all__ = [
     "LbfgsState",
     "LineSearchResult",
     "MomentumState",
+    "MultiTransformState",
     "ParamsAverage",
     "ParamsAverageState",
     "RmspropState",
+    "ScaleByGroupState",
+    "SetToZeroState",
     "SgdState",
     "adagrad",
     "adam",
@@ -77,12 +88,15 @@ __all__ = [
     "lbfgs",
     "lbfgs_minimize",
     "momentum",
+    "multi_transform",
     "needs_value_fn",
     "nesterov",
     "polyak_average",
     "rmsprop",
+    "scale_by_group",
     "schedules",
     "set_hyperparams",
+    "set_to_zero",
     "sgd",
     "strong_wolfe_line_search",
 ]
