@@ -56,4 +56,13 @@ def get_config() -> ml_collections.ConfigDict:
     # True (--sweep): each stage is one vmapped jax231.parallel.run_sweep over its points (learning
     # rate and l2 only, constant schedule); the explosion guard is then applied per evaluation interval.
     config.sweep = False
+    # 'random' (the notes' choice) or 'grid': the Cartesian product of grid_size log-spaced values
+    # per range and every categorical choice, in every round (num_coarse/num_fine then unused).
+    config.strategy = "random"
+    config.grid_size = 3
+    # Fine rounds, each shrinking the ranges (and the choices) around the top_k best trials so far.
+    config.rounds = 1
+    # Categorical hyperparameters: field -> choices, drawn uniformly (optimizer, schedule, model,
+    # or a nested architecture field joined by '__' such as 'model_kwargs__hidden_sizes'); empty: none.
+    config.choices = ml_collections.ConfigDict({})
     return config

@@ -394,3 +394,72 @@ def test_suggestions_skip_the_first_tenth_of_the_curve():
     min_lr, steep_lr = lr_experiment.suggestions(lrs, curve)
     assert min_lr == pytest.approx(lrs[18])
     assert steep_lr == pytest.approx(lrs[11])
+
+
+# ----------------------------------------------- hparam_search: grid, rounds, categorical (issue 12)
+def test_grid_search_enumerates_the_cartesian_product():
+    ranges, choices = {"learning_rate": (1e-3, 1e-1), "l2": (1e-6, 1e-4)}, {"optimizer": ("sgd", "adam")}
+    points = search.grid_points(ranges, choices, 3)
+    lrs, l2s = np.logspace(-3, -1, 3), np.logspace(-6, -4, 3)
+    expected = [(lr, l2, opt) for lr in lrs for l2 in l2s for opt in ("sgd", "adam")]
+    assert len(points) == 18
+    got = [(p["learning_rate"], p["l2"], p["optimizer"]) for p in points]
+    assert [g[2] for g in got] == [e[2] for e in expected]
+    np.testing.assert_allclose([g[:2] for g in got], [e[:2] for e in expected], rtol=1e-12)
+    with pytest.raises(_common.UsageError, match="--config.grid_size: expected an integer >= 1"):
+        search.grid_points(ranges, choices, 0)
+
+
+def test_categorical_sampling_is_seeded_and_covers_the_choices():
+    choices = {"optimizer": ("sgd", "momentum", "adam"), "schedule": ("constant", "cosine")}
+    points = search.sample_categorical(np.random.default_rng(5), choices, 60)
+    assert points == search.sample_categorical(np.random.default_rng(5), choices, 60)
+    for name, options in choices.items():
+        counts = {o: sum(p[name] == o for p in points) for o in options}
+        assert all(c >= 60 / len(options) / 3 for c in counts.values()), counts  # each choice drawn often
+    with pytest.raises(_common.UsageError, match="--config.choices.optimizer: unknown category 'sgdd'"):
+        search_experiment.validate_choices(ml_collections.ConfigDict(
+            {**search_config.get_config().to_dict(), "choices": {"optimizer": ("sgd", "sgdd")}}))
+    with pytest.raises(_common.UsageError, match="--config.choices.schedule: expected at least one choice"):
+        search.check_choices({"schedule": ()})
+
+
+def test_coarse_to_fine_rounds_shrink_the_range_around_the_best():
+    def objective(hparams, stage):  # a peak at lr = 1e-2 (log distance), categorical 'b' better
+        return {"val_accuracy": -abs(math.log10(hparams["learning_rate"]) + 2) - (hparams["kind"] == "a"),
+                "status": "completed"}
+
+    widths, best = [], None
+    for rounds in (0, 1, 2, 3):
+        trials, last = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=8, num_fine=8,
+                                             seed=0, top_k=2, shrink=0.1, rounds=rounds,
+                                             choices={"kind": ("a", "b")})
+        lo, hi = last["learning_rate"]
+        widths.append(math.log10(hi) - math.log10(lo))
+        best = search.rank(trials)[0]
+        assert lo <= best.hparams["learning_rate"] <= hi
+        assert [t.round for t in trials] == sum(([r] * 8 for r in range(rounds + 1)), [])
+    assert widths[0] == pytest.approx(6.0) and all(b < a for a, b in zip(widths, widths[1:])), widths
+    assert best.hparams["kind"] == "b" and abs(math.log10(best.hparams["learning_rate"]) + 2) < 0.5
+    trials, _ = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=1, num_fine=1, seed=0,
+                                      strategy="grid", grid_size=2, rounds=1, top_k=2, choices={"kind": ("a", "b")})
+    assert len(trials) == 4 + 2 and {t.hparams["kind"] for t in trials if t.round == 1} == {"b"}
+
+
+@pytest.mark.slow
+def test_hparam_search_grid_with_categorical_optimizer_end_to_end(tmp_path):
+    config = _tiny_search_config(False)
+    config.ranges = ml_collections.ConfigDict({"learning_rate": (1e-2, 1e-1)})
+    config.choices = ml_collections.ConfigDict({"optimizer": ("sgd", "adam")})
+    config.strategy, config.grid_size, config.rounds = "grid", 2, 1
+    config.coarse_steps = config.fine_steps = 10
+    trials = search_experiment.run(config, tmp_path, log=lambda line: None)
+    assert len(trials) >= 4 + 2 and {t.hparams["optimizer"] for t in trials if t.round == 0} == {"sgd", "adam"}
+    table = (tmp_path / "trials.md").read_text()
+    assert "optimizer" in table and "round" in table
+
+
+def test_hparam_search_bad_strategy_exits_2():
+    out = _run_main("experiments.hparam_search.main", "--workdir=/tmp/unused_hs", "--config.strategy=spiral")
+    assert out.returncode == 2 and "--config.strategy: expected one of random, grid" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
