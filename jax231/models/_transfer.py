@@ -10,9 +10,9 @@ earlier ones. The groups are the top-level keys of a model's params
 labels trees of :func:`jax231.optimizers.multi_transform` and
 :func:`jax231.optimizers.scale_by_group`.
 
-:func:`stage_features` supports ``'resnet'`` and ``'vgg'`` (:data:`FEATURE_MODELS`):
-the model truncated after stage ``stage_s``, evaluated in inference mode, on the
-full model's params.
+:func:`stage_features` supports ``'resnet'``, ``'vgg'`` (stages ``stage_s``) and
+``'mlp'`` (hidden layers ``dense_i``) (:data:`FEATURE_MODELS`): the model
+truncated after that stage, evaluated in inference mode, on the full model's params.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Any, Callable, Mapping, Sequence
 import jax.numpy as jnp
 
 from jax231.models.cnn import vgg
+from jax231.models.mlp import mlp
 from jax231.models.resnet import _CONVS_PER_BLOCK, resnet
 from jax231.types import Array, ArrayLike, ModelState, Params, PyTree
 
-FEATURE_MODELS: tuple[str, ...] = ("resnet", "vgg")
+FEATURE_MODELS: tuple[str, ...] = ("mlp", "resnet", "vgg")
 """Models :func:`stage_features` can truncate."""
 
-_RANK = {"stem": 0, "stage": 1, "conv": 1, "block": 1, "layer": 1, "fc": 2, "head": 3}
+_RANK = {"stem": 0, "stage": 1, "conv": 1, "block": 1, "layer": 1, "dense": 1, "norm": 1, "fc": 2, "head": 3}
 
 
 def _order(group: str) -> tuple[int, int, str]:
@@ -88,10 +89,10 @@ def freeze_labels(params: Params, trainable: Sequence[str]) -> PyTree:
     return group_labels(params, {g: "train" if g in trainable else "frozen" for g in names})
 
 
-def _stage_index(name: str, stage: str, num_stages: int) -> int:
-    match = re.fullmatch(r"stage_(\d+)", str(stage))
+def _stage_index(name: str, stage: str, num_stages: int, prefix: str = "stage") -> int:
+    match = re.fullmatch(prefix + r"_(\d+)", str(stage))
     if not match or int(match.group(1)) >= num_stages:
-        raise ValueError(f"stage: expected one of {[f'stage_{s}' for s in range(num_stages)]} for {name}, "
+        raise ValueError(f"stage: expected one of {[f'{prefix}_{s}' for s in range(num_stages)]} for {name}, "
                          f"got {stage!r}")
     return int(match.group(1))
 
@@ -107,7 +108,8 @@ def stage_features(name: str, stage: str, **config: Any) -> Callable[[Params, Mo
     """``features(params, state, x)``: the output of ``stage`` of model ``name`` built with ``config``.
 
     ``resnet``: the globally average-pooled output of stage ``s`` (``(N, C_s)``);
-    ``vgg``: the flattened, max-pooled output of stage ``s``. Both in inference
+    ``vgg``: the flattened, max-pooled output of stage ``s``; ``mlp``: hidden
+    layer ``dense_i``'s activations (after its norm and activation). All in inference
     mode (BatchNorm running statistics), on the *full* model's params: the model
     is rebuilt with stages ``0..s`` only and a head equal to the identity.
 
@@ -128,21 +130,28 @@ def stage_features(name: str, stage: str, **config: Any) -> Callable[[Params, Mo
         model = vgg(**(dict(config) | {"stage_widths": widths[:s + 1], "convs_per_stage": convs[:s + 1],
                                        "hidden_dims": ()}))
         groups = [f"stage_{i}" for i in range(s + 1)]
+    elif name == "mlp":
+        hidden = tuple(config.get("hidden_sizes", (100,)))
+        s = _stage_index(name, stage, len(hidden), prefix="dense")
+        model = mlp(**(dict(config) | {"hidden_sizes": hidden[:s + 1]}))
+        groups = [f"{kind}_{i}" for i in range(s + 1) for kind in ("dense", "norm")]
     else:
         raise ValueError(f"name: expected one of {list(FEATURE_MODELS)} (models stage_features can truncate), "
                          f"got {name!r}")
 
     def features(params: Params, state: ModelState, x: ArrayLike) -> Array:
-        last = params[groups[-1]]
-        dim = _feature_dim(name, last, x, s)
-        kept_state = {g: state[g] for g in groups if g in state}
-        return model.apply(_identity_head(params, groups, dim), kept_state, x, train=False)[0]
+        kept = [g for g in groups if g in params]
+        dim = _feature_dim(name, params[kept[-1]] if name != "mlp" else params[f"dense_{s}"], x, s)
+        kept_state = {g: state[g] for g in kept if g in state}
+        return model.apply(_identity_head(params, kept, dim), kept_state, x, train=False)[0]
 
     return features
 
 
 def _feature_dim(name: str, last_stage: Params, x: ArrayLike, s: int) -> int:
     """The width of the features of stage ``s`` (from its last weight and the input's size)."""
+    if name == "mlp":
+        return int(last_stage["w"].shape[-1])
     if name == "resnet":
         block = last_stage[max(last_stage, key=lambda k: int(k.split("_")[1]))]
         convs = sorted((k for k in block if k.startswith("conv_")), key=lambda k: int(k.split("_")[1]))

@@ -49,6 +49,17 @@ def test_resnet_last_stage_features_through_the_head_are_the_logits():
     assert models.stage_features("resnet", "stage_0", **config)(params, state, x).shape == (2, 4)
 
 
+def test_mlp_hidden_layer_features_equal_the_manual_prefix():
+    model = models.mlp(hidden_sizes=(7, 5), num_classes=3)
+    params, state = model.init(jax.random.key(0), (4, 2))
+    x = jax.random.normal(jax.random.key(1), (3, 4, 2))
+    h0 = jnp.maximum(x.reshape(3, -1) @ params["dense_0"]["w"] + params["dense_0"]["b"], 0.0)
+    h1 = jnp.maximum(h0 @ params["dense_1"]["w"] + params["dense_1"]["b"], 0.0)
+    for stage, want in (("dense_0", h0), ("dense_1", h1)):
+        got = models.stage_features("mlp", stage, hidden_sizes=(7, 5), num_classes=3)(params, state, x)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_groups_are_ordered_input_to_output_and_bad_names_fail():
     params, _ = models.resnet(depth=8, width=4).init(jax.random.key(0), (8, 8, 3))
     assert models.param_groups(params) == ("stem", "stage_0", "stage_1", "stage_2", "head")
@@ -58,7 +69,7 @@ def test_groups_are_ordered_input_to_output_and_bad_names_fail():
     with pytest.raises(ValueError, match="stage: expected one of"):
         models.stage_features("resnet", "stage_3", depth=8, width=4)
     with pytest.raises(ValueError, match="name: expected one of"):
-        models.stage_features("mlp", "stage_0")
+        models.stage_features("linear", "stage_0")
 
 
 def test_fine_tuning_the_head_leaves_frozen_leaves_exactly_unchanged():
