@@ -60,4 +60,13 @@ def get_config() -> ml_collections.ConfigDict:
     config.pretrain_steps = 1000
     config.finetune_steps = 300
     config.eval_every = 50
+    # Arms run on task B (see experiment.ARMS).
+    config.arms = ("scratch", "head_only", "fine_tune_all", "fine_tune_last_n", "differential_lr", "stage_features")
+    # fine_tune_last_n: the number of last parameter groups trained (2: the last hidden layer and the head).
+    config.finetune_last_n = 2
+    # differential_lr: learning rate of the pretrained groups as a fraction of the head's.
+    config.backbone_lr_scale = 0.1
+    # stage_features: the stage whose frozen features feed a linear classifier (mlp: 'dense_i';
+    # vgg/resnet: 'stage_s').
+    config.feature_stage = "dense_0"
     return config

@@ -356,9 +356,22 @@ def test_transfer_head_only_keeps_the_pretrained_features(tmp_path):
     # Reported accuracies are the final models' on B's test split.
     split_b = transfer_experiment.task_splits(config, "b")
     model_b = models.get("mlp", num_classes=5, hidden_sizes=(16,))
-    for arm in result["arms"].values():
-        assert arm.test_accuracy == pytest.approx(_accuracy(model_b, arm.fit.state, split_b.test), abs=1e-6)
+    for name, arm in result["arms"].items():
+        if name != "stage_features":  # a linear classifier on features (test_transfer_new_arms)
+            assert arm.test_accuracy == pytest.approx(_accuracy(model_b, arm.fit.state, split_b.test), abs=1e-6)
     assert "head_only" in (tmp_path / "summary.md").read_text()
+    # fine_tune_last_n=2 trains dense_0's successor groups only: with one hidden layer, dense_0 and head.
+    last_n = result["arms"]["fine_tune_last_n"].fit.state.params
+    assert not np.allclose(last_n["dense_0"]["w"], pretrained["dense_0"]["w"])
+    # stage_features: the reported accuracy is the linear classifier's on dense_0's features of B's test split.
+    features = models.stage_features("mlp", "dense_0", num_classes=5, hidden_sizes=(16,))
+    test_feats = {"image": features(pretrained, result["pretrain"].state.model_state, split_b.test["image"]),
+                  "label": split_b.test["label"]}
+    linear = result["arms"]["stage_features"]
+    assert linear.test_accuracy == pytest.approx(
+        _accuracy(models.linear(num_classes=5), linear.fit.state, test_feats), abs=1e-6)
+    summary = (tmp_path / "summary.md").read_text()
+    assert all(name in summary for name in transfer_experiment.ARMS)
 
 
 def test_augmented_batches_are_seeded_crops_and_flips():
@@ -463,3 +476,40 @@ def test_hparam_search_bad_strategy_exits_2():
     out = _run_main("experiments.hparam_search.main", "--workdir=/tmp/unused_hs", "--config.strategy=spiral")
     assert out.returncode == 2 and "--config.strategy: expected one of random, grid" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_transfer_last_n_freezes_the_earlier_groups_and_differential_lr_scales_them(tmp_path):
+    config = transfer_config.get_config()
+    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (16, 8)})
+    config.pretrain_steps, config.finetune_steps, config.eval_every = 20, 10, 10
+    config.arms, config.finetune_last_n, config.optimizer = ("fine_tune_last_n", "differential_lr"), 2, "sgd"
+    config.learning_rate = 0.1
+    result = transfer_experiment.run(config, tmp_path)
+    pretrained = result["pretrain"].state.params
+    last_n = result["arms"]["fine_tune_last_n"].fit.state.params
+    jax.tree_util.tree_map(np.testing.assert_array_equal, last_n["dense_0"], pretrained["dense_0"])  # frozen
+    assert not np.allclose(last_n["dense_1"]["w"], pretrained["dense_1"]["w"])
+    # Differential lrs with SGD: the backbone's total change is backbone_lr_scale x smaller per step;
+    # the reference is optax.multi_transform with sgd(0.1 * scale) per group on the same transferred params.
+    assert sorted(result["arms"]) == ["differential_lr", "fine_tune_last_n"]
+    labels = models.group_labels(pretrained)
+    ours = transfer_experiment.differential_optimizer(optimizers.sgd(learning_rate=0.1), pretrained, "head", 0.1)
+    ref = optax.multi_transform({g: optax.sgd(0.1 if g == "head" else 0.01) for g in pretrained}, labels)
+    grads = jax.tree_util.tree_map(jnp.ones_like, pretrained)
+    chex.assert_trees_all_close(ours.update(grads, ours.init(pretrained), pretrained)[0],
+                                ref.update(grads, ref.init(pretrained), pretrained)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"arms": ("scratch", "bogus")}, "--config.arms: unknown 'bogus'"),
+    ({"arms": ("stage_features",), "feature_stage": "dense_9"}, "--config.feature_stage: stage: expected one of"),
+    ({"arms": ("fine_tune_last_n",), "finetune_last_n": 9}, "--config.finetune_last_n: n: expected an int in"),
+])
+def test_transfer_bad_arm_fields_are_usage_errors(tmp_path, change, message):
+    config = transfer_config.get_config()
+    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (8,)})
+    config.pretrain_steps, config.finetune_steps, config.eval_every = 2, 2, 2
+    for name, value in change.items():
+        config[name] = value
+    with pytest.raises(_common.UsageError, match=message):
+        transfer_experiment.run(config, tmp_path)
