@@ -26,10 +26,10 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 import pathlib
 import time
-import itertools
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np

@@ -21,7 +21,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jax231.optimizers._base import GradientTransformation, check_non_negative, init_hyperparams
+from jax231.optimizers._base import (
+    GradientTransformation,
+    check_non_negative,
+    init_hyperparams,
+)
 from jax231.types import Array, OptState, Params, PyTree, Updates
 
 Labels = PyTree | Callable[[Params], PyTree]
@@ -54,7 +58,7 @@ class ScaleByGroupState(NamedTuple):
 def _label_leaves(labels: Labels, params: Params) -> tuple[list[str], Any]:
     """The flat list of labels (one per parameter leaf) and the parameters' treedef."""
     tree = labels(params) if callable(labels) else labels
-    leaves, treedef = jax.tree_util.tree_flatten(params)
+    treedef = jax.tree_util.tree_structure(params)
     names = treedef.flatten_up_to(tree)
     for name in names:
         if not isinstance(name, str):

@@ -23,7 +23,8 @@ def _params():
 
 
 def _labels(params):
-    return {g: jax.tree_util.tree_map(lambda _: g if g != "stage_0" else "frozen", sub) for g, sub in params.items()}
+    return {g: jax.tree_util.tree_map(lambda _, g=g: g if g != "stage_0" else "frozen", sub)
+            for g, sub in params.items()}
 
 
 def _loss(params, x):
@@ -47,7 +48,7 @@ def test_multi_transform_equals_optax_over_20_steps():
                                        "frozen": optimizers.set_to_zero()}, _labels)
     ref = optax.multi_transform({"head": optax.adam(1e-2), "stage_1": optax.sgd(0.1, momentum=0.9),
                                  "frozen": optax.set_to_zero()}, _labels)
-    (p, u), (p_ref, u_ref) = _run(ours, optimizers.apply_updates), _run(ref, optax.apply_updates)
+    (p, u), (p_ref, _) = _run(ours, optimizers.apply_updates), _run(ref, optax.apply_updates)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), p, p_ref)
     assert np.all(np.asarray(u["stage_0"]["w"]) == 0.0)  # frozen: exactly zero, every step
     np.testing.assert_array_equal(p["stage_0"]["w"], _params()["stage_0"]["w"])

@@ -34,10 +34,10 @@ def test_update_ratio_rule_matches_numpy_median():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(num_evals=0), dict(min_drop=1.5),
+    {"num_evals": 0}, {"min_drop": 1.5},
 ])
 def test_flat_loss_bad_input(bad):
-    kwargs = dict(num_evals=1, min_drop=0.01) | bad
+    kwargs = {"num_evals": 1, "min_drop": 0.01} | bad
     with pytest.raises(ValueError, match=next(iter(bad))):
         training.check_flat_loss([1.0], 1.0, **kwargs)
 
