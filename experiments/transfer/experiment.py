@@ -172,8 +172,16 @@ def feature_splits(config: ml_collections.ConfigDict, params: Params, model_stat
 
 
 def check_arms(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-    """The arms of ``config.arms`` (default all), validated by name."""
-    return _common.parse_choices("config.arms", list(config.get("arms", ARMS)), ARMS)
+    """The arms of ``config.arms`` (default all), validated by name, with their fields (before any training)."""
+    names = _common.parse_choices("config.arms", list(config.get("arms", ARMS)), ARMS)
+    if "stage_features" in names:
+        try:
+            models.stage_features(config.model, config.feature_stage, **train_lib.model_kwargs(config))
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--config.feature_stage: {err}") from None
+    if "differential_lr" in names and not config.get("backbone_lr_scale", 0.1) >= 0:
+        raise UsageError(f"--config.backbone_lr_scale: expected a float >= 0; got {config.backbone_lr_scale!r}")
+    return names
 
 
 def _fit(model, optimizer, config, splits, num_steps, seed_offset=0):
