@@ -23,6 +23,17 @@ on the shared, loaded machine; each trial compiles its own training loop). Expec
 (measured, experiments/RESULTS.md): learning rates above about 1 diverge and are aborted
 before their first evaluation; the fine stage improves on the coarse one, best validation
 accuracy 62.5% (lr 0.025, L2 0.0012), near the MLP's 68% of the 6,000-step Adam preset.
+
+Grid search, rounds and categorical choices (measured on the shared, loaded machine, 37.3 s)::
+
+    python -m experiments.hparam_search.main --workdir=/tmp/hparam_grid --config.strategy=grid \
+        --config.grid_size=3 --config.rounds=2 --config.coarse_steps=300 --config.fine_steps=300 \
+        "--config.choices={'optimizer': ('momentum', 'adam')}" --config.ranges.learning_rate="(1e-4, 1.0)"
+
+runs 3 x 3 x 2 = 18 coarse points, 18 in round 1 and 9 in round 2 (only Adam survives the
+top 3), 45 trials, 3 diverged (lr 1); each (stage, optimizer) compiles once (0.1-0.2 s per
+trial after that). Best: Adam, lr 0.0158, L2 5.6e-4, 62.3% validation; the learning-rate
+range shrinks from 4 decades to [0.0095, 0.0158].
 """
 
 from __future__ import annotations
