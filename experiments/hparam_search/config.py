@@ -22,6 +22,17 @@ Runtime: 13 min 36 s on the reference 2-core CPU (shared with other jobs; each t
 compiles its own training loop). Result: learning rates above about 1 diverge and are
 aborted before their first evaluation; best validation accuracy 62.5% (lr 0.025, L2 0.0012),
 from the fine stage. Details: experiments/RESULTS.md.
+
+Grid search, rounds and categorical choices (measured on the shared, loaded machine, 37.3 s)::
+
+    python -m experiments.hparam_search.main --workdir=/tmp/hparam_grid --config.strategy=grid \
+        --config.grid_size=3 --config.rounds=2 --config.coarse_steps=300 --config.fine_steps=300 \
+        "--config.choices={'optimizer': ('momentum', 'adam')}" --config.ranges.learning_rate="(1e-4, 1.0)"
+
+runs 3 x 3 x 2 = 18 coarse points, 18 in round 1 and 9 in round 2 (only Adam survives the
+top 3), 45 trials, 3 diverged (lr 1); each (stage, optimizer) compiles once (0.1-0.2 s per
+trial after that). Best: Adam, lr 0.0158, L2 5.6e-4, 62.3% validation; the learning-rate
+range shrinks from 4 decades to [0.0095, 0.0158].
 """
 
 from __future__ import annotations
@@ -55,4 +66,13 @@ def get_config() -> ml_collections.ConfigDict:
     # True (--sweep): each stage is one vmapped jax231.parallel.run_sweep over its points (learning
     # rate and l2 only, constant schedule); the explosion guard is then applied per evaluation interval.
     config.sweep = False
+    # 'random' (the notes' choice) or 'grid': the Cartesian product of grid_size log-spaced values
+    # per range and every categorical choice, in every round (num_coarse/num_fine then unused).
+    config.strategy = "random"
+    config.grid_size = 3
+    # Fine rounds, each shrinking the ranges (and the choices) around the top_k best trials so far.
+    config.rounds = 1
+    # Categorical hyperparameters: field -> choices, drawn uniformly (optimizer, schedule, model,
+    # or a nested architecture field joined by '__' such as 'model_kwargs__hidden_sizes'); empty: none.
+    config.choices = ml_collections.ConfigDict({})
     return config

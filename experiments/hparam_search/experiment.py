@@ -30,7 +30,32 @@ from experiments import _common
 from experiments._common import UsageError
 from experiments.hparam_search import search
 from experiments.train import experiment as train_lib
-from jax231 import parallel, training
+from jax231 import models, optimizers, parallel, training
+
+CATEGORICAL = {"optimizer": optimizers.NAMES, "schedule": train_lib.SCHEDULES, "model": models.NAMES,
+               "loss": train_lib.LOSSES}
+"""Categorical fields whose categories are checked by name; any other field (dotted for a nested
+one joined by "__", e.g. ``model_kwargs__hidden_sizes``: an architecture choice) takes its choices as given."""
+
+
+def _field(config: ml_collections.ConfigDict, name: str) -> tuple[ml_collections.ConfigDict, str]:
+    """The ConfigDict holding the field ``name`` (``a__b`` is ``config.a.b``), and its last key."""
+    *path, key = name.split("__")
+    for part in path:
+        config = config[part]
+    return config, key
+
+
+def validate_choices(config: ml_collections.ConfigDict) -> dict[str, tuple]:
+    """The categorical choices of ``config.choices`` (each a field of the config, non-empty, known names)."""
+    choices = search.check_choices(config.get("choices", ml_collections.ConfigDict()).to_dict(), valid=CATEGORICAL)
+    for name in choices:
+        try:
+            holder, key = _field(config, name)
+            holder[key]
+        except (KeyError, AttributeError, TypeError):
+            raise UsageError(f"--config.choices: {name!r} is not a field of the train config") from None
+    return choices
 
 
 def validate_config(config: ml_collections.ConfigDict) -> dict[str, tuple[float, float]]:
@@ -45,6 +70,15 @@ def validate_config(config: ml_collections.ConfigDict) -> dict[str, tuple[float,
         if config[field] < 1:
             raise UsageError(f"--config.{field}: expected an integer >= 1; got {config[field]}")
     _common.parse_choices("config.loss", [config.loss], train_lib.LOSSES)
+    choices = validate_choices(config)
+    if config.get("strategy", "random") not in search.STRATEGIES:
+        raise UsageError(f"--config.strategy: expected one of {', '.join(search.STRATEGIES)}; "
+                         f"got {config.strategy!r}")
+    if config.get("strategy", "random") == "grid":
+        search.grid_points(ranges, choices, config.get("grid_size", 3))  # rejects an empty grid
+    if config.get("sweep", False) and choices:
+        raise UsageError(f"--sweep: categorical choices need a program each; got --config.choices "
+                         f"{', '.join(choices)} (run without --sweep)")
     if config.get("sweep", False):
         unsupported = [name for name in ranges if name not in SWEEP_FIELDS]
         if unsupported:
@@ -124,21 +158,30 @@ def loop_objective(config: ml_collections.ConfigDict, model: Any, splits: _commo
     optimizer and passes the trial's values as data (``hyperparams=``, ``l2=``);
     otherwise (e.g. a searched momentum) each trial builds its own optimizer.
     """
-    as_data = set(ranges) <= set(data_fields(config))
-    optimizers_by_stage: dict[str, Any] = {}
+    optimizers_by_key: dict[tuple, Any] = {}
+    models_by_key: dict[str, Any] = {}
 
     def objective(hparams: dict[str, float], stage: str) -> dict[str, Any]:
         trial_config = ml_collections.ConfigDict(config.to_dict())
         for name, value in hparams.items():
-            trial_config[name] = type(config[name])(value)
+            holder, key = _field(trial_config, name)
+            holder[key] = type(holder[key])(value) if name in ranges else value
         num_steps = config.coarse_steps if stage == "coarse" else config.fine_steps
-        if as_data and stage not in optimizers_by_stage:
-            optimizers_by_stage[stage] = train_lib.build_optimizer(config, num_steps=num_steps)
-        optimizer = optimizers_by_stage[stage] if as_data else train_lib.build_optimizer(trial_config,
-                                                                                         num_steps=num_steps)
+        # One optimizer (one compilation) per (stage, categorical choices) when the searched
+        # numbers can be passed as data; otherwise each trial builds its own.
+        as_data = set(ranges) <= set(data_fields(trial_config))
+        chosen = tuple(sorted((k, str(v)) for k, v in hparams.items() if k not in ranges))
+        if as_data and (stage, chosen) not in optimizers_by_key:
+            optimizers_by_key[stage, chosen] = train_lib.build_optimizer(trial_config, num_steps=num_steps)
+        optimizer = optimizers_by_key[stage, chosen] if as_data else train_lib.build_optimizer(trial_config,
+                                                                                               num_steps=num_steps)
+        arch = str(chosen)
+        if arch not in models_by_key:
+            models_by_key[arch] = model if not chosen else train_lib.build_model(trial_config, splits.num_classes)
+        trial_model = models_by_key[arch]
         l2 = float(trial_config.get("l2", 0.0))
         train_lib.build_penalty(trial_config)  # validates the strength (>= 0)
-        result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
+        result = training.fit(trial_model, optimizer, train=splits.train, val=splits.val, loss=trial_config.loss,
                               l2=l2 if l2 > 0 or "l2" in ranges else None, num_steps=num_steps,
                               batch_size=config.batch_size or None, eval_every=min(config.eval_every, num_steps),
                               seed=config.seed, explosion_factor=config.explosion_factor, check_initial_loss=False,
@@ -195,15 +238,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
     sweep = bool(config.get("sweep", False))
     trials, fine_ranges = search.coarse_to_fine(
         None if sweep else objective, ranges, num_coarse=config.num_coarse, num_fine=config.num_fine,
-        seed=config.seed, top_k=config.top_k, shrink=config.shrink, log=log,
+        seed=config.seed, top_k=config.top_k, shrink=config.shrink, log=log, rounds=config.get("rounds", 1),
+        strategy=config.get("strategy", "random"), choices=validate_choices(config),
+        grid_size=config.get("grid_size", 3),
         batch_objective=(lambda points, stage: sweep_objective(config, model, splits, points, stage))
         if sweep else None)
     rows = search.trial_rows(trials, columns=("val_accuracy", "val_loss", "train_accuracy", "status",
                                               "steps_run", "steps_asked"))
     seconds = time.perf_counter() - start
+    strategy = config.get("strategy", "random").capitalize()
     _common.write_tables(workdir, "trials", rows,
-                         title=f"Random search: {config.model} / {config.optimizer} on {config.dataset}",
-                         notes=f"Coarse ranges {ranges}; fine ranges {fine_ranges}; wall time {seconds:.1f} s.")
+                         title=f"{strategy} search: {config.model} / {config.optimizer} on {config.dataset}",
+                         notes=f"Coarse ranges {ranges}; choices {validate_choices(config)}; "
+                               f"{config.get('rounds', 1)} fine round(s), last ranges {fine_ranges}; wall time {seconds:.1f} s.")
     names = tuple(ranges)
     if len(names) >= 2:
         plot_trials(workdir / "trials.png", trials, (names[0], names[1]),

@@ -29,7 +29,7 @@ def main(argv) -> None:
     workdir = _common.check_workdir(_WORKDIR.value)
     trials = experiment.run(config, workdir)
     best = search.rank(trials)[0]
-    shown = " ".join(f"{k}={v:.3g}" for k, v in best.hparams.items())
+    shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.hparams.items())
     diverged = sum(t.result["status"] == "diverged" for t in trials)
     print(f"best: {shown} val_accuracy={best.result['val_accuracy']:.4f} "
           f"({len(trials)} trials, {diverged} diverged) workdir={workdir}")

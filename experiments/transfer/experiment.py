@@ -5,7 +5,19 @@ Three runs on task B with the same budget are compared:
 1. ``scratch``: every layer trained from a fresh initialisation;
 2. ``head_only``: the features pretrained on A are frozen and only a fresh last layer
    (``params[head_key]``) is trained -- the notes' "ConvNet as fixed feature extractor";
-3. ``fine_tune_all``: every layer trained, starting from A's features and a fresh head.
+3. ``fine_tune_all``: every layer trained, starting from A's features and a fresh head;
+4. ``fine_tune_last_n``: only the last ``finetune_last_n`` parameter groups trained
+   (:func:`jax231.models.last_groups`; the others frozen by
+   :func:`jax231.optimizers.multi_transform` with :func:`~jax231.optimizers.set_to_zero`);
+5. ``differential_lr``: every layer trained, the pretrained groups at
+   ``backbone_lr_scale`` times the head's learning rate
+   (:func:`jax231.optimizers.scale_by_group` chained after the rule);
+6. ``stage_features``: a linear classifier trained on the frozen features of an
+   intermediate stage ``feature_stage`` (:func:`jax231.models.stage_features`; mlp,
+   vgg and resnet), the notes' "features from earlier in the network" for a task
+   unlike the pretraining one.
+
+``config.arms`` selects the arms (all by default).
 
 Freezing is an optimizer transform (:func:`freeze`) that zeroes the updates of the
 frozen leaves, so any update rule and ``jax231.training.fit`` work unchanged; the
@@ -39,7 +51,7 @@ from jax231 import optimizers
 from jax231 import training
 from jax231.types import Params
 
-ARMS = ("scratch", "head_only", "fine_tune_all")
+ARMS = ("scratch", "head_only", "fine_tune_all", "fine_tune_last_n", "differential_lr", "stage_features")
 
 
 class ArmResult(NamedTuple):
@@ -128,6 +140,50 @@ def task_splits(config: ml_collections.ConfigDict, task: str) -> _common.Splits:
     return splits._replace(train=train, val=val, test=test, num_classes=len(classes))
 
 
+def last_n_optimizer(optimizer, params: Params, n: int):
+    """``optimizer`` on the last ``n`` parameter groups, exactly zero updates on the others."""
+    try:
+        trainable = models.last_groups(params, n)
+    except ValueError as err:
+        raise UsageError(f"--config.finetune_last_n: {err}") from None
+    return optimizers.multi_transform({"train": optimizer, "frozen": optimizers.set_to_zero()},
+                                      models.freeze_labels(params, trainable))
+
+
+def differential_optimizer(optimizer, params: Params, head_key: str, scale: float):
+    """``optimizer`` with every group but ``head_key`` at ``scale`` x the learning rate."""
+    if not scale >= 0:
+        raise UsageError(f"--config.backbone_lr_scale: expected a float >= 0; got {scale!r}")
+    scales = {g: 1.0 if g == head_key else float(scale) for g in models.param_groups(params)}
+    return optimizers.chain(optimizer, optimizers.scale_by_group(scales, models.group_labels(params)))
+
+
+def feature_splits(config: ml_collections.ConfigDict, params: Params, model_state: Any,
+                   splits: _common.Splits) -> _common.Splits:
+    """B's splits mapped through the pretrained network up to ``config.feature_stage``."""
+    try:
+        features = models.stage_features(config.model, config.feature_stage, num_classes=splits.num_classes,
+                                         **train_lib.model_kwargs(config))
+        mapped = [{"image": np.asarray(jax.jit(features)(params, model_state, jnp.asarray(s["image"]))),
+                   "label": s["label"]} for s in (splits.train, splits.val, splits.test)]
+    except ValueError as err:
+        raise UsageError(f"--config.feature_stage: {err}") from None
+    return splits._replace(train=mapped[0], val=mapped[1], test=mapped[2], input_shape=mapped[0]["image"].shape[1:])
+
+
+def check_arms(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """The arms of ``config.arms`` (default all), validated by name, with their fields (before any training)."""
+    names = _common.parse_choices("config.arms", list(config.get("arms", ARMS)), ARMS)
+    if "stage_features" in names:
+        try:
+            models.stage_features(config.model, config.feature_stage, **train_lib.model_kwargs(config))
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--config.feature_stage: {err}") from None
+    if "differential_lr" in names and not config.get("backbone_lr_scale", 0.1) >= 0:
+        raise UsageError(f"--config.backbone_lr_scale: expected a float >= 0; got {config.backbone_lr_scale!r}")
+    return names
+
+
 def _fit(model, optimizer, config, splits, num_steps, seed_offset=0):
     return training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
                         penalty=train_lib.build_penalty(config), num_steps=num_steps,
@@ -144,6 +200,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     """
     start = time.perf_counter()
     workdir = pathlib.Path(workdir)
+    names = check_arms(config)
     split_a, split_b = task_splits(config, "a"), task_splits(config, "b")
     if split_a.input_shape != split_b.input_shape:
         raise UsageError(f"--config.dataset_b: expected examples of shape {split_a.input_shape} like dataset_a; "
@@ -161,21 +218,28 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     transferred_model = with_initial_params(model_b, transferred, pretrain.state.model_state)
     optimizer = train_lib.build_optimizer(config, num_steps=config.finetune_steps)
     runs = {
-        "scratch": (model_b, optimizer),
-        "head_only": (transferred_model, freeze(optimizer, head_mask(transferred, config.head_key))),
-        "fine_tune_all": (transferred_model, optimizer),
+        "scratch": lambda: (model_b, optimizer, split_b),
+        "head_only": lambda: (transferred_model, freeze(optimizer, head_mask(transferred, config.head_key)), split_b),
+        "fine_tune_all": lambda: (transferred_model, optimizer, split_b),
+        "fine_tune_last_n": lambda: (transferred_model,
+                                     last_n_optimizer(optimizer, transferred, config.get("finetune_last_n", 2)),
+                                     split_b),
+        "differential_lr": lambda: (transferred_model, differential_optimizer(
+            optimizer, transferred, config.head_key, config.get("backbone_lr_scale", 0.1)), split_b),
+        "stage_features": lambda: _feature_run(config, pretrain.state, split_b, optimizer),
     }
     arms = {}
-    for name in ARMS:
-        model, opt = runs[name]
-        result = _fit(model, opt, config, split_b, config.finetune_steps, seed_offset=1)
-        val = result.evaluate(split_b.val, batch_size=len(split_b.val["label"]))
-        test = result.evaluate(split_b.test, batch_size=len(split_b.test["label"]))
+    for name in names:
+        model, opt, split = runs[name]()
+        result = _fit(model, opt, config, split, config.finetune_steps, seed_offset=1)
+        val = result.evaluate(split.val, batch_size=len(split.val["label"]))
+        test = result.evaluate(split.test, batch_size=len(split.test["label"]))
         arms[name] = ArmResult(name, float(val["accuracy"]), float(test["accuracy"]), result)
 
     seconds = time.perf_counter() - start
     rows = [{"run": name, "val_accuracy": arm.val_accuracy, "test_accuracy": arm.test_accuracy,
-             "trained_params": _trained_count(arm.fit.state.params, config.head_key, name)}
+             "trained_params": _trained_count(arm.fit.state.params, config.head_key, name,
+                                              config.get("finetune_last_n", 2))}
             for name, arm in arms.items()]
     _common.write_tables(
         workdir, "summary", rows,
@@ -194,7 +258,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     return {"pretrain": pretrain, "pretrain_val_accuracy": pretrain_val, "arms": arms}
 
 
-def _trained_count(params: Params, head_key: str, arm: str) -> int:
+def _feature_run(config: ml_collections.ConfigDict, pretrained: Any, split_b: _common.Splits, optimizer):
+    """A linear classifier on the frozen features of ``config.feature_stage`` (the ``stage_features`` arm)."""
+    split = feature_splits(config, pretrained.params, pretrained.model_state, split_b)
+    return models.linear(num_classes=split.num_classes), optimizer, split
+
+
+def _trained_count(params: Params, head_key: str, arm: str, last_n: int = 2) -> int:
     if arm == "head_only":
         return models.count_params(params[head_key])
+    if arm == "fine_tune_last_n":
+        return sum(models.count_params(params[g]) for g in models.last_groups(params, last_n))
     return models.count_params(params)

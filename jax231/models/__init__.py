@@ -42,6 +42,14 @@ from jax231.models._resnext import resnext
 from jax231.models._rnn import CELLS as RNN_CELLS
 from jax231.models._rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
 from jax231.models._test_time import McPrediction, mc_dropout_predict, mc_predict, tta_predict, tta_views
+from jax231.models._transfer import (
+    FEATURE_MODELS,
+    freeze_labels,
+    group_labels,
+    last_groups,
+    param_groups,
+    stage_features,
+)
 from jax231.models._vae import DECODERS, VAE, gaussian_kl, gaussian_log_density, reparameterize, vae
 
 __all__ = [
@@ -69,6 +77,7 @@ __all__ = [
     "InceptionSpec",
     "McPrediction",
     "MLP_NORMS",
+    "FEATURE_MODELS",
     "Model",
     "NAMES",
     "REGISTRY",
@@ -82,9 +91,12 @@ __all__ = [
     "fmp_convnet",
     "get",
     "grid_detector",
+    "freeze_labels",
+    "group_labels",
     "gru_classifier",
     "inception_net",
     "knn",
+    "last_groups",
     "layers",
     "linear",
     "localizer",
@@ -93,9 +105,11 @@ __all__ = [
     "mc_predict",
     "mlp",
     "mobilenet",
+    "param_groups",
     "resnet",
     "resnext",
     "rnn_classifier",
+    "stage_features",
     "three_layer_convnet",
     "train_tbptt",
     "tta_predict",

@@ -39,6 +39,14 @@ from jax231.optimizers._linesearch import LineSearchResult, strong_wolfe_line_se
 from jax231.optimizers._lion import LionState, lion
 from jax231.optimizers._lookahead import LookaheadState, lookahead
 from jax231.optimizers._make_schedule import SCHEDULES, ScheduleOptions, make_schedule
+from jax231.optimizers._multi_transform import (
+    MultiTransformState,
+    ScaleByGroupState,
+    SetToZeroState,
+    multi_transform,
+    scale_by_group,
+    set_to_zero,
+)
 from jax231.optimizers._muon import MuonState, muon, newton_schulz
 from jax231.optimizers._nadam import NadamState, nadam, nadamw
 from jax231.optimizers._registry import NAMES, REGISTRY, get, needs_value_fn
@@ -95,6 +103,9 @@ __all__ = [
     "RmspropState",
     "SecondOrderState",
     "ScheduleFreeState",
+    "MultiTransformState",
+    "ScaleByGroupState",
+    "SetToZeroState",
     "SgdState",
     "ShampooState",
     "adagrad",
@@ -122,6 +133,7 @@ __all__ = [
     "muon",
     "nadam",
     "nadamw",
+    "multi_transform",
     "needs_value_fn",
     "nesterov",
     "newton",
@@ -132,8 +144,10 @@ __all__ = [
     "rmsprop",
     "schedule_free_adamw",
     "schedule_free_sgd",
+    "scale_by_group",
     "schedules",
     "set_hyperparams",
+    "set_to_zero",
     "sgd",
     "shampoo",
     "strong_wolfe_line_search",

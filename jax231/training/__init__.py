@@ -16,10 +16,13 @@ from jax231.training._files import WorkdirLock, WorkdirLockedError, atomic_path,
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
 from jax231.training._fit_state import FitLoop
 from jax231.training._guards import (
+    BabysitCheck,
     EarlyStopping,
     EarlyStoppingState,
     InitialLossCheck,
+    check_flat_loss,
     check_initial_loss,
+    check_update_ratio,
     expected_initial_loss,
     is_exploded,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "tensorboard_available",
     "write_tensorboard",
     "CorruptCheckpointError",
+    "BabysitCheck",
     "EarlyStopping",
     "EarlyStoppingState",
     "FitResult",
@@ -73,7 +77,9 @@ __all__ = [
     "WorkdirLockedError",
     "atomic_path",
     "atomic_write_text",
+    "check_flat_loss",
     "check_initial_loss",
+    "check_update_ratio",
     "create_train_state",
     "epoch_permutation",
     "evaluate",

@@ -290,6 +290,8 @@ def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | No
             raise ValueError(f"eval_fn: expected a dict of floats or None, got {type(extra).__name__}")
         row.update({k: float(v) for k, v in (extra or {}).items()})
     loop = fs.add_row(loop, row)
+    if len(loop.history["step"]) == run.guards.babysit_after:
+        loop = _babysit(run.guards, loop)
     if run.logger is not None:
         run.logger.write(row)
     if run.bar is not None:
@@ -302,6 +304,20 @@ def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | No
             loop = fs.stop(loop, "early_stopped", f"early stopped at step {loop.step}: no lower validation "
                            f"loss in {stopper.patience} evaluations; restored step {early.best_step}")
     return loop, best
+
+
+def _babysit(guards: Guards, loop: FitLoop) -> FitLoop:
+    """The flat-loss and update-ratio checks, said once (at evaluation ``babysit_after``) like the initial loss."""
+    k = guards.babysit_after
+    checks = [_guards.check_flat_loss(loop.history["train_loss"], loop.initial_loss, num_evals=k,
+                                      min_drop=guards.flat_loss_drop)]
+    if guards.update_ratio_band is not None:
+        checks.append(_guards.check_update_ratio(loop.history["update_ratio"][:k], band=guards.update_ratio_band))
+    for check in checks:
+        if not check.ok:
+            warnings.warn(check.message, stacklevel=5)
+            loop = loop._replace(message=loop.message + check.message + "; ")
+    return loop
 
 
 def _after_chunk(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None):

@@ -1,4 +1,4 @@
-"""Sanity checks from the notes: initial loss, explosion, early stopping.
+"""Sanity checks from the notes: initial loss, explosion, early stopping, flat loss, update ratio.
 
 References:
   CS231n notes, "Neural Networks Part 3: Learning and Evaluation" (sanity checks,
@@ -8,7 +8,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
 
@@ -132,3 +132,75 @@ class EarlyStopping(NamedTuple):
         else:
             state = state._replace(num_bad=state.num_bad + 1)
         return state, improved, state.num_bad >= self.patience
+
+
+# ------------------------------------------------------------------ babysitting
+
+
+class BabysitCheck(NamedTuple):
+    """The outcome of :func:`check_flat_loss` or :func:`check_update_ratio`.
+
+    Attributes:
+      ok: whether the run looks healthy by this check.
+      value: the measured figure (the loss drop fraction, or the median ratio).
+      message: a one-line verdict ("learning rate probably too low/high" when not ok).
+    """
+
+    ok: bool
+    value: float
+    message: str
+
+
+def check_flat_loss(losses: Sequence[float], initial_loss: float, *, num_evals: int,
+                    min_drop: float = 0.01) -> BabysitCheck:
+    """The notes' flat-loss sign: the loss has not dropped after ``num_evals`` evaluations.
+
+    The drop is :math:`d = 1 - \\min_{i < k} L_i / L_0` over the first
+    :math:`k` = ``num_evals`` evaluated training losses :math:`L_i`, with
+    :math:`L_0` the loss of update 0; :math:`d <` ``min_drop`` says "learning
+    rate probably too low" (the notes' "loss barely changing").
+
+    Args:
+      losses: the training loss at each evaluation so far (at least ``num_evals``).
+      initial_loss: the loss of update 0.
+      num_evals: evaluations to wait (>= 1).
+      min_drop: the fraction of the initial loss that must be gone, in (0, 1).
+    """
+    if not isinstance(num_evals, int) or num_evals < 1:
+        raise ValueError(f"num_evals: expected an int >= 1, got {num_evals!r}")
+    if not 0 < min_drop < 1:
+        raise ValueError(f"min_drop: expected a float in (0, 1), got {min_drop!r}")
+    if len(losses) < num_evals:
+        raise ValueError(f"losses: expected at least num_evals={num_evals} values, got {len(losses)}")
+    best = min(float(v) for v in losses[:num_evals])
+    drop = 1.0 - best / float(initial_loss) if initial_loss else math.nan
+    ok = not (math.isfinite(drop) and drop < min_drop)
+    verdict = "ok" if ok else "learning rate probably too low"
+    return BabysitCheck(ok, drop, f"training loss dropped {drop:.2%} from the initial {float(initial_loss):.4g} "
+                                  f"in {num_evals} evaluations (threshold {min_drop:.0%}): {verdict}")
+
+
+def check_update_ratio(ratios: Sequence[float], *, band: tuple[float, float] = (1e-4, 1e-2)) -> BabysitCheck:
+    """The notes' update/weight ratio check: about ``1e-3`` is healthy.
+
+    The median :math:`r` of the per-evaluation ratios :math:`\\|\\Delta W\\| / \\|W\\|`
+    (the history's ``update_ratio``) is compared with ``band = (low, high)``:
+    :math:`r > high` says "learning rate probably too high", :math:`r < low`
+    "probably too low". Non-finite ratios are ignored.
+    """
+    low, high = band
+    if not 0 < low < high:
+        raise ValueError(f"band: expected (low, high) with 0 < low < high, got {band!r}")
+    finite = sorted(float(r) for r in ratios if math.isfinite(float(r)))
+    if not finite:
+        return BabysitCheck(True, math.nan, "update/weight ratio: no finite value to check")
+    n = len(finite)
+    median = finite[n // 2] if n % 2 else 0.5 * (finite[n // 2 - 1] + finite[n // 2])
+    if median > high:
+        verdict = "learning rate probably too high"
+    elif median < low:
+        verdict = "learning rate probably too low"
+    else:
+        verdict = "ok"
+    return BabysitCheck(verdict == "ok", median, f"update/weight ratio {median:.2g} (median of {n} evaluations; "
+                                                 f"the notes' ~1e-3, band [{low:g}, {high:g}]): {verdict}")

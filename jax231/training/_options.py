@@ -24,12 +24,19 @@ class Guards(NamedTuple):
       early_stopping_patience: evaluations without a lower validation loss before
         stopping (``None``: never).
       max_seconds: stop at the first evaluation past this wall-clock budget.
+      babysit_after: at this evaluation (1-based) the flat-loss and
+        update-ratio checks run once and warn (``None``: never).
+      flat_loss_drop: the fraction of the initial loss that must be gone by then.
+      update_ratio_band: ``(low, high)`` around the notes' ~1e-3 (``None``: no ratio check).
     """
 
     explosion_factor: float | None = 3.0
     check_initial_loss: bool = True
     early_stopping_patience: int | None = None
     max_seconds: float | None = None
+    babysit_after: int | None = None
+    flat_loss_drop: float = 0.01
+    update_ratio_band: tuple[float, float] | None = (1e-4, 1e-2)
 
 
 class Checkpointing(NamedTuple):
@@ -73,6 +80,12 @@ def check_options(guards: Guards, ckpt: Checkpointing, *, has_val: bool) -> None
     """Validates the groups before anything compiles (one-line ``ValueError``)."""
     check_positive("checkpoint_every", ckpt.checkpoint_every, allow_none=True)
     check_positive("early_stopping_patience", guards.early_stopping_patience, allow_none=True)
+    check_positive("babysit_after", guards.babysit_after, allow_none=True)
+    if not 0 < guards.flat_loss_drop < 1:
+        raise ValueError(f"flat_loss_drop: expected a float in (0, 1), got {guards.flat_loss_drop!r}")
+    band = guards.update_ratio_band
+    if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
+        raise ValueError(f"update_ratio_band: expected (low, high) with 0 < low < high or None, got {band!r}")
     if ckpt.checkpoint_every is not None and ckpt.workdir is None:
         raise ValueError(f"checkpoint_every: needs a workdir, got workdir=None "
                          f"(checkpoint_every={ckpt.checkpoint_every})")

@@ -363,9 +363,22 @@ def test_transfer_head_only_keeps_the_pretrained_features(tmp_path):
     # Reported accuracies are the final models' on B's test split.
     split_b = transfer_experiment.task_splits(config, "b")
     model_b = models.get("mlp", num_classes=5, hidden_sizes=(16,))
-    for arm in result["arms"].values():
-        assert arm.test_accuracy == pytest.approx(_accuracy(model_b, arm.fit.state, split_b.test), abs=1e-6)
+    for name, arm in result["arms"].items():
+        if name != "stage_features":  # a linear classifier on features (test_transfer_new_arms)
+            assert arm.test_accuracy == pytest.approx(_accuracy(model_b, arm.fit.state, split_b.test), abs=1e-6)
     assert "head_only" in (tmp_path / "summary.md").read_text()
+    # fine_tune_last_n=2 trains dense_0's successor groups only: with one hidden layer, dense_0 and head.
+    last_n = result["arms"]["fine_tune_last_n"].fit.state.params
+    assert not np.allclose(last_n["dense_0"]["w"], pretrained["dense_0"]["w"])
+    # stage_features: the reported accuracy is the linear classifier's on dense_0's features of B's test split.
+    features = models.stage_features("mlp", "dense_0", num_classes=5, hidden_sizes=(16,))
+    test_feats = {"image": features(pretrained, result["pretrain"].state.model_state, split_b.test["image"]),
+                  "label": split_b.test["label"]}
+    linear = result["arms"]["stage_features"]
+    assert linear.test_accuracy == pytest.approx(
+        _accuracy(models.linear(num_classes=5), linear.fit.state, test_feats), abs=1e-6)
+    summary = (tmp_path / "summary.md").read_text()
+    assert all(name in summary for name in transfer_experiment.ARMS)
 
 
 def test_augmented_batches_are_seeded_crops_and_flips():
@@ -401,3 +414,109 @@ def test_suggestions_skip_the_first_tenth_of_the_curve():
     min_lr, steep_lr = lr_experiment.suggestions(lrs, curve)
     assert min_lr == pytest.approx(lrs[18])
     assert steep_lr == pytest.approx(lrs[11])
+
+
+# ----------------------------------------------- hparam_search: grid, rounds, categorical (issue 12)
+def test_grid_search_enumerates_the_cartesian_product():
+    ranges, choices = {"learning_rate": (1e-3, 1e-1), "l2": (1e-6, 1e-4)}, {"optimizer": ("sgd", "adam")}
+    points = search.grid_points(ranges, choices, 3)
+    lrs, l2s = np.logspace(-3, -1, 3), np.logspace(-6, -4, 3)
+    expected = [(lr, l2, opt) for lr in lrs for l2 in l2s for opt in ("sgd", "adam")]
+    assert len(points) == 18
+    got = [(p["learning_rate"], p["l2"], p["optimizer"]) for p in points]
+    assert [g[2] for g in got] == [e[2] for e in expected]
+    np.testing.assert_allclose([g[:2] for g in got], [e[:2] for e in expected], rtol=1e-12)
+    with pytest.raises(_common.UsageError, match="--config.grid_size: expected an integer >= 1"):
+        search.grid_points(ranges, choices, 0)
+
+
+def test_categorical_sampling_is_seeded_and_covers_the_choices():
+    choices = {"optimizer": ("sgd", "momentum", "adam"), "schedule": ("constant", "cosine")}
+    points = search.sample_categorical(np.random.default_rng(5), choices, 60)
+    assert points == search.sample_categorical(np.random.default_rng(5), choices, 60)
+    for name, options in choices.items():
+        counts = {o: sum(p[name] == o for p in points) for o in options}
+        assert all(c >= 60 / len(options) / 3 for c in counts.values()), counts  # each choice drawn often
+    with pytest.raises(_common.UsageError, match="--config.choices.optimizer: unknown category 'sgdd'"):
+        search_experiment.validate_choices(ml_collections.ConfigDict(
+            {**search_config.get_config().to_dict(), "choices": {"optimizer": ("sgd", "sgdd")}}))
+    with pytest.raises(_common.UsageError, match="--config.choices.schedule: expected at least one choice"):
+        search.check_choices({"schedule": ()})
+
+
+def test_coarse_to_fine_rounds_shrink_the_range_around_the_best():
+    def objective(hparams, stage):  # a peak at lr = 1e-2 (log distance), categorical 'b' better
+        return {"val_accuracy": -abs(math.log10(hparams["learning_rate"]) + 2) - (hparams["kind"] == "a"),
+                "status": "completed"}
+
+    widths, best = [], None
+    for rounds in (0, 1, 2, 3):
+        trials, last = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=8, num_fine=8,
+                                             seed=0, top_k=2, shrink=0.1, rounds=rounds,
+                                             choices={"kind": ("a", "b")})
+        lo, hi = last["learning_rate"]
+        widths.append(math.log10(hi) - math.log10(lo))
+        best = search.rank(trials)[0]
+        assert lo <= best.hparams["learning_rate"] <= hi
+        assert [t.round for t in trials] == sum(([r] * 8 for r in range(rounds + 1)), [])
+    assert widths[0] == pytest.approx(6.0) and all(b < a for a, b in zip(widths, widths[1:])), widths
+    assert best.hparams["kind"] == "b" and abs(math.log10(best.hparams["learning_rate"]) + 2) < 0.5
+    trials, _ = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=1, num_fine=1, seed=0,
+                                      strategy="grid", grid_size=2, rounds=1, top_k=2, choices={"kind": ("a", "b")})
+    assert len(trials) == 4 + 2 and {t.hparams["kind"] for t in trials if t.round == 1} == {"b"}
+
+
+@pytest.mark.slow
+def test_hparam_search_grid_with_categorical_optimizer_end_to_end(tmp_path):
+    config = _tiny_search_config(False)
+    config.ranges = ml_collections.ConfigDict({"learning_rate": (1e-2, 1e-1)})
+    config.choices = ml_collections.ConfigDict({"optimizer": ("sgd", "adam")})
+    config.strategy, config.grid_size, config.rounds = "grid", 2, 1
+    config.coarse_steps = config.fine_steps = 10
+    trials = search_experiment.run(config, tmp_path, log=lambda line: None)
+    assert len(trials) >= 4 + 2 and {t.hparams["optimizer"] for t in trials if t.round == 0} == {"sgd", "adam"}
+    table = (tmp_path / "trials.md").read_text()
+    assert "optimizer" in table and "round" in table
+
+
+def test_hparam_search_bad_strategy_exits_2():
+    out = _run_main("experiments.hparam_search.main", "--workdir=/tmp/unused_hs", "--config.strategy=spiral")
+    assert out.returncode == 2 and "--config.strategy: expected one of random, grid" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_transfer_last_n_freezes_the_earlier_groups_and_differential_lr_scales_them(tmp_path):
+    config = transfer_config.get_config()
+    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (16, 8)})
+    config.pretrain_steps, config.finetune_steps, config.eval_every = 20, 10, 10
+    config.arms, config.finetune_last_n, config.optimizer = ("fine_tune_last_n", "differential_lr"), 2, "sgd"
+    config.learning_rate = 0.1
+    result = transfer_experiment.run(config, tmp_path)
+    pretrained = result["pretrain"].state.params
+    last_n = result["arms"]["fine_tune_last_n"].fit.state.params
+    jax.tree_util.tree_map(np.testing.assert_array_equal, last_n["dense_0"], pretrained["dense_0"])  # frozen
+    assert not np.allclose(last_n["dense_1"]["w"], pretrained["dense_1"]["w"])
+    # Differential lrs with SGD: the backbone's total change is backbone_lr_scale x smaller per step;
+    # the reference is optax.multi_transform with sgd(0.1 * scale) per group on the same transferred params.
+    assert sorted(result["arms"]) == ["differential_lr", "fine_tune_last_n"]
+    labels = models.group_labels(pretrained)
+    ours = transfer_experiment.differential_optimizer(optimizers.sgd(learning_rate=0.1), pretrained, "head", 0.1)
+    ref = optax.multi_transform({g: optax.sgd(0.1 if g == "head" else 0.01) for g in pretrained}, labels)
+    grads = jax.tree_util.tree_map(jnp.ones_like, pretrained)
+    chex.assert_trees_all_close(ours.update(grads, ours.init(pretrained), pretrained)[0],
+                                ref.update(grads, ref.init(pretrained), pretrained)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"arms": ("scratch", "bogus")}, "--config.arms: unknown 'bogus'"),
+    ({"arms": ("stage_features",), "feature_stage": "dense_9"}, "--config.feature_stage: stage: expected one of"),
+    ({"arms": ("fine_tune_last_n",), "finetune_last_n": 9}, "--config.finetune_last_n: n: expected an int in"),
+])
+def test_transfer_bad_arm_fields_are_usage_errors(tmp_path, change, message):
+    config = transfer_config.get_config()
+    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (8,)})
+    config.pretrain_steps, config.finetune_steps, config.eval_every = 2, 2, 2
+    for name, value in change.items():
+        config[name] = value
+    with pytest.raises(_common.UsageError, match=message):
+        transfer_experiment.run(config, tmp_path)
