@@ -27,7 +27,7 @@ class NmsResult(NamedTuple):
     num_valid: Array
 
 
-def _check_inputs(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, max_output_size: int):
+def _check_inputs(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, max_output_size: int) -> tuple[Array, Array]:
     boxes = _boxes.check_boxes("boxes", boxes)
     if boxes.ndim != 2:
         raise ValueError(f"boxes: expected shape (N, 4), got shape {boxes.shape}")

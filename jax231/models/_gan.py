@@ -95,7 +95,7 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
         x = layers.conv2d(x, params["out"]["w"], params["out"]["b"], padding=1)
         return jax.nn.sigmoid(x), new_state
 
-    return _model.Model(init_fn, apply_fn)
+    return _model.Model(init_fn, apply_fn)  # type: ignore[arg-type]  # input named `z`, not `x`
 
 
 def dcgan_discriminator(*, width: int = 32) -> _model.Model:

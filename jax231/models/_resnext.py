@@ -22,7 +22,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +90,7 @@ def resnext_block(
       ``(y (N, H / stride, W / stride, C_out), new_state)``.
     """
     x = jnp.asarray(x)
-    bn_kw = dict(momentum=bn_momentum, axis_name=bn_axis_name)
+    bn_kw: dict[str, Any] = dict(momentum=bn_momentum, axis_name=bn_axis_name)
     new: dict = {}
     h = x
     for j, (conv_stride, groups) in enumerate(((1, 1), (stride, cardinality), (1, 1))):
@@ -157,7 +157,7 @@ def resnext(
                      ("num_classes", num_classes)):
         _helpers.check_positive_int(arg, val)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
-    bn_kw = dict(bn_momentum=bn_momentum, bn_axis_name=bn_axis_name)
+    bn_kw: dict[str, Any] = dict(bn_momentum=bn_momentum, bn_axis_name=bn_axis_name)
 
     def stride_of(s: int, b: int) -> int:
         return 2 if (s > 0 and b == 0) else 1

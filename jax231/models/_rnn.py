@@ -298,7 +298,7 @@ def char_lm(
 
     def initial_carry(batch_size: int) -> Carry:
         carry = zero_carry(cell, batch_size, hidden_dim)
-        return carry if num_layers == 1 else tuple(carry for _ in range(num_layers))
+        return carry if num_layers == 1 else tuple(carry for _ in range(num_layers))  # type: ignore[return-value]  # stack: per-layer carries
 
     def apply_fn(params: Params, tokens: ArrayLike, carry: Optional[Carry] = None) -> tuple[Array, Carry]:
         tokens = jnp.asarray(tokens)
@@ -310,7 +310,7 @@ def char_lm(
         if num_layers == 1:
             hs, carry = run_cell(cell, params["cell"], xs, carry)
         else:
-            hs, carry = run_stack(cell, stack_layers(params), xs, tuple(carry))
+            hs, carry = run_stack(cell, stack_layers(params), xs, tuple(carry))  # type: ignore[assignment]  # per-layer carries
         return layers.affine(hs, params["head"]["w"], params["head"]["b"]), carry
 
     def loss_fn(params: Params, inputs: ArrayLike, targets: ArrayLike, carry: Carry) -> tuple[Array, Carry]:

@@ -107,4 +107,4 @@ def max_norm(max_norm: ScalarOrSchedule = 3.0) -> GradientTransformation:
         new_updates = jax.tree_util.tree_map(constrain, params, updates)
         return new_updates, MaxNormState(state.step + 1, hp)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update)  # type: ignore[arg-type]  # first param is named `updates`, not `grads`

@@ -31,7 +31,7 @@ NS_COEFFS = (3.4445, -4.7750, 2.0315)
 """``(a, b, c)`` of the quintic ``X <- a X + b (X X^T) X + c (X X^T)^2 X`` (Jordan's)."""
 
 
-def newton_schulz(g: ArrayLike, *, steps: int = 5, eps: float = 1e-8) -> Array:
+def newton_schulz(g: ArrayLike, *, steps: int = 5, eps: ArrayLike = 1e-8) -> Array:
     """Approximately orthogonalises a matrix: ``U S V^T -> U S' V^T`` with ``S'`` near 1.
 
     .. math::
@@ -221,7 +221,7 @@ def muon(
         out = jax.tree_util.tree_map(leaf, grads, state.momentum, state.second_moment, params)
         treedef = jax.tree_util.tree_structure(grads)
         updates, momentum, second_moment = (
-            jax.tree_util.tree_unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)]) for i in range(3)
+            jax.tree_util.tree_unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)]) for i in range(3)  # type: ignore[attr-defined]  # missing from the stubs
         )
         return updates, MuonState(t, momentum, second_moment, hp)
 

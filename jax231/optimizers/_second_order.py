@@ -23,7 +23,7 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -314,7 +314,7 @@ def _rule(method: str, learning_rate: ScalarOrSchedule, damping: ScalarOrSchedul
         g = grads if grad is None else grad
         check_tree_match(g, params, name="grads", reference_name="params")
         flat, unravel = ravel_pytree(params)
-        flat_fun = lambda v: value_fn(unravel(v))  # noqa: E731
+        flat_fun = cast(Callable[[Array], Array], lambda v: value_fn(unravel(v)))  # the loss: a scalar Array
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         f = flat_fun(flat) if value is None else jnp.asarray(value)
         new = _iterate(flat_fun, flat, f, ravel_pytree(g)[0].astype(flat.dtype), state._replace(hyperparams=hp),

@@ -143,6 +143,7 @@ def shampoo(
         direction = adagrad
         if left is not None:
             # 2. L <- L + G G^T ; R <- R + G^T G ; P = L^{-1/4} G R^{-1/4}, rescaled to ||A||_F
+            assert right is not None  # the two factors exist together (same matrix shape)
             g2 = g.reshape(left.shape[0], right.shape[0])
             left, right = left + g2 @ g2.T, right + g2.T @ g2
             p = (inverse_root(left, eps) @ g2 @ inverse_root(right, eps)).reshape(g.shape)
@@ -158,8 +159,8 @@ def shampoo(
         check_tree_match(grads, state.momentum, reference_name="state.momentum")
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         treedef = jax.tree_util.tree_structure(grads)
-        flat = [treedef.flatten_up_to(t) for t in (grads, state.left, state.right, state.diagonal, state.momentum)]
-        out = [leaf(*args, hp) for args in zip(*flat)]
+        flat = [treedef.flatten_up_to(t) for t in (grads, state.left, state.right, state.diagonal, state.momentum)]  # type: ignore[attr-defined]  # missing from the stubs
+        out = [leaf(*args, hp) for args in zip(*flat)]  # type: ignore[call-arg]  # args: 5-tuples
         updates, left, right, diag, m = (jax.tree_util.tree_unflatten(treedef, list(col)) for col in zip(*out))
         return updates, ShampooState(state.step + 1, left, right, diag, m, hp)
 

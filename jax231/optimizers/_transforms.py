@@ -230,4 +230,4 @@ def average_params(average: ParamsAverage | None = None) -> GradientTransformati
         del params
         return state.average
 
-    return GradientTransformation(init, update, eval_params=eval_params)
+    return GradientTransformation(init, update, eval_params=eval_params)  # type: ignore[arg-type]  # first param: `updates`, not `grads`

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -263,7 +263,7 @@ def canvas_raw(
       backgrounds: ``split -> (B, h, w, 3) images`` for a spec with a background source.
     """
     spec = CANVAS_DATASETS[name]
-    common = {"canvas_size": spec.canvas_size, "min_objects": spec.min_objects, "max_objects": spec.max_objects,
+    common: dict[str, Any] = {"canvas_size": spec.canvas_size, "min_objects": spec.min_objects, "max_objects": spec.max_objects,
               "scales": spec.scales}
     out = {}
     for offset, split in enumerate(("train", "test")):

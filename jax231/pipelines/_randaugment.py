@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +69,7 @@ def _neutral() -> AugmentParams:
     )
 
 
-def _warp_op(hw: tuple[int, int], **transform: Array) -> AugmentParams:
+def _warp_op(hw: tuple[int, int], **transform: Any) -> AugmentParams:
     matrix, offset = _warp.affine_matrix(hw, **transform)
     return _neutral()._replace(warp=jnp.concatenate([matrix, offset[:, None]], axis=1))
 
@@ -122,7 +122,8 @@ def _shear_y(hw: tuple[int, int], k: Array) -> Array:
 def _check(num_ops: object, magnitude: object) -> None:
     if isinstance(num_ops, bool) or not isinstance(num_ops, numbers.Integral) or num_ops < 0:
         raise ValueError(f"num_ops: expected an int >= 0, got {num_ops!r}")
-    if isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real) or not 0 <= magnitude <= 1:
+    # (`numbers.Real` has no `__ge__` in the stubs, so mypy rejects `0 <= magnitude`.)
+    if isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real) or not 0 <= magnitude <= 1:  # type: ignore[operator]
         raise ValueError(f"magnitude: expected a float in [0, 1], got {magnitude!r}")
 
 
@@ -154,7 +155,7 @@ def rand_augment(rng: PRNGKey, images: ArrayLike, *, num_ops: int = 2, magnitude
         raise ValueError(f"images: expected floating (B, H, W, C), got {images.dtype} {images.shape}")
     if num_ops == 0:
         return images
-    branches = _op_branches(images.shape[1:3], images.shape[3], float(magnitude))
+    branches = _op_branches((images.shape[1], images.shape[2]), images.shape[3], float(magnitude))
 
     def one(key: PRNGKey, x: Array) -> Array:
         for step_key in jax.random.split(key, num_ops):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Union, cast
 
 import jax.numpy as jnp
 from jax import lax
@@ -142,7 +142,8 @@ def _conv(
     if chosen == "im2col":
         if isinstance(pads, str):
             pads = lax.padtype_to_pads(x_shape[1:3], w_shape[:2], (stride, stride), pads)
-        y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=tuple(map(tuple, pads)))
+        pads_2d = cast(tuple[tuple[int, int], tuple[int, int]], tuple(map(tuple, pads)))  # two (lo, hi) pairs
+        y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=pads_2d)
         return y if b is None else y + b
     y = lax.conv_general_dilated(
         jnp.asarray(x),

@@ -71,11 +71,11 @@ def _matmul_last(a: Array, b: Array) -> Array:
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_im2col(x: Array, w: Array, stride: int, pads: tuple) -> Array:
-    return _matmul_last(im2col(x, w.shape[:2], stride=stride, pads=pads), w.reshape(-1, w.shape[-1]))
+    return _matmul_last(im2col(x, (w.shape[0], w.shape[1]), stride=stride, pads=pads), w.reshape(-1, w.shape[-1]))
 
 
 def _fwd(x: Array, w: Array, stride: int, pads: tuple):
-    patches = im2col(x, w.shape[:2], stride=stride, pads=pads)
+    patches = im2col(x, (w.shape[0], w.shape[1]), stride=stride, pads=pads)
     y = _matmul_last(patches, w.reshape(-1, w.shape[-1]))
     return y, (x, w, patches)
 

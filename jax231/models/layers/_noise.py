@@ -63,9 +63,9 @@ def gaussian_noise(
         raise ValueError(f"mode: expected one of {list(NOISE_MODES)}, got {mode!r}")
     x = jnp.asarray(x)
     if _checks.is_concrete(std):
-        if jnp.ndim(std) != 0 or not float(std) >= 0.0:
+        if jnp.ndim(std) != 0 or not float(std) >= 0.0:  # type: ignore[arg-type]  # a concrete scalar
             raise ValueError(f"std: expected a scalar >= 0, got {std!r}")
-        if float(std) == 0.0:
+        if float(std) == 0.0:  # type: ignore[arg-type]  # a concrete scalar
             return x
     if not train:
         return x

@@ -162,7 +162,8 @@ def batch_norm(
         return y, jnp.asarray(running_mean), jnp.asarray(running_var)
     if axis_name is None and impl != "autodiff":
         y, mean, var = _batch_norm_fused(x, jnp.asarray(gamma), jnp.asarray(beta), eps)
-        return y, momentum * running_mean + (1.0 - momentum) * mean, momentum * running_var + (1.0 - momentum) * var
+        return (y, jnp.asarray(momentum * running_mean + (1.0 - momentum) * mean),
+                jnp.asarray(momentum * running_var + (1.0 - momentum) * var))
     axes = tuple(range(x.ndim - 1))
     # 1. Batch mean (averaged across devices for synchronised BN).
     mean = jnp.mean(x, axis=axes)

@@ -56,7 +56,7 @@ def _max_pool_reshape_bwd(k: int, residuals, g: Array):
     # 1. Walk the k^d window positions in row-major order; position p gets the
     #    gradient when it holds the maximum and no earlier position did.
     for offsets in _offsets(k, spatial):
-        index = [slice(None)] * view.ndim
+        index: list[slice | int] = [slice(None)] * view.ndim
         for axis, o in zip(_window_axes(spatial), offsets):
             index[axis] = o
         first = (view[tuple(index)] == y) & ~taken
