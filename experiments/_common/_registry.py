@@ -77,7 +77,10 @@ class Registry(Generic[T]):
         except ValueError as err:
             if isinstance(err, UsageError):
                 raise
-            raise UsageError(f"--{self.flag}: {err}") from None
+            # A library message already names its argument ('discount: expected ...'); say which
+            # selection built it only when it does not.
+            named = str(err).split(":", 1)[0].replace(" ", "").replace("_", "").isalnum()
+            raise UsageError(str(err) if named else f"--{self.flag}={name}: {err}") from None
 
 
 # ----------------------------------------------------------------------------- models

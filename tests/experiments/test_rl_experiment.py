@@ -56,7 +56,7 @@ def test_main_end_to_end_tiny(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--env=CartPole-v9"], "error: env_name: expected one of CartPole-v1, Acrobot-v1,"),
-    (["--algorithms=dqn,sarsa"], "error: --algorithms: unknown 'sarsa'; valid: dqn, a2c, ppo, reinforce"),
+    (["--algorithms=dqn,sarsa"], "error: --algorithms: expected one of dqn, a2c, ppo, reinforce, got 'sarsa'"),
     (["--config.dqn.discount=1.0"], "error: discount: expected a discount in [0, 1), got 1.0"),
     (["--config.dqn.epsilon_end=1.5"], "error: epsilon_end: expected a probability in [0, 1], got 1.5"),
     (["--config.dqn.buffer_size=8"], "error: buffer_size: expected a buffer at least as large as batch_size=64"),

@@ -113,7 +113,7 @@ def test_make_schedule_matches_numpy(name):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("model", "alexnet", "--config.model: expected one of linear, mlp.*, got 'alexnet'"),
+        ("model", "lenet5", "--config.model: expected one of linear, mlp.*, got 'lenet5'"),
         ("optimizer", "adamax", "--config.optimizer: expected one of sgd, momentum.*, got 'adamax'"),
         ("schedule", "linear", "--config.schedule: expected one of constant, step.*, got 'linear'"),
         ("dataset", "imagenet", "--config.dataset: expected one of mnist1d, digits, cifar10_shared.*, got 'imagenet'"),

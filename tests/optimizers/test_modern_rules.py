@@ -449,13 +449,13 @@ def test_grads_not_matching_state_raise_naming_both(rule):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: jopt.nadam(-1.0), r"^learning_rate: expected a value >= 0"),
+        (lambda: jopt.nadam(-1.0), r"^learning_rate: expected a finite value >= 0"),
         (lambda: jopt.lion(beta2=1.0), r"^beta2: expected a value in \[0, 1\)"),
         (lambda: jopt.schedule_free_sgd(beta1=0.0), r"^beta1: expected a value in \(0, 1\)"),
         (lambda: jopt.lookahead(jopt.sgd(), sync_period=0), r"^sync_period: expected an int >= 1, got 0"),
         (lambda: jopt.lookahead(jopt.sgd(), slow_step_size=1.5), r"^slow_step_size: expected a value in"),
         (lambda: jopt.muon(ns_steps=0), r"^ns_steps: expected an int >= 1, got 0"),
-        (lambda: jopt.muon(eps=0.0), r"^eps: expected a value > 0"),
+        (lambda: jopt.muon(eps=0.0), r"^eps: expected a finite value > 0"),
     ],
 )
 def test_bad_hyperparameters_raise_one_line(make, message):
