@@ -508,7 +508,7 @@ def test_transfer_last_n_freezes_the_earlier_groups_and_differential_lr_scales_t
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"arms": ("scratch", "bogus")}, "--config.arms: unknown 'bogus'"),
+    ({"arms": ("scratch", "bogus")}, "--config.arms: expected .*, got 'bogus'"),
     ({"arms": ("stage_features",), "feature_stage": "dense_9"}, "--config.feature_stage: stage: expected one of"),
     ({"arms": ("fine_tune_last_n",), "finetune_last_n": 9}, "--config.finetune_last_n: n: expected an int in"),
 ])
