@@ -21,6 +21,7 @@ Examples:
 from jax231.models import layers
 from jax231.models import knn
 from jax231.models._model import NAMES, Model, count_params, get
+from jax231.models._captioner import CaptionSample, Captioner, captioner
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models._dense_prediction import grid_detector, localizer, unet
 from jax231.models.linear import class_templates, linear
@@ -30,6 +31,9 @@ from jax231.models.resnet import resnet
 from jax231.models.rnn import CharLM, char_lm, gru_classifier, lstm_classifier, rnn_classifier, train_tbptt
 
 __all__ = [
+    "CaptionSample",
+    "Captioner",
+    "captioner",
     "CharLM",
     "Model",
     "NAMES",
