@@ -21,7 +21,7 @@ Examples:
 from jax231.models import layers
 from jax231.models import knn
 from jax231.models._model import NAMES, Model, count_params, get
-from jax231.models._captioner import CaptionSample, Captioner, captioner
+from jax231.models._captioner import CaptionSample, Captioner, captioner, check_temperature
 from jax231.models.cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models._dense_prediction import grid_detector, localizer, unet
 from jax231.models.linear import class_templates, linear
@@ -34,6 +34,7 @@ __all__ = [
     "CaptionSample",
     "Captioner",
     "captioner",
+    "check_temperature",
     "CharLM",
     "Model",
     "NAMES",

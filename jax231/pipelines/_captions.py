@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jax231.pipelines import _arrays
-from jax231.pipelines import _canvas
+from jax231.pipelines import _arrays, _canvas
 
 PAD, START, END = 0, 1, 2
 """Ids of the special tokens."""
