@@ -55,11 +55,17 @@ def build(config: ml_collections.ConfigDict, decoder: str) -> models.Captioner:
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     for t in config.temperatures:
-        _usage(models.check_temperature, t)
+        try:
+            models.check_temperature(t)
+        except ValueError:
+            raise _common.UsageError(f"--config.temperatures: expected floats > 0, got {tuple(config.temperatures)}"
+                                     ) from None
     for name in ("num_steps", "batch_size", "eval_every", "num_examples"):
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _common.UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
+    for decoder in config.decoders:
+        build(config, decoder)
 
 
 def generate(model, params, images: np.ndarray, *, temperature: float | None, seed: int, batch_size: int = 250):
