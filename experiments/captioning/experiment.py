@@ -80,14 +80,19 @@ def generate(model, params, images: np.ndarray, *, temperature: float | None, se
 
 
 def evaluate(model, params, test: dict[str, np.ndarray], config) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Teacher-forced token accuracy, then exact match and BLEU-4 of greedy and temperature decoding."""
+    """Teacher-forced token accuracy, then exact match and BLEU-4 of greedy and temperature decoding.
+
+    Returns the metric rows and ``{decoding: tokens}`` plus ``'greedy_attention'``, the greedy attention weights.
+    """
     logits = jax.jit(model.apply)(params, test["image"], test["caption"])
     token_acc = float(captioning.token_accuracy(logits=logits, labels=jnp.asarray(test["caption"])[:, 1:]))
     references = [pipelines.decode_caption(c).split() for c in test["caption"]]
     rows, tokens = [], {}
     for temperature in (None, *config.temperatures):
         name = "greedy" if temperature is None else f"T={temperature:g}"
-        tokens[name], _ = generate(model, params, test["image"], temperature=temperature, seed=config.seed)
+        tokens[name], alphas = generate(model, params, test["image"], temperature=temperature, seed=config.seed)
+        if temperature is None:
+            tokens["greedy_attention"] = alphas
         hypotheses = [pipelines.decode_caption(t).split() for t in tokens[name]]
         rows.append({"decoding": name, "token_accuracy": token_acc,
                      "exact_match": captioning.exact_match(hypotheses, references),
@@ -129,7 +134,6 @@ def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens
         d: (h["step"], [h["loss"]]) for d, h in out.history.items()}}, ylabel="loss", logy=True)
     figures.draw_captions(workdir / "captions.png", test, {d: t["greedy"] for d, t in tokens.items()},
                   num=min(config.num_examples, len(test["image"])))
-    if "attention" in out.params:
-        model = build(config, "attention")
-        toks, alphas = generate(model, out.params["attention"], test["image"][:4], temperature=None, seed=config.seed)
-        figures.draw_attention(workdir / "attention.png", test["image"][:4], toks, alphas)
+    if "attention" in tokens:
+        figures.draw_attention(workdir / "attention.png", test["image"][:4], tokens["attention"]["greedy"][:4],
+                               tokens["attention"]["greedy_attention"][:4])
