@@ -22,6 +22,8 @@
 from jax231.pipelines._api import load
 from jax231.pipelines._arrays import info, load_arrays
 from jax231.pipelines._augment import AUGMENT_PLACEMENT, Augment, augment_batch
+from jax231.pipelines._captions import WORDS as CAPTION_WORDS
+from jax231.pipelines._captions import caption_dataset, caption_text, decode_caption, encode_caption
 from jax231.pipelines._common import DatasetInfo
 from jax231.pipelines._device import (
     DeviceDataset,
@@ -43,6 +45,11 @@ except ImportError:  # No TFDS: load_arrays still serves the offline datasets.
     pass
 
 __all__ = [
+    "CAPTION_WORDS",
+    "caption_dataset",
+    "caption_text",
+    "decode_caption",
+    "encode_caption",
     "AUGMENT_PLACEMENT",
     "SOURCES",
     "Source",

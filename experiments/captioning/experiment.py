@@ -1,0 +1,139 @@
+"""Library functions of the captioning experiment: data, models, training, evaluation, report."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from experiments import _common
+from experiments.captioning import figures
+from jax231 import captioning, models, optimizers, pipelines
+
+DECODERS = ("plain", "attention")
+
+
+class CaptioningRun(NamedTuple):
+    """What :func:`run` returns: one metrics row per (decoder, decoding), the trained params, timing."""
+
+    rows: list[dict[str, Any]]
+    params: dict[str, Any]
+    history: dict[str, dict[str, list]]
+    seconds: float
+
+
+def _usage(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as err:
+        raise _common.UsageError(f"--config.{err}") from None
+
+
+def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The training and test canvases with their captions (train and test digits are disjoint)."""
+    common = {"canvas_size": config.canvas_size, "max_objects": config.max_objects}
+    train = _usage(pipelines.caption_dataset, split="train", num_canvases=config.train_size, seed=config.seed, **common)
+    test = _usage(pipelines.caption_dataset, split="test", num_canvases=config.test_size, seed=config.seed + 1000,
+                  **common)
+    return train, test
+
+
+def build(config: ml_collections.ConfigDict, decoder: str) -> models.Captioner:
+    """The captioner of ``decoder`` (``'plain'`` or ``'attention'``)."""
+    if decoder not in DECODERS:
+        raise _common.UsageError(f"--config.decoders: expected names in {DECODERS}, got {decoder!r}")
+    return _usage(models.captioner, image_shape=(config.canvas_size, config.canvas_size, 1),
+                  vocab_size=len(pipelines.CAPTION_WORDS), max_length=config.max_objects + 4,
+                  widths=tuple(config.widths), embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
+                  cell=config.cell, attention=decoder == "attention", attention_dim=config.attention_dim)
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    for t in config.temperatures:
+        try:
+            models.check_temperature(t)
+        except ValueError:
+            raise _common.UsageError(f"--config.temperatures: expected floats > 0, got {tuple(config.temperatures)}"
+                                     ) from None
+    for name in ("num_steps", "batch_size", "eval_every", "num_examples"):
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _common.UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
+    for decoder in config.decoders:
+        build(config, decoder)
+
+
+def generate(model, params, images: np.ndarray, *, temperature: float | None, seed: int, batch_size: int = 250):
+    """Tokens and attention weights of ``images``, greedy or sampled at ``temperature``."""
+    sample = jax.jit(lambda p, x, k: model.sample(p, x, temperature=temperature, rng=k))
+    tokens, alphas = [], []
+    for i, start in enumerate(range(0, len(images), batch_size)):
+        out = sample(params, images[start:start + batch_size], jax.random.PRNGKey(seed + i))
+        tokens.append(np.asarray(out.tokens))
+        alphas.append(np.asarray(out.attention))
+    return np.concatenate(tokens), np.concatenate(alphas)
+
+
+def evaluate(model, params, test: dict[str, np.ndarray], config) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Teacher-forced token accuracy, then exact match and BLEU-4 of greedy and temperature decoding.
+
+    Returns the metric rows and ``{decoding: tokens}`` plus ``'greedy_attention'``, the greedy attention weights.
+    """
+    logits = jax.jit(model.apply)(params, test["image"], test["caption"])
+    token_acc = float(captioning.token_accuracy(logits=logits, labels=jnp.asarray(test["caption"])[:, 1:]))
+    references = [pipelines.decode_caption(c).split() for c in test["caption"]]
+    rows, tokens = [], {}
+    for temperature in (None, *config.temperatures):
+        name = "greedy" if temperature is None else f"T={temperature:g}"
+        tokens[name], alphas = generate(model, params, test["image"], temperature=temperature, seed=config.seed)
+        if temperature is None:
+            tokens["greedy_attention"] = alphas
+        hypotheses = [pipelines.decode_caption(t).split() for t in tokens[name]]
+        rows.append({"decoding": name, "token_accuracy": token_acc,
+                     "exact_match": captioning.exact_match(hypotheses, references),
+                     "bleu4": captioning.corpus_bleu([[r] for r in references], hypotheses)})
+    return rows, tokens
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> CaptioningRun:
+    """Trains each decoder of ``config.decoders``, evaluates it on the test canvases, writes the report."""
+    workdir = pathlib.Path(workdir)
+    check_config(config)
+    train, test = load_data(config)
+    start = time.monotonic()
+    rows, params, history, tokens = [], {}, {}, {}
+    for decoder in config.decoders:
+        model = build(config, decoder)
+        schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)
+        result = captioning.train_captioner(model, optimizers.adam(learning_rate=schedule), train,
+                                            num_steps=config.num_steps, batch_size=config.batch_size,
+                                            seed=config.seed, eval_every=config.eval_every, progress=True,
+                                            max_seconds=config.max_seconds or None)
+        decoder_rows, tokens[decoder] = evaluate(model, result.params, test, config)
+        rows += [{"decoder": decoder, "updates": result.history["step"][-1], **r} for r in decoder_rows]
+        params[decoder], history[decoder] = result.params, result.history
+    out = CaptioningRun(rows, params, history, time.monotonic() - start)
+    write_report(workdir, config, out, test, tokens)
+    return out
+
+
+def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens) -> None:
+    columns = ["decoder", "decoding", "updates", "token_accuracy", "exact_match", "bleu4"]
+    _common.write_tables(workdir, "summary", out.rows, columns=columns,
+                         title="Captioning the test canvases",
+                         notes=f"{len(test['image'])} test canvases of 1-{config.max_objects} digits; token accuracy "
+                               f"is teacher-forced; {out.seconds:.0f} s on a shared 2-core CPU")
+    _common.write_json(workdir / "results.json", {"config": config.to_dict(), "rows": out.rows,
+                                                   "seconds": out.seconds, "history": out.history})
+    _common.plot_curves(workdir / "loss.png", {"training loss (summed CE per caption)": {
+        d: (h["step"], [h["loss"]]) for d, h in out.history.items()}}, ylabel="loss", logy=True)
+    figures.draw_captions(workdir / "captions.png", test, {d: t["greedy"] for d, t in tokens.items()},
+                  num=min(config.num_examples, len(test["image"])))
+    if "attention" in tokens:
+        figures.draw_attention(workdir / "attention.png", test["image"][:4], tokens["attention"]["greedy"][:4],
+                               tokens["attention"]["greedy_attention"][:4])
