@@ -74,7 +74,7 @@ def corpus_bleu(
         ref_len += min((len(r) for r in refs), key=lambda r: (abs(r - len(hyp)), r))
         for n in range(1, max_order + 1):
             counts = _ngrams(hyp, n)
-            clip = Counter()
+            clip: Counter = Counter()
             for r in refs:
                 clip |= _ngrams(r, n)
             matches[n - 1] += sum(min(c, clip[g]) for g, c in counts.items())

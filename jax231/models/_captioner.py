@@ -172,7 +172,7 @@ def captioner(
         a = x.reshape(x.shape[0], grid, feature_dim)
         summary = a.mean(axis=1) if attention else a.reshape(a.shape[0], -1)
         h0 = layers.affine(summary, params["init_h"]["w"], params["init_h"]["b"])
-        return a, ((h0, jnp.zeros_like(h0)) if cell == "lstm" else h0)
+        return a, ((h0, jnp.zeros_like(h0)) if cell == "lstm" else h0)  # type: ignore[return-value]  # an RNN carries h alone
 
     def step(params: Params, a: Array, carry, word: Array):
         """One decoder step: ``(carry, word (N,)) -> (logits (N, V), carry, alpha (N, L))``."""

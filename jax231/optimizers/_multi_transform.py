@@ -59,7 +59,7 @@ def _label_leaves(labels: Labels, params: Params) -> tuple[list[str], Any]:
     """The flat list of labels (one per parameter leaf) and the parameters' treedef."""
     tree = labels(params) if callable(labels) else labels
     treedef = jax.tree_util.tree_structure(params)
-    names = treedef.flatten_up_to(tree)
+    names = treedef.flatten_up_to(tree)  # type: ignore[attr-defined]  # missing from the jax stubs
     for name in names:
         if not isinstance(name, str):
             raise ValueError(f"labels: expected a string per parameter leaf, got {name!r}")

@@ -101,6 +101,6 @@ def caption_dataset(
     captions = np.zeros((num_canvases, length), np.int32)
     for i, (classes, order, count) in enumerate(zip(canvases["classes"], canvases["order"], canvases["num_objects"])):
         digits[i, :count] = classes[order[:count]]
-        captions[i] = encode_caption(caption_text(digits[i, :count]), length)
+        captions[i] = encode_caption(caption_text(digits[i, :count].tolist()), length)
     return {"image": canvases["image"], "caption": captions, "digits": digits,
             "num_objects": canvases["num_objects"]}
