@@ -113,17 +113,19 @@ def test_vmap_over_momentum_and_weight_decay():
 
 
 def test_registry_builds_every_name():
-    assert jopt.NAMES == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
+    assert jopt.NAMES == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton",
+                          "bfgs", "nadam", "nadamw", "lion", "schedule_free_sgd", "schedule_free_adamw", "muon",
+                          "shampoo")
     for name in jopt.NAMES:
         opt = jopt.get(name, learning_rate=0.1)
         assert isinstance(opt, jopt.GradientTransformation)
-        assert jopt.needs_value_fn(name) == (name == "lbfgs")
+        assert jopt.needs_value_fn(name) == (name in ("lbfgs", "newton", "bfgs"))  # the rules that need the objective
     state = jopt.get("momentum", learning_rate=0.2, momentum=0.5).init(_tree())
     assert float(state.hyperparams["momentum"]) == 0.5
 
 
 def test_registry_errors_list_valid_choices():
-    with pytest.raises(ValueError, match="optimizer name: expected one of sgd, momentum.*lbfgs, got 'adamax'"):
+    with pytest.raises(ValueError, match="optimizer name: expected one of sgd, momentum.*lbfgs.*shampoo, got 'adamax'"):
         jopt.get("adamax")
     with pytest.raises(ValueError, match=r"sgd keyword arguments: expected some of \(learning_rate\), got unknown momentum"):
         jopt.get("sgd", momentum=0.9)
