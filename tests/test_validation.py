@@ -80,7 +80,8 @@ def test_library_registries_are_registries_of_the_real_factories():
     assert models.REGISTRY.factory("rnn") is models.rnn_classifier
     assert optimizers.REGISTRY.factory("adam") is optimizers.adam
     assert optimizers.SCHEDULES.names == ("constant", "step", "exponential", "cosine", "warmup_cosine")
-    assert pipelines.SOURCES.names == ("mnist1d", "digits", "cifar10_shared")
+    assert pipelines.SOURCES.names == ("mnist1d", "digits", "cifar10_shared", "digit_canvas", "digit_canvas_single",
+                                      "digit_canvas_cifar")
     assert pipelines.SOURCES.prefixes == ("tfds:", "npz:", "imagefolder:")
     # Capabilities are attributes of the built object, not of the name.
     assert optimizers.get("lbfgs").needs_objective and not optimizers.get("adam").needs_objective

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jax231 import pipelines
+from jax231._rng import run_keys
 from tests import test_utils
 
 
@@ -29,9 +30,8 @@ def test_device_epochs_are_seeded_permutations():
 
 
 def test_epoch_order_is_a_function_of_key_and_epoch_only():
-    # The RNG convention: seed -> (init, data-order, dropout) keys; epochs use the data-order key.
-    _, data_key, _ = jax.random.split(jax.random.key(5), 3)
-    key = jax.random.fold_in(data_key, 0)
+    # The RNG convention (jax231/_rng.py): epochs use run_keys(seed).data, the key fit's order uses.
+    key = run_keys(5).data
     first = list(pipelines.device_epochs(_arrays(), batch_size=10, seed=5, num_epochs=3))
     replay = pipelines.epoch_indices(key, 2, 50, 10)
     np.testing.assert_array_equal(_rows(first[10:]), np.asarray(replay).reshape(-1))
