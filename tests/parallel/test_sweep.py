@@ -103,9 +103,12 @@ def test_run_sweep_equals_separate_fit_runs(name):
     assert np.min(np.abs(np.diff(result.history["train_loss"][:, -1]))) > 1e-4
 
 
-def test_second_run_sweep_with_new_seeds_and_hyperparams_compiles_nothing():
+def test_second_run_sweep_with_new_seeds_and_hyperparams_compiles_nothing(monkeypatch):
     # Same model object, optimizer name, loss, batch size and K = 3; new seeds and
     # new swept values (data in the optimizer state) must reuse the programs.
+    # The compile cache is bounded (LRU); in a worker that already ran many tests it is full and
+    # an insertion evicts an entry, which would hide the count this test reads: no eviction here.
+    monkeypatch.setattr(_cache, "MAX_ENTRIES", 10_000)
     case = CASES["adamw_weight_decay"]
     data, val = tiny_models.blobs(64), tiny_models.blobs(32, seed=1)
     model = mlp_factory()
