@@ -13,8 +13,10 @@ from jax231 import optimizers
 
 from experiments import _common as common
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs")
-"""Optimizers compared by default, in the order of the notes (L-BFGS is full batch)."""
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadamw", "lion",
+              "schedule_free_adamw", "lbfgs")
+"""Optimizers compared by default: the notes' seven (L-BFGS is full batch) with AlgoPerf's
+baselines NAdamW, Lion and schedule-free AdamW (config.py's ``optimizers``)."""
 
 SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 """Learning-rate schedules accepted by ``--schedule``."""

@@ -1,4 +1,4 @@
-"""Report of compare_optimizers: summary table, curves, performance profile, results.json."""
+"""Report of compare_optimizers: summary and tuning tables, curves, sensitivity, profiles, JSON, report.md."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from jax231 import training
 
 from experiments import _common as common
+from experiments.compare_optimizers import report_md, sensitivity
 from experiments.compare_optimizers.run import RunResult
 
 SUMMARY_COLUMNS = ("model", "optimizer", "lr", "final train loss", "val acc", "test acc",
@@ -90,47 +91,106 @@ def result_record(r: RunResult) -> dict[str, Any]:
     return {**r.spec._asdict(), **{k: v for k, v in r._asdict().items() if k != "spec"}}
 
 
+def tuning_rows(tuning: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """One row per tuned (model, optimizer): grid, chosen rate, its val loss / accuracy, divergences."""
+    rows = []
+    for rec in tuning:
+        g = rec["chosen"]
+        rows.append({
+            "model": rec["model"], "optimizer": rec["optimizer"],
+            "grid": f"{rec['grid'][0]:.3g}..{rec['grid'][-1]:.3g} ({len(rec['grid'])})",
+            "chosen lr": f"{rec['learning_rate']:.3g}", "at edge": "yes" if rec["at_edge"] else "",
+            "val loss (chosen)": _mean_std(rec["val_loss"][g], digits=4),
+            "val acc (chosen)": _mean_std(rec["val_accuracy"][g]),
+            "diverged members": f"{int(np.sum(rec['diverged']))}/{np.size(rec['diverged'])}",
+            "sweep s": round(rec["wall_seconds"], 1)})
+    return rows
+
+
+def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: str, tau_max: float
+                  ) -> tuple[str, list[dict]]:
+    """``performance_profile_<cost>.png/.md/.csv``; returns the markdown and the rows."""
+    costs = profile_costs(results, cost=cost)
+    if not costs or not all(len(v) for v in costs.values()):
+        return "", []
+    profile = common.performance_profile(costs, tau_max=tau_max)
+    cost_name = f"{cost} to target"
+    common.plot_profile(workdir / f"performance_profile_{cost}.png", profile, cost_name=cost_name,
+                        title=f"performance profile, {cost} (problems: model x seed)")
+    rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
+    note = {"steps": " Steps are updates (L-BFGS: full-batch iterations, each a pass plus its line search).",
+            "seconds": " Seconds: median seconds per update x steps, compilation excluded; a swept run's "
+                       "seconds are its sweep's divided by its members (amortised), L-BFGS is timed alone.",
+            "epochs": ""}[cost]
+    text = common.write_tables(
+        workdir, f"performance_profile_{cost}", rows, title=f"performance profile in {cost}",
+        notes=f"rho(tau): fraction of the {len(next(iter(costs.values())))} problems (model, seed) whose "
+              f"target the optimizer reaches within tau x the fastest optimizer's {cost_name}; score: area "
+              f"under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).{note}")
+    return text, rows
+
+
 def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
                  targets: Mapping[str, float], tau_max: float, config: Mapping[str, Any],
-                 profile_cost: str = "seconds",
-                 extra: Mapping[str, Any] | None = None) -> str:
-    """Writes every output of the train mode; returns the markdown summary.
+                 profile_cost: str = "steps", all_results: Sequence[RunResult] | None = None,
+                 tuning: Sequence[Mapping[str, Any]] = (), budget: Mapping[str, Any] | None = None,
+                 budget_line: str = "", command: str | None = None,
+                 clock: tuple[float, float] | None = None) -> str:
+    """Writes every output of the train mode; returns the markdown summary (printed by main).
 
-    Files: ``summary.md``/``.csv``, ``curves_loss.png``, ``curves_accuracy.png``,
-    ``performance_profile.png`` with ``performance_profile.md``/``.csv``, ``results.json``.
+    Files: ``summary.md/.csv``; with tuning ``tuning.md/.csv``, ``sensitivity.png`` and
+    ``sensitivity.md/.csv``; ``curves_loss.png``, ``curves_accuracy.png``;
+    ``performance_profile_{steps,seconds}.png/.md/.csv``; ``results.json`` (every run,
+    every grid point's members included, each flagged ``reported``); ``report.md``
+    (all of it embedded, with the command, budget, machine and a reading).
+
+    Args:
+      results: the reported runs (the seeds at each optimizer's chosen rate).
+      all_results: every run trained (default ``results``).
+      tuning: :func:`experiment.tuning_record` records, one per tuned (model, optimizer).
+      budget: the tuning budget (:func:`experiment.tuning_budget`), ``budget_line`` its one-line form.
+      command: the command line, for report.md.
+      clock: ``(time.monotonic(), time.process_time())`` at the start, for the run time in report.md.
     """
     workdir = pathlib.Path(workdir)
     rows = summary_rows(results, targets=targets)
-    notes = ("Mean ± std (population) over seeds. Accuracies and train loss are those of the "
-             "final parameters (inference mode, whole split). Steps / seconds to target: first "
-             "evaluation with val accuracy >= target, averaged over the seeds that reached it; "
-             "seconds exclude compilation (median seconds per update x steps). L-BFGS steps are "
-             "full-batch iterations.")
-    text = common.write_tables(workdir, "summary", rows, columns=SUMMARY_COLUMNS,
-                               title="compare_optimizers: summary", notes=notes)
+    notes = (f"Budget: {budget_line}. " if budget_line else "") + (
+        "Mean ± std (population) over seeds. lr: the chosen learning rate (by mean final val loss over "
+        "the seeds; test never used). Accuracies and train loss are those of the "
+        "final parameters (inference mode, whole split; schedule-free at its averaged point). Steps / "
+        "seconds to target: first evaluation with val accuracy >= target, averaged over the seeds that "
+        "reached it; seconds exclude compilation (median seconds per update x steps). L-BFGS steps are "
+        "full-batch iterations.")
+    title = "compare_optimizers: summary" + (
+        f" (tuned: {budget['grid_size']} learning rates x {len(budget['seeds'])} seeds per optimizer, "
+        f"{budget['num_steps']} steps)" if budget and budget.get("tuned") else " (untuned)" if budget else "")
+    sections = {"summary": common.write_tables(workdir, "summary", rows, columns=SUMMARY_COLUMNS,
+                                               title=title, notes=notes)}
+    if tuning:
+        sections["tuning"] = common.write_tables(
+            workdir, "tuning", tuning_rows(tuning), title="learning-rate tuning (one run_sweep per row)",
+            notes="Chosen: the grid point with the lowest mean final val loss over the seeds (a diverged "
+                  "member counts as inf). 'at edge': the choice is the first or last grid point.")
+        sensitivity.plot_sensitivity(workdir / "sensitivity.png", tuning)
+        common.write_tables(workdir, "sensitivity", sensitivity.sensitivity_rows(tuning),
+                            title="learning-rate sensitivity (mean over seeds)")
     common.plot_curves(workdir / "curves_loss.png", curve_panels(results, "train_loss"),
                        xlabel="epochs (L-BFGS: iterations)", ylabel="train loss (mean since last eval)",
-                       logy=True, title="training loss")
+                       logy=True, title="training loss (chosen learning rates)")
     common.plot_curves(workdir / "curves_accuracy.png", curve_panels(results, "val_accuracy"),
                        xlabel="epochs (L-BFGS: iterations)", ylabel="val accuracy",
-                       title="validation accuracy")
-    costs = profile_costs(results, cost=profile_cost)
-    cost_name = f"{profile_cost} to target"
-    profile_rows: list[dict] = []
-    if costs and all(len(v) for v in costs.values()):
-        profile = common.performance_profile(costs, tau_max=tau_max)
-        common.plot_profile(workdir / "performance_profile.png", profile, cost_name=cost_name,
-                            title="performance profile (problems: model x seed)")
-        profile_rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
-        text += "\n" + common.write_tables(
-            workdir, "performance_profile", profile_rows, title="performance profile",
-            notes=f"rho(tau): fraction of the {len(next(iter(costs.values())))} problems (model, seed) "
-                  f"whose target the optimizer reaches within tau x the fastest optimizer's {cost_name}; "
-                  f"score: area under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).")
+                       title="validation accuracy (chosen learning rates)")
+    profiles = {}
+    for cost in dict.fromkeys((profile_cost, "steps", "seconds")):
+        sections[f"profile_{cost}"], profiles[cost] = write_profile(workdir, results, cost=cost, tau_max=tau_max)
+    reported = {id(r) for r in results}
     common.write_json(workdir / "results.json", {
-        "config": config, "summary": rows, "performance_profile": profile_rows,
-        "runs": [result_record(r) for r in results], **(extra or {})})
-    return text
+        "config": config, "budget": dict(budget or {}), "summary": rows, "tuning": list(tuning),
+        "performance_profiles": profiles,
+        "runs": [{**result_record(r), "reported": id(r) in reported} for r in (all_results or results)]})
+    report_md.write_report_md(workdir, results, sections=sections, profiles=profiles, tuning=tuning,
+                              budget_line=budget_line, command=command, clock=clock, targets=targets)
+    return sections["summary"] + "\n" + sections[f"profile_{profile_cost}"]
 
 
 def write_tensorboard(workdir: Any, results: Sequence[Any], *, prefix: str = "") -> None:

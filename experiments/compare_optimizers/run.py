@@ -5,10 +5,12 @@ and measures it; :func:`run_all` is the loop over runs. ``fit`` caches its compi
 programs per (model, optimizer) object, so :func:`run_all` builds each model and
 optimizer once and reuses them: the seed and (with a constant schedule) the
 learning rate enter as data (``fit(hyperparams={'learning_rate': lr})``), so each
-(model, optimizer) compiles once, whatever the number of seeds and searched
-learning rates (with a schedule, once per learning rate). ``--sweep`` replaces :func:`run_all` by
-:func:`experiments.compare_optimizers.sweep.run_all_sweep` (all seeds and learning rates
-of one optimizer in one vmapped program; same specs in, same :class:`RunResult` out).
+(model, optimizer) compiles once, whatever the number of seeds (with a schedule, once
+per learning rate). The default (tuned) main job uses this loop only for the
+full-batch rules (L-BFGS); every minibatch optimizer is tuned in one vmapped sweep
+(:mod:`experiments.compare_optimizers.tune`). With ``--notune --sweep``
+:func:`experiments.compare_optimizers.sweep.run_all_sweep` replaces :func:`run_all`
+(same specs in, same :class:`RunResult` out).
 """
 
 from __future__ import annotations
@@ -226,47 +228,3 @@ def run_all(specs: Sequence[RunSpec], *, problems: Mapping[str, Problem], splits
                 f"{result.val_accuracy:.3f}  test acc {result.test_accuracy:.3f}  "
                 f"target@{result.steps_to_target:g} steps  ({result.wall_seconds:.1f} s)")
     return results
-
-
-def sample_learning_rates(center: float, *, num: int, decades: float, seed: int) -> list[float]:
-    """``num`` log-uniform samples in ``center * 10**[-decades, decades]`` (sorted)."""
-    rng = np.random.default_rng(seed)
-    return sorted(float(center * 10.0 ** e) for e in rng.uniform(-decades, decades, size=num))
-
-
-def search_learning_rates(config: ml_collections.ConfigDict, *, models: Sequence[str],
-                          optimizers: Sequence[str], base_lrs: Mapping[str, float],
-                          problems: Mapping[str, Problem], splits: common.Splits, seed: int,
-                          log: Callable[[str], None] | None = print,
-                          optimizers_cache: dict[tuple[str, float], Any] | None = None,
-                          run_fn: Callable[..., list[RunResult]] | None = None,
-                          ) -> tuple[dict[tuple[str, str], float], list[RunResult]]:
-    """Per-(model, optimizer) log-space random search on one seed; best final val accuracy.
-
-    ``run_fn`` trains the search runs (default :func:`run_all`; ``--sweep`` passes
-    :func:`experiments.compare_optimizers.sweep.run_all_sweep`).
-
-    Returns:
-      ``(best, results)``: ``best[(model, optimizer)]`` = chosen learning rate, and every
-      search run's result. Diverged runs never win; ties go to the lower final train loss.
-    """
-    specs = []
-    for i, model in enumerate(models):
-        for j, opt in enumerate(optimizers):
-            for lr in sample_learning_rates(base_lrs[opt], num=config.lr_search,
-                                            decades=config.lr_search_decades,
-                                            seed=1000 * seed + 10 * i + j):
-                specs.append(RunSpec(model, opt, lr, seed))
-    results = (run_fn or run_all)(specs, problems=problems, splits=splits, config=config, log=log,
-                                  optimizers=optimizers_cache)
-    best: dict[tuple[str, str], tuple[float, float, float]] = {}
-    for r in results:
-        score = (r.status == "diverged", -_finite(r.val_accuracy, -1.0), _finite(r.final_train_loss, math.inf))
-        key = (r.spec.model, r.spec.optimizer)
-        if key not in best or score < best[key][:3]:
-            best[key] = (*score, r.spec.learning_rate)
-    return {k: v[-1] for k, v in best.items()}, results
-
-
-def _finite(value: float, default: float) -> float:
-    return value if value is not None and math.isfinite(value) else default

@@ -77,14 +77,29 @@ def train_group(specs: Sequence[run_lib.RunSpec], *, problem: run_lib.Problem, s
                          f"got {sorted(set(lrs.tolist()))}")
     optimizer, _ = run_lib.optimizer_for(config, specs[0].optimizer, specs[0].learning_rate,
                                          {} if cache is None else cache)
-    num_train = len(splits.train["label"])
-    batch_size = min(config.batch_size, num_train)
+    batch_size = min(config.batch_size, len(splits.train["label"]))
     start = time.monotonic()
     result = parallel.run_sweep(
         problem.model, optimizer, train=splits.train, val=splits.val,
         seeds=np.asarray([s.seed for s in specs], np.int32), batch_size=batch_size,
         hyperparams={"learning_rate": lrs} if run_lib.lr_as_data(config) else None,
         num_steps=config.num_steps, eval_every=config.eval_every, explosion_factor=EXPLOSION_FACTOR)
+    return results_from_sweep(specs, result, problem=problem, optimizer=optimizer, splits=splits,
+                              config=config, start=start)
+
+
+def results_from_sweep(specs: Sequence[run_lib.RunSpec], result: Any, *, problem: run_lib.Problem,
+                       optimizer: Any, splits: common.Splits, config: ml_collections.ConfigDict,
+                       start: float) -> list[run_lib.RunResult]:
+    """One :class:`run.RunResult` per member of a ``run_sweep`` result (``specs[k]`` = member ``k``).
+
+    Final metrics are every member's on train / val / test with fit's eval step (at
+    ``eval_params`` where the optimizer has them); ``start`` is the ``time.monotonic()``
+    before the sweep, so that ``wall_seconds`` is the call's wall time (compilation and
+    final evaluation included) divided by the number of members.
+    """
+    num_train = len(splits.train["label"])
+    batch_size = min(config.batch_size, num_train)
     finals = _final_metrics(problem, optimizer, result.state, splits)
     wall = time.monotonic() - start
     k = len(specs)
@@ -162,4 +177,4 @@ def _log_line(log: Callable[[str], None], r: run_lib.RunResult) -> None:
         f"({r.wall_seconds:.1f} s amortised, sweep)")
 
 
-__all__ = ["run_all_sweep", "sweep_groups", "train_group"]
+__all__ = ["results_from_sweep", "run_all_sweep", "sweep_groups", "train_group"]

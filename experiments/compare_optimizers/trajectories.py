@@ -31,8 +31,10 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt  # headless Agg (experiments._common sets it too)
 import numpy as np
+from matplotlib import animation
 
 from experiments import _common as common
+from jax231.training import atomic_path
 from experiments.compare_optimizers import optim
 
 
@@ -95,17 +97,20 @@ def trajectory(optimizer, fn: Callable[[jax.Array], jax.Array], start: Sequence[
       num_steps: number of updates.
 
     Returns:
-      float32 array of shape ``(num_steps + 1, 2)``: the start, then every iterate.
+      float32 array of shape ``(num_steps + 1, 2)``: the start, then every iterate
+      (the point the rule would be evaluated at: ``optimizer.eval_params`` where it
+      has them, e.g. schedule-free's average ``x``, as ``fit`` evaluates).
     """
     params = jnp.asarray(start, jnp.float32)
     value_and_grad = jax.value_and_grad(fn)
+    eval_params = optimizer.eval_params or (lambda state, params: params)
 
     def step(carry, _):
         params, state = carry
         value, grad = value_and_grad(params)
         updates, state = optimizer.update(grad, state, params, value=value, grad=grad, value_fn=fn)
         params = optim.apply_updates(params, updates)
-        return (params, state), params
+        return (params, state), eval_params(state, params)
 
     _, path = jax.lax.scan(step, (params, optimizer.init(params)), None, length=num_steps)
     return jnp.concatenate([params[None], path])
@@ -158,50 +163,107 @@ def summary_rows(paths: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
     return rows
 
 
+def _draw_surface(ax, surface: Surface, *, image: bool = False) -> None:
+    """Filled contours of ``surface`` (log levels for Rosenbrock), its start and minima, on ``ax``.
+
+    ``image=True`` draws the levels as one banded image instead (fast to redraw: the
+    animation repaints every frame).
+    """
+    n = 150 if image else 300
+    xs = np.linspace(*surface.xlim, n)
+    ys = np.linspace(*surface.ylim, n)
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    zs = np.asarray(jax.vmap(surface.fn)(jnp.asarray(grid, jnp.float32))).reshape(n, n)
+    if surface.log_levels:
+        zs = np.log(zs - zs.min() + 1e-3)
+    if image:
+        bands = np.floor(30 * (zs - zs.min()) / (np.ptp(zs) + 1e-12))
+        ax.imshow(bands, extent=(*surface.xlim, *surface.ylim), origin="lower", cmap="Greys", alpha=0.55,
+                  aspect="auto", interpolation="nearest")
+    else:
+        ax.contourf(xs, ys, zs, levels=30, cmap="Greys", alpha=0.55)
+        ax.contour(xs, ys, zs, levels=30, colors="k", linewidths=0.3, alpha=0.5)
+    ax.plot(*surface.start, "k^", ms=7)
+    for minimum in surface.minima:
+        ax.plot(*minimum, "k*", ms=11)
+    ax.set_xlim(surface.xlim)
+    ax.set_ylim(surface.ylim)
+
+
+def _finite(path: np.ndarray) -> np.ndarray:
+    return path[np.all(np.isfinite(path), axis=1)]
+
+
 def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]
                       ) -> pathlib.Path:
     """Contours of each surface with every optimizer's path (one panel per surface)."""
-
     names = list(paths)
     opt_names = list(dict.fromkeys(o for by_opt in paths.values() for o in by_opt))
     cmap = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.6), squeeze=False)
     for ax, name in zip(axes[0], names):
-        surface = SURFACES[name]
-        xs = np.linspace(*surface.xlim, 300)
-        ys = np.linspace(*surface.ylim, 300)
-        grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-        zs = np.asarray(jax.vmap(surface.fn)(jnp.asarray(grid, jnp.float32))).reshape(300, 300)
-        if surface.log_levels:
-            zs = np.log(zs - zs.min() + 1e-3)
-        ax.contourf(xs, ys, zs, levels=30, cmap="Greys", alpha=0.55)
-        ax.contour(xs, ys, zs, levels=30, colors="k", linewidths=0.3, alpha=0.5)
+        _draw_surface(ax, SURFACES[name])
         for i, opt_name in enumerate(opt_names):
             if opt_name not in paths[name]:
                 continue
-            p = paths[name][opt_name]
-            p = p[np.all(np.isfinite(p), axis=1)]
+            p = _finite(paths[name][opt_name])
             ax.plot(p[:, 0], p[:, 1], "-", color=cmap(i % 10), lw=1.4, label=opt_name)
             ax.plot(p[-1:, 0], p[-1:, 1], "o", color=cmap(i % 10), ms=4)
-        ax.plot(*surface.start, "k^", ms=7)
-        for minimum in surface.minima:
-            ax.plot(*minimum, "k*", ms=11)
-        ax.set_xlim(surface.xlim)
-        ax.set_ylim(surface.ylim)
         ax.set_title(f"{name} ({len(next(iter(paths[name].values()))) - 1} steps)")
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
+    return common.save_figure(fig, path)
+
+
+def animate_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]], *,
+                         frames: int = 30, fps: int = 8, dpi: int = 50) -> pathlib.Path:
+    """An animated GIF of every path growing over its surface (the notes' optimizer animation).
+
+    Frame ``f`` of ``frames`` shows each path up to step ``ceil(f / frames * T)`` of its
+    surface's ``T`` steps (surfaces with different step budgets advance together),
+    each optimizer's current point as a dot. Written with matplotlib's Pillow writer.
+    """
+    names = list(paths)
+    opt_names = list(dict.fromkeys(o for by_opt in paths.values() for o in by_opt))
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.7), squeeze=False)
+    artists = []  # (full path, line, dot) per (surface, optimizer)
+    for ax, name in zip(axes[0], names):
+        _draw_surface(ax, SURFACES[name], image=True)
+        ax.set_title(f"{name} ({len(next(iter(paths[name].values()))) - 1} steps)", fontsize=9)
+        ax.set_xticks([])  # no tick labels: text layout dominates the cost of a frame
+        ax.set_yticks([])
+        for i, opt_name in enumerate(opt_names):
+            if opt_name not in paths[name]:
+                continue
+            line, = ax.plot([], [], "-", color=cmap(i % 10), lw=1.4, label=opt_name)
+            dot, = ax.plot([], [], "o", color=cmap(i % 10), ms=4)
+            artists.append((_finite(paths[name][opt_name]), line, dot))
+    axes[0][0].legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+
+    def draw(frame: int):
+        for full, line, dot in artists:
+            end = max(1, math.ceil((frame + 1) / frames * len(full)))
+            line.set_data(full[:end, 0], full[:end, 1])
+            dot.set_data(full[end - 1:end, 0], full[end - 1:end, 1])
+        return [a for _, line, dot in artists for a in (line, dot)]
+
+    movie = animation.FuncAnimation(fig, draw, frames=frames, blit=False)
     path = pathlib.Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        movie.save(tmp, writer=animation.PillowWriter(fps=fps), dpi=dpi)
     plt.close(fig)
     return path
 
 
 def write_trajectory_report(workdir: str | os.PathLike,
                             paths: Mapping[str, Mapping[str, np.ndarray]]) -> str:
-    """Writes ``trajectories.png``, ``trajectories.md/.csv`` and ``trajectories.json``."""
+    """Writes ``trajectories.png``, ``trajectories.gif`` (animated), ``trajectories.md/.csv``
+    and ``trajectories.json``."""
     workdir = pathlib.Path(workdir)
     plot_trajectories(workdir / "trajectories.png", paths)
+    animate_trajectories(workdir / "trajectories.gif", paths)
     rows = summary_rows(paths)
     common.write_json(workdir / "trajectories.json", {"rows": rows, "paths": paths})
     return common.write_tables(workdir, "trajectories", rows, title="2-D trajectories",

@@ -10,20 +10,21 @@ import subprocess
 import sys
 
 import numpy as np
+import PIL.Image
 import pytest
 
 from experiments import _common as common
 from experiments.compare_optimizers import config as config_lib
-from experiments.compare_optimizers import experiment, optim, report, run as run_lib, sweep as sweep_lib, trajectories
+from experiments.compare_optimizers import experiment, optim, report, run as run_lib, sweep as sweep_lib, trajectories, tune
 from jax231 import training
 from tests import test_utils
 from tests.training import test_logging
 
 MAIN = "experiments.compare_optimizers.main"
-TINY = [  # ~20 updates, one seed, two optimizers (one minibatch, one full-batch), 500 examples.
+TINY = [  # ~20 updates, one seed, two optimizers (one tuned on 2 rates, one full-batch), 500 examples.
     "--models=linear", "--optimizers=sgd,lbfgs", "--seeds=0", "--num_steps=20",
     "--config.eval_every=10", "--config.lbfgs_steps=4", "--config.lbfgs_eval_every=2",
-    "--config.train_size=500", "--config.test_size=300",
+    "--config.train_size=500", "--config.test_size=300", "--config.tuning.grid_size=2",
 ]
 
 
@@ -37,33 +38,49 @@ def _main(*args, timeout=300):
 def test_main_end_to_end_tiny(tmp_path):
     proc = _main(f"--workdir={tmp_path}", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("summary.md", "summary.csv", "curves_loss.png", "curves_accuracy.png",
-                 "performance_profile.png", "performance_profile.md", "performance_profile.csv",
-                 "results.json"):
+    for name in ("summary.md", "summary.csv", "tuning.md", "sensitivity.png", "curves_loss.png",
+                 "curves_accuracy.png", "performance_profile_steps.png", "performance_profile_steps.csv",
+                 "performance_profile_seconds.png", "results.json", "report.md"):
         assert (tmp_path / name).stat().st_size > 0, name
+    for name in ("sensitivity.png", "performance_profile_steps.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
     with (tmp_path / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["model"], r["optimizer"]) for r in rows] == [("linear (target 0.30)", "sgd"),
                                                            ("linear (target 0.30)", "lbfgs")]
     assert list(rows[0]) == list(report.SUMMARY_COLUMNS)
-    # The markdown summary is printed to stdout at the end.
-    assert "| linear (target 0.30) | lbfgs |" in proc.stdout
+    assert "| linear (target 0.30) | lbfgs |" in proc.stdout  # the summary is printed at the end
+    assert "budget: 2 log-spaced learning rates x 1 seeds" in proc.stdout
     results = json.loads((tmp_path / "results.json").read_text())
-    runs = results["runs"]
-    assert [(r["optimizer"], r["seed"], r["status"]) for r in runs] == [("sgd", 0, "completed"),
-                                                                      ("lbfgs", 0, "completed")]
-    assert runs[0]["history"]["step"] == [10, 20] and runs[1]["history"]["step"] == [2, 4]
-    for r in runs:  # a few updates of softmax regression lower the loss below chance, log(10)
-        assert r["final_train_loss"] < math.log(10) and 0.0 <= r["test_accuracy"] <= 1.0
-    assert [row["optimizer"] for row in results["performance_profile"]] == ["sgd", "lbfgs"]
-    # TensorBoard (on by default with TensorFlow): one directory per run, curves and HParams.
+    runs, (tuning,) = results["runs"], results["tuning"]
+    # Every run is in the JSON: the 2 grid points of sgd (one sweep), then L-BFGS (untuned, fit's loop).
+    assert [(r["optimizer"], r["seed"], r["status"]) for r in runs] == [
+        ("sgd", 0, "completed"), ("sgd", 0, "completed"), ("lbfgs", 0, "completed")]
+    assert tuning["grid"] == pytest.approx([0.03, 3.0]) and results["budget"]["grid_size"] == 2
+    reported = [r for r in runs if r["reported"]]
+    assert [r["learning_rate"] for r in reported] == pytest.approx([tuning["learning_rate"], 1.0])
+    assert runs[0]["history"]["step"] == [10, 20] and runs[2]["history"]["step"] == [2, 4]
+    assert float(rows[0]["lr"]) == pytest.approx(tuning["learning_rate"], rel=1e-2)
+    for r in runs:
+        assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert [row["optimizer"] for row in results["performance_profiles"]["steps"]] == ["sgd", "lbfgs"]
+    # report.md embeds the figures and gives the command, the budget, the machine and a reading
+    # whose numbers come from this run.
+    text = (tmp_path / "report.md").read_text()
+    for needle in ("![", "(sensitivity.png)", "(performance_profile_steps.png)", "(performance_profile_seconds.png)",
+                   "--config.tuning.grid_size=2", "**Budget:** 2 log-spaced", "cpu_count:", "jax:", "## Reading",
+                   "s CPU"):
+        assert needle in text, needle
+    best = max(reported, key=lambda r: r["test_accuracy"])
+    assert f"{best['optimizer']} has the best mean test accuracy ({best['test_accuracy']:.3f})" in text
+    # TensorBoard (on by default with TensorFlow): one directory per reported run, curves and HParams.
     if training.tensorboard_available():
         dirs = {p.name: p for p in (tmp_path / "tensorboard").iterdir()}
         sgd = next(p for name, p in dirs.items() if "_sgd_" in name)
         assert len(dirs) == 2 and any("_lbfgs_" in name for name in dirs)
         scalars, hparams = test_logging.read_tensorboard(sgd)
-        assert [step for step, _ in scalars["val_accuracy"]] == runs[0]["history"]["step"]
-        np.testing.assert_allclose([v for _, v in scalars["val_accuracy"]], runs[0]["history"]["val_accuracy"],
+        assert [step for step, _ in scalars["val_accuracy"]] == reported[0]["history"]["step"]
+        np.testing.assert_allclose([v for _, v in scalars["val_accuracy"]], reported[0]["history"]["val_accuracy"],
                                    rtol=1e-6)
         assert hparams["optimizer"] == "sgd" and hparams["seed"] == 0
 
@@ -77,6 +94,11 @@ def test_main_end_to_end_tiny(tmp_path):
         (["--dataset=mnist2d"], "error: --dataset: expected one of mnist1d, digits, cifar10_shared"),
         (["--config.batch_sizee=3"],  # ml_collections applies overrides at import: still one line
          'error: --config: bad override: unknown field batch_sizee Did you mean "batch_size"'),
+        (["--config.tuning.grid_size=0"],  # an empty grid
+         "error: --config.tuning.grid_size: expected an integer >= 1 (learning rates per optimizer; 0 is an "
+         "empty grid), got 0"),
+        (["--config.target_accuracy.mlp=1.5"],  # a target no optimizer can reach
+         "error: --config.target_accuracy.mlp: expected a validation accuracy in (0, 1]"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, args, message):
@@ -85,6 +107,20 @@ def test_bad_input_one_line_exit_2(tmp_path, args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert not (tmp_path / "out").exists()  # nothing is created before the input is valid
+
+
+def test_optimizer_without_a_search_space_exit_2(tmp_path):
+    # A user's config file that tunes muon but gives it no range: refused before any training.
+    config = tmp_path / "my_config.py"
+    config.write_text("from experiments.compare_optimizers import config as base\n\n\n"
+                      "def get_config():\n    c = base.get_config()\n    del c.tuning.lr_ranges['muon']\n"
+                      "    c.optimizers = 'sgd,muon'\n    return c\n")
+    proc = _main(f"--config={config}", f"--workdir={tmp_path / 'out'}", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: --config.tuning.lr_ranges: expected a search space for every tuned optimizer (one of "), lines
+    assert "sgd" in lines[0] and lines[0].endswith("got none for 'muon'") and not (tmp_path / "out").exists()
 
 
 def test_unwritable_workdir_fails_before_training(tmp_path):
@@ -114,6 +150,8 @@ def test_trajectories_mode_writes_picture(tmp_path):
     plan = experiment.validate(config)
     text = experiment.run(config, plan, tmp_path, log=lambda s: None)
     assert (tmp_path / "trajectories.png").read_bytes()[:4] == b"\x89PNG"
+    with PIL.Image.open(tmp_path / "trajectories.gif") as gif:  # the animation, Pillow writer
+        assert gif.format == "GIF" and gif.n_frames == 30
     rows = json.loads((tmp_path / "trajectories.json").read_text())["rows"]
     assert [(r["surface"], r["optimizer"]) for r in rows] == [
         (s, o) for s in ("quadratic", "rosenbrock", "saddle") for o in ("sgd", "adam", "lbfgs")]
@@ -142,7 +180,6 @@ def test_default_config_validates():
         ({"seeds": "0,x"}, "--seeds: expected comma-separated integers, got 'x'"),
         ({"num_steps": 0}, "--num_steps: expected a positive integer; got 0"),
         ({"lr": "adam:0"}, "--lr: expected a positive value for 'adam'"),
-        ({"lr_search": -1}, "--lr_search: expected an integer >= 0"),
         ({"profile_cost": "time"}, "--config.profile_cost: expected one of seconds, epochs, steps, got 'time'"),
     ],
 )
@@ -180,14 +217,6 @@ def test_time_to_target_and_seconds_per_step():
     assert run_lib.time_to_target(history, 0.9) == math.inf
     # First interval (compilation) excluded; median of 0.02, 0.02, 0.04 s per step.
     assert run_lib.seconds_per_step(history) == pytest.approx(0.02)
-
-
-def test_sample_learning_rates_log_uniform_and_deterministic():
-    lrs = run_lib.sample_learning_rates(1e-3, num=200, decades=1.5, seed=3)
-    assert lrs == run_lib.sample_learning_rates(1e-3, num=200, decades=1.5, seed=3)
-    exponents = np.log10(np.asarray(lrs) / 1e-3)
-    assert exponents.min() >= -1.5 and exponents.max() <= 1.5 and lrs == sorted(lrs)
-    assert abs(exponents.mean()) < 0.25  # uniform in log space: mean 0, std 0.87 / sqrt(200) = 0.06
 
 
 def _fake(model, opt, seed, *, acc, steps, per_step=0.01):
@@ -230,23 +259,6 @@ def test_train_one_same_seed_same_numbers():
     assert a.epochs_per_step == pytest.approx(128 / 300)
 
 
-@pytest.mark.parametrize("sweep", [False, True])  # True: the 2 search rates run as one run_sweep
-def test_lr_search_picks_best_val_accuracy_and_reports(tmp_path, sweep):
-    config = config_lib.get_config()
-    config.update(models="linear", optimizers="sgd", seeds="0", num_steps=10, eval_every=5, lr_search=2,
-                  lr_search_decades=2.0, train_size=300, test_size=100, val_size=100, sweep=sweep)
-    plan = experiment.validate(config)
-    experiment.run(config, plan, tmp_path, log=lambda s: None)
-    results = json.loads((tmp_path / "results.json").read_text())
-    search = results["lr_search"]
-    lrs = run_lib.sample_learning_rates(config.learning_rates.sgd, num=2, decades=2.0, seed=0)
-    assert [r["learning_rate"] for r in search] == pytest.approx(lrs)
-    best = max(search, key=lambda r: (r["val_accuracy"], -r["final_train_loss"]))
-    assert results["runs"][0]["learning_rate"] == pytest.approx(best["learning_rate"])
-    assert "| linear | sgd |" in (tmp_path / "lr_search.md").read_text()
-    assert all(("run_sweep, 2 members" in r["message"]) == sweep for r in search)
-
-
 # ------------------------------------------------------------------------------ --sweep
 def test_sweep_groups_one_call_per_optimizer_or_per_lr_with_a_schedule():
     specs = [run_lib.RunSpec(m, o, lr, s) for m in ("linear", "mlp") for o, lr in
@@ -263,11 +275,11 @@ def test_sweep_gives_the_loop_numbers_and_writes_the_outputs(tmp_path):
         config = config_lib.get_config()
         config.update(models="linear", optimizers="sgd,lbfgs", seeds="0,1", num_steps=20, eval_every=10,
                       lbfgs_steps=4, lbfgs_eval_every=2, train_size=400, test_size=100, val_size=100,
-                      sweep=sweep)
+                      sweep=sweep, tune=False)
         workdir = tmp_path / ("sweep" if sweep else "loop")
         workdir.mkdir()
         experiment.run(config, experiment.validate(config), workdir, log=lambda s: None)
-        for name in ("summary.md", "summary.csv", "curves_loss.png", "performance_profile.png", "results.json"):
+        for name in ("summary.md", "summary.csv", "curves_loss.png", "performance_profile_steps.png", "results.json"):
             assert (workdir / name).stat().st_size > 0, name
         return json.loads((workdir / "results.json").read_text())
 
@@ -293,3 +305,95 @@ def test_sweep_gives_the_loop_numbers_and_writes_the_outputs(tmp_path):
     for opt in ("sgd",):
         per_step = {r["seconds_per_step"] for r in swept if r["optimizer"] == opt}
         assert len(per_step) == 1 and per_step.pop() > 0
+
+
+# ------------------------------------------------------------------------------ tuning
+def test_learning_rate_grid_is_log_spaced_with_both_ends():
+    grid = tune.learning_rate_grid(1e-3, 1e-1, 5)
+    np.testing.assert_allclose(grid, [1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1], rtol=1e-12)
+    assert tune.learning_rate_grid(0.3, 0.3, 1).tolist() == [0.3]
+    lrs, seeds = tune.grid_members([0.1, 1.0], [0, 1, 2])  # grid-major: member g * S + s
+    assert lrs.tolist() == pytest.approx([0.1] * 3 + [1.0] * 3) and seeds.tolist() == [0, 1, 2, 0, 1, 2]
+    for args, message in (((1e-3, 1e-1, 0), "num: expected an integer >= 1"),
+                          ((1e-1, 1e-3, 3), r"\(low, high\): expected finite 0 < low <= high")):
+        with pytest.raises(ValueError, match=message):
+            tune.learning_rate_grid(*args)
+
+
+def test_select_grid_point_mean_val_loss_diverged_never_wins():
+    val = np.asarray([[1.0, 1.2], [0.8, 0.9], [0.5, np.nan]])
+    diverged = np.asarray([[False, False], [False, False], [False, True]])
+    assert tune.select_grid_point(val, diverged) == 1  # point 2 is lower on seed 0 but a seed diverged
+    assert tune.select_grid_point(val[:2], diverged[:2]) == 1
+    assert tune.select_grid_point([[0.7, 0.9], [0.8, 0.8]], np.zeros((2, 2), bool)) == 0  # tie: smaller lr
+    assert tune.select_grid_point([[1.0], [2.0]], [[True], [True]]) == 0  # nothing stable: the first
+
+
+def test_tuning_picks_the_grid_point_a_brute_force_loop_of_fit_picks():
+    config = config_lib.get_config()
+    splits = common.load_splits("mnist1d", val_size=100, train_size=300, test_size=100)
+    problem = run_lib.build_problems(config, ["linear"], splits.num_classes)["linear"]
+    optimizer = optim.build_optimizer("sgd", learning_rate=0.1)
+    grid, seeds = [0.03, 0.3, 3.0], [0, 1]
+    tuned = tune.tune_learning_rate(problem.model, optimizer, train=splits.train, val=splits.val, grid=grid,
+                                    seeds=seeds, num_steps=20, batch_size=128, eval_every=10)
+    brute = np.zeros((3, 2))
+    for g, lr in enumerate(grid):  # the brute force: one fit per (learning rate, seed), same choice rule
+        for s, seed in enumerate(seeds):
+            result = training.fit(problem.model, optimizer, train=splits.train, val=splits.val, num_steps=20,
+                                  batch_size=128, eval_every=10, seed=seed, hyperparams={"learning_rate": lr})
+            brute[g, s] = np.inf if result.status == "diverged" else result.evaluate(splits.val)["loss"]
+    assert tuned.chosen == int(np.argmin(brute.mean(axis=1))) and tuned.learning_rate == pytest.approx(0.3)
+    ok = np.isfinite(brute)
+    # vmapped members reassociate float32 sums (batched products); over 20 updates <= 1e-5 relative.
+    np.testing.assert_allclose(tuned.val_loss[ok], brute[ok], rtol=1e-4)
+    assert (~ok == tuned.diverged).all()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.tuning.update(grid_size=0), "--config.tuning.grid_size: expected an integer >= 1"),
+        (lambda c: c.tuning.lr_ranges.update(adam=(1e-2, 1e-3)),
+         r"--config.tuning.lr_ranges.adam: expected \(low, high\) with 0 < low <= high, got \(0.01, 0.001\)"),
+        (lambda c: c.tuning.lr_ranges.update(adam=(0.0, 1e-3)), "--config.tuning.lr_ranges.adam: expected"),
+        (lambda c: c.tuning.lr_ranges.__delitem__("lion"),
+         "--config.tuning.lr_ranges: expected a search space for every tuned optimizer .*got none for 'lion'"),
+        (lambda c: c.target_accuracy.update(linear=1.01), r"--config.target_accuracy.linear: expected .* \(0, 1\]"),
+        (lambda c: c.update(default_target_accuracy=0.0), "--config.default_target_accuracy: expected"),
+        (lambda c: c.update(schedule="cosine"), "--schedule: expected constant while tuning"),
+        (lambda c: c.update(optimizers="sgd,adamm"), "--optimizers: expected one of sgd, .*, got 'adamm'"),
+    ],
+)
+def test_validate_rejects_bad_tuning_config(edit, message):
+    config = config_lib.get_config()
+    edit(config)
+    with pytest.raises(common.UsageError, match=message):
+        experiment.validate(config)
+
+
+def test_full_batch_rules_need_no_search_space_and_notune_needs_rates():
+    config = config_lib.get_config()
+    config.optimizers = "lbfgs,shampoo"
+    plan = experiment.validate(config)  # lbfgs: untuned; shampoo: tuned, built at its range's midpoint
+    assert plan.learning_rates == {"lbfgs": 1.0, "shampoo": pytest.approx(0.1)}
+    config.tune = False
+    with pytest.raises(common.UsageError, match="--lr: expected a learning rate for 'shampoo'"):
+        experiment.validate(config)
+
+
+def test_profile_in_steps_equals_a_hand_computation(tmp_path):
+    # Made-up steps to target on 2 problems (model, seed): a = (100, 400), b = (200, 200), c = (inf, 100).
+    results = [_fake("mlp", "a", 0, acc=0.6, steps=100), _fake("mlp", "a", 1, acc=0.6, steps=400),
+               _fake("mlp", "b", 0, acc=0.6, steps=200), _fake("mlp", "b", 1, acc=0.6, steps=200),
+               _fake("mlp", "c", 0, acc=0.6, steps=math.inf), _fake("mlp", "c", 1, acc=0.6, steps=100)]
+    _, rows = report.write_profile(tmp_path, results, cost="steps", tau_max=4.0)
+    # By hand: the best per problem is 100 and 100, so the ratios are a (1, 4), b (2, 2), c (inf, 1);
+    # rho(tau) = fraction of ratios <= tau; score = mean over problems of (4 - r)^+ / (4 - 1).
+    expected = {"a": ([0.5, 0.5, 0.5, 1.0], (3 + 0) / 2 / 3), "b": ([0.0, 0.0, 1.0, 1.0], (2 + 2) / 2 / 3),
+                "c": ([0.5, 0.5, 0.5, 0.5], (0 + 3) / 2 / 3)}
+    for row in rows:
+        rho, score = expected[row["optimizer"]]
+        assert [row["rho(1)"], row["rho(1.5)"], row["rho(2)"], row["rho(4)"]] == pytest.approx(rho)
+        assert row["score"] == pytest.approx(score, abs=1e-3)  # rows round to 3 digits
+    assert (tmp_path / "performance_profile_steps.png").read_bytes()[:4] == b"\x89PNG"
