@@ -32,9 +32,11 @@ Differences from the loop, all documented in the results:
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -123,15 +125,35 @@ def results_from_sweep(specs: Sequence[run_lib.RunSpec], result: Any, *, problem
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _members_eval(model: Any) -> Any:
+    """``jit(vmap(eval_step))`` over members' ``(params, model_state)`` for one model.
+
+    Keyed on the model only (the optimizer's evaluation point is applied before), so
+    every optimizer of a model shares one program per split shape.
+    """
+    eval_step = training.make_eval_step(model)
+
+    def one(params, model_state, data):
+        return eval_step(training.TrainState(params, model_state, None, None, None), data)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+
 def _final_metrics(problem: run_lib.Problem, optimizer: Any, states: Any,
                    splits: common.Splits) -> dict[str, dict[str, np.ndarray]]:
-    """Every member's final ``{'loss', 'accuracy'}`` on train/val/test (fit's eval step, member by member)."""
-    eval_step = training.get_eval_step(problem.model, optimizer)
-    out: dict[str, dict[str, list]] = {}
+    """Every member's final ``{'loss', 'accuracy'}`` on train/val/test.
+
+    fit's eval step (:func:`jax231.training.make_eval_step`, inference mode) at the
+    optimizer's evaluation point (``eval_params``, e.g. schedule-free's average),
+    vmapped over the members and over each whole split at once.
+    """
+    view = jax.vmap(lambda state: training.eval_view(optimizer, state))(states)
+    evaluate = _members_eval(problem.model)
+    out = {}
     for split, data in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
-        rows = [training.evaluate(eval_step, parallel.tree_index(states, k), data)
-                for k in range(int(np.shape(states.step)[0]))]
-        out[split] = {m: np.asarray([r[m] for r in rows]) for m in ("loss", "accuracy")}
+        metrics = evaluate(view.params, view.model_state, {"image": data["image"], "label": data["label"]})
+        out[split] = {m: np.asarray(metrics[m]) for m in ("loss", "accuracy")}
     return out
 
 
