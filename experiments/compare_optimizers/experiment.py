@@ -79,6 +79,7 @@ def _check_targets(config: ml_collections.ConfigDict) -> None:
 
 def _check_tuning(config: ml_collections.ConfigDict, optimizers: tuple[str, ...]) -> None:
     """A non-empty grid and a search space ``(low, high)`` for every tuned (minibatch) optimizer."""
+    common.parse_choices("config.tuning.select", [config.tuning.select], tune.SELECT)
     size = config.tuning.grid_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise common.UsageError(f"--config.tuning.grid_size: expected an integer >= 1 (learning rates per "
@@ -189,7 +190,7 @@ def tuning_budget(config: ml_collections.ConfigDict, plan: Plan) -> dict[str, An
         "batch_size": int(config.batch_size),
         "sweeps": len(tuned) * len(plan.models) if config.tune else 0,
         "total_runs": runs * len(tuned) * len(plan.models),
-        "selection": "grid point with the lowest mean final val loss over the seeds (diverged = inf)",
+        "selection": config.tuning.select,
         "untuned": [o for o in plan.optimizers if optim.is_full_batch(o)],
     }
 
@@ -203,7 +204,8 @@ def budget_line(budget: Mapping[str, Any]) -> str:
     return (f"{budget['grid_size']} log-spaced learning rates x {len(budget['seeds'])} seeds per (model, "
             f"optimizer) = {budget['runs_per_model_optimizer']} runs in one run_sweep, {budget['num_steps']} "
             f"steps of batch {budget['batch_size']}; {budget['sweeps']} sweeps, {budget['total_runs']} runs; "
-            f"chosen by mean final val loss" + (f"; untuned (no learning rate): {untuned}" if untuned else ""))
+            f"chosen by the mean final {budget['selection'].replace('_', ' ')} over the seeds (test unused)"
+            + (f"; untuned (no learning rate): {untuned}" if untuned else ""))
 
 
 class Study(NamedTuple):
@@ -254,7 +256,8 @@ def run_tuned(config: ml_collections.ConfigDict, plan: Plan, *, problems: Mappin
         tuned = tune.tune_learning_rate(problems[model].model, optimizer, train=splits.train, val=splits.val,
                                         grid=grid, seeds=plan.seeds, num_steps=config.num_steps,
                                         batch_size=batch_size, eval_every=config.eval_every,
-                                        explosion_factor=sweep_lib.EXPLOSION_FACTOR)
+                                        explosion_factor=sweep_lib.EXPLOSION_FACTOR,
+                                        select=config.tuning.select)
         specs = [run_lib.RunSpec(model, opt, float(lr), int(s)) for lr, s in zip(*tune.grid_members(grid, plan.seeds))]
         members = sweep_lib.results_from_sweep(specs, tuned.sweep, problem=problems[model], optimizer=optimizer,
                                                splits=splits, config=config, start=start)
@@ -262,7 +265,8 @@ def run_tuned(config: ml_collections.ConfigDict, plan: Plan, *, problems: Mappin
         results += [members[k] for k in tuned.members_at(tuned.chosen)]
         tuning.append(tuning_record(model, opt, tuned))
         log(f"[{i}/{len(jobs)}] {model:>6s} {opt:>19s}: lr {grid[0]:.3g}..{grid[-1]:.3g} x {len(plan.seeds)} seeds, "
-            f"chosen {tuned.learning_rate:.3g} (val loss {np.mean(tuned.val_loss[tuned.chosen]):.4f})"
+            f"chosen {tuned.learning_rate:.3g} (val loss {np.mean(tuned.val_loss[tuned.chosen]):.4f}, "
+            f"acc {np.mean(tuned.val_accuracy[tuned.chosen]):.3f})"
             f"{' AT THE GRID EDGE' if tuned.at_edge else ''}, {int(tuned.diverged.sum())} diverged  "
             f"({time.monotonic() - start:.1f} s)")
     return Study(results, all_results, tuning)

@@ -11,7 +11,7 @@ import numpy as np
 from jax231 import training
 
 from experiments import _common as common
-from experiments.compare_optimizers import report_md, sensitivity
+from experiments.compare_optimizers import optim, report_md, sensitivity
 from experiments.compare_optimizers.run import RunResult
 
 SUMMARY_COLUMNS = ("model", "optimizer", "lr", "final train loss", "val acc", "test acc",
@@ -107,10 +107,14 @@ def tuning_rows(tuning: Sequence[Mapping[str, Any]]) -> list[dict]:
     return rows
 
 
-def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: str, tau_max: float
-                  ) -> tuple[str, list[dict]]:
-    """``performance_profile_<cost>.png/.md/.csv``; returns the markdown and the rows."""
-    costs = profile_costs(results, cost=cost)
+def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: str, tau_max: float,
+                  exclude: Sequence[str] = ()) -> tuple[str, list[dict]]:
+    """``performance_profile_<cost>.png/.md/.csv``; returns the markdown and the rows.
+
+    ``exclude``: optimizers left out (the full-batch rules in steps: an L-BFGS
+    iteration is a full pass plus a line search, not a minibatch update).
+    """
+    costs = profile_costs([r for r in results if r.spec.optimizer not in exclude], cost=cost)
     if not costs or not all(len(v) for v in costs.values()):
         return "", []
     profile = common.performance_profile(costs, tau_max=tau_max)
@@ -118,7 +122,8 @@ def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: 
     common.plot_profile(workdir / f"performance_profile_{cost}.png", profile, cost_name=cost_name,
                         title=f"performance profile, {cost} (problems: model x seed)")
     rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
-    note = {"steps": " Steps are updates (L-BFGS: full-batch iterations, each a pass plus its line search).",
+    left_out = f" Left out: {', '.join(exclude)} (full batch: an iteration is not a minibatch step)." if exclude else ""
+    note = {"steps": " Steps are minibatch updates." + left_out,
             "seconds": " Seconds: median seconds per update x steps, compilation excluded; a swept run's "
                        "seconds are its sweep's divided by its members (amortised), L-BFGS is timed alone.",
             "epochs": ""}[cost]
@@ -155,8 +160,8 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
     workdir = pathlib.Path(workdir)
     rows = summary_rows(results, targets=targets)
     notes = (f"Budget: {budget_line}. " if budget_line else "") + (
-        "Mean ± std (population) over seeds. lr: the chosen learning rate (by mean final val loss over "
-        "the seeds; test never used). Accuracies and train loss are those of the "
+        "Mean ± std (population) over seeds. lr: the chosen learning rate (see the budget; test never "
+        "used). Accuracies and train loss are those of the "
         "final parameters (inference mode, whole split; schedule-free at its averaged point). Steps / "
         "seconds to target: first evaluation with val accuracy >= target, averaged over the seeds that "
         "reached it; seconds exclude compilation (median seconds per update x steps). L-BFGS steps are "
@@ -169,8 +174,9 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
     if tuning:
         sections["tuning"] = common.write_tables(
             workdir, "tuning", tuning_rows(tuning), title="learning-rate tuning (one run_sweep per row)",
-            notes="Chosen: the grid point with the lowest mean final val loss over the seeds (a diverged "
-                  "member counts as inf). 'at edge': the choice is the first or last grid point.")
+            notes=f"Chosen: the grid point with the best mean final {(budget or {}).get('selection', 'val_loss')} "
+                  "over the seeds (a diverged member counts as the worst). 'at edge': the choice is the first "
+                  "or last grid point.")
         sensitivity.plot_sensitivity(workdir / "sensitivity.png", tuning)
         common.write_tables(workdir, "sensitivity", sensitivity.sensitivity_rows(tuning),
                             title="learning-rate sensitivity (mean over seeds)")
@@ -181,8 +187,10 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
                        xlabel="epochs (L-BFGS: iterations)", ylabel="val accuracy",
                        title="validation accuracy (chosen learning rates)")
     profiles = {}
+    full_batch = tuple(dict.fromkeys(r.spec.optimizer for r in results if optim.is_full_batch(r.spec.optimizer)))
     for cost in dict.fromkeys((profile_cost, "steps", "seconds")):
-        sections[f"profile_{cost}"], profiles[cost] = write_profile(workdir, results, cost=cost, tau_max=tau_max)
+        sections[f"profile_{cost}"], profiles[cost] = write_profile(
+            workdir, results, cost=cost, tau_max=tau_max, exclude=full_batch if cost == "steps" else ())
     reported = {id(r) for r in results}
     common.write_json(workdir / "results.json", {
         "config": config, "budget": dict(budget or {}), "summary": rows, "tuning": list(tuning),

@@ -27,7 +27,7 @@ FIGURES = (
     ("sensitivity.png", "Learning-rate sensitivity: final validation loss and accuracy vs learning rate"),
     ("curves_loss.png", "Training loss at the chosen learning rates"),
     ("curves_accuracy.png", "Validation accuracy at the chosen learning rates"),
-    ("performance_profile_steps.png", "Performance profile in steps to target"),
+    ("performance_profile_steps.png", "Performance profile in steps to target (minibatch optimizers)"),
     ("performance_profile_seconds.png", "Performance profile in seconds to target"),
 )
 """(file, caption) of the figures embedded when they exist."""

@@ -5,11 +5,12 @@ every learning rate of a log-spaced grid is trained with every seed, all
 ``G x S`` runs as the members of ONE :func:`jax231.parallel.run_sweep` call (the
 learning rate is a value in the optimizer state and the seed picks the
 initialisation and data order, so the program compiles once). The grid point is
-chosen on **validation** only,
+chosen on **validation** only, by default
 
 .. math::  g^* = \\arg\\min_g \\frac{1}{S} \\sum_s L^{val}_{g,s},
 
-the mean over seeds of the final validation loss (a member that diverged counts
+the mean over seeds of the final validation loss (``select='val_accuracy'``: the
+highest mean final validation accuracy instead; a member that diverged counts
 as :math:`+\\infty`, so a grid point where any seed diverged never wins while a
 stable one exists; ties go to the smaller learning rate). The ``S`` members at
 :math:`g^*` are the reported runs: their test metrics were never looked at by the
@@ -61,21 +62,27 @@ def grid_members(grid: Sequence[float], seeds: Sequence[int]) -> tuple[np.ndarra
     return np.repeat(grid, len(seeds)), np.tile(seeds, len(grid))
 
 
-def select_grid_point(val_loss: np.ndarray, diverged: np.ndarray) -> int:
-    """The grid point with the lowest mean final validation loss over seeds.
+SELECT = ("val_loss", "val_accuracy")
+"""Validation metrics a grid point can be chosen by (lowest mean loss, or highest mean accuracy)."""
+
+
+def select_grid_point(score: np.ndarray, diverged: np.ndarray, *, maximize: bool = False) -> int:
+    """The grid point with the best mean final validation score over seeds.
 
     Args:
-      val_loss: ``(G, S)`` final validation losses.
-      diverged: ``(G, S)`` booleans; a diverged (or non-finite) member counts as ``+inf``.
+      score: ``(G, S)`` final validation losses (or accuracies with ``maximize``).
+      diverged: ``(G, S)`` booleans; a diverged (or non-finite) member counts as the
+        worst score (``+inf`` loss, ``-inf`` accuracy).
+      maximize: pick the highest mean instead of the lowest.
 
     Returns:
       The index ``g*``; ties (and a grid where every point has a diverged seed) go
       to the first, i.e. the smallest learning rate.
     """
-    val_loss = np.asarray(val_loss, np.float64)
-    bad = np.asarray(diverged, bool) | ~np.isfinite(val_loss)
-    mean = np.where(bad, np.inf, val_loss).mean(axis=1)
-    return int(np.argmin(mean))
+    sign = -1.0 if maximize else 1.0
+    score = sign * np.asarray(score, np.float64)
+    bad = np.asarray(diverged, bool) | ~np.isfinite(score)
+    return int(np.argmin(np.where(bad, np.inf, score).mean(axis=1)))
 
 
 class Tuned(NamedTuple):
@@ -122,7 +129,7 @@ class Tuned(NamedTuple):
 
 def tune_learning_rate(model: Any, optimizer: Any, *, train: Mapping[str, Any], val: Mapping[str, Any],
                        grid: Sequence[float], seeds: Sequence[int], num_steps: int, batch_size: int,
-                       eval_every: int, explosion_factor: float = 3.0) -> Tuned:
+                       eval_every: int, explosion_factor: float = 3.0, select: str = "val_loss") -> Tuned:
     """Trains every (learning rate, seed) of ``grid x seeds`` in one ``run_sweep`` and picks on validation.
 
     Args:
@@ -137,10 +144,13 @@ def tune_learning_rate(model: Any, optimizer: Any, *, train: Mapping[str, Any], 
       batch_size: minibatch size.
       eval_every: updates between validation evaluations (the last one is at ``num_steps``).
       explosion_factor: ``fit``'s divergence guard.
+      select: one of :data:`SELECT`, the validation metric of the choice.
 
     Returns:
       A :class:`Tuned`.
     """
+    if select not in SELECT:
+        raise ValueError(f"select: expected one of {', '.join(SELECT)}, got {select!r}")
     grid, seeds = np.asarray(grid, np.float64), np.asarray(seeds, np.int32)
     lrs, member_seeds = grid_members(grid, seeds)
     start = time.monotonic()
@@ -154,7 +164,9 @@ def tune_learning_rate(model: Any, optimizer: Any, *, train: Mapping[str, Any], 
     val_accuracy = np.asarray(sweep.history["val_accuracy"])[:, -1].reshape(shape)
     diverged = np.asarray(sweep.diverged, bool).reshape(shape)
     return Tuned(grid=grid, seeds=seeds, sweep=sweep, val_loss=val_loss, val_accuracy=val_accuracy,
-                 diverged=diverged, chosen=select_grid_point(val_loss, diverged), wall_seconds=wall)
+                 diverged=diverged, wall_seconds=wall,
+                 chosen=select_grid_point(val_accuracy if select == "val_accuracy" else val_loss, diverged,
+                                          maximize=select == "val_accuracy"))
 
 
-__all__ = ["Tuned", "grid_members", "learning_rate_grid", "select_grid_point", "tune_learning_rate"]
+__all__ = ["SELECT", "Tuned", "grid_members", "learning_rate_grid", "select_grid_point", "tune_learning_rate"]
