@@ -95,7 +95,18 @@ def _tuning_sentence(tuning: Sequence[Mapping[str, Any]]) -> str:
         good = np.isfinite(mean) & (mean <= 1.05 * best)
         flat.append((int(np.sum(good)), len(mean), r["optimizer"], r["model"]))
     flat.sort()
+    # What choosing by loss costs in accuracy (or the reverse): the chosen point vs the grid's best val acc.
+    costs = []
+    for r in tuning:
+        acc = sensitivity.curve(r, "val_accuracy")[0]
+        if np.isfinite(acc).any():
+            costs.append((float(np.nanmax(acc) - acc[r["chosen"]]), r["optimizer"], r["model"]))
+    lost = sorted((c for c in costs if c[0] > 0.01), reverse=True)
     text = (f"{diverged} of {members} tuning runs diverged. "
+            + (f"The chosen point's mean val accuracy is more than 0.01 below the best grid point's for "
+               f"{len(lost)} of {len(costs)} tuned pairs (largest: {lost[0][1]} on {lost[0][2]}, "
+               f"{lost[0][0]:.3f}): final val loss and val accuracy disagree there. " if lost else
+               "The chosen point is within 0.01 of the best grid point's val accuracy everywhere. ")
             + (f"The choice fell on a grid edge for {', '.join(edge)}: its optimum may lie outside the range. "
                if edge else "Every choice lies inside its grid. "))
     return text + (f"The most forgiving curve is {flat[-1][2]} on {flat[-1][3]} ({flat[-1][0]}/{flat[-1][1]} "

@@ -3,7 +3,8 @@
 One column per model, two rows (final validation loss, final validation accuracy),
 one curve per optimizer over its tuning grid: the mean over seeds, a min-max band,
 the chosen point circled and a grid point where some seed diverged marked ``x``
-(its mean is over the seeds that did not). A flat curve is a forgiving
+(its mean is over the seeds that did not; where every seed diverged, the ``x`` sits
+on the top edge). A flat curve is a forgiving
 optimizer; a curve whose minimum sits at a grid edge asks for a wider range.
 
 References:
@@ -62,6 +63,7 @@ def plot_sensitivity(path: str | os.PathLike, tuning: Sequence[Mapping[str, Any]
     for col, model in enumerate(models):
         for row, (key, label, logy) in enumerate(METRICS):
             ax = axes[row][col]
+            lost = []  # grid points where every seed diverged: drawn at the top edge
             for rec in (r for r in tuning if r["model"] == model):
                 grid = np.asarray(rec["grid"])
                 mean, low, high, diverged = curve(rec, key)
@@ -70,6 +72,9 @@ def plot_sensitivity(path: str | os.PathLike, tuning: Sequence[Mapping[str, Any]
                 ax.fill_between(grid, low, high, color=color, alpha=0.15, lw=0)
                 ax.plot(grid[rec["chosen"]], mean[rec["chosen"]], "o", mfc="none", mec=color, ms=9, mew=1.6)
                 ax.plot(grid[diverged], mean[diverged], "x", color=color, ms=7)
+                lost.append((grid[np.isnan(mean)], color))
+            for xs, color in lost:  # x in data units, y in axes units (0.97: just under the top edge)
+                ax.plot(xs, np.full(len(xs), 0.97), "x", color=color, ms=7, transform=ax.get_xaxis_transform())
             ax.set_xscale("log")
             if logy:
                 ax.set_yscale("log")
