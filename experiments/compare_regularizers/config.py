@@ -5,8 +5,9 @@ Command (from the repository root; no download)::
     python -m experiments.compare_regularizers.main --workdir=runs/compare_regularizers
 
 Runtime: 335 s of CPU time (user) for the 24 methods, measured 2026-12-01 on the reference
-2-core CPU shared with other jobs (load average 15-23: 55 min wall; the ResNet pair is about
-half of it; the 13 MLP/ResNet methods alone took 180 s CPU, 8 min 50 s wall, that day).
+2-core CPU shared with other jobs (load average 15-23: 55 min wall, of which the ResNet pair
+15 min and the 7 digits methods 16 min; the 13 earlier methods alone took 180 s CPU, 8 min 50 s
+wall, that day; an idle machine was not available to measure).
 
 Result (seed 0, these defaults; MNIST-1D: val = last 500 training examples, test = its test
 split; digits: 500 training images, val = last 300 of the train split, 360 test images; accuracy
