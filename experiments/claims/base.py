@@ -3,7 +3,9 @@
 A claim experiment is a function ``run(cfg, workdir) -> ClaimResult``: ``cfg``
 is its sub-config (``config.<claim name>``, carrying its own ``seed``), and it
 writes one PNG under ``workdir``. The measurement is a number or two from
-jax231's public API; the verdict is the direction the notes state.
+jax231's public API; the verdict is the direction the notes state, a separate
+function ``<claim>_holds(numbers, cfg)`` of the measured numbers (so that it can
+be checked on numbers that should and should not pass).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class ClaimResult(NamedTuple):
 
 
 ClaimFn = Callable[[Any, pathlib.Path], ClaimResult]
+
+VerdictFn = Callable[[dict, Any], bool]
+"""``holds(numbers, cfg)``: the direction the notes state, from a claim's ``numbers`` and sub-config."""
 
 
 def verdict(holds: bool) -> str:

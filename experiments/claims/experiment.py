@@ -42,6 +42,29 @@ CLAIMS: dict[str, base.ClaimFn] = {
 }
 """Every claim experiment by CLI name, in report order."""
 
+VERDICTS: dict[str, base.VerdictFn] = {
+    "relu_vs_tanh": activations.relu_vs_tanh_holds,
+    "sigmoid_saturation": activations.sigmoid_saturation_holds,
+    "dead_relu": activations.dead_relu_holds,
+    "constant_init_symmetry": initialization.constant_init_symmetry_holds,
+    "init_scale": initialization.init_scale_holds,
+    "batch_norm": initialization.batch_norm_holds,
+    "batch_norm_identity": initialization.batch_norm_identity_holds,
+    "dropout_l2_gap": regularization.dropout_l2_gap_holds,
+    "l1_vs_l2": regularization.l1_vs_l2_holds,
+    "ensemble": regularization.ensemble_holds,
+    "polyak": regularization.polyak_holds,
+    "random_vs_grid": optimization.random_vs_grid_holds,
+    "sgd_zigzag": optimization.sgd_zigzag_holds,
+    "adam_bias_correction": optimization.adam_bias_correction_holds,
+    "adam_rotation": optimization.adam_rotation_holds,
+    "lbfgs_batch": optimization.lbfgs_batch_holds,
+    "svm_vs_softmax": optimization.svm_vs_softmax_holds,
+    "rnn_spectral": recurrent.rnn_spectral_holds,
+    "lstm_vs_rnn": recurrent.lstm_vs_rnn_holds,
+}
+"""Each claim's verdict ``holds(numbers, cfg)`` on its measured ``ClaimResult.numbers`` (what the claim uses)."""
+
 
 def validate(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     """The selected claim names; a ``UsageError`` (one line, exit 2) for an unknown one."""

@@ -20,6 +20,12 @@ def _member(tree: Any, k: int) -> Any:
     return jax.tree_util.tree_map(lambda x: x[k], tree)
 
 
+def dropout_l2_gap_holds(numbers: dict, cfg: Any) -> bool:
+    """Dropout's and L2's train - val gaps are both below the unregularised one."""
+    gaps = {k: v["gap"] for k, v in numbers.items()}
+    return gaps[f"dropout {cfg.drop_rate}"] < gaps["none"] and gaps[f"L2 {cfg.l2}"] < gaps["none"]
+
+
 def dropout_l2_gap(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     """Train - val accuracy of one MLP without regularisation, with dropout and with L2 (one sweep)."""
     data = base.splits(cfg.dataset, cfg.val_size, cfg.train_size)
@@ -44,12 +50,16 @@ def dropout_l2_gap(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     ax.set_xticks(pos, list(rows))
     ax.set(ylim=(0, 1.05), ylabel="accuracy", title=f"MLP {tuple(cfg.hidden_sizes)} on {cfg.dataset}")
     ax.legend()
-    gaps = {k: v["gap"] for k, v in rows.items()}
-    holds = gaps[names[1]] < gaps["none"] and gaps[names[2]] < gaps["none"]
     return base.ClaimResult(
         "dropout_l2_gap", "Dropout and L2 regularisation shrink the generalisation gap.",
         "train - val accuracy: " + ", ".join(f"{k} {v['gap']:.3f} (val {v['val']:.3f})" for k, v in rows.items()),
-        holds, base.save_figure(fig, workdir, "dropout_l2_gap"), rows)
+        dropout_l2_gap_holds(rows, cfg), base.save_figure(fig, workdir, "dropout_l2_gap"), rows)
+
+
+def l1_vs_l2_holds(numbers: dict, cfg: Any) -> bool:
+    """L1 has at least 20 points more near-zero weights than L2."""
+    del cfg
+    return numbers["L1"] > numbers["L2"] + 0.2
 
 
 def l1_vs_l2(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
@@ -75,7 +85,13 @@ def l1_vs_l2(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     return base.ClaimResult(
         "l1_vs_l2", "L1 regularisation gives sparse weights, L2 diffuse small ones.",
         f"weights with |w| < {cfg.zero_threshold:g} max|w|: L1 {zero['L1']:.0%}, L2 {zero['L2']:.0%}",
-        zero["L1"] > zero["L2"] + 0.2, base.save_figure(fig, workdir, "l1_vs_l2"), zero)
+        l1_vs_l2_holds(zero, cfg), base.save_figure(fig, workdir, "l1_vs_l2"), zero)
+
+
+def ensemble_holds(numbers: dict, cfg: Any) -> bool:
+    """The ensemble's accuracy is above its members' mean."""
+    del cfg
+    return numbers["ensemble"] > float(np.mean(numbers["members"]))
 
 
 def ensemble(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
@@ -94,11 +110,18 @@ def ensemble(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
                                                    "ensemble": combined},
                              ylabel="test accuracy", title=f"{cfg.members} MLPs on {cfg.dataset}")
     gain = combined - float(members.mean())
+    numbers = {"ensemble": combined, "members": members.tolist(), "gain": gain}
     return base.ClaimResult(
         "ensemble", "An ensemble of independently trained models beats its members (the notes: about +2%).",
         f"test accuracy: ensemble {combined:.3f}, members {members.mean():.3f} mean / {members.max():.3f} best "
         f"(+{100 * gain:.1f} points over the mean)",
-        combined > members.mean(), figure, {"ensemble": combined, "members": members.tolist(), "gain": gain})
+        ensemble_holds(numbers, cfg), figure, numbers)
+
+
+def polyak_holds(numbers: dict, cfg: Any) -> bool:
+    """The averaged parameters have the lower validation loss."""
+    del cfg
+    return numbers["average"] < numbers["last"]
 
 
 def polyak(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
@@ -122,4 +145,5 @@ def polyak(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     return base.ClaimResult(
         "polyak", "Polyak averaging of the iterates gives a better final model than the last iterate.",
         f"final val loss: last iterate {last:.4f}, average of the last {cfg.num_steps - cfg.average_from} iterates "
-        f"{avg:.4f}", avg < last, base.save_figure(fig, workdir, "polyak"), {"last": last, "average": avg})
+        f"{avg:.4f}", polyak_holds({"last": last, "average": avg}, cfg), base.save_figure(fig, workdir, "polyak"),
+        {"last": last, "average": avg})

@@ -5,8 +5,14 @@ module holds no training loop:
 
 * the objective: a penalty ``R(w)`` (L2, L1, elastic net) through ``penalty=``;
   dropout, DropConnect, batch norm and stochastic depth live in the model (train mode);
-* the data: a random 1-D augmentation of every minibatch, run_sweep's on-device
-  ``batch_fn`` (key ``fold_in(run_keys(seed).hook, step)``);
+* the data: a random augmentation of every minibatch, run_sweep's on-device
+  ``batch_fn`` (key ``fold_in(run_keys(seed).hook, step)``): circular shifts and
+  noise of the 1-D signals, or an affine warp (rotation, scale, shear) or
+  RandAugment of the images (:data:`AUGMENTATIONS`);
+* the update: a max-norm constraint, :func:`jax231.optimizers.max_norm` chained
+  after the rule (each unit's incoming weights projected onto ``||w|| <= c``);
+* the model: Gaussian noise on the inputs or activations, spatial dropout and
+  fractional max pooling are model options (train-mode randomness);
 * the parameters that are evaluated: an exponential moving average of the iterates
   (:func:`jax231.optimizers.average_params` chained after the rule: the average
   lives in the optimizer state and is what ``eval_params`` evaluates), snapshots
@@ -14,6 +20,11 @@ module holds no training loop:
   ensembles), or ``K`` independently seeded members trained together (model
   ensembles, ``run_sweep`` over seeds), whose softmax outputs are averaged by one
   ensemble evaluation.
+
+Test-time variants (TTA, MC dropout, averaged pooling regions) train nothing:
+a method with a :class:`~experiments.compare_regularizers.evaluation.Variant`
+is scored on the members of the method that trains the same way
+(:func:`training_key`), see :func:`fit_method` and :func:`score`.
 
 Member ``k`` of seed ``s`` is the run of seed ``s + 1000 k`` (:func:`member_seeds`);
 evaluations happen at every epoch end (``eval_every`` = updates per epoch).
@@ -28,9 +39,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax231 import losses, models, optimizers, parallel, training
+from jax231 import losses, models, optimizers, parallel, pipelines, training
 
 from experiments import _common as common
+from experiments.compare_regularizers import evaluation
+
+AUGMENTATIONS = ("", "shift_noise", "warp", "rand_augment")
+"""Minibatch hooks: none, shifts + noise of signals, affine warp or RandAugment of images."""
+
+DATA = ("signals", "images")
+"""Which of the config's two datasets a method trains on (``config.dataset`` / ``config.images``)."""
 
 
 class Method(NamedTuple):
@@ -41,23 +59,38 @@ class Method(NamedTuple):
       model: jax231 model name.
       model_config: keyword arguments of the model factory (``num_classes`` added).
       penalty: ``R(params) -> scalar`` added to the loss, or None.
-      augment: whether minibatches are augmented (random shift and noise).
+      augment: the minibatch hook, one of :data:`AUGMENTATIONS` ('' = none).
       average_decay: EMA decay of the evaluated parameters (None: evaluate the iterate).
       members: number of independently seeded members whose softmax is averaged.
       snapshot_cycles: number of cosine cycles with warm restarts (SGDR) whose
         end-of-cycle parameters form a snapshot ensemble (0: constant learning rate).
       as_image: feed ``(N, L, C)`` signals as ``(N, L, 1, C)`` images (2-D models).
+      data: the dataset, one of :data:`DATA`.
+      max_norm: radius ``c`` of the max-norm constraint chained after the rule (None: off).
+      variant: a test-time evaluation of the trained members (None: one inference pass).
     """
 
     name: str
     model: str
     model_config: Mapping[str, Any]
     penalty: Callable[[Any], jax.Array] | None = None
-    augment: bool = False
+    augment: str = ""
     average_decay: float | None = None
     members: int = 1
     snapshot_cycles: int = 0
     as_image: bool = False
+    data: str = "signals"
+    max_norm: float | None = None
+    variant: evaluation.Variant | None = None
+
+
+def training_key(method: Method) -> Method:
+    """What the training of ``method`` depends on: the method without its name and variant.
+
+    Two methods with equal keys train the same members, so a test-time variant
+    reuses the members of the method it evaluates.
+    """
+    return method._replace(name="", variant=None)
 
 
 class MethodResult(NamedTuple):
@@ -71,7 +104,8 @@ class MethodResult(NamedTuple):
         ensembles the averaged softmax), plus ``'minibatch_loss'`` (train mode,
         penalty included, mean over the epoch's updates).
       final: ``{'train_accuracy', 'val_accuracy', 'test_accuracy', 'train_loss',
-        'val_loss', 'test_loss', 'gap'}``; ``gap = train_accuracy - val_accuracy``.
+        'val_loss', 'test_loss', 'gap'}``; ``gap = train_accuracy - val_accuracy``;
+        Monte-Carlo variants add ``'spread_right', 'spread_wrong'`` (test split).
       num_params: parameters of one member.
       diverged: a non-finite minibatch loss was seen.
     """
@@ -157,11 +191,17 @@ class Settings(NamedTuple):
     num_epochs: int
     max_shift: int
     noise_std: float
+    warp: tuple[float, float, float]
+    rand_augment: tuple[int, float]
 
     @classmethod
-    def from_config(cls, config: Any) -> "Settings":
-        return cls(config.optimizer, float(config.learning_rate), int(config.batch_size),
-                   int(config.num_epochs), int(config.max_shift), float(config.noise_std))
+    def from_config(cls, config: Any, data: str = "signals") -> "Settings":
+        """The settings of ``data``: ``config.images`` holds the image methods' learning rate, batch and epochs."""
+        section = config.images if data == "images" else config
+        return cls(config.optimizer, float(section.learning_rate), int(section.batch_size),
+                   int(section.num_epochs), int(config.max_shift), float(config.noise_std),
+                   (float(config.warp.rotate), float(config.warp.scale), float(config.warp.shear)),
+                   (int(config.rand_augment.num_ops), float(config.rand_augment.magnitude)))
 
 
 class Built(NamedTuple):
@@ -169,7 +209,8 @@ class Built(NamedTuple):
 
     Attributes:
       model: the method's model.
-      optimizer: its rule, chained with :func:`jax231.optimizers.average_params` for Polyak/EMA.
+      optimizer: its rule, chained with :func:`jax231.optimizers.max_norm` for a max-norm
+        constraint and :func:`jax231.optimizers.average_params` for Polyak/EMA.
       batch_fn: the augmentation hook (None without augmentation).
       ensemble: jitted :func:`ensemble_metrics` of ``model``.
     """
@@ -185,10 +226,32 @@ _BUILT: dict[tuple, Built] = {}
 
 def built(method: Method, *, num_classes: int, num_train: int, settings: Settings) -> Built:
     """The method's objects, built once per process so that every seed reuses one compilation."""
-    key = (repr(method), num_classes, num_train, settings)
+    key = (repr(training_key(method)), num_classes, num_train, settings)
     if key not in _BUILT:
         _BUILT[key] = _build(method, num_classes, num_train, settings)
     return _BUILT[key]
+
+
+def augmentation_hook(kind: str, settings: Settings) -> Callable[[jax.Array, dict], dict] | None:
+    """``batch_fn(key, batch) -> batch`` of the augmentation ``kind`` (None for '')."""
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"augment: expected one of {list(AUGMENTATIONS)}, got {kind!r}")
+    rotate, scale, shear = settings.warp
+    num_ops, magnitude = settings.rand_augment
+    transforms: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+        "shift_noise": functools.partial(augment_signals, max_shift=settings.max_shift, noise_std=settings.noise_std),
+        "warp": functools.partial(pipelines.augment_batch, pad_crop=0, flip=False, rotate=rotate, scale=scale,
+                                  shear=shear),
+        "rand_augment": functools.partial(pipelines.rand_augment, num_ops=num_ops, magnitude=magnitude),
+    }
+    if not kind:
+        return None
+    transform = transforms[kind]
+
+    def batch_fn(key: jax.Array, batch: dict) -> dict:
+        return {"image": transform(key, batch["image"]), "label": batch["label"]}
+
+    return batch_fn
 
 
 def _build(method: Method, num_classes: int, n: int, settings: Settings) -> Built:
@@ -199,14 +262,11 @@ def _build(method: Method, num_classes: int, n: int, settings: Settings) -> Buil
         learning_rate = optimizers.schedules.sgdr(settings.learning_rate, first_period=period)
     model = build_model(method, num_classes)
     optimizer = optimizers.get(settings.optimizer, learning_rate=learning_rate)
+    if method.max_norm is not None:  # the projection acts on the rule's step, so it comes last
+        optimizer = optimizers.chain(optimizer, optimizers.max_norm(method.max_norm))
     if method.average_decay is not None:
         optimizer = optimizers.chain(optimizer, optimizers.average_params(optimizers.ema(method.average_decay)))
-    batch_fn = None
-    if method.augment:
-        def batch_fn(key, batch):
-            image = augment_signals(key, batch["image"], max_shift=settings.max_shift, noise_std=settings.noise_std)
-            return {"image": image, "label": batch["label"]}
-
+    batch_fn = augmentation_hook(method.augment, settings)
     return Built(model, optimizer, batch_fn, jax.jit(functools.partial(ensemble_metrics, model)))
 
 
@@ -215,27 +275,50 @@ def member_seeds(seed: int, members: int) -> np.ndarray:
     return np.asarray([seed + 1000 * k for k in range(members)], np.int32)
 
 
-def train_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
-    """Trains ``method.members`` members of ``method`` for ``config.num_epochs`` epochs.
+class Trained(NamedTuple):
+    """The members of one training run of a method (what its test-time variants evaluate).
+
+    Attributes:
+      params: evaluated parameters of the members (or snapshots) stacked on axis 0.
+      model_state: their model states, stacked the same way.
+      history: per-epoch rows, see :class:`MethodResult`.
+      diverged: a non-finite minibatch loss was seen.
+      num_params: parameters of one member.
+    """
+
+    params: Any
+    model_state: Any
+    history: dict[str, list]
+    diverged: bool
+    num_params: int
+
+
+def _device_splits(splits: common.Splits) -> dict[str, dict[str, jax.Array]]:
+    return {name: {k: jnp.asarray(v) for k, v in arrays.items()} for name, arrays in
+            (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+
+
+def fit_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> Trained:
+    """Trains ``method.members`` members of ``method`` (its variant is ignored) with ``run_sweep``.
 
     Args:
       method: the regulariser.
-      splits: train / val / test arrays.
-      config: needs ``num_epochs``, ``batch_size``, ``learning_rate``, ``optimizer``,
-        ``max_shift``, ``noise_std``.
+      splits: train / val / test arrays of ``method.data``.
+      config: the experiment's config (:meth:`Settings.from_config` of ``method.data``).
       seed: member ``k`` is the run of seed ``seed + 1000 k`` (initialisation, data
         order, dropout and augmentation keys of ``jax231.training.run_keys``); the
         seed is data, the program is compiled once.
 
     Returns:
-      A :class:`MethodResult`.
+      A :class:`Trained`.
     """
+    settings = Settings.from_config(config, method.data)
     n = len(splits.train["label"])
-    objs = built(method, num_classes=splits.num_classes, num_train=n, settings=Settings.from_config(config))
-    steps_per_epoch = n // min(config.batch_size, n)
-    data = {k: {n_: jnp.asarray(v) for n_, v in d.items()} for k, d in
-            (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-    cycle = max(config.num_epochs // method.snapshot_cycles, 1) if method.snapshot_cycles else 0
+    objs = built(method, num_classes=splits.num_classes, num_train=n, settings=settings)
+    batch_size = min(settings.batch_size, n)
+    steps_per_epoch = n // batch_size
+    data = _device_splits(splits)
+    cycle = max(settings.num_epochs // method.snapshot_cycles, 1) if method.snapshot_cycles else 0
     snapshots: list[tuple[Any, Any]] = []
 
     def eval_fn(step, states):
@@ -251,7 +334,7 @@ def train_method(method: Method, *, splits: common.Splits, config: Any, seed: in
 
     result = parallel.run_sweep(
         objs.model, objs.optimizer, train=splits.train, seeds=member_seeds(seed, method.members),
-        num_steps=config.num_epochs * steps_per_epoch, batch_size=min(config.batch_size, n),
+        num_steps=settings.num_epochs * steps_per_epoch, batch_size=batch_size,
         eval_every=steps_per_epoch, penalty=method.penalty, batch_fn=objs.batch_fn, eval_fn=eval_fn,
         explosion_factor=None)
     history, diverged = _history(result)
@@ -260,13 +343,40 @@ def train_method(method: Method, *, splits: common.Splits, config: Any, seed: in
         model_state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *(s for _, s in snapshots))
     else:
         params, model_state = training.eval_view(objs.optimizer, result.state).params, result.state.model_state
-    final = {}
-    for split in ("train", "val", "test"):
-        split_loss, split_acc = objs.ensemble(params, model_state, data[split])
-        final[f"{split}_loss"], final[f"{split}_accuracy"] = float(split_loss), float(split_acc)
-    final["gap"] = final["train_accuracy"] - final["val_accuracy"]
     num_params = int(sum(np.prod(x.shape[1:]) for x in jax.tree_util.tree_leaves(result.state.params)))
-    return MethodResult(method.name, seed, history, final, num_params, diverged)
+    return Trained(params, model_state, history, diverged, num_params)
+
+
+def score(method: Method, trained: Trained, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
+    """Final metrics of ``trained`` on every split, evaluated the way ``method`` says.
+
+    Without a variant: the averaged softmax of the members (:func:`ensemble_metrics`;
+    one member: its inference-mode prediction). With one: :func:`evaluation.test_time_metrics`
+    (passes keyed by :func:`evaluation.key_of` ``(seed)``).
+    """
+    objs = built(method, num_classes=splits.num_classes, num_train=len(splits.train["label"]),
+                 settings=Settings.from_config(config, method.data))
+    data = _device_splits(splits)
+    final: dict[str, float] = {}
+    for split in ("train", "val", "test"):
+        if method.variant is None:
+            loss, accuracy = objs.ensemble(trained.params, trained.model_state, data[split])
+            metrics = {"loss": loss, "accuracy": accuracy}
+        else:
+            metrics = evaluation.compiled(objs.model, method.variant)(
+                trained.params, trained.model_state, data[split], evaluation.key_of(seed))
+        final[f"{split}_loss"], final[f"{split}_accuracy"] = float(metrics["loss"]), float(metrics["accuracy"])
+        if split == "test" and method.variant is not None and method.variant.kind != "tta":
+            final["spread_right"], final["spread_wrong"] = (float(metrics["spread_right"]),
+                                                            float(metrics["spread_wrong"]))
+    final["gap"] = final["train_accuracy"] - final["val_accuracy"]
+    return MethodResult(method.name, seed, trained.history, final, trained.num_params, trained.diverged)
+
+
+def train_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
+    """:func:`fit_method` then :func:`score`: trains ``method`` and reports its final metrics."""
+    return score(method, fit_method(method, splits=splits, config=config, seed=seed), splits=splits,
+                 config=config, seed=seed)
 
 
 def _history(result: Any) -> tuple[dict[str, list], bool]:

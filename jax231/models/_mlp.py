@@ -1,13 +1,13 @@
 """Fully connected networks: any list of hidden sizes, the course's two-layer net as one config.
 
-Each hidden layer is ``affine -> [batch/layer norm] -> activation -> [dropout]``,
+Each hidden layer is ``affine -> [batch/layer norm] -> activation -> [noise] -> [dropout]``,
 followed by an affine head producing the class scores.
 
 References:
   CS231n notes, "Neural Networks Part 1: Setting up the Architecture" and
   "Part 2: Setting up the Data and the Loss" (https://cs231n.github.io/neural-networks-2/);
   Ioffe & Szegedy 2015 (batch norm); Ba et al. 2016 (layer norm);
-  Srivastava et al. 2014 (dropout); Wan et al. 2013 (DropConnect).
+  Srivastava et al. 2014 (dropout, Gaussian noise); Wan et al. 2013 (DropConnect).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ __all__ = ["mlp", "two_layer_net"]
 
 NORMS = (None, "batch", "layer")
 
+_INPUT_NOISE_FOLD = 1000  # rng fold of the input noise; hidden layer i's noise uses _NOISE_FOLD + i
+_NOISE_FOLD = 1001
+
 
 def mlp(
     *,
@@ -34,6 +37,8 @@ def mlp(
     norm: Optional[str] = None,
     drop_rate: float = 0.0,
     drop_connect_rate: float = 0.0,
+    input_noise_std: float = 0.0,
+    noise_std: float = 0.0,
     init: str = "he",
     bn_momentum: float = 0.9,
     bn_axis_name: Optional[str] = None,
@@ -45,7 +50,7 @@ def mlp(
 
     .. math::
         a_i = h_{i-1} W_i + b_i, \\quad
-        h_i = \\mathrm{dropout}(f(\\mathrm{norm}(a_i)))
+        h_i = \\mathrm{dropout}(f(\\mathrm{norm}(a_i)) + \\sigma_h \\epsilon_i)
 
     and ``scores = h_L W_head + b_head``. With DropConnect, each hidden ``W_i``
     is masked (inverted scaling) in train mode instead of, or besides, dropping
@@ -61,6 +66,10 @@ def mlp(
       norm: ``None``, ``'batch'`` or ``'layer'`` normalisation after each hidden affine.
       drop_rate: probability of dropping a hidden activation in train mode.
       drop_connect_rate: probability of dropping a hidden-layer weight in train mode.
+      input_noise_std: :math:`\\sigma_x \\ge 0`, std of the Gaussian noise added to the
+        flattened input in train mode (0 = off).
+      noise_std: :math:`\\sigma_h \\ge 0`, std of the Gaussian noise added to every hidden
+        activation in train mode, before dropout (0 = off).
       init: weight initializer name (``'small'``, ``'xavier'``, ``'he'``); biases are zero.
       bn_momentum: running-statistics momentum of batch norm (flax convention).
       bn_axis_name: mapped axis name for synchronised batch norm (``lax.pmean``).
@@ -71,7 +80,7 @@ def mlp(
 
     Raises:
       ValueError: for unknown activation / norm / init names, rates outside
-        ``[0, 1)`` or non-positive sizes.
+        ``[0, 1)``, negative noise stds or non-positive sizes.
     """
     hidden_sizes = tuple(hidden_sizes)
     for i, size in enumerate(hidden_sizes):
@@ -82,8 +91,11 @@ def mlp(
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
     _helpers.check_rate("drop_rate", drop_rate)
     _helpers.check_rate("drop_connect_rate", drop_connect_rate)
+    for arg, std in (("input_noise_std", input_noise_std), ("noise_std", noise_std)):
+        if not float(std) >= 0:
+            raise ValueError(f"{arg}: expected a value >= 0, got {std!r}")
     act = layers.get_activation(activation)
-    stochastic = drop_rate > 0 or drop_connect_rate > 0
+    stochastic = drop_rate > 0 or drop_connect_rate > 0 or input_noise_std > 0 or noise_std > 0
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         shape = tuple(int(s) for s in input_shape)
@@ -112,6 +124,7 @@ def mlp(
         h = layers.flatten(x)
         first = params["dense_0"] if hidden_sizes else params["head"]
         _helpers.check_features(name, h, first["w"].shape[0], what="the flattened input")
+        h = layers.gaussian_noise(h, std=input_noise_std, rng=_helpers.fold_rng(rng, _INPUT_NOISE_FOLD), train=train)
         new_state: dict = {}
         for i in range(len(hidden_sizes)):
             w, b = params[f"dense_{i}"]["w"], params[f"dense_{i}"]["b"]
@@ -131,6 +144,7 @@ def mlp(
                 p = params[f"norm_{i}"]
                 h = layers.layer_norm(h, p["gamma"], p["beta"])
             h = act(h)
+            h = layers.gaussian_noise(h, std=noise_std, rng=_helpers.fold_rng(rng, _NOISE_FOLD + i), train=train)
             if drop_rate > 0:
                 h = layers.dropout(h, drop_rate=drop_rate, rng=_helpers.fold_rng(rng, 2 * i + 1), train=train)
         scores = layers.affine(h, params["head"]["w"], params["head"]["b"])

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax231 import gradcheck
+from jax231 import gradcheck, models
 from jax231.models import layers
 
 # ----------------------------------------------------------------------------- spatial dropout
@@ -125,3 +125,33 @@ def test_fractional_max_pool_rejects_ratios_not_above_one(ratio):
 def test_fractional_max_pool_needs_an_rng():
     with pytest.raises(ValueError, match=r"^rng: expected a PRNG key"):
         layers.fractional_max_pool(jnp.ones((1, 8, 8, 1)), ratio=1.5, rng=None)
+
+
+# ----------------------------------------------------------------------------- noise in the MLP
+
+
+def test_mlp_noise_options_are_the_formula_in_train_mode_and_off_at_eval():
+    noisy = models.mlp(hidden_sizes=(8, 8), num_classes=3, input_noise_std=0.3, noise_std=0.5)
+    plain = models.mlp(hidden_sizes=(8, 8), num_classes=3)
+    params, state = plain.init(jax.random.key(0), (5,))
+    x = jax.random.normal(jax.random.key(1), (4, 5))
+    rng = jax.random.key(2)
+    np.testing.assert_array_equal(noisy.apply(params, state, x, train=False)[0],
+                                  plain.apply(params, state, x, train=False)[0])
+    # float64 NumPy: h_0 = x + 0.3 eps_0, h_i = relu(h_{i-1} W_i + b_i) + 0.5 eps_i, the draws of the
+    # documented keys (fold 1000 for the input, 1001 + i for hidden layer i).
+    def eps(fold, shape):
+        return np.asarray(jax.random.normal(jax.random.fold_in(rng, fold), shape), np.float64)
+
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
+    h = np.asarray(x, np.float64) + 0.3 * eps(1000, (4, 5))
+    for i in range(2):
+        h = np.maximum(h @ p[f"dense_{i}"]["w"] + p[f"dense_{i}"]["b"], 0) + 0.5 * eps(1001 + i, (4, 8))
+    expected = h @ p["head"]["w"] + p["head"]["b"]
+    out = noisy.apply(params, state, x, train=True, rng=rng)[0]
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-5, atol=1e-5)  # float32 vs float64
+    assert not np.allclose(np.asarray(out), np.asarray(plain.apply(params, state, x, train=False)[0]), atol=1e-2)
+    with pytest.raises(ValueError, match=r"^mlp rng: expected a jax.random key"):
+        noisy.apply(params, state, x, train=True)  # stochastic in train mode: a key is required
+    with pytest.raises(ValueError, match=r"^noise_std: expected a value >= 0, got -0.1$"):
+        models.mlp(noise_std=-0.1)
