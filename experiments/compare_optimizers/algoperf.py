@@ -414,11 +414,15 @@ def run_workload(config, plan: Plan, name: str, log: Callable[[str], None] = pri
 def run_benchmark(config, plan: Plan, workdir, log: Callable[[str], None] = print) -> str:
     """Every workload, the scores, the report; returns the report's markdown."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
-    results = [run_workload(config, plan, name, log) for name in plan.workloads]
     machine = f"{platform.machine()}, {platform.system()}, {_devices()}"
-    return algoperf_report.write_benchmark(workdir, results, config=config, plan=plan, machine=machine,
-                                           wall_seconds=time.monotonic() - start_wall,
-                                           cpu_seconds=time.process_time() - start_cpu)
+    results: list[WorkloadResult] = []
+    text = ""
+    for name in plan.workloads:  # the report is rewritten after every workload: a stopped run keeps its part
+        results.append(run_workload(config, plan, name, log))
+        text = algoperf_report.write_benchmark(workdir, results, config=config, plan=plan, machine=machine,
+                                               wall_seconds=time.monotonic() - start_wall,
+                                               cpu_seconds=time.process_time() - start_cpu)
+    return text
 
 
 def _devices() -> str:
@@ -476,9 +480,15 @@ def set_target(config, plan: Plan, name: str, log: Callable[[str], None] = print
 def run_set_targets(config, plan: Plan, workdir, log: Callable[[str], None] = print) -> str:
     """The target-setting run: one :class:`TargetRow` per workload, written to ``targets.md``."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
-    rows = [row for name in plan.workloads if (row := set_target(config, plan, name, log)) is not None]
-    return algoperf_report.write_targets(workdir, rows, config=config, wall_seconds=time.monotonic() - start_wall,
-                                         cpu_seconds=time.process_time() - start_cpu)
+    rows: list[TargetRow] = []
+    text = ""
+    for name in plan.workloads:  # rewritten after every workload, as the benchmark's report
+        row = set_target(config, plan, name, log)
+        rows += [] if row is None else [row]
+        text = algoperf_report.write_targets(workdir, rows, config=config,
+                                             wall_seconds=time.monotonic() - start_wall,
+                                             cpu_seconds=time.process_time() - start_cpu)
+    return text
 
 
 def _trial_from_json(record: Mapping[str, Any]) -> Trial:
@@ -538,6 +548,7 @@ def run_rescore(config, plan: Plan, workdir, log: Callable[[str], None] = print)
 def run(config: ml_collections.ConfigDict, workdir, log: Callable[[str], None] = print) -> str:
     """Validates ``config`` and runs its ``algoperf_mode``; returns the markdown written."""
     plan = validate(config)
+    pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
     if plan.mode == "rescore":
         return run_rescore(config, plan, workdir, log)
     if plan.mode == "set_targets":

@@ -121,8 +121,12 @@ def _tiny_config(names: str, optimizers: str = "nadamw,lion", num_trials: int = 
     c.num_trials, c.num_studies = num_trials, 2
     for w in c.workload_configs.values():
         w.num_steps, w.eval_every, w.val_size = 6, 3, min(w.val_size, 64)
+        w.batch_size = min(w.batch_size, 32)
         if "train_size" in w and w.train_size:
             w.train_size = 256
+    cifar = c.workload_configs.cifar10_cnn  # a vmapped conv is the slowest program here: smallest sizes
+    cifar.train_size, cifar.val_size, cifar.batch_size = 64, 32, 16
+    cifar.model.num_filters, cifar.model.hidden_dim = 4, 8
     return c
 
 
