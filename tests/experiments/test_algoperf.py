@@ -148,24 +148,24 @@ def test_each_workload_runs_end_to_end_on_a_tiny_config(name):
 
 
 def test_benchmark_writes_tables_profiles_and_json_and_rescores(tmp_path):
-    config = _tiny_config("digits_mlp,quadratic_deep")
-    config.workload_configs.digits_mlp.target = 0.15  # reachable in 6 steps: a finite profile
-    config.workload_configs.quadratic_deep.target = 330.0
+    config = _tiny_config("quadratic_deep", "momentum,nadamw")
+    config.workload_configs.quadratic_deep.target = 330.0  # reachable in 6 steps: a finite profile
     text = algoperf.run(config, tmp_path, log=lambda line: None)
-    before = algoperf.load_results(tmp_path / "results.json")
-    config.algoperf_mode = "rescore"
-    config.workload_configs.digits_mlp.target = 1.0  # nobody reaches 100% in 6 steps
-    algoperf.run(config, tmp_path, log=lambda line: None)
-    after = {r.name: r for r in algoperf.load_results(tmp_path / "results.json")}
-    assert all(t.steps_to_target == INF for t in after["digits_mlp"].trials)
-    assert [t.steps_to_target for t in after["quadratic_deep"].trials] == [
-        t.steps_to_target for t in before[1].trials]
-    for stem in ("workload_digits_mlp", "workload_quadratic_deep", "ranking"):
+    before = algoperf.load_results(tmp_path / "results.json")[0]
+    assert any(math.isfinite(t.steps_to_target) for t in before.trials)
+    for stem in ("workload_quadratic_deep", "ranking"):
         assert (tmp_path / f"{stem}.md").exists() and (tmp_path / f"{stem}.csv").exists()
     for png in ("profile_external_steps", "profile_external_seconds", "profile_self_tuning_steps",
                 "profile_self_tuning_seconds", "curves"):
         assert (tmp_path / f"{png}.png").stat().st_size > 1000
     assert "score (external, steps)" in text and (tmp_path / "results.json").exists()
+    # Rescoring against a target nobody reaches (loss 1) needs no training and finds no time to target.
+    config.algoperf_mode = "rescore"
+    config.workload_configs.quadratic_deep.target = 1.0
+    algoperf.run(config, tmp_path, log=lambda line: None)
+    after = algoperf.load_results(tmp_path / "results.json")[0]
+    assert all(t.steps_to_target == INF for t in after.trials)
+    assert [t.curve for t in after.trials] == [t.curve for t in before.trials]
 
 
 def test_the_loop_path_equals_the_sweep_path_on_the_quadratic():
