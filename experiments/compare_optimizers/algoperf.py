@@ -119,7 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> Plan:
     """
     mode = common.parse_choices("config.algoperf_mode", [config.algoperf_mode], ALGOPERF_MODES)[0]
     names = common.parse_choices("config.workloads", config.workloads, workloads_lib.NAMES)
-    field = "optimizers" if mode == "benchmark" else "target_setting_optimizers"
+    field = "target_setting_optimizers" if mode == "set_targets" else "optimizers"
     chosen = common.parse_choices(f"config.{field}", config[field], _minibatch_optimizers())
     spaces_cfg = config.search_spaces
     missing = [o for o in chosen if o not in spaces_cfg]

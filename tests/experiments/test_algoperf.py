@@ -166,6 +166,8 @@ def test_benchmark_writes_tables_profiles_and_json_and_rescores(tmp_path):
     after = algoperf.load_results(tmp_path / "results.json")[0]
     assert all(t.steps_to_target == INF for t in after.trials)
     assert [t.curve for t in after.trials] == [t.curve for t in before.trials]
+    ranking = (tmp_path / "ranking.md").read_text()
+    assert "| momentum |" in ranking and "| nadamw |" in ranking  # every scored optimizer, not the target setters
 
 
 def test_the_loop_path_equals_the_sweep_path_on_the_quadratic():
