@@ -5,13 +5,18 @@ Command (from the repository root; no download)::
     python -m experiments.compare_optimizers.main \\
         --config=experiments/compare_optimizers/config.py:algoperf_mini --workdir=runs/algoperf_mini
 
-Measured runtime on the reference machine (2-core CPU, shared with other jobs): see
-``experiments/RESULTS.md`` ("algoperf_mini"); the defaults (6 optimizers x 7 workloads, 5 trials
-x 2 studies + 2 self-tuning runs each) were sized to stay under 60 minutes.
+Measured runtime on the reference machine (2-core CPU shared with other jobs, load average
+20-26, run at ``nice -n 15``, so it got ~8% of one core): the first 3 workloads (quadratic_deep,
+digits_mlp, mnist1d_mlp; 5 optimizers x (5 trials x 2 studies + 2 self-tuning runs) each) took
+33.8 min wall and 2.1 min CPU. The run was stopped in mnist1d_cnn at 54.7 min wall and 4.5 min
+CPU. The 7 workloads did not finish in that session (``experiments/RESULTS.md``).
 
 Expected result: ``report.md`` with one results table per workload, the ranking table
-(AlgoPerf benchmark score, external tuning and self-tuning, in steps and in seconds) and
-four performance-profile PNGs; the measured ranking is in ``experiments/RESULTS.md``.
+(AlgoPerf benchmark score, external tuning and self-tuning, in steps and in seconds), and
+four performance-profile PNGs plus the curves. Measured on the 3 finished workloads, the
+external-tuning score in steps was: momentum 0.66, AdamW 0.33, NAdamW 0.32, Lion 0,
+schedule-free AdamW 0. The targets are strict (the median of the best NAdamW trial's reruns),
+so most entries are "not reached".
 
 Rules (see ``scoring.py``): every optimizer of ``optimizers`` gets ``num_trials`` trials
 from its ``search_spaces`` entry in each of ``num_studies`` studies (quasirandom Halton
@@ -102,22 +107,24 @@ def get_algoperf_mini_config() -> ml_collections.ConfigDict:
     c.data_dir = ""  # data folder for the CIFAR-10 copy's cache ('' = the default).
     c.workload_configs = ml_collections.ConfigDict({
         # metric: 'val_accuracy' (target in (0, 1], higher is better) or 'val_loss' (lower is better).
-        "mnist1d_mlp": _workload(metric="val_accuracy", target=0.60, num_steps=600, batch_size=128,
+        # target: set by the target-setting run (module docstring; figures in experiments/RESULTS.md),
+        # except cifar10_cnn's (a provisional value: its target run did not finish this session).
+        "mnist1d_mlp": _workload(metric="val_accuracy", target=0.616, num_steps=600, batch_size=128,
                                  eval_every=50, val_size=500, train_size=0,
                                  model={"hidden_sizes": (100, 100), "activation": "relu"}),
-        "mnist1d_cnn": _workload(metric="val_accuracy", target=0.75, num_steps=600, batch_size=128,
+        "mnist1d_cnn": _workload(metric="val_accuracy", target=0.886, num_steps=600, batch_size=128,
                                  eval_every=50, val_size=500, train_size=0, model={}),
-        "mnist1d_gru": _workload(metric="val_accuracy", target=0.40, num_steps=400, batch_size=64,
+        "mnist1d_gru": _workload(metric="val_accuracy", target=0.826, num_steps=400, batch_size=64,
                                  eval_every=50, val_size=500, train_size=0, model={"hidden_dim": 32}),
-        "digits_mlp": _workload(metric="val_accuracy", target=0.95, num_steps=300, batch_size=64,
+        "digits_mlp": _workload(metric="val_accuracy", target=0.9233, num_steps=300, batch_size=64,
                                 eval_every=25, val_size=300, train_size=0, model={"hidden_sizes": (64,)}),
         "cifar10_cnn": _workload(metric="val_accuracy", target=0.35, num_steps=300, batch_size=32,
                                  eval_every=50, val_size=500, train_size=3000, test_size=500,
                                  model={"num_filters": 8, "filter_size": 5, "hidden_dim": 32}),
-        "char_lstm": _workload(metric="val_accuracy", target=0.35, num_steps=400, batch_size=32,
+        "char_lstm": _workload(metric="val_accuracy", target=0.446, num_steps=400, batch_size=32,
                                eval_every=50, val_size=500, train_size=10000, context=16, stride=7,
                                model={"hidden_dim": 64, "embed_dim": 16}),
-        "quadratic_deep": _workload(metric="val_loss", target=95.0, num_steps=300, batch_size=128,
+        "quadratic_deep": _workload(metric="val_loss", target=91.62, num_steps=300, batch_size=128,
                                     eval_every=20, val_size=1000, train_size=1000, noise_level=0.6),
     })
     return c
