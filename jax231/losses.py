@@ -206,6 +206,34 @@ def squared_loss(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     return squares if logits.ndim == 1 else jnp.sum(squares, axis=-1)
 
 
+def residual_loss(*, logits: ArrayLike, labels: ArrayLike) -> Array:
+    """Half the squared norm of a model's residual output, per example: :math:`L_i = \\tfrac12 \\|s_i\\|_2^2`.
+
+    For problems whose model already subtracts the target and outputs the residual
+    :math:`s_i = r(\\theta; x_i)` (the noisy quadratic of DeepOBS,
+    ``jax231.models.noisy_quadratic``, outputs :math:`(\\theta - x_i) L` with
+    :math:`L L^\\top = Q`, so :math:`L_i = \\tfrac12 (\\theta - x_i)^\\top Q (\\theta - x_i)`).
+    ``labels`` is only checked to hold one entry per example (the training loop
+    passes integer placeholders); its values are not used.
+
+    Args:
+      logits: residuals, shape ``(N, K)``.
+      labels: ``(N,)`` placeholders.
+
+    Returns:
+      ``(N,)`` losses.
+
+    Raises:
+      ValueError: on non-floating or non-2-D ``logits``, or labels of another length.
+    """
+    logits = jnp.asarray(logits)
+    if logits.ndim != 2 or not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise ValueError(f"logits: expected a floating (N, K) array, got {logits.dtype} {logits.shape}")
+    if tuple(jnp.shape(labels)) != logits.shape[:1]:
+        raise ValueError(f"labels: expected shape {logits.shape[:1]}, got {tuple(jnp.shape(labels))}")
+    return 0.5 * jnp.sum(jnp.square(logits), axis=-1)
+
+
 def accuracy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     """Fraction of examples whose highest score is the label: :math:`\\frac{1}{N}\\sum_i [\\arg\\max_j s_{ij} = y_i]`.
 
@@ -361,6 +389,7 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "mean_loss",
+    "residual_loss",
     "sigmoid_binary_cross_entropy",
     "softmax_cross_entropy",
     "squared_loss",

@@ -50,9 +50,13 @@ import ml_collections
 
 from jax231 import training
 
+from experiments.compare_optimizers.algoperf_config import get_algoperf_mini_config
 
-def get_config() -> ml_collections.ConfigDict:
-    """The default configuration (see the module docstring)."""
+
+def get_config(name: str = "") -> ml_collections.ConfigDict:
+    """The default configuration (see the module docstring); ``config.py:<name>`` picks a named one."""
+    if name:
+        return named_config(name)
     c = ml_collections.ConfigDict()
     c.mode = "train"  # 'train': optimizers on a dataset; '2d': trajectories on 2-D surfaces.
 
@@ -153,3 +157,20 @@ def get_config() -> ml_collections.ConfigDict:
                    "schedule_free_adamw": 0.3, "lbfgs": 1.0},
     })
     return c
+
+
+NAMED_CONFIGS = {"algoperf_mini": get_algoperf_mini_config}
+"""Configs selected by ``--config=experiments/compare_optimizers/config.py:<name>``."""
+
+
+def named_config(name: str) -> ml_collections.ConfigDict:
+    """The config called ``name`` (a key of :data:`NAMED_CONFIGS`).
+
+    Raises:
+      FileNotFoundError: ``--config: expected ...``, listing the valid names (ml_collections defers
+        an OSError of a config file to its first use, where main.py reports it in one line, exit 2).
+    """
+    if name not in NAMED_CONFIGS:
+        raise FileNotFoundError(f"--config: expected config.py or config.py:<name> with name one of "
+                                f"{', '.join(NAMED_CONFIGS)}, got {name!r}")
+    return NAMED_CONFIGS[name]()

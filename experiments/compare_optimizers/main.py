@@ -14,7 +14,7 @@ import sys
 from absl import flags
 
 from experiments import _common as common
-from experiments.compare_optimizers import experiment
+from experiments.compare_optimizers import algoperf, algoperf_config, experiment
 
 _CONFIG = common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for every output (created).")
@@ -37,6 +37,17 @@ _SWEEP = flags.DEFINE_bool(
 
 def main(argv):
     del argv
+    try:  # ml_collections defers a config file's OSError (e.g. config.py:<unknown name>) to first use
+        mode = _CONFIG.value.get("mode")
+    except OSError as err:
+        raise common.UsageError(str(err.__cause__ or err)) from None
+    if mode == algoperf_config.MODE:  # config.py:algoperf_mini
+        config = experiment.apply_overrides(_CONFIG.value, sweep=_SWEEP.value)
+        algoperf.validate(config)
+        workdir = common.check_workdir(_WORKDIR.value)
+        print(algoperf.run(config, workdir))
+        print(f"outputs in {workdir}")
+        return
     config = experiment.apply_overrides(
         _CONFIG.value, mode=_MODE.value, dataset=_DATASET.value, models=_MODELS.value,
         optimizers=_OPTIMIZERS.value, lr=_LR.value, tune=_TUNE.value,

@@ -34,8 +34,10 @@ from jax231.models._mlp import NORMS as MLP_NORMS
 from jax231.models._mlp import mlp, two_layer_net
 from jax231.models._mobilenet import mobilenet
 from jax231.models._model import Model, count_params
+from jax231.models._next_token import next_token_rnn
 from jax231.models._pixelcnn import MASK_TYPES, causal_mask, masked_conv2d, pixel_cnn
 from jax231.models._pixelrnn import pixel_rnn
+from jax231.models._quadratic import DeepQuadratic, deep_quadratic_hessian, haar_rotation, noisy_quadratic
 from jax231.models._registry import NAMES, REGISTRY, get
 from jax231.models._resnet import BLOCKS as RESNET_BLOCKS
 from jax231.models._resnet import resnet
@@ -90,6 +92,11 @@ __all__ = [
     "RNN_CELLS",
     "alexnet",
     "char_lm",
+    "DeepQuadratic",
+    "deep_quadratic_hessian",
+    "haar_rotation",
+    "next_token_rnn",
+    "noisy_quadratic",
     "class_templates",
     "cnn1d",
     "count_params",

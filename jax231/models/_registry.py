@@ -19,6 +19,7 @@ from jax231.models._linear import linear
 from jax231.models._mlp import mlp, two_layer_net
 from jax231.models._mobilenet import mobilenet
 from jax231.models._model import Model
+from jax231.models._next_token import next_token_rnn
 from jax231.models._resnet import resnet
 from jax231.models._resnext import resnext
 from jax231.models._rnn import gru_classifier, lstm_classifier, rnn_classifier
@@ -38,6 +39,8 @@ REGISTRY.register(alexnet)
 REGISTRY.register(inception_net, name="inception")
 REGISTRY.register(resnext)
 REGISTRY.register(fmp_convnet)
+# The character-level LM read as a next-token classifier (compare_optimizers' algoperf_mini).
+REGISTRY.register(next_token_rnn)
 
 NAMES: tuple[str, ...] = REGISTRY.names
 """Names accepted by :func:`get`, in the order of the course."""
