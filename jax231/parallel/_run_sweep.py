@@ -25,10 +25,10 @@ from jax231.parallel._members import (
     MEMBER_AXIS,
     MemberLayout,
     check_sweep_mesh,
+    host_array,
     permute,
     place,
     plan_members,
-    host_array,
 )
 from jax231.parallel._sweep import (
     Batch,
