@@ -396,6 +396,12 @@ def _member_states(states: TrainState, layout: MemberLayout) -> TrainState:
     return jax.tree_util.tree_map(lambda leaf: leaf[layout.first], states)
 
 
+@jax.jit
+def _pick(mask: Array, a: TrainState, b: TrainState) -> TrainState:
+    """Slot-wise ``where(mask, a, b)`` over whole stacked states."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
 class _Sweep(NamedTuple):
     """What the chunk loop of :func:`_train` needs besides the states and data."""
 
@@ -409,11 +415,18 @@ class _Track(NamedTuple):
     """Every slot's progress between chunks (host NumPy, but the states)."""
 
     states: TrainState
-    prev: TrainState
     alive: np.ndarray
     initial: np.ndarray
     bad_step: np.ndarray
     bad_loss: np.ndarray
+
+
+class _Start(NamedTuple):
+    """A chunk's start: where a frozen member's last good state is replayed from."""
+
+    states: TrainState
+    step: int
+    initial: np.ndarray
 
 
 def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
@@ -421,27 +434,65 @@ def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
     return jax.vmap(training.run_keys)(jnp.asarray(seeds))
 
 
+def _run(sweep: _Sweep, start: _Start, data: training.LoopData, alive: np.ndarray, until: np.ndarray,
+         num_steps: int) -> training.ChunkOut:
+    """One call of the compiled chunk: ``num_steps`` updates from ``start``, slot ``s`` up to ``until[s]``."""
+    return sweep.programs.chunk(start.states, sweep.on_members(start.initial), sweep.on_members(alive), data,
+                                *sweep.replicated((np.int32(start.step), np.int32(num_steps))),
+                                sweep.on_members(until.astype(np.int32)))
+
+
+def _last_good(sweep: _Sweep, data: training.LoopData, out: training.ChunkOut, frozen: np.ndarray,
+               bad_step: np.ndarray, current: _Start, previous: _Start | None) -> TrainState:
+    """``out.state`` with every slot frozen in this chunk put back at its last good state.
+
+    The update of step ``s`` is judged on the parameters ``w_s`` that update
+    ``s - 1`` made, so the last good state is ``w_{s-1}`` (``fit``'s, see
+    :func:`jax231.training.last_good_state`): recomputed by the same compiled
+    chunk, bitwise, from this chunk's start (``s`` after it), from the
+    previous chunk's start (``s`` its first update), or the start itself
+    (``s = 0``).
+    """
+    states = out.state
+    later = frozen & (bad_step > current.step)
+    at_start = frozen & (bad_step == current.step)
+    replays = [(later, current)]
+    if previous is not None:
+        replays.append((at_start, previous))
+    elif at_start.any():  # update 0 was bad: the initial state
+        states = _pick(sweep.on_members(at_start), current.states, states)
+    for mask, start in replays:
+        if mask.any():
+            until = np.where(mask, bad_step - 1, start.step)
+            replayed = _run(sweep, start, data, mask, until, int(until.max()) - start.step).state
+            states = _pick(sweep.on_members(mask), replayed, states)
+    return states
+
+
 def _train(sweep: _Sweep, states: TrainState, data: training.LoopData, val_arrays: tuple[Array, Array] | None,
            slot_hp: Mapping[str, np.ndarray], *, num_steps: int, eval_every: int,
            eval_fn: EvalFn | None = None) -> tuple[dict[str, np.ndarray], _Track]:
     """Chunks of the core loop between evaluations; the members' stacked history and the slots' track."""
     s = len(sweep.layout.slots)
-    track = _Track(states, states, np.ones(s, bool), np.full(s, np.nan, np.float32),
+    track = _Track(states, np.ones(s, bool), np.full(s, np.nan, np.float32),
                    np.full(s, -1, np.int32), np.full(s, np.nan, np.float32))
     rows: dict[str, list] = {"step": [], "time": [], **{_history_name(m): [] for m in TRAIN_METRICS}}
     if val_arrays is not None:
         rows.update(val_loss=[], val_accuracy=[])
     first, start_time, done = sweep.layout.first, time.perf_counter(), 0
+    previous: _Start | None = None
     while done < num_steps:
         stop = min(done + eval_every, num_steps)
-        out = sweep.programs.chunk(track.states, sweep.on_members(track.initial), sweep.on_members(track.alive),
-                                   data, *sweep.replicated((np.int32(done), np.int32(stop - done))), track.prev)
+        current = _Start(track.states, done, track.initial)
+        out = _run(sweep, current, data, track.alive, np.full(s, stop), stop - done)
         if done == 0:
             _check_not_scheduled(out.state, slot_hp)
         bad = host_array(out.bad)
-        track = _Track(out.state, out.prev, host_array(out.alive), host_array(out.initial_loss),
-                       np.where(bad, host_array(out.bad_step), track.bad_step),
+        bad_step = np.where(bad, host_array(out.bad_step), track.bad_step)
+        chunk_states = _last_good(sweep, data, out, bad, bad_step, current, previous) if bad.any() else out.state
+        track = _Track(chunk_states, host_array(out.alive), host_array(out.initial_loss), bad_step,
                        np.where(bad, host_array(out.bad_loss), track.bad_loss))
+        previous = current
         count = host_array(out.num_done).astype(np.float32)[first]
         with np.errstate(invalid="ignore", divide="ignore"):
             for name, value in out.sums.items():
