@@ -126,7 +126,7 @@ def _constrain_batch(step: SweepStep, mesh: Mesh) -> SweepStep:
 
 def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
                     penalty: Callable[[Params], Array] | None, batch_size: int, batch_fn: BatchFn | None,
-                    mesh: Mesh | None) -> _Programs:
+                    mesh: Mesh | None, evaluate: Callable[..., Metrics]) -> _Programs:
     """Jits the programs of run_sweep; every array (seeds, data, keys, L2 strengths) is an argument.
 
     Without a mesh they run on the default device over all ``K`` members. With
@@ -148,6 +148,34 @@ def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
     chunk = functools.partial(training.run_chunk, sweep_step, batch_size=batch_size, batch_fn=batch_fn,
                               members=True)
 
+    if mesh is None:
+        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk),
+                         evaluate=evaluate)
+    members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
+    data_specs = training.LoopData(replicated, replicated, members, members, replicated, members)
+
+    def sharded_init(seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
+        return _on_member_shards(functools.partial(init, input_shape=input_shape), mesh, members, members)(seeds, hp)
+
+    return _Programs(
+        init=jax.jit(sharded_init, static_argnames="input_shape"),
+        chunk=jax.jit(_on_member_shards(chunk, mesh, members, members, members, data_specs, replicated,
+                                        replicated, members)),
+        evaluate=evaluate,
+    )
+
+
+def _on_member_shards(fn: Callable, mesh: Mesh, *in_specs: PartitionSpec | training.LoopData) -> Callable:
+    """``fn`` as a ``shard_map`` manual over the ``'members'`` axis, every output split over it."""
+    # check_vma=False: the core's loop starts its counters from constants (not
+    # member-varying values); nothing here is differentiated across shards.
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(MEMBER_AXIS),
+                         axis_names={MEMBER_AXIS}, check_vma=False)
+
+
+def _build_evaluate(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
+                    mesh: Mesh | None) -> Callable[..., Metrics]:
+    """The jitted vmapped evaluation ``(states, xv, yv) -> metrics`` (at ``tx.eval_params`` when set)."""
     def evaluate(states: TrainState, xv: Array, yv: Array) -> Metrics:
         def build(member_model: Model) -> Callable[[TrainState], Metrics]:
             eval_step = training.make_eval_step(member_model, loss=loss)
@@ -156,25 +184,9 @@ def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
         return grouped_vmap(groups, build, states)
 
     if mesh is None:
-        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk),
-                         evaluate=jax.jit(evaluate))
+        return jax.jit(evaluate)
     members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
-
-    def shard(fn: Callable, *in_specs: object) -> Callable:
-        # check_vma=False: the core's loop starts its counters from constants
-        # (not member-varying values); nothing here is differentiated across shards.
-        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=members, axis_names={MEMBER_AXIS},
-                             check_vma=False)
-
-    def sharded_init(seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
-        return shard(functools.partial(init, input_shape=input_shape), members, members)(seeds, hp)
-
-    data_specs = training.LoopData(replicated, replicated, members, members, replicated, members)
-    return _Programs(
-        init=jax.jit(sharded_init, static_argnames="input_shape"),
-        chunk=jax.jit(shard(chunk, members, members, members, data_specs, replicated, replicated, members)),
-        evaluate=jax.jit(shard(evaluate, members, replicated, replicated)),
-    )
+    return jax.jit(_on_member_shards(evaluate, mesh, members, replicated, replicated))
 
 
 def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mapping[str, np.ndarray],
@@ -206,8 +218,15 @@ def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mappi
 
     def build() -> _Programs:
         tx = _resolve_optimizer(optimizer, opt_hp, optimizer_kwargs)
+        # The evaluation depends on the optimizer only through eval_params: without
+        # one, every optimizer of this model shares it (as fit's eval step).
+        if getattr(tx, "eval_params", None) is None and key[0] == "sweep":
+            eval_key = ("sweep_eval", model, key[4], key[5], loss, mesh)
+            evaluate = training_cache.cached(eval_key, lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh))
+        else:
+            evaluate = _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh)
         return _build_programs(layout.groups, tx, loss=loss, penalty=penalty, batch_size=batch_size,
-                               batch_fn=batch_fn, mesh=mesh)
+                               batch_fn=batch_fn, mesh=mesh, evaluate=evaluate)
 
     return training_cache.cached(key, build)
 
