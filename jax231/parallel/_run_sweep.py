@@ -47,6 +47,7 @@ from jax231.parallel._sweep import (
 )
 from jax231.training import TrainState
 from jax231.training import _cache as training_cache
+from jax231.training._core import ChunkOut
 from jax231.training._options import check_positive
 from jax231.types import Array, ArrayLike, GradientTransformation, Model, Params, PRNGKey
 
@@ -105,7 +106,7 @@ class _Programs(NamedTuple):
     """The jitted programs of one sweep configuration (see :func:`_get_programs`)."""
 
     init: Callable[..., TrainState]  # (seeds, hyperparams, *, input_shape) -> states
-    chunk: Callable[..., training.ChunkOut]  # training.run_chunk over the member slots
+    chunk: Callable[..., ChunkOut]  # training.run_chunk over the member slots
     evaluate: Callable[..., Metrics]  # (states, xv, yv) -> metrics
 
 
@@ -152,7 +153,7 @@ def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
         return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk),
                          evaluate=evaluate)
     members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
-    data_specs = training.LoopData(replicated, replicated, members, members, replicated, members)
+    data_specs = training.LoopData._make([replicated, replicated, members, members, replicated, members])
 
     def sharded_init(seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
         return _on_member_shards(functools.partial(init, input_shape=input_shape), mesh, members, members)(seeds, hp)
@@ -205,13 +206,14 @@ def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mappi
     call with other seeds or hyperparameters reuses the programs; array shapes
     (``K``, ``N``, the input shape) are handled by ``jax.jit`` itself.
     """
+    models_key = (tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
+                  layout.local_sizes() if len(layout.groups) > 1 else None)
+    key: tuple[object, ...]
     try:
         key = (
             "sweep", model, optimizer,
             None if _is_transformation(optimizer) else (tuple(sorted(optimizer_kwargs.items())), tuple(sorted(opt_hp))),
-            tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
-            layout.local_sizes() if len(layout.groups) > 1 else None,
-            loss, penalty, batch_size, batch_fn, mesh,
+            models_key, loss, penalty, batch_size, batch_fn, mesh,
         )
     except TypeError:
         key = (object(),)  # an unhashable part: build anew
@@ -220,9 +222,9 @@ def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mappi
         tx = _resolve_optimizer(optimizer, opt_hp, optimizer_kwargs)
         # The evaluation depends on the optimizer only through eval_params: without
         # one, every optimizer of this model shares it (as fit's eval step).
-        if getattr(tx, "eval_params", None) is None and key[0] == "sweep":
-            eval_key = ("sweep_eval", model, key[4], key[5], loss, mesh)
-            evaluate = training_cache.cached(eval_key, lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh))
+        if getattr(tx, "eval_params", None) is None:
+            evaluate = training_cache.cached(("sweep_eval", model, models_key, loss, mesh),
+                                             lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh))
         else:
             evaluate = _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh)
         return _build_programs(layout.groups, tx, loss=loss, penalty=penalty, batch_size=batch_size,
@@ -390,8 +392,9 @@ def run_sweep(
                            input_shape=tuple(x.shape[1:]))
     factor = np.float32(np.inf if explosion_factor is None else explosion_factor)
     slot_keys = permute({"data": np.asarray(keys.data), "hook": np.asarray(keys.hook)}, layout.slots)
-    data = training.LoopData(*replicated((x, y)), *on_members((slot_keys["data"], slot_keys["hook"])),
-                             replicated(factor), on_members((None if l2_values is None else l2_values[layout.slots],)))
+    data = training.LoopData(images=replicated(x), labels=replicated(y), data_key=on_members(slot_keys["data"]),
+                             hook_key=on_members(slot_keys["hook"]), factor=replicated(factor),
+                             step_args=(None if l2_values is None else on_members(l2_values[layout.slots]),))
     val_arrays = None if val is None else replicated((np.asarray(val["image"]), np.asarray(val["label"], np.int32)))
     sweep = _Sweep(programs, layout, on_members, replicated)
     history, track = _train(sweep, states, data, val_arrays, slot_hp, num_steps=num_steps, eval_every=eval_every,
@@ -454,14 +457,14 @@ def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
 
 
 def _run(sweep: _Sweep, start: _Start, data: training.LoopData, alive: np.ndarray, until: np.ndarray,
-         num_steps: int) -> training.ChunkOut:
+         num_steps: int) -> ChunkOut:
     """One call of the compiled chunk: ``num_steps`` updates from ``start``, slot ``s`` up to ``until[s]``."""
     return sweep.programs.chunk(start.states, sweep.on_members(start.initial), sweep.on_members(alive), data,
                                 *sweep.replicated((np.int32(start.step), np.int32(num_steps))),
                                 sweep.on_members(until.astype(np.int32)))
 
 
-def _last_good(sweep: _Sweep, data: training.LoopData, out: training.ChunkOut, frozen: np.ndarray,
+def _last_good(sweep: _Sweep, data: training.LoopData, out: ChunkOut, frozen: np.ndarray,
                bad_step: np.ndarray, current: _Start, previous: _Start | None) -> TrainState:
     """``out.state`` with every slot frozen in this chunk put back at its last good state.
 
@@ -522,8 +525,8 @@ def _train(sweep: _Sweep, states: TrainState, data: training.LoopData, val_array
             rows["val_accuracy"].append(host_array(metrics["accuracy"])[first])
         done = stop
         if eval_fn is not None:
-            for name, value in (eval_fn(done, _member_states(track.states, sweep.layout)) or {}).items():
-                rows.setdefault(name, []).append(np.asarray(value))
+            for name, extra in (eval_fn(done, _member_states(track.states, sweep.layout)) or {}).items():
+                rows.setdefault(name, []).append(np.asarray(extra))
         rows["step"].append(done)
         rows["time"].append(time.perf_counter() - start_time)
     history = {name: np.stack(values, axis=-1) for name, values in rows.items()}

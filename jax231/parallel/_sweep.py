@@ -21,7 +21,7 @@ separate runs up to float reassociation (XLA may batch the matrix products).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple, Sequence, Union
+from typing import Callable, Mapping, NamedTuple, Sequence, Union, cast
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +86,7 @@ class MemberGroup(NamedTuple):
     """
 
     model: Model
-    index: np.ndarray | None
+    index: np.ndarray | None  # type: ignore[assignment]  # (shadows tuple.index, the public name since v1)
 
 
 def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLike] | None) -> list[MemberGroup]:
@@ -100,7 +100,7 @@ def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLi
     if not model_hyperparams:
         if not _is_model(model):
             raise ValueError("model must be a Model(init, apply) unless model_hyperparams are swept; got a factory.")
-        return [MemberGroup(model, None)]
+        return [MemberGroup(cast(Model, model), None)]
     if _is_model(model) or not callable(model):
         raise ValueError(
             "model must be a factory (e.g. functools.partial(jax231.models.get, 'mlp', ...)) to sweep "
