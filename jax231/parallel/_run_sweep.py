@@ -4,8 +4,16 @@ Between evaluations the members advance in one compiled call of
 :func:`jax231.training.run_chunk` with ``members=True`` (the loop ``fit`` runs,
 over the vmapped step): the same on-device batch order, ``batch_fn`` hook and
 explosion guard as ``fit``, a member whose update is bad frozen at its last
-good state while the others go on. An evaluation is one vmapped forward pass
-over the validation set.
+good state while the others go on (recomputed, as ``fit``'s, by replaying the
+chunk for that member). An evaluation is one vmapped forward pass over the
+validation set.
+
+With ``mesh=`` the members are laid out over the mesh's ``'members'`` axis
+(:mod:`jax231.parallel._members`) and every program is a ``shard_map`` manual
+over that axis: each device runs the loop over its own members, without
+communication (under ``jax.distributed`` each host feeds its own devices);
+a ``'batch'`` axis splits every member's minibatch, XLA all-reducing the
+gradients.
 """
 
 from __future__ import annotations
