@@ -8,8 +8,8 @@ others go on). :func:`summary` flattens a result into NumPy arrays.
 
 As a script (``python -m tests.parallel.sweep_mesh_worker OUT``, launched by
 :func:`jax231.parallel.launch_local_processes`): every process joins the run
-described by the ``JAX231_*`` environment, runs :func:`sweep` on a member mesh
-over all processes' devices, and process 0 alone writes :func:`summary` to
+described by the ``JAX231_*`` environment, runs :func:`sweep` (one model) on a
+member mesh over all processes' devices, and process 0 alone writes :func:`summary` to
 ``OUT`` (``.npz``). Prints one line ``RESULT <json>``.
 """
 
@@ -36,12 +36,16 @@ DROP_RATES = np.array([0.0, 0.3, 0.3, 0.0, 0.3])
 L2 = np.array([0.0, 1e-2, 1e-3, 0.0, 1e-3], np.float32)
 
 
-def sweep(mesh: jax.sharding.Mesh | None) -> parallel.SweepResult:
-    """The test's sweep: 6 momentum steps of batch 16 on 64 examples, evaluations at 3 and 6."""
+def sweep(mesh: jax.sharding.Mesh | None, *, grouped: bool = True) -> parallel.SweepResult:
+    """The test's sweep: 6 momentum steps of batch 16 on 64 examples, evaluations at 3 and 6.
+
+    ``grouped=False`` leaves dropout out (one model, one group: a lighter program).
+    """
     factory = functools.partial(models.get, "mlp", hidden_sizes=(8,), num_classes=3)
+    model_hp = {"drop_rate": DROP_RATES} if grouped else None
     return parallel.run_sweep(
-        factory, "momentum", train=tiny_models.blobs(64), val=tiny_models.blobs(32, seed=1), seeds=SEEDS,
-        hyperparams={"learning_rate": LEARNING_RATES}, model_hyperparams={"drop_rate": DROP_RATES}, l2=L2,
+        factory if grouped else factory(), "momentum", train=tiny_models.blobs(64), val=tiny_models.blobs(32, seed=1),
+        seeds=SEEDS, hyperparams={"learning_rate": LEARNING_RATES}, model_hyperparams=model_hp, l2=L2,
         optimizer_kwargs={"momentum": 0.9}, num_steps=6, batch_size=16, eval_every=3, mesh=mesh,
     )
 
@@ -56,7 +60,8 @@ def summary(result: parallel.SweepResult) -> dict[str, np.ndarray]:
 
 
 def main(path: str) -> None:
-    result = sweep(parallel.make_sweep_mesh())  # every device of every process on the member axis
+    # Every device of every process on the member axis; one model (the 8-device test covers the groups).
+    result = sweep(parallel.make_sweep_mesh(), grouped=False)
     values = summary(result)
     if parallel.is_primary():
         np.savez(path, **values)

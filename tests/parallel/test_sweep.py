@@ -230,9 +230,10 @@ def test_frozen_members_equal_fits_last_good_state_wherever_the_bad_update_falls
     sweep = parallel.run_sweep(model, "sgd", train=toy.TRAIN, seeds=np.zeros(5, np.int32), num_steps=8,
                                batch_size=32, eval_every=2, hyperparams={"learning_rate": lrs})
     np.testing.assert_array_equal(sweep.first_bad_step, [-1, 0, 5, 2, 1])  # the cases the docstring names
+    sgd = optimizers.sgd(learning_rate=0.1)  # one object: the learning rates are data, fit compiles once
     for k, lr in enumerate(lrs):
-        ref = training.fit(model, optimizers.sgd(learning_rate=float(lr)), train=toy.TRAIN, num_steps=8,
-                           batch_size=32, eval_every=2, check_initial_loss=False)
+        ref = training.fit(model, sgd, train=toy.TRAIN, num_steps=8, batch_size=32, eval_every=2,
+                           check_initial_loss=False, hyperparams={"learning_rate": float(lr)})
         member = parallel.tree_index(sweep.state, k)
         assert sweep.status[k] == ref.status and int(member.step) == int(ref.state.step), k
         # One member vs the vmapped members: the same float32 operations, to ~1 ulp.

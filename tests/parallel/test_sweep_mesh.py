@@ -93,7 +93,7 @@ def test_two_process_sweep_equals_the_single_device_sweep(tmp_path):
         assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     lines = [[line for line in p.stdout.splitlines() if line.startswith("RESULT ")] for p in procs]
     assert all(len(found) == 1 and '"process_count": 2, "device_count": 4' in found[0] for found in lines), lines
-    ref = sweep_mesh_worker.summary(sweep_mesh_worker.sweep(None))  # this process: one device
+    ref = sweep_mesh_worker.summary(sweep_mesh_worker.sweep(None, grouped=False))  # this process: one device
     with np.load(path) as data:
         _assert_summaries_equal({k: data[k] for k in data.files}, ref, "2 processes x 2 devices")
 
