@@ -26,13 +26,16 @@ K calls of :func:`jax231.training.fit`, one per learning rate, as a
 hyperparameter loop over ``fit`` runs them (each new optimizer object compiles
 anew). The issue's target (>= 4x at K = 16 on this CPU) is read from this
 table; the first shows how much of it survives once compilation is amortised.
-A few minutes on a 2-core CPU.
+With ``--mesh`` (several devices, e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=8``
+or a multi-GPU host) the whole-run table adds ``run_sweep(mesh=make_sweep_mesh())``:
+the members split over every device. A few minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
@@ -103,16 +106,14 @@ def make_sequential_call(model, tx, x, y, k: int, steps: int):
     return call, [state for state, _ in members]
 
 
-def time_end_to_end(model_factory, x, y, k: int, steps: int, repeats: int) -> dict[str, float]:
-    """Median wall times of one ``run_sweep`` and of ``k`` ``fit`` calls, compilation included."""
-    import time
-
+def time_end_to_end(model_factory, x, y, k: int, steps: int, repeats: int, *, mesh=None) -> dict[str, float]:
+    """Median wall times of one ``run_sweep`` (and one over ``mesh``) and of ``k`` ``fit`` calls, compilation included."""
     train = {"image": x, "label": y}
     lrs = np.geomspace(1e-3, 1e-1, k).astype(np.float32)
     common = dict(train=train, num_steps=steps, batch_size=BATCH_SIZE)
 
-    def sweep():
-        out = parallel.run_sweep(model_factory(), "momentum", seeds=np.arange(k),
+    def sweep(on=None):
+        out = parallel.run_sweep(model_factory(), "momentum", seeds=np.arange(k), mesh=on,
                                  hyperparams={"learning_rate": lrs}, optimizer_kwargs={"momentum": 0.9}, **common)
         return jax.block_until_ready(out.state.params)
 
@@ -122,9 +123,12 @@ def time_end_to_end(model_factory, x, y, k: int, steps: int, repeats: int) -> di
                                seed=seed, eval_every=steps, check_initial_loss=False, explosion_factor=None, **common)
             jax.block_until_ready(out.state.params)
 
-    times: dict[str, list[float]] = {"sweep": [], "fit loop": []}
+    contenders = [("sweep", sweep), ("fit loop", loop)]
+    if mesh is not None:
+        contenders.append(("mesh sweep", functools.partial(sweep, mesh)))
+    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
     for _ in range(repeats):
-        for name, fn in (("sweep", sweep), ("fit loop", loop)):
+        for name, fn in contenders:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -139,6 +143,7 @@ def main(argv=None) -> None:
     parser.add_argument("--e2e-ks", default="1,4,16,64", help="K for whole runs with compilation ('' to skip)")
     parser.add_argument("--e2e-steps", type=int, default=200, help="updates per member in whole runs")
     parser.add_argument("--e2e-repeats", type=int, default=3, help="whole runs per contender (medians)")
+    parser.add_argument("--mesh", action="store_true", help="also time run_sweep with the members over all devices")
     args = parser.parse_args(argv)
     x, y, model, tx = _setup()
     if args.steps * BATCH_SIZE > x.shape[0]:
@@ -162,13 +167,17 @@ def main(argv=None) -> None:
         return
     print(f"\nWhole runs, compilation included: {args.e2e_steps} updates per member, "
           f"median of {args.e2e_repeats}\n")
-    print("| K | run_sweep s | K x fit s | speed-up |")
-    print("|---:|---:|---:|---:|")
+    mesh = parallel.make_sweep_mesh() if args.mesh else None
+    extra = f" | run_sweep over {jax.device_count()} devices s | speed-up" if mesh is not None else ""
+    print(f"| K | run_sweep s | K x fit s | speed-up{extra} |")
+    print("|---:|---:|---:|---:|" + ("---:|---:|" if mesh is not None else ""))
     factory = functools.partial(models.get, "mlp", hidden_sizes=(100, 100), num_classes=10)
     for k in (int(v) for v in args.e2e_ks.split(",")):
-        times = time_end_to_end(factory, x, y, k, args.e2e_steps, args.e2e_repeats)
-        print(f"| {k} | {times['sweep']:.2f} | {times['fit loop']:.2f} | "
-              f"{times['fit loop'] / times['sweep']:.2f}x |", flush=True)
+        times = time_end_to_end(factory, x, y, k, args.e2e_steps, args.e2e_repeats, mesh=mesh)
+        row = f"| {k} | {times['sweep']:.2f} | {times['fit loop']:.2f} | {times['fit loop'] / times['sweep']:.2f}x |"
+        if mesh is not None:
+            row += f" {times['mesh sweep']:.2f} | {times['fit loop'] / times['mesh sweep']:.2f}x |"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@
   one compiled program, the vmapped training core (``jax231.training.run_chunk``),
   member ``k`` equal to ``jax231.training.fit(..., seed=seeds[k])``, a diverged
   member frozen at its last good state; :func:`init_sweep`, :func:`make_sweep_step`,
-  :func:`sweep_keys` and :func:`member_groups` are its building blocks.
+  :func:`sweep_keys` and :func:`member_groups` are its building blocks. With
+  ``mesh=`` (:func:`make_sweep_mesh`) the members are split over a
+  ``'members'`` mesh axis (devices, and hosts under ``jax.distributed``),
+  combinable with the data-parallel ``'batch'`` axis; :func:`host_array`
+  reads a multi-host result.
 * Data parallelism -- :func:`make_sharded_train_step` (``jit`` with a
   ``NamedSharding`` over a ``'batch'`` mesh axis) and
   :func:`make_pmap_train_step` (``pmap`` with ``lax.pmean`` of gradients), with
@@ -44,6 +48,7 @@ from jax231.parallel._distributed import (
     resolve_distributed_config,
     save_once,
 )
+from jax231.parallel._members import MEMBER_AXIS, host_array, make_sweep_mesh
 from jax231.parallel._run_sweep import run_sweep
 from jax231.parallel._sweep import (
     MemberGroup,
@@ -61,12 +66,14 @@ __all__ = [
     "ENV_COORDINATOR",
     "ENV_NUM_PROCESSES",
     "ENV_PROCESS_ID",
+    "MEMBER_AXIS",
     "MemberGroup",
     "SweepResult",
     "batch_sharding",
     "check_batch_divisible",
     "free_port",
     "global_batch_from_local",
+    "host_array",
     "init_sweep",
     "initialize_distributed",
     "is_primary",
@@ -74,6 +81,7 @@ __all__ = [
     "load_npz_tree",
     "make_mesh",
     "make_pmap_train_step",
+    "make_sweep_mesh",
     "make_sharded_train_step",
     "make_sweep_step",
     "member_groups",

@@ -24,7 +24,7 @@ Both refuse a global batch whose size is not a multiple of the device count.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +32,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jax231 import pipelines, training
-from jax231.types import PyTree
+from jax231.training import TrainState
+from jax231.types import Array, GradientTransformation, Model, PyTree
 
-StepFn = Callable[[Any, PyTree], tuple[Any, PyTree]]
+StepFn = Callable[[TrainState, PyTree], tuple[TrainState, PyTree]]
+"""A pure train step ``(state, batch) -> (state, metrics)``."""
+
+LossName = Union[str, Callable[..., Array]]
 
 DEFAULT_AXIS = "batch"
 
@@ -185,10 +189,10 @@ def make_sharded_train_step(
 
 
 def make_pmap_train_step(
-    model: Any,
-    optimizer: Any,
+    model: Model,
+    optimizer: GradientTransformation,
     *,
-    loss: Any = "softmax",
+    loss: LossName = "softmax",
     penalty: Callable[[PyTree], jax.Array] | None = None,
     axis_name: str = DEFAULT_AXIS,
     devices: Sequence[jax.Device] | None = None,

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence, Union
 
 import jax
 import numpy as np
@@ -63,7 +63,7 @@ class DistributedConfig(NamedTuple):
     process_id: int
 
 
-def _parse_int(value: Any, name: str, source: str) -> int:
+def _parse_int(value: Union[str, int], name: str, source: str) -> int:
     try:
         out = int(str(value).strip())
     except (TypeError, ValueError):
@@ -96,7 +96,7 @@ def resolve_distributed_config(
     """
     env = os.environ if env is None else env
     given = {"coordinator_address": coordinator_address, "num_processes": num_processes, "process_id": process_id}
-    values: dict[str, Any] = {}
+    values: dict[str, Union[str, int]] = {}
     sources: dict[str, str] = {}
     for field, value in given.items():
         if value is not None:
@@ -251,7 +251,7 @@ def save_once(path: str | os.PathLike, tree: PyTree) -> bool:
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, **values)
+        np.savez(tmp, **values)  # type: ignore[arg-type]  # numpy's stub lets **kwds collide with allow_pickle
         os.replace(tmp, path)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"jax231.save_once:{os.fspath(path)}")

@@ -4,67 +4,105 @@ Between evaluations the members advance in one compiled call of
 :func:`jax231.training.run_chunk` with ``members=True`` (the loop ``fit`` runs,
 over the vmapped step): the same on-device batch order, ``batch_fn`` hook and
 explosion guard as ``fit``, a member whose update is bad frozen at its last
-good state while the others go on. An evaluation is one vmapped forward pass
-over the validation set.
+good state while the others go on (recomputed, as ``fit``'s, by replaying the
+chunk for that member). An evaluation is one vmapped forward pass over the
+validation set.
+
+With ``mesh=`` the members are laid out over the mesh's ``'members'`` axis
+(:mod:`jax231.parallel._members`) and every program is a ``shard_map`` manual
+over that axis: each device runs the loop over its own members, without
+communication (under ``jax.distributed`` each host feeds its own devices);
+a ``'batch'`` axis splits every member's minibatch, XLA all-reducing the
+gradients.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
 from jax231 import optimizers, training
+from jax231.parallel._data_parallel import DEFAULT_AXIS
+from jax231.parallel._members import (
+    MEMBER_AXIS,
+    MemberLayout,
+    check_sweep_mesh,
+    host_array,
+    permute,
+    place,
+    plan_members,
+)
 from jax231.parallel._sweep import (
+    Batch,
+    LossName,
+    MemberGroup,
+    Metrics,
     ModelOrFactory,
     SweepResult,
+    SweepStep,
     check_sweep_values,
     grouped_vmap,
-    init_sweep,
-    make_sweep_step,
+    groups_step,
+    init_groups,
     member_groups,
     sweep_keys,
 )
+from jax231.training import TrainState
 from jax231.training import _cache as training_cache
+from jax231.training._core import ChunkOut
 from jax231.training._options import check_positive
-from jax231.types import ArrayLike, PyTree
+from jax231.types import Array, ArrayLike, GradientTransformation, Model, Params, PRNGKey
 
 TRAIN_METRICS = training.TRAIN_METRICS
 
+OptimizerSpec = Union[str, Callable[..., GradientTransformation], GradientTransformation]
+"""A ``jax231.optimizers`` name, a factory of keyword arguments, or a ready transformation."""
 
-def _resolve_optimizer(optimizer: Any, hyperparams: Mapping[str, np.ndarray], kwargs: Mapping[str, Any]):
+BatchFn = Callable[[PRNGKey, Batch], Batch]
+EvalFn = Callable[[int, TrainState], Union[Mapping[str, ArrayLike], None]]
+
+
+def _is_transformation(optimizer: object) -> bool:
+    return hasattr(optimizer, "init") and hasattr(optimizer, "update")
+
+
+def _resolve_optimizer(optimizer: OptimizerSpec, hyperparams: Mapping[str, np.ndarray],
+                       kwargs: Mapping[str, object]) -> GradientTransformation:
     """A GradientTransformation from a name, a factory or a ready transformation."""
-    if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
-        return optimizer
+    if not isinstance(optimizer, str) and _is_transformation(optimizer):
+        return optimizer  # type: ignore[return-value]
     # Built with member 0's values; every member's own values are then written
-    # into its state by init_sweep.
-    build_kwargs = {name: float(values[0]) for name, values in hyperparams.items()}
+    # into its state by init_groups.
+    build_kwargs: dict[str, object] = {name: float(values[0]) for name, values in hyperparams.items()}
     build_kwargs.update(kwargs)
     if isinstance(optimizer, str):
         return optimizers.get(optimizer, **build_kwargs)
     if callable(optimizer):
         return optimizer(**build_kwargs)
     raise ValueError(
-        "optimizer must be a name for jax231.optimizers.get, a factory or a GradientTransformation; "
-        f"got {type(optimizer).__name__}."
+        "optimizer: expected a name for jax231.optimizers.get, a factory or a GradientTransformation, "
+        f"got {type(optimizer).__name__}"
     )
 
 
-def _check_not_scheduled(states, requested: Mapping[str, np.ndarray]) -> None:
+def _check_not_scheduled(states: TrainState, requested: Mapping[str, np.ndarray]) -> None:
     """Raises if a swept optimizer hyperparameter was replaced by the optimizer's schedule.
 
     Optimizers re-evaluate a hyperparameter given as a schedule at every step
     (jax231 and ``optax.inject_hyperparams`` alike) and store the result, so a
-    value written by :func:`init_sweep` survives the first updates only when the
+    value written by :func:`init_groups` survives the first updates only when the
     hyperparameter is a constant.
     """
     held = optimizers.get_hyperparams(states.opt_state)
     for name, values in requested.items():
-        if not np.array_equal(np.asarray(held[name]), np.asarray(values, np.asarray(held[name]).dtype)):
+        value = host_array(held[name])
+        if not np.array_equal(value, np.asarray(values, value.dtype)):
             raise ValueError(
                 f"hyperparams[{name!r}] cannot be swept: the optimizer computes it from a schedule at every "
                 "step, which replaced the swept values; build the optimizer with a constant "
@@ -75,67 +113,130 @@ def _check_not_scheduled(states, requested: Mapping[str, np.ndarray]) -> None:
 class _Programs(NamedTuple):
     """The jitted programs of one sweep configuration (see :func:`_get_programs`)."""
 
-    init: Callable  # (seeds, hyperparams, *, input_shape) -> states
-    chunk: Callable  # training.run_chunk over K members
-    evaluate: Callable  # (states, xv, yv) -> metrics
+    init: Callable[..., TrainState]  # (seeds, hyperparams, *, input_shape) -> states
+    chunk: Callable[..., ChunkOut]  # training.run_chunk over the member slots
+    evaluate: Callable[..., Metrics]  # (states, xv, yv) -> metrics
 
 
-def _build_programs(model, tx, model_hp, *, loss, penalty, batch_size: int, batch_fn) -> _Programs:
-    """Jits the programs of run_sweep; every array (seeds, data, keys, L2 strengths) is an argument."""
-    groups = member_groups(model, model_hp)
-    sweep_step = make_sweep_step(model, tx, loss=loss, penalty=penalty, model_hyperparams=model_hp)
+def _constrain_batch(step: SweepStep, mesh: Mesh) -> SweepStep:
+    """``step`` with every member's minibatch split over the mesh's ``'batch'`` axis.
 
-    def init(seeds, hp, *, input_shape):
-        return init_sweep(model, tx, seeds=seeds, input_shape=input_shape, hyperparams=hp, model_hyperparams=model_hp)
+    Inside the member-manual ``shard_map`` the ``'batch'`` axis is left to XLA
+    (``jit`` semantics, as :func:`jax231.parallel.make_sharded_train_step`): the
+    step keeps its single-device meaning and XLA all-reduces the gradients.
+    """
+    sharding = jax.sharding.NamedSharding(mesh, PartitionSpec(None, DEFAULT_AXIS))
+
+    def constrained(states: TrainState, batch: Batch, *args: Array | None) -> tuple[TrainState, Metrics]:
+        return step(states, jax.lax.with_sharding_constraint(batch, sharding), *args)
+
+    return constrained
+
+
+def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
+                    penalty: Callable[[Params], Array] | None, batch_size: int, batch_fn: BatchFn | None,
+                    mesh: Mesh | None, evaluate: Callable[..., Metrics]) -> _Programs:
+    """Jits the programs of run_sweep; every array (seeds, data, keys, L2 strengths) is an argument.
+
+    Without a mesh they run on the default device over all ``K`` members. With
+    one, each is a ``shard_map`` manual over the ``'members'`` axis: a device
+    runs the same loop over its own slots (no communication between member
+    shards, each stops when its own members are done or frozen), the
+    ``'batch'`` axis, if any, left to XLA.
+    """
+    sweep_step = groups_step(groups, tx, loss=loss, penalty=penalty)
+    if mesh is not None and mesh.shape.get(DEFAULT_AXIS, 1) > 1:
+        sweep_step = _constrain_batch(sweep_step, mesh)
+
+    def init(seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
+        keys = jax.vmap(training.run_keys)(seeds)
+        return init_groups(groups, tx, init_keys=keys.init, input_shape=input_shape, hyperparams=hp)
 
     # The one training loop of jax231 (training.run_chunk), over K members: a
     # member whose update is bad freezes at its last good state, the others go on.
     chunk = functools.partial(training.run_chunk, sweep_step, batch_size=batch_size, batch_fn=batch_fn,
                               members=True)
 
-    def evaluate(states, xv, yv):
-        def build(member_model):
+    if mesh is None:
+        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk),
+                         evaluate=evaluate)
+    members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
+    data_specs = training.LoopData._make([replicated, replicated, members, members, replicated, members])
+
+    def sharded_init(seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
+        return _on_member_shards(functools.partial(init, input_shape=input_shape), mesh, members, members)(seeds, hp)
+
+    return _Programs(
+        init=jax.jit(sharded_init, static_argnames="input_shape"),
+        chunk=jax.jit(_on_member_shards(chunk, mesh, members, members, members, data_specs, replicated,
+                                        replicated, members)),
+        evaluate=evaluate,
+    )
+
+
+def _on_member_shards(fn: Callable, mesh: Mesh, *in_specs: PartitionSpec | training.LoopData) -> Callable:
+    """``fn`` as a ``shard_map`` manual over the ``'members'`` axis, every output split over it."""
+    # check_vma=False: the core's loop starts its counters from constants (not
+    # member-varying values); nothing here is differentiated across shards.
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(MEMBER_AXIS),
+                         axis_names={MEMBER_AXIS}, check_vma=False)
+
+
+def _build_evaluate(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
+                    mesh: Mesh | None) -> Callable[..., Metrics]:
+    """The jitted vmapped evaluation ``(states, xv, yv) -> metrics`` (at ``tx.eval_params`` when set)."""
+    def evaluate(states: TrainState, xv: Array, yv: Array) -> Metrics:
+        def build(member_model: Model) -> Callable[[TrainState], Metrics]:
             eval_step = training.make_eval_step(member_model, loss=loss)
             return lambda state: eval_step(training.eval_view(tx, state), {"image": xv, "label": yv})
 
         return grouped_vmap(groups, build, states)
 
-    return _Programs(
-        init=jax.jit(init, static_argnames="input_shape"),
-        chunk=jax.jit(chunk),
-        evaluate=jax.jit(evaluate),
-    )
+    if mesh is None:
+        return jax.jit(evaluate)
+    members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
+    return jax.jit(_on_member_shards(evaluate, mesh, members, replicated, replicated))
 
 
-def _get_programs(model, optimizer, opt_hp, optimizer_kwargs, model_hp, *, loss, penalty, batch_size,
-                  batch_fn) -> _Programs:
+def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mapping[str, np.ndarray],
+                  optimizer_kwargs: Mapping[str, object], model_hp: Mapping[str, np.ndarray],
+                  layout: MemberLayout, *, loss: LossName, penalty: Callable[[Params], Array] | None,
+                  batch_size: int, batch_fn: BatchFn | None, mesh: Mesh | None) -> _Programs:
     """The programs of this configuration, from training's one compile cache.
 
     The key holds the model and optimizer *objects* (by identity, as ``fit``'s)
     with the static configuration: ``loss``, ``penalty``, ``batch_size``,
-    ``batch_fn``, the concrete model hyperparameters (they pick the groups'
-    models), and for an optimizer given by name or factory its
-    ``optimizer_kwargs`` and the names of the swept hyperparameters. The swept
-    values themselves are data (written into the optimizer state, or the L2
-    strengths argument), so a call with other seeds or hyperparameters reuses
-    the programs; array shapes (``K``, ``N``, the input shape) are handled by
-    ``jax.jit`` itself.
+    ``batch_fn``, the mesh, the concrete model hyperparameters (they pick the
+    groups' models) with the layout's per-device group sizes, and for an
+    optimizer given by name or factory its ``optimizer_kwargs`` and the names
+    of the swept hyperparameters. The swept values themselves are data
+    (written into the optimizer state, or the L2 strengths argument), so a
+    call with other seeds or hyperparameters reuses the programs; array shapes
+    (``K``, ``N``, the input shape) are handled by ``jax.jit`` itself.
     """
-    is_transformation = hasattr(optimizer, "init") and hasattr(optimizer, "update")
+    models_key = (tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
+                  layout.local_sizes() if len(layout.groups) > 1 else None)
+    key: tuple[object, ...]
     try:
         key = (
             "sweep", model, optimizer,
-            None if is_transformation else (tuple(sorted(optimizer_kwargs.items())), tuple(sorted(opt_hp))),
-            tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
-            loss, penalty, batch_size, batch_fn,
+            None if _is_transformation(optimizer) else (tuple(sorted(optimizer_kwargs.items())), tuple(sorted(opt_hp))),
+            models_key, loss, penalty, batch_size, batch_fn, mesh,
         )
     except TypeError:
         key = (object(),)  # an unhashable part: build anew
 
     def build() -> _Programs:
         tx = _resolve_optimizer(optimizer, opt_hp, optimizer_kwargs)
-        return _build_programs(model, tx, model_hp, loss=loss, penalty=penalty, batch_size=batch_size,
-                               batch_fn=batch_fn)
+        # The evaluation depends on the optimizer only through eval_params: without
+        # one, every optimizer of this model shares it (as fit's eval step).
+        if getattr(tx, "eval_params", None) is None:
+            evaluate = training_cache.cached(("sweep_eval", model, models_key, loss, mesh),
+                                             lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh))
+        else:
+            evaluate = _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh)
+        return _build_programs(layout.groups, tx, loss=loss, penalty=penalty, batch_size=batch_size,
+                               batch_fn=batch_fn, mesh=mesh, evaluate=evaluate)
 
     return training_cache.cached(key, build)
 
@@ -147,7 +248,8 @@ def _member_name(used: Mapping[str, np.ndarray], k: int) -> str:
     return f"member {k} ({values})"
 
 
-def _member_messages(used, status, bad_step, bad_loss, initial, factor) -> list[str]:
+def _member_messages(used: Mapping[str, np.ndarray], status: np.ndarray, bad_step: np.ndarray,
+                     bad_loss: np.ndarray, initial: np.ndarray, factor: float | None) -> list[str]:
     messages = []
     for k, st in enumerate(status):
         if st != "diverged":
@@ -167,7 +269,7 @@ def _member_messages(used, status, bad_step, bad_loss, initial, factor) -> list[
 
 def run_sweep(
     model: ModelOrFactory,
-    optimizer: Any,
+    optimizer: OptimizerSpec,
     *,
     train: Mapping[str, ArrayLike],
     seeds: ArrayLike,
@@ -178,12 +280,13 @@ def run_sweep(
     l2: ArrayLike | None = None,
     batch_size: int | None = None,
     eval_every: int | None = None,
-    loss: Any = "softmax",
-    penalty: Callable[[PyTree], jax.Array] | None = None,
-    optimizer_kwargs: Mapping[str, Any] | None = None,
+    loss: LossName = "softmax",
+    penalty: Callable[[Params], Array] | None = None,
+    optimizer_kwargs: Mapping[str, object] | None = None,
     explosion_factor: float | None = 3.0,
-    batch_fn: Callable[[Any, dict], dict] | None = None,
-    eval_fn: Callable[[int, Any], Mapping[str, ArrayLike] | None] | None = None,
+    batch_fn: BatchFn | None = None,
+    eval_fn: EvalFn | None = None,
+    mesh: Mesh | None = None,
 ) -> SweepResult:
     """Trains ``K = len(seeds)`` models at once, one compiled program for all.
 
@@ -234,6 +337,21 @@ def run_sweep(
       eval_fn: ``eval_fn(step, states) -> dict or None`` called at every
         evaluation with the stacked states (ensemble metrics, snapshots); each
         value (a scalar or ``(K,)``) becomes a history entry (``(E,)`` or ``(K, E)``).
+      mesh: ``None`` (the default device, all members in one ``vmap``) or a
+        :class:`jax.sharding.Mesh` with a ``'members'`` axis and optionally a
+        ``'batch'`` axis (:func:`jax231.parallel.make_sweep_mesh`): the members
+        are split over the ``'members'`` devices (a ``K`` that is not a multiple
+        is padded with copies of members, trained and dropped; see
+        :mod:`jax231.parallel._members`) and every member's minibatch over the
+        ``'batch'`` devices. A mesh over ``jax.devices()`` after
+        :func:`jax231.parallel.initialize_distributed` spans hosts: every
+        process calls ``run_sweep`` with the same arguments and feeds its own
+        devices; the host-side results (history, status, ...) are the same on
+        every process and ``state`` holds global arrays sharded over the
+        members (``multihost_utils.process_allgather`` reads them). Members
+        equal the single-device sweep's (bitwise on the CPU without a
+        ``'batch'`` axis; with one, up to the reassociation of the split
+        gradient sums).
 
     Returns:
       A :class:`SweepResult`.
@@ -241,8 +359,9 @@ def run_sweep(
     Raises:
       ValueError: on swept values whose shape is not ``(K,)``, unknown
         hyperparameter names, a swept hyperparameter driven by a schedule, a
-        ``batch_size`` outside ``[1, N]`` or a non-positive ``num_steps`` /
-        ``eval_every``.
+        ``batch_size`` outside ``[1, N]`` (or not a multiple of the mesh's
+        ``'batch'`` axis), a mesh without a ``'members'`` axis, or a
+        non-positive ``num_steps`` / ``eval_every``.
 
     Examples:
       >>> result = run_sweep(model, 'momentum', train=data, seeds=jnp.arange(4),
@@ -252,15 +371,15 @@ def run_sweep(
     """
     keys = _check_seeds(seeds)
     k = keys.data.shape[0]
-    opt_hp = check_sweep_values(hyperparams, k, "hyperparams")
-    model_hp = check_sweep_values(model_hyperparams, k, "model_hyperparams")
-    l2_values = None if l2 is None else jnp.asarray(check_sweep_values({"l2": l2}, k, "l2")["l2"], jnp.float32)
+    opt_hp = {n: np.asarray(v) for n, v in check_sweep_values(hyperparams, k, "hyperparams").items()}
+    model_hp = {n: np.asarray(v) for n, v in check_sweep_values(model_hyperparams, k, "model_hyperparams").items()}
+    l2_values = None if l2 is None else np.asarray(check_sweep_values({"l2": l2}, k, "l2")["l2"], np.float32)
     check_positive("num_steps", num_steps)
     eval_every = num_steps if eval_every is None else eval_every
     check_positive("eval_every", eval_every)
     if explosion_factor is not None and not explosion_factor > 1:
         raise ValueError(f"explosion_factor: expected a float > 1 or None, got {explosion_factor!r}")
-    x, y = jnp.asarray(train["image"]), jnp.asarray(train["label"], jnp.int32)
+    x, y = np.asarray(train["image"]), np.asarray(train["label"], np.int32)
     n = x.shape[0]
     if y.shape != (n,):
         raise ValueError(f"train['label']: expected shape ({n},) to match train['image'], got {y.shape}")
@@ -268,35 +387,76 @@ def run_sweep(
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size: expected an int in [1, {n}] (the training set size) or None, got {batch_size}")
     training.check_batch_fn(batch_fn, {"image": x[:batch_size], "label": y[:batch_size]})
-    programs = _get_programs(model, optimizer, opt_hp, optimizer_kwargs or {}, model_hp, loss=loss,
-                             penalty=penalty, batch_size=batch_size, batch_fn=batch_fn)
+    training.check_eval_fn(eval_fn)
+    layout = plan_members(member_groups(model, model_hp), k, 1 if mesh is None else check_sweep_mesh(mesh, batch_size))
+    programs = _get_programs(model, optimizer, opt_hp, optimizer_kwargs or {}, model_hp, layout, loss=loss,
+                             penalty=penalty, batch_size=batch_size, batch_fn=batch_fn, mesh=mesh)
+    slot_hp = permute(opt_hp, layout.slots)
+    on_members = functools.partial(place, mesh=mesh, spec=PartitionSpec(MEMBER_AXIS))
+    replicated = functools.partial(place, mesh=mesh, spec=PartitionSpec())
     # Model hyperparameters stay concrete (they pick the group's model); the
     # optimizer's are traced, so new values do not recompile.
-    states = programs.init(jnp.asarray(seeds), opt_hp, input_shape=tuple(x.shape[1:]))
-    factor = jnp.float32(np.inf if explosion_factor is None else explosion_factor)
-    data = training.LoopData(x, y, keys.data, keys.hook, factor, (l2_values,))
-    val_arrays = None if val is None else (jnp.asarray(val["image"]), jnp.asarray(val["label"], jnp.int32))
-    training.check_eval_fn(eval_fn)
-    history, track = _train(programs, states, data, val_arrays, opt_hp, num_steps=num_steps, eval_every=eval_every,
+    states = programs.init(on_members(np.asarray(seeds)[layout.slots]), on_members(slot_hp),
+                           input_shape=tuple(x.shape[1:]))
+    factor = np.float32(np.inf if explosion_factor is None else explosion_factor)
+    slot_keys = permute({"data": np.asarray(keys.data), "hook": np.asarray(keys.hook)}, layout.slots)
+    data = training.LoopData(images=replicated(x), labels=replicated(y), data_key=on_members(slot_keys["data"]),
+                             hook_key=on_members(slot_keys["hook"]), factor=replicated(factor),
+                             step_args=(None if l2_values is None else on_members(l2_values[layout.slots]),))
+    val_arrays = None if val is None else replicated((np.asarray(val["image"]), np.asarray(val["label"], np.int32)))
+    sweep = _Sweep(programs, layout, on_members, replicated)
+    history, track = _train(sweep, states, data, val_arrays, slot_hp, num_steps=num_steps, eval_every=eval_every,
                             eval_fn=eval_fn)
     used = {"seed": np.asarray(seeds), **opt_hp, **model_hp}
     if l2_values is not None:
-        used["l2"] = np.asarray(l2_values)
-    status = np.where(track.alive, "completed", "diverged")
-    messages = _member_messages(used, status, track.bad_step, track.bad_loss, track.initial, explosion_factor)
-    return SweepResult(state=track.states, history=history, diverged=~track.alive, hyperparams=used,
-                       status=status, initial_loss=track.initial, first_bad_step=track.bad_step, messages=messages)
+        used["l2"] = l2_values
+    first = layout.first
+    status = np.where(track.alive[first], "completed", "diverged")
+    messages = _member_messages(used, status, track.bad_step[first], track.bad_loss[first], track.initial[first],
+                                explosion_factor)
+    return SweepResult(state=_member_states(track.states, layout), history=history, diverged=~track.alive[first],
+                       hyperparams=used, status=status, initial_loss=track.initial[first],
+                       first_bad_step=track.bad_step[first], messages=messages)
+
+
+def _member_states(states: TrainState, layout: MemberLayout) -> TrainState:
+    """The slots' states as the ``K`` members' (padding dropped, order restored)."""
+    if layout.is_identity:
+        return states
+    return jax.tree_util.tree_map(lambda leaf: leaf[layout.first], states)
+
+
+@jax.jit
+def _pick(mask: Array, a: TrainState, b: TrainState) -> TrainState:
+    """Slot-wise ``where(mask, a, b)`` over whole stacked states."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+class _Sweep(NamedTuple):
+    """What the chunk loop of :func:`_train` needs besides the states and data."""
+
+    programs: _Programs
+    layout: MemberLayout
+    on_members: Callable  # host (S,) values -> arrays split over the member axis
+    replicated: Callable  # host values -> arrays on every device
 
 
 class _Track(NamedTuple):
-    """Every member's progress between chunks (host NumPy, but the states)."""
+    """Every slot's progress between chunks (host NumPy, but the states)."""
 
-    states: Any
-    prev: Any
+    states: TrainState
     alive: np.ndarray
     initial: np.ndarray
     bad_step: np.ndarray
     bad_loss: np.ndarray
+
+
+class _Start(NamedTuple):
+    """A chunk's start: where a frozen member's last good state is replayed from."""
+
+    states: TrainState
+    step: int
+    initial: np.ndarray
 
 
 def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
@@ -304,38 +464,77 @@ def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
     return jax.vmap(training.run_keys)(jnp.asarray(seeds))
 
 
-def _train(programs: _Programs, states, data, val_arrays, opt_hp, *, num_steps: int, eval_every: int,
-           eval_fn=None):
-    """Chunks of the core loop between evaluations; the stacked history and the members' track."""
-    k = data.data_key.shape[0]
-    track = _Track(states, states, np.ones(k, bool), np.full(k, np.nan, np.float32),
-                   np.full(k, -1, np.int32), np.full(k, np.nan, np.float32))
+def _run(sweep: _Sweep, start: _Start, data: training.LoopData, alive: np.ndarray, until: np.ndarray,
+         num_steps: int) -> ChunkOut:
+    """One call of the compiled chunk: ``num_steps`` updates from ``start``, slot ``s`` up to ``until[s]``."""
+    return sweep.programs.chunk(start.states, sweep.on_members(start.initial), sweep.on_members(alive), data,
+                                *sweep.replicated((np.int32(start.step), np.int32(num_steps))),
+                                sweep.on_members(until.astype(np.int32)))
+
+
+def _last_good(sweep: _Sweep, data: training.LoopData, out: ChunkOut, frozen: np.ndarray,
+               bad_step: np.ndarray, current: _Start, previous: _Start | None) -> TrainState:
+    """``out.state`` with every slot frozen in this chunk put back at its last good state.
+
+    The update of step ``s`` is judged on the parameters ``w_s`` that update
+    ``s - 1`` made, so the last good state is ``w_{s-1}`` (``fit``'s, see
+    :func:`jax231.training.last_good_state`): recomputed by the same compiled
+    chunk, bitwise, from this chunk's start (``s`` after it), from the
+    previous chunk's start (``s`` its first update), or the start itself
+    (``s = 0``).
+    """
+    states = out.state
+    later = frozen & (bad_step > current.step)
+    at_start = frozen & (bad_step == current.step)
+    replays = [(later, current)]
+    if previous is not None:
+        replays.append((at_start, previous))
+    elif at_start.any():  # update 0 was bad: the initial state
+        states = _pick(sweep.on_members(at_start), current.states, states)
+    for mask, start in replays:
+        if mask.any():
+            until = np.where(mask, bad_step - 1, start.step)
+            replayed = _run(sweep, start, data, mask, until, int(until.max()) - start.step).state
+            states = _pick(sweep.on_members(mask), replayed, states)
+    return states
+
+
+def _train(sweep: _Sweep, states: TrainState, data: training.LoopData, val_arrays: tuple[Array, Array] | None,
+           slot_hp: Mapping[str, np.ndarray], *, num_steps: int, eval_every: int,
+           eval_fn: EvalFn | None = None) -> tuple[dict[str, np.ndarray], _Track]:
+    """Chunks of the core loop between evaluations; the members' stacked history and the slots' track."""
+    s = len(sweep.layout.slots)
+    track = _Track(states, np.ones(s, bool), np.full(s, np.nan, np.float32),
+                   np.full(s, -1, np.int32), np.full(s, np.nan, np.float32))
     rows: dict[str, list] = {"step": [], "time": [], **{_history_name(m): [] for m in TRAIN_METRICS}}
     if val_arrays is not None:
         rows.update(val_loss=[], val_accuracy=[])
-    start_time, done = time.perf_counter(), 0
+    first, start_time, done = sweep.layout.first, time.perf_counter(), 0
+    previous: _Start | None = None
     while done < num_steps:
         stop = min(done + eval_every, num_steps)
-        out = programs.chunk(track.states, jnp.asarray(track.initial), jnp.asarray(track.alive), data,
-                             jnp.int32(done), jnp.int32(stop - done), track.prev)
+        current = _Start(track.states, done, track.initial)
+        out = _run(sweep, current, data, track.alive, np.full(s, stop), stop - done)
         if done == 0:
-            _check_not_scheduled(out.state, opt_hp)
-        bad = np.asarray(out.bad)
-        track = _Track(out.state, out.prev, np.asarray(out.alive), np.asarray(out.initial_loss),
-                       np.where(bad, np.asarray(out.bad_step), track.bad_step),
-                       np.where(bad, np.asarray(out.bad_loss), track.bad_loss))
-        count = np.asarray(out.num_done).astype(np.float32)
+            _check_not_scheduled(out.state, slot_hp)
+        bad = host_array(out.bad)
+        bad_step = np.where(bad, host_array(out.bad_step), track.bad_step)
+        chunk_states = _last_good(sweep, data, out, bad, bad_step, current, previous) if bad.any() else out.state
+        track = _Track(chunk_states, host_array(out.alive), host_array(out.initial_loss), bad_step,
+                       np.where(bad, host_array(out.bad_loss), track.bad_loss))
+        previous = current
+        count = host_array(out.num_done).astype(np.float32)[first]
         with np.errstate(invalid="ignore", divide="ignore"):
             for name, value in out.sums.items():
-                rows[_history_name(name)].append(np.where(count > 0, np.asarray(value) / count, np.nan))
+                rows[_history_name(name)].append(np.where(count > 0, host_array(value)[first] / count, np.nan))
         if val_arrays is not None:
-            metrics = programs.evaluate(track.states, *val_arrays)
-            rows["val_loss"].append(np.asarray(metrics["loss"]))
-            rows["val_accuracy"].append(np.asarray(metrics["accuracy"]))
+            metrics = sweep.programs.evaluate(track.states, *val_arrays)
+            rows["val_loss"].append(host_array(metrics["loss"])[first])
+            rows["val_accuracy"].append(host_array(metrics["accuracy"])[first])
         done = stop
         if eval_fn is not None:
-            for name, value in (eval_fn(done, track.states) or {}).items():
-                rows.setdefault(name, []).append(np.asarray(value))
+            for name, extra in (eval_fn(done, _member_states(track.states, sweep.layout)) or {}).items():
+                rows.setdefault(name, []).append(np.asarray(extra))
         rows["step"].append(done)
         rows["time"].append(time.perf_counter() - start_time)
     history = {name: np.stack(values, axis=-1) for name, values in rows.items()}

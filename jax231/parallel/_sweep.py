@@ -21,16 +21,30 @@ separate runs up to float reassociation (XLA may batch the matrix products).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence, Union, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jax231 import losses, optimizers, training
-from jax231.types import ArrayLike, PyTree
+from jax231.training import TrainState
+from jax231.types import Array, ArrayLike, GradientTransformation, Model, Params, PyTree
 
-ModelOrFactory = Any  # a Model(init, apply), or a callable ``**model_hyperparams -> Model``
+ModelOrFactory = Union[Model, Callable[..., Model]]
+"""A ``Model(init, apply)``, or a factory ``**model_hyperparams -> Model``."""
+
+LossName = Union[str, Callable[..., Array]]
+"""A loss of :func:`jax231.training.make_loss_fn`: ``'softmax'``, ``'svm'`` or a per-example callable."""
+
+Batch = Mapping[str, Array]
+"""``{'image': (K, B, ...), 'label': (K, B)}``: one minibatch per member."""
+
+Metrics = dict[str, Array]
+"""Step metrics, ``(K,)`` each."""
+
+SweepStep = Callable[..., tuple[TrainState, Metrics]]
+"""``sweep_step(states, batches, l2=None) -> (states, metrics)``."""
 
 
 def stack_trees(trees: Sequence[PyTree]) -> PyTree:
@@ -45,16 +59,16 @@ def tree_index(tree: PyTree, k: int) -> PyTree:
     return jax.tree_util.tree_map(lambda x: x[k], tree)
 
 
-def _is_model(model: Any) -> bool:
+def _is_model(model: object) -> bool:
     return hasattr(model, "init") and hasattr(model, "apply")
 
 
-def check_sweep_values(values: Mapping[str, ArrayLike] | None, k: int, name: str) -> dict[str, Any]:
+def check_sweep_values(values: Mapping[str, ArrayLike] | None, k: int, name: str) -> dict[str, ArrayLike]:
     """Checks that every swept value is a ``(K,)`` array (one entry per member).
 
     Concrete values come back as NumPy arrays, traced ones unchanged.
     """
-    out = {}
+    out: dict[str, ArrayLike] = {}
     for key, value in (values or {}).items():
         shape = tuple(np.shape(value))
         if shape != (k,):
@@ -71,8 +85,8 @@ class MemberGroup(NamedTuple):
       index: their positions in the sweep, or ``None`` for "all members, in order".
     """
 
-    model: Any
-    index: np.ndarray | None
+    model: Model
+    index: np.ndarray | None  # type: ignore[assignment]  # (shadows tuple.index, the public name since v1)
 
 
 def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLike] | None) -> list[MemberGroup]:
@@ -86,7 +100,7 @@ def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLi
     if not model_hyperparams:
         if not _is_model(model):
             raise ValueError("model must be a Model(init, apply) unless model_hyperparams are swept; got a factory.")
-        return [MemberGroup(model, None)]
+        return [MemberGroup(cast(Model, model), None)]
     if _is_model(model) or not callable(model):
         raise ValueError(
             "model must be a factory (e.g. functools.partial(jax231.models.get, 'mlp', ...)) to sweep "
@@ -102,19 +116,33 @@ def member_groups(model: ModelOrFactory, model_hyperparams: Mapping[str, ArrayLi
     return [MemberGroup(model(**dict(zip(names, combo))), np.asarray(index)) for combo, index in configs.items()]
 
 
-def grouped_vmap(groups: Sequence[MemberGroup], build: Callable[[Any], Callable], *stacked: PyTree) -> PyTree:
+def _contiguous(index: np.ndarray) -> bool:
+    return len(index) > 0 and bool(np.all(np.diff(index) == 1))
+
+
+def grouped_vmap(groups: Sequence[MemberGroup], build: Callable[[Model], Callable], *stacked: PyTree) -> PyTree:
     """``vmap(build(group.model))`` over each group's members, reassembled in member order.
 
-    Every argument in ``stacked`` has a leading member axis ``K``.
+    Every argument in ``stacked`` has a leading member axis ``K``. Groups whose
+    members are contiguous and in order (the layout of
+    :func:`jax231.parallel._members.plan_members`) are sliced and concatenated,
+    without a gather of the states.
     """
     if len(groups) == 1 and groups[0].index is None:
         return jax.vmap(build(groups[0].model))(*stacked)
-    outs, order = [], []
-    for group in groups:
-        part = [jax.tree_util.tree_map(lambda x, i=group.index: x[i], arg) for arg in stacked]
+    index = [np.asarray(g.index) for g in groups]
+    order = np.concatenate(index)
+    in_order = bool(np.array_equal(order, np.arange(len(order)))) and all(_contiguous(i) for i in index)
+    outs = []
+    for group, i in zip(groups, index):
+        if in_order:
+            part = [jax.tree_util.tree_map(lambda x, a=int(i[0]), b=int(i[-1]) + 1: x[a:b], arg) for arg in stacked]
+        else:
+            part = [jax.tree_util.tree_map(lambda x, i=i: x[i], arg) for arg in stacked]
         outs.append(jax.vmap(build(group.model))(*part))
-        order.append(group.index)
-    inverse = np.argsort(np.concatenate(order))
+    if in_order:
+        return jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *outs)
+    inverse = np.argsort(order)
     return jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts)[inverse], *outs)
 
 
@@ -133,13 +161,13 @@ def sweep_keys(seeds: ArrayLike) -> tuple[jax.Array, jax.Array]:
 
 def init_sweep(
     model: ModelOrFactory,
-    optimizer: Any,
+    optimizer: GradientTransformation,
     *,
     seeds: ArrayLike,
     input_shape: Sequence[int],
     hyperparams: Mapping[str, ArrayLike] | None = None,
     model_hyperparams: Mapping[str, ArrayLike] | None = None,
-):
+) -> TrainState:
     """``K`` train states stacked along a leading axis, one per seed.
 
     Member ``k`` is the state :func:`jax231.training.fit` starts from with
@@ -163,25 +191,30 @@ def init_sweep(
     k = init_keys.shape[0]
     opt_hp = {n: jnp.asarray(v) for n, v in check_sweep_values(hyperparams, k, "hyperparams").items()}
     groups = member_groups(model, check_sweep_values(model_hyperparams, k, "model_hyperparams"))
+    return init_groups(groups, optimizer, init_keys=init_keys, input_shape=input_shape, hyperparams=opt_hp)
 
-    def build(member_model):
-        def one(key, opt_values):
+
+def init_groups(groups: Sequence[MemberGroup], optimizer: GradientTransformation, *, init_keys: Array,
+                input_shape: Sequence[int], hyperparams: Mapping[str, Array]) -> TrainState:
+    """:func:`init_sweep` for members already grouped (``init_keys`` and ``hyperparams`` ``(K,)``)."""
+    def build(member_model: Model) -> Callable[[Array, Mapping[str, Array]], TrainState]:
+        def one(key: Array, opt_values: Mapping[str, Array]) -> TrainState:
             state = training.create_train_state(member_model, optimizer, rng=key, input_shape=tuple(input_shape))
             return state._replace(opt_state=optimizers.set_hyperparams(state.opt_state, **opt_values))
 
         return one
 
-    return grouped_vmap(groups, build, init_keys, opt_hp)
+    return grouped_vmap(groups, build, init_keys, dict(hyperparams))
 
 
 def make_sweep_step(
     model: ModelOrFactory,
-    optimizer: Any,
+    optimizer: GradientTransformation,
     *,
-    loss: Any = "softmax",
-    penalty: Callable[[PyTree], jax.Array] | None = None,
+    loss: LossName = "softmax",
+    penalty: Callable[[Params], Array] | None = None,
     model_hyperparams: Mapping[str, ArrayLike] | None = None,
-) -> Callable:
+) -> SweepStep:
     """:func:`jax231.training.make_train_step` for ``K`` members at once.
 
     Returns:
@@ -192,14 +225,18 @@ def make_sweep_step(
       strength=l2[k])`` to member ``k``'s loss. Every metric has shape ``(K,)``.
       Members are grouped by ``model_hyperparams`` (see :func:`member_groups`).
     """
-    groups = member_groups(model, model_hyperparams)
+    return groups_step(member_groups(model, model_hyperparams), optimizer, loss=loss, penalty=penalty)
 
-    def sweep_step(states, batches, l2=None):
-        def build(member_model):
-            def one(state, batch, strength):
+
+def groups_step(groups: Sequence[MemberGroup], optimizer: GradientTransformation, *, loss: LossName = "softmax",
+                penalty: Callable[[Params], Array] | None = None) -> SweepStep:
+    """:func:`make_sweep_step` for members already grouped."""
+    def sweep_step(states: TrainState, batches: Batch, l2: Array | None = None) -> tuple[TrainState, Metrics]:
+        def build(member_model: Model) -> Callable[..., tuple[TrainState, Metrics]]:
+            def one(state: TrainState, batch: Batch, strength: Array | None) -> tuple[TrainState, Metrics]:
                 member_penalty = penalty
                 if strength is not None:
-                    def member_penalty(params):
+                    def member_penalty(params: Params) -> Array:
                         extra = losses.l2_penalty(params, strength=strength)
                         return extra if penalty is None else penalty(params) + extra
 
@@ -237,7 +274,7 @@ class SweepResult(NamedTuple):
         diverged at step 57: ...'``).
     """
 
-    state: Any
+    state: TrainState
     history: dict[str, np.ndarray]
     diverged: np.ndarray
     hyperparams: dict[str, np.ndarray]

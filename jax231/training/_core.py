@@ -23,10 +23,13 @@ One member (``members=False``) stops at its first bad update: ``num_done``
 counts the good ones and ``state`` holds the bad update (the caller recomputes
 the last good state with :func:`replay`; selecting between whole states at
 every update would cost about a fifth of a small step on CPU). Members of a
-sweep cannot stop alone: a bad member is frozen at its last good state (its
-``alive`` flag drops; the loop carries every member's previous state, and a
-frozen member's state is the one before its bad parameters) while the others
-go on, until every member is frozen or the chunk ends.
+sweep cannot stop alone: a bad member freezes (its ``alive`` flag drops, its
+state stays the one its bad update was judged on) while the others go on,
+until every member is frozen, has reached its ``until`` step, or the chunk
+ends. The caller recomputes a frozen member's last good state the same way,
+by running the chunk again for it alone up to the step before (``until``):
+carrying every member's previous state through the loop instead would copy
+all states at every update (about an eighth of a small MLP step on CPU).
 """
 
 from __future__ import annotations
@@ -77,7 +80,6 @@ class ChunkOut(NamedTuple):
       bad_loss: the training loss of that update (NaN otherwise).
       bad_step: the global step of that update (-1 otherwise).
       alive: ``~bad`` and alive at the start.
-      prev: every member's state one update before ``state`` (a sweep; ``None`` for one member).
     """
 
     state: Any
@@ -88,7 +90,6 @@ class ChunkOut(NamedTuple):
     bad_loss: Array
     bad_step: Array
     alive: Array
-    prev: Any = None
 
 
 def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -> Array:
@@ -137,7 +138,7 @@ def _hook(batch_fn: Callable, hook_key: Array, t: Array, batch: dict, *, members
 
 
 def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, data: LoopData,
-              start: Array, num_steps: Array, prev: Any = None, *, batch_size: int,
+              start: Array, num_steps: Array, until: Array | None = None, *, batch_size: int,
               batch_fn: Callable | None = None, members: bool = False) -> ChunkOut:
     """Up to ``num_steps`` guarded updates from global step ``start`` in one ``lax.while_loop``.
 
@@ -150,8 +151,9 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
       data: the :class:`LoopData`.
       start: int32, the global step of the first update (shared by all members).
       num_steps: int32, updates to make (a traced bound: one program for every length).
-      prev: a sweep's states one update before ``state`` (the previous chunk's
-        ``ChunkOut.prev``; ``state`` itself at step 0).
+      until: a sweep's optional ``(K,)`` int32 global steps: member ``k`` makes
+        the updates of steps ``< until[k]`` only (the replay of a frozen
+        member's last good state); ``None``: no per-member bound.
       batch_size: examples per update (static).
       batch_fn: optional on-device hook ``(key, batch) -> batch`` (static).
       members: ``True`` for a sweep (static).
@@ -164,16 +166,18 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
     perm_shape = (1,) if batch_size == n else (n,)
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)
     zeros = jnp.zeros(shape, jnp.float32)
-    carry0 = (state, (state if prev is None else prev) if members else None, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
+    carry0 = (state, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
               {k: zeros for k in TRAIN_METRICS}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
               jnp.asarray(initial_loss, jnp.float32))
 
     def cond(c):
-        return (c[3] < num_steps) & jnp.any(c[6])
+        return (c[2] < num_steps) & jnp.any(c[5])
 
     def body(c):
-        cur, prev, perm, i, done, sums, live, bad_loss, bad_step, init = c
+        cur, perm, i, done, sums, live, bad_loss, bad_step, init = c
         t = start + i
+        if until is not None:
+            live = live & (t < until)
         batch, perm = _gather(data, t, i, perm, batch_size=batch_size, members=members)
         if batch_fn is not None:
             batch = _hook(batch_fn, data.hook_key, t, batch, members=members)
@@ -182,13 +186,11 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
         bad = live & step_is_bad(m, init, data.factor)
         ok = live & ~bad
         sums = {k: jnp.where(ok, sums[k] + m[k], sums[k]) for k in sums}
-        if members:  # a member whose update is bad keeps the state before its bad parameters
-            # Selecting costs two passes over every state per update: only when a member is not ok.
-            new, prev = lax.cond(jnp.all(ok), lambda: (new, cur),
-                                 lambda: (_select(ok, new, _select(bad, prev, cur)), _select(ok, cur, prev)))
-        return (new, prev, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
+        if members:  # a member that is not ok keeps its state; one pass over the states, only then
+            new = lax.cond(jnp.all(ok), lambda: new, lambda: _select(ok, new, cur))
+        return (new, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
                 jnp.where(bad, m["loss"], bad_loss), jnp.where(bad, t, bad_step), init)
 
-    cur, prev, _, _, done, sums, live, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
-    return ChunkOut(cur, init, done, sums, alive & ~live, bad_loss, bad_step, live, prev)
-
+    cur, _, _, done, sums, _, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
+    bad = bad_step >= 0  # set by a bad update only (reaching ``until`` is not one)
+    return ChunkOut(cur, init, done, sums, bad, bad_loss, bad_step, alive & ~bad)
