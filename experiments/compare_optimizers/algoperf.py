@@ -199,10 +199,14 @@ def _per_step(steps: np.ndarray, times: np.ndarray) -> float:
 def train_members(model: Any, optimizer: str, **kwargs: Any) -> Any:
     """Trains a group's members together: the one call of ``jax231.parallel.run_sweep``.
 
-    Kept thin so that sharding the member axis over a device mesh (when more than one
-    device exists) is a change of this line only.
+    When more than one device exists (an accelerator host, several hosts under
+    ``jax.distributed``, or ``XLA_FLAGS=--xla_force_host_platform_device_count=8``),
+    the member axis is sharded over a ``members`` mesh of all devices
+    (:func:`jax231.parallel.make_sweep_mesh`); results equal the one-device sweep's
+    up to float32 reassociation.
     """
-    return parallel.run_sweep(model, optimizer, **kwargs)
+    mesh = parallel.make_sweep_mesh() if jax.device_count() > 1 else None
+    return parallel.run_sweep(model, optimizer, mesh=mesh, **kwargs)
 
 
 def _sweep_group(work: workloads_lib.Workload, wcfg, optimizer: str, seeds: np.ndarray,

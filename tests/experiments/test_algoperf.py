@@ -8,6 +8,7 @@ one line with exit status 2 before training.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pathlib
@@ -181,6 +182,45 @@ def test_the_loop_path_equals_the_sweep_path_on_the_quadratic():
     np.testing.assert_array_equal(swept.steps, looped.steps)
     # float32, batched products reassociated under vmap: losses of ~300 agree to ~1e-5 relative.
     np.testing.assert_allclose(swept.metric, looped.metric, rtol=2e-5)
+
+
+_TWO_DEVICE_GROUP = """
+import json, sys
+import numpy as np
+import jax
+sys.path.insert(0, {root!r})
+from tests.experiments.test_algoperf import _tiny_config
+from experiments.compare_optimizers import algoperf, workloads
+assert jax.device_count() == 2, jax.devices()
+config = _tiny_config("quadratic_deep", "momentum")
+wcfg = config.workload_configs.quadratic_deep
+work = workloads.build("quadratic_deep", wcfg)
+hps = {{"learning_rate": np.array([1e-3, 3e-3, 1e-2], np.float32)}}
+group = algoperf.train_group(work, wcfg, "momentum", np.array([0, 1, 2], np.int32), hps, 6, sweep=True)
+print(json.dumps({{"steps": np.asarray(group.steps).tolist(), "metric": np.asarray(group.metric).tolist()}}))
+"""
+
+
+def test_trials_are_sharded_over_devices_when_there_are_several():
+    """With 2 (emulated) devices, train_members shards the 3 trials over a members mesh.
+
+    K = 3 does not divide 2 devices, so the mesh pads a member (run_sweep drops it);
+    the results equal the one-device sweep's up to float32 reassociation (the sharded
+    program is fused differently: 1-2 ulp, see tests/parallel/test_sweep_mesh.py).
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", _TWO_DEVICE_GROUP.format(root=str(ROOT))], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    sharded = json.loads(out.stdout.strip().splitlines()[-1])
+    config = _tiny_config("quadratic_deep", "momentum")
+    wcfg = config.workload_configs.quadratic_deep
+    work = workloads.build("quadratic_deep", wcfg)
+    hps = {"learning_rate": np.array([1e-3, 3e-3, 1e-2], np.float32)}
+    single = algoperf.train_group(work, wcfg, "momentum", np.array([0, 1, 2], np.int32), hps, 6, sweep=True)
+    np.testing.assert_array_equal(sharded["steps"], np.asarray(single.steps))
+    np.testing.assert_allclose(sharded["metric"], np.asarray(single.metric), rtol=1e-5)
 
 
 def test_set_targets_writes_the_protocol(tmp_path):
