@@ -118,6 +118,7 @@ def _check_arrays(name: str, data: Any) -> int:
         raise ValueError(f"{name}: expected as many labels as images, got {n_img} images and {n_lab} labels")
     if n_img == 0:
         raise ValueError(f"{name}: expected at least one example, got 0")
+    _guards.check_data(name, data, num_classes=None, finite=False)  # numeric dtypes (values: in _prepare)
     return int(n_img)
 
 
@@ -493,13 +494,19 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
     check_eval_fn(eval_fn)
     if val is not None:
         _check_arrays("val", val)
-        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
     path = _logging.check_workdir(files.workdir) if files.workdir is not None else None
     if l2 is not None and not (isinstance(l2, (int, float, np.floating)) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
     runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
     keys = run_keys(seed)
     state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
+    # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
+    classes = _guards.output_classes(model, state, probe["image"]) if isinstance(loss, str) else None
+    for name, split in (("train", train if arrays is not None else probe), ("val", val)):
+        if split is not None:
+            _guards.check_data(name, split, num_classes=classes, finite=guards.check_finite_inputs)
+    if val is not None:
+        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
     step_args = () if l2 is None else (jnp.float32(l2),)
     data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,
