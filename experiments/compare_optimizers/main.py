@@ -39,7 +39,7 @@ def main(argv):
         schedule=_SCHEDULE.value, batch_size=_BATCH_SIZE.value, num_steps=_NUM_STEPS.value,
         seeds=_SEEDS.value, sweep=_SWEEP.value)
     plan = experiment.validate(config)
-    workdir = common.check_workdir(_WORKDIR.value)
+    workdir = common.lock_workdir(_WORKDIR.value)
     print(experiment.run(config, plan, workdir))
     print(f"outputs in {workdir}")
 
