@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231._rng import run_keys
+from jax231._validation import check_seed
 from jax231.optimizers import get_hyperparams, set_hyperparams
 from jax231.training import _fit_state as fs
 from jax231.training import _guards, _logging
@@ -458,6 +459,7 @@ def fit(
     logs = logging or Logging(progress, log_tensorboard)
     for name, value in (("num_steps", num_steps), ("eval_every", eval_every), ("eval_batch_size", eval_batch_size)):
         check_positive(name, value)
+    check_seed("seed", seed)
     check_options(guards, files, has_val=val is not None)
     run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
                           guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
