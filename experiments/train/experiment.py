@@ -195,7 +195,6 @@ def fit_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The optional ``fit`` keywords read from the config (0 means off)."""
     return {
         "eval_every": config.eval_every,
-        "checkpoint_every": config.get("checkpoint_every", 0) or None,
         "early_stopping_patience": config.get("early_stopping_patience", 0) or None,
         "max_seconds": config.get("max_seconds", 0) or None,
         "explosion_factor": config.get("explosion_factor", 3.0),
@@ -246,9 +245,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     num_steps = num_steps_of(config, num_train)
     optimizer = build_optimizer(config, num_steps=num_steps)
     batch_fn = augment_fn if config.get("augment", False) else None
+    files = training.Checkpointing(str(workdir), config.get("checkpoint_every", 0) or None,
+                                   allow_config_change=bool(config.get("allow_config_change", False)))
+    # L2 as fit's data argument (not a penalty closure): recorded with the checkpoints, so a resume
+    # with another strength is refused, and one compiled program serves every strength.
+    build_penalty(config)  # validates the strength
     result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
-                          penalty=build_penalty(config), num_steps=num_steps, batch_size=batch_size,
-                          seed=config.seed, workdir=str(workdir), batch_fn=batch_fn, **fit_kwargs(config))
+                          l2=float(config.get("l2", 0.0)) or None, num_steps=num_steps, batch_size=batch_size,
+                          seed=config.seed, checkpointing=files, batch_fn=batch_fn, **fit_kwargs(config))
     eval_step = training.make_eval_step(model, loss=config.loss)
     eval_batch = min(1000, len(splits.test["label"]))
     val = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.val,

@@ -163,9 +163,9 @@ def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
     patience = run.guards.early_stopping_patience
     loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
     if run.ckpt is not None and run.ckpt.latest_step() is not None:
-        step = run.ckpt.latest_step()
         state, saved, best = run.ckpt.restore(state, with_best=patience is not None, config=run.config,
                                               allow_config_change=run.allow_config_change)
+        step = run.ckpt.restored_step  # the newest INTACT checkpoint, not always the latest
         for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
             if saved[key] != value:
                 raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
