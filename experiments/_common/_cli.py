@@ -18,6 +18,7 @@ read) and :func:`run` is ``absl.app.run`` with that error path. Library code rai
 from __future__ import annotations
 
 import errno
+import logging as pylogging
 import math
 import numbers
 import os
@@ -413,14 +414,34 @@ def _environment_error(err: OSError) -> bool:
     return err.errno in _ENVIRONMENT_ERRNOS or isinstance(err, PermissionError)
 
 
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
+_LOCAL_FILE = re.compile(r'local file "([^"]+)"')
+
+
+def _wrapped_errno(err: BaseException) -> int | None:
+    """The environment errno of an error that is not an ``OSError`` but wraps one (tensorstore's
+    ``RESOURCE_EXHAUSTED: ... [os_error_code='28']``), else ``None``."""
+    if isinstance(err, OSError):
+        return None
+    match = _OS_ERROR_CODE.search(str(err))
+    code = int(match.group(1)) if match else None
+    return code if code in _ENVIRONMENT_ERRNOS else None
+
+
+def _wrapped_path(err: BaseException) -> str:
+    match = _LOCAL_FILE.search(str(err))
+    return match.group(1) if match else type(err).__name__
+
+
 def report_errors(main: Callable[[Sequence[str]], None], argv: Sequence[str]) -> None:
     """Runs ``main(argv)``; its errors become one line on stderr and an exit status.
 
     * :class:`UsageError`, ``ValueError`` (the library's bad-input error), a missing
       file or folder (``FileNotFoundError``, ``NotADirectoryError``,
       ``IsADirectoryError``): exit status 2;
-    * an environment ``OSError`` (disk full, quota, permission denied, read-only):
-      exit status 1.
+    * an environment ``OSError`` (disk full, quota, permission denied, read-only),
+      or an error wrapping one (tensorstore, orbax's writer, says ``RESOURCE_EXHAUSTED
+      ... [os_error_code='28']`` in a ``ValueError``): exit status 1.
 
     With ``--verbosity=1`` (or more) the exception propagates with its traceback.
     """
@@ -428,17 +449,30 @@ def report_errors(main: Callable[[Sequence[str]], None], argv: Sequence[str]) ->
         main(argv)
     except UsageError as err:
         fail(str(err))
-    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+    except Exception as err:  # noqa: BLE001  sorted below; anything else propagates unchanged
         if _verbose():
             raise
-        fail(str(err))
-    except OSError as err:
-        if _verbose() or not _environment_error(err):
-            raise
-        where = f" ({err.filename})" if err.filename else ""
-        fail(f"{err.strerror or err}{where}", status=EXIT_ENVIRONMENT)
+        code = _wrapped_errno(err)  # tensorstore (orbax's writer) reports ENOSPC as ValueError/RuntimeError
+        if code is not None:
+            fail(f"{os.strerror(code)} ({_wrapped_path(err)})", status=EXIT_ENVIRONMENT)
+        if isinstance(err, (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+            fail(str(err))
+        if isinstance(err, OSError) and _environment_error(err):
+            where = f" ({err.filename})" if err.filename else ""
+            fail(f"{err.strerror or err}{where}", status=EXIT_ENVIRONMENT)
+        raise
     finally:
         _lock.release_all()  # the workdir locks of lock_workdir
+
+
+def _no_tracebacks(record: pylogging.LogRecord) -> bool:
+    """Drops log records that carry a traceback (the error itself is reported in one line)."""
+    return record.exc_info is None and not record.exc_text
+
+
+def _add_filter_once(logger: pylogging.Logger, log_filter: Callable[[pylogging.LogRecord], bool]) -> None:
+    if log_filter not in logger.filters:
+        logger.addFilter(log_filter)
 
 
 def run(main: Callable[[Sequence[str]], None]) -> None:
@@ -454,9 +488,12 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
 
     def wrapped(argv: Sequence[str]) -> None:
         # absl WARNING for every experiment (unless --verbosity is given): keeps JAX's INFO
-        # lines (backend probing) and orbax's line per checkpoint off stderr.
+        # lines (backend probing) and orbax's line per checkpoint off stderr; and no logged
+        # traceback (orbax logs one when a background checkpoint write fails, e.g. on a full
+        # disk, before the error reaches report_errors, which says it in one line).
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
+            _add_filter_once(logging.get_absl_logger(), _no_tracebacks)
         extra = [arg for arg in argv[1:]]
         if extra:
             fail(f"unexpected positional arguments: {' '.join(extra)}")
