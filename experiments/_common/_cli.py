@@ -470,9 +470,9 @@ def _no_tracebacks(record: pylogging.LogRecord) -> bool:
     return record.exc_info is None and not record.exc_text
 
 
-def _add_filter_once(logger: pylogging.Logger, log_filter: Callable[[pylogging.LogRecord], bool]) -> None:
-    if log_filter not in logger.filters:
-        logger.addFilter(log_filter)
+def _add_filter_once(target: pylogging.Filterer, log_filter: Callable[[pylogging.LogRecord], bool]) -> None:
+    if log_filter not in target.filters:
+        target.addFilter(log_filter)
 
 
 def run(main: Callable[[Sequence[str]], None]) -> None:
@@ -493,6 +493,7 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
         # disk, before the error reaches report_errors, which says it in one line).
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
+            _add_filter_once(logging.get_absl_handler(), _no_tracebacks)  # every logger's records
             _add_filter_once(logging.get_absl_logger(), _no_tracebacks)
         extra = [arg for arg in argv[1:]]
         if extra:
