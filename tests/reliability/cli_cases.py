@@ -170,6 +170,24 @@ def _train(root: str) -> list[CliCase]:
                     else (wd, *a), c, e) for k, a, c, e in rows]
 
 
+def _resume(root: str) -> list[CliCase]:
+    """The train main resumed in one workdir: a changed configuration is refused naming the field,
+    unless ``--config.allow_config_change`` (in order: the first run trains 10 steps)."""
+    module = "experiments.train.main"
+    base = (f"--workdir={os.path.join(root, 'resume')}", "--config=experiments/train/config.py:tiny",
+            "--config.dataset=digits", "--config.eval_every=5")
+    rows = [
+        ("resume_first_run", ["--num_steps=10"], 0, ""),
+        ("resume_changed_lr", ["--num_steps=20", "--lr=0.5"], 2, "learning_rate"),
+        ("resume_changed_l2", ["--num_steps=20", "--l2=0.1"], 2, "l2"),
+        ("resume_changed_model", ["--num_steps=20", "--config.model_kwargs.hidden_sizes=(32,)"], 2, "another shape"),
+        ("resume_changed_seed", ["--num_steps=20", "--seed=5"], 2, "seed"),
+        ("resume_changed_batch", ["--num_steps=20", "--batch_size=16"], 2, "batch_size"),
+        ("resume_explicit_override", ["--num_steps=20", "--lr=0.011", "--config.allow_config_change=True"], 0, ""),
+    ]
+    return [CliCase(f"train-{k}", k, module, (*base, *a), c, e) for k, a, c, e in rows]
+
+
 def _others(root: str) -> list[CliCase]:
     """Fields specific to one experiment (top_k, ranges, splits, names)."""
     def wd(name):
@@ -214,7 +232,7 @@ def cases(root: str) -> list[CliCase]:
     out = []
     for main in MAINS:
         out.extend(_generic(main, root))
-    return out + _multihost(root) + _train(root) + _others(root)
+    return out + _multihost(root) + _train(root) + _resume(root) + _others(root)
 
 
 def make_data_files(root: str) -> None:
