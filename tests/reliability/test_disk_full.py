@@ -26,7 +26,8 @@ def _run(where: str, workdir) -> subprocess.CompletedProcess:
 def _assert_one_line_exit_1(proc):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert len(lines) == 1 and lines[0].startswith("error: No space left on device"), proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "No space left on device" in lines[0], \
+        proc.stderr[-3000:]
 
 
 @pytest.mark.parametrize("where", ["checkpoint", "metrics", "results", "probe"])
