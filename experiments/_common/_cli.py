@@ -26,6 +26,7 @@ import pathlib
 import re
 import sys
 import tempfile
+import threading
 from typing import Any, Callable, Collection, Iterable, NoReturn, Sequence
 
 import ml_collections
@@ -470,6 +471,12 @@ def _no_tracebacks(record: pylogging.LogRecord) -> bool:
     return record.exc_info is None and not record.exc_text
 
 
+def _quiet(args: Any) -> None:
+    """``threading.excepthook`` / ``sys.unraisablehook`` that prints nothing (the run's own error
+    is already one line; ``--verbosity=1`` keeps Python's hooks)."""
+    del args
+
+
 def _add_filter_once(target: pylogging.Filterer, log_filter: Callable[[pylogging.LogRecord], bool]) -> None:
     if log_filter not in target.filters:
         target.addFilter(log_filter)
@@ -495,6 +502,10 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
             logging.set_verbosity(logging.WARNING)
             _add_filter_once(logging.get_absl_handler(), _no_tracebacks)  # every logger's records
             _add_filter_once(logging.get_absl_logger(), _no_tracebacks)
+            # Background threads (orbax's async writer) that fail after the error was reported,
+            # e.g. "Event loop is closed" at exit after a full disk: no traceback either.
+            threading.excepthook = _quiet
+            sys.unraisablehook = _quiet
         extra = [arg for arg in argv[1:]]
         if extra:
             fail(f"unexpected positional arguments: {' '.join(extra)}")
