@@ -31,6 +31,7 @@ __all__ = [
     "is_traced",
     "check_bool",
     "check_choice",
+    "check_examples",
     "check_finite",
     "check_in_range",
     "check_int",
@@ -234,3 +235,73 @@ def check_values(
     if not ok:
         interval = _interval(low, high, low_open, high_open)
         fail(name, f"finite values {interval}".rstrip(), value)
+
+
+def _first(mask: np.ndarray) -> int:
+    """Index of the first example (axis 0) where ``mask`` holds anywhere."""
+    return int(np.argmax(mask.reshape(mask.shape[0], -1).any(axis=1)))
+
+
+def check_examples(
+    name: str,
+    images: Any,
+    labels: Any,
+    *,
+    num_classes: Optional[int] = None,
+    finite: bool = True,
+    class_labels: bool = True,
+) -> np.ndarray:
+    """Checks a split at the door: numeric images, finite pixels, integer labels in ``[0, C)``.
+
+    Bad data must never train silently: a NaN pixel, a label ``-1`` (which
+    indexing would wrap to class ``C - 1``), a label ``>= C``, fractional float
+    labels (which ``astype`` would truncate) or one-hot labels are refused here,
+    in one line naming the split, the index of the first bad example and what
+    was wrong.
+
+    Args:
+      name: the split, e.g. ``'train'`` or ``"npz:data.npz split 'test'"``.
+      images: ``(N, ...)`` numeric array.
+      labels: ``(N,)`` class indices (integer dtype, or floats holding integers).
+      num_classes: ``C`` when known (the model's outputs, the dataset's metadata).
+      finite: refuse NaN/inf pixels (``False``: the explicit opt-out).
+      class_labels: check ``labels`` as class indices (``False``: any targets,
+        e.g. for a custom loss; only the images are checked).
+
+    Returns:
+      The labels (as int32 when they are class indices).
+
+    Raises:
+      ValueError: ``name: expected ..., got ... at index i``.
+    """
+    x = np.asarray(images)
+    y = np.asarray(labels)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        fail(f"{name} images", "a numeric array", None, got_text=f"dtype {x.dtype}")
+    if finite and np.issubdtype(x.dtype, np.floating) and x.size and not np.isfinite(x).all():
+        i = _first(~np.isfinite(x))
+        value = x[i].reshape(-1)[np.argmax(~np.isfinite(x[i].reshape(-1)))]
+        fail(f"{name} images", "finite pixels", None, got_text=f"{value.item()!r} in example {i}")
+    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+        fail(f"{name} labels", "a numeric array", None, got_text=f"dtype {y.dtype}")
+    if not class_labels:
+        return y
+    if y.ndim == 2 and y.shape[1] > 1:
+        fail(f"{name} labels", "class indices of shape (N,)",
+             None, got_text=f"shape {y.shape} (one-hot labels? pass labels.argmax(-1))")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        fail(f"{name} labels", f"shape ({x.shape[0]},), one per image", None, got_text=f"shape {y.shape}")
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        fail(f"{name} labels", "integer class indices", None, got_text=f"dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(f"{name} labels", "integer class indices", None, got_text=f"{y[i].item()!r} at index {i}")
+    if y.size and (y < 0).any():
+        i = int(np.argmax(y < 0))
+        fail(f"{name} labels", "class indices >= 0", None, got_text=f"{y[i].item()!r} at index {i}")
+    if num_classes is not None and y.size and (y >= num_classes).any():
+        i = int(np.argmax(y >= num_classes))
+        fail(f"{name} labels", f"class indices in [0, {num_classes})", None, got_text=f"{y[i].item()!r} at index {i}")
+    return y.astype(np.int32)

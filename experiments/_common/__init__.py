@@ -5,7 +5,8 @@ Public API (experiments import from here, never from the private modules):
 * CLI: :class:`UsageError`, :func:`run` (absl ``app.run`` with one-line errors: exit
   code 2 for bad input, 1 for disk full / permissions), :func:`report_errors`,
   :func:`define_config_file` (``--config`` with checked numbers), :func:`check_config_numbers`,
-  :func:`check_keywords`, :func:`fail`, :func:`check_workdir`, :func:`split_list`,
+  :func:`check_keywords`, :func:`fail`, :func:`check_workdir`, :func:`lock_workdir`
+  (the workdir lock every main holds), :func:`split_list`,
   :func:`parse_choices`, :func:`parse_int_list`, :func:`parse_float_map`.
 * Registries: :class:`Registry`, :func:`model_registry`, :func:`optimizer_registry`,
   :func:`dataset_registry` and the contract name lists.
@@ -27,6 +28,7 @@ from experiments._common._cli import check_workdir
 from experiments._common._cli import define_config_file
 from experiments._common._cli import define_workdir
 from experiments._common._cli import fail
+from experiments._common._cli import lock_workdir
 from experiments._common._cli import parse_choices
 from experiments._common._cli import parse_float_map
 from experiments._common._cli import parse_int_list
@@ -83,6 +85,7 @@ __all__ = [
     "fail",
     "format_mean_std",
     "load_splits",
+    "lock_workdir",
     "markdown_table",
     "mean_std",
     "model_registry",

@@ -24,7 +24,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the tables, resul
 
 def main(argv) -> None:
     del argv
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     out = experiment.run(_CONFIG.value, workdir)
     print(f"seconds={out.seconds:.1f} workdir={workdir}")
     for row in out.rows:

@@ -19,7 +19,7 @@ def main(argv):
     del argv
     config = _CONFIG.value
     experiment.validate(config)
-    workdir = common.check_workdir(_WORKDIR.value)
+    workdir = common.lock_workdir(_WORKDIR.value)
     experiment.run(config, workdir)
     print(f"report: {workdir / 'claims.md'}")
 

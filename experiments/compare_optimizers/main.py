@@ -44,7 +44,7 @@ def main(argv):
     if mode == algoperf_config.MODE:  # config.py:algoperf_mini
         config = experiment.apply_overrides(_CONFIG.value, sweep=_SWEEP.value)
         algoperf.validate(config)
-        workdir = common.check_workdir(_WORKDIR.value)
+        workdir = common.lock_workdir(_WORKDIR.value)
         print(algoperf.run(config, workdir))
         print(f"outputs in {workdir}")
         return
@@ -54,7 +54,7 @@ def main(argv):
         schedule=_SCHEDULE.value, batch_size=_BATCH_SIZE.value, num_steps=_NUM_STEPS.value,
         seeds=_SEEDS.value, sweep=_SWEEP.value)
     plan = experiment.validate(config)
-    workdir = common.check_workdir(_WORKDIR.value)
+    workdir = common.lock_workdir(_WORKDIR.value)
     command = shlex.join(["python", "-m", "experiments.compare_optimizers.main", *sys.argv[1:]])
     print(experiment.run(config, plan, workdir, command=command))
     print(f"outputs in {workdir}")

@@ -31,7 +31,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def main(argv) -> None:
     del argv
     config = validate(_SHORTCUTS.apply(_CONFIG.value))
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     print(experiment.run(config, workdir))
     print(f"outputs in {workdir}")
 

@@ -23,7 +23,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the tables, resul
 
 def main(argv) -> None:
     del argv
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     out = experiment.run(_CONFIG.value, workdir)
     print(f"seconds={out.seconds:.1f} workdir={workdir}")
     print(f"COCO mAP@[.5:.95]: {out.coco.map:.2f}, AP@0.5: {out.coco.ap50:.2f}")

@@ -17,7 +17,7 @@ def main(argv) -> None:
     del argv
     config = _CONFIG.value
     models = experiment.validate_config(config)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir, models=models)
     for row in result.rows:
         print(" ".join(f"{k}={v}" for k, v in row.items()))

@@ -22,7 +22,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def main(argv) -> None:
     del argv
     config = validate(_CONFIG.value)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     print(f"best metric={result.best_metric} k={result.best_k} cv_accuracy={result.best_cv_accuracy:.4f} "
           f"test_accuracy={result.test_accuracy:.4f} seconds={result.seconds:.1f} workdir={workdir}")

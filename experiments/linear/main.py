@@ -22,7 +22,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def main(argv) -> None:
     del argv
     config = validate(_CONFIG.value)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     results = experiment.run(config, workdir)
     for loss, result in results.items():
         print(f"{loss}: learning_rate={result.best.hparams['learning_rate']:.3g} l2={result.best.hparams['l2']:.3g} "

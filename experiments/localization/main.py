@@ -22,7 +22,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the tables, resul
 
 def main(argv) -> None:
     del argv
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     out = experiment.run(_CONFIG.value, workdir)
     print(f"seconds={out.seconds:.1f} workdir={workdir}")
     print(f"box mean IoU: {out.mean_iou:.4f}, class accuracy: {out.accuracy:.4f}")

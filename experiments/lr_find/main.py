@@ -22,7 +22,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def main(argv) -> None:
     del argv
     config = validate(_CONFIG.value)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     exploded = "never" if result.exploded_at is None else f"{result.exploded_at:.3g}"
     print(f"steps={len(result.losses)} exploded_at={exploded} min_loss_lr={result.min_loss_lr:.3g} "

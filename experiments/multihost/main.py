@@ -36,14 +36,26 @@ _LAUNCH_LOCAL = flags.DEFINE_integer("launch_local", 0, "Start this many coopera
 _DEVICES = flags.DEFINE_integer("devices_per_process", 2, "Emulated CPU devices per process with --launch_local.")
 _STEPS = flags.DEFINE_integer("num_steps", 300, "Updates.")
 _BATCH = flags.DEFINE_integer("global_batch", 128, "Examples per update over all processes.")
+_PARENT_LOCKED = flags.DEFINE_bool("workdir_locked_by_parent", False,
+                                   "Set by --launch_local for its children: the parent holds the workdir lock.")
+
+
+def validate() -> None:
+    """Every numeric flag in range before anything starts (one line, exit status 2 otherwise)."""
+    for flag, value, low in (("num_steps", _STEPS.value, 1), ("global_batch", _BATCH.value, 1),
+                             ("launch_local", _LAUNCH_LOCAL.value, 0), ("devices_per_process", _DEVICES.value, 1)):
+        if value < low:
+            raise _common.UsageError(f"--{flag}: expected an int >= {low}, got {value}")
 
 
 def main(argv) -> None:
     del argv
+    validate()
     workdir = _common.check_workdir(_WORKDIR.value)
     if _LAUNCH_LOCAL.value:
+        _common.lock_workdir(workdir)  # one run per workdir; the children write under this lock
         argv = ["-m", "experiments.multihost.main", f"--workdir={_WORKDIR.value}",
-                f"--num_steps={_STEPS.value}", f"--global_batch={_BATCH.value}"]
+                f"--num_steps={_STEPS.value}", f"--global_batch={_BATCH.value}", "--workdir_locked_by_parent"]
         procs = parallel.launch_local_processes(
             argv, num_processes=_LAUNCH_LOCAL.value, devices_per_process=_DEVICES.value, timeout=1800
         )
@@ -55,6 +67,8 @@ def main(argv) -> None:
     parallel.initialize_distributed(
         coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value
     )
+    if parallel.is_primary() and not _PARENT_LOCKED.value:  # process 0 is the one writer
+        _common.lock_workdir(workdir)
     # Importing experiment touches no device; initialisation above comes before any array.
     print(experiment.run(workdir=str(workdir), num_steps=_STEPS.value, global_batch=_BATCH.value))
 

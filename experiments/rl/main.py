@@ -29,7 +29,7 @@ def main(argv):
         if flag.value is not None:
             config[field] = flag.value
     jobs = experiment.plan(config)
-    workdir = common.check_workdir(_WORKDIR.value)
+    workdir = common.lock_workdir(_WORKDIR.value)
     for line in experiment.run(config, jobs, workdir):
         print(line)
 

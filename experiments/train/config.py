@@ -101,6 +101,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.eval_every = 250
     # Checkpoint every checkpoint_every steps (0 = only at the end).
     config.checkpoint_every = 0
+    # Resuming a workdir whose checkpoint was trained with other hyperparameters, L2 or data is
+    # refused (one line naming the fields) unless this is True (the checkpoint's values then win).
+    config.allow_config_change = False
     # Stop after this many evaluations without val improvement (0 = never).
     config.early_stopping_patience = 0
     # A loss above explosion_factor * initial loss stops the run as diverged.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import pathlib
 import time
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import ml_collections
@@ -179,24 +179,15 @@ def num_steps_of(config: ml_collections.ConfigDict, num_train: int) -> int:
     return int(config.num_steps)
 
 
-def augmented_batches(train: dict, *, batch_size: int, seed: int) -> Iterator[dict]:
-    """Endless shuffled minibatches with random crops and flips (``pipelines.augment_batch``).
+def augment_fn(key: jax.Array, batch: dict) -> dict:
+    """``fit``'s ``batch_fn``: random crops (pad 4) and flips of a training batch, on the device.
 
-    Epoch ``e`` is shuffled by ``default_rng((seed, e))`` and batch ``i`` is augmented
-    with ``fold_in(key(seed), i)``, so the same seed gives the same batches.
+    ``fit`` calls it with ``key = fold_in(run_keys(seed).hook, step)``: the
+    augmentation stream is a function of the global step, so a resumed run sees
+    the same augmented batches as an uninterrupted one (bitwise resume).
+    One module-level function, so the compiled programs are reused across runs.
     """
-    images, labels = train["image"], train["label"]
-    key = jax.random.key(seed)
-    augment = jax.jit(pipelines.augment_batch)
-    count, epoch = 0, 0
-    while True:
-        order = np.random.default_rng((seed, epoch)).permutation(len(labels))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            idx = order[start:start + batch_size]
-            batch_key = jax.random.fold_in(key, count)
-            yield {"image": augment(batch_key, images[idx]), "label": labels[idx]}
-            count += 1
-        epoch += 1
+    return {**batch, "image": pipelines.augment_batch(key, batch["image"])}
 
 
 # ------------------------------------------------------------------------------ run
@@ -204,7 +195,6 @@ def fit_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The optional ``fit`` keywords read from the config (0 means off)."""
     return {
         "eval_every": config.eval_every,
-        "checkpoint_every": config.get("checkpoint_every", 0) or None,
         "early_stopping_patience": config.get("early_stopping_patience", 0) or None,
         "max_seconds": config.get("max_seconds", 0) or None,
         "explosion_factor": config.get("explosion_factor", 3.0),
@@ -254,12 +244,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
         raise UsageError(f"--config.batch_size: expected 1..{num_train} (0 = full batch), got {batch_size}")
     num_steps = num_steps_of(config, num_train)
     optimizer = build_optimizer(config, num_steps=num_steps)
-    train = splits.train
-    if config.get("augment", False):
-        train = augmented_batches(splits.train, batch_size=batch_size or num_train, seed=config.seed)
-    result = training.fit(model, optimizer, train=train, val=splits.val, loss=config.loss,
-                          penalty=build_penalty(config), num_steps=num_steps, batch_size=batch_size,
-                          seed=config.seed, workdir=str(workdir), **fit_kwargs(config))
+    batch_fn = augment_fn if config.get("augment", False) else None
+    files = training.Checkpointing(str(workdir), config.get("checkpoint_every", 0) or None,
+                                   allow_config_change=bool(config.get("allow_config_change", False)))
+    # L2 as fit's data argument (not a penalty closure): recorded with the checkpoints, so a resume
+    # with another strength is refused, and one compiled program serves every strength.
+    build_penalty(config)  # validates the strength
+    result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
+                          l2=float(config.get("l2", 0.0)) or None, num_steps=num_steps, batch_size=batch_size,
+                          seed=config.seed, checkpointing=files, batch_fn=batch_fn, **fit_kwargs(config))
     eval_step = training.make_eval_step(model, loss=config.loss)
     eval_batch = min(1000, len(splits.test["label"]))
     val = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.val,

@@ -37,7 +37,7 @@ _SHORTCUTS = _common.Shortcuts({
 def main(argv) -> None:
     del argv
     config = experiment.validate(_SHORTCUTS.apply(_CONFIG.value))
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     print(f"status={result.fit.status} best_step={result.fit.best_step} "
           f"val_accuracy={result.val['accuracy']:.4f} test_accuracy={result.test['accuracy']:.4f} "

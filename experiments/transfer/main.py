@@ -25,7 +25,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def main(argv) -> None:
     del argv
     config = validate(_CONFIG.value)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     print(f"pretrain val_accuracy={result['pretrain_val_accuracy']:.4f}")
     for name, arm in result["arms"].items():

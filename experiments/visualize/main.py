@@ -23,7 +23,7 @@ def main(argv) -> None:
     del argv
     config = _CONFIG.value
     experiment.validate_config(config)
-    workdir = _common.check_workdir(_WORKDIR.value)
+    workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     for name, res in result.results.items():
         if res.skipped:

@@ -131,15 +131,30 @@ def resolve_distributed_config(
     return DistributedConfig(address, count, pid)
 
 
+def bind_address(config: DistributedConfig, given: str | None = None) -> str:
+    """The ``host:port`` process 0's coordinator binds to: ``given``, else the coordinator address.
+
+    JAX would bind ``[::]:<port>``, every interface of the machine; binding the
+    address the processes were told to connect to exposes nothing more.
+    """
+    return config.coordinator_address if given is None else str(given).strip()
+
+
 def initialize_distributed(
     *,
     coordinator_address: str | None = None,
     num_processes: int | str | None = None,
     process_id: int | str | None = None,
     initialization_timeout: int = 60,
+    coordinator_bind_address: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> DistributedConfig | None:
     """Validates the configuration, then calls :func:`jax.distributed.initialize`.
+
+    Process 0's coordinator service binds only to the address given
+    (``coordinator_bind_address``, by default the coordinator address itself:
+    ``localhost:<port>`` for a local launch), never to every interface, which is
+    JAX's default (``[::]:<port>``): a training run must not open a port to the network.
 
     Must run before any other JAX call that touches devices. On the CPU backend
     cross-process collectives use gloo (the default since JAX 0.4.3x; set here
@@ -153,6 +168,8 @@ def initialize_distributed(
       process_id: this process's id.
       initialization_timeout: seconds to wait for all processes to connect
         before failing (instead of hanging).
+      coordinator_bind_address: ``host:port`` process 0's coordinator listens
+        on (default: ``coordinator_address``; see :func:`coordinator_bind_address`).
       env: the environment to read (default ``os.environ``).
 
     Returns:
@@ -176,6 +193,7 @@ def initialize_distributed(
         num_processes=config.num_processes,
         process_id=config.process_id,
         initialization_timeout=initialization_timeout,
+        coordinator_bind_address=bind_address(config, coordinator_bind_address),
     )
     if (jax.process_count(), jax.process_index()) != (config.num_processes, config.process_id):
         raise RuntimeError(
@@ -347,6 +365,7 @@ def launch_local_processes(
 
 __all__ = [
     "DistributedConfig",
+    "bind_address",
     "ENV_COORDINATOR",
     "ENV_NUM_PROCESSES",
     "ENV_PROCESS_ID",

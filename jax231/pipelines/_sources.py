@@ -32,6 +32,7 @@ except ImportError:  # No TFDS: the local sources still work.
     tfds = None
 
 from jax231._registry import Registry
+from jax231._validation import check_examples
 from jax231.pipelines import _canvas, _common
 
 __all__ = [
@@ -117,6 +118,11 @@ def npz_raw(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return _read_npz(path)
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"name: expected a readable .npz file, got {path!r} ({type(err).__name__}: {err})") from None
+    except ValueError as err:  # np.load(allow_pickle=False) on a pickle: refused, it would run code
+        if "allow_pickle" not in str(err):
+            raise
+        raise ValueError(f"name: expected a .npz file, got {path!r}, a pickle (refused: loading it would "
+                         "run code)") from None
 
 
 def _npz_array(f: Any, key: str, path: str) -> np.ndarray:
@@ -145,10 +151,12 @@ def _read_npz(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             )
         out = {}
         for split, (kx, ky) in pairs.items():
-            x, y = _as_nhwc(_npz_array(f, kx, path), f"{path}:{kx}"), _npz_array(f, ky, path).reshape(-1)
+            x, y = _as_nhwc(_npz_array(f, kx, path), f"{path}:{kx}"), _npz_array(f, ky, path)
             if len(x) != len(y):
                 raise ValueError(f"{path}: {kx} has {len(x)} rows but {ky} has {len(y)}")
-            out[split] = (x, y.astype(np.int32))
+            y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+            # At the door: finite pixels, integer labels >= 0 (-1 would wrap, 2.7 would truncate).
+            out[split] = (x, check_examples(f"name: {path!r} split {split!r}", x, y))
     return out
 
 

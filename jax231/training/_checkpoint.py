@@ -11,7 +11,9 @@ digest of each saved state's arrays (leaf paths, dtypes, shapes and bytes) and
 their shapes. A restore recomputes the digest; a checkpoint whose files are
 truncated, zeroed or otherwise altered, or that cannot be read at all, is
 reported in one line and the newest intact older checkpoint is used instead
-(never silent garbage); with none intact, a one-line ``ValueError``. A
+(never silent garbage) and the corrupt ones are renamed ``corrupt-<step>``
+(kept for inspection; the resumed run writes those steps again); with none
+intact, a one-line ``ValueError``. A
 checkpoint written by a run of another shape (a different model size) is
 refused before orbax reads a byte, naming the differing leaves, and one
 written under another configuration is refused naming the differing fields
@@ -101,6 +103,8 @@ class Checkpointer:
       directory: ``workdir/checkpoints``.
       skipped: after :meth:`restore`, ``[(step, reason), ...]`` of the newer
         checkpoints found corrupt and passed over.
+      restored_step: after :meth:`restore`, the step of the checkpoint actually
+        restored (older than :meth:`latest_step` when newer ones were corrupt).
     """
 
     def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int | None = 2):
@@ -113,6 +117,7 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
         )
         self.skipped: list[tuple[int, str]] = []
+        self.restored_step: int | None = None
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -183,13 +188,30 @@ class Checkpointer:
                 self.skipped.append((s, str(error)))
                 continue
             if self.skipped:
+                moved = self._set_aside([bad for bad, _ in self.skipped])
                 warnings.warn(
                     "checkpoint: " + "; ".join(reason for _, reason in self.skipped)
-                    + f"; resuming from the newest intact checkpoint, step {s}", stacklevel=2)
+                    + f"; resuming from the newest intact checkpoint, step {s} (the corrupt ones kept as "
+                    + ", ".join(moved) + ")", stacklevel=2)
             self._check_config(loop.pop("_integrity", {}).get("config"), config, allow_config_change)
+            self.restored_step = s
             return state, loop, best
         raise ValueError(f"workdir: expected an intact checkpoint in {self.directory}, got none: "
                          + "; ".join(reason for _, reason in self.skipped))
+
+    def _set_aside(self, steps: list[int]) -> list[str]:
+        """Renames corrupt step directories to ``corrupt-<step>[-k]`` (kept for inspection, no longer a
+        step: the resumed run writes that step again)."""
+        names = []
+        for step in steps:
+            target = self.directory / f"corrupt-{step}"
+            k = 1
+            while target.exists():
+                target, k = self.directory / f"corrupt-{step}-{k}", k + 1
+            (self.directory / str(step)).rename(target)
+            names.append(target.name)
+        self._manager.reload()
+        return names
 
     def _restore_verified(
         self, template: TrainState, step: int, *, with_best: bool

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231._rng import run_keys
+from jax231._validation import check_seed
 from jax231.optimizers import get_hyperparams, set_hyperparams
 from jax231.training import _fit_state as fs
 from jax231.training import _guards, _logging
@@ -118,6 +119,7 @@ def _check_arrays(name: str, data: Any) -> int:
         raise ValueError(f"{name}: expected as many labels as images, got {n_img} images and {n_lab} labels")
     if n_img == 0:
         raise ValueError(f"{name}: expected at least one example, got 0")
+    _guards.check_data(name, data, num_classes=None, finite=False)  # numeric dtypes (values: in _prepare)
     return int(n_img)
 
 
@@ -161,9 +163,9 @@ def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
     patience = run.guards.early_stopping_patience
     loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
     if run.ckpt is not None and run.ckpt.latest_step() is not None:
-        step = run.ckpt.latest_step()
         state, saved, best = run.ckpt.restore(state, with_best=patience is not None, config=run.config,
                                               allow_config_change=run.allow_config_change)
+        step = run.ckpt.restored_step  # the newest INTACT checkpoint, not always the latest
         for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
             if saved[key] != value:
                 raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
@@ -457,6 +459,7 @@ def fit(
     logs = logging or Logging(progress, log_tensorboard)
     for name, value in (("num_steps", num_steps), ("eval_every", eval_every), ("eval_batch_size", eval_batch_size)):
         check_positive(name, value)
+    check_seed("seed", seed)
     check_options(guards, files, has_val=val is not None)
     run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
                           guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
@@ -493,13 +496,19 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
     check_eval_fn(eval_fn)
     if val is not None:
         _check_arrays("val", val)
-        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
     path = _logging.check_workdir(files.workdir) if files.workdir is not None else None
     if l2 is not None and not (isinstance(l2, (int, float, np.floating)) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
     runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
     keys = run_keys(seed)
     state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
+    # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
+    classes = _guards.output_classes(model, state, probe["image"]) if isinstance(loss, str) else None
+    for name, split in (("train", train if arrays is not None else probe), ("val", val)):
+        if split is not None:
+            _guards.check_data(name, split, num_classes=classes, finite=guards.check_finite_inputs)
+    if val is not None:
+        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
     step_args = () if l2 is None else (jnp.float32(l2),)
     data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,

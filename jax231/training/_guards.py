@@ -1,4 +1,5 @@
-"""Sanity checks from the notes: initial loss, explosion, early stopping, flat loss, update ratio.
+"""Sanity checks from the notes: data at the door, initial loss, explosion, early stopping, flat loss,
+update ratio.
 
 References:
   CS231n notes, "Neural Networks Part 3: Learning and Evaluation" (sanity checks,
@@ -8,11 +9,32 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
+import jax
 import jax.numpy as jnp
 
+from jax231 import _validation
 from jax231.types import Array, ArrayLike
+
+
+def output_classes(model: Any, state: Any, images: ArrayLike) -> int:
+    """The number of classes ``C`` a model predicts (its logits' last axis; traced, nothing runs)."""
+    return int(jax.eval_shape(
+        lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
+        state, jnp.asarray(images[:1])).shape[-1])
+
+
+def check_data(name: str, data: Mapping[str, Any], *, num_classes: int | None, finite: bool = True) -> None:
+    """Refuses bad data before it trains (:func:`jax231._validation.check_examples`).
+
+    Images must be numeric and finite (unless ``finite=False``); with
+    ``num_classes`` (a classification loss) labels must be integer class
+    indices of shape ``(N,)`` in ``[0, num_classes)``. One line naming the
+    split and the first bad example.
+    """
+    _validation.check_examples(name, data["image"], data["label"], num_classes=num_classes, finite=finite,
+                               class_labels=num_classes is not None)
 
 
 class InitialLossCheck(NamedTuple):

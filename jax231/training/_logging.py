@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import importlib.util
 import json
 import math
@@ -15,11 +16,15 @@ JSONL_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
 
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
 def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
     """Creates ``workdir`` if needed and checks that a file can be written there.
 
     Raises:
-      ValueError: naming the path, when it cannot be created or written.
+      ValueError: naming the path, when it cannot be created (a path through a file).
+      OSError: disk full, quota exceeded, permission denied, read-only (the environment).
     """
     path = pathlib.Path(workdir).expanduser().resolve()
     try:
@@ -28,6 +33,8 @@ def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
+        if e.errno in _ENVIRONMENT_ERRNOS:  # disk full, quota, permissions: the environment, not the argument
+            raise
         raise ValueError(f"workdir: expected a writable directory, got {str(path)!r} ({e})") from e
     return path
 

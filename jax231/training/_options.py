@@ -28,6 +28,8 @@ class Guards(NamedTuple):
         update-ratio checks run once and warn (``None``: never).
       flat_loss_drop: the fraction of the initial loss that must be gone by then.
       update_ratio_band: ``(low, high)`` around the notes' ~1e-3 (``None``: no ratio check).
+      check_finite_inputs: refuse training data with a NaN or inf pixel before
+        anything trains (``False``: the explicit opt-out).
     """
 
     explosion_factor: float | None = 3.0
@@ -37,6 +39,7 @@ class Guards(NamedTuple):
     babysit_after: int | None = None
     flat_loss_drop: float = 0.01
     update_ratio_band: tuple[float, float] | None = (1e-4, 1e-2)
+    check_finite_inputs: bool = True
 
 
 class Checkpointing(NamedTuple):
