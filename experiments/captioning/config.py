@@ -45,27 +45,32 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.canvas_size = 48  # Side of the square canvases (divisible by 2**len(widths)).
     config.max_objects = 3  # Digits per canvas are uniform in [1, max_objects] (at most 4).
-    config.train_size = 4000  # Training canvases (of the training digits).
+    config.train_size = 12000  # Training canvases (of the training digits).
     config.test_size = 500  # Test canvases (of the held-out digits).
     config.widths = (8, 16, 32)  # Encoder conv blocks (conv3x3-ReLU-maxpool2).
     config.embed_dim = 32  # Word embedding size.
     config.hidden_dim = 128  # Recurrent state size.
     config.attention_dim = 64  # Hidden size of the attention MLP.
     config.cell = "lstm"  # "lstm" or "rnn".
-    config.decoders = ("plain", "attention")  # Decoders to train and compare.
-    config.num_steps = 4000  # Adam updates per decoder.
+    config.positions = True  # Learned position embedding added to the feature grid (where each cell is).
+    config.pretrain_steps = 1500  # Adam updates pretraining the encoder on single-digit canvases (0 = none).
+    config.pretrain_size = 4000  # Single-digit training canvases of that pretraining.
+    config.decoders = ("attention",)  # Decoders to train and compare (also "plain").
+    config.num_steps = 6000  # Adam updates per decoder.
     config.batch_size = 32  # Canvases per update.
     config.learning_rate = 2e-3  # Adam step size (cosine-decayed to 0 over num_steps).
     config.temperatures = (0.5, 1.0)  # Sampling temperatures compared with greedy decoding.
     config.eval_every = 200  # Updates per compiled chunk / history row.
     config.num_examples = 12  # Test canvases drawn in captions.png.
     config.seed = 0  # Data, initialisation, data order and sampling.
-    config.max_seconds = 420.0  # Wall-clock budget of each decoder's training (0 = none).
+    config.max_seconds = 0.0  # Wall-clock budget of each decoder's training (0 = none).
     if preset == "tiny":
         config.train_size, config.test_size = 32, 8
         config.widths, config.embed_dim, config.hidden_dim, config.attention_dim = (4, 4, 4), 8, 16, 8
         config.num_steps, config.batch_size, config.eval_every = 4, 8, 2
+        config.pretrain_steps, config.pretrain_size = 3, 16
         config.num_examples, config.max_seconds, config.temperatures = 4, 0.0, (1.0,)
+        config.decoders = ("plain", "attention")
     elif preset != "default":
         raise ValueError(f"preset: expected 'default' or 'tiny', got {preset!r}")
     return config
