@@ -13,18 +13,23 @@ import numpy as np
 
 from experiments import _common
 from experiments.captioning import figures
-from jax231 import captioning, models, optimizers, pipelines
+from jax231 import captioning, models, optimizers, pipelines, training
 
 DECODERS = ("plain", "attention")
 
 
 class CaptioningRun(NamedTuple):
-    """What :func:`run` returns: one metrics row per (decoder, decoding), the trained params, timing."""
+    """What :func:`run` returns: one metrics row per (decoder, decoding), the trained params, timing.
+
+    ``encoder_accuracy``: test accuracy of the pretrained encoder on single-digit canvases (None
+    without pretraining).
+    """
 
     rows: list[dict[str, Any]]
     params: dict[str, Any]
     history: dict[str, dict[str, list]]
     seconds: float
+    encoder_accuracy: float | None = None
 
 
 def _usage(fn, *args, **kwargs):
@@ -43,14 +48,41 @@ def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray],
     return train, test
 
 
-def build(config: ml_collections.ConfigDict, decoder: str) -> models.Captioner:
-    """The captioner of ``decoder`` (``'plain'`` or ``'attention'``)."""
+def build(config: ml_collections.ConfigDict, decoder: str, encoder: Any = None) -> models.Captioner:
+    """The captioner of ``decoder`` (``'plain'`` or ``'attention'``), its encoder set to ``encoder`` if given."""
     if decoder not in DECODERS:
         raise _common.UsageError(f"--config.decoders: expected names in {DECODERS}, got {decoder!r}")
-    return _usage(models.captioner, image_shape=(config.canvas_size, config.canvas_size, 1),
-                  vocab_size=len(pipelines.CAPTION_WORDS), max_length=config.max_objects + 4,
-                  widths=tuple(config.widths), embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
-                  cell=config.cell, attention=decoder == "attention", attention_dim=config.attention_dim)
+    model = _usage(models.captioner, image_shape=(config.canvas_size, config.canvas_size, 1),
+                   vocab_size=len(pipelines.CAPTION_WORDS), max_length=config.max_objects + 4,
+                   widths=tuple(config.widths), embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
+                   cell=config.cell, attention=decoder == "attention", attention_dim=config.attention_dim,
+                   positions=config.positions)
+    if encoder is None:
+        return model
+    # A fresh copy per init: the training loop donates (deletes) the parameters it is given.
+    return model._replace(init=lambda rng: {**model.init(rng), "encoder": jax.tree_util.tree_map(jnp.copy, encoder)})
+
+
+def pretrain_encoder(config: ml_collections.ConfigDict) -> tuple[Any, float]:
+    """The encoder trained as a classifier of single-digit canvases of the training digits (``training.fit``).
+
+    Returns:
+      ``(params['encoder'], test accuracy on single-digit canvases of the held-out digits)``.
+    """
+    def digits(split: str, num: int, seed: int) -> dict[str, np.ndarray]:
+        data = pipelines.caption_dataset(split=split, num_canvases=num, seed=seed, canvas_size=config.canvas_size,
+                                         max_objects=1)
+        return {"image": data["image"], "label": data["digits"][:, 0]}
+
+    train, test = digits("train", config.pretrain_size, config.seed + 2000), digits("test", config.test_size, config.seed + 3000)
+    model = _usage(models.encoder_classifier, image_shape=(config.canvas_size, config.canvas_size, 1),
+                   widths=tuple(config.widths), num_classes=10)
+    schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.pretrain_steps)
+    result = training.fit(model, optimizers.adam(learning_rate=schedule), train=train,
+                          num_steps=config.pretrain_steps, batch_size=config.batch_size, seed=config.seed,
+                          eval_every=config.pretrain_steps, check_initial_loss=False)
+    metrics = training.evaluate(training.make_eval_step(model), result.state, test, batch_size=min(500, config.test_size))
+    return result.state.params["encoder"], float(metrics["accuracy"])
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -60,10 +92,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         except ValueError:
             raise _common.UsageError(f"--config.temperatures: expected floats > 0, got {tuple(config.temperatures)}"
                                      ) from None
-    for name in ("num_steps", "batch_size", "eval_every", "num_examples"):
+    for name in ("num_steps", "batch_size", "eval_every", "num_examples", "pretrain_size"):
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _common.UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
+    if isinstance(config.pretrain_steps, bool) or not isinstance(config.pretrain_steps, int) or config.pretrain_steps < 0:
+        raise _common.UsageError(f"--config.pretrain_steps: expected an int >= 0, got {config.pretrain_steps!r}")
     for decoder in config.decoders:
         build(config, decoder)
 
@@ -106,9 +140,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Capti
     check_config(config)
     train, test = load_data(config)
     start = time.monotonic()
+    encoder, encoder_accuracy = pretrain_encoder(config) if config.pretrain_steps else (None, None)
     rows, params, history, tokens = [], {}, {}, {}
     for decoder in config.decoders:
-        model = build(config, decoder)
+        model = build(config, decoder, encoder)
         schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)
         result = captioning.train_captioner(model, optimizers.adam(learning_rate=schedule), train,
                                             num_steps=config.num_steps, batch_size=config.batch_size,
@@ -117,19 +152,23 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Capti
         decoder_rows, tokens[decoder] = evaluate(model, result.params, test, config)
         rows += [{"decoder": decoder, "updates": result.history["step"][-1], **r} for r in decoder_rows]
         params[decoder], history[decoder] = result.params, result.history
-    out = CaptioningRun(rows, params, history, time.monotonic() - start)
+    out = CaptioningRun(rows, params, history, time.monotonic() - start, encoder_accuracy)
     write_report(workdir, config, out, test, tokens)
     return out
 
 
 def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens) -> None:
     columns = ["decoder", "decoding", "updates", "token_accuracy", "exact_match", "bleu4"]
+    pretrained = ("no" if out.encoder_accuracy is None else
+                  f"{config.pretrain_steps} steps, {out.encoder_accuracy:.3f} test accuracy on single digits")
     _common.write_tables(workdir, "summary", out.rows, columns=columns,
                          title="Captioning the test canvases",
                          notes=f"{len(test['image'])} test canvases of 1-{config.max_objects} digits; token accuracy "
-                               f"is teacher-forced; {out.seconds:.0f} s on a shared 2-core CPU")
+                               f"is teacher-forced; pretrained encoder: {pretrained}; {out.seconds:.0f} s on a "
+                               f"shared 2-core CPU")
     _common.write_json(workdir / "results.json", {"config": config.to_dict(), "rows": out.rows,
-                                                   "seconds": out.seconds, "history": out.history})
+                                                   "seconds": out.seconds, "history": out.history,
+                                                   "encoder_accuracy": out.encoder_accuracy})
     _common.plot_curves(workdir / "loss.png", {"training loss (summed CE per caption)": {
         d: (h["step"], [h["loss"]]) for d, h in out.history.items()}}, ylabel="loss", logy=True)
     figures.draw_captions(workdir / "captions.png", test, {d: t["greedy"] for d, t in tokens.items()},

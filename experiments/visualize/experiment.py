@@ -66,6 +66,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for field in ("num_shown", "num_attempts", "fooling_max_steps", "tsne_points"):
         if not isinstance(config[field], int) or config[field] < 1:
             raise UsageError(f"--config.{field}: expected an int >= 1, got {config[field]!r}")
+    if config.fooling_objective not in visualize.FOOLING_OBJECTIVES:
+        raise UsageError(f"--config.fooling_objective: expected one of {visualize.FOOLING_OBJECTIVES}, "
+                         f"got {config.fooling_objective!r}")
     if not isinstance(config.fooling_target, int) or config.fooling_target < -1:
         raise UsageError(f"--config.fooling_target: expected -1 (a random other class) or a class index, "
                          f"got {config.fooling_target!r}")
@@ -134,9 +137,10 @@ def _attacks(config, logits_fn, x, y, num_classes, out, names, step_size) -> tup
     else:
         targets = np.full(len(y), config.fooling_target)
     fooled = visualize.fooling_images(logits_fn, x, targets, step_size=step_size,
-                                      max_steps=config.fooling_max_steps, clip=(0.0, 1.0))
+                                      max_steps=config.fooling_max_steps, clip=(0.0, 1.0),
+                                      objective=config.fooling_objective)
     success = np.asarray(fooled.fooled)
-    rows = [{"attack": "fooling (iterated, targeted)", "epsilon": "", "attempts": len(y),
+    rows = [{"attack": f"fooling (iterated, targeted, {config.fooling_objective})", "epsilon": "", "attempts": len(y),
              "success_rate": float(success.mean()), "mean_linf": float(np.mean(fooled.linf)),
              "mean_steps": float(np.mean(np.asarray(fooled.num_steps)[success])) if success.any() else float("nan")}]
     n = config.num_shown

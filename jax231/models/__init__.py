@@ -23,7 +23,7 @@ from jax231.models import knn, layers
 from jax231.models._alexnet import alexnet
 from jax231.models._autoencoder import Autoencoder, autoencoder
 from jax231.models._autoregressive import AutoregressiveModel
-from jax231.models._captioner import Captioner, CaptionSample, captioner, check_temperature
+from jax231.models._captioner import Captioner, CaptionSample, captioner, check_temperature, encoder_classifier
 from jax231.models._cnn import cnn1d, three_layer_convnet, vgg
 from jax231.models._dense_prediction import grid_detector, localizer, unet
 from jax231.models._fmp_net import fmp_convnet
@@ -80,6 +80,7 @@ __all__ = [
     "Captioner",
     "captioner",
     "check_temperature",
+    "encoder_classifier",
     "CharLM",
     "InceptionSpec",
     "McPrediction",

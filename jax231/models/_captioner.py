@@ -14,6 +14,11 @@ features :math:`a_i \\in R^C`, ``i = 1..L`` (``L = (H / 2^k)(W / 2^k)``).
 
   the cell reads :math:`[x_t, z_t]` and the scores read :math:`[h_t, z_t]`.
 
+With ``positions``, a learned embedding is added first, :math:`a_i \\leftarrow a_i + P_i`, so the
+attended summary :math:`z_t` says where it was taken from (to read objects left to right).
+:func:`encoder_classifier` is the same encoder with a global max-pool and an affine head, to
+pretrain it as a classifier before captioning (captioners start from a pretrained CNN).
+
 Scores: :math:`s_t = h_t W_o + b_o` (attention: :math:`[h_t, z_t] W_o + b_o`) over the vocabulary.
 Training is teacher forcing: the input at step ``t`` is the true word ``w_t`` and the target is
 ``w_{t+1}``; the per-example loss is the cross-entropy summed over the non-``<pad>`` targets.
@@ -36,6 +41,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jax231.models import layers
+from jax231.models._model import Model
 from jax231.types import Array, ArrayLike, Params, PRNGKey
 
 CELLS = ("rnn", "lstm")
@@ -97,6 +103,7 @@ def captioner(
     cell: str = "lstm",
     attention: bool = False,
     attention_dim: int = 64,
+    positions: bool = False,
 ) -> Captioner:
     """An encoder-decoder captioner (see the module docstring for the equations).
 
@@ -110,6 +117,10 @@ def captioner(
       cell: ``'lstm'`` or ``'rnn'``.
       attention: soft attention over the feature grid (Show, Attend and Tell).
       attention_dim: size of the attention MLP's hidden layer.
+      positions: add a learned position embedding ``P (L, C)`` to the feature grid,
+        :math:`a_i \\leftarrow a_i + P_i`: attention weights alone say *where* the decoder
+        looked only if the attended features carry their place (a conv grid is translation
+        equivariant), which reading digits left to right needs.
 
     Returns:
       A :class:`Captioner`.
@@ -137,10 +148,8 @@ def captioner(
 
     def init(rng: PRNGKey) -> Params:
         keys = iter(jax.random.split(rng, len(widths) + 8))
-        channels = (c, *widths)
         params = {
-            "encoder": {f"conv{k}": layers.init_conv(next(keys), 3, channels[k], channels[k + 1])
-                        for k in range(len(widths))},
+            "encoder": _init_encoder([next(keys) for _ in widths], (c, *widths)),
             "embed": 0.1 * jax.random.normal(next(keys), (vocab_size, embed_dim)),
             "init_h": layers.init_affine(next(keys), feature_dim * (1 if attention else grid), hidden_dim,
                                          init="xavier"),
@@ -149,6 +158,8 @@ def captioner(
             "output": layers.init_affine(next(keys), hidden_dim + (feature_dim if attention else 0), vocab_size,
                                          init="xavier"),
         }
+        if positions:
+            params["positions"] = 0.1 * jax.random.normal(next(keys), (grid, feature_dim))
         if attention:
             params["attention"] = {
                 "wa": layers.init_affine(next(keys), feature_dim, attention_dim, init="xavier"),
@@ -165,11 +176,9 @@ def captioner(
 
     def encode(params: Params, images: Array) -> tuple[Array, tuple]:
         """The feature grid ``a (N, L, C)`` and the initial recurrent state."""
-        x = images
-        for k in range(len(widths)):
-            p = params["encoder"][f"conv{k}"]
-            x = layers.max_pool(jax.nn.relu(layers.conv2d(x, p["w"], p["b"], padding=1)))
-        a = x.reshape(x.shape[0], grid, feature_dim)
+        a = _feature_grid(params["encoder"], images).reshape(images.shape[0], grid, feature_dim)
+        if positions:
+            a = a + params["positions"]
         summary = a.mean(axis=1) if attention else a.reshape(a.shape[0], -1)
         h0 = layers.affine(summary, params["init_h"]["w"], params["init_h"]["b"])
         return a, ((h0, jnp.zeros_like(h0)) if cell == "lstm" else h0)  # type: ignore[return-value]  # an RNN carries h alone
@@ -240,6 +249,58 @@ def captioner(
         return CaptionSample(jnp.concatenate([start[:, None], words.T], axis=1), jnp.swapaxes(alphas, 0, 1))
 
     return Captioner(init, apply, loss, sample)
+
+
+def _init_encoder(keys: Sequence[PRNGKey], channels: Sequence[int]) -> Params:
+    """``{'conv<k>': conv3x3 channels[k] -> channels[k + 1]}``, one key per block."""
+    return {f"conv{k}": layers.init_conv(key, 3, channels[k], channels[k + 1]) for k, key in enumerate(keys)}
+
+
+def _feature_grid(encoder: Params, images: Array) -> Array:
+    """``(N, H / 2^k, W / 2^k, C)``: the ``k`` blocks ``conv3x3 -> ReLU -> 2x2 max-pool``."""
+    x = images
+    for k in range(len(encoder)):
+        p = encoder[f"conv{k}"]
+        x = layers.max_pool(jax.nn.relu(layers.conv2d(x, p["w"], p["b"], padding=1)))
+    return x
+
+
+def encoder_classifier(*, image_shape: Sequence[int], widths: Sequence[int], num_classes: int) -> Model:
+    """The captioner's encoder with a global max-pool and an affine head, to pretrain it.
+
+    :math:`s = \\max_i a_i W + b` over the cells ``i`` of the feature grid: trained as a
+    classifier (e.g. of single-object canvases), its ``params['encoder']`` has the structure of
+    a :func:`captioner`'s and can initialise it, as captioners start from a pretrained CNN (the
+    assignment's ImageNet features; Show, Attend and Tell's VGG).
+
+    Args:
+      image_shape: ``(H, W, C)``; ``H`` and ``W`` divisible by ``2 ** len(widths)``.
+      widths: channels of the conv blocks (as the captioner's).
+      num_classes: ``K``, the classes of the head.
+
+    Returns:
+      A :class:`~jax231.models.Model` (no batch-norm state: ``state = {}``).
+    """
+    image_shape = tuple(int(s) for s in image_shape)
+    factor = 2 ** len(widths)
+    if len(image_shape) != 3 or not widths or image_shape[0] % factor or image_shape[1] % factor:
+        raise ValueError(f"image_shape: expected (H, W, C) with H, W divisible by 2**len(widths) = {factor}, "
+                         f"got {image_shape!r}")
+    for name, value in (("num_classes", num_classes), *((f"widths[{k}]", w) for k, w in enumerate(widths))):
+        _check_positive(name, value)
+
+    def init(rng: PRNGKey, input_shape: Sequence[int] = image_shape) -> tuple[Params, dict]:
+        del input_shape  # fixed by image_shape
+        keys = jax.random.split(rng, len(widths) + 1)
+        return {"encoder": _init_encoder(list(keys[:-1]), (image_shape[-1], *widths)),
+                "head": layers.init_affine(keys[-1], widths[-1], num_classes, init="xavier")}, {}
+
+    def apply(params: Params, state: dict, x: ArrayLike, *, train: bool = False, rng: PRNGKey | None = None):
+        del train, rng  # no dropout, no batch norm
+        pooled = _feature_grid(params["encoder"], jnp.asarray(x)).max(axis=(1, 2))
+        return layers.affine(pooled, params["head"]["w"], params["head"]["b"]), state
+
+    return Model(init, apply)
 
 
 def num_grid_cells(image_shape: Sequence[int], widths: Sequence[int]) -> int:

@@ -19,6 +19,7 @@ own small CNNs demonstrate the methods, not their famous pictures.
 """
 
 from jax231.visualize._adversarial import (
+    FOOLING_OBJECTIVES,
     FoolingResult,
     fgsm,
     fooling_images,
@@ -43,6 +44,7 @@ from jax231.visualize._style import (
 from jax231.visualize._tsne import tsne_embedding
 
 __all__ = [
+    "FOOLING_OBJECTIVES",
     "FeatureExtractor",
     "FoolingResult",
     "StyleTransferResult",

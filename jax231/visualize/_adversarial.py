@@ -1,10 +1,14 @@
 """Fooling images (iterated gradient ascent to a target class) and the fast gradient sign method.
 
 Fooling images (assignment 3): repeat ``x <- x + alpha * g / ||g||_2`` with
-``g = d s_t(x) / d x`` (with a pixel range, the components of ``g`` that would push a pixel
-already at a bound further out are dropped first: a projected gradient step, so clipped
-pixels do not stall the ascent) until the network predicts the target ``t`` (each image stops as
-soon as it is fooled) or ``max_steps`` have been taken.
+``g = d f_t(x) / d x``, ``f_t`` the target's raw score ``s_t`` (``objective='score'``, the
+assignment's) or its log-probability ``s_t - log sum_j exp s_j`` (``objective='log_prob'``,
+Szegedy et al.'s targeted loss: it also pushes the other scores down; on a ReLU network the
+raw-score ascent can inflate every score and leave another class ahead for good). With a pixel
+range, the components of ``g`` that would push a pixel already at a bound further out are dropped
+first (a projected gradient step, so clipped pixels do not stall the ascent). The steps repeat
+until the network predicts the target ``t`` (each image stops as soon as it is fooled) or
+``max_steps`` have been taken.
 
 FGSM (Goodfellow et al.): one step of size ``epsilon`` along the sign of the loss
 gradient, ``x + epsilon * sign(d L(x, y) / d x)`` (untargeted, away from the label) or
@@ -30,7 +34,7 @@ from jax231 import losses
 from jax231.types import Array, ArrayLike
 from jax231.visualize import _checks
 
-__all__ = ["FoolingResult", "fgsm", "fooling_images", "linf_perturbation"]
+__all__ = ["FOOLING_OBJECTIVES", "FoolingResult", "fgsm", "fooling_images", "linf_perturbation"]
 
 
 class FoolingResult(NamedTuple):
@@ -55,13 +59,19 @@ def linf_perturbation(original: ArrayLike, perturbed: ArrayLike) -> Array:
     return diff.reshape(diff.shape[0], -1).max(axis=1)
 
 
-def _target_scores(logits_fn, x, targets):
-    return jnp.take_along_axis(logits_fn(x), targets[:, None], axis=1).sum()
+FOOLING_OBJECTIVES = ("score", "log_prob")
 
 
-@functools.partial(jax.jit, static_argnames=("logits_fn", "max_steps", "clip"))
-def _fool(logits_fn, images, targets, step_size, max_steps, clip):
-    grad_fn = jax.grad(lambda x: _target_scores(logits_fn, x, targets))
+def _target_objective(logits_fn, x, targets, objective):
+    scores = logits_fn(x)
+    if objective == "log_prob":
+        scores = jax.nn.log_softmax(scores, axis=1)
+    return jnp.take_along_axis(scores, targets[:, None], axis=1).sum()
+
+
+@functools.partial(jax.jit, static_argnames=("logits_fn", "max_steps", "clip", "objective"))
+def _fool(logits_fn, images, targets, step_size, max_steps, clip, objective):
+    grad_fn = jax.grad(lambda x: _target_objective(logits_fn, x, targets, objective))
 
     def predicted_target(x):
         return jnp.argmax(logits_fn(x), axis=1) == targets
@@ -88,8 +98,8 @@ def _fool(logits_fn, images, targets, step_size, max_steps, clip):
 
 def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: ArrayLike, *,
                    step_size: float = 0.1, max_steps: int = 100,
-                   clip: tuple[float, float] | None = None) -> FoolingResult:
-    """Iterated L2-normalised gradient ascent on the target score until the target is predicted.
+                   clip: tuple[float, float] | None = None, objective: str = "score") -> FoolingResult:
+    """Iterated L2-normalised gradient ascent on the target's score until the target is predicted.
 
     One jitted ``lax.while_loop``; images already classified as their target stop moving.
 
@@ -101,6 +111,7 @@ def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: Arra
       step_size: ``alpha``, the L2 length of each step.
       max_steps: the most steps.
       clip: the valid pixel range ``(low, high)`` to stay in, or None.
+      objective: ``'score'`` (ascend ``s_t``) or ``'log_prob'`` (ascend ``log softmax(s)_t``).
 
     Returns:
       A :class:`FoolingResult`.
@@ -110,8 +121,10 @@ def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: Arra
     """
     images = _checks.check_images("images", images)
     targets = _checks.check_classes("targets", targets, _checks.num_classes_of(logits_fn, images), images.shape[0])
+    if objective not in FOOLING_OBJECTIVES:
+        raise ValueError(f"objective: expected one of {FOOLING_OBJECTIVES}, got {objective!r}")
     return _fool(logits_fn, images, targets, _checks.check_positive("step_size", step_size),
-                 _checks.check_steps("max_steps", max_steps), None if clip is None else tuple(clip))
+                 _checks.check_steps("max_steps", max_steps), None if clip is None else tuple(clip), objective)
 
 
 def fgsm(logits_fn: _checks.LogitsFn, images: ArrayLike, labels: ArrayLike, *, epsilon: float,

@@ -43,6 +43,8 @@ def _np_encode(p, images):
 def _np_loss(p, images, captions, *, cell, attention):
     sig = lambda v: 1.0 / (1.0 + np.exp(-v))
     a = _np_encode(p, images)
+    if "positions" in p:
+        a = a + p["positions"]
     summary = a.mean(1) if attention else a.reshape(a.shape[0], -1)
     h = summary @ p["init_h"]["w"] + p["init_h"]["b"]
     c = np.zeros_like(h)
@@ -71,9 +73,10 @@ def _np_loss(p, images, captions, *, cell, attention):
     return total
 
 
-@pytest.mark.parametrize("cell,attention", [("lstm", False), ("lstm", True), ("rnn", True)])
-def test_teacher_forced_loss_matches_numpy_float64(cell, attention):
-    model = _tiny(cell=cell, attention=attention)
+@pytest.mark.parametrize("cell,attention,positions", [("lstm", False, False), ("lstm", True, False),
+                                                      ("rnn", True, False), ("lstm", True, True)])
+def test_teacher_forced_loss_matches_numpy_float64(cell, attention, positions):
+    model = _tiny(cell=cell, attention=attention, positions=positions)
     params = model.init(jax.random.PRNGKey(0))
     params["init_h"]["b"] = params["init_h"]["b"] + 0.3  # non-zero biases exercise every term
     params["output"]["b"] = params["output"]["b"] - 0.2
@@ -85,6 +88,21 @@ def test_teacher_forced_loss_matches_numpy_float64(cell, attention):
     # float32 forward pass of O(1) values through ~10 layers: relative error ~1e-6; 1e-5 leaves margin.
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert got[1] != pytest.approx(want[0])  # the pad mask matters: the examples differ
+
+
+def test_encoder_classifier_matches_numpy_and_initialises_the_captioner():
+    classifier = models.encoder_classifier(image_shape=SHAPE, widths=(3,), num_classes=5)
+    params, state = classifier.init(jax.random.PRNGKey(3), SHAPE)
+    params["head"]["b"] = params["head"]["b"] + 0.1
+    images = np.random.default_rng(3).uniform(size=(4,) + SHAPE).astype(np.float32)
+    logits, _ = classifier.apply(params, state, images, train=False)
+    p = _np_tree(params)
+    want = _np_encode(p, images.astype(np.float64)).max(axis=1) @ p["head"]["w"] + p["head"]["b"]
+    np.testing.assert_allclose(np.asarray(logits), want, rtol=1e-5, atol=1e-6)  # float32 vs float64, one conv
+    model = _tiny(attention=True)
+    fresh = model.init(jax.random.PRNGKey(4))
+    assert jax.tree_util.tree_structure(fresh["encoder"]) == jax.tree_util.tree_structure(params["encoder"])
+    assert jax.tree_util.tree_map(np.shape, fresh["encoder"]) == jax.tree_util.tree_map(np.shape, params["encoder"])
 
 
 @pytest.mark.parametrize("attention", [False, True])
@@ -131,6 +149,8 @@ def test_training_reduces_the_loss_and_is_reproducible():
     (lambda m, p, x: _tiny(hidden_dim=0), "hidden_dim"),
     (lambda m, p, x: _tiny(embed_dim=0), "embed_dim"),
     (lambda m, p, x: _tiny(image_shape=(5, 5, 1)), "image_shape"),
+    (lambda m, p, x: models.encoder_classifier(image_shape=(5, 5, 1), widths=(3,), num_classes=2), "image_shape"),
+    (lambda m, p, x: models.encoder_classifier(image_shape=SHAPE, widths=(3,), num_classes=0), "num_classes"),
 ])
 def test_bad_input_one_line_value_error(call, name):
     model = _tiny()

@@ -56,6 +56,24 @@ def test_fooling_images_reach_every_target_on_a_tiny_model():
     assert bool(jnp.all(clipped.fooled)) and float(clipped.images.min()) >= 0 and float(clipped.images.max()) <= 1
 
 
+def _inflating_scores(x):
+    """Linear scores ``s_0 = x_0``, ``s_1 = 2 x_0``: ascending ``s_0`` raises ``s_1`` twice as fast."""
+    first = x.reshape(x.shape[0], -1)[:, 0]
+    return jnp.stack([first, 2.0 * first], axis=1)
+
+
+def test_raw_score_ascent_can_stall_where_log_prob_ascent_reaches_the_target():
+    # At x_0 = 1 class 1 leads; along d s_0 / dx = e_0 the lead s_1 - s_0 = x_0 only grows, while
+    # d log p_0 / dx = (1 - p_0 - 2 p_1) e_0 < 0 moves x_0 below 0, where s_0 > s_1 (hand-derived).
+    images = jnp.asarray(np.array([1.0, 0.5], np.float32).reshape(1, 1, 2, 1))
+    raw = visualize.fooling_images(_inflating_scores, images, 0, step_size=0.1, max_steps=50)
+    assert not bool(raw.fooled[0]) and int(raw.num_steps[0]) == 50
+    assert float(raw.images[0, 0, 0, 0]) == pytest.approx(1.0 + 50 * 0.1, rel=1e-5)
+    logp = visualize.fooling_images(_inflating_scores, images, 0, step_size=0.15, max_steps=50, objective="log_prob")
+    assert bool(logp.fooled[0]) and float(logp.images[0, 0, 0, 0]) < 0
+    assert int(logp.num_steps[0]) == 7  # x_0 = 1 - 0.15 k first < 0 at k = 7 (each step has unit direction)
+
+
 def test_fgsm_steps_epsilon_along_the_loss_gradient_sign(tiny_vgg):
     model, params, state = tiny_vgg
     logits_fn = lambda x: model.apply(params, state, x, train=False)[0]
@@ -107,6 +125,7 @@ def test_class_visualization_raises_the_class_score(tiny_vgg):
 @pytest.mark.parametrize("call, match", [
     (lambda f, x: visualize.fooling_images(f, x, 5), r"^targets: expected class indices in \[0, 5\), got 5..5$"),
     (lambda f, x: visualize.fooling_images(f, x, -1), r"^targets: expected class indices in \[0, 5\)"),
+    (lambda f, x: visualize.fooling_images(f, x, 1, objective="margin"), r"^objective: expected one of"),
     (lambda f, x: visualize.fgsm(f, x, np.array([0, 1]), epsilon=0.1), r"^labels: expected an int or 4 int"),
     (lambda f, x: visualize.fgsm(f, x, 0, epsilon=0.0), r"^epsilon: expected a number > 0"),
     (lambda f, x: visualize.saliency_maps(f, x[0], 0), r"^images: expected a float \(N, H, W, C\)"),
