@@ -37,9 +37,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax231.training import _guards
+from jax231.training import _batch, _guards
 from jax231.training._steps import epoch_permutation
-from jax231.types import Array
+from jax231.types import Array, PyTree
 
 TRAIN_METRICS = ("loss", "accuracy", "grad_norm", "update_ratio")
 """The step metrics summed over a chunk (``fit``'s history reports their means)."""
@@ -49,16 +49,19 @@ class LoopData(NamedTuple):
     """The data arguments of :func:`run_chunk` (all arrays: new values never recompile).
 
     Attributes:
-      images: ``(N, ...)`` training inputs on the device.
-      labels: ``(N,)`` int32 labels.
+      images: the training inputs on the device: an ``(N, ...)`` array or a
+        pytree of arrays with the leading axis ``N`` (:mod:`._batch`).
+      labels: the targets, a pytree with the same leading axis (``(N,)`` int32
+        class labels, a dict of boxes and classes, tokens ``(N, T)``), or
+        ``None`` for an unsupervised model (the batch then has no ``'label'``).
       data_key: the data-order key (``(K, 2)`` for a sweep).
       hook_key: the ``batch_fn`` key (``(K, 2)`` for a sweep).
       factor: float32 explosion factor (``inf`` tests finiteness only).
       step_args: extra arguments of the step (the sweep's per-member L2 strengths).
     """
 
-    images: Array
-    labels: Array
+    images: PyTree
+    labels: PyTree
     data_key: Array
     hook_key: Array
     factor: Array
@@ -106,15 +109,18 @@ def _select(keep_new: Array, new: Any, old: Any) -> Any:
     return jax.tree_util.tree_map(pick, new, old)
 
 
+def _batch_of(images: PyTree, labels: PyTree) -> dict[str, PyTree]:
+    return {"image": images} if labels is None else {"image": images, "label": labels}
+
+
 def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int, members: bool):
     """The batch of update ``t`` and the (possibly refreshed) epoch order."""
-    n = data.labels.shape[0]
+    n = _batch.num_examples({"image": data.images})
     if batch_size == n:
         if not members:
-            return {"image": data.images, "label": data.labels}, perm
+            return _batch_of(data.images, data.labels), perm
         k = data.data_key.shape[0]
-        return {"image": jnp.broadcast_to(data.images, (k,) + data.images.shape),
-                "label": jnp.broadcast_to(data.labels, (k, n))}, perm
+        return _batch_of(_batch.broadcast(data.images, k), _batch.broadcast(data.labels, k)), perm
     steps_per_epoch = n // batch_size
     pos = t % steps_per_epoch
 
@@ -126,7 +132,7 @@ def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
 
     perm = lax.cond((pos == 0) | (i == 0), order, lambda: perm)
     idx = lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size, axis=perm.ndim - 1)
-    return {"image": jnp.take(data.images, idx, axis=0), "label": jnp.take(data.labels, idx, axis=0)}, perm
+    return _batch_of(_batch.take(data.images, idx), _batch.take(data.labels, idx)), perm
 
 
 def _hook(batch_fn: Callable, hook_key: Array, t: Array, batch: dict, *, members: bool) -> dict:
@@ -159,7 +165,7 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
     Returns:
       A :class:`ChunkOut`.
     """
-    n = data.labels.shape[0]
+    n = _batch.num_examples({"image": data.images})
     shape = alive.shape
     perm_shape = (1,) if batch_size == n else (n,)
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)

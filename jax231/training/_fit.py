@@ -22,8 +22,8 @@ import numpy as np
 
 from jax231._rng import run_keys
 from jax231.optimizers import get_hyperparams, set_hyperparams
+from jax231.training import _batch, _guards, _logging
 from jax231.training import _fit_state as fs
-from jax231.training import _guards, _logging
 from jax231.training._checkpoint import Checkpointer
 from jax231.training._core import LoopData
 from jax231.training._files import WorkdirLock
@@ -110,15 +110,10 @@ class _Run(NamedTuple):
 
 
 def _check_arrays(name: str, data: Any) -> int:
-    if not isinstance(data, Mapping) or "image" not in data or "label" not in data:
-        raise ValueError(f"{name}: expected a dict with 'image' and 'label' arrays, got {type(data).__name__}"
-                         + (f" with keys {sorted(data)}" if isinstance(data, Mapping) else ""))
-    n_img, n_lab = np.shape(data["image"])[0], np.shape(data["label"])[0]
-    if n_img != n_lab:
-        raise ValueError(f"{name}: expected as many labels as images, got {n_img} images and {n_lab} labels")
-    if n_img == 0:
+    n = _batch.check(name, data)
+    if n == 0:
         raise ValueError(f"{name}: expected at least one example, got 0")
-    return int(n_img)
+    return n
 
 
 def _prepend(first, rest):
@@ -134,19 +129,24 @@ def _train_source(train: Any, batch_size: int | None):
         check_positive("batch_size", batch_size)
         if batch_size > n_train:
             raise ValueError(f"batch_size: expected at most the {n_train} training examples, got {batch_size}")
-        arrays = {"image": jnp.asarray(train["image"]), "label": jnp.asarray(train["label"], jnp.int32)}
-        probe = {k: v[:1024] for k, v in arrays.items()}
+        arrays = _batch.to_device(train)
+        probe = {k: _batch.head(v, 1024) for k, v in arrays.items()}
         return arrays, None, probe, batch_size
     batches = iter(train)
     first = next(batches, None)
     if first is None:
         raise ValueError("train: the iterator of batches is empty")
     _check_arrays("train batch", first)
-    return None, _prepend(first, batches), first, int(np.shape(first["label"])[0])
+    return None, _prepend(first, batches), first, _batch.num_examples(first)
 
 
-def _initial_state(runner: Runner, init_key, input_shape, hyperparams) -> TrainState:
-    state = runner.init(init_key, input_shape=tuple(input_shape))
+def _initial_state(runner: Runner, init_key, images, hyperparams) -> TrainState:
+    """The fresh state; ``input_shape`` is one example's shape (a dict of them for dict inputs)."""
+    if isinstance(images, Mapping):
+        shapes = tuple(sorted((k, tuple(np.shape(v)[1:])) for k, v in images.items()))
+        state = runner.init(init_key, input_shape=shapes, named=True)
+    else:
+        state = runner.init(init_key, input_shape=tuple(np.shape(images)[1:]))
     if hyperparams:
         try:
             state = state._replace(opt_state=set_hyperparams(state.opt_state, **hyperparams))
@@ -184,7 +184,7 @@ def _check_initial_loss(run: _Run, state: TrainState, model: Any, loss: str, loo
         if run.data is not None else evaluate(run.runner.eval_step, state, [run.probe])["loss"]
     num_classes = jax.eval_shape(
         lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-        state, jnp.asarray(run.probe["image"][:1])).shape[-1]
+        state, _batch.head(run.probe["image"], 1)).shape[-1]
     check = _guards.check_initial_loss(value, num_classes, kind=loss)
     if check.ok:
         return loop
@@ -418,6 +418,11 @@ def fit(
         in the state, ``jax231.optimizers.average_params``) is what is evaluated.
       train: ``{'image': (N, ...), 'label': (N,)}`` arrays, or an iterator of
         such batches (slower, a jitted step per batch; not fast-forwarded on resumption).
+        Both values may be pytrees with the leading axis ``N`` and ``'label'``
+        may be absent (multi-output and unsupervised models, :mod:`._batch`):
+        the ``loss`` callable then gets the model's output pytree and the label
+        pytree (or ``None``), and the accuracies are NaN. Integer label leaves
+        are cast to int32, other leaves kept as they are.
       val: optional validation arrays, evaluated every ``eval_every`` steps.
       loss: ``'softmax'``, ``'svm'`` or a per-example callable.
       penalty: optional regulariser ``R(params)`` added to the training loss.
@@ -489,21 +494,21 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
     arrays, batches, probe, batch_size = _train_source(train, batch_size)
     if batch_fn is not None and arrays is None:
         raise ValueError("batch_fn: expected on-device train arrays, got an iterator of batches")
-    check_batch_fn(batch_fn, {k: v[:batch_size] for k, v in probe.items()})
+    check_batch_fn(batch_fn, {k: _batch.head(v, batch_size) for k, v in probe.items()})
     check_eval_fn(eval_fn)
     if val is not None:
         _check_arrays("val", val)
-        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
+        val = _batch.to_device(val)
     path = _logging.check_workdir(files.workdir) if files.workdir is not None else None
     if l2 is not None and not (isinstance(l2, (int, float, np.floating)) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
     runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
     keys = run_keys(seed)
-    state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
+    state = _initial_state(runner, keys.init, probe["image"], hyperparams)
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
     step_args = () if l2 is None else (jnp.float32(l2),)
-    data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,
-                                                step_args)
+    data = None if arrays is None else LoopData(arrays["image"], arrays.get("label"), keys.data, keys.hook,
+                                                factor, step_args)
     ckpt = Checkpointer(path, max_to_keep=files.max_to_keep) if path is not None else None
     logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
     ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
@@ -519,10 +524,12 @@ def _run_config(state: TrainState, arrays: Mapping[str, Any] | None, l2: float |
     data (its size and a digest of its labels). The model's shapes are checked by the checkpoint."""
     hyperparams = {k: float(np.asarray(v)) for k, v in get_hyperparams(state.opt_state).items() if np.ndim(v) == 0}
     config: dict = {"hyperparams": hyperparams, "l2": l2}
-    if arrays is not None:
-        labels = np.ascontiguousarray(np.asarray(arrays["label"]))
-        config["train_examples"] = int(labels.shape[0])
-        config["train_labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
+    if arrays is not None:  # the labels' digest (the inputs' for an unsupervised model)
+        digest = hashlib.sha256()
+        for leaf in jax.tree_util.tree_leaves(arrays.get("label", arrays["image"])):
+            digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        config["train_examples"] = _batch.num_examples(arrays)
+        config["train_labels_sha256"] = digest.hexdigest()[:16]
     return config
 
 

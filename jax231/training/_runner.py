@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231 import losses
-from jax231.training import _cache, _core
+from jax231.training import _batch, _cache, _core
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import make_eval_step, make_train_step
 
@@ -71,14 +71,14 @@ def _build(model, optimizer, loss, penalty, batch_fn, with_l2) -> Runner:
         def eval_step(state, batch):
             return plain_eval(eval_view(optimizer, state), batch)
 
-    def init(rng, *, input_shape):
-        return create_train_state(model, optimizer, rng=rng, input_shape=input_shape)
+    def init(rng, *, input_shape, named=False):  # named: a dict of shapes passed as sorted items (hashable)
+        return create_train_state(model, optimizer, rng=rng, input_shape=dict(input_shape) if named else input_shape)
 
     # The chunk does not donate its input: the state before a chunk may be kept
     # (best snapshot, last good state); one copy per chunk is negligible.
     chunk = functools.partial(_core.run_chunk, step, batch_fn=batch_fn, members=False)
     return Runner(step=step, jit_step=jax.jit(step), eval_step=eval_step,
-                  init=jax.jit(init, static_argnames="input_shape"),
+                  init=jax.jit(init, static_argnames=("input_shape", "named")),
                   chunk=jax.jit(chunk, static_argnames="batch_size"))
 
 
@@ -107,8 +107,7 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
         batch = next(batches, None)
         if batch is None:
             raise ValueError(f"train: the iterator ran out of batches at step {int(state.step)}")
-        new, m = jit_step(state, {"image": jnp.asarray(batch["image"]), "label": jnp.asarray(batch["label"])},
-                          *step_args)
+        new, m = jit_step(state, _batch.to_device(batch), *step_args)
         t = int(state.step)
         if t == 0:
             initial_loss = float(m["loss"])

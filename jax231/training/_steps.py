@@ -11,7 +11,7 @@ import optax
 from jax import lax
 
 from jax231 import losses
-from jax231.training import _metrics
+from jax231.training import _batch, _metrics
 from jax231.training._state import TrainState
 from jax231.types import Array, ArrayLike, Params, PRNGKey
 
@@ -39,14 +39,12 @@ def resolve_loss(loss: LossName) -> Callable[..., Array]:
     return losses.svm_loss
 
 
-def _check_batch(batch: Batch) -> None:
-    if "image" not in batch or "label" not in batch:
-        raise ValueError(f"batch: expected a dict with 'image' and 'label', got keys {sorted(batch)}")
-    n_img, n_lab = jnp.shape(batch["image"])[0], jnp.shape(batch["label"])[0]
-    if n_img != n_lab:
-        raise ValueError(
-            f"batch: expected as many labels as images, got {n_img} images and {n_lab} labels"
-        )
+def _check_batch(batch: Batch, loss: LossName) -> None:
+    """The batch's structure (:func:`._batch.check`); a named loss needs a ``'label'``."""
+    _batch.check("batch", batch)
+    if not callable(loss) and "label" not in batch:
+        raise ValueError(f"batch: expected a dict with 'image' and 'label' (loss {loss!r} needs labels), "
+                         f"got keys {sorted(batch)}")
 
 
 def make_loss_fn(
@@ -56,6 +54,13 @@ def make_loss_fn(
     penalty: Callable[[Params], Array] | None = None,
 ) -> Callable[..., tuple[Array, tuple[Array, Any]]]:
     """Builds the objective ``L(w) = mean_i loss(f(x_i; w), y_i) + R(w)``.
+
+    The model's output ``f(x_i; w)`` and the labels ``y_i`` may be pytrees
+    (:mod:`._batch`): a multi-output model returns a dict, the batch's
+    ``'label'`` is a dict too (or absent: ``labels=None``), and the callable
+    ``loss(*, logits=output, labels=labels) -> (N,)`` combines them. A loss that
+    needs the dropout/sampling key or extra terms (a VAE's KL) gets them through
+    the output: ``apply`` receives ``rng`` and may return per-example terms.
 
     Args:
       model: a ``Model(init, apply)``.
@@ -71,7 +76,7 @@ def make_loss_fn(
 
     def loss_fn(params, model_state, batch, rng, *, train: bool):
         logits, new_model_state = model.apply(params, model_state, batch["image"], train=train, rng=rng)
-        value = jnp.mean(per_example(logits=logits, labels=batch["label"]))
+        value = jnp.mean(per_example(logits=logits, labels=batch.get("label")))
         if penalty is not None:
             value = value + penalty(params)
         return value, (logits, new_model_state)
@@ -91,8 +96,9 @@ def _needs_objective(optimizer: Any) -> bool:
         optimizer, optax.GradientTransformationExtraArgs)
 
 
-def _accuracy(logits: Array, labels: Array) -> Array:
-    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+def _accuracy(logits: Any, labels: Any) -> Array:
+    """Batch accuracy where defined (:func:`._batch.has_accuracy`), else NaN."""
+    return jnp.mean(_batch.correct(logits, labels))
 
 
 def make_train_step(
@@ -142,7 +148,7 @@ def make_train_step(
     pass_extras = _needs_objective(optimizer)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
-        _check_batch(batch)
+        _check_batch(batch, loss)
         rng = jax.random.fold_in(state.rng, state.step)  # 1.
         if axis_name is not None:
             rng = jax.random.fold_in(rng, lax.axis_index(axis_name))
@@ -153,7 +159,7 @@ def make_train_step(
         (value, (logits, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
             state.params
         )  # 2.
-        accuracy = _accuracy(logits, batch["label"])
+        accuracy = _accuracy(logits, batch.get("label"))
         if axis_name is not None:  # 3.
             grads, value, accuracy = lax.pmean((grads, value, accuracy), axis_name)
 
@@ -216,15 +222,16 @@ def make_eval_step(
     per_example = resolve_loss(loss)
 
     def eval_step(state: TrainState, batch: Batch) -> dict[str, Array]:
-        _check_batch(batch)
+        _check_batch(batch, loss)
         logits, _ = model.apply(state.params, state.model_state, batch["image"], train=False, rng=None)
-        labels = batch["label"]
+        labels = batch.get("label")
         mask = batch.get("mask")
-        mask = jnp.ones(labels.shape, jnp.float32) if mask is None else mask.astype(jnp.float32)
+        n = _batch.num_examples(batch)
+        mask = jnp.ones((n,), jnp.float32) if mask is None else mask.astype(jnp.float32)
         count = jnp.sum(mask)
         denom = jnp.maximum(count, 1.0)
         losses = per_example(logits=logits, labels=labels).astype(jnp.float32)
-        correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+        correct = _batch.correct(logits, labels)
         return {
             "loss": jnp.sum(jnp.where(mask > 0, losses, 0.0) * mask) / denom,
             "accuracy": jnp.sum(correct * mask) / denom,
@@ -235,18 +242,12 @@ def make_eval_step(
 
 
 @functools.partial(jax.jit, static_argnames=("eval_step", "batch_size"))
-def _evaluate_arrays(eval_step, state, images, labels, *, batch_size):
-    n = labels.shape[0]
+def _evaluate_arrays(eval_step, state, data, *, batch_size):
+    n = _batch.num_examples(data)
     num_batches = -(-n // batch_size)
-    pad = num_batches * batch_size - n
-    mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
-    images = jnp.concatenate([images, jnp.zeros((pad,) + images.shape[1:], images.dtype)])
-    labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
-    batches = {
-        "image": images.reshape((num_batches, batch_size) + images.shape[1:]),
-        "label": labels.reshape((num_batches, batch_size)),
-        "mask": mask.reshape((num_batches, batch_size)),
-    }
+    mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((num_batches * batch_size - n,), jnp.float32)])
+    batches = {key: _batch.pad_batches(value, num_batches, batch_size) for key, value in data.items()}
+    batches["mask"] = mask.reshape((num_batches, batch_size))
     per_batch = lax.map(lambda b: eval_step(state, b), batches)
     total = jnp.sum(per_batch["count"])
     return {
@@ -269,30 +270,29 @@ def evaluate(
       eval_step: from :func:`make_eval_step` (reuse the same object: it is the
         key of the compilation cache).
       state: the train state to evaluate.
-      data: a dict of arrays ``{'image', 'label'}`` (evaluated on device in one
-        compiled ``lax.map``, the last batch padded and masked), or an iterable
-        of such batches.
+      data: a dict ``{'image', 'label'}`` of arrays or pytrees (``'label'``
+        optional, see :mod:`._batch`; evaluated on device in one compiled
+        ``lax.map``, the last batch padded and masked), or an iterable of such batches.
       batch_size: examples per batch for array input (capped at the dataset size).
 
     Returns:
-      ``{'loss': float, 'accuracy': float}``, means over all examples.
+      ``{'loss': float, 'accuracy': float}``, means over all examples
+      (accuracy NaN where undefined).
     """
     if isinstance(data, Mapping):
-        _check_batch(data)
-        n = int(jnp.shape(data["label"])[0])
+        _batch.check("batch", data)
+        n = _batch.num_examples(data)
         if n == 0:
             raise ValueError("data: expected at least one example, got 0")
         if batch_size < 1:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
-        out = _evaluate_arrays(
-            eval_step, state, jnp.asarray(data["image"]), jnp.asarray(data["label"]),
-            batch_size=min(batch_size, n),
-        )
+        arrays = {key: jax.tree_util.tree_map(jnp.asarray, data[key]) for key in _batch.KEYS if key in data}
+        out = _evaluate_arrays(eval_step, state, arrays, batch_size=min(batch_size, n))
         return {k: float(v) for k, v in out.items()}
     sums = {"loss": 0.0, "accuracy": 0.0}
     total = 0.0
     for batch in data:
-        m = _eval_batch(eval_step, state, {k: jnp.asarray(v) for k, v in batch.items()})
+        m = _eval_batch(eval_step, state, {k: jax.tree_util.tree_map(jnp.asarray, v) for k, v in batch.items()})
         count = float(m["count"])
         sums = {k: sums[k] + float(m[k]) * count for k in sums}
         total += count
@@ -307,16 +307,16 @@ def epoch_permutation(data_key: PRNGKey, epoch: ArrayLike, num_examples: int) ->
 
 
 @functools.partial(jax.jit, static_argnames=("step", "batch_size"))
-def _epoch_scan(step, state, data_key, images, labels, epoch, *, batch_size):
+def _epoch_scan(step, state, data_key, arrays, epoch, *, batch_size):
     if data_key is None:
         data_key = jax.random.split(state.rng)[1]
-    n = labels.shape[0]
+    n = _batch.num_examples(arrays)
     num_batches = n // batch_size
     perm = epoch_permutation(data_key, epoch, n)[: num_batches * batch_size]
     perm = perm.reshape(num_batches, batch_size)
 
     def body(s, idx):
-        return step(s, {"image": images[idx], "label": labels[idx]})
+        return step(s, {key: _batch.take(value, idx) for key, value in arrays.items()})
 
     return lax.scan(body, state, perm)
 
@@ -349,9 +349,8 @@ def train_epoch_scan(
       ``(state, metrics)`` with every metric stacked over the ``N // batch_size``
       updates.
     """
-    _check_batch(arrays)
-    n = int(jnp.shape(arrays["label"])[0])
+    n = _batch.check("arrays", arrays)
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size: expected 1 <= batch_size <= {n} (the dataset size), got {batch_size}")
-    return _epoch_scan(step, state, data_key, arrays["image"], arrays["label"], epoch,
-                       batch_size=batch_size)
+    data = {key: arrays[key] for key in _batch.KEYS if key in arrays}
+    return _epoch_scan(step, state, data_key, data, epoch, batch_size=batch_size)
