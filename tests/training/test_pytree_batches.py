@@ -200,3 +200,24 @@ def test_bad_pytree_batches_are_one_line_errors(train, match):
 def test_named_loss_needs_labels():
     with pytest.raises(ValueError, match="needs labels"):
         training.fit(_autoencoder(), SGD, train={"image": _data()["image"]}, num_steps=1)
+
+
+def _terms_loss(*, logits, labels):
+    box = jnp.sum((logits["boxes"] - labels["boxes"]) ** 2, axis=-1)
+    logp = jax.nn.log_softmax(logits["classes"])
+    ce = -jnp.take_along_axis(logp, labels["classes"][:, None], axis=-1)[:, 0]
+    return box + ce, {"box": box, "class": ce}
+
+
+def test_named_loss_terms_reach_the_history():
+    data = _data()
+    result = training.fit(MULTI, SGD, train=data, loss=_terms_loss, num_steps=16, batch_size=16, eval_every=8)
+    plain = training.fit(MULTI, SGD, train=data, loss=_multitask_loss, num_steps=16, batch_size=16, eval_every=8)
+    chex.assert_trees_all_equal(result.state.params, plain.state.params)  # the terms are reports only
+    h = result.history
+    np.testing.assert_allclose(np.add(h["train_loss/box"], h["train_loss/class"]), h["train_loss"], rtol=1e-5)
+    it = training.fit(MULTI, SGD, train=iter([{k: jax.tree_util.tree_map(lambda a: a[:16], v)
+                                               for k, v in data.items()}] * 8),
+                      loss=_terms_loss, num_steps=8, eval_every=8)
+    np.testing.assert_allclose(it.history["train_loss/box"][0] + it.history["train_loss/class"][0],
+                               it.history["train_loss"][0], rtol=1e-5)
