@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jax231._validation import check_positive_int
 from jax231.training import _batch
 from jax231.training._logging import ProgressBar
 from jax231.training._steps import epoch_permutation
@@ -113,7 +114,12 @@ def run_in_chunks(program: Callable[[S, int, int], tuple[S, dict[str, Array]]], 
 
     Returns:
       ``(state, the metrics of every chunk)``.
+
+    Raises:
+      ValueError: ``num_steps`` or ``chunk_size`` not a positive int.
     """
+    check_positive_int("num_steps", num_steps)
+    check_positive_int("chunk_size", chunk_size)
     bar = ProgressBar(num_steps) if progress else None
     chunks: list[dict[str, Array]] = []
     started, done = time.monotonic(), 0
