@@ -7,7 +7,7 @@ Besides the aliases, two structural protocols type the training core (``fit``,
 ``make_train_step``, ``run_sweep``) without naming a concrete class:
 
 * :class:`Model`: anything with ``init(rng, input_shape) -> (params, state)`` and
-  ``apply(params, state, x, *, train, rng=None) -> (logits, state)``
+  ``apply(params, state, x, *, train, rng=None) -> (outputs, state)``
   (:class:`jax231.models.Model` is one);
 * :class:`GradientTransformation`: anything with optax's ``init(params) -> state``
   and ``update(grads, state, params=None, **extra) -> (updates, state)``, plus the
@@ -52,7 +52,6 @@ ScalarOrSchedule = Union[float, ArrayLike, Schedule]
 """A hyperparameter given as a constant, an array, or a schedule of the step."""
 
 
-
 class InitFn(Protocol):
     """``init(rng, input_shape) -> (params, state)`` of a model (``input_shape`` without batch)."""
 
@@ -60,17 +59,23 @@ class InitFn(Protocol):
 
 
 class ApplyFn(Protocol):
-    """``apply(params, state, x, *, train, rng=None) -> (logits, new_state)`` of a model."""
+    """``apply(params, state, x, *, train, rng=None) -> (outputs, new_state)`` of a model.
+
+    ``x`` is an ``(N, ...)`` array or a pytree of them, and the outputs are
+    logits ``(N, C)`` or any pytree with the leading axis ``N`` (a multi-output
+    model's dict, a generative model's per-example terms): the training core
+    passes them to the loss as they are (``jax231/training/_batch.py``).
+    """
 
     def __call__(
         self,
         params: Params,
         state: ModelState,
-        x: ArrayLike,
+        x: PyTree,
         *,
         train: bool,
         rng: Optional[PRNGKey] = None,
-    ) -> tuple[Array, ModelState]: ...
+    ) -> tuple[PyTree, ModelState]: ...
 
 
 class Model(Protocol):

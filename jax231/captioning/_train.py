@@ -1,25 +1,25 @@
-"""Training a :class:`~jax231.models.Captioner` by teacher forcing, in compiled chunks of updates.
+"""Training a :class:`~jax231.models.Captioner` by teacher forcing, with :func:`jax231.training.fit`.
 
-``jax231.training.fit`` calls ``apply(x)`` on images alone; a captioner's forward pass also
-reads the caption (the teacher-forced inputs), so it is trained here with the same update
-``w <- w + update(grad mean_i L_i(w))``, data order (:func:`jax231.training.epoch_permutation`)
-and one ``lax.scan`` of updates between two history rows.
+A captioner's forward pass reads the image and the caption (the teacher-forced
+inputs), so ``fit`` gets a dict input ``{'image': images, 'caption': tokens}``
+and no labels: the adapter :func:`_as_model`'s ``apply`` returns the
+per-example loss ``L_i = model.loss(w, x_i, y_i)`` and fit's loss reads it back.
+The update ``w <- w + update(grad mean_i L_i(w))``, data order, RNG convention,
+guard and compiled chunks are fit's.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jax231 import training
-from jax231.types import OptState, Params
+from jax231.models import Model
+from jax231.types import Array, ArrayLike, GradientTransformation, ModelState, OptState, Params, PRNGKey
 
 
 class CaptionTrainResult(NamedTuple):
@@ -30,31 +30,28 @@ class CaptionTrainResult(NamedTuple):
     history: dict[str, list]
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "num_steps", "batch_size"),
-                   donate_argnums=(0, 1))
-def _chunk(params, opt_state, step0, data_key, images, captions, *, loss_fn, optimizer, num_steps, batch_size):
-    n = images.shape[0]
-    per_epoch = n // batch_size
+@functools.lru_cache(maxsize=16)
+def _as_model(captioner: Any) -> Model:
+    """A ``Model`` over ``{'image', 'caption'}`` whose output is the per-example caption loss (cached)."""
+    def init(rng: PRNGKey, input_shape: Any) -> tuple[Params, ModelState]:
+        del input_shape  # the captioner knows its image shape and vocabulary
+        return captioner.init(rng), {}
 
-    def objective(p, x, y):
-        return jnp.mean(loss_fn(p, x, y))
+    def apply(params: Params, state: ModelState, x: Mapping[str, Array], *, train: bool,
+              rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+        return captioner.loss(params, x["image"], x["caption"]), state
 
-    def body(carry, t):
-        p, s = carry
-        perm = training.epoch_permutation(data_key, t // per_epoch, n)
-        idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_epoch) * batch_size, batch_size)
-        value, grads = jax.value_and_grad(objective)(p, images[idx], captions[idx])
-        updates, s = optimizer.update(grads, s, p)
-        p = jax.tree_util.tree_map(lambda w, u: (w + u).astype(w.dtype), p, updates)
-        return (p, s), value
+    return Model(init, apply)
 
-    (params, opt_state), values = jax.lax.scan(body, (params, opt_state), step0 + jnp.arange(num_steps))
-    return params, opt_state, jnp.mean(values)
+
+def _per_example(*, logits: ArrayLike, labels: None) -> Array:
+    """The per-example loss :func:`_as_model` returned (no labels: the caption is an input)."""
+    return jnp.asarray(logits)
 
 
 def train_captioner(
     model: Any,
-    optimizer: Any,
+    optimizer: GradientTransformation,
     data: Mapping[str, Any],
     *,
     num_steps: int,
@@ -66,8 +63,9 @@ def train_captioner(
 ) -> CaptionTrainResult:
     """Trains ``model`` on ``data = {'image': (N, H, W, C), 'caption': (N, T)}`` for ``num_steps`` updates.
 
-    Update :math:`t` uses examples ``epoch_permutation(data_key, t // (N // B), N)[(t mod (N // B)) B :][:B]``,
-    ``init_key, data_key = split(key(seed))``: same seed, same parameters.
+    ``jax231.training.fit`` (see the module docstring): update :math:`t` uses the
+    examples ``epoch_permutation(data_key, t // (N // B), N)[(t mod (N // B)) B :][:B]``
+    with the keys of ``run_keys(seed)``: same seed, same parameters.
 
     Args:
       model: a :class:`~jax231.models.Captioner`.
@@ -89,25 +87,10 @@ def train_captioner(
         raise ValueError(f"data: expected 'caption' of shape ({images.shape[0]}, T), got {tuple(captions.shape)}")
     if batch_size > images.shape[0]:
         raise ValueError(f"batch_size: expected at most the {images.shape[0]} examples, got {batch_size}")
-    init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-    params = model.init(init_key)
-    opt_state = optimizer.init(params)
-    history: dict[str, list] = {"step": [], "time": [], "loss": []}
-    bar = training.ProgressBar(num_steps) if progress else None
-    start, t = time.monotonic(), 0
-    while t < num_steps:
-        length = min(eval_every, num_steps - t)
-        params, opt_state, loss = _chunk(params, opt_state, jnp.int32(t), data_key, images, captions,
-                                         loss_fn=model.loss, optimizer=optimizer, num_steps=length,
-                                         batch_size=batch_size)
-        t += length
-        history["step"].append(t)
-        history["time"].append(time.monotonic() - start)
-        history["loss"].append(float(loss))
-        if bar is not None:
-            bar.update(t, {"train_loss": history["loss"][-1]})
-        if not math.isfinite(history["loss"][-1]) or (max_seconds is not None and time.monotonic() - start > max_seconds):
-            break
-    if bar is not None:
-        bar.close()
-    return CaptionTrainResult(params, opt_state, history)
+    result = training.fit(_as_model(model), optimizer, train={"image": {"image": images, "caption": captions}},
+                          loss=_per_example, num_steps=num_steps, batch_size=batch_size, eval_every=eval_every,
+                          seed=seed, progress=progress, max_seconds=max_seconds, explosion_factor=None,
+                          check_initial_loss=False)
+    history = {"step": list(result.history["step"]), "time": list(result.history["time"]),
+               "loss": list(result.history["train_loss"])}
+    return CaptionTrainResult(result.state.params, result.state.opt_state, history)

@@ -1,18 +1,17 @@
 """Training a likelihood (or reconstruction) model with :func:`jax231.training.fit`.
 
-``fit`` trains a ``Model`` whose ``apply`` returns logits, scored by a per-example
-loss ``f(*, logits, labels)`` against integer labels of shape ``(N,)``. An
-unsupervised objective has no labels: its target is the input itself. The
-adapter here makes such a model fit that contract without touching ``fit``:
+``fit`` trains any ``Model`` on pytree batches; an unsupervised objective has no
+labels (its target is the input itself), so the batches are ``{'image': x}``
+alone. The adapter here makes a generative model a ``Model``:
 
 * :func:`as_model` wraps any generative model with ``init(rng, input_shape)``
   and ``loss(params, x, rng) -> (N,)`` into a ``Model`` whose ``apply`` returns
-  the per-example objective as a ``(N, 1)`` "logit" (train mode draws the
+  the per-example objective as a ``(N, 1)`` output (train mode draws the
   model's noise, e.g. the VAE's :math:`\\epsilon`, from ``fit``'s per-step key;
   eval mode uses the fixed key ``key(0)``, so validation is deterministic);
-* :func:`objective_loss` reads it back, and the labels are dummy zeros.
+* :func:`objective_loss` reads it back (``labels`` is ``None``).
 
-``fit``'s ``train_accuracy`` / ``val_accuracy`` are then meaningless (always 1);
+``fit``'s ``train_accuracy`` / ``val_accuracy`` are NaN (undefined without labels);
 ``train_loss`` / ``val_loss`` are the mean objective in nats per example.
 """
 
@@ -33,7 +32,7 @@ __all__ = ["as_model", "fit_generative", "objective_loss"]
 
 
 def objective_loss(*, logits: ArrayLike, labels: ArrayLike) -> Array:
-    """The per-example objective carried in ``logits[:, 0]`` by :func:`as_model` (``labels`` ignored)."""
+    """The per-example objective carried in ``logits[:, 0]`` by :func:`as_model` (``labels``: ``None``, ignored)."""
     del labels
     return jnp.asarray(logits)[:, 0]
 
@@ -60,8 +59,7 @@ def as_model(generative: Any) -> Model:
 
 
 def _as_arrays(images: ArrayLike) -> dict[str, Any]:
-    images = np.asarray(images, np.float32)
-    return {"image": images, "label": np.zeros((images.shape[0],), np.int32)}
+    return {"image": np.asarray(images, np.float32)}
 
 
 def fit_generative(generative: Any, optimizer: Any, *, train: ArrayLike, val: ArrayLike | None = None,

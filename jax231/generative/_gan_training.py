@@ -10,8 +10,10 @@ Each step ``t`` (keys ``fold_in(rng, t)``), with a real minibatch :math:`x` of `
 
 :func:`train_gan` runs many such steps as one ``lax.scan`` over on-device data
 (minibatches from a per-epoch permutation, as :func:`jax231.training.fit` does),
-in chunks so a progress bar can be shown between them. ``jax231.training.fit``
-trains one network on one loss; this is its two-network counterpart.
+in chunks so a progress bar can be shown between them, through the training
+core's primitive for algorithm loops (:func:`jax231.training.run_steps`,
+:func:`jax231.training.run_in_chunks`). ``jax231.training.fit`` trains one
+network on one loss; this is its two-network counterpart.
 
 References:
   Goodfellow et al., 2014, Algorithm 1 (k = 1 discriminator step per generator step);
@@ -34,7 +36,7 @@ from jax231.generative._gan_losses import (
     generator_loss,
 )
 from jax231.models import Model
-from jax231.training import ProgressBar, epoch_permutation
+from jax231.training import run_in_chunks, run_steps
 from jax231.types import Array, ArrayLike, ModelState, OptState, Params, PRNGKey, Shape
 
 __all__ = ["GanState", "GanStep", "generate", "init_gan", "make_gan_step", "train_gan"]
@@ -175,16 +177,8 @@ def make_gan_step(generator: Model, discriminator: Model, g_optimizer: Any, d_op
 
 @functools.partial(jax.jit, static_argnames=("step", "num_steps", "batch_size"), donate_argnums=1)
 def _scan_steps(step, state, data, data_key, *, num_steps, batch_size):
-    n = data.shape[0]
-    per_epoch = n // batch_size
-
-    def body(s, _):
-        epoch, within = s.step // per_epoch, s.step % per_epoch
-        order = epoch_permutation(data_key, epoch, n)
-        idx = lax.dynamic_slice_in_dim(order, within * batch_size, batch_size)
-        return step(s, data[idx])
-
-    return lax.scan(body, state, None, length=num_steps)
+    out = run_steps(step, state, num_steps, start=state.step, data=data, data_key=data_key, batch_size=batch_size)
+    return out.state, out.metrics
 
 
 def train_gan(gan: GanStep, state: GanState, data: ArrayLike, *, num_steps: int, batch_size: int,
@@ -218,18 +212,11 @@ def train_gan(gan: GanStep, state: GanState, data: ArrayLike, *, num_steps: int,
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     if batch_size > data.shape[0]:
         raise ValueError(f"batch_size: expected at most the {data.shape[0]} examples, got {batch_size}")
-    bar = ProgressBar(num_steps) if progress else None
-    history: list[dict[str, Array]] = []
-    done = 0
-    while done < num_steps:
-        length = min(chunk_size, num_steps - done)
-        state, metrics = _scan_steps(gan.step, state, data, data_key, num_steps=length, batch_size=batch_size)
-        history.append(metrics)
-        done += length
-        if bar is not None:
-            bar.update(done, {"train_loss": float(metrics["g_loss"][-1])})
-    if bar is not None:
-        bar.close()
+    def program(state: GanState, done: int, length: int) -> tuple[GanState, dict[str, Array]]:
+        return _scan_steps(gan.step, state, data, data_key, num_steps=length, batch_size=batch_size)
+
+    state, history = run_in_chunks(program, state, num_steps, chunk_size=chunk_size, progress=progress,
+                                   progress_metric="g_loss")
     return state, {k: jnp.concatenate([m[k] for m in history]) for k in METRICS}
 
 

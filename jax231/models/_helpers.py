@@ -109,6 +109,25 @@ def init_conv_no_bias(rng: PRNGKey, window: int, c_in: int, c_out: int, *, init:
     return {"w": layers.init_conv(rng, window, c_in, c_out, init=init)["w"]}
 
 
+def init_residual_block(rng: PRNGKey, convs: Sequence[tuple[int, int, int]], *, in_channels: int,
+                        out_channels: int, stride: int, init: str) -> tuple[Params, ModelState]:
+    """Parameters and BN statistics of a residual block: ``conv_j``/``bn_j`` per ``(window, c_in, c_out)``
+    of ``convs`` (bias-free convolutions, each followed by BatchNorm), and a 1x1 projection shortcut
+    ``shortcut_conv``/``shortcut_bn`` when ``stride != 1`` or the channel count changes (ResNet, ResNeXt)."""
+    keys = jax.random.split(rng, len(convs) + 1)
+    params: dict = {}
+    state: dict = {}
+    for j, (window, a, b) in enumerate(convs):
+        params[f"conv_{j}"] = init_conv_no_bias(keys[j], window, a, b, init=init)
+        params[f"bn_{j}"] = layers.init_norm(b)
+        state[f"bn_{j}"] = layers.init_batch_norm_stats(b)
+    if stride != 1 or in_channels != out_channels:
+        params["shortcut_conv"] = init_conv_no_bias(keys[-1], 1, in_channels, out_channels, init=init)
+        params["shortcut_bn"] = layers.init_norm(out_channels)
+        state["shortcut_bn"] = layers.init_batch_norm_stats(out_channels)
+    return params, state
+
+
 def init_stem(rng: PRNGKey, c_in: int, c_out: int, *, init: str) -> tuple[Params, ModelState]:
     """Params ``{'conv': {'w': (3, 3, c_in, c_out)}, 'bn'}`` and state ``{'bn'}`` of :func:`stem`."""
     params = {"conv": init_conv_no_bias(rng, 3, c_in, c_out, init=init), "bn": layers.init_norm(c_out)}

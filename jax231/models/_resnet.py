@@ -46,18 +46,7 @@ def _block_init(
         convs = [(3, c_in, width), (3, width, width)]
     else:
         convs = [(1, c_in, width), (3, width, width), (1, width, c_out)]
-    keys = jax.random.split(rng, len(convs) + 1)
-    params: dict = {}
-    state: dict = {}
-    for j, (window, a, b) in enumerate(convs):
-        params[f"conv_{j}"] = _helpers.init_conv_no_bias(keys[j], window, a, b, init=init)
-        params[f"bn_{j}"] = layers.init_norm(b)
-        state[f"bn_{j}"] = layers.init_batch_norm_stats(b)
-    if stride != 1 or c_in != c_out:
-        params["shortcut_conv"] = _helpers.init_conv_no_bias(keys[-1], 1, c_in, c_out, init=init)
-        params["shortcut_bn"] = layers.init_norm(c_out)
-        state["shortcut_bn"] = layers.init_batch_norm_stats(c_out)
-    return params, state
+    return _helpers.init_residual_block(rng, convs, in_channels=c_in, out_channels=c_out, stride=stride, init=init)
 
 
 def resnet(

@@ -51,18 +51,8 @@ def init_resnext_block(
         raise ValueError(f"cardinality: expected a divisor of the inner width {inner_channels}, got {cardinality}")
     convs = [(1, in_channels, inner_channels), (3, inner_channels // cardinality, inner_channels),
              (1, inner_channels, out_channels)]
-    keys = jax.random.split(rng, len(convs) + 1)
-    params: dict = {}
-    state: dict = {}
-    for j, (window, a, b) in enumerate(convs):
-        params[f"conv_{j}"] = _helpers.init_conv_no_bias(keys[j], window, a, b, init=init)
-        params[f"bn_{j}"] = layers.init_norm(b)
-        state[f"bn_{j}"] = layers.init_batch_norm_stats(b)
-    if stride != 1 or in_channels != out_channels:
-        params["shortcut_conv"] = _helpers.init_conv_no_bias(keys[-1], 1, in_channels, out_channels, init=init)
-        params["shortcut_bn"] = layers.init_norm(out_channels)
-        state["shortcut_bn"] = layers.init_batch_norm_stats(out_channels)
-    return params, state
+    return _helpers.init_residual_block(rng, convs, in_channels=in_channels, out_channels=out_channels,
+                                        stride=stride, init=init)
 
 
 def resnext_block(

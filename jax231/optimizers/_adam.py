@@ -8,7 +8,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,7 @@ from jax231.optimizers._base import (
     current_hyperparams,
     init_hyperparams,
 )
-from jax231.types import Array, Params, ScalarOrSchedule, Updates
+from jax231.types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 
 
 class AdamState(NamedTuple):
@@ -43,7 +43,33 @@ class AdamState(NamedTuple):
     hyperparams: dict[str, Array]
 
 
-def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransformation:
+def adam_direction(
+    grads: Updates, m: Updates, v: Updates, t: Array, b1: ArrayLike, b2: ArrayLike, eps: ArrayLike
+) -> Updates:
+    """Adam's direction from the already-updated moments at step ``t`` (>= 1).
+
+    .. math:: \\hat m = m / (1 - \\beta_1^t), \\quad \\hat v = v / (1 - \\beta_2^t), \\quad
+              d = \\hat m / (\\sqrt{\\hat v} + \\epsilon)
+    """
+    del grads
+    m_hat = tm.bias_correction(m, b1, t)
+    v_hat = tm.bias_correction(v, b2, t)
+    return jax.tree_util.tree_map(lambda mh, vh: (mh / (jnp.sqrt(vh) + eps)).astype(mh.dtype), m_hat, v_hat)
+
+
+Direction = Callable[[Updates, Updates, Updates, Array, ArrayLike, ArrayLike, ArrayLike], Updates]
+MomentState = TypeVar("MomentState", bound=tuple)
+
+
+def moment_rule(spec: dict[str, Any], *, decoupled_decay: bool, name: str, state_type: Callable[..., MomentState],
+                direction: Direction) -> GradientTransformation:
+    """The Adam family's rule (Adam, AdamW, NAdam, NAdamW): two moments and a direction.
+
+    Per update: 1. ``t <- t + 1``; 2. ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``;
+    3. ``d = direction(g, m, v, t, b1, b2, eps)``; 4. ``Delta = -alpha (d [+ lambda theta])``.
+    ``state_type`` is the rule's own state NamedTuple ``(step, first_moment,
+    second_moment, hyperparams)``; ``name`` is the decoupled rule's name (messages).
+    """
     check_non_negative("learning_rate", spec["learning_rate"])
     check_unit_interval("beta1", spec["beta1"])
     check_unit_interval("beta2", spec["beta2"])
@@ -51,8 +77,8 @@ def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransform
     if decoupled_decay:
         check_non_negative("weight_decay", spec["weight_decay"])
 
-    def init(params: Params) -> AdamState:
-        return AdamState(
+    def init(params: Params) -> MomentState:
+        return state_type(
             step=jnp.zeros((), jnp.int32),
             first_moment=tm.zeros_like(params),
             second_moment=tm.zeros_like(params),
@@ -60,12 +86,12 @@ def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransform
         )
 
     def update(
-        grads: Updates, state: AdamState, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, AdamState]:
+        grads: Updates, state: Any, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MomentState]:
         del extra
         check_tree_match(grads, state.first_moment, reference_name="state.first_moment")
         if decoupled_decay and params is None:
-            raise ValueError("params: adamw needs the parameters for its weight decay, got None")
+            raise ValueError(f"params: {name} needs the parameters for its weight decay, got None")
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         alpha, b1, b2, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["eps"]
         # 1. t <- t + 1
@@ -73,19 +99,20 @@ def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransform
         # 2. m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
         m = tm.moment(grads, state.first_moment, b1, order=1)
         v = tm.moment(grads, state.second_moment, b2, order=2)
-        # 3. m_hat = m / (1 - b1^t) ;  v_hat = v / (1 - b2^t)
-        m_hat = tm.bias_correction(m, b1, t)
-        v_hat = tm.bias_correction(v, b2, t)
-        # 4. Delta = -alpha * m_hat / (sqrt(v_hat) + eps)   [ - alpha * lambda * theta ]
-        direction = jax.tree_util.tree_map(
-            lambda mh, vh: (mh / (jnp.sqrt(vh) + eps)).astype(mh.dtype), m_hat, v_hat
-        )
+        # 3. the rule's direction (Adam: m_hat / (sqrt(v_hat) + eps))
+        d = direction(grads, m, v, t, b1, b2, eps)
+        # 4. Delta = -alpha * d   [ - alpha * lambda * theta ]
         if decoupled_decay:
-            direction = tm.add_scale(direction, hp["weight_decay"], tm.cast_like(params, direction))
-        updates = tm.scale(-alpha, direction)
-        return updates, AdamState(step=t, first_moment=m, second_moment=v, hyperparams=hp)
+            d = tm.add_scale(d, hp["weight_decay"], tm.cast_like(params, d))
+        updates = tm.scale(-alpha, d)
+        return updates, state_type(step=t, first_moment=m, second_moment=v, hyperparams=hp)
 
     return GradientTransformation(init, update)
+
+
+def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransformation:
+    return moment_rule(spec, decoupled_decay=decoupled_decay, name="adamw", state_type=AdamState,
+                       direction=adam_direction)
 
 
 def adam(

@@ -39,7 +39,7 @@ from jax231.optimizers._base import (
     current_hyperparams,
     init_hyperparams,
 )
-from jax231.optimizers._linesearch import strong_wolfe_line_search
+from jax231.optimizers._linesearch import check_wolfe_constants, objective_gradient, strong_wolfe_line_search
 from jax231.types import Array, ArrayLike, Params, PyTree, ScalarOrSchedule, Updates
 
 
@@ -70,12 +70,6 @@ class LbfgsState(NamedTuple):
 
 def _check_history(history: Any) -> None:
     check_positive_int("history", history)
-
-
-def _check_constants(c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
-    if not 0 < c1 < c2 < 1:
-        raise ValueError(f"c1, c2: expected 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-    check_positive_int("max_linesearch_steps", max_linesearch_steps)
 
 
 def _init_state(params: Params, history: int, spec: dict[str, Any]) -> LbfgsState:
@@ -306,7 +300,7 @@ def lbfgs_minimize(
     _check_history(history)
     if norm not in ("l2", "max"):
         raise ValueError(f"norm: expected 'l2' or 'max', got {norm!r}")
-    _check_constants(c1, c2, max_linesearch_steps)
+    check_wolfe_constants(c1, c2, max_linesearch_steps)
     check_non_negative("tol", tol)
     check_non_negative("max_iters", max_iters)
     return _minimize(
@@ -364,7 +358,7 @@ def lbfgs(
     """
     check_non_negative("learning_rate", learning_rate)
     _check_history(history)
-    _check_constants(c1, c2, max_linesearch_steps)
+    check_wolfe_constants(c1, c2, max_linesearch_steps)
     spec = {"learning_rate": learning_rate}
 
     def init(params: Params) -> LbfgsState:
@@ -381,15 +375,8 @@ def lbfgs(
         **extra: Any,
     ) -> tuple[Updates, LbfgsState]:
         del extra
-        if value_fn is None or not callable(value_fn):
-            raise ValueError(
-                "value_fn: lbfgs.update needs value_fn=<params -> loss> as a keyword extra, "
-                f"got {value_fn!r}"
-            )
-        if params is None:
-            raise ValueError("params: lbfgs.update needs the current parameters, got None")
-        g = grads if grad is None else grad
-        check_tree_match(g, params, name="grads", reference_name="params")
+        g = objective_gradient("lbfgs", grads, params, grad, value_fn)
+        assert params is not None and value_fn is not None  # checked by objective_gradient
         check_tree_match(
             g, tm.index(state.s_history, 0), name="grads", reference_name="state.s_history[0]"
         )

@@ -20,16 +20,42 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jax231._validation import check_positive_int
 from jax231.optimizers import _tree_math as tm
-from jax231.types import Array, ArrayLike, PyTree
+from jax231.optimizers._base import check_tree_match
+from jax231.types import Array, ArrayLike, Params, PyTree, Updates
 
 _BRACKET, _ZOOM, _BACKTRACK, _DONE = 0, 1, 2, 3
+
+
+def check_wolfe_constants(c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
+    """The strong Wolfe constants ``0 < c1 < c2 < 1`` and a positive step budget (one-line ``ValueError``)."""
+    if not 0 < c1 < c2 < 1:
+        raise ValueError(f"c1, c2: expected 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+    check_positive_int("max_linesearch_steps", max_linesearch_steps)
+
+
+def objective_gradient(rule: str, grads: Updates, params: Params | None, grad: Updates | None,
+                       value_fn: Callable[[Params], ArrayLike] | None) -> Updates:
+    """The keyword extras of a rule that needs the objective, checked: returns the gradient to use.
+
+    ``value_fn`` must be callable and ``params`` given (the line search evaluates
+    the loss around them); the gradient is ``grad`` when passed, else ``grads``,
+    and must match ``params``.
+    """
+    if value_fn is None or not callable(value_fn):
+        raise ValueError(f"value_fn: expected a callable params -> loss ({rule}.update needs it), got {value_fn!r}")
+    if params is None:
+        raise ValueError(f"params: expected the current parameters ({rule}.update needs them), got None")
+    g = grads if grad is None else grad
+    check_tree_match(g, params, name="grads", reference_name="params")
+    return g
 
 
 class LineSearchResult(NamedTuple):

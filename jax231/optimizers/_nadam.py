@@ -14,16 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from jax231.optimizers import _tree_math as tm
-from jax231.optimizers._base import (
-    GradientTransformation,
-    check_non_negative,
-    check_positive,
-    check_tree_match,
-    check_unit_interval,
-    current_hyperparams,
-    init_hyperparams,
-)
-from jax231.types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
+from jax231.optimizers._adam import moment_rule
+from jax231.optimizers._base import GradientTransformation
+from jax231.types import Array, ArrayLike, ScalarOrSchedule, Updates
 
 
 class NadamState(NamedTuple):
@@ -64,43 +57,9 @@ def nadam_direction(
 
 
 def _nadam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransformation:
-    check_non_negative("learning_rate", spec["learning_rate"])
-    check_unit_interval("beta1", spec["beta1"])
-    check_unit_interval("beta2", spec["beta2"])
-    check_positive("eps", spec["eps"])
-    if decoupled_decay:
-        check_non_negative("weight_decay", spec["weight_decay"])
-
-    def init(params: Params) -> NadamState:
-        return NadamState(
-            step=jnp.zeros((), jnp.int32),
-            first_moment=tm.zeros_like(params),
-            second_moment=tm.zeros_like(params),
-            hyperparams=init_hyperparams(spec),
-        )
-
-    def update(
-        grads: Updates, state: NadamState, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, NadamState]:
-        del extra
-        check_tree_match(grads, state.first_moment, reference_name="state.first_moment")
-        if decoupled_decay and params is None:
-            raise ValueError("params: nadamw needs the parameters for its weight decay, got None")
-        hp = current_hyperparams(spec, state.hyperparams, state.step)
-        b1, b2 = hp["beta1"], hp["beta2"]
-        # 1. t <- t + 1 ;  m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
-        t = state.step + 1
-        m = tm.moment(grads, state.first_moment, b1, order=1)
-        v = tm.moment(grads, state.second_moment, b2, order=2)
-        # 2. d = (b1 m_hat_{t+1} + (1 - b1) g_hat_t) / (sqrt(v_hat) + eps)
-        direction = nadam_direction(grads, m, v, t, b1, b2, hp["eps"])
-        # 3. Delta = -alpha (d [+ lambda theta])
-        if decoupled_decay:
-            direction = tm.add_scale(direction, hp["weight_decay"], tm.cast_like(params, direction))
-        updates = tm.scale(-hp["learning_rate"], direction)
-        return updates, NadamState(step=t, first_moment=m, second_moment=v, hyperparams=hp)
-
-    return GradientTransformation(init, update)
+    """Adam's rule (:func:`jax231.optimizers._adam.moment_rule`) with NAdam's look-ahead direction."""
+    return moment_rule(spec, decoupled_decay=decoupled_decay, name="nadamw", state_type=NadamState,
+                       direction=nadam_direction)
 
 
 def nadam(

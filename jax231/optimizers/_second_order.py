@@ -33,11 +33,10 @@ from jax.flatten_util import ravel_pytree
 from jax231.optimizers._base import (
     GradientTransformation,
     check_non_negative,
-    check_tree_match,
     current_hyperparams,
     init_hyperparams,
 )
-from jax231.optimizers._linesearch import strong_wolfe_line_search
+from jax231.optimizers._linesearch import check_wolfe_constants, objective_gradient, strong_wolfe_line_search
 from jax231.types import Array, ArrayLike, Params, PyTree, ScalarOrSchedule, Updates
 
 METHODS = ("newton", "bfgs")
@@ -195,10 +194,7 @@ def _minimize(fun, x0, max_iters, tol, damping, *, method, c1, c2, max_linesearc
 def _check_common(max_iters: Any, tol: Any, c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
     check_non_negative("max_iters", max_iters)
     check_non_negative("tol", tol)
-    if not 0 < c1 < c2 < 1:
-        raise ValueError(f"c1, c2: expected 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-    if not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
-        raise ValueError(f"max_linesearch_steps: expected an int >= 1, got {max_linesearch_steps!r}")
+    check_wolfe_constants(c1, c2, max_linesearch_steps)
 
 
 def newton_minimize(
@@ -306,13 +302,8 @@ def _rule(method: str, learning_rate: ScalarOrSchedule, damping: ScalarOrSchedul
         **extra: Any,
     ) -> tuple[Updates, SecondOrderState]:
         del extra
-        if value_fn is None or not callable(value_fn):
-            raise ValueError(f"value_fn: expected a callable params -> loss ({method}.update needs it), "
-                             f"got {value_fn!r}")
-        if params is None:
-            raise ValueError(f"params: expected the current parameters ({method}.update needs them), got None")
-        g = grads if grad is None else grad
-        check_tree_match(g, params, name="grads", reference_name="params")
+        g = objective_gradient(method, grads, params, grad, value_fn)
+        assert params is not None and value_fn is not None  # checked by objective_gradient
         flat, unravel = ravel_pytree(params)
         flat_fun = cast(Callable[[Array], Array], lambda v: value_fn(unravel(v)))  # the loss: a scalar Array
         hp = current_hyperparams(spec, state.hyperparams, state.step)

@@ -3,9 +3,10 @@
 An :class:`Agent` says how to start (``init``), how to make one training
 iteration (``update``: environment steps, buffer, gradient steps) and how to act
 when evaluated (``policy``). :func:`make_train` turns it into
-``train(rng, hyperparams) -> TrainResult``: an outer ``lax.scan`` over
-evaluations whose body is an inner ``lax.scan`` of ``update`` followed by an
-evaluation of the policy; :func:`train_many` ``vmap``s it over seeds and over
+``train(rng, hyperparams) -> TrainResult``: an outer scan over evaluations
+whose body is an inner scan of ``update`` followed by an evaluation of the
+policy, both :func:`jax231.training.run_steps` (the training core's one
+primitive for algorithm loops); :func:`train_many` ``vmap``s it over seeds and over
 optimizer hyperparameters (set in the optimizer state with
 ``jax231.optimizers.set_hyperparams``), so that many agents train in one program.
 
@@ -21,10 +22,10 @@ from typing import Callable, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jax231.rl import _checks
 from jax231.rl._envs import Env, evaluate
+from jax231.training import run_steps
 from jax231.types import Array, ArrayLike, PRNGKey, PyTree
 
 Carry = PyTree
@@ -108,7 +109,7 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_epis
         init_key, eval_key = jax.random.split(rng)
 
         def evaluation(carry: Carry, index: Array) -> tuple[Carry, tuple]:
-            carry, metrics = lax.scan(lambda c, _: agent.update(c), carry, None, length=chunk)
+            carry, metrics = run_steps(lambda c, _: agent.update(c), carry, chunk)[:2]
             episodes = metrics.pop("episodes").sum()
             train_return = jnp.where(episodes > 0, metrics.pop("episode_return").sum() / jnp.maximum(episodes, 1),
                                      jnp.nan)
@@ -120,7 +121,7 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_epis
             return carry, ((index + 1) * steps_per_eval, eval_return, train_return, means)
 
         carry = agent.init(init_key, hyperparams)
-        carry, (steps, eval_return, train_return, metrics) = lax.scan(evaluation, carry, jnp.arange(num_evals))
+        carry, (steps, eval_return, train_return, metrics) = run_steps(evaluation, carry, num_evals)[:2]
         return TrainResult(carry, steps, eval_return, train_return, metrics)
 
     return train

@@ -30,6 +30,7 @@ from jax231.training._logging import MetricLogger, ProgressBar, tensorboard_avai
 from jax231.training._metrics import global_norm, update_ratio, update_ratios
 from jax231.training._options import Checkpointing, Guards, Logging, check_batch_fn, check_eval_fn
 from jax231.training._overfit import OverfitResult, overfit_subset
+from jax231.training._run_steps import StepsOut, batch_at, run_in_chunks, run_steps
 from jax231.training._runner import eval_view, get_eval_step
 from jax231.training._state import TrainState, create_train_state
 from jax231.training._steps import (
@@ -50,6 +51,10 @@ __all__ = [
     "Logging",
     "LoopData",
     "RunKeys",
+    "StepsOut",
+    "batch_at",
+    "run_in_chunks",
+    "run_steps",
     "TRAIN_METRICS",
     "check_batch_fn",
     "check_eval_fn",

@@ -13,12 +13,12 @@ are handled by ``jax.jit`` itself (one compilation per shape).
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
 MAX_ENTRIES = 64
-_entries: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+_entries: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 
 
 def cached(key: tuple, build: Callable[[], T]) -> T:

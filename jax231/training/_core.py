@@ -34,15 +34,19 @@ all states at every update (about an eighth of a small MLP step on CPU).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jax231.training import _guards
-from jax231.training._steps import epoch_permutation
-from jax231.types import Array
+from jax231.training import _batch, _guards
+from jax231.training._state import TrainState
+from jax231.training._steps import Batch, TrainStep, epoch_permutation
+from jax231.types import Array, ArrayLike, PRNGKey, PyTree
+
+BatchFn = Callable[[PRNGKey, Batch], Batch]
+"""The on-device hook ``batch_fn(key, batch) -> batch`` (augmentation, noise)."""
 
 TRAIN_METRICS = ("loss", "accuracy", "grad_norm", "update_ratio")
 """The step metrics summed over a chunk (``fit``'s history reports their means)."""
@@ -52,16 +56,19 @@ class LoopData(NamedTuple):
     """The data arguments of :func:`run_chunk` (all arrays: new values never recompile).
 
     Attributes:
-      images: ``(N, ...)`` training inputs on the device.
-      labels: ``(N,)`` int32 labels.
+      images: the training inputs on the device: an ``(N, ...)`` array or a
+        pytree of arrays with the leading axis ``N`` (:mod:`._batch`).
+      labels: the targets, a pytree with the same leading axis (``(N,)`` int32
+        class labels, a dict of boxes and classes, tokens ``(N, T)``), or
+        ``None`` for an unsupervised model (the batch then has no ``'label'``).
       data_key: the data-order key (``(K, 2)`` for a sweep).
       hook_key: the ``batch_fn`` key (``(K, 2)`` for a sweep).
       factor: float32 explosion factor (``inf`` tests finiteness only).
       step_args: extra arguments of the step (the sweep's per-member L2 strengths).
     """
 
-    images: Array
-    labels: Array
+    images: PyTree
+    labels: PyTree
     data_key: Array
     hook_key: Array
     factor: Array
@@ -69,27 +76,29 @@ class LoopData(NamedTuple):
 
 
 class ChunkOut(NamedTuple):
-    """What :func:`run_chunk` returns (leading axis ``K`` on every field for a sweep but ``state``'s).
+    """What :func:`run_chunk` returns (leading axis ``K`` on every field for a sweep but ``state``'s;
+    device arrays, or NumPy values from the host loop of an iterator).
 
     Attributes:
       state: the state after the chunk (one member: holds the bad update when ``bad``).
       initial_loss: the training loss of update 0 (NaN until it ran).
       num_done: good updates made in this chunk.
-      sums: sums of :data:`TRAIN_METRICS` over the good updates.
+      sums: sums of :data:`TRAIN_METRICS` over the good updates (one member: also
+        the step's ``'loss/<term>'`` metrics, :func:`summed_metrics`).
       bad: whether an update of this chunk was bad.
       bad_loss: the training loss of that update (NaN otherwise).
       bad_step: the global step of that update (-1 otherwise).
       alive: ``~bad`` and alive at the start.
     """
 
-    state: Any
-    initial_loss: Array
-    num_done: Array
-    sums: dict[str, Array]
-    bad: Array
-    bad_loss: Array
-    bad_step: Array
-    alive: Array
+    state: TrainState
+    initial_loss: ArrayLike
+    num_done: ArrayLike
+    sums: Mapping[str, ArrayLike]
+    bad: ArrayLike
+    bad_loss: ArrayLike
+    bad_step: ArrayLike
+    alive: ArrayLike
 
 
 def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -> Array:
@@ -99,27 +108,44 @@ def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -
     return _guards.is_exploded(metrics["loss"], initial_loss, factor) | ~finite
 
 
-def _select(keep_new: Array, new: Any, old: Any) -> Any:
+def summed_metrics(step: TrainStep, state: TrainState, data: LoopData, batch_size: int) -> tuple[str, ...]:
+    """:data:`TRAIN_METRICS` and the step's ``'loss/<term>'`` metrics (a loss with named terms).
+
+    Read from the step's abstract output (``jax.eval_shape``: traced, nothing runs).
+    """
+    def spec(a: Array) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((batch_size,) + tuple(a.shape[1:]), a.dtype)
+
+    batch = _batch_of(jax.tree_util.tree_map(spec, data.images), jax.tree_util.tree_map(spec, data.labels))
+    metrics = jax.eval_shape(step, state, batch, *data.step_args)[1]
+    return TRAIN_METRICS + tuple(sorted(k for k in metrics if k.startswith("loss/")))
+
+
+def _select(keep_new: Array, new: PyTree, old: PyTree) -> PyTree:
     """Member-wise ``where(keep_new, new, old)`` over whole states (leading axis ``K``)."""
-    def pick(a, b):
+    def pick(a: Array, b: Array) -> Array:
         return jnp.where(keep_new.reshape(keep_new.shape + (1,) * (a.ndim - 1)), a, b)
 
     return jax.tree_util.tree_map(pick, new, old)
 
 
-def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int, members: bool):
+def _batch_of(images: PyTree, labels: PyTree) -> dict[str, PyTree]:
+    return {"image": images} if labels is None else {"image": images, "label": labels}
+
+
+def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
+            members: bool) -> tuple[Batch, Array]:
     """The batch of update ``t`` and the (possibly refreshed) epoch order."""
-    n = data.labels.shape[0]
+    n = _batch.num_examples({"image": data.images})
     if batch_size == n:
         if not members:
-            return {"image": data.images, "label": data.labels}, perm
+            return _batch_of(data.images, data.labels), perm
         k = data.data_key.shape[0]
-        return {"image": jnp.broadcast_to(data.images, (k,) + data.images.shape),
-                "label": jnp.broadcast_to(data.labels, (k, n))}, perm
+        return _batch_of(_batch.broadcast(data.images, k), _batch.broadcast(data.labels, k)), perm
     steps_per_epoch = n // batch_size
     pos = t % steps_per_epoch
 
-    def order():
+    def order() -> Array:
         epoch = t // steps_per_epoch
         if members:
             return jax.vmap(lambda key: epoch_permutation(key, epoch, n))(data.data_key).astype(perm.dtype)
@@ -127,19 +153,19 @@ def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
 
     perm = lax.cond((pos == 0) | (i == 0), order, lambda: perm)
     idx = lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size, axis=perm.ndim - 1)
-    return {"image": jnp.take(data.images, idx, axis=0), "label": jnp.take(data.labels, idx, axis=0)}, perm
+    return _batch_of(_batch.take(data.images, idx), _batch.take(data.labels, idx)), perm
 
 
-def _hook(batch_fn: Callable, hook_key: Array, t: Array, batch: dict, *, members: bool) -> dict:
+def _hook(batch_fn: BatchFn, hook_key: Array, t: Array, batch: Batch, *, members: bool) -> Batch:
     if not members:
         return batch_fn(jax.random.fold_in(hook_key, t), batch)
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(hook_key, t)
     return jax.vmap(batch_fn)(keys, batch)
 
 
-def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, data: LoopData,
+def run_chunk(step: TrainStep, state: TrainState, initial_loss: Array, alive: Array, data: LoopData,
               start: Array, num_steps: Array, until: Array | None = None, *, batch_size: int,
-              batch_fn: Callable | None = None, members: bool = False) -> ChunkOut:
+              batch_fn: BatchFn | None = None, members: bool = False) -> ChunkOut:
     """Up to ``num_steps`` guarded updates from global step ``start`` in one ``lax.while_loop``.
 
     Args:
@@ -161,19 +187,20 @@ def run_chunk(step: Callable, state: Any, initial_loss: Array, alive: Array, dat
     Returns:
       A :class:`ChunkOut`.
     """
-    n = data.labels.shape[0]
+    n = _batch.num_examples({"image": data.images})
     shape = alive.shape
     perm_shape = (1,) if batch_size == n else (n,)
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)
     zeros = jnp.zeros(shape, jnp.float32)
+    summed = TRAIN_METRICS if members else summed_metrics(step, state, data, batch_size)
     carry0 = (state, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
-              {k: zeros for k in TRAIN_METRICS}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
+              {k: zeros for k in summed}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
               jnp.asarray(initial_loss, jnp.float32))
 
-    def cond(c):
+    def cond(c: tuple) -> Array:
         return (c[2] < num_steps) & jnp.any(c[5])
 
-    def body(c):
+    def body(c: tuple) -> tuple:
         cur, perm, i, done, sums, live, bad_loss, bad_step, init = c
         t = start + i
         if until is not None:

@@ -1,5 +1,36 @@
 """``fit``: one model trained by the compiled core (:mod:`._core`) in chunks of steps.
 
+On-device arrays (the fast path): the data is put on the device once and the
+updates between two evaluations/checkpoints run as ONE compiled loop
+(:mod:`jax231.training._core`: batches gathered from a per-epoch permutation
+inside the loop, the optional ``batch_fn`` hook, the guard at every update).
+The compiled programs are cached per ``(model, optimizer, loss, penalty,
+batch_fn)`` object, so seeds and ``hyperparams`` (data) never recompile.
+Random numbers follow the one convention of :mod:`jax231._rng`; batches may be
+pytrees (:mod:`._batch`: multi-output and unsupervised models).
+
+Guards (CS231n notes, "babysitting the learning process"; :class:`Guards`):
+
+1. initial loss: the data loss on up to 1024 training examples is compared
+   with chance level (``log C`` / ``C - 1``); a mismatch warns once and
+   opens the message (``check_initial_loss``; named losses only).
+2. explosion: an update whose training loss is NaN/Inf or exceeds
+   ``explosion_factor`` times the loss of update 0, or whose gradient,
+   parameter or update norm is not finite, stops training with status
+   ``'diverged'``; the returned state is the last good one (see
+   :func:`last_good_state`). The state reached at a checkpoint and at the
+   end is checked the same way, so a checkpoint never holds an exploded state.
+3. early stopping: after ``early_stopping_patience`` evaluations without a
+   lower validation loss, status ``'early_stopped'`` and the best snapshot
+   is returned (also when training completes, whenever the patience is set).
+
+With ``workdir`` (:class:`Checkpointing`): orbax checkpoints (atomic) every
+``checkpoint_every`` steps (default: every evaluation) and at the end; calling
+``fit`` again with the same ``workdir`` resumes from the latest checkpoint,
+bitwise (the ``batch_fn`` stream included: its keys depend on the step only).
+``metrics.csv``/``metrics.jsonl`` get one row per evaluation; ``tensorboard/``
+event files when ``log_tensorboard`` (:class:`Logging`).
+
 The pieces, each one screen: :class:`_Run` holds what does not change during a
 run (programs, data, options, files); :func:`_start` makes or restores the
 state and the :class:`~jax231.training._fit_state.FitLoop`; :func:`_train_chunk`
@@ -14,7 +45,7 @@ import hashlib
 import math
 import time
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,10 +54,10 @@ import numpy as np
 from jax231._rng import run_keys
 from jax231._validation import check_seed
 from jax231.optimizers import get_hyperparams, set_hyperparams
+from jax231.training import _batch, _guards, _logging
 from jax231.training import _fit_state as fs
-from jax231.training import _guards, _logging
 from jax231.training._checkpoint import Checkpointer
-from jax231.training._core import LoopData
+from jax231.training._core import BatchFn, LoopData
 from jax231.training._files import WorkdirLock
 from jax231.training._fit_state import HISTORY_KEYS, STATUSES, FitLoop
 from jax231.training._options import (
@@ -40,8 +71,8 @@ from jax231.training._options import (
 )
 from jax231.training._runner import Runner, eval_view, get_runner, run_iterator
 from jax231.training._state import TrainState
-from jax231.training._steps import LossName, evaluate
-from jax231.types import Array, Params
+from jax231.training._steps import Batch, EvalStep, LossName, evaluate
+from jax231.types import Array, GradientTransformation, Model, Params, PyTree
 
 EvalFn = Callable[[int, TrainState], "Mapping[str, float] | None"]
 
@@ -75,10 +106,10 @@ class FitResult(NamedTuple):
     best_step: int
     message: str
     initial_loss: float = math.nan
-    eval_step: Callable | None = None
+    eval_step: EvalStep | None = None
     eval_batch_size: int = 1024
 
-    def evaluate(self, data: Any, *, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, data: Batch | Iterable[Batch], *, batch_size: int | None = None) -> dict[str, float]:
         """``{'loss', 'accuracy'}`` of :attr:`state` on another split, with fit's compiled eval step."""
         if self.eval_step is None:
             raise ValueError("FitResult.evaluate: expected a result made by fit, got eval_step=None")
@@ -90,9 +121,9 @@ class _Run(NamedTuple):
 
     runner: Runner
     data: LoopData | None  # on-device arrays; None for an iterator
-    batches: Iterator | None
-    probe: dict  # up to 1024 training examples (initial-loss check)
-    val: dict | None
+    batches: Iterator[Batch] | None
+    probe: Batch  # up to 1024 training examples (initial-loss check)
+    val: Batch | None
     num_steps: int
     batch_size: int
     eval_every: int
@@ -110,17 +141,12 @@ class _Run(NamedTuple):
     allow_config_change: bool = False
 
 
-def _check_arrays(name: str, data: Any) -> int:
-    if not isinstance(data, Mapping) or "image" not in data or "label" not in data:
-        raise ValueError(f"{name}: expected a dict with 'image' and 'label' arrays, got {type(data).__name__}"
-                         + (f" with keys {sorted(data)}" if isinstance(data, Mapping) else ""))
-    n_img, n_lab = np.shape(data["image"])[0], np.shape(data["label"])[0]
-    if n_img != n_lab:
-        raise ValueError(f"{name}: expected as many labels as images, got {n_img} images and {n_lab} labels")
-    if n_img == 0:
+def _check_arrays(name: str, data: object) -> int:
+    n = _batch.check(name, data)
+    if n == 0:
         raise ValueError(f"{name}: expected at least one example, got 0")
     _guards.check_data(name, data, num_classes=None, finite=False)  # numeric dtypes (values: in _prepare)
-    return int(n_img)
+    return n
 
 
 def _prepend(first, rest):
@@ -128,7 +154,8 @@ def _prepend(first, rest):
     yield from rest
 
 
-def _train_source(train: Any, batch_size: int | None):
+def _train_source(train: Batch | Iterable[Batch], batch_size: int | None
+                  ) -> tuple[dict[str, PyTree] | None, Iterator[Batch] | None, Batch, int]:
     """``(arrays or None, batches or None, probe, batch_size)`` of the ``train`` argument."""
     if isinstance(train, Mapping):
         n_train = _check_arrays("train", train)
@@ -136,19 +163,24 @@ def _train_source(train: Any, batch_size: int | None):
         check_positive("batch_size", batch_size)
         if batch_size > n_train:
             raise ValueError(f"batch_size: expected at most the {n_train} training examples, got {batch_size}")
-        arrays = {"image": jnp.asarray(train["image"]), "label": jnp.asarray(train["label"], jnp.int32)}
-        probe = {k: v[:1024] for k, v in arrays.items()}
+        arrays = _batch.to_device(train)
+        probe = {k: _batch.head(v, 1024) for k, v in arrays.items()}
         return arrays, None, probe, batch_size
     batches = iter(train)
     first = next(batches, None)
     if first is None:
         raise ValueError("train: the iterator of batches is empty")
     _check_arrays("train batch", first)
-    return None, _prepend(first, batches), first, int(np.shape(first["label"])[0])
+    return None, _prepend(first, batches), first, _batch.num_examples(first)
 
 
-def _initial_state(runner: Runner, init_key, input_shape, hyperparams) -> TrainState:
-    state = runner.init(init_key, input_shape=tuple(input_shape))
+def _initial_state(runner: Runner, init_key, images, hyperparams) -> TrainState:
+    """The fresh state; ``input_shape`` is one example's shape (a dict of them for dict inputs)."""
+    if isinstance(images, Mapping):
+        shapes = tuple(sorted((k, tuple(np.shape(v)[1:])) for k, v in images.items()))
+        state = runner.init(init_key, input_shape=shapes, named=True)
+    else:
+        state = runner.init(init_key, input_shape=tuple(np.shape(images)[1:]))
     if hyperparams:
         try:
             state = state._replace(opt_state=set_hyperparams(state.opt_state, **hyperparams))
@@ -157,8 +189,8 @@ def _initial_state(runner: Runner, init_key, input_shape, hyperparams) -> TrainS
     return state
 
 
-def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
-           path: Any) -> tuple[FitLoop, TrainState, TrainState | None]:
+def _start(run: _Run, state: TrainState, model: Model, loss: LossName,
+           path: str | None) -> tuple[FitLoop, TrainState, TrainState | None]:
     """A fresh loop (with the initial-loss check), or the one of the latest checkpoint."""
     patience = run.guards.early_stopping_patience
     loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
@@ -180,17 +212,17 @@ def _start(run: _Run, state: TrainState, model: Any, loss: LossName,
     return loop, state, best
 
 
-def _check_initial_loss(run: _Run, state: TrainState, model: Any, loss: str, loop: FitLoop) -> FitLoop:
+def _check_initial_loss(run: _Run, state: TrainState, model: Model, loss: str, loop: FitLoop) -> FitLoop:
     """The notes' first sanity check, said once: a warning and the same words in the message."""
     value = evaluate(run.runner.eval_step, state, run.probe, batch_size=run.eval_batch_size)["loss"] \
         if run.data is not None else evaluate(run.runner.eval_step, state, [run.probe])["loss"]
     num_classes = jax.eval_shape(
         lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-        state, jnp.asarray(run.probe["image"][:1])).shape[-1]
+        state, _batch.head(run.probe["image"], 1)).shape[-1]
     check = _guards.check_initial_loss(value, num_classes, kind=loss)
     if check.ok:
         return loop
-    warnings.warn(check.message, stacklevel=4)
+    warnings.warn(check.message, stacklevel=5)
     return loop._replace(message=loop.message + check.message + "; ")
 
 
@@ -258,7 +290,7 @@ def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | 
     """
     stop_at = _next_stop(run, loop.step)
     factor = jnp.float32(math.inf if run.guards.explosion_factor is None else run.guards.explosion_factor)
-    if run.data is None:
+    if run.batches is not None:
         out, prev = run_iterator(run.runner.jit_step, state, prev, loop.initial_loss, run.batches,
                                  stop_at - loop.step, factor, run.step_args)
     else:
@@ -271,7 +303,12 @@ def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | 
     loop = fs.add_chunk(loop, out.sums, int(out.num_done), float(out.initial_loss))
     if not bool(out.bad):
         return out.state, loop, starts, prev
-    kept = prev if run.data is None else last_good_state(run, starts, int(out.num_done))
+    if run.batches is not None:  # the iterator path tracks the last good state itself
+        assert prev is not None
+        kept = prev
+    else:
+        assert starts is not None
+        kept = last_good_state(run, starts, int(out.num_done))
     loop = _divergence(loop, float(factor), int(out.bad_step), float(out.bad_loss), kept)
     return kept, loop, starts, prev
 
@@ -299,6 +336,7 @@ def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | No
     if run.bar is not None:
         run.bar.update(loop.step, row)
     if loop.early is not None:
+        assert run.guards.early_stopping_patience is not None  # loop.early is set only with a patience
         stopper = _guards.EarlyStopping(run.guards.early_stopping_patience)
         early, improved, stop = stopper.update(loop.early, row["val_loss"], loop.step)
         loop, best = loop._replace(early=early), state if improved else best
@@ -311,13 +349,14 @@ def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | No
 def _babysit(guards: Guards, loop: FitLoop) -> FitLoop:
     """The flat-loss and update-ratio checks, said once (at evaluation ``babysit_after``) like the initial loss."""
     k = guards.babysit_after
+    assert k is not None  # called at evaluation babysit_after only
     checks = [_guards.check_flat_loss(loop.history["train_loss"], loop.initial_loss, num_evals=k,
                                       min_drop=guards.flat_loss_drop)]
     if guards.update_ratio_band is not None:
         checks.append(_guards.check_update_ratio(loop.history["update_ratio"][:k], band=guards.update_ratio_band))
     for check in checks:
         if not check.ok:
-            warnings.warn(check.message, stacklevel=5)
+            warnings.warn(check.message, stacklevel=6)
             loop = loop._replace(message=loop.message + check.message + "; ")
     return loop
 
@@ -338,8 +377,7 @@ def _after_chunk(run: _Run, state: TrainState, loop: FitLoop, best: TrainState |
     return loop, best
 
 
-def _finish(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None,
-            optimizer: Any) -> FitResult:
+def _finish(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None) -> FitResult:
     for closable in (run.bar, run.ckpt, run.logger):
         if closable is not None:
             closable.close()
@@ -353,11 +391,11 @@ def _finish(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None
 
 
 def fit(
-    model: Any,
-    optimizer: Any,
+    model: Model,
+    optimizer: GradientTransformation,
     *,
-    train: Mapping[str, Any] | Iterable[Mapping[str, Any]],
-    val: Mapping[str, Any] | None = None,
+    train: Batch | Iterable[Batch],
+    val: Batch | None = None,
     loss: LossName = "softmax",
     penalty: Callable[[Params], Array] | None = None,
     num_steps: int,
@@ -376,50 +414,25 @@ def fit(
     max_to_keep: int | None = 2,
     hyperparams: Mapping[str, float] | None = None,
     l2: float | None = None,
-    batch_fn: Callable[[Any, dict], dict] | None = None,
+    batch_fn: BatchFn | None = None,
     eval_fn: EvalFn | None = None,
     guards: Guards | None = None,
     checkpointing: Checkpointing | None = None,
     logging: Logging | None = None,
 ) -> FitResult:
-    """Trains ``model`` with ``optimizer`` for ``num_steps`` updates.
-
-    On-device arrays (the fast path): the data is put on the device once and the
-    updates between two evaluations/checkpoints run as ONE compiled loop
-    (:mod:`jax231.training._core`: batches gathered from a per-epoch permutation
-    inside the loop, the optional ``batch_fn`` hook, the guard at every update).
-    The compiled programs are cached per ``(model, optimizer, loss, penalty,
-    batch_fn)`` object, so seeds and ``hyperparams`` (data) never recompile.
-    Random numbers follow the one convention of :mod:`jax231._rng`.
-
-    Guards (CS231n notes, "babysitting the learning process"; :class:`Guards`):
-
-    1. initial loss: the data loss on up to 1024 training examples is compared
-       with chance level (``log C`` / ``C - 1``); a mismatch warns once and
-       opens the message (``check_initial_loss``).
-    2. explosion: an update whose training loss is NaN/Inf or exceeds
-       ``explosion_factor`` times the loss of update 0, or whose gradient,
-       parameter or update norm is not finite, stops training with status
-       ``'diverged'``; the returned state is the last good one (see
-       :func:`last_good_state`). The state reached at a checkpoint and at the
-       end is checked the same way, so a checkpoint never holds an exploded state.
-    3. early stopping: after ``early_stopping_patience`` evaluations without a
-       lower validation loss, status ``'early_stopped'`` and the best snapshot
-       is returned (also when training completes, whenever the patience is set).
-
-    With ``workdir`` (:class:`Checkpointing`): orbax checkpoints (atomic) every
-    ``checkpoint_every`` steps (default: every evaluation) and at the end;
-    calling ``fit`` again with the same ``workdir`` resumes from the latest
-    checkpoint, bitwise (the ``batch_fn`` stream included: its keys depend on
-    the step only). ``metrics.csv``/``metrics.jsonl`` get one row per
-    evaluation; ``tensorboard/`` event files when ``log_tensorboard`` (:class:`Logging`).
+    """Trains ``model`` with ``optimizer`` for ``num_steps`` updates (the module docstring
+    describes the compiled loop, the guards and the checkpoints).
 
     Args:
       model: a ``Model(init, apply)`` (reuse the object to reuse the compilation).
       optimizer: a ``GradientTransformation``; its ``eval_params`` (an EMA held
         in the state, ``jax231.optimizers.average_params``) is what is evaluated.
       train: ``{'image': (N, ...), 'label': (N,)}`` arrays, or an iterator of
-        such batches (slower, a jitted step per batch; not fast-forwarded on resumption).
+        such batches (slower, a jitted step per batch; not fast-forwarded on
+        resumption). Both values may be pytrees with the leading axis ``N`` and
+        ``'label'`` may be absent (:mod:`._batch`): the ``loss`` callable then
+        gets the model's output and label pytrees (or ``None``), accuracies are
+        NaN. Integer label leaves become int32, other leaves stay as they are.
       val: optional validation arrays, evaluated every ``eval_every`` steps.
       loss: ``'softmax'``, ``'svm'`` or a per-example callable.
       penalty: optional regulariser ``R(params)`` added to the training loss.
@@ -427,32 +440,25 @@ def fit(
       batch_size: examples per update; ``None`` is full batch (L-BFGS).
       eval_every: steps between evaluations (and history rows).
       seed: the run's seed (:func:`jax231.training.run_keys`).
-      workdir, checkpoint_every, max_to_keep: see :class:`Checkpointing`.
-      early_stopping_patience, explosion_factor, check_initial_loss, max_seconds:
-        see :class:`Guards`.
-      progress, log_tensorboard: see :class:`Logging`.
-      eval_batch_size: batch size of the validation passes.
-      hyperparams: optimizer hyperparameters written into the fresh state
-        (``set_hyperparams``), as data: one optimizer object, many values, one
-        compilation. A resumed run keeps the values of its checkpoint.
-      batch_fn: on-device hook ``batch_fn(key, batch) -> batch`` applied to every
-        training batch (augmentation, noise) with ``key = fold_in(hook_key, step)``;
-        same keys, shapes and dtypes out (checked before compiling). Arrays only.
-      eval_fn: ``eval_fn(step, state) -> dict of floats or None`` called at every
-        evaluation (snapshots, extra metrics); its floats join the history row.
-      guards, checkpointing, logging: the option groups whole (they replace the
-        corresponding flat arguments).
+      workdir, checkpoint_every, max_to_keep: see :class:`Checkpointing`; early_stopping_patience,
+        explosion_factor, check_initial_loss, max_seconds: :class:`Guards`; progress, log_tensorboard:
+        :class:`Logging`. eval_batch_size: batch size of the validation passes.
+      hyperparams: optimizer hyperparameters written into the fresh state (``set_hyperparams``), as
+        data: one optimizer, many values, one compilation (a resumed run keeps its checkpoint's).
+      batch_fn: on-device hook ``batch_fn(key, batch) -> batch`` on every training batch (augmentation,
+        noise), ``key = fold_in(hook_key, step)``; same keys, shapes, dtypes out (checked before compiling).
+      eval_fn: ``eval_fn(step, state) -> dict of floats or None`` at every evaluation (snapshots, extra
+        metrics); its floats join the history row. guards, checkpointing, logging: the option groups
+        whole (they replace the corresponding flat arguments).
 
     Returns:
       A :class:`FitResult`.
 
     Raises:
-      ValueError: bad arguments (one line naming the argument), an unwritable
-        ``workdir`` (before any training), a ``workdir`` holding a run with
-        another seed, batch size, model shape, hyperparameters, L2 strength or
-        training data (unless ``Checkpointing(allow_config_change=True)``), no
-        intact checkpoint in it, or another live run holding its lock
-        (:class:`WorkdirLockedError`, a ``ValueError``).
+      ValueError: bad arguments (one line naming the argument), an unwritable ``workdir`` (before any
+        training), a ``workdir`` holding a run with another seed, batch size, model shape, hyperparameters,
+        L2 strength or training data (unless ``Checkpointing(allow_config_change=True)``), no intact
+        checkpoint in it, or another live run holding its lock (:class:`WorkdirLockedError`).
     """
     guards = guards or Guards(explosion_factor, check_initial_loss, early_stopping_patience, max_seconds)
     files = checkpointing or Checkpointing(workdir, checkpoint_every, max_to_keep)
@@ -463,17 +469,22 @@ def fit(
     check_options(guards, files, has_val=val is not None)
     run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
                           guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
-    # One run per workdir at a time: a second one stops here with one line naming the holder.
+    return _train_locked(run, state, model, loss, files, logs, num_steps)
+
+
+def _train_locked(run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing,
+                  logs: Logging, num_steps: int) -> FitResult:
+    """One run per workdir at a time: a second one stops here with one line naming the holder."""
     lock = WorkdirLock(files.workdir).acquire() if files.workdir is not None else None
     try:
-        return _train(run, state, model, loss, optimizer, files, logs, num_steps)
+        return _train(run, state, model, loss, files, logs, num_steps)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train(run: _Run, state: TrainState, model: Any, loss: LossName, optimizer: Any, files: Checkpointing,
-         logs: Logging, num_steps: int) -> FitResult:
+def _train(run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing,
+           logs: Logging, num_steps: int) -> FitResult:
     """The loop of :func:`fit`: resume or start, then chunks until a stop (under the workdir lock)."""
     loop, state, best = _start(run, state, model, loss, files.workdir)
     starts, prev = None, state
@@ -483,16 +494,19 @@ def _train(run: _Run, state: TrainState, model: Any, loss: LossName, optimizer: 
         state, loop, starts, prev = _train_chunk(run, state, loop, starts, prev)
         if loop.status == "completed":
             loop, best = _after_chunk(run, state, loop, best)
-    return _finish(run, state, loop, best, optimizer)
+    return _finish(run, state, loop, best)
 
 
-def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
-             guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn) -> tuple[_Run, TrainState]:
+def _prepare(model: Model, optimizer: GradientTransformation, train: Batch | Iterable[Batch], val: Batch | None,
+             loss: LossName, penalty: Callable[[Params], Array] | None, num_steps: int, batch_size: int | None,
+             eval_every: int, seed: int, guards: Guards, files: Checkpointing, logs: Logging, eval_batch_size: int,
+             hyperparams: Mapping[str, float] | None, l2: float | None, batch_fn: BatchFn | None,
+             eval_fn: EvalFn | None) -> tuple[_Run, TrainState]:
     """Validates the data and hooks, builds the programs and the fresh state (nothing trains)."""
     arrays, batches, probe, batch_size = _train_source(train, batch_size)
     if batch_fn is not None and arrays is None:
         raise ValueError("batch_fn: expected on-device train arrays, got an iterator of batches")
-    check_batch_fn(batch_fn, {k: v[:batch_size] for k, v in probe.items()})
+    check_batch_fn(batch_fn, {k: _batch.head(v, batch_size) for k, v in probe.items()})
     check_eval_fn(eval_fn)
     if val is not None:
         _check_arrays("val", val)
@@ -501,18 +515,21 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
         raise ValueError(f"l2: expected a finite float >= 0 or None, got {l2!r}")
     runner = get_runner(model, optimizer, loss, penalty, batch_fn, with_l2=l2 is not None)
     keys = run_keys(seed)
-    state = _initial_state(runner, keys.init, np.shape(probe["image"])[1:], hyperparams)
+    state = _initial_state(runner, keys.init, probe["image"], hyperparams)
     # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
     classes = _guards.output_classes(model, state, probe["image"]) if isinstance(loss, str) else None
     for name, split in (("train", train if arrays is not None else probe), ("val", val)):
         if split is not None:
             _guards.check_data(name, split, num_classes=classes, finite=guards.check_finite_inputs)
     if val is not None:
-        val = {"image": jnp.asarray(val["image"]), "label": jnp.asarray(val["label"], jnp.int32)}
+        val = _batch.to_device(val)
+    if classes is not None:  # a named classification loss: class indices (floats holding integers included)
+        arrays, val = (None if d is None else {**d, "label": jnp.asarray(d["label"], jnp.int32)}
+                       for d in (arrays, val))
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
     step_args = () if l2 is None else (jnp.float32(l2),)
-    data = None if arrays is None else LoopData(arrays["image"], arrays["label"], keys.data, keys.hook, factor,
-                                                step_args)
+    data = None if arrays is None else LoopData(arrays["image"], arrays.get("label"), keys.data, keys.hook,
+                                                factor, step_args)
     ckpt = Checkpointer(path, max_to_keep=files.max_to_keep) if path is not None else None
     logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
     ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
@@ -522,16 +539,18 @@ def _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size,
     return run, state
 
 
-def _run_config(state: TrainState, arrays: Mapping[str, Any] | None, l2: float | None) -> dict:
+def _run_config(state: TrainState, arrays: Batch | None, l2: float | None) -> dict:
     """What a resumed run must share with its checkpoint, besides the seed and batch size checked
     by :func:`_start`: the optimizer's constant hyperparameters, the L2 strength and the training
     data (its size and a digest of its labels). The model's shapes are checked by the checkpoint."""
     hyperparams = {k: float(np.asarray(v)) for k, v in get_hyperparams(state.opt_state).items() if np.ndim(v) == 0}
     config: dict = {"hyperparams": hyperparams, "l2": l2}
-    if arrays is not None:
-        labels = np.ascontiguousarray(np.asarray(arrays["label"]))
-        config["train_examples"] = int(labels.shape[0])
-        config["train_labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()[:16]
+    if arrays is not None:  # the labels' digest (the inputs' for an unsupervised model)
+        digest = hashlib.sha256()
+        for leaf in jax.tree_util.tree_leaves(arrays.get("label", arrays["image"])):
+            digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+        config["train_examples"] = _batch.num_examples(arrays)
+        config["train_labels_sha256"] = digest.hexdigest()[:16]
     return config
 
 

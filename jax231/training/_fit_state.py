@@ -58,8 +58,9 @@ def new_loop(early: EarlyStoppingState | None) -> FitLoop:
 
 
 def add_chunk(loop: FitLoop, sums: Mapping[str, Any], num_done: int, initial_loss: float) -> FitLoop:
-    """Accumulates a chunk's good updates (``step`` moves by ``num_done``)."""
-    pending = {k: loop.pending[k] + float(sums[k]) for k in TRAIN_METRICS}
+    """Accumulates a chunk's good updates (``step`` moves by ``num_done``); ``sums`` may hold
+    ``'loss/<term>'`` keys besides :data:`TRAIN_METRICS` (history ``'train_loss/<term>'``)."""
+    pending = {k: loop.pending.get(k, 0.0) + float(sums[k]) for k in sums}
     return loop._replace(step=loop.step + num_done, initial_loss=initial_loss,
                          pending=pending | {"count": loop.pending["count"] + num_done})
 
@@ -70,7 +71,8 @@ def train_row(loop: FitLoop, seconds: float) -> dict[str, float]:
     return {"step": loop.step, "time": loop.elapsed + seconds,
             "train_loss": loop.pending["loss"] / count, "train_accuracy": loop.pending["accuracy"] / count,
             "grad_norm": loop.pending["grad_norm"] / count, "update_ratio": loop.pending["update_ratio"] / count,
-            "val_loss": math.nan, "val_accuracy": math.nan}
+            "val_loss": math.nan, "val_accuracy": math.nan,
+            **{f"train_{k}": loop.pending[k] / count for k in loop.pending if k.startswith("loss/")}}
 
 
 def add_row(loop: FitLoop, row: Mapping[str, float]) -> FitLoop:
@@ -115,7 +117,8 @@ def to_json(loop: FitLoop, *, elapsed: float, seed: int, batch_size: int) -> dic
     return {
         "history": {k: [_json(v) for v in vs] for k, vs in loop.history.items()},
         "initial_loss": _json(loop.initial_loss), "elapsed": elapsed,
-        "best_step": loop.best_step, "best_val": _json(loop.best_val), "pending": loop.pending,
+        "best_step": loop.best_step, "best_val": _json(loop.best_val),
+        "pending": {k: _json(v) for k, v in loop.pending.items()},
         "early_stopping": [_json(early.best), early.best_step, early.num_bad] if early else None,
         "seed": seed, "batch_size": batch_size, "status": loop.status,
     }
@@ -128,5 +131,6 @@ def from_json(saved: Mapping[str, Any], *, step: int, with_early: bool) -> FitLo
         early = EarlyStoppingState(*saved["early_stopping"])
         early = early._replace(best=_inf(early.best))
     return FitLoop(step=step, history={k: [_nan(v) for v in vs] for k, vs in saved["history"].items()},
-                   pending=dict(saved["pending"]), best_step=saved["best_step"], best_val=_inf(saved["best_val"]),
+                   pending={k: _nan(v) for k, v in saved["pending"].items()}, best_step=saved["best_step"],
+                   best_val=_inf(saved["best_val"]),
                    early=early, initial_loss=_nan(saved["initial_loss"]), elapsed=saved["elapsed"])

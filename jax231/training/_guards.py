@@ -13,6 +13,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jax231 import _validation
 from jax231.types import Array, ArrayLike
@@ -22,7 +23,7 @@ def output_classes(model: Any, state: Any, images: ArrayLike) -> int:
     """The number of classes ``C`` a model predicts (its logits' last axis; traced, nothing runs)."""
     return int(jax.eval_shape(
         lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-        state, jnp.asarray(images[:1])).shape[-1])
+        state, jax.tree_util.tree_map(lambda a: jnp.asarray(a[:1]), images)).shape[-1])
 
 
 def check_data(name: str, data: Mapping[str, Any], *, num_classes: int | None, finite: bool = True) -> None:
@@ -33,8 +34,16 @@ def check_data(name: str, data: Mapping[str, Any], *, num_classes: int | None, f
     indices of shape ``(N,)`` in ``[0, num_classes)``. One line naming the
     split and the first bad example.
     """
-    _validation.check_examples(name, data["image"], data["label"], num_classes=num_classes, finite=finite,
-                               class_labels=num_classes is not None)
+    images, labels = data["image"], data.get("label")
+    if not isinstance(images, Mapping) and labels is not None and not isinstance(labels, Mapping):
+        _validation.check_examples(name, images, labels, num_classes=num_classes, finite=finite,
+                                   class_labels=num_classes is not None)
+        return
+    # A pytree batch (a custom loss): every leaf numeric, every image leaf finite.
+    for leaf in jax.tree_util.tree_leaves(images):
+        _validation.check_examples(name, leaf, np.zeros(np.shape(leaf)[:1]), finite=finite, class_labels=False)
+    for leaf in jax.tree_util.tree_leaves(labels):
+        _validation.check_examples(name, np.zeros(np.shape(leaf)[:1]), leaf, finite=False, class_labels=False)
 
 
 class InitialLossCheck(NamedTuple):

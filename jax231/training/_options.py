@@ -13,6 +13,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 import jax
 import numpy as np
 
+from jax231.training import _batch
+
 
 class Guards(NamedTuple):
     """The sanity checks of the notes ("babysitting the learning process").
@@ -111,16 +113,16 @@ def check_batch_fn(batch_fn: Callable | None, example: Mapping[str, Any]) -> Non
         return
     if not callable(batch_fn):
         raise ValueError(f"batch_fn: expected a function (key, batch) -> batch, got {type(batch_fn).__name__}")
-    spec = {k: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype if not hasattr(v, "dtype") else v.dtype)
-            for k, v in example.items()}
+    spec = jax.tree_util.tree_map(lambda v: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype if not hasattr(
+        v, "dtype") else v.dtype), dict(example))
     key = jax.ShapeDtypeStruct((2,), np.uint32)
     try:
         out = jax.eval_shape(batch_fn, key, spec)
     except TypeError as e:
         raise ValueError(f"batch_fn: expected a function (key, batch) -> batch, got one that fails on "
                          f"(key, batch): {str(e).splitlines()[0]}") from e
-    got = {k: (tuple(v.shape), str(v.dtype)) for k, v in out.items()} if isinstance(out, Mapping) else out
-    want = {k: (tuple(v.shape), str(v.dtype)) for k, v in spec.items()}
+    got = _batch.spec(out) if isinstance(out, Mapping) else out
+    want = _batch.spec(spec)
     if got != want:
         raise ValueError(f"batch_fn: expected a batch with the input's keys, shapes and dtypes {want}, got {got}")
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jax231 import losses
-from jax231.training import _cache, _core
+from jax231.training import _batch, _cache, _core
 from jax231.training._state import TrainState, create_train_state
-from jax231.training._steps import make_eval_step, make_train_step
+from jax231.training._steps import EvalStep, LossName, TrainStep, make_eval_step, make_train_step
+from jax231.types import Array, GradientTransformation, Model, Params
 
 
 class Runner(NamedTuple):
@@ -27,14 +28,14 @@ class Runner(NamedTuple):
       chunk: jitted :func:`jax231.training._core.run_chunk` for one member.
     """
 
-    step: Callable
-    jit_step: Callable
-    eval_step: Callable
-    init: Callable
-    chunk: Callable
+    step: TrainStep
+    jit_step: TrainStep
+    eval_step: EvalStep
+    init: Callable[..., TrainState]
+    chunk: Callable[..., _core.ChunkOut]
 
 
-def eval_view(optimizer: Any, state: TrainState) -> TrainState:
+def eval_view(optimizer: GradientTransformation, state: TrainState) -> TrainState:
     """The state to evaluate: ``params`` replaced by ``optimizer.eval_params`` when it has one."""
     eval_params = getattr(optimizer, "eval_params", None)
     if eval_params is None:
@@ -42,7 +43,8 @@ def eval_view(optimizer: Any, state: TrainState) -> TrainState:
     return state._replace(params=eval_params(state.opt_state, state.params))
 
 
-def _l2_step(model, optimizer, loss, penalty) -> Callable:
+def _l2_step(model: Model, optimizer: GradientTransformation, loss: LossName,
+             penalty: Callable[[Params], Array] | None) -> TrainStep:
     """The train step with an L2 strength as data: ``step(state, batch, l2)``.
 
     Adds ``jax231.losses.l2_penalty(params, strength=l2)`` (biases and norm
@@ -58,7 +60,8 @@ def _l2_step(model, optimizer, loss, penalty) -> Callable:
     return step
 
 
-def _build(model, optimizer, loss, penalty, batch_fn, with_l2) -> Runner:
+def _build(model: Model, optimizer: GradientTransformation, loss: LossName, penalty: Callable[[Params], Array] | None,
+           batch_fn: _core.BatchFn | None, with_l2: bool) -> Runner:
     if with_l2:
         step = _l2_step(model, optimizer, loss, penalty)
     else:
@@ -71,18 +74,20 @@ def _build(model, optimizer, loss, penalty, batch_fn, with_l2) -> Runner:
         def eval_step(state, batch):
             return plain_eval(eval_view(optimizer, state), batch)
 
-    def init(rng, *, input_shape):
-        return create_train_state(model, optimizer, rng=rng, input_shape=input_shape)
+    def init(rng, *, input_shape, named=False):  # named: a dict of shapes passed as sorted items (hashable)
+        return create_train_state(model, optimizer, rng=rng, input_shape=dict(input_shape) if named else input_shape)
 
     # The chunk does not donate its input: the state before a chunk may be kept
     # (best snapshot, last good state); one copy per chunk is negligible.
     chunk = functools.partial(_core.run_chunk, step, batch_fn=batch_fn, members=False)
     return Runner(step=step, jit_step=jax.jit(step), eval_step=eval_step,
-                  init=jax.jit(init, static_argnames="input_shape"),
+                  init=jax.jit(init, static_argnames=("input_shape", "named")),
                   chunk=jax.jit(chunk, static_argnames="batch_size"))
 
 
-def get_runner(model, optimizer, loss, penalty, batch_fn=None, with_l2: bool = False) -> Runner:
+def get_runner(model: Model, optimizer: GradientTransformation, loss: LossName,
+               penalty: Callable[[Params], Array] | None, batch_fn: _core.BatchFn | None = None,
+               with_l2: bool = False) -> Runner:
     """The programs of this configuration, built once per process (:mod:`._cache`).
 
     Reusing the same model and optimizer objects across calls of ``fit`` (over
@@ -107,8 +112,7 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
         batch = next(batches, None)
         if batch is None:
             raise ValueError(f"train: the iterator ran out of batches at step {int(state.step)}")
-        new, m = jit_step(state, {"image": jnp.asarray(batch["image"]), "label": jnp.asarray(batch["label"])},
-                          *step_args)
+        new, m = jit_step(state, _batch.to_device(batch), *step_args)
         t = int(state.step)
         if t == 0:
             initial_loss = float(m["loss"])
@@ -116,14 +120,15 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
             bad, bad_loss, bad_step = True, float(m["loss"]), t
             break
         state, prev = new, state
-        sums = {k: sums[k] + float(m[k]) for k in sums}
+        sums = {k: sums.get(k, 0.0) + float(m[k]) for k in _core.TRAIN_METRICS + tuple(
+            sorted(k for k in m if k.startswith("loss/")))}
         done += 1
     out = _core.ChunkOut(state, np.float32(initial_loss), np.int32(done), sums, np.bool_(bad),
                          np.float32(bad_loss), np.int32(bad_step), np.bool_(not bad))
     return out, prev
 
 
-def get_eval_step(model, optimizer, loss="softmax") -> Callable:
+def get_eval_step(model: Model, optimizer: GradientTransformation, loss: LossName = "softmax") -> EvalStep:
     """``fit``'s own eval step for ``(model, optimizer, loss)`` (evaluates ``eval_params``).
 
     The same object ``fit`` evaluates with (from the one compile cache), so an

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,7 @@ def create_train_state(
     optimizer: Any,
     *,
     rng: PRNGKey,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | Mapping[str, Sequence[int]],
 ) -> TrainState:
     """Initialises a model and its optimizer into a :class:`TrainState`.
 
@@ -52,7 +52,9 @@ def create_train_state(
       optimizer: a ``GradientTransformation(init, update)`` (jax231 or optax).
       rng: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``).
       input_shape: the shape of one example, without the batch axis, e.g.
-        ``(40, 1)`` for MNIST-1D.
+        ``(40, 1)`` for MNIST-1D; a dict of such shapes for a model whose input
+        is a dict of arrays (``fit`` with pytree ``'image'``, e.g. a captioner
+        reading images and teacher-forced tokens).
 
     Returns:
       A ``TrainState`` with ``step == 0``.
@@ -60,12 +62,15 @@ def create_train_state(
     Raises:
       ValueError: if ``input_shape`` is not a sequence of positive ints.
     """
-    input_shape = tuple(input_shape)
-    if not input_shape or not all(isinstance(d, int) and d > 0 for d in input_shape):
-        raise ValueError(
-            f"input_shape: expected a non-empty tuple of positive ints (one example, "
-            f"no batch axis), got {input_shape!r}"
-        )
+    shapes = dict(input_shape) if isinstance(input_shape, Mapping) else {"": input_shape}
+    for name, shape in shapes.items():
+        if not tuple(shape) or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ValueError(
+                f"input_shape{f'[{name!r}]' if name else ''}: expected a non-empty tuple of positive ints "
+                f"(one example, no batch axis), got {tuple(shape)!r}"
+            )
+    input_shape = {k: tuple(v) for k, v in shapes.items()} if isinstance(input_shape, Mapping) \
+        else tuple(input_shape)
     init_key, train_key = jax.random.split(rng)
     params, model_state = model.init(init_key, input_shape)
     opt_state = optimizer.init(params)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -11,21 +11,40 @@ import optax
 from jax import lax
 
 from jax231 import losses
-from jax231.training import _metrics
+from jax231.training import _batch, _metrics
 from jax231.training._state import TrainState
-from jax231.types import Array, ArrayLike, Params, PRNGKey
+from jax231.types import (
+    Array,
+    ArrayLike,
+    GradientTransformation,
+    Model,
+    ModelState,
+    OptState,
+    Params,
+    PRNGKey,
+    PyTree,
+    Updates,
+)
 
-LossName = str | Callable[..., Array]
-Batch = Mapping[str, ArrayLike]
+PerExampleLoss = Callable[..., "Array | tuple[Array, Mapping[str, Array]]"]
+"""``loss(*, logits, labels) -> (N,)``, or ``-> ((N,), {term: (N,)})`` to report named terms."""
+LossName = str | PerExampleLoss
+Batch = Mapping[str, PyTree]
+"""``{'image': inputs, 'label': targets}`` (pytrees with a leading axis ``N``, :mod:`._batch`)."""
+TrainStep = Callable[..., tuple[TrainState, dict[str, Array]]]
+"""``step(state, batch, *step_args) -> (state, metrics)``."""
+EvalStep = Callable[[TrainState, Batch], dict[str, Array]]
+Objective = Callable[..., tuple[Array, tuple[PyTree, ModelState, dict[str, Array]]]]
 LOSS_NAMES = ("softmax", "svm")
 
 
-def resolve_loss(loss: LossName) -> Callable[..., Array]:
+def resolve_loss(loss: LossName) -> PerExampleLoss:
     """Returns the per-example loss ``f(*, logits, labels) -> (N,)`` named by ``loss``.
 
     Args:
       loss: ``'softmax'`` (cross-entropy), ``'svm'`` (multiclass hinge, margin 1)
-        or a callable with the signature of :mod:`jax231.losses`.
+        or a callable with the signature of :mod:`jax231.losses` (it may also
+        return ``(values, {term: values})``, see :func:`make_loss_fn`).
 
     Raises:
       ValueError: for an unknown name.
@@ -39,23 +58,54 @@ def resolve_loss(loss: LossName) -> Callable[..., Array]:
     return losses.svm_loss
 
 
-def _check_batch(batch: Batch) -> None:
-    if "image" not in batch or "label" not in batch:
-        raise ValueError(f"batch: expected a dict with 'image' and 'label', got keys {sorted(batch)}")
-    n_img, n_lab = jnp.shape(batch["image"])[0], jnp.shape(batch["label"])[0]
-    if n_img != n_lab:
-        raise ValueError(
-            f"batch: expected as many labels as images, got {n_img} images and {n_lab} labels"
-        )
+def _check_batch(batch: Batch, loss: LossName) -> None:
+    """The batch's structure (:func:`._batch.check`); a named loss needs a ``'label'``."""
+    _batch.check("batch", batch)
+    if not callable(loss) and "label" not in batch:
+        raise ValueError(f"batch: expected a dict with 'image' and 'label' (loss {loss!r} needs labels), "
+                         f"got keys {sorted(batch)}")
+
+
+def _split_terms(out: Array | tuple[Array, Mapping[str, Array]]) -> tuple[Array, Mapping[str, Array]]:
+    """``(per-example values, {term: per-example values})`` of a loss's output."""
+    if isinstance(out, tuple):
+        values, terms = out
+        return values, terms
+    return out, {}
+
+
+def _make_objective(model: Model, loss: LossName, penalty: Callable[[Params], Array] | None) -> Objective:
+    """:func:`make_loss_fn` with the batch means of the loss's named terms in the aux."""
+    per_example = resolve_loss(loss)
+
+    def objective(params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *,
+                  train: bool) -> tuple[Array, tuple[PyTree, ModelState, dict[str, Array]]]:
+        logits, new_model_state = model.apply(params, model_state, batch["image"], train=train, rng=rng)
+        values, terms = _split_terms(per_example(logits=logits, labels=batch.get("label")))
+        value = jnp.mean(values)
+        if penalty is not None:
+            value = value + penalty(params)
+        return value, (logits, new_model_state, {name: jnp.mean(v) for name, v in terms.items()})
+
+    return objective
 
 
 def make_loss_fn(
-    model: Any,
+    model: Model,
     *,
     loss: LossName = "softmax",
     penalty: Callable[[Params], Array] | None = None,
-) -> Callable[..., tuple[Array, tuple[Array, Any]]]:
+) -> Callable[..., tuple[Array, tuple[PyTree, ModelState]]]:
     """Builds the objective ``L(w) = mean_i loss(f(x_i; w), y_i) + R(w)``.
+
+    The model's output ``f(x_i; w)`` and the labels ``y_i`` may be pytrees
+    (:mod:`._batch`): a multi-output model returns a dict, the batch's
+    ``'label'`` is a dict too (or absent: ``labels=None``), and the callable
+    ``loss(*, logits=output, labels=labels) -> (N,)`` combines them. A loss that
+    needs the dropout/sampling key or extra terms (a VAE's KL) gets them through
+    the output: ``apply`` receives ``rng`` and may return per-example terms. A
+    loss may also return ``(values, {term: values})``: the train step then
+    reports the batch mean of each term as the metric ``'loss/<term>'``.
 
     Args:
       model: a ``Model(init, apply)``.
@@ -67,19 +117,17 @@ def make_loss_fn(
       ``loss_fn(params, model_state, batch, rng, *, train) -> (loss, (logits,
       new_model_state))``, differentiable in ``params``.
     """
-    per_example = resolve_loss(loss)
+    objective = _make_objective(model, loss, penalty)
 
-    def loss_fn(params, model_state, batch, rng, *, train: bool):
-        logits, new_model_state = model.apply(params, model_state, batch["image"], train=train, rng=rng)
-        value = jnp.mean(per_example(logits=logits, labels=batch["label"]))
-        if penalty is not None:
-            value = value + penalty(params)
+    def loss_fn(params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *,
+                train: bool) -> tuple[Array, tuple[PyTree, ModelState]]:
+        value, (logits, new_model_state, _) = objective(params, model_state, batch, rng, train=train)
         return value, (logits, new_model_state)
 
     return loss_fn
 
 
-def _needs_objective(optimizer: Any) -> bool:
+def _needs_objective(optimizer: GradientTransformation) -> bool:
     """Whether ``update`` gets the keyword extras ``value``, ``grad``, ``value_fn``.
 
     Asked of the built object, never of its name or signature: jax231's
@@ -91,13 +139,56 @@ def _needs_objective(optimizer: Any) -> bool:
         optimizer, optax.GradientTransformationExtraArgs)
 
 
-def _accuracy(logits: Array, labels: Array) -> Array:
-    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+def _accuracy(logits: PyTree, labels: PyTree) -> Array:
+    """Batch accuracy where defined (:func:`._batch.has_accuracy`), else NaN."""
+    return jnp.mean(_batch.correct(logits, labels))
+
+
+def _dropout_key(state: TrainState, axis_name: str | None) -> PRNGKey:
+    """Step 1 of :func:`make_train_step`: ``fold_in(rng, t)``, and the device index under ``pmap``."""
+    rng = jax.random.fold_in(state.rng, state.step)
+    if axis_name is not None:
+        rng = jax.random.fold_in(rng, lax.axis_index(axis_name))
+    return rng
+
+
+def _optimizer_update(optimizer: GradientTransformation, pass_extras: bool, grads: Updates, state: TrainState,
+                      value: Array, objective: Callable[[Params], tuple[Array, Any]],
+                      axis_name: str | None) -> tuple[Updates, OptState]:
+    """Step 4 of :func:`make_train_step`: the keyword extras only for optimizers that need the objective."""
+    if not pass_extras:
+        return optimizer.update(grads, state.opt_state, state.params)
+
+    def value_fn(params: Params) -> Array:
+        v = objective(params)[0]
+        return lax.pmean(v, axis_name) if axis_name is not None else v
+
+    return optimizer.update(grads, state.opt_state, state.params, value=value, grad=grads, value_fn=value_fn)
+
+
+def _step_metrics(value: Array, accuracy: Array, grads: Updates, params: Params, updates: Updates,
+                  terms: Mapping[str, Array], per_layer_ratios: bool) -> dict[str, Array]:
+    """The metrics of one update (documented in :func:`make_train_step`)."""
+    param_norm = _metrics.global_norm(params)
+    update_norm = _metrics.global_norm(updates)
+    metrics = {
+        "loss": value.astype(jnp.float32),
+        "accuracy": accuracy,
+        "grad_norm": _metrics.global_norm(grads).astype(jnp.float32),
+        "param_norm": param_norm.astype(jnp.float32),
+        "update_norm": update_norm.astype(jnp.float32),
+        "update_ratio": (update_norm / (param_norm + _metrics._EPS)).astype(jnp.float32),
+    }
+    metrics.update({f"loss/{name}": v.astype(jnp.float32) for name, v in terms.items()})
+    if per_layer_ratios:
+        for name, r in _metrics.update_ratios(params, updates).items():
+            metrics[f"update_ratio/{name}"] = r
+    return metrics
 
 
 def make_train_step(
-    model: Any,
-    optimizer: Any,
+    model: Model,
+    optimizer: GradientTransformation,
     *,
     loss: LossName = "softmax",
     penalty: Callable[[Params], Array] | None = None,
@@ -127,104 +218,76 @@ def make_train_step(
     Args:
       model: a ``Model(init, apply)``.
       optimizer: a ``GradientTransformation`` (jax231.optimizers or optax).
-      loss: ``'softmax'``, ``'svm'`` or a per-example callable.
+      loss: ``'softmax'``, ``'svm'`` or a per-example callable (see :func:`make_loss_fn`).
       penalty: optional regulariser ``R(params)`` added to the loss.
       axis_name: the ``pmap`` axis to average gradients and metrics over.
       per_layer_ratios: also report ``'update_ratio/<path>'`` for every leaf.
 
     Returns:
       ``step(state, batch)``; ``metrics`` holds float32 scalars ``'loss'``
-      (including the penalty), ``'accuracy'``, ``'grad_norm'``, ``'param_norm'``
+      (including the penalty), ``'accuracy'`` (NaN where undefined: pytree
+      outputs or labels, see :mod:`._batch`), ``'grad_norm'``, ``'param_norm'``
       (before the update), ``'update_norm'`` and ``'update_ratio'``
-      (``update_norm / param_norm``, the notes' ~1e-3 rule of thumb).
+      (``update_norm / param_norm``, the notes' ~1e-3 rule of thumb), plus
+      ``'loss/<term>'`` for a loss returning named terms.
     """
-    loss_fn = make_loss_fn(model, loss=loss, penalty=penalty)
+    loss_fn = _make_objective(model, loss, penalty)
     pass_extras = _needs_objective(optimizer)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
-        _check_batch(batch)
-        rng = jax.random.fold_in(state.rng, state.step)  # 1.
-        if axis_name is not None:
-            rng = jax.random.fold_in(rng, lax.axis_index(axis_name))
+        _check_batch(batch, loss)
+        rng = _dropout_key(state, axis_name)  # 1.
 
-        def objective(params):
+        def objective(params: Params) -> tuple[Array, tuple[PyTree, ModelState, dict[str, Array]]]:
             return loss_fn(params, state.model_state, batch, rng, train=True)
 
-        (value, (logits, new_model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+        (value, (logits, new_model_state, terms)), grads = jax.value_and_grad(objective, has_aux=True)(
             state.params
         )  # 2.
-        accuracy = _accuracy(logits, batch["label"])
+        accuracy = _accuracy(logits, batch.get("label"))
         if axis_name is not None:  # 3.
-            grads, value, accuracy = lax.pmean((grads, value, accuracy), axis_name)
-
-        if pass_extras:  # 4.
-            def value_fn(params):
-                v = objective(params)[0]
-                return lax.pmean(v, axis_name) if axis_name is not None else v
-
-            updates, opt_state = optimizer.update(
-                grads, state.opt_state, state.params, value=value, grad=grads, value_fn=value_fn
-            )
-        else:
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            grads, value, accuracy, terms = lax.pmean((grads, value, accuracy, terms), axis_name)
+        updates, opt_state = _optimizer_update(optimizer, pass_extras, grads, state, value, objective,
+                                               axis_name)  # 4.
         params = jax.tree_util.tree_map(
             lambda w, u: (w + u).astype(w.dtype), state.params, updates
         )  # 5.
-
-        param_norm = _metrics.global_norm(state.params)
-        update_norm = _metrics.global_norm(updates)
-        metrics = {
-            "loss": value.astype(jnp.float32),
-            "accuracy": accuracy,
-            "grad_norm": _metrics.global_norm(grads).astype(jnp.float32),
-            "param_norm": param_norm.astype(jnp.float32),
-            "update_norm": update_norm.astype(jnp.float32),
-            "update_ratio": (update_norm / (param_norm + _metrics._EPS)).astype(jnp.float32),
-        }
-        if per_layer_ratios:
-            for name, r in _metrics.update_ratios(state.params, updates).items():
-                metrics[f"update_ratio/{name}"] = r
-        new_state = TrainState(
-            params=params,
-            model_state=new_model_state,
-            opt_state=opt_state,
-            step=state.step + 1,
-            rng=state.rng,
-        )
+        metrics = _step_metrics(value, accuracy, grads, state.params, updates, terms, per_layer_ratios)
+        new_state = TrainState(params=params, model_state=new_model_state, opt_state=opt_state,
+                               step=state.step + 1, rng=state.rng)
         return new_state, metrics
 
     return step
 
 
-def jit_train_step(step: Callable) -> Callable:
+def jit_train_step(step: TrainStep) -> TrainStep:
     """``jax.jit(step, donate_argnums=0)``: the old state's buffers are reused."""
     return jax.jit(step, donate_argnums=0)
 
 
-def make_eval_step(
-    model: Any, *, loss: LossName = "softmax"
-) -> Callable[[TrainState, Batch], dict[str, Array]]:
+def make_eval_step(model: Model, *, loss: LossName = "softmax") -> EvalStep:
     """Builds ``eval_step(state, batch) -> metrics`` (inference mode, no penalty).
 
     ``batch`` may carry a ``'mask'`` of 0/1 weights (padding rows have 0).
 
     Returns:
       ``eval_step``; metrics are batch MEANS over the unmasked examples,
-      ``'loss'`` (data loss only) and ``'accuracy'``, plus ``'count'``, the number
+      ``'loss'`` (data loss only, its named terms summed) and ``'accuracy'`` (NaN where undefined), plus ``'count'``, the number
       of unmasked examples, so that :func:`evaluate` can weight batches.
     """
     per_example = resolve_loss(loss)
 
     def eval_step(state: TrainState, batch: Batch) -> dict[str, Array]:
-        _check_batch(batch)
+        _check_batch(batch, loss)
         logits, _ = model.apply(state.params, state.model_state, batch["image"], train=False, rng=None)
-        labels = batch["label"]
+        labels = batch.get("label")
         mask = batch.get("mask")
-        mask = jnp.ones(labels.shape, jnp.float32) if mask is None else mask.astype(jnp.float32)
+        n = _batch.num_examples(batch)
+        mask = jnp.ones((n,), jnp.float32) if mask is None else mask.astype(jnp.float32)
         count = jnp.sum(mask)
         denom = jnp.maximum(count, 1.0)
-        losses = per_example(logits=logits, labels=labels).astype(jnp.float32)
-        correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+        losses = _split_terms(per_example(logits=logits, labels=labels))[0].astype(jnp.float32)
+        correct = _batch.correct(logits, labels)
         return {
             "loss": jnp.sum(jnp.where(mask > 0, losses, 0.0) * mask) / denom,
             "accuracy": jnp.sum(correct * mask) / denom,
@@ -235,18 +298,12 @@ def make_eval_step(
 
 
 @functools.partial(jax.jit, static_argnames=("eval_step", "batch_size"))
-def _evaluate_arrays(eval_step, state, images, labels, *, batch_size):
-    n = labels.shape[0]
+def _evaluate_arrays(eval_step, state, data, *, batch_size):
+    n = _batch.num_examples(data)
     num_batches = -(-n // batch_size)
-    pad = num_batches * batch_size - n
-    mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)])
-    images = jnp.concatenate([images, jnp.zeros((pad,) + images.shape[1:], images.dtype)])
-    labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
-    batches = {
-        "image": images.reshape((num_batches, batch_size) + images.shape[1:]),
-        "label": labels.reshape((num_batches, batch_size)),
-        "mask": mask.reshape((num_batches, batch_size)),
-    }
+    mask = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((num_batches * batch_size - n,), jnp.float32)])
+    batches = {key: _batch.pad_batches(value, num_batches, batch_size) for key, value in data.items()}
+    batches["mask"] = mask.reshape((num_batches, batch_size))
     per_batch = lax.map(lambda b: eval_step(state, b), batches)
     total = jnp.sum(per_batch["count"])
     return {
@@ -261,7 +318,7 @@ def _eval_batch(eval_step, state, batch):
 
 
 def evaluate(
-    eval_step: Callable, state: TrainState, data: Any, *, batch_size: int = 1024
+    eval_step: EvalStep, state: TrainState, data: Batch | Iterable[Batch], *, batch_size: int = 1024
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``state`` over a whole dataset.
 
@@ -269,30 +326,29 @@ def evaluate(
       eval_step: from :func:`make_eval_step` (reuse the same object: it is the
         key of the compilation cache).
       state: the train state to evaluate.
-      data: a dict of arrays ``{'image', 'label'}`` (evaluated on device in one
-        compiled ``lax.map``, the last batch padded and masked), or an iterable
-        of such batches.
+      data: a dict ``{'image', 'label'}`` of arrays or pytrees (``'label'``
+        optional, see :mod:`._batch`; evaluated on device in one compiled
+        ``lax.map``, the last batch padded and masked), or an iterable of such batches.
       batch_size: examples per batch for array input (capped at the dataset size).
 
     Returns:
-      ``{'loss': float, 'accuracy': float}``, means over all examples.
+      ``{'loss': float, 'accuracy': float}``, means over all examples
+      (accuracy NaN where undefined).
     """
     if isinstance(data, Mapping):
-        _check_batch(data)
-        n = int(jnp.shape(data["label"])[0])
+        _batch.check("batch", data)
+        n = _batch.num_examples(data)
         if n == 0:
             raise ValueError("data: expected at least one example, got 0")
         if batch_size < 1:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size}")
-        out = _evaluate_arrays(
-            eval_step, state, jnp.asarray(data["image"]), jnp.asarray(data["label"]),
-            batch_size=min(batch_size, n),
-        )
+        arrays = {key: jax.tree_util.tree_map(jnp.asarray, data[key]) for key in _batch.KEYS if key in data}
+        out = _evaluate_arrays(eval_step, state, arrays, batch_size=min(batch_size, n))
         return {k: float(v) for k, v in out.items()}
     sums = {"loss": 0.0, "accuracy": 0.0}
     total = 0.0
     for batch in data:
-        m = _eval_batch(eval_step, state, {k: jnp.asarray(v) for k, v in batch.items()})
+        m = _eval_batch(eval_step, state, {k: jax.tree_util.tree_map(jnp.asarray, v) for k, v in batch.items()})
         count = float(m["count"])
         sums = {k: sums[k] + float(m[k]) * count for k in sums}
         total += count
@@ -307,22 +363,22 @@ def epoch_permutation(data_key: PRNGKey, epoch: ArrayLike, num_examples: int) ->
 
 
 @functools.partial(jax.jit, static_argnames=("step", "batch_size"))
-def _epoch_scan(step, state, data_key, images, labels, epoch, *, batch_size):
+def _epoch_scan(step, state, data_key, arrays, epoch, *, batch_size):
     if data_key is None:
         data_key = jax.random.split(state.rng)[1]
-    n = labels.shape[0]
+    n = _batch.num_examples(arrays)
     num_batches = n // batch_size
     perm = epoch_permutation(data_key, epoch, n)[: num_batches * batch_size]
     perm = perm.reshape(num_batches, batch_size)
 
     def body(s, idx):
-        return step(s, {"image": images[idx], "label": labels[idx]})
+        return step(s, {key: _batch.take(value, idx) for key, value in arrays.items()})
 
     return lax.scan(body, state, perm)
 
 
 def train_epoch_scan(
-    step: Callable,
+    step: TrainStep,
     state: TrainState,
     arrays: Batch,
     *,
@@ -349,9 +405,8 @@ def train_epoch_scan(
       ``(state, metrics)`` with every metric stacked over the ``N // batch_size``
       updates.
     """
-    _check_batch(arrays)
-    n = int(jnp.shape(arrays["label"])[0])
+    n = _batch.check("arrays", arrays)
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size: expected 1 <= batch_size <= {n} (the dataset size), got {batch_size}")
-    return _epoch_scan(step, state, data_key, arrays["image"], arrays["label"], epoch,
-                       batch_size=batch_size)
+    data = {key: arrays[key] for key in _batch.KEYS if key in arrays}
+    return _epoch_scan(step, state, data_key, data, epoch, batch_size=batch_size)
