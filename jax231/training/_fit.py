@@ -45,7 +45,7 @@ import hashlib
 import math
 import time
 import warnings
-from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -145,7 +145,7 @@ def _check_arrays(name: str, data: object) -> int:
     n = _batch.check(name, data)
     if n == 0:
         raise ValueError(f"{name}: expected at least one example, got 0")
-    _guards.check_data(name, data, num_classes=None, finite=False)  # numeric dtypes (values: in _prepare)
+    _guards.check_data(name, cast(Batch, data), num_classes=None, finite=False)  # numeric dtypes (values: in _prepare)
     return n
 
 
@@ -198,6 +198,7 @@ def _start(run: _Run, state: TrainState, model: Model, loss: LossName,
         state, saved, best = run.ckpt.restore(state, with_best=patience is not None, config=run.config,
                                               allow_config_change=run.allow_config_change)
         step = run.ckpt.restored_step  # the newest INTACT checkpoint, not always the latest
+        assert step is not None  # set by restore
         for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
             if saved[key] != value:
                 raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
@@ -518,7 +519,8 @@ def _prepare(model: Model, optimizer: GradientTransformation, train: Batch | Ite
     state = _initial_state(runner, keys.init, probe["image"], hyperparams)
     # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
     classes = _guards.output_classes(model, state, probe["image"]) if isinstance(loss, str) else None
-    for name, split in (("train", train if arrays is not None else probe), ("val", val)):
+    splits: tuple[tuple[str, Batch | None], ...] = (("train", cast(Batch, train) if arrays is not None else probe), ("val", val))
+    for name, split in splits:
         if split is not None:
             _guards.check_data(name, split, num_classes=classes, finite=guards.check_finite_inputs)
     if val is not None:

@@ -95,9 +95,8 @@ def test_main_end_to_end_tiny(tmp_path):
         (["--dataset=mnist2d"], "error: --dataset: expected one of mnist1d, digits, cifar10_shared"),
         (["--config.batch_sizee=3"],  # ml_collections applies overrides at import: still one line
          'error: --config: bad override: unknown field batch_sizee Did you mean "batch_size"'),
-        (["--config.tuning.grid_size=0"],  # an empty grid
-         "error: --config.tuning.grid_size: expected an integer >= 1 (learning rates per optimizer; 0 is an "
-         "empty grid), got 0"),
+        (["--config.tuning.grid_size=0"],  # an empty grid: refused by the CLI's name-based range check first
+         "error: --config.tuning.grid_size: expected an int >= 1, got 0"),
         (["--config.target_accuracy.mlp=1.5"],  # a target no optimizer can reach
          "error: --config.target_accuracy.mlp: expected a validation accuracy in (0, 1]"),
     ],
