@@ -33,7 +33,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.train_size = 0  # Training canvases used (0 = all 4,000).
     config.test_size = 0  # Test canvases evaluated (0 = all 500).
     config.widths = (16, 32, 64, 64)  # Backbone channels (2x2 max pooling between stages).
-    config.hidden = 128  # Units of the shared fully connected layer.
+    config.convs_per_block = 1  # 3x3 convolutions per backbone stage.
+    config.hidden = 128  # Units of the fully connected layer of each head.
     config.box_loss = "smooth_l1"  # 'smooth_l1' or 'l2' on (cx, cy, w, h) as fractions of the image.
     config.box_weight = 10.0  # Multi-task weight of the box term.
     config.num_steps = 1500  # Adam updates.
