@@ -17,9 +17,13 @@ Left out: the two-stage variant (a region proposal network + RoI align head). Th
 (``jax231.models.layers.roi_align`` / ``roi_pool``, tested against NumPy transcriptions), but a
 second model and experiment did not fit this session's CPU budget.
 
-RESULTS (default): not yet measured. In this session (2-core CPU shared by 8 engineers, load average 25-33, this run at
-nice 10) the process got ~5% of a core: after 65 minutes and ~200 CPU-seconds it had not finished its
-first 200 updates, so the target is unverified; rerun the command above on an idle machine.
+RESULTS (default): measured 2026-12-01 on the 2-core CPU shared with other jobs (load average
+19-22, nice 15), with the loss of that morning (YOLOv1's squared-error objectness on the sigmoid):
+198 CPU-seconds, 9 min 49 s wall, **COCO mAP@[.5:.95] 0.00, AP@0.5 0.00** -- the boxes had
+converged (coordinate loss 0.006, class loss 0.003, objectness term = sum of IoU^2 ~ 1.56) but
+every confidence had saturated at 0, so no box passed the 0.01 score threshold. ``yolo_loss``
+now trains objectness with a binary cross-entropy (KL) on the logit; the default command was not
+re-measured with it before the session's deadline: the target is unverified.
 """
 
 from __future__ import annotations
