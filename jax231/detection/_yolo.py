@@ -65,11 +65,14 @@ class YoloLossWeights(NamedTuple):
     cls: float = 1.0
 
 
+def _xlogx(v: Array) -> Array:
+    return jnp.where(v > 0, v * jnp.log(jnp.where(v > 0, v, 1.0)), 0.0)
+
+
 def _binary_kl(target: Array, logit: Array) -> Array:
-    """:math:`\mathrm{KL}(\mathrm{Bern}(q)\,\|\,\mathrm{Bern}(\sigma(z)))` = cross-entropy minus the entropy of :math:`q`."""
+    """KL(Bern(q) || Bern(sigmoid(z))): the binary cross-entropy less the entropy of ``q``."""
     q = jnp.clip(target, 0.0, 1.0)
-    xlogx = lambda v: jnp.where(v > 0, v * jnp.log(jnp.where(v > 0, v, 1.0)), 0.0)
-    return q * jax.nn.softplus(-logit) + (1.0 - q) * jax.nn.softplus(logit) + xlogx(q) + xlogx(1.0 - q)
+    return q * jax.nn.softplus(-logit) + (1.0 - q) * jax.nn.softplus(logit) + _xlogx(q) + _xlogx(1.0 - q)
 
 
 def _image_loss(raw, gt_boxes, gt_classes, *, image_size, boxes_per_cell, num_classes, weights):
