@@ -14,8 +14,8 @@ other jobs (heavily loaded: timings are inflated), and the result to expect:
     python -m experiments.detection.main --config=experiments/detection/config.py:tiny --workdir=/tmp/det_tiny
 
 Left out: the two-stage variant (a region proposal network + RoI align head). The RoI layers exist
-(``jax231.models.layers.roi_align`` / ``roi_pool``, tested against NumPy transcriptions), but a
-second model and experiment did not fit this session's CPU budget.
+(``jax231.models.layers.roi_align`` / ``roi_pool``, tested against NumPy transcriptions); the second
+model and experiment were not built in the session that measured the three targets.
 
 RESULTS (default): measured 2026-12-01 on the 2-core CPU shared with other jobs (load average
 1-4 at that moment, nice 15): 173 CPU-seconds, 1 min 41 s wall; **COCO mAP@[.5:.95] 0.61
