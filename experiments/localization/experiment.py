@@ -32,7 +32,8 @@ def build(config: ml_collections.ConfigDict, image_size: int):
     if config.box_loss not in detection.BOX_LOSSES:
         raise _common.UsageError(f"--config.box_loss: expected one of {detection.BOX_LOSSES}, got {config.box_loss!r}")
     try:
-        model = models.localizer(num_classes=10, widths=tuple(config.widths), hidden=config.hidden)
+        model = models.localizer(num_classes=10, widths=tuple(config.widths), hidden=config.hidden,
+                                 convs_per_block=config.convs_per_block)
     except ValueError as err:
         raise _common.UsageError(f"--config.{err}") from None
     schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)

@@ -65,6 +65,16 @@ class YoloLossWeights(NamedTuple):
     cls: float = 1.0
 
 
+def _xlogx(v: Array) -> Array:
+    return jnp.where(v > 0, v * jnp.log(jnp.where(v > 0, v, 1.0)), 0.0)
+
+
+def _binary_kl(target: Array, logit: Array) -> Array:
+    """KL(Bern(q) || Bern(sigmoid(z))): the binary cross-entropy less the entropy of ``q``."""
+    q = jnp.clip(target, 0.0, 1.0)
+    return q * jax.nn.softplus(-logit) + (1.0 - q) * jax.nn.softplus(logit) + _xlogx(q) + _xlogx(1.0 - q)
+
+
 def _image_loss(raw, gt_boxes, gt_classes, *, image_size, boxes_per_cell, num_classes, weights):
     box_part, class_part = _split(raw, boxes_per_cell, num_classes)
     s = box_part.shape[0]
@@ -92,9 +102,13 @@ def _image_loss(raw, gt_boxes, gt_classes, *, image_size, boxes_per_cell, num_cl
     class_target = jnp.zeros((s, s), jnp.int32).at[i, j].set(gt_classes, mode="drop")
     # 3. The four terms.
     coord = jnp.sum(responsible[..., None] * (sig[..., :4] - box_target) ** 2)
-    conf = sig[..., 4]
-    obj = jnp.sum(responsible * (conf - iou_target) ** 2)
-    noobj = jnp.sum((1.0 - responsible) * conf ** 2)
+    # Objectness as a cross-entropy on the logit t_o (less the target's entropy, so a perfect
+    # prediction costs 0): its gradient sigma(t_o) - target does not vanish when the sigmoid
+    # saturates. With YOLOv1's squared error (sigma(t_o) - IoU)^2 every confidence of a
+    # 3,000-update run saturated at 0 while the early boxes had IoU ~ 0 (mAP 0.00).
+    t_o = box_part[..., 4]
+    obj = jnp.sum(responsible * _binary_kl(iou_target, t_o))
+    noobj = jnp.sum((1.0 - responsible) * jax.nn.softplus(t_o))
     log_p = jax.nn.log_softmax(class_part, axis=-1)
     cls = -jnp.sum(has_object * jnp.take_along_axis(log_p, class_target[..., None], axis=-1)[..., 0])
     total = weights.coord * coord + weights.obj * obj + weights.noobj * noobj + weights.cls * cls
@@ -118,13 +132,15 @@ def yolo_loss(
 
     .. math:: L = \\lambda_\\text{coord}\\sum \\mathbb 1_{ijb}\\big[(\\sigma(t_x) - \\hat x)^2 +
               (\\sigma(t_y) - \\hat y)^2 + (\\sigma(t_w) - \\sqrt{\\hat w})^2 + (\\sigma(t_h) - \\sqrt{\\hat h})^2\\big]
-              + \\sum \\mathbb 1_{ijb}(\\text{conf} - \\text{IoU})^2
-              + \\lambda_\\text{noobj}\\sum (1 - \\mathbb 1_{ijb})\\,\\text{conf}^2
+              + \\sum \\mathbb 1_{ijb}\\,\\mathrm{KL}(\\text{IoU}\\,\\|\\,\\text{conf})
+              - \\lambda_\\text{noobj}\\sum (1 - \\mathbb 1_{ijb})\\log(1 - \\text{conf})
               - \\sum_{ij \\ni \\text{obj}} \\log p_{ij}(\\hat c)
 
     (:math:`\\hat x, \\hat y` the centre's offset in its cell, :math:`\\hat w, \\hat h` the
-    size as fractions of the image; the class term is a cross-entropy where YOLOv1 used
-    squared error).
+    size as fractions of the image; the class and objectness terms are cross-entropies where
+    YOLOv1 used squared errors: with :math:`(\\text{conf} - \\text{IoU})^2` on a sigmoid the
+    confidences saturated at 0 on the digit canvases and never recovered; KL is the binary
+    cross-entropy minus the target's entropy, 0 at :math:`\\text{conf} = \\text{IoU}`).
 
     Args:
       raw: ``(N, S, S, 5B + C)`` model output.
