@@ -518,7 +518,8 @@ def _prepare(model: Model, optimizer: GradientTransformation, train: Batch | Ite
     keys = run_keys(seed)
     state = _initial_state(runner, keys.init, probe["image"], hyperparams)
     # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
-    classes = _guards.output_classes(model, state, probe["image"]) if isinstance(loss, str) else None
+    named = isinstance(loss, str) and "label" in probe  # (a named loss without labels is refused by the step)
+    classes = _guards.output_classes(model, state, probe["image"]) if named else None
     splits: tuple[tuple[str, Batch | None], ...] = (("train", cast(Batch, train) if arrays is not None else probe), ("val", val))
     for name, split in splits:
         if split is not None:

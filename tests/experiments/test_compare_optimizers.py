@@ -179,7 +179,7 @@ def test_default_config_validates():
         ({"schedule": "cosin"}, "--schedule: expected one of constant, cosine, step, warmup_cosine, got 'cosin'"),
         ({"seeds": "0,x"}, "--seeds: expected comma-separated integers, got 'x'"),
         ({"num_steps": 0}, "--num_steps: expected a positive integer; got 0"),
-        ({"lr": "adam:0"}, "--lr: expected a positive value for 'adam'"),
+        ({"lr": "adam:0"}, "--lr: expected a finite positive value for 'adam'"),
         ({"profile_cost": "time"}, "--config.profile_cost: expected one of seconds, epochs, steps, got 'time'"),
     ],
 )
