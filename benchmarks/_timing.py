@@ -51,7 +51,7 @@ def time_fn(
         out = jax.block_until_ready(fn(*args))
         if carry:
             out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-            return out + tuple(args[len(out):])
+            return out + tuple(args[len(out) :])
         return args
 
     for _ in range(warmup):
@@ -100,7 +100,7 @@ def time_interleaved(
             elapsed = clock() - start
             if carry:
                 out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-                state[name] = out + tuple(args[len(out):])
+                state[name] = out + tuple(args[len(out) :])
             if r >= warmup:
                 times[name].append(elapsed)
     return {name: statistics.median(t) for name, t in times.items()}

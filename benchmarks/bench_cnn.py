@@ -87,8 +87,9 @@ def resnet20_forward_flops(batch: int = BATCH) -> float:
 def jax231_step(net: str) -> tuple[Callable, tuple]:
     """jax231's jitted, donated train step and its initial ``(state, batch)``."""
     if net == "vgg":
-        model = models.get("vgg", stage_widths=VGG_WIDTHS, convs_per_stage=(1, 1, 1),
-                           hidden_dims=(VGG_HIDDEN,), norm="batch")
+        model = models.get(
+            "vgg", stage_widths=VGG_WIDTHS, convs_per_stage=(1, 1, 1), hidden_dims=(VGG_HIDDEN,), norm="batch"
+        )
     else:
         model = models.get("resnet", depth=20)
     opt = optimizers.adam(learning_rate=LR)
@@ -99,8 +100,10 @@ def jax231_step(net: str) -> tuple[Callable, tuple]:
 
 def _batch() -> dict[str, jax.Array]:
     rng = np.random.default_rng(0)
-    return {"image": jnp.asarray(rng.normal(size=(BATCH, 32, 32, 3)), jnp.float32),
-            "label": jnp.asarray(rng.integers(0, NUM_CLASSES, BATCH), jnp.int32)}
+    return {
+        "image": jnp.asarray(rng.normal(size=(BATCH, 32, 32, 3)), jnp.float32),
+        "label": jnp.asarray(rng.integers(0, NUM_CLASSES, BATCH), jnp.int32),
+    }
 
 
 # ----------------------------------------------------------------------------- flax.linen
@@ -159,8 +162,9 @@ def flax_step(net: str) -> tuple[Callable, tuple]:
 
     def step(params, stats, opt_state, batch):
         def loss_fn(p):
-            logits, updates = module.apply({"params": p, "batch_stats": stats}, batch["image"],
-                                           train=True, mutable=["batch_stats"])
+            logits, updates = module.apply(
+                {"params": p, "batch_stats": stats}, batch["image"], train=True, mutable=["batch_stats"]
+            )
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
             return loss, updates["batch_stats"]
 
@@ -182,8 +186,12 @@ def torch_step(net: str) -> tuple[Callable, tuple]:
         mods: list = []
         c_in = 3
         for width in VGG_WIDTHS:
-            mods += [tnn.Conv2d(c_in, width, 3, padding=1, bias=False), tnn.BatchNorm2d(width, momentum=0.1),
-                     tnn.ReLU(), tnn.MaxPool2d(2)]
+            mods += [
+                tnn.Conv2d(c_in, width, 3, padding=1, bias=False),
+                tnn.BatchNorm2d(width, momentum=0.1),
+                tnn.ReLU(),
+                tnn.MaxPool2d(2),
+            ]
             c_in = width
         mods += [tnn.Flatten(), tnn.Linear(c_in * 16, VGG_HIDDEN), tnn.ReLU(), tnn.Linear(VGG_HIDDEN, NUM_CLASSES)]
         module = tnn.Sequential(*mods)
@@ -196,7 +204,8 @@ def torch_step(net: str) -> tuple[Callable, tuple]:
     opt = torch.optim.Adam(module.parameters(), lr=LR)
     rng = np.random.default_rng(0)
     images = torch.tensor(rng.normal(size=(BATCH, 3, 32, 32)), dtype=torch.float32).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     labels = torch.tensor(rng.integers(0, NUM_CLASSES, BATCH))
     loss_fn = tnn.CrossEntropyLoss()
 
@@ -253,7 +262,7 @@ def _runner(fn: Callable, args: tuple, repeats: int, *, carry: bool) -> Callable
             out = fn(*args)
             if carry:
                 out = out if isinstance(out, tuple) else (out,)
-                args = out + args[len(out):]
+                args = out + args[len(out) :]
         jax.block_until_ready(out)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         state["args"] = args
@@ -280,10 +289,18 @@ def bench_net(net: str, *, repeats: int, rounds: int) -> list[dict[str, Any]]:
     peers = [p for p in wall if p != "jax231"]
     rows = []
     for name, t in wall.items():
-        rows.append({"net": net, "framework": name, "img/s": BATCH / t, "GFLOP/s": flops / t / 1e9,
-                     "ms/step": 1e3 * t, "CPU ms/step": 1e3 * cpu[name],
-                     **{f"img/s ratio vs {p}": wall[p] / t for p in peers},
-                     **{f"CPU-time ratio vs {p}": cpu[p] / cpu[name] for p in peers}})
+        rows.append(
+            {
+                "net": net,
+                "framework": name,
+                "img/s": BATCH / t,
+                "GFLOP/s": flops / t / 1e9,
+                "ms/step": 1e3 * t,
+                "CPU ms/step": 1e3 * cpu[name],
+                **{f"img/s ratio vs {p}": wall[p] / t for p in peers},
+                **{f"CPU-time ratio vs {p}": cpu[p] / cpu[name] for p in peers},
+            }
+        )
     return rows
 
 
@@ -298,19 +315,30 @@ def _layer_cases() -> list[tuple[str, str, Callable, tuple]]:
         x = jax.random.normal(key, (BATCH, hw, hw, c_in))
         w = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
         for impl in ("xla", "im2col"):
-            cases.append((f"conv {hw}x{hw}, {c_in}->{c_out}", impl,
-                          lambda x, w, impl=impl: layers.conv2d(x, w, padding=1, impl=impl), (x, w)))
+            cases.append(
+                (
+                    f"conv {hw}x{hw}, {c_in}->{c_out}",
+                    impl,
+                    lambda x, w, impl=impl: layers.conv2d(x, w, padding=1, impl=impl),
+                    (x, w),
+                )
+            )
     for hw, c in ((32, 32), (16, 64), (8, 128)):
         x = jax.nn.relu(jax.random.normal(key, (BATCH, hw, hw, c)))
         for impl in ("reduce_window", "reshape"):
-            cases.append((f"max pool {hw}x{hw}x{c}", impl,
-                          lambda x, impl=impl: layers.max_pool(x, impl=impl), (x,)))
+            cases.append((f"max pool {hw}x{hw}x{c}", impl, lambda x, impl=impl: layers.max_pool(x, impl=impl), (x,)))
         g, b = jnp.ones(c), jnp.zeros(c)
         for impl in ("autodiff", "fused"):
-            cases.append((f"batch norm {hw}x{hw}x{c}", impl,
-                          lambda x, g, b, impl=impl: layers.batch_norm(
-                              x, g, b, jnp.zeros_like(g), jnp.ones_like(g), train=True, impl=impl)[0],
-                          (x, g, b)))
+            cases.append(
+                (
+                    f"batch norm {hw}x{hw}x{c}",
+                    impl,
+                    lambda x, g, b, impl=impl: layers.batch_norm(
+                        x, g, b, jnp.zeros_like(g), jnp.ones_like(g), train=True, impl=impl
+                    )[0],
+                    (x, g, b),
+                )
+            )
     return cases
 
 
@@ -328,8 +356,9 @@ def bench_layers(*, repeats: int) -> list[dict[str, Any]]:
     rows = []
     for layer, impl in labels:
         fwd, both = times[f"{layer}|{impl}|fwd"], times[f"{layer}|{impl}|fwd+bwd"]
-        rows.append({"layer": layer, "impl": impl, "fwd ms": 1e3 * fwd, "bwd ms": 1e3 * (both - fwd),
-                     "fwd+bwd ms": 1e3 * both})
+        rows.append(
+            {"layer": layer, "impl": impl, "fwd ms": 1e3 * fwd, "bwd ms": 1e3 * (both - fwd), "fwd+bwd ms": 1e3 * both}
+        )
     return rows
 
 
@@ -352,8 +381,10 @@ def main(argv: list[str] | None = None) -> None:
     for n in nets:
         if n not in ("vgg", "resnet20"):
             parser.error(f"--nets: expected a comma list of vgg, resnet20, got {n!r}")
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32"
-          + ("" if torch is None else f"; torch {torch.__version__}, {torch.get_num_threads()} threads"))
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32"
+        + ("" if torch is None else f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    )
     rows = [r for n in nets for r in bench_net(n, repeats=args.repeats, rounds=args.rounds)]
     print(_table(rows))
     if args.layers:

@@ -38,8 +38,10 @@ def child(global_batch: int, repeats: int) -> None:
     from jax231 import models, optimizers, parallel, training
 
     rng = np.random.default_rng(0)
-    batch = {"image": rng.normal(size=(global_batch, 40, 1)).astype(np.float32),
-             "label": rng.integers(0, 10, size=global_batch).astype(np.int32)}
+    batch = {
+        "image": rng.normal(size=(global_batch, 40, 1)).astype(np.float32),
+        "label": rng.integers(0, 10, size=global_batch).astype(np.int32),
+    }
     model = models.get("mlp", hidden_sizes=(100, 100), num_classes=10)
     tx = optimizers.get("momentum", learning_rate=0.01, momentum=0.9)
     step = training.make_train_step(model, tx)
@@ -48,8 +50,10 @@ def child(global_batch: int, repeats: int) -> None:
         return training.create_train_state(model, tx, rng=jax.random.PRNGKey(0), input_shape=(40, 1))
 
     single = jax.jit(step, donate_argnums=0)
-    print(f"backend: {jax.default_backend()}, {jax.device_count()} emulated devices on {os.cpu_count()} cores, "
-          f"global batch {global_batch}, median of {repeats}\n")
+    print(
+        f"backend: {jax.default_backend()}, {jax.device_count()} emulated devices on {os.cpu_count()} cores, "
+        f"global batch {global_batch}, median of {repeats}\n"
+    )
     print("| devices | single ms | sharded ms | pmap ms | single / sharded | single / pmap |")
     print("|---:|---:|---:|---:|---:|---:|")
     for d in (1, 2, 4, 8):
@@ -66,8 +70,11 @@ def child(global_batch: int, repeats: int) -> None:
             "pmap": (lambda s, b: (pmapped(s, b)[0],), (parallel.replicate(fresh(), devices), on_pmap)),
         }
         t = time_interleaved(calls, repeats=repeats, warmup=2, carry=True)
-        print(f"| {d} | {1e3 * t['single']:.2f} | {1e3 * t['sharded']:.2f} | {1e3 * t['pmap']:.2f} | "
-              f"{t['single'] / t['sharded']:.2f}x | {t['single'] / t['pmap']:.2f}x |", flush=True)
+        print(
+            f"| {d} | {1e3 * t['single']:.2f} | {1e3 * t['sharded']:.2f} | {1e3 * t['pmap']:.2f} | "
+            f"{t['single'] / t['sharded']:.2f}x | {t['single'] / t['pmap']:.2f}x |",
+            flush=True,
+        )
 
 
 def main(argv=None) -> None:
@@ -82,10 +89,23 @@ def main(argv=None) -> None:
         child(args.global_batch, args.repeats)
         return
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
-    env["XLA_FLAGS"] = " ".join([env.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={NUM_DEVICES}",
-                                 "--xla_cpu_collective_call_terminate_timeout_seconds=600"]).strip()
-    cmd = [sys.executable, "-m", "benchmarks.bench_data_parallel", "--child",
-           "--global-batch", str(args.global_batch), "--repeats", str(args.repeats)]
+    env["XLA_FLAGS"] = " ".join(
+        [
+            env.get("XLA_FLAGS", ""),
+            f"--xla_force_host_platform_device_count={NUM_DEVICES}",
+            "--xla_cpu_collective_call_terminate_timeout_seconds=600",
+        ]
+    ).strip()
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_data_parallel",
+        "--child",
+        "--global-batch",
+        str(args.global_batch),
+        "--repeats",
+        str(args.repeats),
+    ]
     sys.exit(subprocess.run(cmd, env=env).returncode)
 
 

@@ -109,7 +109,7 @@ def host_batches(num_examples: int, seed: int = 0):
     while True:
         perm = rng.permutation(num_examples)
         for i in range(per_epoch):
-            yield perm[i * BATCH:(i + 1) * BATCH]
+            yield perm[i * BATCH : (i + 1) * BATCH]
 
 
 def build_paths(
@@ -172,8 +172,15 @@ def build_paths(
         return state.params
 
     def ours_fit():
-        result = training.fit(model, optimizer, train=arrays, num_steps=NUM_STEPS, batch_size=BATCH,
-                              eval_every=EVAL_EVERY, check_initial_loss=False)
+        result = training.fit(
+            model,
+            optimizer,
+            train=arrays,
+            num_steps=NUM_STEPS,
+            batch_size=BATCH,
+            eval_every=EVAL_EVERY,
+            check_initial_loss=False,
+        )
         return result.state.params
 
     num_epochs = round(NUM_STEPS / per_epoch)
@@ -185,8 +192,9 @@ def build_paths(
         return state.params
 
     def peer_loss(params):
-        return optax.softmax_cross_entropy_with_integer_labels(PeerMLP().apply({"params": params}, images),
-                                                               labels).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(
+            PeerMLP().apply({"params": params}, images), labels
+        ).mean()
 
     eval_step = training.make_eval_step(model)
 
@@ -199,8 +207,7 @@ def build_paths(
         "2. peer: one `lax.scan` of the flax+optax step, on-device data": (peer_scan, NUM_STEPS, peer_loss),
         "3. jax231: Python loop of `jit_train_step`, host batches": (ours_loop, NUM_STEPS, ours_loss),
         "4. jax231: `fit` (4 `while_loop` chunks of 250)": (ours_fit, NUM_STEPS, ours_loss),
-        f"5. jax231: `train_epoch_scan` x {num_epochs} epochs": (
-            ours_epoch_scan, num_epochs * per_epoch, ours_loss),
+        f"5. jax231: `train_epoch_scan` x {num_epochs} epochs": (ours_epoch_scan, num_epochs * per_epoch, ours_loss),
     }
 
 
@@ -221,27 +228,34 @@ def main() -> None:
     cpu = time_interleaved(calls, repeats=args.repeats, warmup=1, clock=time.process_time)
 
     dev = jax.devices()[0]
-    print(f"device: {dev.platform} ({dev.device_kind}), {os.cpu_count()} host CPUs; MLP 40-100-100-10, "
-          f"MNIST-1D {labels_np.shape[0]} examples, batch {BATCH}, Adam {LR:g}, {NUM_STEPS} steps; "
-          f"median of {args.repeats} runs, timed in alternation")
+    print(
+        f"device: {dev.platform} ({dev.device_kind}), {os.cpu_count()} host CPUs; MLP 40-100-100-10, "
+        f"MNIST-1D {labels_np.shape[0]} examples, batch {BATCH}, Adam {LR:g}, {NUM_STEPS} steps; "
+        f"median of {args.repeats} runs, timed in alternation"
+    )
     print()
     names = list(paths)
     rate = {name: paths[name][1] / wall[name] for name in names}
     cpu_rate = {name: paths[name][1] / cpu[name] for name in names}
     peer_loop, peer_scan = names[0], names[1]
-    print("| path | steps/s | x row 1 | x row 2 | CPU us/step | CPU-time x row 1 | CPU-time x row 2 "
-          "| final train loss |")
+    print(
+        "| path | steps/s | x row 1 | x row 2 | CPU us/step | CPU-time x row 1 | CPU-time x row 2 | final train loss |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in names:
-        print(f"| {name} | {rate[name]:,.0f} | {rate[name] / rate[peer_loop]:.2f} | "
-              f"{rate[name] / rate[peer_scan]:.2f} | {1e6 / cpu_rate[name]:.0f} | "
-              f"{cpu_rate[name] / cpu_rate[peer_loop]:.2f} | "
-              f"{cpu_rate[name] / cpu_rate[peer_scan]:.2f} | {losses[name]:.3f} |")
+        print(
+            f"| {name} | {rate[name]:,.0f} | {rate[name] / rate[peer_loop]:.2f} | "
+            f"{rate[name] / rate[peer_scan]:.2f} | {1e6 / cpu_rate[name]:.0f} | "
+            f"{cpu_rate[name] / cpu_rate[peer_loop]:.2f} | "
+            f"{cpu_rate[name] / cpu_rate[peer_scan]:.2f} | {losses[name]:.3f} |"
+        )
     fit_name = names[3]
     print()
-    print(f"fair comparison, jax231 `fit` / peer `lax.scan` (row 4 / row 2): "
-          f"{rate[fit_name] / rate[peer_scan]:.2f}x steps/s (CPU time: "
-          f"{cpu_rate[fit_name] / cpu_rate[peer_scan]:.2f}x)")
+    print(
+        f"fair comparison, jax231 `fit` / peer `lax.scan` (row 4 / row 2): "
+        f"{rate[fit_name] / rate[peer_scan]:.2f}x steps/s (CPU time: "
+        f"{cpu_rate[fit_name] / cpu_rate[peer_scan]:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -197,7 +197,8 @@ def distance_rows(repeats, num_train, num_test):
         "jax231 knn.distances(metric='l2')": (lambda: knn.distances(a, b, metric="l2"), ()),
         "NumPy no loops": (l2_no_loops, (x_test, x_train)),
         "sklearn euclidean_distances(squared=True)": (
-            lambda: sklearn.metrics.pairwise.euclidean_distances(x_test, x_train, squared=True), ()
+            lambda: sklearn.metrics.pairwise.euclidean_distances(x_test, x_train, squared=True),
+            (),
         ),
     }
     return f"(a) L2 {num_train}x{num_test}", time_interleaved(calls, repeats=repeats, warmup=1)
@@ -212,7 +213,8 @@ def l1_rows(repeats, num_train=2000, num_test=200):
     calls = {
         "jax231 knn.distances(metric='l1')": (lambda: knn.distances(a, b, metric="l1"), ()),
         "scipy cdist(metric='cityblock')": (
-            lambda: scipy.spatial.distance.cdist(x_test, x_train, metric="cityblock"), ()
+            lambda: scipy.spatial.distance.cdist(x_test, x_train, metric="cityblock"),
+            (),
         ),
     }
     return f"(b) L1 {num_train}x{num_test}", time_interleaved(calls, repeats=repeats, warmup=1)
@@ -250,7 +252,8 @@ def cv_rows(repeats, num_examples=5000):
     calls = {
         f"jax231 knn.cross_validate, {len(K_CHOICES)} k": (ours, ()),
         f"sklearn kneighbors(k=100) per fold + vote, {len(K_CHOICES)} k": (
-            lambda: sklearn_cv_shared(x, y, K_CHOICES), ()
+            lambda: sklearn_cv_shared(x, y, K_CHOICES),
+            (),
         ),
         f"sklearn cross_val_score, k={K} only": (lambda: sklearn_cv_one_k(x, y, K), ()),
     }
@@ -265,8 +268,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per case (median)")
     parser.add_argument("--large", action="store_true", help="add the 20,000 x 2,000 L2 case (~1 min more)")
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="OpenBLAS threads for the NumPy/SciPy/scikit-learn peers; 0: library default")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="OpenBLAS threads for the NumPy/SciPy/scikit-learn peers; 0: library default",
+    )
     args = parser.parse_args()
     if args.blas_threads > 0:
         limit = threadpool_limits(args.blas_threads, user_api="blas")
@@ -280,9 +287,11 @@ def run(args) -> None:
     blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
 
     dev = jax.devices()[0]
-    print(f"device: {dev.platform} ({dev.device_kind}), {os.cpu_count()} host CPUs; "
-          f"BLAS threads for the peers: {blas}; float32, {DIM} features; median of {args.repeats} rounds, "
-          f"contenders timed in alternation, compilation excluded")
+    print(
+        f"device: {dev.platform} ({dev.device_kind}), {os.cpu_count()} host CPUs; "
+        f"BLAS threads for the peers: {blas}; float32, {DIM} features; median of {args.repeats} rounds, "
+        f"contenders timed in alternation, compilation excluded"
+    )
     print()
     loops_table(args.repeats)
 

@@ -99,7 +99,10 @@ PROBLEMS = {
 
 def run_scipy(numpy_fun, x0):
     res = scipy.optimize.minimize(
-        numpy_fun, x0, jac=True, method="L-BFGS-B",
+        numpy_fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
         options=dict(gtol=TOL, ftol=0.0, maxcor=HISTORY, maxiter=MAX_ITERS, maxfun=4 * MAX_ITERS),
     )
     return res.nit, res.nfev, float(np.linalg.norm(res.jac))
@@ -197,6 +200,7 @@ def main() -> None:
     print()
     for note in notes:
         print(note)
+
 
 if __name__ == "__main__":
     main()

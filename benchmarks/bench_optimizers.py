@@ -77,6 +77,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.rules.split(","):
         ours_fn, theirs_fn, n_state = RULES[name]
+
         def fresh_calls():  # donated buffers are consumed: each measurement gets its own
             calls = {}
             for label, factory in (("ours", ours_fn), ("optax", theirs_fn)):
@@ -88,9 +89,7 @@ def main() -> None:
 
         # alternate the contenders (and the copy) within each round: all see the same load
         times = time_interleaved(fresh_calls(), repeats=args.repeats, warmup=2, carry=True)
-        cpu = time_interleaved(
-            fresh_calls(), repeats=args.repeats, warmup=2, carry=True, clock=time.process_time
-        )
+        cpu = time_interleaved(fresh_calls(), repeats=args.repeats, warmup=2, carry=True, clock=time.process_time)
         # read params, grads and each state tree; write params and each state tree
         moved = tree_bytes * (3 + 2 * n_state)
         print(

@@ -42,14 +42,14 @@ from jax231.pipelines import _common
 
 BATCH = 128
 CIFAR = pipelines.Augment(pad_crop=4, flip=True)
-HEAVY = pipelines.Augment(pad_crop=4, flip=True, brightness=0.2, contrast=0.2,
-                          saturation=0.2, cutout=8, translate=2)
+HEAVY = pipelines.Augment(pad_crop=4, flip=True, brightness=0.2, contrast=0.2, saturation=0.2, cutout=8, translate=2)
 
 
 def pipeline_rate(augment, batches: int, repeats: int) -> float:
     """Median images/s of the tf.data pipeline (after the shuffle buffer fills)."""
-    it = pipelines.load("cifar10_shared", "train", batch_size=BATCH, shuffle=True, seed=0,
-                        num_epochs=None, augment=augment)
+    it = pipelines.load(
+        "cifar10_shared", "train", batch_size=BATCH, shuffle=True, seed=0, num_epochs=None, augment=augment
+    )
     for _ in range(20):
         next(it)
     rates = []
@@ -71,10 +71,14 @@ def augment_rates(images: np.ndarray, augment: pipelines.Augment, repeats: int) 
     tf_fn = tf.function(lambda x, s: _tf_augment.augment(x, s, augment))
     seed = tf.constant([0, 0], tf.int64)
     jax_fn = jax.jit(lambda key, x: pipelines.augment_batch(key, x, **augment._asdict()))
-    times = time_interleaved({
-        "tf": (lambda: tf_fn(tf_images, seed).numpy(), ()),
-        "jax": (jax_fn, (jax.random.key(0), jnp.asarray(images))),
-    }, repeats=repeats * 4, warmup=2)
+    times = time_interleaved(
+        {
+            "tf": (lambda: tf_fn(tf_images, seed).numpy(), ()),
+            "jax": (jax_fn, (jax.random.key(0), jnp.asarray(images))),
+        },
+        repeats=repeats * 4,
+        warmup=2,
+    )
     return BATCH / times["tf"], BATCH / times["jax"]
 
 
@@ -102,8 +106,9 @@ def make_step(augment):
 def step_rate(images, labels, repeats: int) -> float:
     step, params, opt_state = make_step(None)
     fn = lambda p, o, x, y, k: step(p, o, x, y, k)[:2]  # noqa: E731
-    return BATCH / time_fn(fn, params, opt_state, images, labels, jax.random.key(1),
-                           repeats=repeats * 2, warmup=2, carry=True)
+    return BATCH / time_fn(
+        fn, params, opt_state, images, labels, jax.random.key(1), repeats=repeats * 2, warmup=2, carry=True
+    )
 
 
 def end_to_end_rates(augment: pipelines.Augment, steps: int, repeats: int) -> tuple[float, float]:
@@ -111,8 +116,9 @@ def end_to_end_rates(augment: pipelines.Augment, steps: int, repeats: int) -> tu
     runs = {}
     for name, tf_aug, jax_aug in (("tf", augment, None), ("jax", None, augment)):
         step, params, opt_state = make_step(jax_aug)
-        it = pipelines.load("cifar10_shared", "train", batch_size=BATCH, shuffle=True, seed=1,
-                            num_epochs=None, augment=tf_aug)
+        it = pipelines.load(
+            "cifar10_shared", "train", batch_size=BATCH, shuffle=True, seed=1, num_epochs=None, augment=tf_aug
+        )
         runs[name] = {"step": step, "it": it, "carry": [params, opt_state], "n": 0}
 
     def run(name):
@@ -147,15 +153,19 @@ def main(argv=None) -> int:
     print(f"devices: {jax.devices()}; batch {BATCH}; medians of {args.repeats} runs; images/s")
     print(f"train step (three_layer_convnet, sgd): {step:,.0f}")
     print(f"tf.data pipeline without augmentation: {plain:,.0f} ({plain / step:.1f}x the step)\n")
-    print("| augmentation | tf.data pipeline | pipeline / step | augment alone: tf.data | "
-          "augment alone: JAX | end to end: tf.data augments | end to end: JAX augments in step |")
+    print(
+        "| augmentation | tf.data pipeline | pipeline / step | augment alone: tf.data | "
+        "augment alone: JAX | end to end: tf.data augments | end to end: JAX augments in step |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, augment in (("pad-crop 4 + flip", CIFAR), ("all seven", HEAVY)):
         rate = pipeline_rate(augment, args.batches, args.repeats)
         tf_alone, jax_alone = augment_rates(images, augment, args.repeats)
         e2e_tf, e2e_jax = end_to_end_rates(augment, args.steps, args.repeats)
-        print(f"| {label} | {rate:,.0f} | {rate / step:.1f}x | {tf_alone:,.0f} | {jax_alone:,.0f} | "
-              f"{e2e_tf:,.0f} | {e2e_jax:,.0f} ({e2e_jax / e2e_tf:.2f}x) |")
+        print(
+            f"| {label} | {rate:,.0f} | {rate / step:.1f}x | {tf_alone:,.0f} | {jax_alone:,.0f} | "
+            f"{e2e_tf:,.0f} | {e2e_jax:,.0f} ({e2e_jax / e2e_tf:.2f}x) |"
+        )
     return 0
 
 

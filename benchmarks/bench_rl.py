@@ -43,8 +43,9 @@ def make_call(agent: rl.Agent, k: int, steps: int):
     return program.lower(keys, {}).compile(), (keys, {})
 
 
-def measure(algorithms: Sequence[str], ks: Sequence[int], steps: int, repeats: int,
-            env_name: str = "CartPole-v1") -> list[dict]:
+def measure(
+    algorithms: Sequence[str], ks: Sequence[int], steps: int, repeats: int, env_name: str = "CartPole-v1"
+) -> list[dict]:
     """Rows ``{algorithm, k, seconds, steps_per_second, ratio}`` (ratio against the first K)."""
     env = rl.make_env(env_name)
     rows = []
@@ -55,24 +56,32 @@ def measure(algorithms: Sequence[str], ks: Sequence[int], steps: int, repeats: i
         base = ks[0] * steps / times[str(ks[0])]
         for k in ks:
             rate = k * steps / times[str(k)]
-            rows.append({"algorithm": name, "k": k, "seconds": times[str(k)], "steps_per_second": rate,
-                         "ratio": rate / base})
+            rows.append(
+                {"algorithm": name, "k": k, "seconds": times[str(k)], "steps_per_second": rate, "ratio": rate / base}
+            )
     return rows
 
 
 def print_table(rows: Sequence[dict], steps: int) -> None:
     """Prints the markdown table of :func:`measure`."""
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; {steps:,} env steps per agent, "
-          "medians of interleaved rounds, compilation excluded")
+    print(
+        f"backend: {jax.default_backend()}, devices: {jax.device_count()}; {steps:,} env steps per agent, "
+        "medians of interleaved rounds, compilation excluded"
+    )
     print("| algorithm | agents K | s / program | env steps/s (all agents) | ratio vs K=1 |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['algorithm']} | {r['k']} | {r['seconds']:.2f} | {r['steps_per_second']:,.0f} | "
-              f"{r['ratio']:.1f}x |")
+        print(
+            f"| {r['algorithm']} | {r['k']} | {r['seconds']:.2f} | {r['steps_per_second']:,.0f} | {r['ratio']:.1f}x |"
+        )
 
 
-def device_check(ks: Sequence[int] = (1, 16, 256, 2048), steps: int = 20_000, repeats: int = 3,
-                 algorithms: Sequence[str] = ("dqn", "a2c")) -> list[dict]:
+def device_check(
+    ks: Sequence[int] = (1, 16, 256, 2048),
+    steps: int = 20_000,
+    repeats: int = 3,
+    algorithms: Sequence[str] = ("dqn", "a2c"),
+) -> list[dict]:
     """The GPU hook: the same table with larger K on the default device (no TensorFlow)."""
     rows = measure(algorithms, ks, steps, repeats)
     print_table(rows, steps)

@@ -113,14 +113,28 @@ def time_end_to_end(model_factory, x, y, k: int, steps: int, repeats: int, *, me
     common = dict(train=train, num_steps=steps, batch_size=BATCH_SIZE)
 
     def sweep(on=None):
-        out = parallel.run_sweep(model_factory(), "momentum", seeds=np.arange(k), mesh=on,
-                                 hyperparams={"learning_rate": lrs}, optimizer_kwargs={"momentum": 0.9}, **common)
+        out = parallel.run_sweep(
+            model_factory(),
+            "momentum",
+            seeds=np.arange(k),
+            mesh=on,
+            hyperparams={"learning_rate": lrs},
+            optimizer_kwargs={"momentum": 0.9},
+            **common,
+        )
         return jax.block_until_ready(out.state.params)
 
     def loop():
         for seed, lr in enumerate(lrs):
-            out = training.fit(model_factory(), optimizers.get("momentum", learning_rate=float(lr), momentum=0.9),
-                               seed=seed, eval_every=steps, check_initial_loss=False, explosion_factor=None, **common)
+            out = training.fit(
+                model_factory(),
+                optimizers.get("momentum", learning_rate=float(lr), momentum=0.9),
+                seed=seed,
+                eval_every=steps,
+                check_initial_loss=False,
+                explosion_factor=None,
+                **common,
+            )
             jax.block_until_ready(out.state.params)
 
     contenders = [("sweep", sweep), ("fit loop", loop)]
@@ -148,8 +162,10 @@ def main(argv=None) -> None:
     x, y, model, tx = _setup()
     if args.steps * BATCH_SIZE > x.shape[0]:
         parser.error(f"--steps must be at most {x.shape[0] // BATCH_SIZE} (one epoch of batches)")
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
-          f"MLP 40-100-100-10, batch {BATCH_SIZE}, {args.steps} steps per call, median of {args.repeats}\n")
+    print(
+        f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
+        f"MLP 40-100-100-10, batch {BATCH_SIZE}, {args.steps} steps per call, median of {args.repeats}\n"
+    )
     if args.ks:
         print("| K | sweep s/call | sequential s/call | sweep member-steps/s | sequential member-steps/s | speed-up |")
         print("|---:|---:|---:|---:|---:|---:|")
@@ -158,15 +174,19 @@ def main(argv=None) -> None:
             seq, seq_states = make_sequential_call(model, tx, x, y, k, args.steps)
             times = time_interleaved(
                 {"sweep": (sweep, (sweep_states,)), "sequential": (seq, (seq_states,))},
-                repeats=args.repeats, warmup=1, carry=True,
+                repeats=args.repeats,
+                warmup=1,
+                carry=True,
             )
             rate = {name: k * args.steps / t for name, t in times.items()}
-            print(f"| {k} | {times['sweep']:.4f} | {times['sequential']:.4f} | {rate['sweep']:.0f} | "
-                  f"{rate['sequential']:.0f} | {times['sequential'] / times['sweep']:.2f}x |", flush=True)
+            print(
+                f"| {k} | {times['sweep']:.4f} | {times['sequential']:.4f} | {rate['sweep']:.0f} | "
+                f"{rate['sequential']:.0f} | {times['sequential'] / times['sweep']:.2f}x |",
+                flush=True,
+            )
     if not args.e2e_ks:
         return
-    print(f"\nWhole runs, compilation included: {args.e2e_steps} updates per member, "
-          f"median of {args.e2e_repeats}\n")
+    print(f"\nWhole runs, compilation included: {args.e2e_steps} updates per member, median of {args.e2e_repeats}\n")
     mesh = parallel.make_sweep_mesh() if args.mesh else None
     extra = f" | run_sweep over {jax.device_count()} devices s | speed-up" if mesh is not None else ""
     print(f"| K | run_sweep s | K x fit s | speed-up{extra} |")

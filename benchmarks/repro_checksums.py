@@ -32,8 +32,17 @@ from experiments.train import config as train_config
 from experiments.train import experiment as train_lib
 from jax231 import parallel, training
 
-TIMING_KEYS = ("time", "seconds", "wall", "per_step", "seconds_per_step", "seconds_to_target",
-               "wall_seconds", "elapsed", "runtime")
+TIMING_KEYS = (
+    "time",
+    "seconds",
+    "wall",
+    "per_step",
+    "seconds_per_step",
+    "seconds_to_target",
+    "wall_seconds",
+    "elapsed",
+    "runtime",
+)
 
 
 def tree_sha(tree) -> str:
@@ -50,8 +59,16 @@ def fit_mnist1d_mlp() -> None:
     splits = train_lib.build_data(config)
     model = train_lib.build_model(config, splits.num_classes)
     optimizer = train_lib.build_optimizer(config, num_steps=1000)
-    result = training.fit(model, optimizer, train=splits.train, val=splits.val, num_steps=1000,
-                          batch_size=config.batch_size, eval_every=config.eval_every, seed=config.seed)
+    result = training.fit(
+        model,
+        optimizer,
+        train=splits.train,
+        val=splits.val,
+        num_steps=1000,
+        batch_size=config.batch_size,
+        eval_every=config.eval_every,
+        seed=config.seed,
+    )
     h = result.history
     print(f"(a) fit mnist1d_mlp 1000 steps: params {tree_sha(result.state.params)} status {result.status}")
     print(f"    val_loss {[f'{v:.6f}' for v in h['val_loss']]}")
@@ -64,20 +81,28 @@ def sweep_four() -> None:
     splits = train_lib.build_data(config)
     model = train_lib.build_model(config, splits.num_classes)
     result = parallel.run_sweep(
-        model, "momentum", train=splits.train, val=splits.val, seeds=np.array([0, 1, 0, 1]),
+        model,
+        "momentum",
+        train=splits.train,
+        val=splits.val,
+        seeds=np.array([0, 1, 0, 1]),
         hyperparams={"learning_rate": np.array([0.05, 0.05, 0.2, 0.2], np.float32)},
-        num_steps=300, batch_size=100, eval_every=100)
+        num_steps=300,
+        batch_size=100,
+        eval_every=100,
+    )
     for k in range(4):
         member = parallel.tree_index(result.state.params, k)
-        print(f"(b) sweep member {k}: params {tree_sha(member)} "
-              f"val_loss {[f'{v:.6f}' for v in np.asarray(result.history['val_loss'])[k]]} "
-              f"train_loss {[f'{v:.6f}' for v in np.asarray(result.history['train_loss'])[k]]}")
+        print(
+            f"(b) sweep member {k}: params {tree_sha(member)} "
+            f"val_loss {[f'{v:.6f}' for v in np.asarray(result.history['val_loss'])[k]]} "
+            f"train_loss {[f'{v:.6f}' for v in np.asarray(result.history['train_loss'])[k]]}"
+        )
 
 
 def _drop_timing(obj):
     if isinstance(obj, dict):
-        return {k: _drop_timing(v) for k, v in obj.items()
-                if not any(t in k for t in TIMING_KEYS)}
+        return {k: _drop_timing(v) for k, v in obj.items() if not any(t in k for t in TIMING_KEYS)}
     if isinstance(obj, list):
         return [_drop_timing(v) for v in obj]
     return obj
@@ -85,8 +110,12 @@ def _drop_timing(obj):
 
 def main_job() -> None:
     with tempfile.TemporaryDirectory() as workdir:
-        subprocess.run([sys.executable, "-m", "experiments.compare_optimizers.main", f"--workdir={workdir}"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "experiments.compare_optimizers.main", f"--workdir={workdir}"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         results = json.loads((pathlib.Path(workdir) / "results.json").read_text())
     cleaned = _drop_timing(results)
     blob = json.dumps(cleaned, sort_keys=True).encode()

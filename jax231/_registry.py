@@ -91,7 +91,7 @@ class Registry(Generic[T]):
     def _split(self, name: str) -> Optional[tuple[str, str]]:
         for prefix in self._prefixes:
             if name.startswith(prefix) and len(name) > len(prefix):
-                return prefix, name[len(prefix):]
+                return prefix, name[len(prefix) :]
         return None
 
     def choices(self) -> tuple[str, ...]:
@@ -118,8 +118,7 @@ class Registry(Generic[T]):
         params = list(inspect.signature(self.factory(name)).parameters.values())
         if name not in self._factories:
             params = params[1:]
-        return tuple(p.name for p in params
-                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
     def _takes_any_keyword(self, name: str) -> bool:
         params = inspect.signature(self.factory(name)).parameters.values()

@@ -136,7 +136,8 @@ def check_in_range(
     if ok:
         v = float(value)
         ok = (low is None or (v > low if low_open else v >= low)) and (
-            high is None or (v < high if high_open else v <= high))
+            high is None or (v < high if high_open else v <= high)
+        )
     if not ok:
         fail(name, f"a finite number {_interval(low, high, low_open, high_open)}", value)
     return float(value)
@@ -196,9 +197,12 @@ def check_keywords(name: str, given: Collection[str], valid: Sequence[str]) -> N
     """
     unknown = sorted(set(given) - set(valid))
     if unknown:
-        fail(f"{name} keyword arguments",
-             f"some of ({', '.join(valid)})" if valid else "none",
-             None, got_text=f"unknown {', '.join(unknown)}")
+        fail(
+            f"{name} keyword arguments",
+            f"some of ({', '.join(valid)})" if valid else "none",
+            None,
+            got_text=f"unknown {', '.join(unknown)}",
+        )
 
 
 def is_traced(value: Any) -> bool:
@@ -287,8 +291,12 @@ def check_examples(
     if not class_labels:
         return y
     if y.ndim == 2 and y.shape[1] > 1:
-        fail(f"{name} labels", "class indices of shape (N,)",
-             None, got_text=f"shape {y.shape} (one-hot labels? pass labels.argmax(-1))")
+        fail(
+            f"{name} labels",
+            "class indices of shape (N,)",
+            None,
+            got_text=f"shape {y.shape} (one-hot labels? pass labels.argmax(-1))",
+        )
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         fail(f"{name} labels", f"shape ({x.shape[0]},), one per image", None, got_text=f"shape {y.shape}")
     if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):

@@ -77,7 +77,9 @@ def _to_float64(tree: PyTree) -> PyTree:
 def _check_float_leaves(name: str, tree: PyTree) -> None:
     for leaf in jax.tree_util.tree_leaves(tree):
         if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
-            raise ValueError(f"`{name}` must have only floating leaves to differentiate; got a {jnp.result_type(leaf)} leaf.")
+            raise ValueError(
+                f"`{name}` must have only floating leaves to differentiate; got a {jnp.result_type(leaf)} leaf."
+            )
 
 
 def _scalar(value: Any) -> Array:
@@ -120,10 +122,10 @@ def _centred_differences(
 
     results = []
     for start in range(0, len(indices), chunk):
-        idx = indices[start:start + chunk]
+        idx = indices[start : start + chunk]
         padded = np.concatenate([idx, np.repeat(idx[-1:], chunk - len(idx))])  # one compiled shape
         plus, minus = evaluate(jnp.asarray(padded))
-        diff = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64))[:len(idx)]
+        diff = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64))[: len(idx)]
         if cotangent is None:
             results.append(diff.reshape(len(idx)) / (2.0 * h))
         else:
@@ -207,8 +209,10 @@ def _locate_worst(analytic: PyTree, numerical: PyTree) -> str:
         index = np.unravel_index(int(np.argmax(errors)), a.shape)
         if errors[index] > worst:
             worst = float(errors[index])
-            where = (f"leaf {jax.tree_util.keystr(path)!r} index {tuple(int(i) for i in index)}: "
-                     f"analytic {a[index]:.10g}, numerical {b[index]:.10g}")
+            where = (
+                f"leaf {jax.tree_util.keystr(path)!r} index {tuple(int(i) for i in index)}: "
+                f"analytic {a[index]:.10g}, numerical {b[index]:.10g}"
+            )
     return where
 
 

@@ -313,7 +313,9 @@ def decay_mask(params: Params, *, exclude: Optional[Callable[[KeyPath], bool]] =
     return jax.tree_util.tree_map_with_path(keep, params)
 
 
-def _penalised_sum(params: Params, exclude: Optional[Callable[[KeyPath], bool]], term: Callable[[Array], Array]) -> Array:
+def _penalised_sum(
+    params: Params, exclude: Optional[Callable[[KeyPath], bool]], term: Callable[[Array], Array]
+) -> Array:
     mask = decay_mask(params, exclude=exclude)
     leaves = jax.tree_util.tree_leaves(params)
     terms = [jnp.sum(term(jnp.asarray(leaf))) for leaf, keep in zip(leaves, jax.tree_util.tree_leaves(mask)) if keep]

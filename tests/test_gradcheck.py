@@ -18,11 +18,11 @@ def _randn(seed: int, *shape: int) -> np.ndarray:
 
 
 def _f(x):
-    return jnp.sum(jnp.sin(x) * x ** 2)
+    return jnp.sum(jnp.sin(x) * x**2)
 
 
 def _df(x):
-    return np.cos(x) * x ** 2 + 2 * x * np.sin(x)
+    return np.cos(x) * x**2 + 2 * x * np.sin(x)
 
 
 def _scaled_vjp(scale: float):
@@ -30,20 +30,19 @@ def _scaled_vjp(scale: float):
 
     @jax.custom_vjp
     def cube(x):
-        return x ** 3
+        return x**3
 
     def fwd(x):
-        return x ** 3, x
+        return x**3, x
 
     def bwd(x, g):
-        return (scale * 3 * x ** 2 * g,)
+        return (scale * 3 * x**2 * g,)
 
     cube.defvjp(fwd, bwd)
     return cube
 
 
 class RelErrorTest(parameterized.TestCase):
-
     @parameterized.parameters(
         (np.array([1.0, 2.0]), np.array([1.0, 2.0])),
         (np.array([1.0, -2.0, 0.0]), np.array([1.1, -2.0, 1e-9])),
@@ -66,7 +65,6 @@ class RelErrorTest(parameterized.TestCase):
 
 
 class NumericalGradTest(parameterized.TestCase):
-
     def test_matches_closed_form_in_float64(self):
         x = _randn(0, 3, 4).astype(np.float32)  # cast to float64 internally
         g = gradcheck.numerical_grad(_f, x)
@@ -92,8 +90,8 @@ class NumericalGradTest(parameterized.TestCase):
         # Above one chunk of 1024 coordinates (the last chunk is padded). Entries kept >= 1 so
         # every derivative 3x² >= 3 dwarfs the rounding noise ~1e-16·|f|/h ~ 1e-8 of differencing a sum of 1500 cubes.
         x = 1.0 + np.abs(_randn(4, 1500))
-        g = gradcheck.numerical_grad(lambda v: jnp.sum(v ** 3), x)
-        self.assertLess(gradcheck.rel_error(g, 3 * x ** 2), 1e-7)
+        g = gradcheck.numerical_grad(lambda v: jnp.sum(v**3), x)
+        self.assertLess(gradcheck.rel_error(g, 3 * x**2), 1e-7)
 
     def test_bad_input_raises(self):
         with self.assertRaisesRegex(ValueError, "scalar"):
@@ -103,7 +101,6 @@ class NumericalGradTest(parameterized.TestCase):
 
 
 class CheckGradsTest(parameterized.TestCase):
-
     def test_correct_gradient_passes(self):
         self.assertLess(gradcheck.check_grads(_f, _randn(0, 5)), 1e-7)
         self.assertLess(gradcheck.check_grads(_scaled_vjp(1.0), _randn(0, 5)), 1e-7)

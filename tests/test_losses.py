@@ -34,12 +34,11 @@ def _svm_naive(scores, y, delta, squared):
                 continue
             margin = scores[i, j] - scores[i, y[i]] + delta
             if margin > 0:
-                out[i] += margin ** 2 if squared else margin
+                out[i] += margin**2 if squared else margin
     return out
 
 
 class SvmSoftmaxTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(("hinge", 1.0, False), ("margin_half", 0.5, False), ("squared", 1.0, True))
     def test_svm_matches_naive_loop(self, margin, squared):
@@ -47,8 +46,9 @@ class SvmSoftmaxTest(chex.TestCase):
         out = loss(logits=LOGITS, labels=LABELS)
         chex.assert_shape(out, (N,))
         # float32 against float64 NumPy: a few ulps of values O(10).
-        np.testing.assert_allclose(out, _svm_naive(LOGITS.astype(np.float64), LABELS, margin, squared),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            out, _svm_naive(LOGITS.astype(np.float64), LABELS, margin, squared), rtol=1e-5, atol=1e-5
+        )
 
     @chex.variants(with_jit=True, without_jit=True)
     def test_softmax_matches_optax(self):
@@ -81,15 +81,18 @@ class SvmSoftmaxTest(chex.TestCase):
     def test_mean_loss_and_leading_batch_shape(self):
         mean_svm = losses.mean_loss(losses.svm_loss)
         self.assertEqual(mean_svm.__name__, "svm_loss")
-        np.testing.assert_allclose(mean_svm(logits=LOGITS, labels=LABELS),
-                                   np.mean(losses.svm_loss(logits=LOGITS, labels=LABELS)), rtol=1e-6)
+        np.testing.assert_allclose(
+            mean_svm(logits=LOGITS, labels=LABELS), np.mean(losses.svm_loss(logits=LOGITS, labels=LABELS)), rtol=1e-6
+        )
         out = losses.softmax_cross_entropy(logits=LOGITS.reshape(2, 3, C), labels=LABELS.reshape(2, 3))
         chex.assert_shape(out, (2, 3))
-        np.testing.assert_allclose(out.reshape(-1), losses.softmax_cross_entropy(logits=LOGITS, labels=LABELS),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            out.reshape(-1), losses.softmax_cross_entropy(logits=LOGITS, labels=LABELS), rtol=1e-6
+        )
 
     @parameterized.named_parameters(
-        ("svm", losses.svm_loss), ("squared_svm", functools.partial(losses.svm_loss, squared=True)),
+        ("svm", losses.svm_loss),
+        ("squared_svm", functools.partial(losses.svm_loss, squared=True)),
         ("softmax", losses.softmax_cross_entropy),
     )
     def test_gradient_check(self, loss):
@@ -104,7 +107,9 @@ class SvmSoftmaxTest(chex.TestCase):
 
         def objective(params):
             scores = x @ params["w"] + params["b"]
-            data = losses.mean_loss(losses.softmax_cross_entropy)(logits=scores, labels=LABELS[[0, 1, 2, 3, 4, 2, 1, 0]])
+            data = losses.mean_loss(losses.softmax_cross_entropy)(
+                logits=scores, labels=LABELS[[0, 1, 2, 3, 4, 2, 1, 0]]
+            )
             return data + losses.elastic_net_penalty(params, l1=0.01, l2=0.1)
 
         err = gradcheck.check_grads(objective, {"w": w, "b": _randn(6, C)})
@@ -133,7 +138,6 @@ class SvmSoftmaxTest(chex.TestCase):
 
 
 class AccuracyTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     def test_matches_sklearn(self):
         acc = self.variant(losses.accuracy)(logits=LOGITS, labels=LABELS)
@@ -156,14 +160,13 @@ EVERY_FLOAT = DECAYED + [np.array([10.0, 10.0, 5.0, 5.0, 7.0, 9.0, 4.0, 8.0])]
 
 
 class PenaltyTest(parameterized.TestCase):
-
     def test_values_match_numpy(self):
-        sq = sum(np.sum(a ** 2) for a in DECAYED)
+        sq = sum(np.sum(a**2) for a in DECAYED)
         ab = sum(np.sum(np.abs(a)) for a in DECAYED)
         np.testing.assert_allclose(losses.l2_penalty(PARAMS, strength=0.3), 0.5 * 0.3 * sq, rtol=1e-6)
         np.testing.assert_allclose(losses.l1_penalty(PARAMS, strength=0.3), 0.3 * ab, rtol=1e-6)
         np.testing.assert_allclose(losses.elastic_net_penalty(PARAMS, l1=0.2, l2=0.4), 0.2 * ab + 0.2 * sq, rtol=1e-6)
-        sq_all = sum(np.sum(a ** 2) for a in EVERY_FLOAT)
+        sq_all = sum(np.sum(a**2) for a in EVERY_FLOAT)
         np.testing.assert_allclose(losses.l2_penalty(PARAMS, exclude=None), 0.5 * sq_all, rtol=1e-6)
 
     def test_custom_exclude_predicate_sees_key_paths(self):
@@ -189,8 +192,9 @@ class PenaltyTest(parameterized.TestCase):
         # d/dw of ½·λ·Σw² over the masked leaves is optax's masked weight decay λ·w.
         grads = jax.grad(lambda p: losses.l2_penalty(p, strength=0.7))(float_params)
         decay = optax.add_decayed_weights(0.7, mask=float_mask)
-        updates, _ = decay.update(jax.tree_util.tree_map(jnp.zeros_like, float_params), decay.init(float_params),
-                                  float_params)
+        updates, _ = decay.update(
+            jax.tree_util.tree_map(jnp.zeros_like, float_params), decay.init(float_params), float_params
+        )
         chex.assert_trees_all_close(grads, updates, rtol=1e-6, atol=0)
 
     def test_empty_and_all_excluded(self):

@@ -40,8 +40,6 @@ def test_sigmoid_binary_cross_entropy_gradient_is_sigma_minus_y():
 
 
 @pytest.mark.parametrize("shape", [(7,), (7, 3), (2, 5, 4)])
-
-
 def test_squared_loss_matches_optax_squared_error_summed(shape):
     rng = np.random.default_rng(2)
     pred, target = rng.standard_normal(shape), rng.standard_normal(shape)

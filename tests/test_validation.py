@@ -16,20 +16,23 @@ V = _validation
 
 
 # ------------------------------------------------------------------------ validation
-@pytest.mark.parametrize("check, value, message", [
-    (V.check_positive_int, 0, "n: expected an int >= 1, got 0"),
-    (V.check_positive_int, True, "n: expected an int >= 1, got True"),      # a bool is not a count
-    (V.check_positive_int, 2.0, "n: expected an int >= 1, got 2.0"),
-    (V.check_non_negative_int, -1, "n: expected an int >= 0, got -1"),
-    (V.check_seed, -1, "n: expected an int in [0, 4294967295], got -1"),
-    (V.check_seed, 2**40, "n: expected an int in [0, 4294967295], got 1099511627776"),
-    (V.check_finite, math.inf, "n: expected a finite number, got inf"),
-    (V.check_positive, 0.0, "n: expected a finite number > 0, got 0.0"),
-    (V.check_positive, math.nan, "n: expected a finite number > 0, got nan"),
-    (V.check_non_negative, -1e-9, "n: expected a finite number >= 0, got -1e-09"),
-    (V.check_rate, 1.0, "n: expected a finite number in [0, 1), got 1.0"),
-    (V.check_bool, 1, "n: expected a Python bool, got 1"),
-])
+@pytest.mark.parametrize(
+    "check, value, message",
+    [
+        (V.check_positive_int, 0, "n: expected an int >= 1, got 0"),
+        (V.check_positive_int, True, "n: expected an int >= 1, got True"),  # a bool is not a count
+        (V.check_positive_int, 2.0, "n: expected an int >= 1, got 2.0"),
+        (V.check_non_negative_int, -1, "n: expected an int >= 0, got -1"),
+        (V.check_seed, -1, "n: expected an int in [0, 4294967295], got -1"),
+        (V.check_seed, 2**40, "n: expected an int in [0, 4294967295], got 1099511627776"),
+        (V.check_finite, math.inf, "n: expected a finite number, got inf"),
+        (V.check_positive, 0.0, "n: expected a finite number > 0, got 0.0"),
+        (V.check_positive, math.nan, "n: expected a finite number > 0, got nan"),
+        (V.check_non_negative, -1e-9, "n: expected a finite number >= 0, got -1e-09"),
+        (V.check_rate, 1.0, "n: expected a finite number in [0, 1), got 1.0"),
+        (V.check_bool, 1, "n: expected a Python bool, got 1"),
+    ],
+)
 def test_every_check_speaks_one_format(check, value, message):
     with pytest.raises(ValueError) as info:
         check("n", value)
@@ -80,33 +83,50 @@ def test_library_registries_are_registries_of_the_real_factories():
     assert models.REGISTRY.factory("rnn") is models.rnn_classifier
     assert optimizers.REGISTRY.factory("adam") is optimizers.adam
     assert optimizers.SCHEDULES.names == ("constant", "step", "exponential", "cosine", "warmup_cosine")
-    assert pipelines.SOURCES.names == ("mnist1d", "digits", "cifar10_shared", "digit_canvas", "digit_canvas_single",
-                                      "digit_canvas_cifar")
+    assert pipelines.SOURCES.names == (
+        "mnist1d",
+        "digits",
+        "cifar10_shared",
+        "digit_canvas",
+        "digit_canvas_single",
+        "digit_canvas_cifar",
+    )
     assert pipelines.SOURCES.prefixes == ("tfds:", "npz:", "imagefolder:")
     # Capabilities are attributes of the built object, not of the name.
     assert optimizers.get("lbfgs").needs_objective and not optimizers.get("adam").needs_objective
 
 
 def test_unknown_optimizer_keyword_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"^adam keyword arguments: expected some of \(learning_rate, beta1, beta2, eps\), "
-                                         r"got unknown b1$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^adam keyword arguments: expected some of \(learning_rate, beta1, beta2, eps\), "
+        r"got unknown b1$",
+    ):
         optimizers.get("adam", b1=0.9)
 
 
 # ------------------------------------------------------------------- library bad input
-@pytest.mark.parametrize("build, name", [
-    (lambda: optimizers.adam(learning_rate=math.inf), "learning_rate"),
-    (lambda: optimizers.sgd(learning_rate=math.nan), "learning_rate"),
-    (lambda: optimizers.momentum(learning_rate=0.1, momentum=-0.5), "momentum"),
-    (lambda: optimizers.set_hyperparams(optimizers.sgd(0.1).init({"w": jnp.ones(2)}), learning_rate=-1), "learning_rate"),
-    (lambda: optimizers.set_hyperparams(optimizers.sgd(0.1).init({"w": jnp.ones(2)}), learning_rate=math.nan),
-     "learning_rate"),
-    (lambda: losses.l2_penalty({"w": jnp.ones(2)}, strength=-1), "strength"),
-    (lambda: losses.l1_penalty({"w": jnp.ones(2)}, strength=math.inf), "strength"),
-    (lambda: losses.svm_loss(logits=jnp.zeros((2, 3)), labels=jnp.array([0, 1]), margin=-1.0), "margin"),
-    (lambda: optimizers.make_schedule("cosine", 0.1, num_steps=0), "num_steps"),
-    (lambda: optimizers.make_schedule("cosin", 0.1, num_steps=10), "schedule name"),
-])
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: optimizers.adam(learning_rate=math.inf), "learning_rate"),
+        (lambda: optimizers.sgd(learning_rate=math.nan), "learning_rate"),
+        (lambda: optimizers.momentum(learning_rate=0.1, momentum=-0.5), "momentum"),
+        (
+            lambda: optimizers.set_hyperparams(optimizers.sgd(0.1).init({"w": jnp.ones(2)}), learning_rate=-1),
+            "learning_rate",
+        ),
+        (
+            lambda: optimizers.set_hyperparams(optimizers.sgd(0.1).init({"w": jnp.ones(2)}), learning_rate=math.nan),
+            "learning_rate",
+        ),
+        (lambda: losses.l2_penalty({"w": jnp.ones(2)}, strength=-1), "strength"),
+        (lambda: losses.l1_penalty({"w": jnp.ones(2)}, strength=math.inf), "strength"),
+        (lambda: losses.svm_loss(logits=jnp.zeros((2, 3)), labels=jnp.array([0, 1]), margin=-1.0), "margin"),
+        (lambda: optimizers.make_schedule("cosine", 0.1, num_steps=0), "num_steps"),
+        (lambda: optimizers.make_schedule("cosin", 0.1, num_steps=10), "schedule name"),
+    ],
+)
 def test_library_rejects_impossible_values_in_one_line(build, name):
     with pytest.raises(ValueError) as info:
         build()
@@ -123,8 +143,9 @@ def test_set_hyperparams_still_takes_traced_sweeps():
 def test_make_schedule_is_the_schedules_of_the_notes():
     lr, n = 0.1, 100
     warm = optimizers.make_schedule("warmup_cosine", lr, num_steps=n, warmup_steps=10)
-    ref = optimizers.schedules.linear_warmup(lr, warmup_steps=10,
-                                             after=optimizers.schedules.cosine_decay(lr, decay_steps=90))
+    ref = optimizers.schedules.linear_warmup(
+        lr, warmup_steps=10, after=optimizers.schedules.cosine_decay(lr, decay_steps=90)
+    )
     for t in (0, 5, 10, 50, 99):
         assert float(warm(t)) == float(ref(t))  # the same functions, so bitwise the same numbers
     assert optimizers.make_schedule("constant", lr, num_steps=n) == lr

@@ -61,8 +61,9 @@ def split_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(item for item in items if item)
 
 
-def parse_choices(flag: str, value: str | Sequence[str] | None, valid: Iterable[str], *,
-                  allow_empty: bool = False) -> tuple[str, ...]:
+def parse_choices(
+    flag: str, value: str | Sequence[str] | None, valid: Iterable[str], *, allow_empty: bool = False
+) -> tuple[str, ...]:
     """Parses a comma-separated list of names, each of which must be in ``valid``.
 
     Args:
@@ -89,8 +90,7 @@ def parse_choices(flag: str, value: str | Sequence[str] | None, valid: Iterable[
     return tuple(dict.fromkeys(names))
 
 
-def parse_int_list(flag: str, value: str | Sequence[str] | None, *, minimum: int | None = None
-                   ) -> tuple[int, ...]:
+def parse_int_list(flag: str, value: str | Sequence[str] | None, *, minimum: int | None = None) -> tuple[int, ...]:
     """Parses ``'0,1,2'`` into ``(0, 1, 2)``; ``UsageError`` naming the flag otherwise."""
     out = []
     for item in split_list(value):
@@ -112,8 +112,9 @@ def parse_int_list(flag: str, value: str | Sequence[str] | None, *, minimum: int
     return tuple(out)
 
 
-def parse_float_map(flag: str, value: str | Sequence[str] | None, valid_keys: Iterable[str], *,
-                    positive: bool = True) -> dict[str, float]:
+def parse_float_map(
+    flag: str, value: str | Sequence[str] | None, valid_keys: Iterable[str], *, positive: bool = True
+) -> dict[str, float]:
     """Parses ``'adam:1e-3,sgd:0.1'`` into ``{'adam': 1e-3, 'sgd': 0.1}``.
 
     Raises:
@@ -134,8 +135,9 @@ def parse_float_map(flag: str, value: str | Sequence[str] | None, valid_keys: It
         except ValueError:
             raise UsageError(f"--{flag}: expected a number after '{key}:', got {number!r}") from None
         if not math.isfinite(out[key]) or (positive and not out[key] > 0):
-            raise UsageError(f"--{flag}: expected a finite{' positive' if positive else ''} value for "
-                             f"{key!r}, got {out[key]}")
+            raise UsageError(
+                f"--{flag}: expected a finite{' positive' if positive else ''} value for {key!r}, got {out[key]}"
+            )
     return out
 
 
@@ -197,16 +199,56 @@ def check_keywords(flag: str, given: Collection[str], valid: Sequence[str]) -> N
 
 
 # ----------------------------------------------------------------------- config numbers
-_NON_NEGATIVE = ("l1", "l2", "weight_decay", "elastic_net", "label_smoothing", "l2s", "strength",
-                 "max_seconds", "checkpoint_every", "early_stopping_patience", "epochs", "lr_search",
-                 "warmup_steps", "learning_starts", "entropy_coef", "value_coef", "box_weight")
-_AT_LEAST_ONE = ("top_k", "num_epochs", "num_trials", "num_steps", "eval_every", "num_seeds", "num_coarse",
-                 "num_fine", "num_folds", "num_evals", "members", "ensemble_size", "rounds", "grid_size",
-                 "num_attempts", "num_envs", "num_minibatches", "repeats", "trials", "hidden_size")
-_UNIT_OPEN = ("momentum", "beta1", "beta2", "beta2s", "ema_decay", "smoothing", "gan_beta1",
-              "gan_label_smoothing")
-_UNIT_CLOSED = ("iou_threshold", "score_threshold", "discount", "gae_lambda", "target_accuracy",
-                "default_target_accuracy")
+_NON_NEGATIVE = (
+    "l1",
+    "l2",
+    "weight_decay",
+    "elastic_net",
+    "label_smoothing",
+    "l2s",
+    "strength",
+    "max_seconds",
+    "checkpoint_every",
+    "early_stopping_patience",
+    "epochs",
+    "lr_search",
+    "warmup_steps",
+    "learning_starts",
+    "entropy_coef",
+    "value_coef",
+    "box_weight",
+)
+_AT_LEAST_ONE = (
+    "top_k",
+    "num_epochs",
+    "num_trials",
+    "num_steps",
+    "eval_every",
+    "num_seeds",
+    "num_coarse",
+    "num_fine",
+    "num_folds",
+    "num_evals",
+    "members",
+    "ensemble_size",
+    "rounds",
+    "grid_size",
+    "num_attempts",
+    "num_envs",
+    "num_minibatches",
+    "repeats",
+    "trials",
+    "hidden_size",
+)
+_UNIT_OPEN = ("momentum", "beta1", "beta2", "beta2s", "ema_decay", "smoothing", "gan_beta1", "gan_label_smoothing")
+_UNIT_CLOSED = (
+    "iou_threshold",
+    "score_threshold",
+    "discount",
+    "gae_lambda",
+    "target_accuracy",
+    "default_target_accuracy",
+)
 
 
 def _at_least_one(name: str, value: Any) -> int:
@@ -241,9 +283,12 @@ def _number_rule(field: str) -> Callable[[str, Any], Any] | None:
     leaf = parts[-1]
     if leaf in ("seed", "seeds") or leaf.endswith("_seed"):
         return _validation.check_seed
-    if (leaf in ("learning_rate", "lr", "learning_rates", "temperature", "temperatures", "max_grad_norm")
-            or leaf.endswith(("_learning_rate", "_lr", "_learning_rates")) or "learning_rates" in parts[:-1]
-            or "trajectory_lrs" in parts[:-1]):
+    if (
+        leaf in ("learning_rate", "lr", "learning_rates", "temperature", "temperatures", "max_grad_norm")
+        or leaf.endswith(("_learning_rate", "_lr", "_learning_rates"))
+        or "learning_rates" in parts[:-1]
+        or "trajectory_lrs" in parts[:-1]
+    ):
         return _validation.check_positive
     if leaf in _NON_NEGATIVE:
         return _non_negative
@@ -270,9 +315,7 @@ def _check_number(field: str, value: Any, rule: Callable[[str, Any], Any] | None
         rule(field, value)
 
 
-def check_config_numbers(
-    config: ml_collections.ConfigDict, *, prefix: str = "--config"
-) -> ml_collections.ConfigDict:
+def check_config_numbers(config: ml_collections.ConfigDict, *, prefix: str = "--config") -> ml_collections.ConfigDict:
     """Checks every numeric field of ``config`` (nested too) before anything trains.
 
     Every float must be finite (``--config.learning_rate=inf`` and ``nan`` are refused);
@@ -322,8 +365,12 @@ def _override_message(err: BaseException, name: str = "config") -> str:
     return f"--{name}: bad override: {kind}{text}"
 
 
-def define_config_file(path: str | os.PathLike, *, name: str = "config",
-                       help_string: str = "Experiment config (an ml_collections config file).") -> Any:
+def define_config_file(
+    path: str | os.PathLike,
+    *,
+    name: str = "config",
+    help_string: str = "Experiment config (an ml_collections config file).",
+) -> Any:
     """``ml_collections.config_flags.DEFINE_config_file`` with one-line errors.
 
     ml_collections applies ``--config.<field>=value`` overrides from ``sys.argv`` when
@@ -346,8 +393,12 @@ def define_workdir(help_string: str = "Directory for every output (created if ne
     return flags.DEFINE_string("workdir", None, help_string)
 
 
-_DEFINE = {"string": flags.DEFINE_string, "float": flags.DEFINE_float,
-           "integer": flags.DEFINE_integer, "bool": flags.DEFINE_bool}
+_DEFINE = {
+    "string": flags.DEFINE_string,
+    "float": flags.DEFINE_float,
+    "integer": flags.DEFINE_integer,
+    "bool": flags.DEFINE_bool,
+}
 
 
 class Shortcuts:
@@ -360,8 +411,10 @@ class Shortcuts:
     """
 
     def __init__(self, spec: dict[str, tuple[str, str, str]]) -> None:
-        self._holders = {flag: (field, _DEFINE[kind](flag, None, f"{text} (sets config.{field})"))
-                         for flag, (field, kind, text) in spec.items()}
+        self._holders = {
+            flag: (field, _DEFINE[kind](flag, None, f"{text} (sets config.{field})"))
+            for flag, (field, kind, text) in spec.items()
+        }
 
     def apply(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         """``config`` with the given shortcuts written into it, its numbers re-checked."""

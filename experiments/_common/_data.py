@@ -41,9 +41,15 @@ def take(arrays: Arrays, count: int | None) -> Arrays:
     return {k: v[:count] for k, v in arrays.items()}
 
 
-def load_splits(name: str, *, val_size: int, train_size: int | None = None,
-                test_size: int | None = None, data_dir: str | None = None,
-                extra_datasets: tuple[str, ...] = ()) -> Splits:
+def load_splits(
+    name: str,
+    *,
+    val_size: int,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    data_dir: str | None = None,
+    extra_datasets: tuple[str, ...] = (),
+) -> Splits:
     """Loads ``name`` through :func:`jax231.pipelines.load_arrays` and carves a val split.
 
     Args:
@@ -63,10 +69,16 @@ def load_splits(name: str, *, val_size: int, train_size: int | None = None,
     test = {k: np.asarray(v) for k, v in registry.get(name, split="test", data_dir=data_dir).items()}
     num_train = len(full["label"])
     if not 0 < val_size < num_train:
-        raise UsageError(f"--config.val_size: expected 0 < val_size < {num_train} (train size of "
-                         f"{name}); got {val_size}")
+        raise UsageError(
+            f"--config.val_size: expected 0 < val_size < {num_train} (train size of {name}); got {val_size}"
+        )
     train = {k: v[: num_train - val_size] for k, v in full.items()}
-    val = {k: v[num_train - val_size:] for k, v in full.items()}
+    val = {k: v[num_train - val_size :] for k, v in full.items()}
     num_classes = int(pipelines.info(dataset_name(name)).num_classes)
-    return Splits(train=take(train, train_size), val=val, test=take(test, test_size),
-                  num_classes=num_classes, input_shape=tuple(full["image"].shape[1:]))
+    return Splits(
+        train=take(train, train_size),
+        val=val,
+        test=take(test, test_size),
+        num_classes=num_classes,
+        input_shape=tuple(full["image"].shape[1:]),
+    )

@@ -34,9 +34,16 @@ def _colors(names: Sequence[str]) -> dict[str, tuple]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
-def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve]], *,
-                xlabel: str = "step", ylabel: str, logy: bool = False,
-                title: str | None = None, max_cols: int = 4) -> pathlib.Path:
+def plot_curves(
+    path: str | os.PathLike,
+    panels: Mapping[str, Mapping[str, Curve]],
+    *,
+    xlabel: str = "step",
+    ylabel: str,
+    logy: bool = False,
+    title: str | None = None,
+    max_cols: int = 4,
+) -> pathlib.Path:
     """One panel per key of ``panels`` (e.g. per model), one line per series (e.g. optimizer).
 
     Args:
@@ -59,7 +66,7 @@ def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve
     nrows = -(-num // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.8 * nrows), squeeze=False)
     axes = axes.ravel()
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     for ax, (panel, series) in zip(axes, panels.items()):
         for name, (x, ys) in series.items():
@@ -85,14 +92,21 @@ def plot_curves(path: str | os.PathLike, panels: Mapping[str, Mapping[str, Curve
     return save_figure(fig, path)
 
 
-def plot_profile(path: str | os.PathLike, profile: Profile, *, cost_name: str = "time to target",
-                 title: str | None = None) -> pathlib.Path:
+def plot_profile(
+    path: str | os.PathLike, profile: Profile, *, cost_name: str = "time to target", title: str | None = None
+) -> pathlib.Path:
     """Draws ``rho_o(tau)`` for every solver on a log ``tau`` axis (a step plot)."""
     colors = _colors(list(profile.solvers))
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for i, solver in enumerate(profile.solvers):
-        ax.step(profile.taus, profile.rho[i], where="post", color=colors[solver],
-                label=f"{solver} ({profile.scores[i]:.2f})", lw=1.5)
+        ax.step(
+            profile.taus,
+            profile.rho[i],
+            where="post",
+            color=colors[solver],
+            label=f"{solver} ({profile.scores[i]:.2f})",
+            lw=1.5,
+        )
     ax.set_xscale("log")
     ax.set_xlim(1.0, profile.taus[-1])
     ticks = [t for t in (1, 1.25, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if t <= profile.taus[-1]]

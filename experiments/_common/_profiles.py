@@ -64,8 +64,7 @@ def performance_ratios(costs: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(ratios), ratios, np.inf)
 
 
-def performance_profile(costs: Mapping[str, Sequence[float]], *, tau_max: float = 4.0,
-                        num_taus: int = 200) -> Profile:
+def performance_profile(costs: Mapping[str, Sequence[float]], *, tau_max: float = 4.0, num_taus: int = 200) -> Profile:
     """Evaluates every solver's performance profile on a log grid ``tau ∈ [1, tau_max]``.
 
     Args:

@@ -33,8 +33,14 @@ class Registry(Generic[T]):
       extra: further names accepted as they are (passed to ``build``).
     """
 
-    def __init__(self, flag: str, entries: Union[LibraryRegistry[T], Mapping[str, Callable[..., T]]], *,
-                 build: Optional[Callable[..., T]] = None, extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        flag: str,
+        entries: Union[LibraryRegistry[T], Mapping[str, Callable[..., T]]],
+        *,
+        build: Optional[Callable[..., T]] = None,
+        extra: Iterable[str] = (),
+    ) -> None:
         if not isinstance(entries, LibraryRegistry):
             library: LibraryRegistry[T] = LibraryRegistry(flag)
             for name, factory in entries.items():
@@ -65,8 +71,9 @@ class Registry(Generic[T]):
         if names == ("all",):
             return self.names
         if not names:
-            raise UsageError(str(_validation.error(
-                f"--{self.flag}", f"at least one of {', '.join(self._choices())}", value)))
+            raise UsageError(
+                str(_validation.error(f"--{self.flag}", f"at least one of {', '.join(self._choices())}", value))
+            )
         return tuple(dict.fromkeys(self.check(name) for name in names))
 
     def get(self, name: str, **kwargs: Any) -> T:
@@ -113,7 +120,7 @@ DATASET_PREFIXES: tuple[str, ...] = pipelines.SOURCES.prefixes
 
 def dataset_name(name: str) -> str:
     """The name :func:`jax231.pipelines.load_arrays` takes (``'tfds:mnist'`` -> ``'mnist'``)."""
-    return name[len("tfds:"):] if name.startswith("tfds:") else name
+    return name[len("tfds:") :] if name.startswith("tfds:") else name
 
 
 def _load_arrays(name: str, **kwargs: Any) -> Any:

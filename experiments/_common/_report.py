@@ -45,8 +45,9 @@ def format_mean_std(values: Iterable[float], *, digits: int = 3, scale: float = 
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def aggregate(records: Sequence[Record], *, by: Sequence[str],
-              columns: Mapping[str, Callable[[list[Record]], Any]]) -> list[dict[str, Any]]:
+def aggregate(
+    records: Sequence[Record], *, by: Sequence[str], columns: Mapping[str, Callable[[list[Record]], Any]]
+) -> list[dict[str, Any]]:
     """Groups ``records`` by the keys ``by`` and summarises each group.
 
     Args:
@@ -84,8 +85,9 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     return "\n".join(lines) + "\n"
 
 
-def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]],
-              columns: Sequence[str] | None = None) -> pathlib.Path:
+def write_csv(
+    path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> pathlib.Path:
     """Writes ``rows`` as CSV with a header row; returns the path."""
     path = pathlib.Path(path)
     if columns is None:
@@ -97,9 +99,15 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]],
     return path
 
 
-def write_tables(workdir: str | os.PathLike, stem: str, rows: Sequence[Mapping[str, Any]], *,
-                 columns: Sequence[str] | None = None, title: str | None = None,
-                 notes: str | None = None) -> str:
+def write_tables(
+    workdir: str | os.PathLike,
+    stem: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    notes: str | None = None,
+) -> str:
     """Writes ``<stem>.md`` and ``<stem>.csv`` under ``workdir``; returns the markdown text."""
     workdir = pathlib.Path(workdir)
     text = markdown_table(rows, columns)

@@ -43,8 +43,9 @@ def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray],
     """The training and test canvases with their captions (train and test digits are disjoint)."""
     common = {"canvas_size": config.canvas_size, "max_objects": config.max_objects}
     train = _usage(pipelines.caption_dataset, split="train", num_canvases=config.train_size, seed=config.seed, **common)
-    test = _usage(pipelines.caption_dataset, split="test", num_canvases=config.test_size, seed=config.seed + 1000,
-                  **common)
+    test = _usage(
+        pipelines.caption_dataset, split="test", num_canvases=config.test_size, seed=config.seed + 1000, **common
+    )
     return train, test
 
 
@@ -52,11 +53,19 @@ def build(config: ml_collections.ConfigDict, decoder: str, encoder: Any = None) 
     """The captioner of ``decoder`` (``'plain'`` or ``'attention'``), its encoder set to ``encoder`` if given."""
     if decoder not in DECODERS:
         raise _common.UsageError(f"--config.decoders: expected names in {DECODERS}, got {decoder!r}")
-    model = _usage(models.captioner, image_shape=(config.canvas_size, config.canvas_size, 1),
-                   vocab_size=len(pipelines.CAPTION_WORDS), max_length=config.max_objects + 4,
-                   widths=tuple(config.widths), embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
-                   cell=config.cell, attention=decoder == "attention", attention_dim=config.attention_dim,
-                   positions=config.positions)
+    model = _usage(
+        models.captioner,
+        image_shape=(config.canvas_size, config.canvas_size, 1),
+        vocab_size=len(pipelines.CAPTION_WORDS),
+        max_length=config.max_objects + 4,
+        widths=tuple(config.widths),
+        embed_dim=config.embed_dim,
+        hidden_dim=config.hidden_dim,
+        cell=config.cell,
+        attention=decoder == "attention",
+        attention_dim=config.attention_dim,
+        positions=config.positions,
+    )
     if encoder is None:
         return model
     # A fresh copy per init: the training loop donates (deletes) the parameters it is given.
@@ -69,19 +78,37 @@ def pretrain_encoder(config: ml_collections.ConfigDict) -> tuple[Any, float]:
     Returns:
       ``(params['encoder'], test accuracy on single-digit canvases of the held-out digits)``.
     """
+
     def digits(split: str, num: int, seed: int) -> dict[str, np.ndarray]:
-        data = pipelines.caption_dataset(split=split, num_canvases=num, seed=seed, canvas_size=config.canvas_size,
-                                         max_objects=1)
+        data = pipelines.caption_dataset(
+            split=split, num_canvases=num, seed=seed, canvas_size=config.canvas_size, max_objects=1
+        )
         return {"image": data["image"], "label": data["digits"][:, 0]}
 
-    train, test = digits("train", config.pretrain_size, config.seed + 2000), digits("test", config.test_size, config.seed + 3000)
-    model = _usage(models.encoder_classifier, image_shape=(config.canvas_size, config.canvas_size, 1),
-                   widths=tuple(config.widths), num_classes=10)
+    train, test = (
+        digits("train", config.pretrain_size, config.seed + 2000),
+        digits("test", config.test_size, config.seed + 3000),
+    )
+    model = _usage(
+        models.encoder_classifier,
+        image_shape=(config.canvas_size, config.canvas_size, 1),
+        widths=tuple(config.widths),
+        num_classes=10,
+    )
     schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.pretrain_steps)
-    result = training.fit(model, optimizers.adam(learning_rate=schedule), train=train,
-                          num_steps=config.pretrain_steps, batch_size=config.batch_size, seed=config.seed,
-                          eval_every=config.pretrain_steps, check_initial_loss=False)
-    metrics = training.evaluate(training.make_eval_step(model), result.state, test, batch_size=min(500, config.test_size))
+    result = training.fit(
+        model,
+        optimizers.adam(learning_rate=schedule),
+        train=train,
+        num_steps=config.pretrain_steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        eval_every=config.pretrain_steps,
+        check_initial_loss=False,
+    )
+    metrics = training.evaluate(
+        training.make_eval_step(model), result.state, test, batch_size=min(500, config.test_size)
+    )
     return result.state.params["encoder"], float(metrics["accuracy"])
 
 
@@ -90,13 +117,18 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         try:
             models.check_temperature(t)
         except ValueError:
-            raise _common.UsageError(f"--config.temperatures: expected floats > 0, got {tuple(config.temperatures)}"
-                                     ) from None
+            raise _common.UsageError(
+                f"--config.temperatures: expected floats > 0, got {tuple(config.temperatures)}"
+            ) from None
     for name in ("num_steps", "batch_size", "eval_every", "num_examples", "pretrain_size"):
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _common.UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
-    if isinstance(config.pretrain_steps, bool) or not isinstance(config.pretrain_steps, int) or config.pretrain_steps < 0:
+    if (
+        isinstance(config.pretrain_steps, bool)
+        or not isinstance(config.pretrain_steps, int)
+        or config.pretrain_steps < 0
+    ):
         raise _common.UsageError(f"--config.pretrain_steps: expected an int >= 0, got {config.pretrain_steps!r}")
     for decoder in config.decoders:
         build(config, decoder)
@@ -107,7 +139,7 @@ def generate(model, params, images: np.ndarray, *, temperature: float | None, se
     sample = jax.jit(lambda p, x, k: model.sample(p, x, temperature=temperature, rng=k))
     tokens, alphas = [], []
     for i, start in enumerate(range(0, len(images), batch_size)):
-        out = sample(params, images[start:start + batch_size], jax.random.PRNGKey(seed + i))
+        out = sample(params, images[start : start + batch_size], jax.random.PRNGKey(seed + i))
         tokens.append(np.asarray(out.tokens))
         alphas.append(np.asarray(out.attention))
     return np.concatenate(tokens), np.concatenate(alphas)
@@ -128,9 +160,14 @@ def evaluate(model, params, test: dict[str, np.ndarray], config) -> tuple[list[d
         if temperature is None:
             tokens["greedy_attention"] = alphas
         hypotheses = [pipelines.decode_caption(t).split() for t in tokens[name]]
-        rows.append({"decoding": name, "token_accuracy": token_acc,
-                     "exact_match": captioning.exact_match(hypotheses, references),
-                     "bleu4": captioning.corpus_bleu([[r] for r in references], hypotheses)})
+        rows.append(
+            {
+                "decoding": name,
+                "token_accuracy": token_acc,
+                "exact_match": captioning.exact_match(hypotheses, references),
+                "bleu4": captioning.corpus_bleu([[r] for r in references], hypotheses),
+            }
+        )
     return rows, tokens
 
 
@@ -145,10 +182,17 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Capti
     for decoder in config.decoders:
         model = build(config, decoder, encoder)
         schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)
-        result = captioning.train_captioner(model, optimizers.adam(learning_rate=schedule), train,
-                                            num_steps=config.num_steps, batch_size=config.batch_size,
-                                            seed=config.seed, eval_every=config.eval_every, progress=True,
-                                            max_seconds=config.max_seconds or None)
+        result = captioning.train_captioner(
+            model,
+            optimizers.adam(learning_rate=schedule),
+            train,
+            num_steps=config.num_steps,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            eval_every=config.eval_every,
+            progress=True,
+            max_seconds=config.max_seconds or None,
+        )
         decoder_rows, tokens[decoder] = evaluate(model, result.params, test, config)
         rows += [{"decoder": decoder, "updates": result.history["step"][-1], **r} for r in decoder_rows]
         params[decoder], history[decoder] = result.params, result.history
@@ -159,20 +203,47 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Capti
 
 def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens) -> None:
     columns = ["decoder", "decoding", "updates", "token_accuracy", "exact_match", "bleu4"]
-    pretrained = ("no" if out.encoder_accuracy is None else
-                  f"{config.pretrain_steps} steps, {out.encoder_accuracy:.3f} test accuracy on single digits")
-    _common.write_tables(workdir, "summary", out.rows, columns=columns,
-                         title="Captioning the test canvases",
-                         notes=f"{len(test['image'])} test canvases of 1-{config.max_objects} digits; token accuracy "
-                               f"is teacher-forced; pretrained encoder: {pretrained}; {out.seconds:.0f} s on a "
-                               f"shared 2-core CPU")
-    _common.write_json(workdir / "results.json", {"config": config.to_dict(), "rows": out.rows,
-                                                   "seconds": out.seconds, "history": out.history,
-                                                   "encoder_accuracy": out.encoder_accuracy})
-    _common.plot_curves(workdir / "loss.png", {"training loss (summed CE per caption)": {
-        d: (h["step"], [h["loss"]]) for d, h in out.history.items()}}, ylabel="loss", logy=True)
-    figures.draw_captions(workdir / "captions.png", test, {d: t["greedy"] for d, t in tokens.items()},
-                  num=min(config.num_examples, len(test["image"])))
+    pretrained = (
+        "no"
+        if out.encoder_accuracy is None
+        else f"{config.pretrain_steps} steps, {out.encoder_accuracy:.3f} test accuracy on single digits"
+    )
+    _common.write_tables(
+        workdir,
+        "summary",
+        out.rows,
+        columns=columns,
+        title="Captioning the test canvases",
+        notes=f"{len(test['image'])} test canvases of 1-{config.max_objects} digits; token accuracy "
+        f"is teacher-forced; pretrained encoder: {pretrained}; {out.seconds:.0f} s on a "
+        f"shared 2-core CPU",
+    )
+    _common.write_json(
+        workdir / "results.json",
+        {
+            "config": config.to_dict(),
+            "rows": out.rows,
+            "seconds": out.seconds,
+            "history": out.history,
+            "encoder_accuracy": out.encoder_accuracy,
+        },
+    )
+    _common.plot_curves(
+        workdir / "loss.png",
+        {"training loss (summed CE per caption)": {d: (h["step"], [h["loss"]]) for d, h in out.history.items()}},
+        ylabel="loss",
+        logy=True,
+    )
+    figures.draw_captions(
+        workdir / "captions.png",
+        test,
+        {d: t["greedy"] for d, t in tokens.items()},
+        num=min(config.num_examples, len(test["image"])),
+    )
     if "attention" in tokens:
-        figures.draw_attention(workdir / "attention.png", test["image"][:4], tokens["attention"]["greedy"][:4],
-                               tokens["attention"]["greedy_attention"][:4])
+        figures.draw_attention(
+            workdir / "attention.png",
+            test["image"][:4],
+            tokens["attention"]["greedy"][:4],
+            tokens["attention"]["greedy_attention"][:4],
+        )

@@ -42,8 +42,12 @@ def draw_attention(path: pathlib.Path, images: np.ndarray, tokens: np.ndarray, a
         for t, ax in enumerate(row[1:]):
             word = pipelines.CAPTION_WORDS[int(tokens[i, t + 1])]
             ax.imshow(images[i, ..., 0], cmap="gray", vmin=0, vmax=1)
-            ax.imshow(alphas[i, t].reshape(side, side), cmap="inferno", alpha=0.6,
-                      extent=(-0.5, images.shape[2] - 0.5, images.shape[1] - 0.5, -0.5))
+            ax.imshow(
+                alphas[i, t].reshape(side, side),
+                cmap="inferno",
+                alpha=0.6,
+                extent=(-0.5, images.shape[2] - 0.5, images.shape[1] - 0.5, -0.5),
+            )
             ax.set_title(word, fontsize=8)
         for ax in row:
             ax.axis("off")

@@ -29,8 +29,10 @@ def main(argv) -> None:
     print(f"seconds={out.seconds:.1f} workdir={workdir}")
     for row in out.rows:
         if row["decoding"] == "greedy":
-            print(f"{row['decoder']}: exact match {row['exact_match']:.3f}, BLEU-4 {row['bleu4']:.3f}, "
-                  f"token accuracy {row['token_accuracy']:.3f}")
+            print(
+                f"{row['decoder']}: exact match {row['exact_match']:.3f}, BLEU-4 {row['bleu4']:.3f}, "
+                f"token accuracy {row['token_accuracy']:.3f}"
+            )
 
 
 if __name__ == "__main__":

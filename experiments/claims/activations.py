@@ -16,9 +16,18 @@ from jax231 import optimizers as jopt
 
 
 def _fit(model: models.Model, optimizer: Any, data: Any, cfg: Any) -> training.FitResult:
-    return training.fit(model, optimizer, train=data.train, val=data.val, num_steps=cfg.num_steps,
-                        batch_size=cfg.batch_size, eval_every=cfg.eval_every, seed=cfg.seed,
-                        explosion_factor=None, check_initial_loss=False)
+    return training.fit(
+        model,
+        optimizer,
+        train=data.train,
+        val=data.val,
+        num_steps=cfg.num_steps,
+        batch_size=cfg.batch_size,
+        eval_every=cfg.eval_every,
+        seed=cfg.seed,
+        explosion_factor=None,
+        check_initial_loss=False,
+    )
 
 
 def relu_vs_tanh_holds(numbers: dict, cfg: Any) -> bool:
@@ -33,8 +42,9 @@ def relu_vs_tanh(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     steps, curves = {}, {}
     inits = {"relu": cfg.relu_init, "tanh": cfg.tanh_init, "sigmoid": cfg.tanh_init}
     for act, init in inits.items():
-        model = models.mlp(hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes,
-                           activation=act, init=init)
+        model = models.mlp(
+            hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, activation=act, init=init
+        )
         result = _fit(model, jopt.momentum(cfg.learning_rate, momentum=0.9), data, cfg)
         steps[act] = base.first_step_at(result.history, "train_accuracy", cfg.target_accuracy)
         curves[act] = (np.asarray(result.history["step"]), np.asarray(result.history["train_loss"]))
@@ -42,15 +52,23 @@ def relu_vs_tanh(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for act, (x, y) in curves.items():
         ax.plot(x, y, label=f"{act} ({steps[act]:.0f} steps to {cfg.target_accuracy:.0%})")
-    ax.set(xlabel="step", ylabel="training loss", yscale="log",
-           title=f"MLP {tuple(cfg.hidden_sizes)} on {cfg.dataset}, SGD momentum lr {cfg.learning_rate}")
+    ax.set(
+        xlabel="step",
+        ylabel="training loss",
+        yscale="log",
+        title=f"MLP {tuple(cfg.hidden_sizes)} on {cfg.dataset}, SGD momentum lr {cfg.learning_rate}",
+    )
     ax.legend(fontsize=8)
     numbers = {"steps": steps, "factor": factor}
     return base.ClaimResult(
-        "relu_vs_tanh", "ReLU networks converge several times faster than tanh/sigmoid ones (Krizhevsky: 6x).",
+        "relu_vs_tanh",
+        "ReLU networks converge several times faster than tanh/sigmoid ones (Krizhevsky: 6x).",
         f"steps to {cfg.target_accuracy:.0%} train accuracy: relu {steps['relu']:.0f}, tanh {steps['tanh']:.0f} "
         f"({factor['tanh']:.1f}x), sigmoid {steps['sigmoid']:.0f} ({factor['sigmoid']:.1f}x)",
-        relu_vs_tanh_holds(numbers, cfg), base.save_figure(fig, workdir, "relu_vs_tanh"), numbers)
+        relu_vs_tanh_holds(numbers, cfg),
+        base.save_figure(fig, workdir, "relu_vs_tanh"),
+        numbers,
+    )
 
 
 def _per_example_weight_grads(model: models.Model, params: dict, x: jax.Array, y: jax.Array) -> dict:
@@ -73,8 +91,12 @@ def sigmoid_saturation_holds(numbers: dict, cfg: Any) -> bool:
     """Large weights saturate more units, whose gradient is < 0.1x the others'; sigmoid inputs give
     same-sign gradient rows (> 99%), tanh ones do not (< 50%)."""
     sig_x, sig_l = numbers["sigmoid, xavier"], numbers[f"sigmoid, std {cfg.large_std}"]
-    return (sig_l["saturated"] > sig_x["saturated"] and sig_l["grad_ratio"] < 0.1
-            and sig_x["same_sign_layer2"] > 0.99 and numbers["tanh, xavier"]["same_sign_layer2"] < 0.5)
+    return (
+        sig_l["saturated"] > sig_x["saturated"]
+        and sig_l["grad_ratio"] < 0.1
+        and sig_x["same_sign_layer2"] > 0.99
+        and numbers["tanh, xavier"]["same_sign_layer2"] < 0.5
+    )
 
 
 def sigmoid_saturation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
@@ -84,8 +106,9 @@ def sigmoid_saturation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     key = jax.random.key(cfg.seed)
     measured: dict[str, dict[str, float]] = {}
     for act in ("sigmoid", "tanh"):
-        model = models.mlp(hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, activation=act,
-                           init="xavier")
+        model = models.mlp(
+            hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, activation=act, init="xavier"
+        )
         xavier, _ = model.init(key, data.input_shape)
         large = base.redraw_weights(xavier, cfg.large_std, jax.random.fold_in(key, 7))
         for init_name, params in (("xavier", xavier), (f"std {cfg.large_std}", large)):
@@ -96,7 +119,8 @@ def sigmoid_saturation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
             upstream = jnp.concatenate([jnp.abs(grads[f"dense_{i}"]["b"]) for i in range(len(hs))], axis=1)
             saturated = jnp.concatenate(local, axis=1) < cfg.saturated_slope
             ratio = (jnp.sum(upstream * saturated) / jnp.maximum(jnp.sum(saturated), 1)) / (
-                jnp.sum(upstream * ~saturated) / jnp.maximum(jnp.sum(~saturated), 1))
+                jnp.sum(upstream * ~saturated) / jnp.maximum(jnp.sum(~saturated), 1)
+            )
             measured[f"{act}, {init_name}"] = {
                 "saturated": float(jnp.mean(saturated)),
                 "grad_ratio": float(ratio) if bool(jnp.any(saturated)) else float("nan"),
@@ -105,9 +129,15 @@ def sigmoid_saturation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     sig_x, sig_l = measured["sigmoid, xavier"], measured[f"sigmoid, std {cfg.large_std}"]
     tanh_x = measured["tanh, xavier"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, key_name, label in zip(axes, ("saturated", "grad_ratio", "same_sign_layer2"),
-                                   (f"fraction of units with f' < {cfg.saturated_slope}",
-                                    "mean |dL/da|: saturated / other units", "same-sign weight-gradient rows (layer 2)")):
+    for ax, key_name, label in zip(
+        axes,
+        ("saturated", "grad_ratio", "same_sign_layer2"),
+        (
+            f"fraction of units with f' < {cfg.saturated_slope}",
+            "mean |dL/da|: saturated / other units",
+            "same-sign weight-gradient rows (layer 2)",
+        ),
+    ):
         ax.bar(list(measured), [np.nan_to_num(m[key_name]) for m in measured.values()], color="tab:orange")
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelrotation=25, labelsize=7)
@@ -118,7 +148,10 @@ def sigmoid_saturation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         f"{sig_x['saturated']:.0%}; |dL/da| on saturated units {sig_l['grad_ratio']:.1e}x that of the others; "
         f"same-sign gradient rows after sigmoid {sig_x['same_sign_layer2']:.0%}, "
         f"after tanh {tanh_x['same_sign_layer2']:.0%}",
-        sigmoid_saturation_holds(measured, cfg), base.save_figure(fig, workdir, "sigmoid_saturation"), measured)
+        sigmoid_saturation_holds(measured, cfg),
+        base.save_figure(fig, workdir, "sigmoid_saturation"),
+        measured,
+    )
 
 
 def _dead_fraction(params: dict, x: jax.Array) -> float:
@@ -144,10 +177,19 @@ def dead_relu(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         result = _fit(model, jopt.sgd(lr), data, cfg)
         dead[f"lr {lr}"] = _dead_fraction(result.state.params, x)
     good, large = dead[f"lr {cfg.good_lr}"], dead[f"lr {cfg.large_lr}"]
-    figure = base.bar_figure(workdir, "dead_relu", dead, ylabel="fraction of dead units",
-                             title=f"ReLU MLP {tuple(cfg.hidden_sizes)}, SGD, {cfg.num_steps} steps")
+    figure = base.bar_figure(
+        workdir,
+        "dead_relu",
+        dead,
+        ylabel="fraction of dead units",
+        title=f"ReLU MLP {tuple(cfg.hidden_sizes)}, SGD, {cfg.num_steps} steps",
+    )
     return base.ClaimResult(
-        "dead_relu", "A too-large learning rate leaves many ReLU units dead (never active again).",
+        "dead_relu",
+        "A too-large learning rate leaves many ReLU units dead (never active again).",
         f"dead units after training: lr {cfg.good_lr}: {good:.0%}, lr {cfg.large_lr}: {large:.0%} "
         f"(init: {dead['at init']:.0%})",
-        dead_relu_holds(dead, cfg), figure, dead)
+        dead_relu_holds(dead, cfg),
+        figure,
+        dead,
+    )

@@ -94,8 +94,9 @@ def save_figure(fig: Any, workdir: pathlib.Path, name: str) -> str:
     return f"{name}.png"
 
 
-def bar_figure(workdir: pathlib.Path, name: str, values: dict[str, float], *, ylabel: str, title: str,
-               logy: bool = False) -> str:
+def bar_figure(
+    workdir: pathlib.Path, name: str, values: dict[str, float], *, ylabel: str, title: str, logy: bool = False
+) -> str:
     """One bar per entry of ``values``; returns the PNG's file name."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.bar(list(values), [float(v) for v in values.values()], color="tab:blue")
@@ -115,14 +116,14 @@ def first_step_at(history: dict, key: str, target: float) -> float:
     return float("inf")
 
 
-
-
 def redraw_weights(params: dict, std: float, key: jax.Array) -> dict:
     """``params`` with every weight matrix ``'w'`` redrawn as ``std * N(0, 1)`` (biases kept)."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     keys = jax.random.split(key, len(leaves))
-    out = [std * jax.random.normal(k, x.shape, x.dtype) if jax.tree_util.keystr(p).endswith("['w']") else x
-           for (p, x), k in zip(leaves, keys)]
+    out = [
+        std * jax.random.normal(k, x.shape, x.dtype) if jax.tree_util.keystr(p).endswith("['w']") else x
+        for (p, x), k in zip(leaves, keys)
+    ]
     return jax.tree_util.tree_unflatten(treedef, out)
 
 

@@ -71,61 +71,137 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.claims = "all"  # comma-separated claim names, or 'all'.
 
     # ReLU vs tanh vs sigmoid: steps of SGD+momentum to a train-accuracy target (Krizhevsky's 6x).
-    c.relu_vs_tanh = _digits(hidden_sizes=(64, 64, 64, 64), relu_init="he", tanh_init="xavier",
-                             learning_rate=0.002, batch_size=64, num_steps=1500, eval_every=10, target_accuracy=0.9)
+    c.relu_vs_tanh = _digits(
+        hidden_sizes=(64, 64, 64, 64),
+        relu_init="he",
+        tanh_init="xavier",
+        learning_rate=0.002,
+        batch_size=64,
+        num_steps=1500,
+        eval_every=10,
+        target_accuracy=0.9,
+    )
     # Sigmoid: saturation (weights N(0, large_std^2)) and same-sign gradients of all-positive inputs.
-    c.sigmoid_saturation = _digits(hidden_sizes=(100, 100, 100, 100), large_std=1.0, saturated_slope=0.01,
-                                   batch=256)
+    c.sigmoid_saturation = _digits(hidden_sizes=(100, 100, 100, 100), large_std=1.0, saturated_slope=0.01, batch=256)
     # Dead ReLUs: units never active on the train set after SGD at a good vs a too-large rate.
-    c.dead_relu = _digits(hidden_sizes=(100, 100), good_lr=0.05, large_lr=2.0, batch_size=64, num_steps=300,
-                          eval_every=100)
+    c.dead_relu = _digits(
+        hidden_sizes=(100, 100), good_lr=0.05, large_lr=2.0, batch_size=64, num_steps=300, eval_every=100
+    )
     # Constant init: every hidden unit stays a copy of the others (vs a random init).
-    c.constant_init_symmetry = _digits(hidden_sizes=(50, 50), constant=0.01, learning_rate=0.1, batch_size=64,
-                                       num_steps=300, eval_every=100)
+    c.constant_init_symmetry = _digits(
+        hidden_sizes=(50, 50), constant=0.01, learning_rate=0.1, batch_size=64, num_steps=300, eval_every=100
+    )
     # Init scale in a deep tanh net: activation std per layer for std 0.01, Xavier and std 1 (the notes' figure).
-    c.init_scale = ml_collections.ConfigDict({"seed": 0, "num_layers": 10, "width": 500, "num_examples": 1000,
-                                              "stds": (0.01, 1.0)})
+    c.init_scale = ml_collections.ConfigDict(
+        {"seed": 0, "num_layers": 10, "width": 500, "num_examples": 1000, "stds": (0.01, 1.0)}
+    )
     # Batch norm: higher learning rates and robustness to a small (0.01) init.
-    c.batch_norm = _digits(hidden_sizes=(64, 64, 64), learning_rates=(0.01, 0.1, 1.0, 3.0),
-                           batch_size=64, num_steps=300, eval_every=300, small_init_lr=0.1)
+    c.batch_norm = _digits(
+        hidden_sizes=(64, 64, 64),
+        learning_rates=(0.01, 0.1, 1.0, 3.0),
+        batch_size=64,
+        num_steps=300,
+        eval_every=300,
+        small_init_lr=0.1,
+    )
     # gamma = sqrt(var + eps), beta = mean: batch norm is the identity.
     c.batch_norm_identity = ml_collections.ConfigDict({"seed": 0, "num_examples": 256, "features": 32})
     # Dropout and L2 vs neither on a small train set: the train - val accuracy gap.
-    c.dropout_l2_gap = ml_collections.ConfigDict({"seed": 0, "dataset": "mnist1d", "val_size": 500, "train_size": 0,
-                                                  "hidden_sizes": (100, 100), "drop_rate": 0.2, "l2": 1e-2,
-                                                  "learning_rate": 2e-3, "batch_size": 128, "num_steps": 800})
+    c.dropout_l2_gap = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "dataset": "mnist1d",
+            "val_size": 500,
+            "train_size": 0,
+            "hidden_sizes": (100, 100),
+            "drop_rate": 0.2,
+            "l2": 1e-2,
+            "learning_rate": 2e-3,
+            "batch_size": 128,
+            "num_steps": 800,
+        }
+    )
     # L1 vs L2 on a softmax classifier: fraction of near-zero weights.
-    c.l1_vs_l2 = _digits(strength=3e-3, learning_rate=0.1, batch_size=64, num_steps=3000, eval_every=3000,
-                         zero_threshold=1e-3)
+    c.l1_vs_l2 = _digits(
+        strength=3e-3, learning_rate=0.1, batch_size=64, num_steps=3000, eval_every=3000, zero_threshold=1e-3
+    )
     # Ensemble of independently initialised MLPs on MNIST-1D vs its members.
-    c.ensemble = ml_collections.ConfigDict({"seed": 0, "dataset": "mnist1d", "val_size": 500, "members": 5,
-                                            "hidden_sizes": (100, 100), "learning_rate": 2e-3,
-                                            "batch_size": 128, "num_steps": 1000, "eval_every": 1000})
+    c.ensemble = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "dataset": "mnist1d",
+            "val_size": 500,
+            "members": 5,
+            "hidden_sizes": (100, 100),
+            "learning_rate": 2e-3,
+            "batch_size": 128,
+            "num_steps": 1000,
+            "eval_every": 1000,
+        }
+    )
     # Polyak averaging (jax231.optimizers.averaged) of the SGD iterates after average_from vs the last iterate.
     c.polyak = _digits(learning_rate=1.0, batch_size=8, l2=1e-3, num_steps=800, eval_every=20, average_from=400)
     # Random vs grid search with 9 trials when only the learning rate matters (Bergstra & Bengio).
-    c.random_vs_grid = _digits(hidden_sizes=(64,), trials=9, repeats=4, lr_range=(1e-4, 1.0),
-                               unimportant_range=(0.0, 0.5), batch_size=64, num_steps=200)
+    c.random_vs_grid = _digits(
+        hidden_sizes=(64,),
+        trials=9,
+        repeats=4,
+        lr_range=(1e-4, 1.0),
+        unimportant_range=(0.0, 0.5),
+        batch_size=64,
+        num_steps=200,
+    )
     # SGD vs momentum on an ill-conditioned 2-D quadratic: zig-zag (sign flips of the steep coordinate).
-    c.sgd_zigzag = ml_collections.ConfigDict({"seed": 0, "condition_number": 50.0, "learning_rate": 0.038,
-                                              "momentum": 0.9, "num_steps": 100, "start": (-4.5, 1.5)})
+    c.sgd_zigzag = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "condition_number": 50.0,
+            "learning_rate": 0.038,
+            "momentum": 0.9,
+            "num_steps": 100,
+            "start": (-4.5, 1.5),
+        }
+    )
     # Adam's first step with and without bias correction.
-    c.adam_bias_correction = ml_collections.ConfigDict({"seed": 0, "beta1": 0.9, "beta2s": (0.999, 0.9999),
-                                                        "learning_rate": 1e-3})
+    c.adam_bias_correction = ml_collections.ConfigDict(
+        {"seed": 0, "beta1": 0.9, "beta2s": (0.999, 0.9999), "learning_rate": 1e-3}
+    )
     # Adam on an axis-aligned vs a rotated ill-conditioned quadratic (SGD for reference).
-    c.adam_rotation = ml_collections.ConfigDict({"seed": 0, "dim": 10, "condition_number": 1e3,
-                                                 "learning_rates": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1),
-                                                 "num_steps": 300})
+    c.adam_rotation = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "dim": 10,
+            "condition_number": 1e3,
+            "learning_rates": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1),
+            "num_steps": 300,
+        }
+    )
     # L-BFGS full batch vs on minibatches (softmax regression on digits).
     c.lbfgs_batch = _digits(minibatch=32, num_steps=100, eval_every=100, sgd_learning_rate=0.5)
     # SVM vs softmax on a separable subset: gradient once the margins are met.
     c.svm_vs_softmax = _digits(train_size=100, learning_rate=0.1, num_steps=2000, eval_every=50)
     # Vanilla RNN gradient through time for sigma_max(W_hh) > 1 and < 1.
-    c.rnn_spectral = ml_collections.ConfigDict({"seed": 0, "hidden": 32, "input_dim": 8, "sigmas": (0.9, 1.1),
-                                                "lengths": (1, 5, 10, 20, 50, 100), "input_std": 0.01})
+    c.rnn_spectral = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "hidden": 32,
+            "input_dim": 8,
+            "sigmas": (0.9, 1.1),
+            "lengths": (1, 5, 10, 20, 50, 100),
+            "input_std": 0.01,
+        }
+    )
     # ||dL/dh_0|| vs sequence length, vanilla RNN vs LSTM (forget bias as given).
-    c.lstm_vs_rnn = ml_collections.ConfigDict({"seed": 0, "hidden": 32, "input_dim": 8, "forget_bias": 1.0,
-                                               "lengths": (1, 5, 10, 20, 50, 100), "input_std": 1.0})
+    c.lstm_vs_rnn = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "hidden": 32,
+            "input_dim": 8,
+            "forget_bias": 1.0,
+            "lengths": (1, 5, 10, 20, 50, 100),
+            "input_std": 1.0,
+        }
+    )
     if preset == "tiny":
         _tiny(c)
     elif preset not in (None, ""):

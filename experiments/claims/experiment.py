@@ -78,15 +78,35 @@ def run_claim(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Pat
 
 def report(results: list[base.ClaimResult], seconds: dict[str, float]) -> str:
     """The markdown of ``claims.md``: one table, then each claim's figure."""
-    rows = [{"claim": r.name, "statement": r.claim, "measurement": r.measurement,
-             "verdict": base.verdict(r.holds), "seconds": f"{seconds[r.name]:.0f}"} for r in results]
+    rows = [
+        {
+            "claim": r.name,
+            "statement": r.claim,
+            "measurement": r.measurement,
+            "verdict": base.verdict(r.holds),
+            "seconds": f"{seconds[r.name]:.0f}",
+        }
+        for r in results
+    ]
     held = sum(r.holds for r in results)
-    lines = ["# The notes' claims, checked", "",
-             f"{held} of {len(results)} claims hold here; total {sum(seconds.values()):.0f} s.", "",
-             common.markdown_table(rows, ["claim", "statement", "measurement", "verdict", "seconds"])]
+    lines = [
+        "# The notes' claims, checked",
+        "",
+        f"{held} of {len(results)} claims hold here; total {sum(seconds.values()):.0f} s.",
+        "",
+        common.markdown_table(rows, ["claim", "statement", "measurement", "verdict", "seconds"]),
+    ]
     for r in results:
-        lines += [f"## {r.name}: {base.verdict(r.holds)}", "", r.claim, "", r.measurement, "",
-                  f"![{r.name}]({r.figure})", ""]
+        lines += [
+            f"## {r.name}: {base.verdict(r.holds)}",
+            "",
+            r.claim,
+            "",
+            r.measurement,
+            "",
+            f"![{r.name}]({r.figure})",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -100,13 +120,23 @@ def run(config: ml_collections.ConfigDict, workdir: Any, log: Callable[[str], No
         result = run_claim(name, config, workdir)
         seconds[name] = time.monotonic() - start
         results.append(result)
-        log(f"[{i + 1}/{len(names)}] {name}: {base.verdict(result.holds)} -- {result.measurement} "
-            f"({seconds[name]:.0f} s)")
+        log(
+            f"[{i + 1}/{len(names)}] {name}: {base.verdict(result.holds)} -- {result.measurement} "
+            f"({seconds[name]:.0f} s)"
+        )
     text = report(results, seconds)
     (workdir / "claims.md").write_text(text, encoding="utf-8")
-    common.write_csv(workdir / "claims.csv", [
-        {"claim": r.name, "measurement": r.measurement, "verdict": base.verdict(r.holds),
-         "seconds": round(seconds[r.name], 1)} for r in results])
-    common.write_json(workdir / "claims.json", {r.name: {**r._asdict(), "seconds": seconds[r.name]}
-                                                 for r in results})
+    common.write_csv(
+        workdir / "claims.csv",
+        [
+            {
+                "claim": r.name,
+                "measurement": r.measurement,
+                "verdict": base.verdict(r.holds),
+                "seconds": round(seconds[r.name], 1),
+            }
+            for r in results
+        ],
+    )
+    common.write_json(workdir / "claims.json", {r.name: {**r._asdict(), "seconds": seconds[r.name]} for r in results})
     return text

@@ -41,15 +41,24 @@ def constant_init_symmetry(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     inits = {
         "zero": base.with_params(mlp, lambda rng, p: jax.tree_util.tree_map(jnp.zeros_like, p)),
         f"constant {cfg.constant}": base.with_params(
-            mlp, lambda rng, p: jax.tree_util.tree_map(lambda x: jnp.full_like(x, cfg.constant), p)),
+            mlp, lambda rng, p: jax.tree_util.tree_map(lambda x: jnp.full_like(x, cfg.constant), p)
+        ),
         "random (He)": mlp,
     }
     spread, acc = {}, {}
     for name, model in inits.items():
-        result = training.fit(model, jopt.momentum(cfg.learning_rate, momentum=0.9), train=data.train,
-                              val=data.val, num_steps=cfg.num_steps, batch_size=cfg.batch_size,
-                              eval_every=cfg.eval_every, seed=cfg.seed, check_initial_loss=False,
-                              explosion_factor=None)
+        result = training.fit(
+            model,
+            jopt.momentum(cfg.learning_rate, momentum=0.9),
+            train=data.train,
+            val=data.val,
+            num_steps=cfg.num_steps,
+            batch_size=cfg.batch_size,
+            eval_every=cfg.eval_every,
+            seed=cfg.seed,
+            check_initial_loss=False,
+            explosion_factor=None,
+        )
         spread[name] = _unit_spread(result.state.params)
         acc[name] = result.history["val_accuracy"][-1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -61,36 +70,43 @@ def constant_init_symmetry(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         ax.tick_params(axis="x", labelsize=8)
     numbers = {"spread": spread, "val_accuracy": acc}
     return base.ClaimResult(
-        "constant_init_symmetry", "Zero or constant initialisation leaves every hidden unit a copy of the others.",
+        "constant_init_symmetry",
+        "Zero or constant initialisation leaves every hidden unit a copy of the others.",
         f"unit spread after {cfg.num_steps} steps: zero {spread['zero']:.1e}, constant "
         f"{spread[f'constant {cfg.constant}']:.1e}, random {spread['random (He)']:.2f}; val accuracy "
         + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()),
-        constant_init_symmetry_holds(numbers, cfg), base.save_figure(fig, workdir, "constant_init_symmetry"),
-        numbers)
+        constant_init_symmetry_holds(numbers, cfg),
+        base.save_figure(fig, workdir, "constant_init_symmetry"),
+        numbers,
+    )
 
 
 def init_scale_holds(numbers: dict, cfg: Any) -> bool:
     """Small weights: last/first activation std < 1e-3; large: > 50% saturated; Xavier keeps > 0.1."""
     small, large, xavier = numbers[f"std {min(cfg.stds)}"], numbers[f"std {max(cfg.stds)}"], numbers["xavier"]
-    return (small["std"][-1] / small["std"][0] < 1e-3 and large["saturated"][-1] > 0.5
-            and xavier["std"][-1] / xavier["std"][0] > 0.1)
+    return (
+        small["std"][-1] / small["std"][0] < 1e-3
+        and large["saturated"][-1] > 0.5
+        and xavier["std"][-1] / xavier["std"][0] > 0.1
+    )
 
 
 def init_scale(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     """The notes' figure: activation statistics per layer of a deep tanh net, by weight scale."""
     key = jax.random.key(cfg.seed)
     x = jax.random.normal(key, (cfg.num_examples, cfg.width))
-    model = models.mlp(hidden_sizes=(cfg.width,) * cfg.num_layers, num_classes=10, activation="tanh",
-                       init="xavier")
+    model = models.mlp(hidden_sizes=(cfg.width,) * cfg.num_layers, num_classes=10, activation="tanh", init="xavier")
     xavier, _ = model.init(jax.random.fold_in(key, 1), (cfg.width,))
     inits = {f"std {s}": base.redraw_weights(xavier, s, jax.random.fold_in(key, 2)) for s in cfg.stds}
     inits["xavier"] = xavier
     stats = {}
     for name, params in inits.items():
         hs = base.hidden_activations(params, x, "tanh")
-        stats[name] = {"std": [float(jnp.std(h)) for h in hs],
-                       "saturated": [float(jnp.mean(jnp.abs(h) > 0.99)) for h in hs],
-                       "last": np.asarray(hs[-1]).ravel()}
+        stats[name] = {
+            "std": [float(jnp.std(h)) for h in hs],
+            "saturated": [float(jnp.mean(jnp.abs(h) > 0.99)) for h in hs],
+            "last": np.asarray(hs[-1]).ravel(),
+        }
     fig, axes = plt.subplots(1, 1 + len(inits), figsize=(4 * (1 + len(inits)), 3.4))
     for name, st in stats.items():
         axes[0].plot(range(1, cfg.num_layers + 1), st["std"], marker="o", label=name)
@@ -105,10 +121,14 @@ def init_scale(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     xavier_ratio = stats["xavier"]["std"][-1] / stats["xavier"]["std"][0]
     numbers = {k: {"std": v["std"], "saturated": v["saturated"]} for k, v in stats.items()}
     return base.ClaimResult(
-        "init_scale", "In a deep net, std-0.01 weights make activations vanish and large weights saturate tanh.",
+        "init_scale",
+        "In a deep net, std-0.01 weights make activations vanish and large weights saturate tanh.",
         f"last/first layer activation std: std {min(cfg.stds)} {vanish:.1e}, xavier {xavier_ratio:.2f}; "
         f"std {max(cfg.stds)}: {saturated:.0%} of last-layer units saturated (|h| > 0.99)",
-        init_scale_holds(numbers, cfg), base.save_figure(fig, workdir, "init_scale"), numbers)
+        init_scale_holds(numbers, cfg),
+        base.save_figure(fig, workdir, "init_scale"),
+        numbers,
+    )
 
 
 def batch_norm_holds(numbers: dict, cfg: Any) -> bool:
@@ -126,31 +146,57 @@ def batch_norm(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     for norm in (None, "batch"):
         label = "batch norm" if norm else "plain"
         model = models.mlp(hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, norm=norm)
-        sweep = parallel.run_sweep(model, "sgd", train=data.train, val=data.val,
-                                   seeds=jnp.full(lrs.shape, cfg.seed), hyperparams={"learning_rate": lrs},
-                                   num_steps=cfg.num_steps, batch_size=cfg.batch_size)
+        sweep = parallel.run_sweep(
+            model,
+            "sgd",
+            train=data.train,
+            val=data.val,
+            seeds=jnp.full(lrs.shape, cfg.seed),
+            hyperparams={"learning_rate": lrs},
+            num_steps=cfg.num_steps,
+            batch_size=cfg.batch_size,
+        )
         acc[label] = np.nan_to_num(np.asarray(sweep.history["val_accuracy"])[:, -1], nan=0.0)
-        small_model = models.mlp(hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, norm=norm,
-                                 init="small")
-        result = training.fit(small_model, jopt.sgd(cfg.small_init_lr), train=data.train, val=data.val,
-                              num_steps=cfg.num_steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
-                              seed=cfg.seed, check_initial_loss=False, explosion_factor=None)
+        small_model = models.mlp(
+            hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, norm=norm, init="small"
+        )
+        result = training.fit(
+            small_model,
+            jopt.sgd(cfg.small_init_lr),
+            train=data.train,
+            val=data.val,
+            num_steps=cfg.num_steps,
+            batch_size=cfg.batch_size,
+            eval_every=cfg.eval_every,
+            seed=cfg.seed,
+            check_initial_loss=False,
+            explosion_factor=None,
+        )
         small[label] = float(np.nan_to_num(result.history["val_accuracy"][-1], nan=0.0))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, values in acc.items():
         axes[0].plot(np.asarray(lrs), values, marker="o", label=label)
-    axes[0].set(xscale="log", xlabel="SGD learning rate", ylabel="val accuracy", ylim=(0, 1),
-                title=f"MLP {tuple(cfg.hidden_sizes)}, He init, {cfg.num_steps} steps")
+    axes[0].set(
+        xscale="log",
+        xlabel="SGD learning rate",
+        ylabel="val accuracy",
+        ylim=(0, 1),
+        title=f"MLP {tuple(cfg.hidden_sizes)}, He init, {cfg.num_steps} steps",
+    )
     axes[0].legend()
     axes[1].bar(list(small), list(small.values()), color="tab:red")
     axes[1].set(ylim=(0, 1), title=f"std-0.01 init, lr {cfg.small_init_lr}: val accuracy")
     numbers = {"val_accuracy_by_lr": {k: v.tolist() for k, v in acc.items()}, "small_init": small}
     return base.ClaimResult(
-        "batch_norm", "Batch norm allows higher learning rates and makes training robust to the initialisation.",
-        "val accuracy by lr " + ", ".join(f"{lr:g}: {a:.2f}/{b:.2f}" for lr, a, b in
-                                          zip(cfg.learning_rates, acc["plain"], acc["batch norm"]))
+        "batch_norm",
+        "Batch norm allows higher learning rates and makes training robust to the initialisation.",
+        "val accuracy by lr "
+        + ", ".join(f"{lr:g}: {a:.2f}/{b:.2f}" for lr, a, b in zip(cfg.learning_rates, acc["plain"], acc["batch norm"]))
         + f" (plain/BN); std-0.01 init: plain {small['plain']:.2f}, BN {small['batch norm']:.2f}",
-        batch_norm_holds(numbers, cfg), base.save_figure(fig, workdir, "batch_norm"), numbers)
+        batch_norm_holds(numbers, cfg),
+        base.save_figure(fig, workdir, "batch_norm"),
+        numbers,
+    )
 
 
 def batch_norm_identity_holds(numbers: dict, cfg: Any) -> bool:
@@ -165,13 +211,18 @@ def batch_norm_identity(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     x = 3.0 + 2.5 * jax.random.normal(key, (cfg.num_examples, cfg.features))
     mean, var = jnp.mean(x, 0), jnp.var(x, 0)
     eps = 1e-5
-    y, _, _ = layers.batch_norm(x, jnp.sqrt(var + eps), mean, jnp.zeros_like(mean), jnp.ones_like(var),
-                                train=True, eps=eps)
+    y, _, _ = layers.batch_norm(
+        x, jnp.sqrt(var + eps), mean, jnp.zeros_like(mean), jnp.ones_like(var), train=True, eps=eps
+    )
     error = float(jnp.max(jnp.abs(y - x)) / jnp.max(jnp.abs(x)))
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
     ax.scatter(np.asarray(x[:, 0]), np.asarray(y[:, 0]), s=6)
     ax.set(xlabel="x (feature 0)", ylabel="batch_norm(x)", title=f"gamma=sigma, beta=mu: max rel error {error:.1e}")
     return base.ClaimResult(
-        "batch_norm_identity", "With gamma = sigma and beta = mu, batch norm recovers the identity.",
-        f"max |BN(x) - x| / max |x| = {error:.1e} (float32)", batch_norm_identity_holds({"relative_error": error}, cfg),
-        base.save_figure(fig, workdir, "batch_norm_identity"), {"relative_error": error})
+        "batch_norm_identity",
+        "With gamma = sigma and beta = mu, batch norm recovers the identity.",
+        f"max |BN(x) - x| / max |x| = {error:.1e} (float32)",
+        batch_norm_identity_holds({"relative_error": error}, cfg),
+        base.save_figure(fig, workdir, "batch_norm_identity"),
+        {"relative_error": error},
+    )

@@ -1,7 +1,7 @@
 """Checks the notes' empirical claims, one small experiment each; see config.py.
 
-    python -m experiments.claims.main --workdir=runs/claims
-    python -m experiments.claims.main --workdir=runs/claims --config.claims=relu_vs_tanh,dead_relu
+python -m experiments.claims.main --workdir=runs/claims
+python -m experiments.claims.main --workdir=runs/claims --config.claims=relu_vs_tanh,dead_relu
 """
 
 import pathlib

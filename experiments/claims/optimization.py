@@ -36,11 +36,16 @@ def random_vs_grid(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     lrs = np.concatenate([grid_lr.ravel(), rand_lr.ravel()])
     wds = np.concatenate([grid_wd.ravel(), rand_wd.ravel()])
     model = models.mlp(hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes)
-    sweep = parallel.run_sweep(model, jopt.adamw(1e-3), train=data.train, val=data.val,
-                               seeds=jnp.full(lrs.shape, cfg.seed), num_steps=cfg.num_steps,
-                               batch_size=cfg.batch_size,
-                               hyperparams={"learning_rate": jnp.asarray(lrs, jnp.float32),
-                                            "weight_decay": jnp.asarray(wds, jnp.float32)})
+    sweep = parallel.run_sweep(
+        model,
+        jopt.adamw(1e-3),
+        train=data.train,
+        val=data.val,
+        seeds=jnp.full(lrs.shape, cfg.seed),
+        num_steps=cfg.num_steps,
+        batch_size=cfg.batch_size,
+        hyperparams={"learning_rate": jnp.asarray(lrs, jnp.float32), "weight_decay": jnp.asarray(wds, jnp.float32)},
+    )
     acc = np.nan_to_num(np.asarray(sweep.history["val_accuracy"])[:, -1], nan=0.0)
     n_grid = side * side
     grid_best = float(acc[:n_grid].max())
@@ -56,11 +61,15 @@ def random_vs_grid(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     wins = int(np.sum(random_best >= grid_best))
     numbers = {"grid_best": grid_best, "random_best": random_best.tolist()}
     return base.ClaimResult(
-        "random_vs_grid", "With the same budget, random search beats grid search when few hyperparameters matter.",
+        "random_vs_grid",
+        "With the same budget, random search beats grid search when few hyperparameters matter.",
         f"best val accuracy of {n_grid} trials: grid {grid_best:.3f} ({side} distinct learning rates); random "
         f"{random_best.mean():.3f} mean over {cfg.repeats} searches ({cfg.trials} distinct rates), "
         f">= grid in {wins}/{cfg.repeats}",
-        random_vs_grid_holds(numbers, cfg), base.save_figure(fig, workdir, "random_vs_grid"), numbers)
+        random_vs_grid_holds(numbers, cfg),
+        base.save_figure(fig, workdir, "random_vs_grid"),
+        numbers,
+    )
 
 
 def _quadratic(xy: jax.Array, condition_number: float) -> jax.Array:
@@ -76,9 +85,12 @@ def sgd_zigzag_holds(numbers: dict, cfg: Any) -> bool:
 def sgd_zigzag(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     """Paths of SGD and momentum on ``0.5 (x^2 + k y^2)``: sign flips of y and steps to f < 1e-3."""
     fn = functools.partial(_quadratic, condition_number=cfg.condition_number)
-    paths = {"sgd": trajectory(jopt.sgd(cfg.learning_rate), fn, cfg.start, num_steps=cfg.num_steps),
-             f"momentum {cfg.momentum}": trajectory(jopt.momentum(cfg.learning_rate / 10, momentum=cfg.momentum), fn,
-                                                    cfg.start, num_steps=cfg.num_steps)}
+    paths = {
+        "sgd": trajectory(jopt.sgd(cfg.learning_rate), fn, cfg.start, num_steps=cfg.num_steps),
+        f"momentum {cfg.momentum}": trajectory(
+            jopt.momentum(cfg.learning_rate / 10, momentum=cfg.momentum), fn, cfg.start, num_steps=cfg.num_steps
+        ),
+    }
     flips, reach = {}, {}
     for name, path in paths.items():
         path = np.asarray(path)
@@ -95,11 +107,14 @@ def sgd_zigzag(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     ax.legend(fontsize=8)
     mom = f"momentum {cfg.momentum}"
     return base.ClaimResult(
-        "sgd_zigzag", "SGD zig-zags across an ill-conditioned valley; momentum damps it and gets there faster.",
+        "sgd_zigzag",
+        "SGD zig-zags across an ill-conditioned valley; momentum damps it and gets there faster.",
         f"sign flips of the steep coordinate per step: sgd {flips['sgd']:.2f}, momentum {flips[mom]:.2f}; "
         f"steps to f < 1e-3: sgd {reach['sgd']:.0f}, momentum {reach[mom]:.0f}",
-        sgd_zigzag_holds({"flips": flips, "steps_to_1e-3": reach}, cfg), base.save_figure(fig, workdir, "sgd_zigzag"),
-        {"flips": flips, "steps_to_1e-3": reach})
+        sgd_zigzag_holds({"flips": flips, "steps_to_1e-3": reach}, cfg),
+        base.save_figure(fig, workdir, "sgd_zigzag"),
+        {"flips": flips, "steps_to_1e-3": reach},
+    )
 
 
 def adam_bias_correction_holds(numbers: dict, cfg: Any) -> bool:
@@ -116,13 +131,23 @@ def adam_bias_correction(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         updates, state = opt.update(g, opt.init(g))
         uncorrected = cfg.learning_rate * state.first_moment["w"] / (jnp.sqrt(state.second_moment["w"]) + 1e-8)
         ratio[f"beta2 {beta2}"] = float(jnp.linalg.norm(uncorrected) / jnp.linalg.norm(updates["w"]))
-    figure = base.bar_figure(workdir, "adam_bias_correction", ratio, ylabel="|step without| / |step with|",
-                             title=f"Adam's first step, beta1 {cfg.beta1}")
+    figure = base.bar_figure(
+        workdir,
+        "adam_bias_correction",
+        ratio,
+        ylabel="|step without| / |step with|",
+        title=f"Adam's first step, beta1 {cfg.beta1}",
+    )
     return base.ClaimResult(
-        "adam_bias_correction", "Without bias correction, Adam's first steps are much larger than intended.",
-        "first-step size without / with correction: " + ", ".join(f"{k}: {v:.1f}x" for k, v in ratio.items())
+        "adam_bias_correction",
+        "Without bias correction, Adam's first steps are much larger than intended.",
+        "first-step size without / with correction: "
+        + ", ".join(f"{k}: {v:.1f}x" for k, v in ratio.items())
         + " (theory (1 - beta1) / sqrt(1 - beta2))",
-        adam_bias_correction_holds(ratio, cfg), figure, ratio)
+        adam_bias_correction_holds(ratio, cfg),
+        figure,
+        ratio,
+    )
 
 
 def _best_final(make: Any, fn: Any, start: jax.Array, cfg: Any) -> tuple[float, float]:
@@ -145,12 +170,16 @@ def adam_rotation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     key = jax.random.key(cfg.seed)
     h = jnp.logspace(0, np.log10(cfg.condition_number), cfg.dim)
     rotation, _ = jnp.linalg.qr(jax.random.normal(key, (cfg.dim, cfg.dim)))
-    problems = {"aligned": (jnp.diag(h), jnp.ones(cfg.dim)),
-                "rotated": (rotation @ jnp.diag(h) @ rotation.T, rotation @ jnp.ones(cfg.dim))}
+    problems = {
+        "aligned": (jnp.diag(h), jnp.ones(cfg.dim)),
+        "rotated": (rotation @ jnp.diag(h) @ rotation.T, rotation @ jnp.ones(cfg.dim)),
+    }
     best: dict[str, dict[str, float]] = {"adam": {}, "sgd": {}}
     for problem, (hess, start) in problems.items():
+
         def fn(x, hess=hess):
             return 0.5 * x @ hess @ x
+
         best["adam"][problem], _ = _best_final(jopt.adam, fn, start, cfg)
         best["sgd"][problem], _ = _best_final(jopt.sgd, fn, start, cfg)
     ratio = {k: v["rotated"] / max(v["aligned"], 1e-30) for k, v in best.items()}
@@ -159,14 +188,21 @@ def adam_rotation(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     for i, problem in enumerate(problems):
         ax.bar(pos + (i - 0.5) * 0.35, [max(best[o][problem], 1e-30) for o in best], 0.35, label=problem)
     ax.set_xticks(pos, list(best))
-    ax.set(yscale="log", ylabel=f"best loss after {cfg.num_steps} steps",
-           title=f"{cfg.dim}-D quadratic, condition {cfg.condition_number:g}")
+    ax.set(
+        yscale="log",
+        ylabel=f"best loss after {cfg.num_steps} steps",
+        title=f"{cfg.dim}-D quadratic, condition {cfg.condition_number:g}",
+    )
     ax.legend()
     return base.ClaimResult(
-        "adam_rotation", "Adam's per-coordinate scaling does not fix ill-conditioning rotated off the axes.",
+        "adam_rotation",
+        "Adam's per-coordinate scaling does not fix ill-conditioning rotated off the axes.",
         f"best final loss rotated / aligned: adam {ratio['adam']:.1e}x "
         f"({best['adam']['aligned']:.1e} -> {best['adam']['rotated']:.1e}), sgd {ratio['sgd']:.1f}x",
-        adam_rotation_holds(best, cfg), base.save_figure(fig, workdir, "adam_rotation"), best)
+        adam_rotation_holds(best, cfg),
+        base.save_figure(fig, workdir, "adam_rotation"),
+        best,
+    )
 
 
 def lbfgs_batch_holds(numbers: dict, cfg: Any) -> bool:
@@ -178,20 +214,41 @@ def lbfgs_batch(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     """Full-train loss of softmax regression after L-BFGS full batch, L-BFGS on minibatches, and SGD."""
     data = base.splits(cfg.dataset, cfg.val_size)
     model = models.linear(num_classes=data.num_classes)
-    runs = {"L-BFGS full batch": (jopt.lbfgs(), None), f"L-BFGS batch {cfg.minibatch}": (jopt.lbfgs(), cfg.minibatch),
-            f"SGD batch {cfg.minibatch}": (jopt.sgd(cfg.sgd_learning_rate), cfg.minibatch)}
+    runs = {
+        "L-BFGS full batch": (jopt.lbfgs(), None),
+        f"L-BFGS batch {cfg.minibatch}": (jopt.lbfgs(), cfg.minibatch),
+        f"SGD batch {cfg.minibatch}": (jopt.sgd(cfg.sgd_learning_rate), cfg.minibatch),
+    }
     loss = {}
     for name, (opt, batch) in runs.items():
-        result = training.fit(model, opt, train=data.train, num_steps=cfg.num_steps, batch_size=batch,
-                              eval_every=cfg.eval_every, seed=cfg.seed, check_initial_loss=False,
-                              explosion_factor=None)
+        result = training.fit(
+            model,
+            opt,
+            train=data.train,
+            num_steps=cfg.num_steps,
+            batch_size=batch,
+            eval_every=cfg.eval_every,
+            seed=cfg.seed,
+            check_initial_loss=False,
+            explosion_factor=None,
+        )
         loss[name] = base.evaluate(model, result.state, data.train)["loss"]
-    figure = base.bar_figure(workdir, "lbfgs_batch", loss, ylabel="full training loss", logy=True,
-                             title=f"softmax on {cfg.dataset}, {cfg.num_steps} steps")
+    figure = base.bar_figure(
+        workdir,
+        "lbfgs_batch",
+        loss,
+        ylabel="full training loss",
+        logy=True,
+        title=f"softmax on {cfg.dataset}, {cfg.num_steps} steps",
+    )
     return base.ClaimResult(
-        "lbfgs_batch", "L-BFGS works well full batch but poorly on minibatches.",
+        "lbfgs_batch",
+        "L-BFGS works well full batch but poorly on minibatches.",
         f"training loss after {cfg.num_steps} steps: " + ", ".join(f"{k} {v:.2e}" for k, v in loss.items()),
-        lbfgs_batch_holds(loss, cfg), figure, loss)
+        lbfgs_batch_holds(loss, cfg),
+        figure,
+        loss,
+    )
 
 
 def svm_vs_softmax_holds(numbers: dict, cfg: Any) -> bool:
@@ -207,23 +264,39 @@ def svm_vs_softmax(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     model = models.linear(num_classes=data.num_classes)
     curves, final = {}, {}
     for loss in ("svm", "softmax"):
-        result = training.fit(model, jopt.sgd(cfg.learning_rate), train=data.train, loss=loss,
-                              num_steps=cfg.num_steps, eval_every=cfg.eval_every, seed=cfg.seed,
-                              check_initial_loss=False)
+        result = training.fit(
+            model,
+            jopt.sgd(cfg.learning_rate),
+            train=data.train,
+            loss=loss,
+            num_steps=cfg.num_steps,
+            eval_every=cfg.eval_every,
+            seed=cfg.seed,
+            check_initial_loss=False,
+        )
         curves[loss] = (np.asarray(result.history["step"]), np.asarray(result.history["grad_norm"]))
-        final[loss] = {"grad_norm": float(result.history["grad_norm"][-1]),
-                       "train_loss": float(result.history["train_loss"][-1]),
-                       "weight_norm": float(jnp.linalg.norm(result.state.params["w"]))}
+        final[loss] = {
+            "grad_norm": float(result.history["grad_norm"][-1]),
+            "train_loss": float(result.history["train_loss"][-1]),
+            "weight_norm": float(jnp.linalg.norm(result.state.params["w"])),
+        }
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for loss, (x, y) in curves.items():
         ax.plot(x, np.maximum(y, 1e-12), label=loss)
-    ax.set(yscale="log", xlabel="step", ylabel="gradient norm (full batch)",
-           title=f"linear classifier, {cfg.train_size} {cfg.dataset} examples")
+    ax.set(
+        yscale="log",
+        xlabel="step",
+        ylabel="gradient norm (full batch)",
+        title=f"linear classifier, {cfg.train_size} {cfg.dataset} examples",
+    )
     ax.legend()
     svm, soft = final["svm"], final["softmax"]
     return base.ClaimResult(
-        "svm_vs_softmax", "Once the margins are met the SVM loss is 0 and stops pushing; softmax never is.",
+        "svm_vs_softmax",
+        "Once the margins are met the SVM loss is 0 and stops pushing; softmax never is.",
         f"after {cfg.num_steps} full-batch steps: svm loss {svm['train_loss']:.2e}, grad {svm['grad_norm']:.1e}; "
         f"softmax loss {soft['train_loss']:.2e}, grad {soft['grad_norm']:.1e}",
         svm_vs_softmax_holds(final, cfg),
-        base.save_figure(fig, workdir, "svm_vs_softmax"), final)
+        base.save_figure(fig, workdir, "svm_vs_softmax"),
+        final,
+    )

@@ -68,12 +68,16 @@ def rnn_spectral(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     random_large = curves[f"Xavier, sigma_max {max(cfg.sigmas)}"]
     figure = _plot(workdir, "rnn_spectral", cfg.lengths, curves, f"vanilla RNN, H={cfg.hidden}, small inputs")
     return base.ClaimResult(
-        "rnn_spectral", "A vanilla RNN's gradients explode when sigma_max(W_hh) > 1 and vanish when it is < 1.",
+        "rnn_spectral",
+        "A vanilla RNN's gradients explode when sigma_max(W_hh) > 1 and vanish when it is < 1.",
         f"W_hh = sigma Q: ||dL/dh_0|| at T={cfg.lengths[-1]} / at T={cfg.lengths[0]}: sigma {min(cfg.sigmas)}: "
         f"{vanish:.1e}; sigma {max(cfg.sigmas)}: up to {explode:.1e}x. A Xavier W_hh rescaled to sigma_max "
         f"{max(cfg.sigmas)} still vanishes ({random_large[-1] / random_large[0]:.0e}): > 1 is necessary, "
         "not sufficient (Pascanu et al. 2013)",
-        rnn_spectral_holds(curves, cfg), figure, curves)
+        rnn_spectral_holds(curves, cfg),
+        figure,
+        curves,
+    )
 
 
 def lstm_vs_rnn_holds(numbers: dict, cfg: Any) -> bool:
@@ -88,12 +92,15 @@ def lstm_vs_rnn(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     lstm_params = layers.init_rnn(key, cfg.input_dim, cfg.hidden, cell="lstm", forget_bias=cfg.forget_bias)
     curves = {
         "vanilla RNN": _h0_grad_norms(lambda xs, h: layers.rnn(rnn_params, xs, h), cfg),
-        f"LSTM (forget bias {cfg.forget_bias})": _h0_grad_norms(lambda xs, h: layers.lstm(lstm_params, xs, h)[0],
-                                                                cfg),
+        f"LSTM (forget bias {cfg.forget_bias})": _h0_grad_norms(lambda xs, h: layers.lstm(lstm_params, xs, h)[0], cfg),
     }
     rnn, lstm = curves["vanilla RNN"][-1], curves[f"LSTM (forget bias {cfg.forget_bias})"][-1]
     figure = _plot(workdir, "lstm_vs_rnn", cfg.lengths, curves, f"H={cfg.hidden}, inputs N(0, {cfg.input_std}^2)")
     return base.ClaimResult(
-        "lstm_vs_rnn", "The LSTM's additive cell path keeps gradients alive where a vanilla RNN's vanish.",
+        "lstm_vs_rnn",
+        "The LSTM's additive cell path keeps gradients alive where a vanilla RNN's vanish.",
         f"||dL/dh_0|| at T={cfg.lengths[-1]}: LSTM {lstm:.1e}, vanilla RNN {rnn:.1e} ({lstm / max(rnn, 1e-30):.1e}x)",
-        lstm_vs_rnn_holds(curves, cfg), figure, curves)
+        lstm_vs_rnn_holds(curves, cfg),
+        figure,
+        curves,
+    )

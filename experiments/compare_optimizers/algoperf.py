@@ -67,16 +67,18 @@ def _minibatch_optimizers() -> tuple[str, ...]:
 def _check_space(name: str, space: Any) -> dict[str, tuple[float, float, str]]:
     field = f"--config.search_spaces.{name}"
     if not space:
-        raise common.UsageError(f"{field}: expected at least one hyperparameter as (low, high, 'log' or "
-                                f"'linear'), got nothing")
+        raise common.UsageError(
+            f"{field}: expected at least one hyperparameter as (low, high, 'log' or 'linear'), got nothing"
+        )
     out = {}
     for hp, spec in dict(space).items():
         if not isinstance(spec, (tuple, list)) or len(spec) != 3 or spec[2] not in SCALES:
             raise common.UsageError(f"{field}.{hp}: expected (low, high, one of {', '.join(SCALES)}), got {spec!r}")
         low, high, scale = float(spec[0]), float(spec[1]), str(spec[2])
         if not (math.isfinite(low) and math.isfinite(high) and low <= high and (scale == "linear" or low > 0)):
-            raise common.UsageError(f"{field}.{hp}: expected finite low <= high (low > 0 for 'log'), "
-                                    f"got ({low}, {high}, {scale!r})")
+            raise common.UsageError(
+                f"{field}.{hp}: expected finite low <= high (low > 0 for 'log'), got ({low}, {high}, {scale!r})"
+            )
         out[hp] = (low, high, scale)
     try:
         optimizers.get(name, **{hp: low for hp, (low, _, _) in out.items()})
@@ -89,14 +91,16 @@ def _check_workload(name: str, cfg: Any) -> None:
     field = f"--config.workload_configs.{name}"
     if cfg is None:
         raise common.UsageError(f"{field}: expected an entry for the workload, got none")
-    metric = common.parse_choices(f"config.workload_configs.{name}.metric", [cfg.get("metric")],
-                                  tuple(workloads_lib.METRICS))[0]
+    metric = common.parse_choices(
+        f"config.workload_configs.{name}.metric", [cfg.get("metric")], tuple(workloads_lib.METRICS)
+    )[0]
     target = cfg.get("target")
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
         raise common.UsageError(f"{field}.target: expected a finite number, got {target!r}")
     if metric == "val_accuracy" and not 0 < target <= 1:
-        raise common.UsageError(f"{field}.target: expected a val_accuracy in (0, 1] (no optimizer can exceed "
-                                f"accuracy 1), got {target}")
+        raise common.UsageError(
+            f"{field}.target: expected a val_accuracy in (0, 1] (no optimizer can exceed accuracy 1), got {target}"
+        )
     if metric == "val_loss" and not target > 0:
         raise common.UsageError(f"{field}.target: expected a val_loss > 0, got {target}")
     for key in ("num_steps", "batch_size", "eval_every", "val_size"):
@@ -124,8 +128,10 @@ def validate(config: ml_collections.ConfigDict) -> Plan:
     spaces_cfg = config.search_spaces
     missing = [o for o in chosen if o not in spaces_cfg]
     if missing:
-        raise common.UsageError(f"--config.search_spaces: expected an entry for every optimizer of "
-                                f"--config.{field}, got none for {missing[0]!r} (entries: {', '.join(spaces_cfg)})")
+        raise common.UsageError(
+            f"--config.search_spaces: expected an entry for every optimizer of "
+            f"--config.{field}, got none for {missing[0]!r} (entries: {', '.join(spaces_cfg)})"
+        )
     spaces = {o: _check_space(o, spaces_cfg[o]) for o in chosen}
     for name in names:
         _check_workload(name, config.workload_configs.get(name))
@@ -136,8 +142,9 @@ def validate(config: ml_collections.ConfigDict) -> Plan:
     if not config.self_tuning_factor >= 1:
         raise common.UsageError(f"--config.self_tuning_factor: expected a value >= 1, got {config.self_tuning_factor}")
     if not 0 < config.target_setting_fraction <= 1:
-        raise common.UsageError(f"--config.target_setting_fraction: expected a value in (0, 1], "
-                                f"got {config.target_setting_fraction}")
+        raise common.UsageError(
+            f"--config.target_setting_fraction: expected a value in (0, 1], got {config.target_setting_fraction}"
+        )
     return Plan(mode, names, chosen, spaces)
 
 
@@ -209,23 +216,45 @@ def train_members(model: Any, optimizer: str, **kwargs: Any) -> Any:
     return parallel.run_sweep(model, optimizer, mesh=mesh, **kwargs)
 
 
-def _sweep_group(work: workloads_lib.Workload, wcfg, optimizer: str, seeds: np.ndarray,
-                 hyperparams: Mapping[str, np.ndarray] | None, num_steps: int) -> Group:
+def _sweep_group(
+    work: workloads_lib.Workload,
+    wcfg,
+    optimizer: str,
+    seeds: np.ndarray,
+    hyperparams: Mapping[str, np.ndarray] | None,
+    num_steps: int,
+) -> Group:
     start = time.monotonic()
-    result = train_members(work.model, optimizer, train=work.splits.train, val=work.splits.val, seeds=seeds,
-                           hyperparams=hyperparams or None, num_steps=num_steps, batch_size=wcfg.batch_size,
-                           eval_every=wcfg.eval_every, loss=work.loss)
+    result = train_members(
+        work.model,
+        optimizer,
+        train=work.splits.train,
+        val=work.splits.val,
+        seeds=seeds,
+        hyperparams=hyperparams or None,
+        num_steps=num_steps,
+        batch_size=wcfg.batch_size,
+        eval_every=wcfg.eval_every,
+        loss=work.loss,
+    )
     steps = np.asarray(result.history["step"], np.float64)
     metric = np.array(result.history[work.metric], np.float64)
     for k in np.flatnonzero(result.status == "diverged"):
         metric[k, steps > result.first_bad_step[k]] = np.nan
     per_step = _per_step(steps, np.asarray(result.history["time"], np.float64)) / len(seeds)
-    return Group(steps, metric, [str(s) for s in result.status], np.full(len(seeds), per_step),
-                 time.monotonic() - start)
+    return Group(
+        steps, metric, [str(s) for s in result.status], np.full(len(seeds), per_step), time.monotonic() - start
+    )
 
 
-def _loop_group(work: workloads_lib.Workload, wcfg, optimizer: str, seeds: np.ndarray,
-                hyperparams: Mapping[str, np.ndarray] | None, num_steps: int) -> Group:
+def _loop_group(
+    work: workloads_lib.Workload,
+    wcfg,
+    optimizer: str,
+    seeds: np.ndarray,
+    hyperparams: Mapping[str, np.ndarray] | None,
+    num_steps: int,
+) -> Group:
     start = time.monotonic()
     tx = optimizers.get(optimizer)  # one object: fit compiles once, the values are data
     steps = np.arange(wcfg.eval_every, num_steps + wcfg.eval_every, wcfg.eval_every, dtype=np.float64)
@@ -233,19 +262,38 @@ def _loop_group(work: workloads_lib.Workload, wcfg, optimizer: str, seeds: np.nd
     metric, status, per_step = np.full((len(seeds), len(steps)), np.nan), [], []
     for k, seed in enumerate(seeds):
         values = {name: float(v[k]) for name, v in (hyperparams or {}).items()}
-        result = training.fit(work.model, tx, train=work.splits.train, val=work.splits.val, loss=work.loss,
-                              num_steps=num_steps, batch_size=wcfg.batch_size, eval_every=wcfg.eval_every,
-                              seed=int(seed), check_initial_loss=False, hyperparams=values or None)
+        result = training.fit(
+            work.model,
+            tx,
+            train=work.splits.train,
+            val=work.splits.val,
+            loss=work.loss,
+            num_steps=num_steps,
+            batch_size=wcfg.batch_size,
+            eval_every=wcfg.eval_every,
+            seed=int(seed),
+            check_initial_loss=False,
+            hyperparams=values or None,
+        )
         row = np.asarray(result.history[work.metric], np.float64)
         metric[k, : len(row)] = row
         status.append("diverged" if result.status == "diverged" else "completed")
-        per_step.append(_per_step(np.asarray(result.history["step"], np.float64),
-                                  np.asarray(result.history["time"], np.float64)))
+        per_step.append(
+            _per_step(np.asarray(result.history["step"], np.float64), np.asarray(result.history["time"], np.float64))
+        )
     return Group(steps, metric, status, np.asarray(per_step), time.monotonic() - start)
 
 
-def train_group(work: workloads_lib.Workload, wcfg, optimizer: str, seeds: np.ndarray,
-                hyperparams: Mapping[str, np.ndarray] | None, num_steps: int, *, sweep: bool) -> Group:
+def train_group(
+    work: workloads_lib.Workload,
+    wcfg,
+    optimizer: str,
+    seeds: np.ndarray,
+    hyperparams: Mapping[str, np.ndarray] | None,
+    num_steps: int,
+    *,
+    sweep: bool,
+) -> Group:
     """Trains one group (see the module docstring) and returns its evaluations."""
     return (_sweep_group if sweep else _loop_group)(work, wcfg, optimizer, seeds, hyperparams, num_steps)
 
@@ -276,8 +324,17 @@ def _best(values: np.ndarray, mode: str) -> float:
     return float(finite.max() if mode == "max" else finite.min())
 
 
-def score_group(group: Group, *, optimizer: str, ruleset: str, seeds: np.ndarray,
-                hyperparams: Mapping[str, np.ndarray], studies: np.ndarray, target: float, mode: str) -> list[Trial]:
+def score_group(
+    group: Group,
+    *,
+    optimizer: str,
+    ruleset: str,
+    seeds: np.ndarray,
+    hyperparams: Mapping[str, np.ndarray],
+    studies: np.ndarray,
+    target: float,
+    mode: str,
+) -> list[Trial]:
     """Every member's time to target (steps and seconds) and best validation metric."""
     study_of = np.empty(studies.size, int)
     for s, members in enumerate(studies):
@@ -285,11 +342,23 @@ def score_group(group: Group, *, optimizer: str, ruleset: str, seeds: np.ndarray
     trials = []
     for k in range(len(seeds)):
         steps = scoring.time_to_target(group.steps, group.metric[k], target=target, mode=mode)
-        trials.append(Trial(optimizer, ruleset, k, int(study_of[k]), int(seeds[k]),
-                            {n: float(v[k]) for n, v in hyperparams.items()}, group.status[k], steps,
-                            steps * float(group.seconds_per_step[k]), _best(group.metric[k], mode),
-                            [float(v) for v in group.metric[k]], [float(v) for v in group.steps],
-                            float(group.seconds_per_step[k])))
+        trials.append(
+            Trial(
+                optimizer,
+                ruleset,
+                k,
+                int(study_of[k]),
+                int(seeds[k]),
+                {n: float(v[k]) for n, v in hyperparams.items()},
+                group.status[k],
+                steps,
+                steps * float(group.seconds_per_step[k]),
+                _best(group.metric[k], mode),
+                [float(v) for v in group.metric[k]],
+                [float(v) for v in group.steps],
+                float(group.seconds_per_step[k]),
+            )
+        )
     return trials
 
 
@@ -374,8 +443,13 @@ def plan_members(config, plan: Plan, name: str, optimizer: str, budget: int) -> 
 def _part(group: Group, members: np.ndarray, budget: int) -> Group:
     """The rows ``members`` of ``group``, evaluations up to ``budget``."""
     keep = group.steps <= budget
-    return Group(group.steps[keep], group.metric[members][:, keep], [group.status[k] for k in members],
-                 group.seconds_per_step[members], group.wall_seconds)
+    return Group(
+        group.steps[keep],
+        group.metric[members][:, keep],
+        [group.status[k] for k in members],
+        group.seconds_per_step[members],
+        group.wall_seconds,
+    )
 
 
 def run_workload(config, plan: Plan, name: str, log: Callable[[str], None] = print) -> WorkloadResult:
@@ -390,29 +464,40 @@ def run_workload(config, plan: Plan, name: str, log: Callable[[str], None] = pri
         return WorkloadResult(name, "", wcfg.metric, float(wcfg.target), [], [], {}, 0.0, skipped=str(err))
     log(f"{name}: {work.description}; target {wcfg.metric} {'>=' if mode == 'max' else '<='} {wcfg.target}")
     trials: list[Trial] = []
-    times: dict[str, dict[str, dict[str, float]]] = {r: {} for r in RULESETS if r != "self-tuning"
-                                                     or config.self_tuning}
+    times: dict[str, dict[str, dict[str, float]]] = {
+        r: {} for r in RULESETS if r != "self-tuning" or config.self_tuning
+    }
     steps: list[float] = []
     for optimizer in plan.optimizers:
         members = plan_members(config, plan, name, optimizer, wcfg.num_steps)
-        group = train_group(work, wcfg, optimizer, members.seeds, members.hyperparams, members.num_steps,
-                            sweep=config.sweep)
+        group = train_group(
+            work, wcfg, optimizer, members.seeds, members.hyperparams, members.num_steps, sweep=config.sweep
+        )
         for ruleset, index, studies, budget in members.parts:
             part = _part(group, index, budget)
             local = np.searchsorted(index, studies)  # study tables index the part's rows
-            scored = score_group(part, optimizer=optimizer, ruleset=ruleset, seeds=members.seeds[index],
-                                 hyperparams={k: v[index] for k, v in members.hyperparams.items()},
-                                 studies=local, target=float(wcfg.target), mode=mode)
+            scored = score_group(
+                part,
+                optimizer=optimizer,
+                ruleset=ruleset,
+                seeds=members.seeds[index],
+                hyperparams={k: v[index] for k, v in members.hyperparams.items()},
+                studies=local,
+                target=float(wcfg.target),
+                mode=mode,
+            )
             trials += scored
             times[ruleset][optimizer] = ruleset_times(scored)
             steps = [float(x) for x in part.steps] if ruleset == "external" else steps
             reached = sum(math.isfinite(t.steps_to_target) for t in scored)
-            log(f"  {optimizer:>20s} {ruleset:>11s}: {reached}/{len(scored)} reached, median over studies "
-                f"{times[ruleset][optimizer]['steps']:g} steps")
-        log(f"  {optimizer:>20s}: {len(members.seeds)} members, {members.num_steps} steps, "
-            f"{group.wall_seconds:.0f} s")
-    return WorkloadResult(name, work.description, wcfg.metric, float(wcfg.target), steps, trials, times,
-                          time.monotonic() - start)
+            log(
+                f"  {optimizer:>20s} {ruleset:>11s}: {reached}/{len(scored)} reached, median over studies "
+                f"{times[ruleset][optimizer]['steps']:g} steps"
+            )
+        log(f"  {optimizer:>20s}: {len(members.seeds)} members, {members.num_steps} steps, {group.wall_seconds:.0f} s")
+    return WorkloadResult(
+        name, work.description, wcfg.metric, float(wcfg.target), steps, trials, times, time.monotonic() - start
+    )
 
 
 def run_benchmark(config, plan: Plan, workdir, log: Callable[[str], None] = print) -> str:
@@ -423,9 +508,15 @@ def run_benchmark(config, plan: Plan, workdir, log: Callable[[str], None] = prin
     text = ""
     for name in plan.workloads:  # the report is rewritten after every workload: a stopped run keeps its part
         results.append(run_workload(config, plan, name, log))
-        text = algoperf_report.write_benchmark(workdir, results, config=config, plan=plan, machine=machine,
-                                               wall_seconds=time.monotonic() - start_wall,
-                                               cpu_seconds=time.process_time() - start_cpu)
+        text = algoperf_report.write_benchmark(
+            workdir,
+            results,
+            config=config,
+            plan=plan,
+            machine=machine,
+            wall_seconds=time.monotonic() - start_wall,
+            cpu_seconds=time.process_time() - start_cpu,
+        )
     return text
 
 
@@ -456,26 +547,45 @@ def set_target(config, plan: Plan, name: str, log: Callable[[str], None] = print
     except workloads_lib.WorkloadUnavailable as err:
         log(f"{name}: skipped: {err}")
         return None
-    budget = max(wcfg.eval_every, int(round(config.target_setting_fraction * wcfg.num_steps / wcfg.eval_every))
-                 * wcfg.eval_every)
+    budget = max(
+        wcfg.eval_every, int(round(config.target_setting_fraction * wcfg.num_steps / wcfg.eval_every)) * wcfg.eval_every
+    )
     best: TargetRow | None = None
     for optimizer in plan.optimizers:
-        hps = sample_trials(plan.spaces[optimizer], config.target_setting_trials,
-                            seed=draw_seed(config.search_seed, name, optimizer, "targets"))
+        hps = sample_trials(
+            plan.spaces[optimizer],
+            config.target_setting_trials,
+            seed=draw_seed(config.search_seed, name, optimizer, "targets"),
+        )
         seeds = config.seed + 20_000 + np.arange(config.target_setting_trials, dtype=np.int32)
         group = train_group(work, wcfg, optimizer, seeds, hps, budget, sweep=config.sweep)
         bests = [_best(row, mode) for row in group.metric]
         k = int(np.nanargmax(bests) if mode == "max" else np.nanargmin(bests))
         chosen = {n: v[k] for n, v in hps.items()}
         reseeds = config.seed + 30_000 + np.arange(config.target_setting_seeds, dtype=np.int32)
-        rerun = train_group(work, wcfg, optimizer, reseeds,
-                            {n: np.full(len(reseeds), v, np.float32) for n, v in chosen.items()}, budget,
-                            sweep=config.sweep)
+        rerun = train_group(
+            work,
+            wcfg,
+            optimizer,
+            reseeds,
+            {n: np.full(len(reseeds), v, np.float32) for n, v in chosen.items()},
+            budget,
+            sweep=config.sweep,
+        )
         values = [_best(row, mode) for row in rerun.metric]
-        row = TargetRow(name, wcfg.metric, float(np.median(values)), optimizer,
-                        {n: float(v) for n, v in chosen.items()}, values, budget)
-        log(f"  {name}: {optimizer} best trial {row.hyperparams} -> median {wcfg.metric} {row.target:.4g} "
-            f"over {len(values)} seeds")
+        row = TargetRow(
+            name,
+            wcfg.metric,
+            float(np.median(values)),
+            optimizer,
+            {n: float(v) for n, v in chosen.items()},
+            values,
+            budget,
+        )
+        log(
+            f"  {name}: {optimizer} best trial {row.hyperparams} -> median {wcfg.metric} {row.target:.4g} "
+            f"over {len(values)} seeds"
+        )
         better = best is None or (row.target > best.target if mode == "max" else row.target < best.target)
         best = row if better else best
     return best
@@ -489,14 +599,19 @@ def run_set_targets(config, plan: Plan, workdir, log: Callable[[str], None] = pr
     for name in plan.workloads:  # rewritten after every workload, as the benchmark's report
         row = set_target(config, plan, name, log)
         rows += [] if row is None else [row]
-        text = algoperf_report.write_targets(workdir, rows, config=config,
-                                             wall_seconds=time.monotonic() - start_wall,
-                                             cpu_seconds=time.process_time() - start_cpu)
+        text = algoperf_report.write_targets(
+            workdir,
+            rows,
+            config=config,
+            wall_seconds=time.monotonic() - start_wall,
+            cpu_seconds=time.process_time() - start_cpu,
+        )
     return text
 
 
 def _trial_from_json(record: Mapping[str, Any]) -> Trial:
     """A :class:`Trial` from its JSON record (JSON holds ``null`` for inf and NaN)."""
+
     def number(v, missing):
         return missing if v is None else float(v)
 
@@ -515,8 +630,19 @@ def load_results(path) -> list[WorkloadResult]:
     out = []
     for name, info in data["workloads"].items():
         trials = [_trial_from_json(rec) for rec in data["trials"] if rec["workload"] == name]
-        out.append(WorkloadResult(name, info["description"], info["metric"], info["target"], info["steps"], trials,
-                                  {}, info["wall_seconds"], info["skipped"]))
+        out.append(
+            WorkloadResult(
+                name,
+                info["description"],
+                info["metric"],
+                info["target"],
+                info["steps"],
+                trials,
+                {},
+                info["wall_seconds"],
+                info["skipped"],
+            )
+        )
     return out
 
 
@@ -541,12 +667,20 @@ def rescore(results: Sequence[WorkloadResult], config) -> list[WorkloadResult]:
 
 def run_rescore(config, plan: Plan, workdir, log: Callable[[str], None] = print) -> str:
     """Rewrites the report of the benchmark in ``workdir`` with the config's targets (no training)."""
-    results = [r for r in rescore(load_results(pathlib.Path(workdir) / "results.json"), config)
-               if r.name in plan.workloads]
+    results = [
+        r for r in rescore(load_results(pathlib.Path(workdir) / "results.json"), config) if r.name in plan.workloads
+    ]
     previous = json.loads((pathlib.Path(workdir) / "results.json").read_text())
     log(f"rescored {len(results)} workloads with the config's targets")
-    return algoperf_report.write_benchmark(workdir, results, config=config, plan=plan, machine=previous["machine"],
-                                           wall_seconds=previous["wall_seconds"], cpu_seconds=previous["cpu_seconds"])
+    return algoperf_report.write_benchmark(
+        workdir,
+        results,
+        config=config,
+        plan=plan,
+        machine=previous["machine"],
+        wall_seconds=previous["wall_seconds"],
+        cpu_seconds=previous["cpu_seconds"],
+    )
 
 
 def run(config: ml_collections.ConfigDict, workdir, log: Callable[[str], None] = print) -> str:
@@ -560,6 +694,25 @@ def run(config: ml_collections.ConfigDict, workdir, log: Callable[[str], None] =
     return run_benchmark(config, plan, workdir, log)
 
 
-__all__ = ["Group", "Plan", "Trial", "WorkloadResult", "load_results", "plan_members", "rescore", "retarget",
-           "run", "run_benchmark", "run_rescore", "run_set_targets", "run_workload", "sample_trials", "score_group",
-           "set_target", "split_studies", "train_group", "train_members", "validate"]
+__all__ = [
+    "Group",
+    "Plan",
+    "Trial",
+    "WorkloadResult",
+    "load_results",
+    "plan_members",
+    "rescore",
+    "retarget",
+    "run",
+    "run_benchmark",
+    "run_rescore",
+    "run_set_targets",
+    "run_workload",
+    "sample_trials",
+    "score_group",
+    "set_target",
+    "split_studies",
+    "train_group",
+    "train_members",
+    "validate",
+]

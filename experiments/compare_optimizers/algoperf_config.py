@@ -77,18 +77,20 @@ def get_algoperf_mini_config() -> ml_collections.ConfigDict:
     c.num_trials = 5  # trials per study (AlgoPerf: 5).
     c.num_studies = 2  # studies (AlgoPerf: 5); the time is the median over studies.
     c.search_seed = 0  # seed of the quasirandom draws and of their split into studies.
-    c.search_spaces = ml_collections.ConfigDict({  # optimizer -> hyperparameter -> (low, high, 'log'|'linear').
-        "sgd": {"learning_rate": (1e-3, 1.0, "log")},
-        "momentum": {"learning_rate": (1e-3, 0.3, "log")},
-        "nesterov": {"learning_rate": (1e-3, 0.3, "log")},
-        "adam": {"learning_rate": (1e-4, 3e-2, "log")},
-        "adamw": {"learning_rate": (1e-4, 3e-2, "log"), "weight_decay": (1e-5, 1e-1, "log")},
-        "nadamw": {"learning_rate": (1e-4, 3e-2, "log"), "weight_decay": (1e-5, 1e-1, "log")},
-        "lion": {"learning_rate": (1e-5, 3e-3, "log"), "weight_decay": (1e-4, 1.0, "log")},
-        "schedule_free_adamw": {"learning_rate": (3e-4, 3e-2, "log")},
-        "shampoo": {"learning_rate": (1e-3, 1.0, "log")},
-        "muon": {"learning_rate": (1e-3, 0.3, "log")},
-    })
+    c.search_spaces = ml_collections.ConfigDict(
+        {  # optimizer -> hyperparameter -> (low, high, 'log'|'linear').
+            "sgd": {"learning_rate": (1e-3, 1.0, "log")},
+            "momentum": {"learning_rate": (1e-3, 0.3, "log")},
+            "nesterov": {"learning_rate": (1e-3, 0.3, "log")},
+            "adam": {"learning_rate": (1e-4, 3e-2, "log")},
+            "adamw": {"learning_rate": (1e-4, 3e-2, "log"), "weight_decay": (1e-5, 1e-1, "log")},
+            "nadamw": {"learning_rate": (1e-4, 3e-2, "log"), "weight_decay": (1e-5, 1e-1, "log")},
+            "lion": {"learning_rate": (1e-5, 3e-3, "log"), "weight_decay": (1e-4, 1.0, "log")},
+            "schedule_free_adamw": {"learning_rate": (3e-4, 3e-2, "log")},
+            "shampoo": {"learning_rate": (1e-3, 1.0, "log")},
+            "muon": {"learning_rate": (1e-3, 0.3, "log")},
+        }
+    )
 
     # --- self-tuning: the library defaults, num_studies runs, a longer budget.
     c.self_tuning = True  # also score the self-tuning ruleset.
@@ -105,28 +107,86 @@ def get_algoperf_mini_config() -> ml_collections.ConfigDict:
     c.tau_max = 4.0  # r_max of the profile and the score (AlgoPerf: 4).
     c.seed = 0  # base seed of the trials' initialisation and data order (trial k: seed + k).
     c.data_dir = ""  # data folder for the CIFAR-10 copy's cache ('' = the default).
-    c.workload_configs = ml_collections.ConfigDict({
-        # metric: 'val_accuracy' (target in (0, 1], higher is better) or 'val_loss' (lower is better).
-        # target: set by the target-setting run (module docstring; figures in experiments/RESULTS.md),
-        # except cifar10_cnn's (a provisional value: its target run did not finish this session).
-        "mnist1d_mlp": _workload(metric="val_accuracy", target=0.616, num_steps=600, batch_size=128,
-                                 eval_every=50, val_size=500, train_size=0,
-                                 model={"hidden_sizes": (100, 100), "activation": "relu"}),
-        "mnist1d_cnn": _workload(metric="val_accuracy", target=0.886, num_steps=600, batch_size=128,
-                                 eval_every=50, val_size=500, train_size=0, model={}),
-        "mnist1d_gru": _workload(metric="val_accuracy", target=0.826, num_steps=400, batch_size=64,
-                                 eval_every=50, val_size=500, train_size=0, model={"hidden_dim": 32}),
-        "digits_mlp": _workload(metric="val_accuracy", target=0.9233, num_steps=300, batch_size=64,
-                                eval_every=25, val_size=300, train_size=0, model={"hidden_sizes": (64,)}),
-        "cifar10_cnn": _workload(metric="val_accuracy", target=0.35, num_steps=300, batch_size=32,
-                                 eval_every=50, val_size=500, train_size=3000, test_size=500,
-                                 model={"num_filters": 8, "filter_size": 5, "hidden_dim": 32}),
-        "char_lstm": _workload(metric="val_accuracy", target=0.446, num_steps=400, batch_size=32,
-                               eval_every=50, val_size=500, train_size=10000, context=16, stride=7,
-                               model={"hidden_dim": 64, "embed_dim": 16}),
-        "quadratic_deep": _workload(metric="val_loss", target=91.62, num_steps=300, batch_size=128,
-                                    eval_every=20, val_size=1000, train_size=1000, noise_level=0.6),
-    })
+    c.workload_configs = ml_collections.ConfigDict(
+        {
+            # metric: 'val_accuracy' (target in (0, 1], higher is better) or 'val_loss' (lower is better).
+            # target: set by the target-setting run (module docstring; figures in experiments/RESULTS.md),
+            # except cifar10_cnn's (a provisional value: its target run did not finish this session).
+            "mnist1d_mlp": _workload(
+                metric="val_accuracy",
+                target=0.616,
+                num_steps=600,
+                batch_size=128,
+                eval_every=50,
+                val_size=500,
+                train_size=0,
+                model={"hidden_sizes": (100, 100), "activation": "relu"},
+            ),
+            "mnist1d_cnn": _workload(
+                metric="val_accuracy",
+                target=0.886,
+                num_steps=600,
+                batch_size=128,
+                eval_every=50,
+                val_size=500,
+                train_size=0,
+                model={},
+            ),
+            "mnist1d_gru": _workload(
+                metric="val_accuracy",
+                target=0.826,
+                num_steps=400,
+                batch_size=64,
+                eval_every=50,
+                val_size=500,
+                train_size=0,
+                model={"hidden_dim": 32},
+            ),
+            "digits_mlp": _workload(
+                metric="val_accuracy",
+                target=0.9233,
+                num_steps=300,
+                batch_size=64,
+                eval_every=25,
+                val_size=300,
+                train_size=0,
+                model={"hidden_sizes": (64,)},
+            ),
+            "cifar10_cnn": _workload(
+                metric="val_accuracy",
+                target=0.35,
+                num_steps=300,
+                batch_size=32,
+                eval_every=50,
+                val_size=500,
+                train_size=3000,
+                test_size=500,
+                model={"num_filters": 8, "filter_size": 5, "hidden_dim": 32},
+            ),
+            "char_lstm": _workload(
+                metric="val_accuracy",
+                target=0.446,
+                num_steps=400,
+                batch_size=32,
+                eval_every=50,
+                val_size=500,
+                train_size=10000,
+                context=16,
+                stride=7,
+                model={"hidden_dim": 64, "embed_dim": 16},
+            ),
+            "quadratic_deep": _workload(
+                metric="val_loss",
+                target=91.62,
+                num_steps=300,
+                batch_size=128,
+                eval_every=20,
+                val_size=1000,
+                train_size=1000,
+                noise_level=0.6,
+            ),
+        }
+    )
     return c
 
 

@@ -69,50 +69,58 @@ def get_config(name: str = "") -> ml_collections.ConfigDict:
 
     # --- models (one panel per model in the curves)
     c.models = "linear,mlp"  # comma-separated names of jax231.models.get.
-    c.model_configs = ml_collections.ConfigDict({
-        "linear": {},  # softmax regression: a linear layer, 'small' init as in the course.
-        "mlp": {"hidden_sizes": (100, 100), "activation": "relu"},  # two ReLU hidden layers.
-    })  # extra keyword arguments per model name (num_classes is added).
+    c.model_configs = ml_collections.ConfigDict(
+        {
+            "linear": {},  # softmax regression: a linear layer, 'small' init as in the course.
+            "mlp": {"hidden_sizes": (100, 100), "activation": "relu"},  # two ReLU hidden layers.
+        }
+    )  # extra keyword arguments per model name (num_classes is added).
 
     # --- optimizers
-    c.optimizers = ("sgd,momentum,nesterov,adagrad,rmsprop,adam,nadamw,lion,schedule_free_adamw,"
-                    "lbfgs")  # names of jax231.optimizers: the notes' seven + AlgoPerf's baselines.
+    c.optimizers = (
+        "sgd,momentum,nesterov,adagrad,rmsprop,adam,nadamw,lion,schedule_free_adamw,"
+        "lbfgs"
+    )  # names of jax231.optimizers: the notes' seven + AlgoPerf's baselines.
     c.tune = True  # tune each minibatch optimizer's learning rate (one run_sweep per model x optimizer).
-    c.tuning = ml_collections.ConfigDict({  # the tuning budget (printed with the result).
-        "grid_size": 5,  # learning rates per optimizer, log-spaced over lr_ranges[optimizer].
-        "select": "val_accuracy",  # choose by the highest mean final val accuracy, the metric the
-        #     benchmark compares ('val_loss': the lowest mean final val loss, which on the MLP picks small,
-        #     under-trained rates: the least over-confident, not the most accurate); test is never looked at.
-        "lr_ranges": {  # (low, high) per optimizer: about a decade either side of its usual rate.
-            "sgd": (0.03, 3.0),
-            "momentum": (3e-3, 0.3),  # v <- 0.9 v + g: the rate is ~ SGD's x (1 - 0.9).
-            "nesterov": (3e-3, 0.3),
-            "adagrad": (5e-3, 0.5),
-            "rmsprop": (3e-4, 3e-2),
-            "adam": (3e-4, 3e-2),
-            "adamw": (3e-4, 3e-2),
-            "nadam": (3e-4, 3e-2),
-            "nadamw": (3e-4, 3e-2),
-            "lion": (1e-4, 1e-2),  # sign updates: ~3-10x below Adam's rate (Chen et al. 2023).
-            "schedule_free_sgd": (0.03, 3.0),
-            "schedule_free_adamw": (1e-3, 0.1),  # evaluated at its averaged point x (eval_params).
-            "muon": (2e-3, 0.2),
-            "shampoo": (0.01, 1.0),
-        },
-    })  # seeds: c.seeds below; every seed runs at every grid point (members of the same sweep).
-    c.learning_rates = ml_collections.ConfigDict({  # used by --notune, and by the untuned full-batch rules.
-        "sgd": 0.3,
-        "momentum": 0.03,
-        "nesterov": 0.03,
-        "adagrad": 0.05,
-        "rmsprop": 3e-3,
-        "adam": 3e-3,
-        "adamw": 3e-3,
-        "nadamw": 3e-3,  # nadamw, lion, schedule_free_adamw: the midpoints of their tuning ranges.
-        "lion": 1e-3,
-        "schedule_free_adamw": 0.01,
-        "lbfgs": 1.0,  # scale of L-BFGS's first line-search trial step (untuned: textbook 1.0).
-    })
+    c.tuning = ml_collections.ConfigDict(
+        {  # the tuning budget (printed with the result).
+            "grid_size": 5,  # learning rates per optimizer, log-spaced over lr_ranges[optimizer].
+            "select": "val_accuracy",  # choose by the highest mean final val accuracy, the metric the
+            #     benchmark compares ('val_loss': the lowest mean final val loss, which on the MLP picks small,
+            #     under-trained rates: the least over-confident, not the most accurate); test is never looked at.
+            "lr_ranges": {  # (low, high) per optimizer: about a decade either side of its usual rate.
+                "sgd": (0.03, 3.0),
+                "momentum": (3e-3, 0.3),  # v <- 0.9 v + g: the rate is ~ SGD's x (1 - 0.9).
+                "nesterov": (3e-3, 0.3),
+                "adagrad": (5e-3, 0.5),
+                "rmsprop": (3e-4, 3e-2),
+                "adam": (3e-4, 3e-2),
+                "adamw": (3e-4, 3e-2),
+                "nadam": (3e-4, 3e-2),
+                "nadamw": (3e-4, 3e-2),
+                "lion": (1e-4, 1e-2),  # sign updates: ~3-10x below Adam's rate (Chen et al. 2023).
+                "schedule_free_sgd": (0.03, 3.0),
+                "schedule_free_adamw": (1e-3, 0.1),  # evaluated at its averaged point x (eval_params).
+                "muon": (2e-3, 0.2),
+                "shampoo": (0.01, 1.0),
+            },
+        }
+    )  # seeds: c.seeds below; every seed runs at every grid point (members of the same sweep).
+    c.learning_rates = ml_collections.ConfigDict(
+        {  # used by --notune, and by the untuned full-batch rules.
+            "sgd": 0.3,
+            "momentum": 0.03,
+            "nesterov": 0.03,
+            "adagrad": 0.05,
+            "rmsprop": 3e-3,
+            "adam": 3e-3,
+            "adamw": 3e-3,
+            "nadamw": 3e-3,  # nadamw, lion, schedule_free_adamw: the midpoints of their tuning ranges.
+            "lion": 1e-3,
+            "schedule_free_adamw": 0.01,
+            "lbfgs": 1.0,  # scale of L-BFGS's first line-search trial step (untuned: textbook 1.0).
+        }
+    )
     c.schedule = "constant"  # 'constant', 'cosine', 'step' or 'warmup_cosine' (needs --notune).
     c.warmup_steps = 50  # warm-up length of 'warmup_cosine'.
     c.lbfgs_history = 10  # curvature pairs kept by L-BFGS.
@@ -130,10 +138,12 @@ def get_config(name: str = "") -> ml_collections.ConfigDict:
     #                  Tuning always sweeps.
 
     # --- report
-    c.target_accuracy = ml_collections.ConfigDict({  # per model: the val accuracy whose first
-        "linear": 0.30,  # crossing gives 'steps / seconds to target' and the performance profile;
-        "mlp": 0.55,  # reached by every optimizer with the default rates; in (0, 1].
-    })
+    c.target_accuracy = ml_collections.ConfigDict(
+        {  # per model: the val accuracy whose first
+            "linear": 0.30,  # crossing gives 'steps / seconds to target' and the performance profile;
+            "mlp": 0.55,  # reached by every optimizer with the default rates; in (0, 1].
+        }
+    )
     c.default_target_accuracy = 0.5  # for models not listed in target_accuracy.
     c.tau_max = 4.0  # right end of the performance profile (AlgoPerf uses 4).
     c.tensorboard = training.tensorboard_available()  # every run's curves and an HParams table under
@@ -145,18 +155,50 @@ def get_config(name: str = "") -> ml_collections.ConfigDict:
     # --- 2-D mode
     c.surfaces = "quadratic,rosenbrock,saddle"  # surfaces drawn by --mode=2d.
     c.trajectory_steps = ml_collections.ConfigDict({"quadratic": 60, "rosenbrock": 1000, "saddle": 100})
-    c.trajectory_lrs = ml_collections.ConfigDict({  # surface -> optimizer -> learning rate (picked by
-        #                                              eye from a few values: a path that reaches the minimum).
-        "quadratic": {"sgd": 0.09, "momentum": 0.02, "nesterov": 0.02, "adagrad": 1.0,
-                      "rmsprop": 0.1, "adam": 0.3, "adamw": 0.3, "nadamw": 0.3, "lion": 0.15,
-                      "schedule_free_adamw": 1.0, "lbfgs": 1.0},
-        "rosenbrock": {"sgd": 1e-3, "momentum": 2e-4, "nesterov": 2e-4, "adagrad": 0.5,
-                       "rmsprop": 0.01, "adam": 0.05, "adamw": 0.05, "nadamw": 0.1, "lion": 0.003,
-                       "schedule_free_adamw": 0.3, "lbfgs": 1.0},
-        "saddle": {"sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.5,
-                   "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1, "nadamw": 0.1, "lion": 0.1,
-                   "schedule_free_adamw": 0.3, "lbfgs": 1.0},
-    })
+    c.trajectory_lrs = ml_collections.ConfigDict(
+        {  # surface -> optimizer -> learning rate (picked by
+            #                                              eye from a few values: a path that reaches the minimum).
+            "quadratic": {
+                "sgd": 0.09,
+                "momentum": 0.02,
+                "nesterov": 0.02,
+                "adagrad": 1.0,
+                "rmsprop": 0.1,
+                "adam": 0.3,
+                "adamw": 0.3,
+                "nadamw": 0.3,
+                "lion": 0.15,
+                "schedule_free_adamw": 1.0,
+                "lbfgs": 1.0,
+            },
+            "rosenbrock": {
+                "sgd": 1e-3,
+                "momentum": 2e-4,
+                "nesterov": 2e-4,
+                "adagrad": 0.5,
+                "rmsprop": 0.01,
+                "adam": 0.05,
+                "adamw": 0.05,
+                "nadamw": 0.1,
+                "lion": 0.003,
+                "schedule_free_adamw": 0.3,
+                "lbfgs": 1.0,
+            },
+            "saddle": {
+                "sgd": 0.05,
+                "momentum": 0.01,
+                "nesterov": 0.01,
+                "adagrad": 0.5,
+                "rmsprop": 0.05,
+                "adam": 0.1,
+                "adamw": 0.1,
+                "nadamw": 0.1,
+                "lion": 0.1,
+                "schedule_free_adamw": 0.3,
+                "lbfgs": 1.0,
+            },
+        }
+    )
     return c
 
 
@@ -172,6 +214,8 @@ def named_config(name: str) -> ml_collections.ConfigDict:
         an OSError of a config file to its first use, where main.py reports it in one line, exit 2).
     """
     if name not in NAMED_CONFIGS:
-        raise FileNotFoundError(f"--config: expected config.py or config.py:<name> with name one of "
-                                f"{', '.join(NAMED_CONFIGS)}, got {name!r}")
+        raise FileNotFoundError(
+            f"--config: expected config.py or config.py:<name> with name one of "
+            f"{', '.join(NAMED_CONFIGS)}, got {name!r}"
+        )
     return NAMED_CONFIGS[name]()

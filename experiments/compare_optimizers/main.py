@@ -23,16 +23,22 @@ _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (default mnist1d).
 _MODELS = flags.DEFINE_string("models", None, "Comma-separated model names (default linear,mlp).")
 _OPTIMIZERS = flags.DEFINE_string("optimizers", None, "Comma-separated optimizer names, or 'all'.")
 _LR = flags.DEFINE_string("lr", None, "Per-optimizer learning rates, e.g. adam:1e-3,sgd:0.1.")
-_TUNE = flags.DEFINE_bool("tune", None, "Tune each minibatch optimizer's learning rate on a log grid (default "
-                          "on; --notune uses config.learning_rates).")
+_TUNE = flags.DEFINE_bool(
+    "tune",
+    None,
+    "Tune each minibatch optimizer's learning rate on a log grid (default on; --notune uses config.learning_rates).",
+)
 _SCHEDULE = flags.DEFINE_string("schedule", None, "constant, cosine, step or warmup_cosine.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Minibatch size of first-order methods.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Updates of the first-order methods.")
 _SEEDS = flags.DEFINE_string("seeds", None, "Comma-separated seeds, e.g. 0,1,2.")
 _SWEEP = flags.DEFINE_bool(
-    "sweep", None, "With --notune: train all seeds of each minibatch optimizer in one vmapped "
+    "sweep",
+    None,
+    "With --notune: train all seeds of each minibatch optimizer in one vmapped "
     "jax231.parallel.run_sweep program (one per learning rate with a schedule); L-BFGS keeps the loop "
-    "(run_sweep has no line search). Times are amortised over the members (see sweep.py).")
+    "(run_sweep has no line search). Times are amortised over the members (see sweep.py).",
+)
 
 
 def main(argv):
@@ -49,10 +55,19 @@ def main(argv):
         print(f"outputs in {workdir}")
         return
     config = experiment.apply_overrides(
-        _CONFIG.value, mode=_MODE.value, dataset=_DATASET.value, models=_MODELS.value,
-        optimizers=_OPTIMIZERS.value, lr=_LR.value, tune=_TUNE.value,
-        schedule=_SCHEDULE.value, batch_size=_BATCH_SIZE.value, num_steps=_NUM_STEPS.value,
-        seeds=_SEEDS.value, sweep=_SWEEP.value)
+        _CONFIG.value,
+        mode=_MODE.value,
+        dataset=_DATASET.value,
+        models=_MODELS.value,
+        optimizers=_OPTIMIZERS.value,
+        lr=_LR.value,
+        tune=_TUNE.value,
+        schedule=_SCHEDULE.value,
+        batch_size=_BATCH_SIZE.value,
+        num_steps=_NUM_STEPS.value,
+        seeds=_SEEDS.value,
+        sweep=_SWEEP.value,
+    )
     plan = experiment.validate(config)
     workdir = common.lock_workdir(_WORKDIR.value)
     command = shlex.join(["python", "-m", "experiments.compare_optimizers.main", *sys.argv[1:]])

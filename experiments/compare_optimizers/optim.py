@@ -13,8 +13,18 @@ from jax231 import optimizers
 
 from experiments import _common as common
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadamw", "lion",
-              "schedule_free_adamw", "lbfgs")
+OPTIMIZERS = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "nadamw",
+    "lion",
+    "schedule_free_adamw",
+    "lbfgs",
+)
 """Optimizers compared by default: the notes' seven (L-BFGS is full batch) with AlgoPerf's
 baselines NAdamW, Lion and schedule-free AdamW (config.py's ``optimizers``)."""
 
@@ -35,8 +45,9 @@ def is_full_batch(name: str) -> bool:
     return bool(optimizers.get(name).needs_objective)
 
 
-def make_schedule(name: str, *, learning_rate: float, num_steps: int,
-                  warmup_steps: int = 0) -> float | Callable[[Any], Any]:
+def make_schedule(
+    name: str, *, learning_rate: float, num_steps: int, warmup_steps: int = 0
+) -> float | Callable[[Any], Any]:
     """A learning-rate schedule ``step -> lr`` from :mod:`jax231.optimizers.schedules`.
 
     Args:
@@ -61,12 +72,21 @@ def make_schedule(name: str, *, learning_rate: float, num_steps: int,
         return schedules.step_decay(learning_rate, decay_rate=0.1, step_size=max(num_steps // 3, 1))
     warmup = min(max(warmup_steps, 1), max(num_steps - 1, 1))
     return schedules.linear_warmup(
-        learning_rate, warmup_steps=warmup,
-        after=schedules.cosine_decay(learning_rate, decay_steps=max(num_steps - warmup, 1)))
+        learning_rate,
+        warmup_steps=warmup,
+        after=schedules.cosine_decay(learning_rate, decay_steps=max(num_steps - warmup, 1)),
+    )
 
 
-def build_optimizer(name: str, *, learning_rate: float, schedule: str = "constant",
-                    num_steps: int = 1, warmup_steps: int = 0, lbfgs_history: int = 10):
+def build_optimizer(
+    name: str,
+    *,
+    learning_rate: float,
+    schedule: str = "constant",
+    num_steps: int = 1,
+    warmup_steps: int = 0,
+    lbfgs_history: int = 10,
+):
     """The :mod:`jax231.optimizers` rule ``name`` with the given learning rate.
 
     Args:
@@ -87,8 +107,7 @@ def build_optimizer(name: str, *, learning_rate: float, schedule: str = "constan
     common.parse_choices("optimizers", [name], valid_optimizers())
     if is_full_batch(name):
         return optimizers.get(name, learning_rate=learning_rate, history=lbfgs_history)
-    lr = make_schedule(schedule, learning_rate=learning_rate, num_steps=num_steps,
-                       warmup_steps=warmup_steps)
+    lr = make_schedule(schedule, learning_rate=learning_rate, num_steps=num_steps, warmup_steps=warmup_steps)
     return optimizers.get(name, learning_rate=lr)
 
 

@@ -14,8 +14,18 @@ from experiments import _common as common
 from experiments.compare_optimizers import optim, report_md, sensitivity
 from experiments.compare_optimizers.run import RunResult
 
-SUMMARY_COLUMNS = ("model", "optimizer", "lr", "final train loss", "val acc", "test acc",
-                   "steps to target", "seconds to target", "reached", "seeds")
+SUMMARY_COLUMNS = (
+    "model",
+    "optimizer",
+    "lr",
+    "final train loss",
+    "val acc",
+    "test acc",
+    "steps to target",
+    "seconds to target",
+    "reached",
+    "seeds",
+)
 
 
 def _mean_std(values: Sequence[float], *, digits: int = 3) -> str:
@@ -33,16 +43,20 @@ def summary_rows(results: Sequence[RunResult], *, targets: Mapping[str, float]) 
     def col(fn, digits=3):
         return lambda group: _mean_std([fn(g["result"]) for g in group], digits=digits)
 
-    rows = common.aggregate(records, by=("model", "optimizer"), columns={
-        "lr": lambda g: ", ".join(sorted({f"{x['result'].spec.learning_rate:.3g}" for x in g})),
-        "final train loss": col(lambda r: r.final_train_loss, 4),
-        "val acc": col(lambda r: r.val_accuracy),
-        "test acc": col(lambda r: r.test_accuracy),
-        "steps to target": col(lambda r: r.steps_to_target, 0),
-        "seconds to target": col(lambda r: r.seconds_to_target, 2),
-        "reached": lambda g: f"{sum(math.isfinite(x['result'].steps_to_target) for x in g)}/{len(g)}",
-        "seeds": lambda g: len(g),
-    })
+    rows = common.aggregate(
+        records,
+        by=("model", "optimizer"),
+        columns={
+            "lr": lambda g: ", ".join(sorted({f"{x['result'].spec.learning_rate:.3g}" for x in g})),
+            "final train loss": col(lambda r: r.final_train_loss, 4),
+            "val acc": col(lambda r: r.val_accuracy),
+            "test acc": col(lambda r: r.test_accuracy),
+            "steps to target": col(lambda r: r.steps_to_target, 0),
+            "seconds to target": col(lambda r: r.seconds_to_target, 2),
+            "reached": lambda g: f"{sum(math.isfinite(x['result'].steps_to_target) for x in g)}/{len(g)}",
+            "seeds": lambda g: len(g),
+        },
+    )
     for row in rows:
         row["model"] = f"{row['model']} (target {targets[row['model']]:.2f})"
     return rows
@@ -96,19 +110,25 @@ def tuning_rows(tuning: Sequence[Mapping[str, Any]]) -> list[dict]:
     rows = []
     for rec in tuning:
         g = rec["chosen"]
-        rows.append({
-            "model": rec["model"], "optimizer": rec["optimizer"],
-            "grid": f"{rec['grid'][0]:.3g}..{rec['grid'][-1]:.3g} ({len(rec['grid'])})",
-            "chosen lr": f"{rec['learning_rate']:.3g}", "at edge": "yes" if rec["at_edge"] else "",
-            "val loss (chosen)": _mean_std(rec["val_loss"][g], digits=4),
-            "val acc (chosen)": _mean_std(rec["val_accuracy"][g]),
-            "diverged members": f"{int(np.sum(rec['diverged']))}/{np.size(rec['diverged'])}",
-            "sweep s": round(rec["wall_seconds"], 1)})
+        rows.append(
+            {
+                "model": rec["model"],
+                "optimizer": rec["optimizer"],
+                "grid": f"{rec['grid'][0]:.3g}..{rec['grid'][-1]:.3g} ({len(rec['grid'])})",
+                "chosen lr": f"{rec['learning_rate']:.3g}",
+                "at edge": "yes" if rec["at_edge"] else "",
+                "val loss (chosen)": _mean_std(rec["val_loss"][g], digits=4),
+                "val acc (chosen)": _mean_std(rec["val_accuracy"][g]),
+                "diverged members": f"{int(np.sum(rec['diverged']))}/{np.size(rec['diverged'])}",
+                "sweep s": round(rec["wall_seconds"], 1),
+            }
+        )
     return rows
 
 
-def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: str, tau_max: float,
-                  exclude: Sequence[str] = ()) -> tuple[str, list[dict]]:
+def write_profile(
+    workdir: pathlib.Path, results: Sequence[RunResult], *, cost: str, tau_max: float, exclude: Sequence[str] = ()
+) -> tuple[str, list[dict]]:
     """``performance_profile_<cost>.png/.md/.csv``; returns the markdown and the rows.
 
     ``exclude``: optimizers left out (the full-batch rules in steps: an L-BFGS
@@ -119,28 +139,47 @@ def write_profile(workdir: pathlib.Path, results: Sequence[RunResult], *, cost: 
         return "", []
     profile = common.performance_profile(costs, tau_max=tau_max)
     cost_name = f"{cost} to target"
-    common.plot_profile(workdir / f"performance_profile_{cost}.png", profile, cost_name=cost_name,
-                        title=f"performance profile, {cost} (problems: model x seed)")
+    common.plot_profile(
+        workdir / f"performance_profile_{cost}.png",
+        profile,
+        cost_name=cost_name,
+        title=f"performance profile, {cost} (problems: model x seed)",
+    )
     rows = common.profile_rows(profile, at=(1.0, 1.5, 2.0, tau_max))
     left_out = f" Left out: {', '.join(exclude)} (full batch: an iteration is not a minibatch step)." if exclude else ""
-    note = {"steps": " Steps are minibatch updates." + left_out,
-            "seconds": " Seconds: median seconds per update x steps, compilation excluded; a swept run's "
-                       "seconds are its sweep's divided by its members (amortised), L-BFGS is timed alone.",
-            "epochs": ""}[cost]
+    note = {
+        "steps": " Steps are minibatch updates." + left_out,
+        "seconds": " Seconds: median seconds per update x steps, compilation excluded; a swept run's "
+        "seconds are its sweep's divided by its members (amortised), L-BFGS is timed alone.",
+        "epochs": "",
+    }[cost]
     text = common.write_tables(
-        workdir, f"performance_profile_{cost}", rows, title=f"performance profile in {cost}",
+        workdir,
+        f"performance_profile_{cost}",
+        rows,
+        title=f"performance profile in {cost}",
         notes=f"rho(tau): fraction of the {len(next(iter(costs.values())))} problems (model, seed) whose "
-              f"target the optimizer reaches within tau x the fastest optimizer's {cost_name}; score: area "
-              f"under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).{note}")
+        f"target the optimizer reaches within tau x the fastest optimizer's {cost_name}; score: area "
+        f"under rho on [1, {tau_max:g}] / {tau_max - 1:g} (AlgoPerf).{note}",
+    )
     return text, rows
 
 
-def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
-                 targets: Mapping[str, float], tau_max: float, config: Mapping[str, Any],
-                 profile_cost: str = "steps", all_results: Sequence[RunResult] | None = None,
-                 tuning: Sequence[Mapping[str, Any]] = (), budget: Mapping[str, Any] | None = None,
-                 budget_line: str = "", command: str | None = None,
-                 clock: tuple[float, float] | None = None) -> str:
+def write_report(
+    workdir: str | pathlib.Path,
+    results: Sequence[RunResult],
+    *,
+    targets: Mapping[str, float],
+    tau_max: float,
+    config: Mapping[str, Any],
+    profile_cost: str = "steps",
+    all_results: Sequence[RunResult] | None = None,
+    tuning: Sequence[Mapping[str, Any]] = (),
+    budget: Mapping[str, Any] | None = None,
+    budget_line: str = "",
+    command: str | None = None,
+    clock: tuple[float, float] | None = None,
+) -> str:
     """Writes every output of the train mode; returns the markdown summary (printed by main).
 
     Files: ``summary.md/.csv``; with tuning ``tuning.md/.csv``, ``sensitivity.png`` and
@@ -165,39 +204,80 @@ def write_report(workdir: str | pathlib.Path, results: Sequence[RunResult], *,
         "final parameters (inference mode, whole split; schedule-free at its averaged point). Steps / "
         "seconds to target: first evaluation with val accuracy >= target, averaged over the seeds that "
         "reached it; seconds exclude compilation (median seconds per update x steps). L-BFGS steps are "
-        "full-batch iterations.")
+        "full-batch iterations."
+    )
     title = "compare_optimizers: summary" + (
         f" (tuned: {budget['grid_size']} learning rates x {len(budget['seeds'])} seeds per optimizer, "
-        f"{budget['num_steps']} steps)" if budget and budget.get("tuned") else " (untuned)" if budget else "")
-    sections = {"summary": common.write_tables(workdir, "summary", rows, columns=SUMMARY_COLUMNS,
-                                               title=title, notes=notes)}
+        f"{budget['num_steps']} steps)"
+        if budget and budget.get("tuned")
+        else " (untuned)"
+        if budget
+        else ""
+    )
+    sections = {
+        "summary": common.write_tables(workdir, "summary", rows, columns=SUMMARY_COLUMNS, title=title, notes=notes)
+    }
     if tuning:
         sections["tuning"] = common.write_tables(
-            workdir, "tuning", tuning_rows(tuning), title="learning-rate tuning (one run_sweep per row)",
+            workdir,
+            "tuning",
+            tuning_rows(tuning),
+            title="learning-rate tuning (one run_sweep per row)",
             notes=f"Chosen: the grid point with the best mean final {(budget or {}).get('selection', 'val_loss')} "
-                  "over the seeds (a diverged member counts as the worst). 'at edge': the choice is the first "
-                  "or last grid point.")
+            "over the seeds (a diverged member counts as the worst). 'at edge': the choice is the first "
+            "or last grid point.",
+        )
         sensitivity.plot_sensitivity(workdir / "sensitivity.png", tuning)
-        common.write_tables(workdir, "sensitivity", sensitivity.sensitivity_rows(tuning),
-                            title="learning-rate sensitivity (mean over seeds)")
-    common.plot_curves(workdir / "curves_loss.png", curve_panels(results, "train_loss"),
-                       xlabel="epochs (L-BFGS: iterations)", ylabel="train loss (mean since last eval)",
-                       logy=True, title="training loss (chosen learning rates)")
-    common.plot_curves(workdir / "curves_accuracy.png", curve_panels(results, "val_accuracy"),
-                       xlabel="epochs (L-BFGS: iterations)", ylabel="val accuracy",
-                       title="validation accuracy (chosen learning rates)")
+        common.write_tables(
+            workdir,
+            "sensitivity",
+            sensitivity.sensitivity_rows(tuning),
+            title="learning-rate sensitivity (mean over seeds)",
+        )
+    common.plot_curves(
+        workdir / "curves_loss.png",
+        curve_panels(results, "train_loss"),
+        xlabel="epochs (L-BFGS: iterations)",
+        ylabel="train loss (mean since last eval)",
+        logy=True,
+        title="training loss (chosen learning rates)",
+    )
+    common.plot_curves(
+        workdir / "curves_accuracy.png",
+        curve_panels(results, "val_accuracy"),
+        xlabel="epochs (L-BFGS: iterations)",
+        ylabel="val accuracy",
+        title="validation accuracy (chosen learning rates)",
+    )
     profiles = {}
     full_batch = tuple(dict.fromkeys(r.spec.optimizer for r in results if optim.is_full_batch(r.spec.optimizer)))
     for cost in dict.fromkeys((profile_cost, "steps", "seconds")):
         sections[f"profile_{cost}"], profiles[cost] = write_profile(
-            workdir, results, cost=cost, tau_max=tau_max, exclude=full_batch if cost == "steps" else ())
+            workdir, results, cost=cost, tau_max=tau_max, exclude=full_batch if cost == "steps" else ()
+        )
     reported = {id(r) for r in results}
-    common.write_json(workdir / "results.json", {
-        "config": config, "budget": dict(budget or {}), "summary": rows, "tuning": list(tuning),
-        "performance_profiles": profiles,
-        "runs": [{**result_record(r), "reported": id(r) in reported} for r in (all_results or results)]})
-    report_md.write_report_md(workdir, results, sections=sections, profiles=profiles, tuning=tuning,
-                              budget_line=budget_line, command=command, clock=clock, targets=targets)
+    common.write_json(
+        workdir / "results.json",
+        {
+            "config": config,
+            "budget": dict(budget or {}),
+            "summary": rows,
+            "tuning": list(tuning),
+            "performance_profiles": profiles,
+            "runs": [{**result_record(r), "reported": id(r) in reported} for r in (all_results or results)],
+        },
+    )
+    report_md.write_report_md(
+        workdir,
+        results,
+        sections=sections,
+        profiles=profiles,
+        tuning=tuning,
+        budget_line=budget_line,
+        command=command,
+        clock=clock,
+        targets=targets,
+    )
     return sections["summary"] + "\n" + sections[f"profile_{profile_cost}"]
 
 
@@ -212,8 +292,19 @@ def write_tensorboard(workdir: Any, results: Sequence[Any], *, prefix: str = "")
         s = r.spec
         name = f"{prefix}{s.model}_{s.optimizer}_lr{s.learning_rate:.3g}_seed{s.seed}"
         training.write_tensorboard(
-            pathlib.Path(workdir) / "tensorboard" / name, r.history,
-            hparams={"model": s.model, "optimizer": s.optimizer, "learning_rate": s.learning_rate,
-                     "seed": s.seed, "status": r.status},
-            metrics={"final/train_loss": r.final_train_loss, "final/val_accuracy": r.val_accuracy,
-                     "final/test_accuracy": r.test_accuracy, "final/steps_to_target": r.steps_to_target})
+            pathlib.Path(workdir) / "tensorboard" / name,
+            r.history,
+            hparams={
+                "model": s.model,
+                "optimizer": s.optimizer,
+                "learning_rate": s.learning_rate,
+                "seed": s.seed,
+                "status": r.status,
+            },
+            metrics={
+                "final/train_loss": r.final_train_loss,
+                "final/val_accuracy": r.val_accuracy,
+                "final/test_accuracy": r.test_accuracy,
+                "final/steps_to_target": r.steps_to_target,
+            },
+        )

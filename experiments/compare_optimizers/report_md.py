@@ -35,9 +35,15 @@ FIGURES = (
 
 def machine() -> dict[str, Any]:
     """Platform, CPU count, Python and jax versions, backend and devices, load average."""
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "jax": jax.__version__,
-            "backend": jax.default_backend(), "devices": ", ".join(str(d) for d in jax.devices())}
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": ", ".join(str(d) for d in jax.devices()),
+    }
     if hasattr(os, "getloadavg"):
         info["load average (1, 5, 15 min) at the end"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return info
@@ -58,10 +64,14 @@ def _accuracy_sentence(results: Sequence[RunResult], model: str, target: float) 
     gap = float(np.mean(acc[best]) - np.mean(acc[second]))
     spread = float(max(np.std(acc[best]), np.std(acc[second])))
     verdict = ("more than" if gap > spread else "within") + f" the larger seed std ({spread:.3f})"
-    reached = sum(all(np.isfinite(r.steps_to_target) for r in results
-                      if r.spec.model == model and r.spec.optimizer == o) for o in acc)
-    text = (f"On {model}, {best} has the best mean test accuracy ({np.mean(acc[best]):.3f}) and {worst} "
-            f"the worst ({np.mean(acc[worst]):.3f}), a spread of {np.mean(acc[best]) - np.mean(acc[worst]):.3f}")
+    reached = sum(
+        all(np.isfinite(r.steps_to_target) for r in results if r.spec.model == model and r.spec.optimizer == o)
+        for o in acc
+    )
+    text = (
+        f"On {model}, {best} has the best mean test accuracy ({np.mean(acc[best]):.3f}) and {worst} "
+        f"the worst ({np.mean(acc[worst]):.3f}), a spread of {np.mean(acc[best]) - np.mean(acc[worst]):.3f}"
+    )
     if second != best:
         text += f"; the gap to the runner-up {second} ({gap:.3f}) is {verdict}"
     return text + f"; {reached} of {len(acc)} optimizers reach the {target:.2f} val target on every seed."
@@ -77,8 +87,10 @@ def _profile_sentence(profiles: Mapping[str, Sequence[Mapping[str, Any]]]) -> st
         if top["score"] == low["score"]:
             parts.append(f"in {cost} every optimizer scores {top['score']:.2f}")
         else:
-            parts.append(f"in {cost} {top['optimizer']} scores highest ({top['score']:.2f}) and "
-                         f"{low['optimizer']} lowest ({low['score']:.2f})")
+            parts.append(
+                f"in {cost} {top['optimizer']} scores highest ({top['score']:.2f}) and "
+                f"{low['optimizer']} lowest ({low['score']:.2f})"
+            )
     return ("Performance profiles: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -102,20 +114,35 @@ def _tuning_sentence(tuning: Sequence[Mapping[str, Any]]) -> str:
         if np.isfinite(acc).any():
             costs.append((float(np.nanmax(acc) - acc[r["chosen"]]), r["optimizer"], r["model"]))
     lost = sorted((c for c in costs if c[0] > 0.01), reverse=True)
-    text = (f"{diverged} of {members} tuning runs diverged. "
-            + (f"The chosen point's mean val accuracy is more than 0.01 below the best grid point's for "
-               f"{len(lost)} of {len(costs)} tuned pairs (largest: {lost[0][1]} on {lost[0][2]}, "
-               f"{lost[0][0]:.3f}): final val loss and val accuracy disagree there. " if lost else
-               "The chosen point is within 0.01 of the best grid point's val accuracy everywhere. ")
-            + (f"The choice fell on a grid edge for {', '.join(edge)}: its optimum may lie outside the range. "
-               if edge else "Every choice lies inside its grid. "))
-    return text + (f"The most forgiving curve is {flat[-1][2]} on {flat[-1][3]} ({flat[-1][0]}/{flat[-1][1]} "
-                   f"grid points within 5% of its best val loss), the sharpest {flat[0][2]} on {flat[0][3]} "
-                   f"({flat[0][0]}/{flat[0][1]}).")
+    text = (
+        f"{diverged} of {members} tuning runs diverged. "
+        + (
+            f"The chosen point's mean val accuracy is more than 0.01 below the best grid point's for "
+            f"{len(lost)} of {len(costs)} tuned pairs (largest: {lost[0][1]} on {lost[0][2]}, "
+            f"{lost[0][0]:.3f}): final val loss and val accuracy disagree there. "
+            if lost
+            else "The chosen point is within 0.01 of the best grid point's val accuracy everywhere. "
+        )
+        + (
+            f"The choice fell on a grid edge for {', '.join(edge)}: its optimum may lie outside the range. "
+            if edge
+            else "Every choice lies inside its grid. "
+        )
+    )
+    return text + (
+        f"The most forgiving curve is {flat[-1][2]} on {flat[-1][3]} ({flat[-1][0]}/{flat[-1][1]} "
+        f"grid points within 5% of its best val loss), the sharpest {flat[0][2]} on {flat[0][3]} "
+        f"({flat[0][0]}/{flat[0][1]})."
+    )
 
 
-def reading(results: Sequence[RunResult], *, profiles: Mapping[str, Sequence[Mapping[str, Any]]],
-            tuning: Sequence[Mapping[str, Any]], targets: Mapping[str, float]) -> str:
+def reading(
+    results: Sequence[RunResult],
+    *,
+    profiles: Mapping[str, Sequence[Mapping[str, Any]]],
+    tuning: Sequence[Mapping[str, Any]],
+    targets: Mapping[str, float],
+) -> str:
     """The one-paragraph reading of the run, every figure in it taken from the arguments."""
     models = list(dict.fromkeys(r.spec.model for r in results))
     sentences = [_accuracy_sentence(results, m, targets[m]) for m in models]
@@ -123,19 +150,39 @@ def reading(results: Sequence[RunResult], *, profiles: Mapping[str, Sequence[Map
     return " ".join(s for s in sentences if s)
 
 
-def write_report_md(workdir: str | os.PathLike, results: Sequence[RunResult], *, sections: Mapping[str, str],
-                    profiles: Mapping[str, Sequence[Mapping[str, Any]]], tuning: Sequence[Mapping[str, Any]],
-                    budget_line: str, command: str | None, clock: tuple[float, float] | None,
-                    targets: Mapping[str, float]) -> pathlib.Path:
+def write_report_md(
+    workdir: str | os.PathLike,
+    results: Sequence[RunResult],
+    *,
+    sections: Mapping[str, str],
+    profiles: Mapping[str, Sequence[Mapping[str, Any]]],
+    tuning: Sequence[Mapping[str, Any]],
+    budget_line: str,
+    command: str | None,
+    clock: tuple[float, float] | None,
+    targets: Mapping[str, float],
+) -> pathlib.Path:
     """Writes ``report.md`` (see the module docstring); returns its path."""
     workdir = pathlib.Path(workdir)
-    lines = ["# compare_optimizers report", "",
-             "Command (from the repository root):", "", "```", command or "(library call: experiment.run)", "```",
-             "", f"**Budget:** {budget_line or 'n/a'}", ""]
+    lines = [
+        "# compare_optimizers report",
+        "",
+        "Command (from the repository root):",
+        "",
+        "```",
+        command or "(library call: experiment.run)",
+        "```",
+        "",
+        f"**Budget:** {budget_line or 'n/a'}",
+        "",
+    ]
     if clock is not None:
         wall, cpu = time.monotonic() - clock[0], time.process_time() - clock[1]
-        lines += [f"**Run time:** {wall:.1f} s wall, {cpu:.1f} s CPU (this process, all threads; "
-                  "data loading, compilation, training and this report included).", ""]
+        lines += [
+            f"**Run time:** {wall:.1f} s wall, {cpu:.1f} s CPU (this process, all threads; "
+            "data loading, compilation, training and this report included).",
+            "",
+        ]
     lines += ["**Machine:**", ""] + [f"- {k}: {v}" for k, v in machine().items()] + [""]
     lines += ["## Reading", "", reading(results, profiles=profiles, tuning=tuning, targets=targets), ""]
     for key in ("summary", "tuning"):

@@ -117,8 +117,7 @@ class Problem(NamedTuple):
     target: float
 
 
-def build_problems(config: ml_collections.ConfigDict, models: Sequence[str],
-                   num_classes: int) -> dict[str, Problem]:
+def build_problems(config: ml_collections.ConfigDict, models: Sequence[str], num_classes: int) -> dict[str, Problem]:
     """Builds every model once (``config.model_configs[name]`` + ``num_classes``)."""
     registry = common.model_registry()
     problems = {}
@@ -133,9 +132,13 @@ def make_optimizer(config: ml_collections.ConfigDict, name: str, learning_rate: 
     """The optimizer of a run, with the config's schedule and run length."""
     full_batch = optim.is_full_batch(name)
     return optim.build_optimizer(
-        name, learning_rate=learning_rate, schedule=config.schedule,
+        name,
+        learning_rate=learning_rate,
+        schedule=config.schedule,
         num_steps=config.lbfgs_steps if full_batch else config.num_steps,
-        warmup_steps=config.warmup_steps, lbfgs_history=config.lbfgs_history)
+        warmup_steps=config.warmup_steps,
+        lbfgs_history=config.lbfgs_history,
+    )
 
 
 def lr_as_data(config: ml_collections.ConfigDict) -> bool:
@@ -143,8 +146,9 @@ def lr_as_data(config: ml_collections.ConfigDict) -> bool:
     return config.schedule == "constant"
 
 
-def optimizer_for(config: ml_collections.ConfigDict, spec_optimizer: str, learning_rate: float,
-                  cache: dict) -> tuple[Any, dict | None]:
+def optimizer_for(
+    config: ml_collections.ConfigDict, spec_optimizer: str, learning_rate: float, cache: dict
+) -> tuple[Any, dict | None]:
     """``(optimizer, hyperparams)`` of a run: one object per optimizer, the rate as data when it can be.
 
     ``cache`` maps ``(name,)`` (constant schedule) or ``(name, lr)`` to the built object.
@@ -155,8 +159,15 @@ def optimizer_for(config: ml_collections.ConfigDict, spec_optimizer: str, learni
     return cache[key], ({"learning_rate": learning_rate} if lr_as_data(config) else None)
 
 
-def train_one(spec: RunSpec, *, problem: Problem, optimizer: Any, splits: common.Splits,
-              config: ml_collections.ConfigDict, hyperparams: Mapping[str, float] | None = None) -> RunResult:
+def train_one(
+    spec: RunSpec,
+    *,
+    problem: Problem,
+    optimizer: Any,
+    splits: common.Splits,
+    config: ml_collections.ConfigDict,
+    hyperparams: Mapping[str, float] | None = None,
+) -> RunResult:
     """Trains one run with :func:`jax231.training.fit` and measures it.
 
     Args:
@@ -176,30 +187,50 @@ def train_one(spec: RunSpec, *, problem: Problem, optimizer: Any, splits: common
     batch_size = None if full_batch else min(config.batch_size, num_train)
     start = time.monotonic()
     result = training.fit(
-        problem.model, optimizer, train=splits.train, val=splits.val,
+        problem.model,
+        optimizer,
+        train=splits.train,
+        val=splits.val,
         num_steps=config.lbfgs_steps if full_batch else config.num_steps,
         batch_size=batch_size,
         eval_every=config.lbfgs_eval_every if full_batch else config.eval_every,
-        seed=spec.seed, check_initial_loss=True, hyperparams=hyperparams)
+        seed=spec.seed,
+        check_initial_loss=True,
+        hyperparams=hyperparams,
+    )
     wall = time.monotonic() - start
-    final = {name: result.evaluate(data) for name, data in
-             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+    final = {
+        name: result.evaluate(data)
+        for name, data in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    }
     steps = time_to_target(result.history, problem.target)
     per_step = seconds_per_step(result.history)
     return RunResult(
-        spec=spec, status=result.status, message=result.message,
+        spec=spec,
+        status=result.status,
+        message=result.message,
         history=result.history,
         epochs_per_step=1.0 if batch_size is None else batch_size / num_train,
-        final_train_loss=final["train"]["loss"], final_train_accuracy=final["train"]["accuracy"],
-        val_accuracy=final["val"]["accuracy"], test_accuracy=final["test"]["accuracy"],
-        steps_to_target=steps, seconds_per_step=per_step, seconds_to_target=steps * per_step,
-        wall_seconds=wall)
+        final_train_loss=final["train"]["loss"],
+        final_train_accuracy=final["train"]["accuracy"],
+        val_accuracy=final["val"]["accuracy"],
+        test_accuracy=final["test"]["accuracy"],
+        steps_to_target=steps,
+        seconds_per_step=per_step,
+        seconds_to_target=steps * per_step,
+        wall_seconds=wall,
+    )
 
 
-def run_all(specs: Sequence[RunSpec], *, problems: Mapping[str, Problem], splits: common.Splits,
-            config: ml_collections.ConfigDict,
-            log: Callable[[str], None] | None = print,
-            optimizers: dict[tuple[str, float], Any] | None = None) -> list[RunResult]:
+def run_all(
+    specs: Sequence[RunSpec],
+    *,
+    problems: Mapping[str, Problem],
+    splits: common.Splits,
+    config: ml_collections.ConfigDict,
+    log: Callable[[str], None] | None = print,
+    optimizers: dict[tuple[str, float], Any] | None = None,
+) -> list[RunResult]:
     """Trains every spec, building each (optimizer, learning rate) once and reusing it.
 
     This is the loop a vmapped sweep (all seeds and learning rates of one optimizer in
@@ -219,12 +250,20 @@ def run_all(specs: Sequence[RunSpec], *, problems: Mapping[str, Problem], splits
     results = []
     for spec in specs:
         optimizer, hyperparams = optimizer_for(config, spec.optimizer, spec.learning_rate, optimizers)
-        result = train_one(spec, problem=problems[spec.model], optimizer=optimizer,
-                           splits=splits, config=config, hyperparams=hyperparams)
+        result = train_one(
+            spec,
+            problem=problems[spec.model],
+            optimizer=optimizer,
+            splits=splits,
+            config=config,
+            hyperparams=hyperparams,
+        )
         results.append(result)
         if log is not None:
-            log(f"{spec.model:>8s} {spec.optimizer:>9s} lr={spec.learning_rate:<8.3g} seed={spec.seed} "
+            log(
+                f"{spec.model:>8s} {spec.optimizer:>9s} lr={spec.learning_rate:<8.3g} seed={spec.seed} "
                 f"{result.status:>9s}  train loss {result.final_train_loss:.4f}  val acc "
                 f"{result.val_accuracy:.3f}  test acc {result.test_accuracy:.3f}  "
-                f"target@{result.steps_to_target:g} steps  ({result.wall_seconds:.1f} s)")
+                f"target@{result.steps_to_target:g} steps  ({result.wall_seconds:.1f} s)"
+            )
     return results

@@ -127,5 +127,13 @@ def ranking_rows(profiles: Mapping[str, common.Profile]) -> list[dict]:
     return rows
 
 
-__all__ = ["TAU_MAX", "benchmark", "external_tuning_time", "ranking_rows", "reached", "self_tuning_time",
-           "study_times", "time_to_target"]
+__all__ = [
+    "TAU_MAX",
+    "benchmark",
+    "external_tuning_time",
+    "ranking_rows",
+    "reached",
+    "self_tuning_time",
+    "study_times",
+    "time_to_target",
+]

@@ -46,10 +46,17 @@ def sensitivity_rows(tuning: Sequence[Mapping[str, Any]]) -> list[dict]:
     for rec in tuning:
         loss, acc = curve(rec, "val_loss")[0], curve(rec, "val_accuracy")[0]
         for g, lr in enumerate(rec["grid"]):
-            rows.append({"model": rec["model"], "optimizer": rec["optimizer"], "lr": f"{lr:.3g}",
-                         "val loss": round(float(loss[g]), 4), "val acc": round(float(acc[g]), 3),
-                         "diverged": f"{int(np.sum(rec['diverged'][g]))}/{len(rec['seeds'])}",
-                         "chosen": "yes" if g == rec["chosen"] else ""})
+            rows.append(
+                {
+                    "model": rec["model"],
+                    "optimizer": rec["optimizer"],
+                    "lr": f"{lr:.3g}",
+                    "val loss": round(float(loss[g]), 4),
+                    "val acc": round(float(acc[g]), 3),
+                    "diverged": f"{int(np.sum(rec['diverged'][g]))}/{len(rec['seeds'])}",
+                    "chosen": "yes" if g == rec["chosen"] else "",
+                }
+            )
     return rows
 
 

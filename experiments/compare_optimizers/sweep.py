@@ -70,29 +70,53 @@ def _member_history(history: Mapping[str, np.ndarray], k: int, stop: int | None)
     return out
 
 
-def train_group(specs: Sequence[run_lib.RunSpec], *, problem: run_lib.Problem, splits: common.Splits,
-                config: ml_collections.ConfigDict, cache: dict | None = None) -> list[run_lib.RunResult]:
+def train_group(
+    specs: Sequence[run_lib.RunSpec],
+    *,
+    problem: run_lib.Problem,
+    splits: common.Splits,
+    config: ml_collections.ConfigDict,
+    cache: dict | None = None,
+) -> list[run_lib.RunResult]:
     """Trains ``specs`` (one model, one minibatch optimizer) with one ``run_sweep`` call."""
     lrs = np.asarray([s.learning_rate for s in specs], np.float32)
     if not run_lib.lr_as_data(config) and len(set(lrs.tolist())) > 1:
-        raise ValueError(f"specs: a schedule ({config.schedule!r}) allows one learning rate per sweep; "
-                         f"got {sorted(set(lrs.tolist()))}")
-    optimizer, _ = run_lib.optimizer_for(config, specs[0].optimizer, specs[0].learning_rate,
-                                         {} if cache is None else cache)
+        raise ValueError(
+            f"specs: a schedule ({config.schedule!r}) allows one learning rate per sweep; "
+            f"got {sorted(set(lrs.tolist()))}"
+        )
+    optimizer, _ = run_lib.optimizer_for(
+        config, specs[0].optimizer, specs[0].learning_rate, {} if cache is None else cache
+    )
     batch_size = min(config.batch_size, len(splits.train["label"]))
     start = time.monotonic()
     result = parallel.run_sweep(
-        problem.model, optimizer, train=splits.train, val=splits.val,
-        seeds=np.asarray([s.seed for s in specs], np.int32), batch_size=batch_size,
+        problem.model,
+        optimizer,
+        train=splits.train,
+        val=splits.val,
+        seeds=np.asarray([s.seed for s in specs], np.int32),
+        batch_size=batch_size,
         hyperparams={"learning_rate": lrs} if run_lib.lr_as_data(config) else None,
-        num_steps=config.num_steps, eval_every=config.eval_every, explosion_factor=EXPLOSION_FACTOR)
-    return results_from_sweep(specs, result, problem=problem, optimizer=optimizer, splits=splits,
-                              config=config, start=start)
+        num_steps=config.num_steps,
+        eval_every=config.eval_every,
+        explosion_factor=EXPLOSION_FACTOR,
+    )
+    return results_from_sweep(
+        specs, result, problem=problem, optimizer=optimizer, splits=splits, config=config, start=start
+    )
 
 
-def results_from_sweep(specs: Sequence[run_lib.RunSpec], result: Any, *, problem: run_lib.Problem,
-                       optimizer: Any, splits: common.Splits, config: ml_collections.ConfigDict,
-                       start: float) -> list[run_lib.RunResult]:
+def results_from_sweep(
+    specs: Sequence[run_lib.RunSpec],
+    result: Any,
+    *,
+    problem: run_lib.Problem,
+    optimizer: Any,
+    splits: common.Splits,
+    config: ml_collections.ConfigDict,
+    start: float,
+) -> list[run_lib.RunResult]:
     """One :class:`run.RunResult` per member of a ``run_sweep`` result (``specs[k]`` = member ``k``).
 
     Final metrics are every member's on train / val / test with fit's eval step (at
@@ -115,13 +139,23 @@ def results_from_sweep(specs: Sequence[run_lib.RunSpec], result: Any, *, problem
         message = result.messages[i] if diverged else f"completed {config.num_steps} steps (run_sweep, {k} members)"
         final = {split: {m: float(v[i]) for m, v in metrics.items()} for split, metrics in finals.items()}
         steps = run_lib.time_to_target(history, problem.target)
-        out.append(run_lib.RunResult(
-            spec=spec, status=str(result.status[i]), message=message, history=history,
-            epochs_per_step=batch_size / num_train,
-            final_train_loss=final["train"]["loss"], final_train_accuracy=final["train"]["accuracy"],
-            val_accuracy=final["val"]["accuracy"], test_accuracy=final["test"]["accuracy"],
-            steps_to_target=steps, seconds_per_step=per_step, seconds_to_target=steps * per_step,
-            wall_seconds=wall / k))
+        out.append(
+            run_lib.RunResult(
+                spec=spec,
+                status=str(result.status[i]),
+                message=message,
+                history=history,
+                epochs_per_step=batch_size / num_train,
+                final_train_loss=final["train"]["loss"],
+                final_train_accuracy=final["train"]["accuracy"],
+                val_accuracy=final["val"]["accuracy"],
+                test_accuracy=final["test"]["accuracy"],
+                steps_to_target=steps,
+                seconds_per_step=per_step,
+                seconds_to_target=steps * per_step,
+                wall_seconds=wall / k,
+            )
+        )
     return out
 
 
@@ -140,8 +174,9 @@ def _members_eval(model: Any) -> Any:
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
 
-def _final_metrics(problem: run_lib.Problem, optimizer: Any, states: Any,
-                   splits: common.Splits) -> dict[str, dict[str, np.ndarray]]:
+def _final_metrics(
+    problem: run_lib.Problem, optimizer: Any, states: Any, splits: common.Splits
+) -> dict[str, dict[str, np.ndarray]]:
     """Every member's final ``{'loss', 'accuracy'}`` on train/val/test.
 
     fit's eval step (:func:`jax231.training.make_eval_step`, inference mode) at the
@@ -157,10 +192,15 @@ def _final_metrics(problem: run_lib.Problem, optimizer: Any, states: Any,
     return out
 
 
-def run_all_sweep(specs: Sequence[run_lib.RunSpec], *, problems: Mapping[str, run_lib.Problem],
-                  splits: common.Splits, config: ml_collections.ConfigDict,
-                  log: Callable[[str], None] | None = print,
-                  optimizers: dict[tuple[str, float], Any] | None = None) -> list[run_lib.RunResult]:
+def run_all_sweep(
+    specs: Sequence[run_lib.RunSpec],
+    *,
+    problems: Mapping[str, run_lib.Problem],
+    splits: common.Splits,
+    config: ml_collections.ConfigDict,
+    log: Callable[[str], None] | None = print,
+    optimizers: dict[tuple[str, float], Any] | None = None,
+) -> list[run_lib.RunResult]:
     """:func:`run.run_all` with one ``run_sweep`` per group of :func:`sweep_groups`.
 
     Args:
@@ -178,25 +218,38 @@ def run_all_sweep(specs: Sequence[run_lib.RunSpec], *, problems: Mapping[str, ru
     optimizers = {} if optimizers is None else optimizers
     for group in sweep_groups(specs, schedule=config.schedule):
         members = [specs[i] for i in group]
-        for i, result in zip(group, train_group(members, problem=problems[members[0].model],
-                                                splits=splits, config=config, cache=optimizers)):
+        for i, result in zip(
+            group,
+            train_group(members, problem=problems[members[0].model], splits=splits, config=config, cache=optimizers),
+        ):
             results[i] = result
             if log is not None:
                 _log_line(log, result)
     rest = [i for i, r in enumerate(results) if r is None]
     if rest:
-        for i, result in zip(rest, run_lib.run_all([specs[i] for i in rest], problems=problems, splits=splits,
-                                                   config=config, log=log, optimizers=optimizers)):
+        for i, result in zip(
+            rest,
+            run_lib.run_all(
+                [specs[i] for i in rest],
+                problems=problems,
+                splits=splits,
+                config=config,
+                log=log,
+                optimizers=optimizers,
+            ),
+        ):
             results[i] = result
     return results
 
 
 def _log_line(log: Callable[[str], None], r: run_lib.RunResult) -> None:
     s = r.spec
-    log(f"{s.model:>8s} {s.optimizer:>9s} lr={s.learning_rate:<8.3g} seed={s.seed} "
+    log(
+        f"{s.model:>8s} {s.optimizer:>9s} lr={s.learning_rate:<8.3g} seed={s.seed} "
         f"{r.status:>9s}  train loss {r.final_train_loss:.4f}  val acc {r.val_accuracy:.3f}  "
         f"test acc {r.test_accuracy:.3f}  target@{r.steps_to_target:g} steps  "
-        f"({r.wall_seconds:.1f} s amortised, sweep)")
+        f"({r.wall_seconds:.1f} s amortised, sweep)"
+    )
 
 
 __all__ = ["results_from_sweep", "run_all_sweep", "sweep_groups", "train_group"]

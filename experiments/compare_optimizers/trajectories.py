@@ -77,16 +77,17 @@ def saddle(xy: jax.Array) -> jax.Array:
 
 SURFACES: dict[str, Surface] = {
     "quadratic": Surface("quadratic", quadratic, (-4.5, 1.5), ((0.0, 0.0),), (-5.0, 5.0), (-2.0, 2.0)),
-    "rosenbrock": Surface("rosenbrock", rosenbrock, (-1.2, 1.0), ((1.0, 1.0),), (-2.0, 2.0), (-1.0, 3.0),
-                          log_levels=True),
-    "saddle": Surface("saddle", saddle, (2.0, 1e-3), ((0.0, math.sqrt(2)), (0.0, -math.sqrt(2))),
-                      (-2.5, 2.5), (-2.5, 2.5)),
+    "rosenbrock": Surface(
+        "rosenbrock", rosenbrock, (-1.2, 1.0), ((1.0, 1.0),), (-2.0, 2.0), (-1.0, 3.0), log_levels=True
+    ),
+    "saddle": Surface(
+        "saddle", saddle, (2.0, 1e-3), ((0.0, math.sqrt(2)), (0.0, -math.sqrt(2))), (-2.5, 2.5), (-2.5, 2.5)
+    ),
 }
 """The surfaces of the 2-D mode, by name."""
 
 
-def trajectory(optimizer, fn: Callable[[jax.Array], jax.Array], start: Sequence[float], *,
-               num_steps: int) -> jax.Array:
+def trajectory(optimizer, fn: Callable[[jax.Array], jax.Array], start: Sequence[float], *, num_steps: int) -> jax.Array:
     """The points visited by ``optimizer`` minimising ``fn`` from ``start``.
 
     Args:
@@ -116,9 +117,13 @@ def trajectory(optimizer, fn: Callable[[jax.Array], jax.Array], start: Sequence[
     return jnp.concatenate([params[None], path])
 
 
-def run_trajectories(optimizers: Sequence[str], *, surfaces: Sequence[str],
-                     learning_rates: Mapping[str, Mapping[str, float]],
-                     num_steps: Mapping[str, int]) -> dict[str, dict[str, np.ndarray]]:
+def run_trajectories(
+    optimizers: Sequence[str],
+    *,
+    surfaces: Sequence[str],
+    learning_rates: Mapping[str, Mapping[str, float]],
+    num_steps: Mapping[str, int],
+) -> dict[str, dict[str, np.ndarray]]:
     """Runs every optimizer on every surface.
 
     Args:
@@ -136,8 +141,9 @@ def run_trajectories(optimizers: Sequence[str], *, surfaces: Sequence[str],
         out[name] = {}
         for opt_name in optimizers:
             opt = optim.build_optimizer(opt_name, learning_rate=learning_rates[name][opt_name])
-            run = jax.jit(lambda opt=opt, surface=surface: trajectory(
-                opt, surface.fn, surface.start, num_steps=num_steps[name]))
+            run = jax.jit(
+                lambda opt=opt, surface=surface: trajectory(opt, surface.fn, surface.start, num_steps=num_steps[name])
+            )
             out[name][opt_name] = np.asarray(run())
     return out
 
@@ -152,14 +158,16 @@ def summary_rows(paths: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
         for opt_name, path in by_opt.items():
             final = path[-1]
             finite = np.all(np.isfinite(path), axis=1)
-            rows.append({
-                "surface": name,
-                "optimizer": opt_name,
-                "steps": len(path) - 1,
-                "final_f_minus_min": float(surface.fn(jnp.asarray(final))) - f_min,
-                "final_distance": float(np.min(np.linalg.norm(minima - final, axis=1))),
-                "diverged": bool(not finite.all()),
-            })
+            rows.append(
+                {
+                    "surface": name,
+                    "optimizer": opt_name,
+                    "steps": len(path) - 1,
+                    "final_f_minus_min": float(surface.fn(jnp.asarray(final))) - f_min,
+                    "final_distance": float(np.min(np.linalg.norm(minima - final, axis=1))),
+                    "diverged": bool(not finite.all()),
+                }
+            )
     return rows
 
 
@@ -178,8 +186,15 @@ def _draw_surface(ax, surface: Surface, *, image: bool = False) -> None:
         zs = np.log(zs - zs.min() + 1e-3)
     if image:
         bands = np.floor(30 * (zs - zs.min()) / (np.ptp(zs) + 1e-12))
-        ax.imshow(bands, extent=(*surface.xlim, *surface.ylim), origin="lower", cmap="Greys", alpha=0.55,
-                  aspect="auto", interpolation="nearest")
+        ax.imshow(
+            bands,
+            extent=(*surface.xlim, *surface.ylim),
+            origin="lower",
+            cmap="Greys",
+            alpha=0.55,
+            aspect="auto",
+            interpolation="nearest",
+        )
     else:
         ax.contourf(xs, ys, zs, levels=30, cmap="Greys", alpha=0.55)
         ax.contour(xs, ys, zs, levels=30, colors="k", linewidths=0.3, alpha=0.5)
@@ -194,8 +209,7 @@ def _finite(path: np.ndarray) -> np.ndarray:
     return path[np.all(np.isfinite(path), axis=1)]
 
 
-def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]
-                      ) -> pathlib.Path:
+def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]) -> pathlib.Path:
     """Contours of each surface with every optimizer's path (one panel per surface)."""
     names = list(paths)
     opt_names = list(dict.fromkeys(o for by_opt in paths.values() for o in by_opt))
@@ -215,8 +229,14 @@ def plot_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, 
     return common.save_figure(fig, path)
 
 
-def animate_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]], *,
-                         frames: int = 30, fps: int = 8, dpi: int = 50) -> pathlib.Path:
+def animate_trajectories(
+    path: str | os.PathLike,
+    paths: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    frames: int = 30,
+    fps: int = 8,
+    dpi: int = 50,
+) -> pathlib.Path:
     """An animated GIF of every path growing over its surface (the notes' optimizer animation).
 
     Frame ``f`` of ``frames`` shows each path up to step ``ceil(f / frames * T)`` of its
@@ -236,8 +256,8 @@ def animate_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[st
         for i, opt_name in enumerate(opt_names):
             if opt_name not in paths[name]:
                 continue
-            line, = ax.plot([], [], "-", color=cmap(i % 10), lw=1.4, label=opt_name)
-            dot, = ax.plot([], [], "o", color=cmap(i % 10), ms=4)
+            (line,) = ax.plot([], [], "-", color=cmap(i % 10), lw=1.4, label=opt_name)
+            (dot,) = ax.plot([], [], "o", color=cmap(i % 10), ms=4)
             artists.append((_finite(paths[name][opt_name]), line, dot))
     axes[0][0].legend(fontsize=6, loc="lower left")
     fig.tight_layout()
@@ -246,7 +266,7 @@ def animate_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[st
         for full, line, dot in artists:
             end = max(1, math.ceil((frame + 1) / frames * len(full)))
             line.set_data(full[:end, 0], full[:end, 1])
-            dot.set_data(full[end - 1:end, 0], full[end - 1:end, 1])
+            dot.set_data(full[end - 1 : end, 0], full[end - 1 : end, 1])
         return [a for _, line, dot in artists for a in (line, dot)]
 
     movie = animation.FuncAnimation(fig, draw, frames=frames, blit=False)
@@ -257,8 +277,7 @@ def animate_trajectories(path: str | os.PathLike, paths: Mapping[str, Mapping[st
     return path
 
 
-def write_trajectory_report(workdir: str | os.PathLike,
-                            paths: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+def write_trajectory_report(workdir: str | os.PathLike, paths: Mapping[str, Mapping[str, np.ndarray]]) -> str:
     """Writes ``trajectories.png``, ``trajectories.gif`` (animated), ``trajectories.md/.csv``
     and ``trajectories.json``."""
     workdir = pathlib.Path(workdir)
@@ -266,6 +285,10 @@ def write_trajectory_report(workdir: str | os.PathLike,
     animate_trajectories(workdir / "trajectories.gif", paths)
     rows = summary_rows(paths)
     common.write_json(workdir / "trajectories.json", {"rows": rows, "paths": paths})
-    return common.write_tables(workdir, "trajectories", rows, title="2-D trajectories",
-                               notes="final_f_minus_min: f(last iterate) - f(minimum); "
-                                     "final_distance: to the nearest minimiser.")
+    return common.write_tables(
+        workdir,
+        "trajectories",
+        rows,
+        title="2-D trajectories",
+        notes="final_f_minus_min: f(last iterate) - f(minimum); final_distance: to the nearest minimiser.",
+    )

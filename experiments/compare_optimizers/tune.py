@@ -127,9 +127,20 @@ class Tuned(NamedTuple):
         return np.arange(g * s, (g + 1) * s)
 
 
-def tune_learning_rate(model: Any, optimizer: Any, *, train: Mapping[str, Any], val: Mapping[str, Any],
-                       grid: Sequence[float], seeds: Sequence[int], num_steps: int, batch_size: int,
-                       eval_every: int, explosion_factor: float = 3.0, select: str = "val_loss") -> Tuned:
+def tune_learning_rate(
+    model: Any,
+    optimizer: Any,
+    *,
+    train: Mapping[str, Any],
+    val: Mapping[str, Any],
+    grid: Sequence[float],
+    seeds: Sequence[int],
+    num_steps: int,
+    batch_size: int,
+    eval_every: int,
+    explosion_factor: float = 3.0,
+    select: str = "val_loss",
+) -> Tuned:
     """Trains every (learning rate, seed) of ``grid x seeds`` in one ``run_sweep`` and picks on validation.
 
     Args:
@@ -154,19 +165,35 @@ def tune_learning_rate(model: Any, optimizer: Any, *, train: Mapping[str, Any], 
     grid, seeds = np.asarray(grid, np.float64), np.asarray(seeds, np.int32)
     lrs, member_seeds = grid_members(grid, seeds)
     start = time.monotonic()
-    sweep = parallel.run_sweep(model, optimizer, train=train, val=val, seeds=member_seeds,
-                               hyperparams={"learning_rate": lrs}, num_steps=num_steps,
-                               batch_size=batch_size, eval_every=eval_every,
-                               explosion_factor=explosion_factor)
+    sweep = parallel.run_sweep(
+        model,
+        optimizer,
+        train=train,
+        val=val,
+        seeds=member_seeds,
+        hyperparams={"learning_rate": lrs},
+        num_steps=num_steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        explosion_factor=explosion_factor,
+    )
     wall = time.monotonic() - start
     shape = (len(grid), len(seeds))
     val_loss = np.asarray(sweep.history["val_loss"])[:, -1].reshape(shape)
     val_accuracy = np.asarray(sweep.history["val_accuracy"])[:, -1].reshape(shape)
     diverged = np.asarray(sweep.diverged, bool).reshape(shape)
-    return Tuned(grid=grid, seeds=seeds, sweep=sweep, val_loss=val_loss, val_accuracy=val_accuracy,
-                 diverged=diverged, wall_seconds=wall,
-                 chosen=select_grid_point(val_accuracy if select == "val_accuracy" else val_loss, diverged,
-                                          maximize=select == "val_accuracy"))
+    return Tuned(
+        grid=grid,
+        seeds=seeds,
+        sweep=sweep,
+        val_loss=val_loss,
+        val_accuracy=val_accuracy,
+        diverged=diverged,
+        wall_seconds=wall,
+        chosen=select_grid_point(
+            val_accuracy if select == "val_accuracy" else val_loss, diverged, maximize=select == "val_accuracy"
+        ),
+    )
 
 
 __all__ = ["SELECT", "Tuned", "grid_members", "learning_rate_grid", "select_grid_point", "tune_learning_rate"]

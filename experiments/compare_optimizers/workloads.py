@@ -84,8 +84,9 @@ def text_fingerprint(text: str) -> str:
     return f"CPython {sys.version_info[0]}.{sys.version_info[1]}, {len(text)} characters, sha256 {digest}"
 
 
-def char_windows(text: str, *, context: int, stride: int, vocab: str | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, str]:
+def char_windows(
+    text: str, *, context: int, stride: int, vocab: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Next-character examples: every ``stride``-th window of ``context`` characters and the one after it.
 
     Args:
@@ -122,8 +123,9 @@ def _sizes(cfg: ml_collections.ConfigDict) -> dict[str, int | None]:
     return {"train_size": cfg.get("train_size", 0) or None, "test_size": cfg.get("test_size", 0) or None}
 
 
-def _image_workload(name: str, dataset: str, model_name: str, cfg: ml_collections.ConfigDict,
-                    data_dir: str | None = None) -> Workload:
+def _image_workload(
+    name: str, dataset: str, model_name: str, cfg: ml_collections.ConfigDict, data_dir: str | None = None
+) -> Workload:
     try:
         splits = common.load_splits(dataset, val_size=cfg.val_size, data_dir=data_dir, **_sizes(cfg))
     except FileNotFoundError as err:
@@ -131,9 +133,14 @@ def _image_workload(name: str, dataset: str, model_name: str, cfg: ml_collection
     kwargs = dict(cfg.get("model", {}))
     model = models.get(model_name, num_classes=splits.num_classes, **kwargs)
     described = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-    return Workload(name, model, splits, "softmax", "val_accuracy",
-                    f"{dataset}: {len(splits.train['label'])} train / {len(splits.val['label'])} val, "
-                    f"{model_name}({described})")
+    return Workload(
+        name,
+        model,
+        splits,
+        "softmax",
+        "val_accuracy",
+        f"{dataset}: {len(splits.train['label'])} train / {len(splits.val['label'])} val, {model_name}({described})",
+    )
 
 
 def mnist1d_mlp(cfg: ml_collections.ConfigDict) -> Workload:
@@ -158,8 +165,9 @@ def digits_mlp(cfg: ml_collections.ConfigDict) -> Workload:
 
 def cifar10_cnn(cfg: ml_collections.ConfigDict) -> Workload:
     """A subset of the shared CIFAR-10 copy with the course's three-layer convnet (small)."""
-    return _image_workload("cifar10_cnn", "cifar10_shared", "three_layer_convnet", cfg,
-                           data_dir=cfg.get("data_dir", "") or None)
+    return _image_workload(
+        "cifar10_cnn", "cifar10_shared", "three_layer_convnet", cfg, data_dir=cfg.get("data_dir", "") or None
+    )
 
 
 def char_lstm(cfg: ml_collections.ConfigDict) -> Workload:
@@ -177,14 +185,21 @@ def char_lstm(cfg: ml_collections.ConfigDict) -> Workload:
         tokens, labels, _ = char_windows(part, context=cfg.context, stride=cfg.stride, vocab=vocab)
         keep = np.linspace(0, len(labels) - 1, min(size, len(labels))).astype(int)
         parts[split] = {"image": tokens[keep], "label": labels[keep]}
-    splits = common.Splits(train=parts["train"], val=parts["val"], test=parts["val"], num_classes=len(vocab),
-                           input_shape=(cfg.context,))
+    splits = common.Splits(
+        train=parts["train"], val=parts["val"], test=parts["val"], num_classes=len(vocab), input_shape=(cfg.context,)
+    )
     kwargs = dict(cfg.get("model", {}))
     model = models.get("next_token_rnn", vocab_size=len(vocab), **kwargs)
-    return Workload("char_lstm", model, splits, "softmax", "val_accuracy",
-                    f"{text_fingerprint(text)}; {len(vocab)} characters; windows of {cfg.context} at stride "
-                    f"{cfg.stride}: {len(parts['train']['label'])} train / {len(parts['val']['label'])} val; "
-                    f"next_token_rnn({', '.join(f'{k}={v}' for k, v in kwargs.items())})")
+    return Workload(
+        "char_lstm",
+        model,
+        splits,
+        "softmax",
+        "val_accuracy",
+        f"{text_fingerprint(text)}; {len(vocab)} characters; windows of {cfg.context} at stride "
+        f"{cfg.stride}: {len(parts['train']['label'])} train / {len(parts['val']['label'])} val; "
+        f"next_token_rnn({', '.join(f'{k}={v}' for k, v in kwargs.items())})",
+    )
 
 
 def quadratic_data(*, num: int, dim: int, noise_level: float, seed: int) -> np.ndarray:
@@ -199,14 +214,21 @@ def quadratic_deep(cfg: ml_collections.ConfigDict) -> Workload:
     train = quadratic_data(num=cfg.train_size, dim=dim, noise_level=cfg.noise_level, seed=42)
     val = quadratic_data(num=cfg.val_size, dim=dim, noise_level=cfg.noise_level, seed=43)
     arrays = {name: {"image": x, "label": np.zeros(len(x), np.int32)} for name, x in (("train", train), ("val", val))}
-    splits = common.Splits(train=arrays["train"], val=arrays["val"], test=arrays["val"], num_classes=dim,
-                           input_shape=(dim,))
+    splits = common.Splits(
+        train=arrays["train"], val=arrays["val"], test=arrays["val"], num_classes=dim, input_shape=(dim,)
+    )
     model = models.noisy_quadratic(hessian=problem.hessian)
     eig = problem.eigenvalues
-    return Workload("quadratic_deep", model, splits, losses.residual_loss, "val_loss",
-                    f"DeepOBS quadratic_deep: D={dim}, eigenvalues {eig.min():.3g}..{eig.max():.3g} "
-                    f"(90 in (0,1), 10 in (30,60)), noise {cfg.noise_level}, {cfg.train_size} train / "
-                    f"{cfg.val_size} val, theta_0 = 1")
+    return Workload(
+        "quadratic_deep",
+        model,
+        splits,
+        losses.residual_loss,
+        "val_loss",
+        f"DeepOBS quadratic_deep: D={dim}, eigenvalues {eig.min():.3g}..{eig.max():.3g} "
+        f"(90 in (0,1), 10 in (30,60)), noise {cfg.noise_level}, {cfg.train_size} train / "
+        f"{cfg.val_size} val, theta_0 = 1",
+    )
 
 
 BUILDERS: dict[str, Callable[[ml_collections.ConfigDict], Workload]] = {
@@ -229,5 +251,15 @@ def build(name: str, cfg: ml_collections.ConfigDict) -> Workload:
     return BUILDERS[name](cfg)
 
 
-__all__ = ["BUILDERS", "METRICS", "NAMES", "Workload", "WorkloadUnavailable", "build", "char_windows",
-           "pydoc_text", "quadratic_data", "text_fingerprint"]
+__all__ = [
+    "BUILDERS",
+    "METRICS",
+    "NAMES",
+    "Workload",
+    "WorkloadUnavailable",
+    "build",
+    "char_windows",
+    "pydoc_text",
+    "quadratic_data",
+    "text_fingerprint",
+]

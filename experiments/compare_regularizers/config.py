@@ -55,13 +55,35 @@ import math
 
 import ml_collections
 
-METHODS = ("none", "l2", "l1", "elastic_net", "dropout", "mc_dropout", "dropconnect", "batch_norm",
-           "input_noise", "activation_noise", "max_norm", "augmentation", "resnet", "stochastic_depth",
-           "ensemble", "snapshot_ensemble", "polyak",
-           "convnet", "tta", "spatial_dropout", "fractional_pool", "fractional_pool_avg", "warp", "rand_augment")
+METHODS = (
+    "none",
+    "l2",
+    "l1",
+    "elastic_net",
+    "dropout",
+    "mc_dropout",
+    "dropconnect",
+    "batch_norm",
+    "input_noise",
+    "activation_noise",
+    "max_norm",
+    "augmentation",
+    "resnet",
+    "stochastic_depth",
+    "ensemble",
+    "snapshot_ensemble",
+    "polyak",
+    "convnet",
+    "tta",
+    "spatial_dropout",
+    "fractional_pool",
+    "fractional_pool_avg",
+    "warp",
+    "rand_augment",
+)
 """Every method the experiment knows, in report order."""
 
-IMAGE_METHODS = METHODS[METHODS.index("convnet"):]
+IMAGE_METHODS = METHODS[METHODS.index("convnet") :]
 """The methods on ``config.images`` (a convnet on images); the others run on ``config.dataset``."""
 
 
@@ -103,17 +125,19 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Image methods: a small convnet (jax231.models.fmp_convnet) on 8 x 8 digits, where
     # crops, mirrors, warps and pooling make sense (MNIST-1D signals have one column).
-    c.images = ml_collections.ConfigDict({
-        "dataset": "digits",  # dataset of the image methods.
-        "val_size": 300,  # val = the last val_size training images.
-        "train_size": 500,  # keep the first train_size training images (0 = all): small, so it overfits.
-        "test_size": 0,  # keep the first test_size test images (0 = all 360).
-        "num_layers": 3,  # conv3x3-relu-pool layers; widths width, 2 width, 3 width.
-        "width": 16,
-        "batch_size": 64,  # the image methods' minibatch ...
-        "num_epochs": 30,  # ... passes over their training split ...
-        "learning_rate": 2e-3,  # ... and learning rate (same optimizer).
-    })
+    c.images = ml_collections.ConfigDict(
+        {
+            "dataset": "digits",  # dataset of the image methods.
+            "val_size": 300,  # val = the last val_size training images.
+            "train_size": 500,  # keep the first train_size training images (0 = all): small, so it overfits.
+            "test_size": 0,  # keep the first test_size test images (0 = all 360).
+            "num_layers": 3,  # conv3x3-relu-pool layers; widths width, 2 width, 3 width.
+            "width": 16,
+            "batch_size": 64,  # the image methods' minibatch ...
+            "num_epochs": 30,  # ... passes over their training split ...
+            "learning_rate": 2e-3,  # ... and learning rate (same optimizer).
+        }
+    )
     c.spatial_drop_rate = 0.1  # spatial_dropout: probability of dropping a whole feature map.
     c.fractional_ratio = math.sqrt(2)  # fractional_pool: size reduction per pool (8 -> 5 -> 3 -> 2).
     c.warp = ml_collections.ConfigDict({"rotate": 10.0, "scale": 0.1, "shear": 0.1})  # warp: max degrees,

@@ -76,23 +76,31 @@ def check(variant: Variant) -> Variant:
     return variant
 
 
-def member_probabilities(model: models.Model, variant: Variant, params: Any, state: Any, x: jax.Array,
-                         key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def member_probabilities(
+    model: models.Model, variant: Variant, params: Any, state: Any, x: jax.Array, key: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """One member's ``(mean, std)`` class probabilities ``(N, C)`` over the passes (std 0 for TTA)."""
     if variant.kind == "tta":
-        mean = models.tta_predict(lambda v: model.apply(params, state, v, train=False)[0], x,
-                                  flip=variant.flip, crops=variant.crops, pad=variant.pad)
+        mean = models.tta_predict(
+            lambda v: model.apply(params, state, v, train=False)[0],
+            x,
+            flip=variant.flip,
+            crops=variant.crops,
+            pad=variant.pad,
+        )
         return mean, jnp.zeros_like(mean)
     if variant.kind == "mc_dropout":
         pred = models.mc_dropout_predict(model, params, state, x, rng=key, num_samples=variant.num_samples)
     else:
-        pred = models.mc_predict(lambda k: model.apply(params, state, x, train=False, rng=k)[0], key,
-                                 num_samples=variant.num_samples)
+        pred = models.mc_predict(
+            lambda k: model.apply(params, state, x, train=False, rng=k)[0], key, num_samples=variant.num_samples
+        )
     return pred.mean, pred.std
 
 
-def test_time_metrics(model: models.Model, variant: Variant, params: Any, model_state: Any,
-                      data: Mapping[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
+def test_time_metrics(
+    model: models.Model, variant: Variant, params: Any, model_state: Any, data: Mapping[str, jax.Array], key: jax.Array
+) -> dict[str, jax.Array]:
     """Loss, accuracy and spread of the averaged prediction of stacked members.
 
     .. math:: \\bar p = \\frac1K \\sum_k \\bar p_k,\\qquad L = -\\frac1N \\sum_i \\log \\bar p(y_i|x_i)
@@ -113,8 +121,9 @@ def test_time_metrics(model: models.Model, variant: Variant, params: Any, model_
     Returns:
       ``{'loss', 'accuracy', 'spread_right', 'spread_wrong'}`` scalars.
     """
-    means, stds = jax.vmap(functools.partial(member_probabilities, model, variant),
-                           in_axes=(0, 0, None, None))(params, model_state, data["image"], key)
+    means, stds = jax.vmap(functools.partial(member_probabilities, model, variant), in_axes=(0, 0, None, None))(
+        params, model_state, data["image"], key
+    )
     probs, spread = jnp.mean(means, axis=0), jnp.mean(stds, axis=0)
     labels = data["label"]
     p_true = jnp.take_along_axis(probs, labels[:, None], axis=-1)[:, 0]
@@ -127,8 +136,12 @@ def test_time_metrics(model: models.Model, variant: Variant, params: Any, model_
         count = jnp.sum(mask)
         return jnp.where(count > 0, jnp.sum(spread_pred * mask) / jnp.maximum(count, 1), jnp.nan)
 
-    return {"loss": loss, "accuracy": jnp.mean(right.astype(jnp.float32)),
-            "spread_right": mean_where(right), "spread_wrong": mean_where(~right)}
+    return {
+        "loss": loss,
+        "accuracy": jnp.mean(right.astype(jnp.float32)),
+        "spread_right": mean_where(right),
+        "spread_wrong": mean_where(~right),
+    }
 
 
 @functools.lru_cache(maxsize=32)

@@ -15,8 +15,19 @@ from experiments.compare_regularizers import config as config_lib
 from experiments.compare_regularizers import evaluation, train
 from jax231 import training
 
-TABLE_COLUMNS = ("method", "data", "train acc", "val acc", "test acc", "gap (train - val)", "val loss",
-                 "test spread (right / wrong)", "evaluation", "params", "seeds")
+TABLE_COLUMNS = (
+    "method",
+    "data",
+    "train acc",
+    "val acc",
+    "test acc",
+    "gap (train - val)",
+    "val loss",
+    "test spread (right / wrong)",
+    "evaluation",
+    "params",
+    "seeds",
+)
 
 
 def build_methods(config: ml_collections.ConfigDict) -> dict[str, train.Method]:
@@ -35,8 +46,12 @@ def build_methods(config: ml_collections.ConfigDict) -> dict[str, train.Method]:
         "none": train.Method("none", "mlp", mlp),
         "l2": train.Method("l2", "mlp", mlp, penalty=train.penalty_fn("l2", l2=config.l2)),
         "l1": train.Method("l1", "mlp", mlp, penalty=train.penalty_fn("l1", l1=config.l1)),
-        "elastic_net": train.Method("elastic_net", "mlp", mlp, penalty=train.penalty_fn(
-            "elastic_net", l1=config.elastic_l1, l2=config.elastic_l2)),
+        "elastic_net": train.Method(
+            "elastic_net",
+            "mlp",
+            mlp,
+            penalty=train.penalty_fn("elastic_net", l1=config.elastic_l1, l2=config.elastic_l2),
+        ),
         "dropout": train.Method("dropout", "mlp", {**mlp, "drop_rate": config.drop_rate}),
         "dropconnect": train.Method("dropconnect", "mlp", {**mlp, "drop_connect_rate": config.drop_connect_rate}),
         "batch_norm": train.Method("batch_norm", "mlp", {**mlp, "norm": "batch"}),
@@ -45,23 +60,26 @@ def build_methods(config: ml_collections.ConfigDict) -> dict[str, train.Method]:
         "max_norm": train.Method("max_norm", "mlp", mlp, max_norm=config.max_norm),
         "augmentation": train.Method("augmentation", "mlp", mlp, augment="shift_noise"),
         "resnet": train.Method("resnet", "resnet", resnet, as_image=True),
-        "stochastic_depth": train.Method("stochastic_depth", "resnet",
-                                         {**resnet, "stochastic_depth_rate": config.stochastic_depth_rate},
-                                         as_image=True),
+        "stochastic_depth": train.Method(
+            "stochastic_depth",
+            "resnet",
+            {**resnet, "stochastic_depth_rate": config.stochastic_depth_rate},
+            as_image=True,
+        ),
         "ensemble": train.Method("ensemble", "mlp", mlp, members=config.ensemble_size),
         "snapshot_ensemble": train.Method("snapshot_ensemble", "mlp", mlp, snapshot_cycles=config.snapshot_cycles),
         "polyak": train.Method("polyak", "mlp", mlp, average_decay=config.ema_decay),
         "convnet": train.Method("convnet", "fmp_convnet", conv, data="images"),
-        "spatial_dropout": train.Method("spatial_dropout", "fmp_convnet",
-                                        {**conv, "spatial_drop_rate": config.spatial_drop_rate}, data="images"),
+        "spatial_dropout": train.Method(
+            "spatial_dropout", "fmp_convnet", {**conv, "spatial_drop_rate": config.spatial_drop_rate}, data="images"
+        ),
         "fractional_pool": train.Method("fractional_pool", "fmp_convnet", fmp, data="images"),
         "warp": train.Method("warp", "fmp_convnet", conv, augment="warp", data="images"),
         "rand_augment": train.Method("rand_augment", "fmp_convnet", conv, augment="rand_augment", data="images"),
     }
     variants = {
         "mc_dropout": ("dropout", mc),
-        "tta": ("convnet", evaluation.Variant("tta", crops=config.tta.crops, pad=config.tta.pad,
-                                              flip=config.tta.flip)),
+        "tta": ("convnet", evaluation.Variant("tta", crops=config.tta.crops, pad=config.tta.pad, flip=config.tta.flip)),
         "fractional_pool_avg": ("fractional_pool", mc._replace(kind="mc_regions")),
     }
     for name, (of, variant) in variants.items():
@@ -72,8 +90,11 @@ def build_methods(config: ml_collections.ConfigDict) -> dict[str, train.Method]:
 def evaluated_as(method: train.Method, methods: dict[str, train.Method]) -> str:
     """The report's 'evaluation' cell: how the final numbers were obtained."""
     if method.variant is not None:
-        of = next(m.name for m in methods.values()
-                  if m.variant is None and train.training_key(m) == train.training_key(method))
+        of = next(
+            m.name
+            for m in methods.values()
+            if m.variant is None and train.training_key(m) == train.training_key(method)
+        )
         return f"{method.variant.describe()}, of {of}'s net"
     if method.members > 1:
         return f"mean softmax of {method.members} members"
@@ -100,8 +121,18 @@ def validate(config: ml_collections.ConfigDict) -> tuple[tuple[str, ...], tuple[
         raise common.UsageError("--config.optimizer: L-BFGS is full batch; choose a minibatch rule")
     if set(methods) & set(config_lib.IMAGE_METHODS):
         common.dataset_registry().check(config.images.dataset)
-    for field in ("num_epochs", "batch_size", "val_size", "ensemble_size", "mc_samples", "images.num_epochs",
-                  "images.batch_size", "images.val_size", "images.num_layers", "images.width"):
+    for field in (
+        "num_epochs",
+        "batch_size",
+        "val_size",
+        "ensemble_size",
+        "mc_samples",
+        "images.num_epochs",
+        "images.batch_size",
+        "images.val_size",
+        "images.num_layers",
+        "images.width",
+    ):
         value = _field(config, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise common.UsageError(f"--config.{field}: expected a positive integer; got {value!r}")
@@ -116,8 +147,9 @@ def validate(config: ml_collections.ConfigDict) -> tuple[tuple[str, ...], tuple[
     if config.tta.crops not in (1, 5):
         raise common.UsageError(f"--config.tta.crops: expected 1 or 5; got {config.tta.crops!r}")
     if "snapshot_ensemble" in methods and not 1 <= config.snapshot_cycles <= config.num_epochs:
-        raise common.UsageError(f"--config.snapshot_cycles: expected 1..num_epochs={config.num_epochs}; "
-                                f"got {config.snapshot_cycles}")
+        raise common.UsageError(
+            f"--config.snapshot_cycles: expected 1..num_epochs={config.num_epochs}; got {config.snapshot_cycles}"
+        )
     return methods, seeds
 
 
@@ -128,35 +160,45 @@ def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
     return config
 
 
-def table_rows(results: Sequence[train.MethodResult], methods: dict[str, train.Method],
-               config: ml_collections.ConfigDict) -> list[dict]:
+def table_rows(
+    results: Sequence[train.MethodResult], methods: dict[str, train.Method], config: ml_collections.ConfigDict
+) -> list[dict]:
     """One row per method: mean ± std over seeds of the final metrics."""
     fmt = common.format_mean_std
 
     def spread(g: Sequence[dict]) -> str:
         if "spread_right" not in g[0]["final"]:
             return "-"
-        return (f"{fmt(r['final']['spread_right'] for r in g)} / {fmt(r['final']['spread_wrong'] for r in g)}")
+        return f"{fmt(r['final']['spread_right'] for r in g)} / {fmt(r['final']['spread_wrong'] for r in g)}"
 
-    return common.aggregate([r._asdict() for r in results], by=("method",), columns={
-        "data": lambda g: _dataset_name(methods[g[0]["method"]].data, config),
-        "train acc": lambda g: fmt(r["final"]["train_accuracy"] for r in g),
-        "val acc": lambda g: fmt(r["final"]["val_accuracy"] for r in g),
-        "test acc": lambda g: fmt(r["final"]["test_accuracy"] for r in g),
-        "gap (train - val)": lambda g: fmt(r["final"]["gap"] for r in g),
-        "val loss": lambda g: fmt(r["final"]["val_loss"] for r in g),
-        "test spread (right / wrong)": spread,
-        "evaluation": lambda g: evaluated_as(methods[g[0]["method"]], methods),
-        "params": lambda g: g[0]["num_params"],
-        "seeds": len,
-    })
+    return common.aggregate(
+        [r._asdict() for r in results],
+        by=("method",),
+        columns={
+            "data": lambda g: _dataset_name(methods[g[0]["method"]].data, config),
+            "train acc": lambda g: fmt(r["final"]["train_accuracy"] for r in g),
+            "val acc": lambda g: fmt(r["final"]["val_accuracy"] for r in g),
+            "test acc": lambda g: fmt(r["final"]["test_accuracy"] for r in g),
+            "gap (train - val)": lambda g: fmt(r["final"]["gap"] for r in g),
+            "val loss": lambda g: fmt(r["final"]["val_loss"] for r in g),
+            "test spread (right / wrong)": spread,
+            "evaluation": lambda g: evaluated_as(methods[g[0]["method"]], methods),
+            "params": lambda g: g[0]["num_params"],
+            "seeds": len,
+        },
+    )
 
 
 def load_data(config: ml_collections.ConfigDict, data: str) -> common.Splits:
     """The splits of ``data`` ('signals': ``config.dataset`` ...; 'images': ``config.images``)."""
     section = config.images if data == "images" else config
-    return common.load_splits(section.dataset, val_size=section.val_size, train_size=section.train_size or None,
-                              test_size=section.test_size or None, data_dir=config.data_dir or None)
+    return common.load_splits(
+        section.dataset,
+        val_size=section.val_size,
+        train_size=section.train_size or None,
+        test_size=section.test_size or None,
+        data_dir=config.data_dir or None,
+    )
 
 
 def plot_final(path: pathlib.Path, results: Sequence[train.MethodResult]) -> None:
@@ -168,8 +210,11 @@ def plot_final(path: pathlib.Path, results: Sequence[train.MethodResult]) -> Non
         means = [np.mean([r.final[f"{split}_accuracy"] for r in results if r.method == n]) for n in names]
         ax.bar(pos + (i - 1) * 0.27, means, 0.27, label=split)
     ax.set_xticks(pos, names, rotation=60, ha="right", fontsize=8)
-    ax.set(ylabel="final accuracy", ylim=(0, 1.05), title="every method: final accuracy (test-time variants "
-           "evaluate the net of the method they copy)")
+    ax.set(
+        ylabel="final accuracy",
+        ylim=(0, 1.05),
+        title="every method: final accuracy (test-time variants evaluate the net of the method they copy)",
+    )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -205,43 +250,73 @@ def run(config: ml_collections.ConfigDict, workdir: Any, log: Callable[[str], No
             result = train.score(method, trained[key], splits=data[method.data], config=config, seed=seed)
             results.append(result)
             f = result.final
-            log(f"{name:>19s} seed={seed}  train acc {f['train_accuracy']:.3f}  val acc {f['val_accuracy']:.3f}"
-                f"  gap {f['gap']:+.3f}  ({time.monotonic() - t:.1f} s)")
+            log(
+                f"{name:>19s} seed={seed}  train acc {f['train_accuracy']:.3f}  val acc {f['val_accuracy']:.3f}"
+                f"  gap {f['gap']:+.3f}  ({time.monotonic() - t:.1f} s)"
+            )
     rows = table_rows(results, methods, config)
     text = common.write_tables(
-        workdir, "summary", rows, columns=TABLE_COLUMNS, title="compare_regularizers: summary",
+        workdir,
+        "summary",
+        rows,
+        columns=TABLE_COLUMNS,
+        title="compare_regularizers: summary",
         notes="Final parameters in inference mode (see 'evaluation'), whole splits; mean ± std over seeds. "
-              "Test-time variants (tta, mc_dropout, fractional_pool_avg) train nothing: they evaluate the "
-              "net of the method named in 'evaluation'. Spread: std over the T passes of the predicted "
-              "class's probability, test examples classified right / wrong.")
+        "Test-time variants (tta, mc_dropout, fractional_pool_avg) train nothing: they evaluate the "
+        "net of the method named in 'evaluation'. Spread: std over the T passes of the predicted "
+        "class's probability, test examples classified right / wrong.",
+    )
     plot_final(workdir / "final_accuracy.png", results)
     panels: dict[str, dict[str, Any]] = {}
     gaps: dict[str, dict[str, Any]] = {kind: {} for kind in data}
     for name in names:
         group = [r for r in results if r.method == name]
         x = group[0].history["epoch"]
-        curves = {"train": (x, [r.history["train_accuracy"] for r in group]),
-                  "val": (x, [r.history["val_accuracy"] for r in group])}
+        curves = {
+            "train": (x, [r.history["train_accuracy"] for r in group]),
+            "val": (x, [r.history["val_accuracy"] for r in group]),
+        }
         if methods[name].variant is not None:  # its net's curves, and its own final val accuracy
             curves["test-time val (final)"] = (x, [[r.final["val_accuracy"]] * len(x) for r in group])
             panels[f"{name} (flat line: test-time val)"] = curves
             continue
         panels[name] = curves
-        gaps[methods[name].data][name] = (x, [np.subtract(r.history["train_accuracy"],
-                                                          r.history["val_accuracy"]) for r in group])
-    common.plot_curves(workdir / "curves_accuracy.png", panels, xlabel="epoch", ylabel="accuracy",
-                       title="train vs val accuracy (inference mode)", max_cols=6)
-    common.plot_curves(workdir / "curves_gap.png", {f"generalization gap ({_dataset_name(k, config)})": v
-                                                    for k, v in gaps.items() if v},
-                       xlabel="epoch", ylabel="train acc - val acc")
+        gaps[methods[name].data][name] = (
+            x,
+            [np.subtract(r.history["train_accuracy"], r.history["val_accuracy"]) for r in group],
+        )
+    common.plot_curves(
+        workdir / "curves_accuracy.png",
+        panels,
+        xlabel="epoch",
+        ylabel="accuracy",
+        title="train vs val accuracy (inference mode)",
+        max_cols=6,
+    )
+    common.plot_curves(
+        workdir / "curves_gap.png",
+        {f"generalization gap ({_dataset_name(k, config)})": v for k, v in gaps.items() if v},
+        xlabel="epoch",
+        ylabel="train acc - val acc",
+    )
     if config.get("tensorboard", training.tensorboard_available()):
         for r in results:
-            training.write_tensorboard(workdir / "tensorboard" / f"{r.method}_seed{r.seed}", r.history,
-                                       step_key="epoch", hparams={"method": r.method, "seed": r.seed},
-                                       metrics={f"final/{k}": v for k, v in r.final.items()})
-    common.write_json(workdir / "results.json", {
-        "config": config.to_dict(), "summary": rows, "runs": [r._asdict() for r in results],
-        "seconds_total": time.monotonic() - start})
+            training.write_tensorboard(
+                workdir / "tensorboard" / f"{r.method}_seed{r.seed}",
+                r.history,
+                step_key="epoch",
+                hparams={"method": r.method, "seed": r.seed},
+                metrics={f"final/{k}": v for k, v in r.final.items()},
+            )
+    common.write_json(
+        workdir / "results.json",
+        {
+            "config": config.to_dict(),
+            "summary": rows,
+            "runs": [r._asdict() for r in results],
+            "seconds_total": time.monotonic() - start,
+        },
+    )
     return text
 
 

@@ -1,7 +1,7 @@
 """Compares the notes' regularisers on MNIST-1D; see config.py.
 
-    python -m experiments.compare_regularizers.main --workdir=runs/compare_regularizers
-    python -m experiments.compare_regularizers.main --workdir=runs/cr --methods=none,dropout --seeds=0,1
+python -m experiments.compare_regularizers.main --workdir=runs/compare_regularizers
+python -m experiments.compare_regularizers.main --workdir=runs/cr --methods=none,dropout --seeds=0,1
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from experiments.compare_regularizers import experiment
 
 _CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
 _WORKDIR = _common.define_workdir("Directory for every output (created).")
-_SHORTCUTS = _common.Shortcuts({
-    "methods": ("methods", "string", "Comma-separated methods (default: all)"),
-    "seeds": ("seeds", "string", "Comma-separated seeds"),
-    "num_epochs": ("num_epochs", "integer", "Passes over the training split"),
-})
+_SHORTCUTS = _common.Shortcuts(
+    {
+        "methods": ("methods", "string", "Comma-separated methods (default: all)"),
+        "seeds": ("seeds", "string", "Comma-separated seeds"),
+        "num_epochs": ("num_epochs", "integer", "Passes over the training split"),
+    }
+)
 
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -157,8 +157,9 @@ def build_model(method: Method, num_classes: int) -> models.Model:
     return as_image_model(model) if method.as_image else model
 
 
-def ensemble_metrics(model: models.Model, params: Any, model_state: Any, data: Mapping[str, Any]
-                     ) -> tuple[jax.Array, jax.Array]:
+def ensemble_metrics(
+    model: models.Model, params: Any, model_state: Any, data: Mapping[str, Any]
+) -> tuple[jax.Array, jax.Array]:
     """Loss and accuracy of the averaged softmax of stacked members.
 
     .. math:: \\bar p(y|x) = \\frac1K \\sum_k \\mathrm{softmax}(f(x; w_k)),\\qquad
@@ -198,10 +199,16 @@ class Settings(NamedTuple):
     def from_config(cls, config: Any, data: str = "signals") -> "Settings":
         """The settings of ``data``: ``config.images`` holds the image methods' learning rate, batch and epochs."""
         section = config.images if data == "images" else config
-        return cls(config.optimizer, float(section.learning_rate), int(section.batch_size),
-                   int(section.num_epochs), int(config.max_shift), float(config.noise_std),
-                   (float(config.warp.rotate), float(config.warp.scale), float(config.warp.shear)),
-                   (int(config.rand_augment.num_ops), float(config.rand_augment.magnitude)))
+        return cls(
+            config.optimizer,
+            float(section.learning_rate),
+            int(section.batch_size),
+            int(section.num_epochs),
+            int(config.max_shift),
+            float(config.noise_std),
+            (float(config.warp.rotate), float(config.warp.scale), float(config.warp.shear)),
+            (int(config.rand_augment.num_ops), float(config.rand_augment.magnitude)),
+        )
 
 
 class Built(NamedTuple):
@@ -240,8 +247,9 @@ def augmentation_hook(kind: str, settings: Settings) -> Callable[[jax.Array, dic
     num_ops, magnitude = settings.rand_augment
     transforms: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
         "shift_noise": functools.partial(augment_signals, max_shift=settings.max_shift, noise_std=settings.noise_std),
-        "warp": functools.partial(pipelines.augment_batch, pad_crop=0, flip=False, rotate=rotate, scale=scale,
-                                  shear=shear),
+        "warp": functools.partial(
+            pipelines.augment_batch, pad_crop=0, flip=False, rotate=rotate, scale=scale, shear=shear
+        ),
         "rand_augment": functools.partial(pipelines.rand_augment, num_ops=num_ops, magnitude=magnitude),
     }
     if not kind:
@@ -294,8 +302,10 @@ class Trained(NamedTuple):
 
 
 def _device_splits(splits: common.Splits) -> dict[str, dict[str, jax.Array]]:
-    return {name: {k: jnp.asarray(v) for k, v in arrays.items()} for name, arrays in
-            (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+    return {
+        name: {k: jnp.asarray(v) for k, v in arrays.items()}
+        for name, arrays in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    }
 
 
 def fit_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> Trained:
@@ -326,17 +336,26 @@ def fit_method(method: Method, *, splits: common.Splits, config: Any, seed: int)
         params = training.eval_view(objs.optimizer, states).params
         out = {}
         for split in ("train", "val"):
-            out[f"ens_{split}_loss"], out[f"ens_{split}_accuracy"] = objs.ensemble(params, states.model_state,
-                                                                               data[split])
+            out[f"ens_{split}_loss"], out[f"ens_{split}_accuracy"] = objs.ensemble(
+                params, states.model_state, data[split]
+            )
         if cycle and (step // steps_per_epoch) % cycle == 0:
             snapshots.append((params, states.model_state))
         return out
 
     result = parallel.run_sweep(
-        objs.model, objs.optimizer, train=splits.train, seeds=member_seeds(seed, method.members),
-        num_steps=settings.num_epochs * steps_per_epoch, batch_size=batch_size,
-        eval_every=steps_per_epoch, penalty=method.penalty, batch_fn=objs.batch_fn, eval_fn=eval_fn,
-        explosion_factor=None)
+        objs.model,
+        objs.optimizer,
+        train=splits.train,
+        seeds=member_seeds(seed, method.members),
+        num_steps=settings.num_epochs * steps_per_epoch,
+        batch_size=batch_size,
+        eval_every=steps_per_epoch,
+        penalty=method.penalty,
+        batch_fn=objs.batch_fn,
+        eval_fn=eval_fn,
+        explosion_factor=None,
+    )
     history, diverged = _history(result)
     if snapshots:  # snapshot ensemble: the members' snapshots, stacked on the member axis
         params = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *(p for p, _ in snapshots))
@@ -354,8 +373,12 @@ def score(method: Method, trained: Trained, *, splits: common.Splits, config: An
     one member: its inference-mode prediction). With one: :func:`evaluation.test_time_metrics`
     (passes keyed by :func:`evaluation.key_of` ``(seed)``).
     """
-    objs = built(method, num_classes=splits.num_classes, num_train=len(splits.train["label"]),
-                 settings=Settings.from_config(config, method.data))
+    objs = built(
+        method,
+        num_classes=splits.num_classes,
+        num_train=len(splits.train["label"]),
+        settings=Settings.from_config(config, method.data),
+    )
     data = _device_splits(splits)
     final: dict[str, float] = {}
     for split in ("train", "val", "test"):
@@ -364,19 +387,23 @@ def score(method: Method, trained: Trained, *, splits: common.Splits, config: An
             metrics = {"loss": loss, "accuracy": accuracy}
         else:
             metrics = evaluation.compiled(objs.model, method.variant)(
-                trained.params, trained.model_state, data[split], evaluation.key_of(seed))
+                trained.params, trained.model_state, data[split], evaluation.key_of(seed)
+            )
         final[f"{split}_loss"], final[f"{split}_accuracy"] = float(metrics["loss"]), float(metrics["accuracy"])
         if split == "test" and method.variant is not None and method.variant.kind != "tta":
-            final["spread_right"], final["spread_wrong"] = (float(metrics["spread_right"]),
-                                                            float(metrics["spread_wrong"]))
+            final["spread_right"], final["spread_wrong"] = (
+                float(metrics["spread_right"]),
+                float(metrics["spread_wrong"]),
+            )
     final["gap"] = final["train_accuracy"] - final["val_accuracy"]
     return MethodResult(method.name, seed, trained.history, final, trained.num_params, trained.diverged)
 
 
 def train_method(method: Method, *, splits: common.Splits, config: Any, seed: int) -> MethodResult:
     """:func:`fit_method` then :func:`score`: trains ``method`` and reports its final metrics."""
-    return score(method, fit_method(method, splits=splits, config=config, seed=seed), splits=splits,
-                 config=config, seed=seed)
+    return score(
+        method, fit_method(method, splits=splits, config=config, seed=seed), splits=splits, config=config, seed=seed
+    )
 
 
 def _history(result: Any) -> tuple[dict[str, list], bool]:

@@ -60,19 +60,27 @@ def build(config: ml_collections.ConfigDict, image_size: int):
 
 
 def _loss(outputs, batch, *, image_size: int, boxes_per_cell: int):
-    return detection.yolo_loss(outputs, batch["boxes"], batch["classes"], image_size=image_size,
-                               boxes_per_cell=boxes_per_cell, num_classes=10)
+    return detection.yolo_loss(
+        outputs, batch["boxes"], batch["classes"], image_size=image_size, boxes_per_cell=boxes_per_cell, num_classes=10
+    )
 
 
 def predict(model, state, images: np.ndarray, config: ml_collections.ConfigDict, *, batch_size: int = 100):
     """Detections of ``images`` (jitted decode + class-wise NMS), as one list entry per image."""
-    apply = jax.jit(lambda p, s, x: detection.detect(
-        model.apply(p, s, x, train=False)[0], image_size=images.shape[1], boxes_per_cell=config.boxes_per_cell,
-        num_classes=10, iou_threshold=config.iou_threshold, score_threshold=config.score_threshold,
-        max_detections=config.max_detections))
+    apply = jax.jit(
+        lambda p, s, x: detection.detect(
+            model.apply(p, s, x, train=False)[0],
+            image_size=images.shape[1],
+            boxes_per_cell=config.boxes_per_cell,
+            num_classes=10,
+            iou_threshold=config.iou_threshold,
+            score_threshold=config.score_threshold,
+            max_detections=config.max_detections,
+        )
+    )
     out = []
     for start in range(0, len(images), batch_size):
-        d = jax.device_get(apply(state.params, state.model_state, images[start:start + batch_size]))
+        d = jax.device_get(apply(state.params, state.model_state, images[start : start + batch_size]))
         for b, s, c, v in zip(d.boxes, d.scores, d.labels, d.valid):
             out.append(detection.Detections(b[v], s[v], c[v]))
     return out
@@ -89,10 +97,18 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Detec
     test = load_split(config, "test", config.test_size)
     model, optimizer, loss = build(config, train["image"].shape[1])
     start = time.monotonic()
-    result = detection.train_multitask(model, optimizer, loss, {k: train[k] for k in IMAGE_KEYS},
-                                       num_steps=config.num_steps, batch_size=config.batch_size, seed=config.seed,
-                                       eval_every=config.eval_every, progress=True,
-                                       max_seconds=config.max_seconds or None)
+    result = detection.train_multitask(
+        model,
+        optimizer,
+        loss,
+        {k: train[k] for k in IMAGE_KEYS},
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        eval_every=config.eval_every,
+        progress=True,
+        max_seconds=config.max_seconds or None,
+    )
     dets, gts = predict(model, result.state, test["image"], config), ground_truths(test)
     coco = detection.coco_map(dets, gts)
     voc, _ = detection.voc_map(dets, gts, method="all_point")
@@ -104,22 +120,45 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Detec
 
 
 def write_report(workdir: pathlib.Path, config, out: DetectionRun, test, dets) -> None:
-    rows = [{"metric": "COCO mAP@[.5:.95]", "value": out.coco.map}, {"metric": "COCO AP@0.5", "value": out.coco.ap50},
-            {"metric": "COCO AP@0.75", "value": out.coco.ap75}, {"metric": "VOC AP@0.5 (all-point)", "value": out.voc_ap50},
-            {"metric": "VOC AP@0.5 (11-point)", "value": out.voc_ap50_11pt}]
-    _common.write_tables(workdir, "summary", rows, title="Detection on the test canvases",
-                         notes=f"{len(test['image'])} test canvases, {out.train.history['step'][-1]} updates, {out.seconds:.0f} s")
-    _common.write_json(workdir / "results.json", {"config": config.to_dict(), "coco_map": out.coco.map,
-                                                   "ap50": out.coco.ap50, "ap75": out.coco.ap75,
-                                                   "per_threshold": out.coco.per_threshold, "voc_ap50": out.voc_ap50,
-                                                   "voc_ap50_11pt": out.voc_ap50_11pt, "seconds": out.seconds,
-                                                   "history": out.train.history})
+    rows = [
+        {"metric": "COCO mAP@[.5:.95]", "value": out.coco.map},
+        {"metric": "COCO AP@0.5", "value": out.coco.ap50},
+        {"metric": "COCO AP@0.75", "value": out.coco.ap75},
+        {"metric": "VOC AP@0.5 (all-point)", "value": out.voc_ap50},
+        {"metric": "VOC AP@0.5 (11-point)", "value": out.voc_ap50_11pt},
+    ]
+    _common.write_tables(
+        workdir,
+        "summary",
+        rows,
+        title="Detection on the test canvases",
+        notes=f"{len(test['image'])} test canvases, {out.train.history['step'][-1]} updates, {out.seconds:.0f} s",
+    )
+    _common.write_json(
+        workdir / "results.json",
+        {
+            "config": config.to_dict(),
+            "coco_map": out.coco.map,
+            "ap50": out.coco.ap50,
+            "ap75": out.coco.ap75,
+            "per_threshold": out.coco.per_threshold,
+            "voc_ap50": out.voc_ap50,
+            "voc_ap50_11pt": out.voc_ap50_11pt,
+            "seconds": out.seconds,
+            "history": out.train.history,
+        },
+    )
     h = out.train.history
-    _common.plot_curves(workdir / "loss.png", {"training loss": {"yolo": (h["step"], [h["loss"]])}},
-                        ylabel="loss", logy=True)
+    _common.plot_curves(
+        workdir / "loss.png", {"training loss": {"yolo": (h["step"], [h["loss"]])}}, ylabel="loss", logy=True
+    )
     n = min(config.num_overlays, len(test["image"]))
-    overlays.draw_detections(workdir / "predictions.png", test["image"][:n],
-                             pred_boxes=[d.boxes for d in dets[:n]], pred_labels=[d.labels for d in dets[:n]],
-                             pred_scores=[d.scores for d in dets[:n]],
-                             true_boxes=[b[c >= 0] for b, c in zip(test["boxes"][:n], test["classes"][:n])],
-                             title="predicted (solid, class:score) vs true (dashed)")
+    overlays.draw_detections(
+        workdir / "predictions.png",
+        test["image"][:n],
+        pred_boxes=[d.boxes for d in dets[:n]],
+        pred_labels=[d.labels for d in dets[:n]],
+        pred_scores=[d.scores for d in dets[:n]],
+        true_boxes=[b[c >= 0] for b, c in zip(test["boxes"][:n], test["classes"][:n])],
+        title="predicted (solid, class:score) vs true (dashed)",
+    )

@@ -43,9 +43,17 @@ def _mask_rgba(mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     return rgba
 
 
-def draw_detections(path: str | os.PathLike, images: np.ndarray, *, pred_boxes: Sequence[np.ndarray],
-                    pred_labels: Sequence[np.ndarray], pred_scores: Sequence[np.ndarray] | None = None,
-                    true_boxes: Sequence[np.ndarray] | None = None, cols: int = 6, title: str = "") -> str:
+def draw_detections(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    *,
+    pred_boxes: Sequence[np.ndarray],
+    pred_labels: Sequence[np.ndarray],
+    pred_scores: Sequence[np.ndarray] | None = None,
+    true_boxes: Sequence[np.ndarray] | None = None,
+    cols: int = 6,
+    title: str = "",
+) -> str:
     """Images with predicted boxes (solid, ``class:score``) and true boxes (dashed, white)."""
     fig, axes = _grid(len(images), cols)
     for i, ax in enumerate(axes[: len(images)]):
@@ -53,8 +61,9 @@ def draw_detections(path: str | os.PathLike, images: np.ndarray, *, pred_boxes: 
         if true_boxes is not None:
             for box in true_boxes[i]:
                 x1, y1, x2, y2 = (float(v) for v in box)
-                ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=0.8, ls="--",
-                                           ec="white"))
+                ax.add_patch(
+                    plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=0.8, ls="--", ec="white")
+                )
         _draw_boxes(ax, pred_boxes[i], pred_labels[i], None if pred_scores is None else pred_scores[i])
     if title:
         fig.suptitle(title, fontsize=9)
@@ -64,8 +73,15 @@ def draw_detections(path: str | os.PathLike, images: np.ndarray, *, pred_boxes: 
     return str(path)
 
 
-def draw_masks(path: str | os.PathLike, images: np.ndarray, *, pred_masks: np.ndarray, true_masks: np.ndarray,
-               cols: int = 6, title: str = "") -> str:
+def draw_masks(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    *,
+    pred_masks: np.ndarray,
+    true_masks: np.ndarray,
+    cols: int = 6,
+    title: str = "",
+) -> str:
     """Pairs of panels per image: the true class mask and the predicted one, over the image."""
     count = len(images)
     fig, axes = _grid(2 * count, cols)

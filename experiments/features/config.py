@@ -57,12 +57,14 @@ def _cifar10() -> ml_collections.ConfigDict:
     config.hue_bins = 10
     # Linear SVM (multiclass hinge, margin 1): grid of SGD learning rates x L2 strengths
     # (penalty l2/2 sum W^2), num_steps minibatch updates each.
-    config.svm = ml_collections.ConfigDict({
-        "learning_rates": (1e-3, 1e-2), "l2s": (1e-3, 1e-2, 1e-1), "num_steps": 3000})
+    config.svm = ml_collections.ConfigDict(
+        {"learning_rates": (1e-3, 1e-2), "l2s": (1e-3, 1e-2, 1e-1), "num_steps": 3000}
+    )
     # Two-layer net (affine - relu - affine, softmax), hidden width, grid, steps; the learning
     # rate decays by 0.1 every third of the run.
-    config.net = ml_collections.ConfigDict({
-        "hidden_size": 500, "learning_rates": (0.1, 0.3), "l2s": (1e-4, 1e-3), "num_steps": 6000})
+    config.net = ml_collections.ConfigDict(
+        {"hidden_size": 500, "learning_rates": (0.1, 0.3), "l2s": (1e-4, 1e-3), "num_steps": 6000}
+    )
     config.batch_size = 200
     # Evaluations (validation accuracy) per run, for the curves.
     config.num_evals = 10

@@ -47,21 +47,28 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         if not isinstance(config[field], int) or config[field] < 1:
             raise UsageError(f"--config.{field}: expected an int >= 1, got {config[field]!r}")
     if config.block_norm and config.block_norm not in features.BLOCK_NORMS:
-        raise UsageError(f"--config.block_norm: expected one of {features.BLOCK_NORMS} or '', "
-                         f"got {config.block_norm!r}")
+        raise UsageError(
+            f"--config.block_norm: expected one of {features.BLOCK_NORMS} or '', got {config.block_norm!r}"
+        )
     for model in ("svm", "net"):
         for field in ("learning_rates", "l2s"):
             if not config[model][field] or min(config[model][field]) < 0:
-                raise UsageError(f"--config.{model}.{field}: expected non-negative numbers, "
-                                 f"got {config[model][field]!r}")
+                raise UsageError(
+                    f"--config.{model}.{field}: expected non-negative numbers, got {config[model][field]!r}"
+                )
         if config[model].num_steps < 1:
             raise UsageError(f"--config.{model}.num_steps: expected >= 1, got {config[model].num_steps}")
 
 
 def _hog_of(config: ml_collections.ConfigDict, image):
     grey = features.rgb_to_gray(image) if image.shape[-1] == 3 else image[..., 0]
-    return features.hog(grey, orientations=config.orientations, pixels_per_cell=config.pixels_per_cell,
-                        cells_per_block=config.cells_per_block, block_norm=config.block_norm or None)
+    return features.hog(
+        grey,
+        orientations=config.orientations,
+        pixels_per_cell=config.pixels_per_cell,
+        cells_per_block=config.cells_per_block,
+        block_norm=config.block_norm or None,
+    )
 
 
 def feature_fns(config: ml_collections.ConfigDict, channels: int) -> list:
@@ -76,18 +83,22 @@ def build_features(config: ml_collections.ConfigDict, splits: _common.Splits) ->
     """Standardised features of the three splits: ``{'train'|'val'|'test': {'image', 'label'}}``."""
     height, width, channels = splits.input_shape
     if height % config.pixels_per_cell or width % config.pixels_per_cell:
-        raise UsageError(f"--config.pixels_per_cell: expected a size dividing the image ({height}, {width}), "
-                         f"got {config.pixels_per_cell}")
+        raise UsageError(
+            f"--config.pixels_per_cell: expected a size dividing the image ({height}, {width}), "
+            f"got {config.pixels_per_cell}"
+        )
     fns = feature_fns(config, channels)
     raw = [features.extract_features(s["image"], fns) for s in (splits.train, splits.val, splits.test)]
     train, val, test = features.standardize_features(*raw)
-    return {name: {"image": x, "label": s["label"]}
-            for name, x, s in zip(("train", "val", "test"), (train, val, test),
-                                  (splits.train, splits.val, splits.test))}
+    return {
+        name: {"image": x, "label": s["label"]}
+        for name, x, s in zip(("train", "val", "test"), (train, val, test), (splits.train, splits.val, splits.test))
+    }
 
 
-def _train_one(kind: str, config: ml_collections.ConfigDict, data: dict, num_classes: int,
-               learning_rate: float, l2: float) -> tuple[dict[str, Any], dict]:
+def _train_one(
+    kind: str, config: ml_collections.ConfigDict, data: dict, num_classes: int, learning_rate: float, l2: float
+) -> tuple[dict[str, Any], dict]:
     """One fit of the SVM (``kind='svm'``) or the net (``'net'``); returns its row and history."""
     settings = config[kind]
     num_steps = int(settings.num_steps)
@@ -98,17 +109,36 @@ def _train_one(kind: str, config: ml_collections.ConfigDict, data: dict, num_cla
         loss = "softmax"
         lr = train_exp.make_schedule("step", learning_rate, num_steps=num_steps)
     penalty = (lambda params: losses.l2_penalty(params, strength=l2)) if l2 > 0 else None
-    result = training.fit(model, optimizers.sgd(learning_rate=lr), train=data["train"], val=data["val"],
-                          loss=loss, penalty=penalty, num_steps=num_steps,
-                          batch_size=min(config.batch_size, len(data["train"]["label"])),
-                          eval_every=max(1, num_steps // config.num_evals), seed=config.seed,
-                          check_initial_loss=False)
+    result = training.fit(
+        model,
+        optimizers.sgd(learning_rate=lr),
+        train=data["train"],
+        val=data["val"],
+        loss=loss,
+        penalty=penalty,
+        num_steps=num_steps,
+        batch_size=min(config.batch_size, len(data["train"]["label"])),
+        eval_every=max(1, num_steps // config.num_evals),
+        seed=config.seed,
+        check_initial_loss=False,
+    )
     eval_step = training.make_eval_step(model, loss=loss)
-    scores = {split: float(training.evaluate(eval_step, result.state, data[split],
-                                             batch_size=min(1000, len(data[split]["label"])))["accuracy"])
-              for split in ("val", "test")}
-    row = {"model": "linear SVM" if kind == "svm" else "two-layer net", "learning_rate": learning_rate,
-           "l2": l2, "status": result.status, "val_accuracy": scores["val"], "test_accuracy": scores["test"]}
+    scores = {
+        split: float(
+            training.evaluate(eval_step, result.state, data[split], batch_size=min(1000, len(data[split]["label"])))[
+                "accuracy"
+            ]
+        )
+        for split in ("val", "test")
+    }
+    row = {
+        "model": "linear SVM" if kind == "svm" else "two-layer net",
+        "learning_rate": learning_rate,
+        "l2": l2,
+        "status": result.status,
+        "val_accuracy": scores["val"],
+        "test_accuracy": scores["test"],
+    }
     return row, result.history
 
 
@@ -122,8 +152,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Featu
     workdir = pathlib.Path(workdir)
     validate_config(config)
     try:
-        splits = _common.load_splits(config.dataset, val_size=config.val_size,
-                                     train_size=config.train_size or None, test_size=config.test_size or None)
+        splits = _common.load_splits(
+            config.dataset,
+            val_size=config.val_size,
+            train_size=config.train_size or None,
+            test_size=config.test_size or None,
+        )
     except FileNotFoundError as err:
         return FeaturesRun([], {}, 0, time.perf_counter() - start, skipped=" ".join(str(err).split()))
     data = build_features(config, splits)
@@ -139,11 +173,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Featu
             best[row["model"]] = row
     seconds = time.perf_counter() - start
     num_features = int(data["train"]["image"].shape[1])
-    _common.write_tables(workdir, "features", rows, title=f"HOG + HSV features on {config.dataset}",
-                         notes=f"{num_features} features per image; best by validation accuracy: " + "; ".join(
-                             f"{m}: {r['val_accuracy']:.1%} val / {r['test_accuracy']:.1%} test" for m, r in best.items()))
-    _common.write_json(workdir / "results.json", {"dataset": config.dataset, "num_features": num_features,
-                                                  "rows": rows, "best": best, "seconds": seconds})
-    _common.plot_curves(workdir / "curves.png", curves, ylabel="validation accuracy",
-                        title=f"Classifiers on HOG + HSV features ({config.dataset})")
+    _common.write_tables(
+        workdir,
+        "features",
+        rows,
+        title=f"HOG + HSV features on {config.dataset}",
+        notes=f"{num_features} features per image; best by validation accuracy: "
+        + "; ".join(f"{m}: {r['val_accuracy']:.1%} val / {r['test_accuracy']:.1%} test" for m, r in best.items()),
+    )
+    _common.write_json(
+        workdir / "results.json",
+        {"dataset": config.dataset, "num_features": num_features, "rows": rows, "best": best, "seconds": seconds},
+    )
+    _common.plot_curves(
+        workdir / "curves.png",
+        curves,
+        ylabel="validation accuracy",
+        title=f"Classifiers on HOG + HSV features ({config.dataset})",
+    )
     return FeaturesRun(rows, best, num_features, seconds)

@@ -14,8 +14,9 @@ from absl import flags
 from experiments import _common
 from experiments.features import experiment
 
-_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"),
-                                     help_string="Features configuration (config.py or config.py:tiny).")
+_CONFIG = _common.define_config_file(
+    pathlib.Path(__file__).with_name("config.py"), help_string="Features configuration (config.py or config.py:tiny)."
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for features.md/.csv, results.json and curves.png.")
 
 
@@ -29,8 +30,10 @@ def main(argv) -> None:
         print(f"skipped: {result.skipped}")
         return
     for model, row in result.best.items():
-        print(f"{model}: lr={row['learning_rate']:g} l2={row['l2']:g} val_accuracy={row['val_accuracy']:.4f} "
-              f"test_accuracy={row['test_accuracy']:.4f}")
+        print(
+            f"{model}: lr={row['learning_rate']:g} l2={row['l2']:g} val_accuracy={row['val_accuracy']:.4f} "
+            f"test_accuracy={row['test_accuracy']:.4f}"
+        )
     print(f"num_features={result.num_features} seconds={result.seconds:.1f} workdir={workdir}")
 
 

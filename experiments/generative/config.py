@@ -117,9 +117,25 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     config.pixelrnn_steps = 4000
     config.pixelrnn_lr = 2e-3
     if preset == "tiny":  # a few steps of small networks: checks the plumbing, not the results
-        config.update(num_samples=12, importance_samples=3, eval_every=2, classifier_steps=5,
-                      classifier_hidden=16, ae_steps=2, ae_hidden=(8,), vae_steps=2, vae_hidden=(8,),
-                      vae_latent_dim=2, gan_steps=2, gan_width=4, gan_latent_dim=2, pixelcnn_steps=2,
-                      pixelcnn_features=4, pixelcnn_layers=1, pixelcnn_first_window=3, pixelrnn_steps=2,
-                      pixelrnn_hidden=8)
+        config.update(
+            num_samples=12,
+            importance_samples=3,
+            eval_every=2,
+            classifier_steps=5,
+            classifier_hidden=16,
+            ae_steps=2,
+            ae_hidden=(8,),
+            vae_steps=2,
+            vae_hidden=(8,),
+            vae_latent_dim=2,
+            gan_steps=2,
+            gan_width=4,
+            gan_latent_dim=2,
+            pixelcnn_steps=2,
+            pixelcnn_features=4,
+            pixelcnn_layers=1,
+            pixelcnn_first_window=3,
+            pixelrnn_steps=2,
+            pixelrnn_hidden=8,
+        )
     return config

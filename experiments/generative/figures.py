@@ -23,7 +23,7 @@ def tile(images: np.ndarray, num_cols: int, *, pad: int = 1, fill: float = 1.0) 
     canvas = np.full((num_rows * (h + pad) + pad, num_cols * (w + pad) + pad, c), fill, np.float32)
     for i, image in enumerate(images):
         r, q = divmod(i, num_cols)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = image
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = image
     return canvas
 
 

@@ -9,12 +9,13 @@ import ml_collections
 from experiments import _common
 from experiments.hparam_search import experiment, search
 
-_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"),
-                                     help_string="Search configuration.")
+_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"), help_string="Search configuration.")
 _WORKDIR = _common.define_workdir("Directory for trials.md/.csv, trials.png and results.json.")
-_SHORTCUTS = _common.Shortcuts({
-    "sweep": ("sweep", "bool", "Run each stage (coarse, fine) as one vmapped jax231.parallel.run_sweep"),
-})
+_SHORTCUTS = _common.Shortcuts(
+    {
+        "sweep": ("sweep", "bool", "Run each stage (coarse, fine) as one vmapped jax231.parallel.run_sweep"),
+    }
+)
 
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -31,8 +32,10 @@ def main(argv) -> None:
     best = search.rank(trials)[0]
     shown = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.hparams.items())
     diverged = sum(t.result["status"] == "diverged" for t in trials)
-    print(f"best: {shown} val_accuracy={best.result['val_accuracy']:.4f} "
-          f"({len(trials)} trials, {diverged} diverged) workdir={workdir}")
+    print(
+        f"best: {shown} val_accuracy={best.result['val_accuracy']:.4f} "
+        f"({len(trials)} trials, {diverged} diverged) workdir={workdir}"
+    )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,9 @@ def check_ranges(ranges: LogRanges, *, field: str = "ranges") -> dict[str, tuple
         except (TypeError, ValueError):
             raise UsageError(f"--config.{field}.{name}: expected (low, high); got {bounds!r}") from None
         if not 0 < low <= high or not math.isfinite(high):
-            raise UsageError(f"--config.{field}.{name}: expected 0 < low <= high (log-space search); "
-                             f"got ({low}, {high})")
+            raise UsageError(
+                f"--config.{field}.{name}: expected 0 < low <= high (log-space search); got ({low}, {high})"
+            )
         checked[name] = (low, high)
     return checked
 
@@ -87,13 +88,15 @@ def sample_log_uniform(rng: np.random.Generator, ranges: LogRanges, num: int) ->
     """``num`` points, each coordinate ``10 ** Uniform(log10 low, log10 high)``."""
     points = []
     for _ in range(num):
-        points.append({name: float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
-                       for name, (lo, hi) in ranges.items()})
+        points.append(
+            {name: float(10 ** rng.uniform(math.log10(lo), math.log10(hi))) for name, (lo, hi) in ranges.items()}
+        )
     return points
 
 
-def check_choices(choices: Choices, *, valid: Mapping[str, Sequence[Any]] | None = None,
-                  field: str = "choices") -> dict[str, tuple]:
+def check_choices(
+    choices: Choices, *, valid: Mapping[str, Sequence[Any]] | None = None, field: str = "choices"
+) -> dict[str, tuple]:
     """Validates non-empty choice lists (and names in ``valid[name]`` when given); ``UsageError`` otherwise."""
     checked = {}
     for name, options in (choices or {}).items():
@@ -103,16 +106,16 @@ def check_choices(choices: Choices, *, valid: Mapping[str, Sequence[Any]] | None
         known = (valid or {}).get(name)
         unknown = [o for o in options if known is not None and o not in known]
         if unknown:
-            raise UsageError(f"--config.{field}.{name}: unknown category {unknown[0]!r}; "
-                             f"valid: {', '.join(map(str, known))}")
+            raise UsageError(
+                f"--config.{field}.{name}: unknown category {unknown[0]!r}; valid: {', '.join(map(str, known))}"
+            )
         checked[name] = options
     return checked
 
 
 def sample_categorical(rng: np.random.Generator, choices: Choices, num: int) -> list[dict[str, Any]]:
     """``num`` points, each coordinate drawn uniformly from its choices."""
-    return [{name: options[int(rng.integers(len(options)))] for name, options in choices.items()}
-            for _ in range(num)]
+    return [{name: options[int(rng.integers(len(options)))] for name, options in choices.items()} for _ in range(num)]
 
 
 def grid_points(ranges: LogRanges, choices: Choices, grid_size: int) -> list[dict[str, Any]]:
@@ -122,7 +125,9 @@ def grid_points(ranges: LogRanges, choices: Choices, grid_size: int) -> list[dic
     (one value, the geometric midpoint, when ``grid_size`` is 1 or ``lo == hi``).
     """
     if not isinstance(grid_size, int) or grid_size < 1:
-        raise UsageError(f"--config.grid_size: expected an integer >= 1 (an empty grid has no trial); got {grid_size!r}")
+        raise UsageError(
+            f"--config.grid_size: expected an integer >= 1 (an empty grid has no trial); got {grid_size!r}"
+        )
     axes: dict[str, list] = {}
     for name, (lo, hi) in ranges.items():
         if grid_size == 1 or lo == hi:
@@ -141,8 +146,9 @@ def refine_choices(trials: Sequence[Trial], choices: Choices, *, top_k: int) -> 
     best = [t for t in rank(trials)[:top_k] if _score(t) > -math.inf]
     if not best:
         return dict(choices)
-    return {name: tuple(o for o in options if any(t.hparams[name] == o for t in best))
-            for name, options in choices.items()}
+    return {
+        name: tuple(o for o in options if any(t.hparams[name] == o for t in best)) for name, options in choices.items()
+    }
 
 
 def _score(trial: Trial) -> float:
@@ -158,8 +164,9 @@ def rank(trials: Sequence[Trial]) -> list[Trial]:
     return sorted(trials, key=lambda t: (-_score(t), t.index))
 
 
-def refine_ranges(trials: Sequence[Trial], ranges: LogRanges, *, top_k: int, shrink: float
-                  ) -> dict[str, tuple[float, float]]:
+def refine_ranges(
+    trials: Sequence[Trial], ranges: LogRanges, *, top_k: int, shrink: float
+) -> dict[str, tuple[float, float]]:
     """The fine-stage ranges: the log-span of the ``top_k`` best trials, padded, inside ``ranges``.
 
     Each coordinate's new range is ``[min, max]`` of the best trials' values (in
@@ -176,16 +183,26 @@ def refine_ranges(trials: Sequence[Trial], ranges: LogRanges, *, top_k: int, shr
         pad = shrink * (math.log10(hi) - math.log10(lo)) / 2
         new_lo = max(math.log10(lo), min(logs) - pad)
         new_hi = min(math.log10(hi), max(logs) + pad)
-        fine[name] = (10 ** new_lo, 10 ** new_hi)
+        fine[name] = (10**new_lo, 10**new_hi)
     return fine
 
 
-def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]] | None, ranges: LogRanges, *,
-                   num_coarse: int, num_fine: int, seed: int, top_k: int = 3, shrink: float = 0.25,
-                   log: Callable[[str], None] | None = None,
-                   batch_objective: Callable[[list[dict[str, float]], str], list[dict[str, Any]]] | None = None,
-                   rounds: int = 1, strategy: str = "random", choices: Choices | None = None, grid_size: int = 3,
-                   ) -> tuple[list[Trial], dict[str, tuple[float, float]]]:
+def coarse_to_fine(
+    objective: Callable[[dict[str, float], str], dict[str, Any]] | None,
+    ranges: LogRanges,
+    *,
+    num_coarse: int,
+    num_fine: int,
+    seed: int,
+    top_k: int = 3,
+    shrink: float = 0.25,
+    log: Callable[[str], None] | None = None,
+    batch_objective: Callable[[list[dict[str, float]], str], list[dict[str, Any]]] | None = None,
+    rounds: int = 1,
+    strategy: str = "random",
+    choices: Choices | None = None,
+    grid_size: int = 3,
+) -> tuple[list[Trial], dict[str, tuple[float, float]]]:
     """Runs ``num_coarse`` random trials over ``ranges`` then ``rounds`` x ``num_fine`` over refined ranges.
 
     Round ``r >= 1`` refines the ranges of round ``r - 1`` around the ``top_k``
@@ -247,8 +264,10 @@ def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]] 
             trials.append(trial)
             if log is not None:
                 shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hparams.items())
-                log(f"[{stage} {trial.index:3d}] {shown}: val_accuracy={result.get('val_accuracy', math.nan):.4f} "
-                    f"status={result.get('status')} ({trial.seconds:.1f} s)")
+                log(
+                    f"[{stage} {trial.index:3d}] {shown}: val_accuracy={result.get('val_accuracy', math.nan):.4f} "
+                    f"status={result.get('status')} ({trial.seconds:.1f} s)"
+                )
 
     def points(current: LogRanges, options: Choices, num: int) -> list[dict[str, Any]]:
         if strategy == "grid":
@@ -264,15 +283,20 @@ def coarse_to_fine(objective: Callable[[dict[str, float], str], dict[str, Any]] 
     return trials, ranges
 
 
-def trial_rows(trials: Sequence[Trial], columns: Sequence[str] = ("val_accuracy", "val_loss", "train_accuracy",
-                                                                 "status", "best_step")) -> list[dict[str, Any]]:
+def trial_rows(
+    trials: Sequence[Trial],
+    columns: Sequence[str] = ("val_accuracy", "val_loss", "train_accuracy", "status", "best_step"),
+) -> list[dict[str, Any]]:
     """Flat rows for a table, sorted by validation accuracy (best first)."""
     rows = []
     for trial in rank(trials):
-        row: dict[str, Any] = {"rank": len(rows) + 1, "trial": trial.index, "stage": trial.stage,
-                               "round": trial.round}
-        row.update({name: float(f"{value:.4g}") if isinstance(value, float) else str(value)
-                    for name, value in trial.hparams.items()})
+        row: dict[str, Any] = {"rank": len(rows) + 1, "trial": trial.index, "stage": trial.stage, "round": trial.round}
+        row.update(
+            {
+                name: float(f"{value:.4g}") if isinstance(value, float) else str(value)
+                for name, value in trial.hparams.items()
+            }
+        )
         row.update({name: trial.result.get(name) for name in columns})
         row["seconds"] = round(trial.seconds, 2)
         rows.append(row)
@@ -287,9 +311,17 @@ def write_tensorboard(workdir: Any, trials: Sequence[Trial], *, prefix: str = ""
     TensorBoard's HParams table view compares the trials.
     """
     for t in trials:
-        metrics = {f"trial/{k}": v for k, v in t.result.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        training.write_tensorboard(pathlib.Path(workdir) / "tensorboard" / f"{prefix}{t.stage}_{t.index:03d}", {},
-                                   hparams={**{k: v if isinstance(v, (int, float, str)) else str(v) for k, v in t.hparams.items()},
-                                            "round": t.round, "stage": t.stage, "status": str(t.result.get("status"))},
-                                   metrics=metrics)
+        metrics = {
+            f"trial/{k}": v for k, v in t.result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        training.write_tensorboard(
+            pathlib.Path(workdir) / "tensorboard" / f"{prefix}{t.stage}_{t.index:03d}",
+            {},
+            hparams={
+                **{k: v if isinstance(v, (int, float, str)) else str(v) for k, v in t.hparams.items()},
+                "round": t.round,
+                "stage": t.stage,
+                "status": str(t.result.get("status")),
+            },
+            metrics=metrics,
+        )

@@ -88,14 +88,21 @@ def best_choice(ks: Sequence[int], cv_accuracy: dict[str, np.ndarray]) -> tuple[
     return best
 
 
-def plot_accuracy_vs_k(path: pathlib.Path, ks: Sequence[int], cv_accuracy: dict[str, np.ndarray], *,
-                       title: str) -> None:
+def plot_accuracy_vs_k(
+    path: pathlib.Path, ks: Sequence[int], cv_accuracy: dict[str, np.ndarray], *, title: str
+) -> None:
     """Writes the course's plot: fold accuracies as dots, mean +- std as error bars, log-x."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for metric, accuracies in cv_accuracy.items():
         accuracies = np.asarray(accuracies)
-        ax.errorbar(ks, accuracies.mean(axis=1), yerr=accuracies.std(axis=1), capsize=3,
-                    marker="o", label=f"{metric} (mean ± std over folds)")
+        ax.errorbar(
+            ks,
+            accuracies.mean(axis=1),
+            yerr=accuracies.std(axis=1),
+            capsize=3,
+            marker="o",
+            label=f"{metric} (mean ± std over folds)",
+        )
         for k, folds in zip(ks, accuracies):
             ax.scatter([k] * len(folds), folds, s=6, alpha=0.35, color=ax.lines[-1].get_color())
     ax.set_xscale("log")
@@ -132,20 +139,26 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> KnnRe
     ks = tuple(int(k) for k in config.ks)
     smallest_train = len(x_train) - math.ceil(len(x_train) / config.num_folds)
     if max(ks) > smallest_train:
-        raise UsageError(f"--config.ks: largest k must be <= the {smallest_train} training "
-                         f"examples of a fold split, got {max(ks)}")
+        raise UsageError(
+            f"--config.ks: largest k must be <= the {smallest_train} training examples of a fold split, got {max(ks)}"
+        )
 
     cv_accuracy = {}
     for metric in config.metrics:
         cv_accuracy[metric] = np.asarray(
-            knn.cross_validate(x_train, y_train, ks=ks, num_folds=config.num_folds, metric=metric))
+            knn.cross_validate(x_train, y_train, ks=ks, num_folds=config.num_folds, metric=metric)
+        )
     best_metric, best_k, best_cv = best_choice(ks, cv_accuracy)
     predictions = np.asarray(knn.predict(x_train, y_train, x_test, k=best_k, metric=best_metric))
     test_accuracy = float(np.mean(predictions == y_test))
     seconds = time.perf_counter() - start
 
-    plot_accuracy_vs_k(workdir / "accuracy_vs_k.png", ks, cv_accuracy,
-                       title=f"kNN on {config.dataset}: {len(x_train)} train, {config.num_folds} folds")
+    plot_accuracy_vs_k(
+        workdir / "accuracy_vs_k.png",
+        ks,
+        cv_accuracy,
+        title=f"kNN on {config.dataset}: {len(x_train)} train, {config.num_folds} folds",
+    )
     with open(workdir / "cv_accuracy.csv", "w") as f:
         f.write("metric,k,fold,accuracy\n")
         for metric, accuracies in cv_accuracy.items():
@@ -153,23 +166,39 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> KnnRe
                 for fold, accuracy in enumerate(folds):
                     f.write(f"{metric},{k},{fold},{accuracy:.6f}\n")
     summary = {
-        "dataset": config.dataset, "num_train": len(x_train), "num_test": len(x_test),
-        "num_folds": config.num_folds, "ks": list(ks),
+        "dataset": config.dataset,
+        "num_train": len(x_train),
+        "num_test": len(x_test),
+        "num_folds": config.num_folds,
+        "ks": list(ks),
         "cv_mean": {m: a.mean(axis=1).tolist() for m, a in cv_accuracy.items()},
         "cv_std": {m: a.std(axis=1).tolist() for m, a in cv_accuracy.items()},
-        "best_metric": best_metric, "best_k": best_k, "best_cv_accuracy": best_cv,
-        "test_accuracy": test_accuracy, "seconds": seconds,
+        "best_metric": best_metric,
+        "best_k": best_k,
+        "best_cv_accuracy": best_cv,
+        "test_accuracy": test_accuracy,
+        "seconds": seconds,
     }
     (workdir / "results.json").write_text(json.dumps(summary, indent=2))
-    lines = [f"# kNN on {config.dataset}", "",
-             f"{len(x_train)} training / {len(x_test)} test examples, {config.num_folds}-fold cross-validation.", "",
-             "| k | " + " | ".join(f"{m} mean ± std" for m in cv_accuracy) + " |",
-             "|---:|" + "---:|" * len(cv_accuracy)]
+    lines = [
+        f"# kNN on {config.dataset}",
+        "",
+        f"{len(x_train)} training / {len(x_test)} test examples, {config.num_folds}-fold cross-validation.",
+        "",
+        "| k | " + " | ".join(f"{m} mean ± std" for m in cv_accuracy) + " |",
+        "|---:|" + "---:|" * len(cv_accuracy),
+    ]
     for i, k in enumerate(ks):
         cells = [f"{a[i].mean():.4f} ± {a[i].std():.4f}" for a in cv_accuracy.values()]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    lines += ["", f"Best: metric={best_metric}, k={best_k} (cross-validation accuracy {best_cv:.4f}).",
-              f"Test accuracy at the chosen (metric, k): **{test_accuracy:.4f}**.",
-              f"Wall time: {seconds:.1f} s.", "", "![accuracy vs k](accuracy_vs_k.png)", ""]
+    lines += [
+        "",
+        f"Best: metric={best_metric}, k={best_k} (cross-validation accuracy {best_cv:.4f}).",
+        f"Test accuracy at the chosen (metric, k): **{test_accuracy:.4f}**.",
+        f"Wall time: {seconds:.1f} s.",
+        "",
+        "![accuracy vs k](accuracy_vs_k.png)",
+        "",
+    ]
     (workdir / "report.md").write_text("\n".join(lines))
     return KnnResult(ks, cv_accuracy, best_metric, best_k, best_cv, test_accuracy, seconds)

@@ -24,8 +24,10 @@ def main(argv) -> None:
     config = validate(_CONFIG.value)
     workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
-    print(f"best metric={result.best_metric} k={result.best_k} cv_accuracy={result.best_cv_accuracy:.4f} "
-          f"test_accuracy={result.test_accuracy:.4f} seconds={result.seconds:.1f} workdir={workdir}")
+    print(
+        f"best metric={result.best_metric} k={result.best_k} cv_accuracy={result.best_cv_accuracy:.4f} "
+        f"test_accuracy={result.test_accuracy:.4f} seconds={result.seconds:.1f} workdir={workdir}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,12 @@ def get_config() -> ml_collections.ConfigDict:
     # lambda = 2 * 2.5e4 / 255^2 = 0.77; the SVM ranges span two decades either side. Softmax
     # wants weaker regularisation and larger steps here: with the SVM's ranges its search peaked
     # at 33.9% val (experiments/RESULTS.md), with these at the figure quoted above.
-    config.ranges = ml_collections.ConfigDict({
-        "svm": {"learning_rate": (1e-4, 1e-1), "l2": (1e-2, 1e2)},
-        "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1e-3, 1.0)},
-    })
+    config.ranges = ml_collections.ConfigDict(
+        {
+            "svm": {"learning_rate": (1e-4, 1e-1), "l2": (1e-2, 1e2)},
+            "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1e-3, 1.0)},
+        }
+    )
     # Trials of the coarse and of the fine stage, per loss.
     config.num_coarse = 8
     config.num_fine = 6

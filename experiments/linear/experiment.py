@@ -53,8 +53,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _common.parse_choices("config.losses", list(config.losses), LOSSES)
     for loss in config.losses:
         if loss not in config.ranges:
-            raise UsageError(f"--config.ranges: expected a range dict for loss {loss!r}; got keys "
-                             f"{sorted(config.ranges.keys())}")
+            raise UsageError(
+                f"--config.ranges: expected a range dict for loss {loss!r}; got keys {sorted(config.ranges.keys())}"
+            )
         ranges = search.check_ranges(config.ranges[loss].to_dict(), field=f"ranges.{loss}")
         if set(ranges) != {"learning_rate", "l2"}:
             raise UsageError(f"--config.ranges.{loss}: expected keys learning_rate and l2; got {sorted(ranges)}")
@@ -63,8 +64,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise UsageError(f"--config.{field}: expected an integer >= 1; got {config[field]}")
 
 
-def search_loss(loss: str, config: ml_collections.ConfigDict, splits: _common.Splits,
-                log=print) -> LossResult:
+def search_loss(loss: str, config: ml_collections.ConfigDict, splits: _common.Splits, log=print) -> LossResult:
     """Coarse-to-fine search over (learning_rate, l2) for one loss; the best state is kept.
 
     One SGD object and one model for every trial: the learning rate
@@ -79,32 +79,53 @@ def search_loss(loss: str, config: ml_collections.ConfigDict, splits: _common.Sp
         del stage  # coarse and fine trials have the same length here
         train_lib.build_penalty(config, l2=hparams["l2"])  # validates the strength (>= 0)
         result = training.fit(
-            model, optimizer, train=splits.train, val=splits.val, loss=loss, l2=float(hparams["l2"]),
-            hyperparams={"learning_rate": hparams["learning_rate"]}, num_steps=config.num_steps,
-            batch_size=config.batch_size, eval_every=config.eval_every, seed=config.seed,
-            explosion_factor=config.explosion_factor, check_initial_loss=False)
+            model,
+            optimizer,
+            train=splits.train,
+            val=splits.val,
+            loss=loss,
+            l2=float(hparams["l2"]),
+            hyperparams={"learning_rate": hparams["learning_rate"]},
+            num_steps=config.num_steps,
+            batch_size=config.batch_size,
+            eval_every=config.eval_every,
+            seed=config.seed,
+            explosion_factor=config.explosion_factor,
+            check_initial_loss=False,
+        )
         val = result.evaluate(splits.val, batch_size=len(splits.val["label"]))
         history = result.history
-        out = {"val_accuracy": float(val["accuracy"]), "val_loss": float(val["loss"]),
-               "train_accuracy": (history["train_accuracy"][-1] if history.get("train_accuracy") else math.nan),
-               "status": result.status, "best_step": result.best_step}
+        out = {
+            "val_accuracy": float(val["accuracy"]),
+            "val_loss": float(val["loss"]),
+            "train_accuracy": (history["train_accuracy"][-1] if history.get("train_accuracy") else math.nan),
+            "status": result.status,
+            "best_step": result.best_step,
+        }
         if result.status == "diverged":
             out["val_accuracy"] = math.nan
         best_states[len(best_states)] = result
         return out
 
-    trials, _ = search.coarse_to_fine(objective, config.ranges[loss].to_dict(), num_coarse=config.num_coarse,
-                                      num_fine=config.num_fine, seed=config.seed, top_k=config.top_k,
-                                      shrink=config.shrink, log=lambda line: log(f"{loss}: {line}"))
+    trials, _ = search.coarse_to_fine(
+        objective,
+        config.ranges[loss].to_dict(),
+        num_coarse=config.num_coarse,
+        num_fine=config.num_fine,
+        seed=config.seed,
+        top_k=config.top_k,
+        shrink=config.shrink,
+        log=lambda line: log(f"{loss}: {line}"),
+    )
     best = search.rank(trials)[0]
     winner = best_states[best.index]
     test = winner.evaluate(splits.test, batch_size=len(splits.test["label"]))
-    return LossResult(trials, best, float(best.result["val_accuracy"]), float(test["accuracy"]),
-                      winner.state.params)
+    return LossResult(trials, best, float(best.result["val_accuracy"]), float(test["accuracy"]), winner.state.params)
 
 
-def plot_templates(path: pathlib.Path, params: Any, image_shape: tuple[int, ...], *,
-                   class_names: list[str], title: str) -> None:
+def plot_templates(
+    path: pathlib.Path, params: Any, image_shape: tuple[int, ...], *, class_names: list[str], title: str
+) -> None:
     """Draws each class template rescaled to [0, 1] (the course's visualisation)."""
     templates = np.asarray(models.class_templates(params, image_shape), dtype=np.float64)
     num = len(templates)
@@ -153,26 +174,53 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, log=prin
     validate_config(config)
     start = time.perf_counter()
     workdir = pathlib.Path(workdir)
-    data_config = ml_collections.ConfigDict({
-        "dataset": config.dataset, "val_size": config.val_size, "train_size": config.train_size,
-        "test_size": config.test_size, "preprocess": config.preprocess})
+    data_config = ml_collections.ConfigDict(
+        {
+            "dataset": config.dataset,
+            "val_size": config.val_size,
+            "train_size": config.train_size,
+            "test_size": config.test_size,
+            "preprocess": config.preprocess,
+        }
+    )
     splits = train_lib.build_data(data_config)
     results = {}
     for loss in config.losses:
         results[loss] = search_loss(loss, config, splits, log=log)
-        _common.write_tables(workdir, f"trials_{loss}", search.trial_rows(results[loss].trials),
-                             title=f"{loss}: random search over learning rate and L2 (sorted by val accuracy)")
-        plot_templates(workdir / f"templates_{loss}.png", results[loss].params, splits.input_shape,
-                       class_names=_class_names(config.dataset, splits.num_classes),
-                       title=f"{loss} class templates ({config.dataset})")
-    rows = [{"loss": loss, "learning_rate": r.best.hparams["learning_rate"], "l2": r.best.hparams["l2"],
-             "val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy,
-             "trials": len(r.trials), "diverged": sum(t.result["status"] == "diverged" for t in r.trials)}
-            for loss, r in results.items()]
+        _common.write_tables(
+            workdir,
+            f"trials_{loss}",
+            search.trial_rows(results[loss].trials),
+            title=f"{loss}: random search over learning rate and L2 (sorted by val accuracy)",
+        )
+        plot_templates(
+            workdir / f"templates_{loss}.png",
+            results[loss].params,
+            splits.input_shape,
+            class_names=_class_names(config.dataset, splits.num_classes),
+            title=f"{loss} class templates ({config.dataset})",
+        )
+    rows = [
+        {
+            "loss": loss,
+            "learning_rate": r.best.hparams["learning_rate"],
+            "l2": r.best.hparams["l2"],
+            "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "trials": len(r.trials),
+            "diverged": sum(t.result["status"] == "diverged" for t in r.trials),
+        }
+        for loss, r in results.items()
+    ]
     seconds = time.perf_counter() - start
-    _common.write_tables(workdir, "summary", rows, title=f"Linear classifiers on {config.dataset}",
-                         notes=f"{len(splits.train['label'])} train / {len(splits.val['label'])} val / "
-                               f"{len(splits.test['label'])} test examples; wall time {seconds:.1f} s.")
+    _common.write_tables(
+        workdir,
+        "summary",
+        rows,
+        title=f"Linear classifiers on {config.dataset}",
+        notes=f"{len(splits.train['label'])} train / {len(splits.val['label'])} val / "
+        f"{len(splits.test['label'])} test examples; wall time {seconds:.1f} s.",
+    )
     if config.get("tensorboard", training.tensorboard_available()):
         for loss, r in results.items():
             search.write_tensorboard(workdir, r.trials, prefix=f"{loss}_")

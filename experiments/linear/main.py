@@ -9,7 +9,9 @@ import ml_collections
 from experiments import _common
 from experiments.linear import experiment
 
-_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"), help_string="Linear-classifier configuration.")
+_CONFIG = _common.define_config_file(
+    pathlib.Path(__file__).with_name("config.py"), help_string="Linear-classifier configuration."
+)
 _WORKDIR = _common.define_workdir("Directory for tables, template images and results.json.")
 
 
@@ -25,8 +27,10 @@ def main(argv) -> None:
     workdir = _common.lock_workdir(_WORKDIR.value)
     results = experiment.run(config, workdir)
     for loss, result in results.items():
-        print(f"{loss}: learning_rate={result.best.hparams['learning_rate']:.3g} l2={result.best.hparams['l2']:.3g} "
-              f"val_accuracy={result.val_accuracy:.4f} test_accuracy={result.test_accuracy:.4f}")
+        print(
+            f"{loss}: learning_rate={result.best.hparams['learning_rate']:.3g} l2={result.best.hparams['l2']:.3g} "
+            f"val_accuracy={result.val_accuracy:.4f} test_accuracy={result.test_accuracy:.4f}"
+        )
     print(f"workdir={workdir}")
 
 

@@ -89,7 +89,7 @@ def suggestions(learning_rates: np.ndarray, smoothed: np.ndarray) -> tuple[float
     skip = len(smoothed) // 10
     if best - skip < 2:
         return float(learning_rates[best]), float(learning_rates[best])
-    slope = np.gradient(smoothed[skip: best + 1], np.log(learning_rates[skip: best + 1]))
+    slope = np.gradient(smoothed[skip : best + 1], np.log(learning_rates[skip : best + 1]))
     return float(learning_rates[best]), float(learning_rates[skip + int(np.argmin(slope))])
 
 
@@ -120,15 +120,28 @@ def lr_range_test(config: ml_collections.ConfigDict, splits: _common.Splits) -> 
     validate_config(config)
     model = train_lib.build_model(config, splits.num_classes)
     optimizer = train_lib.build_optimizer(
-        config, num_steps=config.num_steps,
-        learning_rate=exponential_ramp(config.min_lr, config.max_lr, config.num_steps))
+        config,
+        num_steps=config.num_steps,
+        learning_rate=exponential_ramp(config.min_lr, config.max_lr, config.num_steps),
+    )
     if optimizer.needs_objective:
-        raise UsageError(f"--config.optimizer: expected a first-order optimizer for a learning-rate range test "
-                         f"(it picks its step by line search), got {config.optimizer!r}")
-    result = training.fit(model, optimizer, train=splits.train, loss=config.loss,
-                          penalty=train_lib.build_penalty(config), num_steps=config.num_steps,
-                          batch_size=min(config.batch_size, len(splits.train["label"])), eval_every=1,
-                          seed=config.seed, explosion_factor=config.stop_factor, check_initial_loss=False)
+        raise UsageError(
+            f"--config.optimizer: expected a first-order optimizer for a learning-rate range test "
+            f"(it picks its step by line search), got {config.optimizer!r}"
+        )
+    result = training.fit(
+        model,
+        optimizer,
+        train=splits.train,
+        loss=config.loss,
+        penalty=train_lib.build_penalty(config),
+        num_steps=config.num_steps,
+        batch_size=min(config.batch_size, len(splits.train["label"])),
+        eval_every=1,
+        seed=config.seed,
+        explosion_factor=config.stop_factor,
+        check_initial_loss=False,
+    )
     losses = np.asarray(result.history["train_loss"], np.float64)
     steps = np.arange(len(losses) + 1)  # one more: the learning rate of fit's bad update, if any
     lrs = config.min_lr * np.exp(math.log(config.max_lr / config.min_lr) * steps / (config.num_steps - 1))
@@ -170,18 +183,38 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> LrFin
     workdir = pathlib.Path(workdir)
     splits = train_lib.build_data(config)
     result = lr_range_test(config, splits)
-    plot(workdir / "lr_find.png", result,
-         title=f"LR range test: {config.model} / {config.optimizer} on {config.dataset}")
-    _common.write_csv(workdir / "lr_find.csv", [
-        {"step": t, "learning_rate": lr, "loss": loss, "smoothed": s}
-        for t, (lr, loss, s) in enumerate(zip(result.learning_rates, result.losses, result.smoothed))])
+    plot(
+        workdir / "lr_find.png", result, title=f"LR range test: {config.model} / {config.optimizer} on {config.dataset}"
+    )
+    _common.write_csv(
+        workdir / "lr_find.csv",
+        [
+            {"step": t, "learning_rate": lr, "loss": loss, "smoothed": s}
+            for t, (lr, loss, s) in enumerate(zip(result.learning_rates, result.losses, result.smoothed))
+        ],
+    )
     if config.get("tensorboard", training.tensorboard_available()):
-        training.write_tensorboard(workdir / "tensorboard" / "lr_find", {
-            "step": list(range(len(result.losses))), "learning_rate": result.learning_rates,
-            "minibatch_loss": result.losses, "smoothed_loss": result.smoothed})
-    _common.write_json(workdir / "results.json", {
-        "dataset": config.dataset, "model": config.model, "optimizer": config.optimizer,
-        "steps_run": len(result.losses), "exploded_at": result.exploded_at, "min_loss_lr": result.min_loss_lr,
-        "steepest_lr": result.steepest_lr, "suggested_lr": result.suggested_lr,
-        "seconds": time.perf_counter() - start})
+        training.write_tensorboard(
+            workdir / "tensorboard" / "lr_find",
+            {
+                "step": list(range(len(result.losses))),
+                "learning_rate": result.learning_rates,
+                "minibatch_loss": result.losses,
+                "smoothed_loss": result.smoothed,
+            },
+        )
+    _common.write_json(
+        workdir / "results.json",
+        {
+            "dataset": config.dataset,
+            "model": config.model,
+            "optimizer": config.optimizer,
+            "steps_run": len(result.losses),
+            "exploded_at": result.exploded_at,
+            "min_loss_lr": result.min_loss_lr,
+            "steepest_lr": result.steepest_lr,
+            "suggested_lr": result.suggested_lr,
+            "seconds": time.perf_counter() - start,
+        },
+    )
     return result

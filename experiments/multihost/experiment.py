@@ -52,8 +52,15 @@ def run(
     state = training.create_train_state(model, tx, rng=jax.random.PRNGKey(seed), input_shape=(40, 1))
     state = parallel.replicate_on_mesh(state, mesh)  # same seed everywhere: identical copies
     step = parallel.make_sharded_train_step(training.make_train_step(model, tx), mesh)
-    batches = pipelines.load("mnist1d", "train", batch_size=global_batch // count, shuffle=True, seed=seed,
-                             num_epochs=None, shard=(index, count))
+    batches = pipelines.load(
+        "mnist1d",
+        "train",
+        batch_size=global_batch // count,
+        shuffle=True,
+        seed=seed,
+        num_epochs=None,
+        shard=(index, count),
+    )
     start = time.perf_counter()
     for _ in range(num_steps):
         state, metrics = step(state, parallel.global_batch_from_local(next(batches), mesh))
@@ -62,9 +69,14 @@ def run(
     test = parallel.replicate_on_mesh(pipelines.load_arrays("mnist1d", "test"), mesh)
     scores = training.evaluate(training.make_eval_step(model), state, test)
     results = {
-        "process_count": count, "device_count": jax.device_count(), "num_steps": num_steps,
-        "global_batch": global_batch, "final_train_loss": train_loss, "test_loss": scores["loss"],
-        "test_accuracy": scores["accuracy"], "train_seconds": seconds,
+        "process_count": count,
+        "device_count": jax.device_count(),
+        "num_steps": num_steps,
+        "global_batch": global_batch,
+        "final_train_loss": train_loss,
+        "test_loss": scores["loss"],
+        "test_accuracy": scores["accuracy"],
+        "train_seconds": seconds,
     }
     parallel.save_once(os.path.join(workdir, "params.npz"), state.params)
     if parallel.is_primary():

@@ -36,14 +36,19 @@ _LAUNCH_LOCAL = flags.DEFINE_integer("launch_local", 0, "Start this many coopera
 _DEVICES = flags.DEFINE_integer("devices_per_process", 2, "Emulated CPU devices per process with --launch_local.")
 _STEPS = flags.DEFINE_integer("num_steps", 300, "Updates.")
 _BATCH = flags.DEFINE_integer("global_batch", 128, "Examples per update over all processes.")
-_PARENT_LOCKED = flags.DEFINE_bool("workdir_locked_by_parent", False,
-                                   "Set by --launch_local for its children: the parent holds the workdir lock.")
+_PARENT_LOCKED = flags.DEFINE_bool(
+    "workdir_locked_by_parent", False, "Set by --launch_local for its children: the parent holds the workdir lock."
+)
 
 
 def validate() -> None:
     """Every numeric flag in range before anything starts (one line, exit status 2 otherwise)."""
-    for flag, value, low in (("num_steps", _STEPS.value, 1), ("global_batch", _BATCH.value, 1),
-                             ("launch_local", _LAUNCH_LOCAL.value, 0), ("devices_per_process", _DEVICES.value, 1)):
+    for flag, value, low in (
+        ("num_steps", _STEPS.value, 1),
+        ("global_batch", _BATCH.value, 1),
+        ("launch_local", _LAUNCH_LOCAL.value, 0),
+        ("devices_per_process", _DEVICES.value, 1),
+    ):
         if value < low:
             raise _common.UsageError(f"--{flag}: expected an int >= {low}, got {value}")
 
@@ -54,8 +59,14 @@ def main(argv) -> None:
     workdir = _common.check_workdir(_WORKDIR.value)
     if _LAUNCH_LOCAL.value:
         _common.lock_workdir(workdir)  # one run per workdir; the children write under this lock
-        argv = ["-m", "experiments.multihost.main", f"--workdir={_WORKDIR.value}",
-                f"--num_steps={_STEPS.value}", f"--global_batch={_BATCH.value}", "--workdir_locked_by_parent"]
+        argv = [
+            "-m",
+            "experiments.multihost.main",
+            f"--workdir={_WORKDIR.value}",
+            f"--num_steps={_STEPS.value}",
+            f"--global_batch={_BATCH.value}",
+            "--workdir_locked_by_parent",
+        ]
         procs = parallel.launch_local_processes(
             argv, num_processes=_LAUNCH_LOCAL.value, devices_per_process=_DEVICES.value, timeout=1800
         )

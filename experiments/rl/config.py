@@ -87,30 +87,77 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.eval_episodes = 10  # greedy episodes per evaluation.
     c.solved_return = 475.0  # a seed is solved once an evaluation's mean return reaches this.
     c.algorithms = "dqn,a2c,ppo,reinforce"  # comma-separated, of dqn, a2c, ppo, reinforce ('' = comparison only).
-    c.optimizers = ml_collections.ConfigDict({  # main-run optimizer per algorithm (jax231.optimizers names).
-        "dqn": "momentum", "a2c": "adam", "ppo": "adam", "reinforce": "adam"})  # DQN: SGD + momentum 0.9.
-    c.learning_rates = ml_collections.ConfigDict({  # main-run learning rate per algorithm.
-        "dqn": 1e-2, "a2c": 7e-4, "ppo": 2.5e-3, "reinforce": 3e-3})
+    c.optimizers = ml_collections.ConfigDict(
+        {  # main-run optimizer per algorithm (jax231.optimizers names).
+            "dqn": "momentum",
+            "a2c": "adam",
+            "ppo": "adam",
+            "reinforce": "adam",
+        }
+    )  # DQN: SGD + momentum 0.9.
+    c.learning_rates = ml_collections.ConfigDict(
+        {  # main-run learning rate per algorithm.
+            "dqn": 1e-2,
+            "a2c": 7e-4,
+            "ppo": 2.5e-3,
+            "reinforce": 3e-3,
+        }
+    )
     # Options of each algorithm (fields of jax231.rl.DqnConfig / ActorCriticConfig / ReinforceConfig).
-    c.dqn = ml_collections.ConfigDict({
-        "hidden_sizes": (64, 64), "num_envs": 4, "buffer_size": 50_000, "batch_size": 64,
-        "learning_starts": 1_000, "updates_per_iteration": 1, "target_update_every": 250, "discount": 0.99,
-        "epsilon_start": 1.0, "epsilon_end": 0.05, "epsilon_steps": 20_000, "huber_delta": 1.0,
-        "max_grad_norm": 10.0, "double": True})
-    c.a2c = ml_collections.ConfigDict({
-        "hidden_sizes": (64, 64), "num_envs": 16, "num_steps": 16, "discount": 0.99, "gae_lambda": 0.95,
-        "value_coef": 0.5, "entropy_coef": 0.01, "max_grad_norm": 0.5})
-    c.ppo = ml_collections.ConfigDict({
-        "hidden_sizes": (64, 64), "num_envs": 8, "num_steps": 128, "num_epochs": 4, "num_minibatches": 4,
-        "clip_eps": 0.2, "discount": 0.99, "gae_lambda": 0.95, "value_coef": 0.5, "entropy_coef": 0.01,
-        "max_grad_norm": 0.5})
-    c.reinforce = ml_collections.ConfigDict({
-        "hidden_sizes": (64, 64), "num_envs": 4, "discount": 0.99, "value_coef": 0.5, "entropy_coef": 0.0})
+    c.dqn = ml_collections.ConfigDict(
+        {
+            "hidden_sizes": (64, 64),
+            "num_envs": 4,
+            "buffer_size": 50_000,
+            "batch_size": 64,
+            "learning_starts": 1_000,
+            "updates_per_iteration": 1,
+            "target_update_every": 250,
+            "discount": 0.99,
+            "epsilon_start": 1.0,
+            "epsilon_end": 0.05,
+            "epsilon_steps": 20_000,
+            "huber_delta": 1.0,
+            "max_grad_norm": 10.0,
+            "double": True,
+        }
+    )
+    c.a2c = ml_collections.ConfigDict(
+        {
+            "hidden_sizes": (64, 64),
+            "num_envs": 16,
+            "num_steps": 16,
+            "discount": 0.99,
+            "gae_lambda": 0.95,
+            "value_coef": 0.5,
+            "entropy_coef": 0.01,
+            "max_grad_norm": 0.5,
+        }
+    )
+    c.ppo = ml_collections.ConfigDict(
+        {
+            "hidden_sizes": (64, 64),
+            "num_envs": 8,
+            "num_steps": 128,
+            "num_epochs": 4,
+            "num_minibatches": 4,
+            "clip_eps": 0.2,
+            "discount": 0.99,
+            "gae_lambda": 0.95,
+            "value_coef": 0.5,
+            "entropy_coef": 0.01,
+            "max_grad_norm": 0.5,
+        }
+    )
+    c.reinforce = ml_collections.ConfigDict(
+        {"hidden_sizes": (64, 64), "num_envs": 4, "discount": 0.99, "value_coef": 0.5, "entropy_coef": 0.0}
+    )
     # DQN optimizer comparison: optimizer -> learning rates, vmapped as a hyperparameter in one program
     # per optimizer (rmsprop: the Nature DQN's choice; momentum: SGD with heavy-ball momentum 0.9).
     c.compare_optimizers = "rmsprop,adam,momentum"  # '' skips the comparison.
-    c.compare_learning_rates = ml_collections.ConfigDict({
-        "rmsprop": (3e-4, 1e-3), "adam": (3e-4, 1e-3), "momentum": (3e-3, 1e-2)})
+    c.compare_learning_rates = ml_collections.ConfigDict(
+        {"rmsprop": (3e-4, 1e-3), "adam": (3e-4, 1e-3), "momentum": (3e-3, 1e-2)}
+    )
     c.compare_seeds = 8  # seeds per (optimizer, learning rate): 2 x 8 = 16 agents per program.
     c.throughput_steps = 20_000  # env steps per agent of the 1- and num_seeds-agent programs timed for steps/s.
     c.throughput_rounds = 3  # alternating timed rounds of the two programs (medians).

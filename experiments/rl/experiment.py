@@ -96,8 +96,11 @@ def plan(config: ml_collections.ConfigDict) -> list[Job]:
             rl.schedule_lengths(agent, config.total_steps, config.num_evals)
             rl.schedule_lengths(agent, config.throughput_steps, 1)
             jobs.append(Job(name, agent, opt, (lr,), int(config.num_seeds), swept=False))
-        compare = common.optimizer_registry("compare_optimizers").parse(config.compare_optimizers) \
-            if config.compare_optimizers else ()
+        compare = (
+            common.optimizer_registry("compare_optimizers").parse(config.compare_optimizers)
+            if config.compare_optimizers
+            else ()
+        )
         for opt in compare:
             lrs = tuple(float(x) for x in config.compare_learning_rates[opt])
             if not lrs:
@@ -121,8 +124,12 @@ def reused_from(job: Job, jobs: list[Job]) -> Job | None:
     if not job.swept:
         return None
     for other in jobs:
-        if (other.label == "dqn" and other.optimizer == job.optimizer and other.learning_rates == job.learning_rates
-                and other.num_seeds == job.num_seeds):
+        if (
+            other.label == "dqn"
+            and other.optimizer == job.optimizer
+            and other.learning_rates == job.learning_rates
+            and other.num_seeds == job.num_seeds
+        ):
             return other
     return None
 
@@ -150,9 +157,14 @@ def _program(job: Job, config: ml_collections.ConfigDict, throughput_seeds: int 
     num_seeds = throughput_seeds if timing else job.num_seeds
     num_evals = 1 if timing else int(config.num_evals)
     bar = ProgressBar(job.label, num_evals, enabled=bool(config.progress) and not timing)
-    program = rl.make_train_many(job.agent, total_steps=int(config.throughput_steps if timing else config.total_steps),
-                                 num_evals=num_evals, eval_episodes=1 if timing else int(config.eval_episodes),
-                                 swept=job.swept, on_evaluation=bar)
+    program = rl.make_train_many(
+        job.agent,
+        total_steps=int(config.throughput_steps if timing else config.total_steps),
+        num_evals=num_evals,
+        eval_episodes=1 if timing else int(config.eval_episodes),
+        swept=job.swept,
+        on_evaluation=bar,
+    )
     keys = rl.seed_keys(np.arange(num_seeds))
     values = rl.check_hyperparams({"learning_rate": job.learning_rates}) if job.swept else {}
     start = time.perf_counter()
@@ -168,9 +180,14 @@ def _timed(compiled, keys, values) -> tuple[Any, float]:
 
 def _outcome(job: Job, num_seeds: int, result: rl.TrainResult, compile_seconds: float, run_seconds: float) -> Outcome:
     expand = (lambda x: np.asarray(x)) if job.swept else (lambda x: np.asarray(x)[None])
-    return Outcome(dataclasses.replace(job, num_seeds=num_seeds),
-                   np.asarray(result.env_steps).reshape(-1, result.env_steps.shape[-1])[0],
-                   expand(result.eval_return), expand(result.train_return), compile_seconds, run_seconds)
+    return Outcome(
+        dataclasses.replace(job, num_seeds=num_seeds),
+        np.asarray(result.env_steps).reshape(-1, result.env_steps.shape[-1])[0],
+        expand(result.eval_return),
+        expand(result.train_return),
+        compile_seconds,
+        run_seconds,
+    )
 
 
 def run_job(job: Job, config: ml_collections.ConfigDict) -> Outcome:
@@ -198,8 +215,9 @@ def run_throughput(job: Job, config: ml_collections.ConfigDict) -> tuple[Outcome
     return one, many
 
 
-def run(config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Path,
-        log: Callable[[str], None] = print) -> list[str]:
+def run(
+    config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Path, log: Callable[[str], None] = print
+) -> list[str]:
     """Trains every job, measures one-agent throughput, writes the report; returns the summary lines."""
     outcomes: dict[str, Outcome] = {}
     throughput: dict[str, tuple[Outcome, Outcome]] = {}
@@ -211,8 +229,10 @@ def run(config: ml_collections.ConfigDict, jobs: list[Job], workdir: pathlib.Pat
             continue
         outcome = run_job(job, config)
         outcomes[job.label] = outcome
-        log(f"{job.label}: {len(job.learning_rates) * job.num_seeds} agents x {int(outcome.env_steps[-1]):,} steps "
-            f"in {outcome.run_seconds:.1f} s (+{outcome.compile_seconds:.1f} s compile)")
+        log(
+            f"{job.label}: {len(job.learning_rates) * job.num_seeds} agents x {int(outcome.env_steps[-1]):,} steps "
+            f"in {outcome.run_seconds:.1f} s (+{outcome.compile_seconds:.1f} s compile)"
+        )
         if not job.swept:
             throughput[job.label] = run_throughput(job, config)
         report.write_report(workdir, config, outcomes, throughput)  # after every job: partial results survive

@@ -1,8 +1,8 @@
 """Deep RL on gymnax (DQN, A2C, PPO, REINFORCE), many seeds per jitted program; see config.py.
 
-    python -m experiments.rl.main --workdir=runs/rl
-    python -m experiments.rl.main --workdir=runs/rl_tiny --config=experiments/rl/config.py:tiny
-    python -m experiments.rl.main --workdir=runs/rl_dqn --algorithms=dqn --seeds=4 --total_steps=50000
+python -m experiments.rl.main --workdir=runs/rl
+python -m experiments.rl.main --workdir=runs/rl_tiny --config=experiments/rl/config.py:tiny
+python -m experiments.rl.main --workdir=runs/rl_dqn --algorithms=dqn --seeds=4 --total_steps=50000
 """
 
 import pathlib

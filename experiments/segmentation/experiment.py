@@ -41,8 +41,12 @@ def build(config: ml_collections.ConfigDict):
 
 def predict_masks(model, state, images: np.ndarray, *, batch_size: int = 100) -> np.ndarray:
     apply = jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0].argmax(-1))
-    return np.concatenate([np.asarray(apply(state.params, state.model_state, images[i:i + batch_size]))
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate(
+        [
+            np.asarray(apply(state.params, state.model_state, images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> SegmentationRun:
@@ -52,11 +56,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Segme
     test = load_split(config, "test", config.test_size)
     model, optimizer = build(config)
     start = time.monotonic()
-    result = training.fit(model, optimizer, train={"image": train["image"], "label": train["label"]},
-                          loss=detection.pixel_cross_entropy, num_steps=config.num_steps,
-                          batch_size=config.batch_size, eval_every=config.eval_every, seed=config.seed,
-                          progress=True, explosion_factor=None,
-                          max_seconds=config.max_seconds or None)
+    result = training.fit(
+        model,
+        optimizer,
+        train={"image": train["image"], "label": train["label"]},
+        loss=detection.pixel_cross_entropy,
+        num_steps=config.num_steps,
+        batch_size=config.batch_size,
+        eval_every=config.eval_every,
+        seed=config.seed,
+        progress=True,
+        explosion_factor=None,
+        max_seconds=config.max_seconds or None,
+    )
     pred = predict_masks(model, result.state, test["image"])
     miou, per_class = detection.mean_iou(pred, test["label"], num_classes=NUM_CLASSES)
     acc = detection.pixel_accuracy(pred, test["label"])
@@ -66,18 +78,40 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Segme
 
 
 def write_report(workdir: pathlib.Path, config, out: SegmentationRun, test, pred) -> None:
-    rows = [{"class": "background" if c == 0 else f"digit {c - 1}", "IoU": out.per_class_iou[c]}
-            for c in range(NUM_CLASSES)]
-    _common.write_tables(workdir, "summary", rows, title="Per-class IoU on the test canvases",
-                         notes=f"mean IoU {out.mean_iou:.4f}, pixel accuracy {out.pixel_accuracy:.4f}, "
-                               f"{int(out.fit.state.step)} updates, {out.seconds:.0f} s")
-    _common.write_json(workdir / "results.json", {"config": config.to_dict(), "mean_iou": out.mean_iou,
-                                                   "pixel_accuracy": out.pixel_accuracy,
-                                                   "per_class_iou": out.per_class_iou, "seconds": out.seconds,
-                                                   "history": out.fit.history})
+    rows = [
+        {"class": "background" if c == 0 else f"digit {c - 1}", "IoU": out.per_class_iou[c]} for c in range(NUM_CLASSES)
+    ]
+    _common.write_tables(
+        workdir,
+        "summary",
+        rows,
+        title="Per-class IoU on the test canvases",
+        notes=f"mean IoU {out.mean_iou:.4f}, pixel accuracy {out.pixel_accuracy:.4f}, "
+        f"{int(out.fit.state.step)} updates, {out.seconds:.0f} s",
+    )
+    _common.write_json(
+        workdir / "results.json",
+        {
+            "config": config.to_dict(),
+            "mean_iou": out.mean_iou,
+            "pixel_accuracy": out.pixel_accuracy,
+            "per_class_iou": out.per_class_iou,
+            "seconds": out.seconds,
+            "history": out.fit.history,
+        },
+    )
     h = out.fit.history
-    _common.plot_curves(workdir / "loss.png", {"training loss": {"unet": (h["step"], [h["train_loss"]])}},
-                        ylabel="pixel cross-entropy", logy=True)
+    _common.plot_curves(
+        workdir / "loss.png",
+        {"training loss": {"unet": (h["step"], [h["train_loss"]])}},
+        ylabel="pixel cross-entropy",
+        logy=True,
+    )
     n = min(config.num_overlays, len(test["image"]))
-    overlays.draw_masks(workdir / "predictions.png", test["image"][:n], pred_masks=pred[:n],
-                        true_masks=test["label"][:n], title=f"mean IoU {out.mean_iou:.3f}")
+    overlays.draw_masks(
+        workdir / "predictions.png",
+        test["image"][:n],
+        pred_masks=pred[:n],
+        true_masks=test["label"][:n],
+        title=f"mean IoU {out.mean_iou:.3f}",
+    )

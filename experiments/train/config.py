@@ -53,8 +53,16 @@ from __future__ import annotations
 
 import ml_collections
 
-PRESETS = ("mnist1d_linear", "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru", "cifar10_two_layer",
-           "cifar10_fc_bn_dropout", "cifar10_cnn", "tiny")
+PRESETS = (
+    "mnist1d_linear",
+    "mnist1d_mlp",
+    "mnist1d_cnn",
+    "mnist1d_gru",
+    "cifar10_two_layer",
+    "cifar10_fc_bn_dropout",
+    "cifar10_cnn",
+    "tiny",
+)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -178,8 +186,9 @@ def get_config(preset: str = "mnist1d_mlp") -> ml_collections.ConfigDict:
         _cifar10_course_split(config, preprocess="per_channel")
         config.augment = True
         config.model = "vgg"
-        config.model_kwargs = ml_collections.ConfigDict({
-            "stage_widths": (32, 64, 128), "convs_per_stage": (1, 1, 1), "hidden_dims": (256,)})
+        config.model_kwargs = ml_collections.ConfigDict(
+            {"stage_widths": (32, 64, 128), "convs_per_stage": (1, 1, 1), "hidden_dims": (256,)}
+        )
         config.norm = "batch"
         config.optimizer = "adam"
         config.learning_rate = 2e-3

@@ -66,9 +66,13 @@ def build_data(config: ml_collections.ConfigDict) -> _common.Splits:
     """
     _common.dataset_registry(extra=TFDS_DATASETS).check(config.dataset)
     _common.parse_choices("config.preprocess", [config.preprocess], PREPROCESS)
-    splits = _common.load_splits(config.dataset, val_size=config.val_size,
-                                 train_size=config.train_size or None, test_size=config.test_size or None,
-                                 extra_datasets=TFDS_DATASETS)
+    splits = _common.load_splits(
+        config.dataset,
+        val_size=config.val_size,
+        train_size=config.train_size or None,
+        test_size=config.test_size or None,
+        extra_datasets=TFDS_DATASETS,
+    )
     if config.preprocess == "none":
         return splits
     stats = pipelines.fit_preprocessing(splits.train["image"], method=config.preprocess)
@@ -108,8 +112,9 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int):
         raise UsageError(f"--config.model_kwargs: {config.model}: {err}") from None
 
 
-def make_schedule(name: str, learning_rate: float, *, num_steps: int,
-                  kwargs: dict[str, Any] | None = None) -> float | Callable:
+def make_schedule(
+    name: str, learning_rate: float, *, num_steps: int, kwargs: dict[str, Any] | None = None
+) -> float | Callable:
     """:func:`jax231.optimizers.make_schedule` with the options of ``config.schedule_kwargs``.
 
     Args:
@@ -122,8 +127,9 @@ def make_schedule(name: str, learning_rate: float, *, num_steps: int,
       UsageError: an unknown name or option (listing the valid ones), or a bad value.
     """
     kwargs = dict(kwargs or {})
-    _common.check_keywords("--config.schedule_kwargs", kwargs,
-                           ("decay_rate", "step_size", "final_fraction", "warmup_fraction"))
+    _common.check_keywords(
+        "--config.schedule_kwargs", kwargs, ("decay_rate", "step_size", "final_fraction", "warmup_fraction")
+    )
     try:
         return optimizers.make_schedule(name, learning_rate, num_steps=max(num_steps, 1), **kwargs)
     except ValueError as err:
@@ -144,8 +150,12 @@ def build_optimizer(config: ml_collections.ConfigDict, *, num_steps: int, learni
     if learning_rate is None:
         if not config.learning_rate > 0:
             raise UsageError(f"--config.learning_rate: expected a positive number, got {config.learning_rate}")
-        learning_rate = make_schedule(config.schedule, config.learning_rate, num_steps=num_steps,
-                                      kwargs=config.get("schedule_kwargs", {}) and config.schedule_kwargs.to_dict())
+        learning_rate = make_schedule(
+            config.schedule,
+            config.learning_rate,
+            num_steps=num_steps,
+            kwargs=config.get("schedule_kwargs", {}) and config.schedule_kwargs.to_dict(),
+        )
     kwargs = dict(config.optimizer_kwargs.to_dict()) if config.get("optimizer_kwargs") else {}
     if config.optimizer == "lbfgs":
         return registry.get(config.optimizer, **kwargs)
@@ -222,8 +232,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise UsageError(f"--config.batch_size: expected an int >= 0 (0 = full batch), got {config.batch_size}")
     for field in ("eval_every", "checkpoint_every", "early_stopping_patience", "max_seconds"):
         if config.get(field, 0) < 0 or (field == "eval_every" and config[field] < 1):
-            raise UsageError(f"--config.{field}: expected {'>= 1' if field == 'eval_every' else '>= 0 (0 = off)'}, "
-                             f"got {config[field]}")
+            raise UsageError(
+                f"--config.{field}: expected {'>= 1' if field == 'eval_every' else '>= 0 (0 = off)'}, "
+                f"got {config[field]}"
+            )
     return config
 
 
@@ -245,46 +257,86 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Train
     num_steps = num_steps_of(config, num_train)
     optimizer = build_optimizer(config, num_steps=num_steps)
     batch_fn = augment_fn if config.get("augment", False) else None
-    files = training.Checkpointing(str(workdir), config.get("checkpoint_every", 0) or None,
-                                   allow_config_change=bool(config.get("allow_config_change", False)))
+    files = training.Checkpointing(
+        str(workdir),
+        config.get("checkpoint_every", 0) or None,
+        allow_config_change=bool(config.get("allow_config_change", False)),
+    )
     # L2 as fit's data argument (not a penalty closure): recorded with the checkpoints, so a resume
     # with another strength is refused, and one compiled program serves every strength.
     build_penalty(config)  # validates the strength
-    result = training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
-                          l2=float(config.get("l2", 0.0)) or None, num_steps=num_steps, batch_size=batch_size,
-                          seed=config.seed, checkpointing=files, batch_fn=batch_fn, **fit_kwargs(config))
+    result = training.fit(
+        model,
+        optimizer,
+        train=splits.train,
+        val=splits.val,
+        loss=config.loss,
+        l2=float(config.get("l2", 0.0)) or None,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        seed=config.seed,
+        checkpointing=files,
+        batch_fn=batch_fn,
+        **fit_kwargs(config),
+    )
     eval_step = training.make_eval_step(model, loss=config.loss)
     eval_batch = min(1000, len(splits.test["label"]))
-    val = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.val,
-                                                     batch_size=eval_batch).items()}
-    test = {k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.test,
-                                                      batch_size=eval_batch).items()}
+    val = {
+        k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.val, batch_size=eval_batch).items()
+    }
+    test = {
+        k: float(v) for k, v in training.evaluate(eval_step, result.state, splits.test, batch_size=eval_batch).items()
+    }
     seconds = time.perf_counter() - start
     write_report(workdir, config, result, val=val, test=test, num_steps=num_steps, seconds=seconds)
     return TrainRun(result, test, val, num_steps, seconds)
 
 
-def write_report(workdir: pathlib.Path, config: ml_collections.ConfigDict, result: Any, *,
-                 val: dict[str, float], test: dict[str, float], num_steps: int, seconds: float) -> None:
+def write_report(
+    workdir: pathlib.Path,
+    config: ml_collections.ConfigDict,
+    result: Any,
+    *,
+    val: dict[str, float],
+    test: dict[str, float],
+    num_steps: int,
+    seconds: float,
+) -> None:
     """``results.json``, ``report.md`` and ``curves.png`` (loss and accuracy against step)."""
     history = result.history
     summary = {
-        "dataset": config.dataset, "model": config.model, "model_kwargs": model_kwargs(config),
-        "optimizer": config.optimizer, "learning_rate": config.learning_rate, "schedule": config.schedule,
-        "loss": config.loss, "l2": config.get("l2", 0.0), "batch_size": config.batch_size,
-        "num_steps": num_steps, "seed": config.seed, "status": result.status, "message": result.message,
-        "best_step": result.best_step, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
-        "test_loss": test["loss"], "test_accuracy": test["accuracy"], "seconds": seconds,
+        "dataset": config.dataset,
+        "model": config.model,
+        "model_kwargs": model_kwargs(config),
+        "optimizer": config.optimizer,
+        "learning_rate": config.learning_rate,
+        "schedule": config.schedule,
+        "loss": config.loss,
+        "l2": config.get("l2", 0.0),
+        "batch_size": config.batch_size,
+        "num_steps": num_steps,
+        "seed": config.seed,
+        "status": result.status,
+        "message": result.message,
+        "best_step": result.best_step,
+        "val_loss": val["loss"],
+        "val_accuracy": val["accuracy"],
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "seconds": seconds,
     }
     _common.write_json(workdir / "results.json", summary)
     steps = history.get("step", [])
     if steps:
         panels = {
             "loss": {"train": (steps, [history["train_loss"]]), "val": (steps, [history["val_loss"]])},
-            "accuracy": {"train": (steps, [history["train_accuracy"]]),
-                         "val": (steps, [history["val_accuracy"]])},
+            "accuracy": {"train": (steps, [history["train_accuracy"]]), "val": (steps, [history["val_accuracy"]])},
         }
-        _common.plot_curves(workdir / "curves.png", panels, ylabel="value",
-                            title=f"{config.model} on {config.dataset} ({config.optimizer})")
+        _common.plot_curves(
+            workdir / "curves.png",
+            panels,
+            ylabel="value",
+            title=f"{config.model} on {config.dataset} ({config.optimizer})",
+        )
     rows = [{"field": k, "value": v} for k, v in summary.items()]
     _common.write_tables(workdir, "report", rows, title=f"{config.model} on {config.dataset}")

@@ -90,15 +90,19 @@ def freeze(optimizer: optimizers.GradientTransformation, trainable: Any) -> opti
         return updates, state
 
     return optimizers.GradientTransformation(
-        optimizer.init, update, needs_objective=getattr(optimizer, "needs_objective", False),
-        eval_params=getattr(optimizer, "eval_params", None))
+        optimizer.init,
+        update,
+        needs_objective=getattr(optimizer, "needs_objective", False),
+        eval_params=getattr(optimizer, "eval_params", None),
+    )
 
 
 def head_mask(params: Params, head_key: str) -> Any:
     """``True`` for the leaves under ``params[head_key]``, ``False`` elsewhere."""
     if head_key not in params:
-        raise UsageError(f"--config.head_key: expected a top-level parameter key; got {head_key!r}, "
-                         f"valid: {', '.join(params)}")
+        raise UsageError(
+            f"--config.head_key: expected a top-level parameter key; got {head_key!r}, valid: {', '.join(params)}"
+        )
     return {key: jax.tree_util.tree_map(lambda _: key == head_key, value) for key, value in params.items()}
 
 
@@ -131,8 +135,9 @@ def task_splits(config: ml_collections.ConfigDict, task: str) -> _common.Splits:
     classes = tuple(config[f"classes_{task}"]) or tuple(range(splits.num_classes))
     bad = [c for c in classes if not 0 <= int(c) < splits.num_classes]
     if bad or len(set(classes)) != len(classes):
-        raise UsageError(f"--config.classes_{task}: expected distinct labels in [0, {splits.num_classes}); "
-                         f"got {classes}")
+        raise UsageError(
+            f"--config.classes_{task}: expected distinct labels in [0, {splits.num_classes}); got {classes}"
+        )
     train, val, test = (select_classes(s, classes) for s in (splits.train, splits.val, splits.test))
     size = config[f"train_size_{task}"]
     if size:
@@ -146,8 +151,9 @@ def last_n_optimizer(optimizer, params: Params, n: int):
         trainable = models.last_groups(params, n)
     except ValueError as err:
         raise UsageError(f"--config.finetune_last_n: {err}") from None
-    return optimizers.multi_transform({"train": optimizer, "frozen": optimizers.set_to_zero()},
-                                      models.freeze_labels(params, trainable))
+    return optimizers.multi_transform(
+        {"train": optimizer, "frozen": optimizers.set_to_zero()}, models.freeze_labels(params, trainable)
+    )
 
 
 def differential_optimizer(optimizer, params: Params, head_key: str, scale: float):
@@ -158,14 +164,18 @@ def differential_optimizer(optimizer, params: Params, head_key: str, scale: floa
     return optimizers.chain(optimizer, optimizers.scale_by_group(scales, models.group_labels(params)))
 
 
-def feature_splits(config: ml_collections.ConfigDict, params: Params, model_state: Any,
-                   splits: _common.Splits) -> _common.Splits:
+def feature_splits(
+    config: ml_collections.ConfigDict, params: Params, model_state: Any, splits: _common.Splits
+) -> _common.Splits:
     """B's splits mapped through the pretrained network up to ``config.feature_stage``."""
     try:
-        features = models.stage_features(config.model, config.feature_stage, num_classes=splits.num_classes,
-                                         **train_lib.model_kwargs(config))
-        mapped = [{"image": np.asarray(jax.jit(features)(params, model_state, jnp.asarray(s["image"]))),
-                   "label": s["label"]} for s in (splits.train, splits.val, splits.test)]
+        features = models.stage_features(
+            config.model, config.feature_stage, num_classes=splits.num_classes, **train_lib.model_kwargs(config)
+        )
+        mapped = [
+            {"image": np.asarray(jax.jit(features)(params, model_state, jnp.asarray(s["image"]))), "label": s["label"]}
+            for s in (splits.train, splits.val, splits.test)
+        ]
     except ValueError as err:
         raise UsageError(f"--config.feature_stage: {err}") from None
     return splits._replace(train=mapped[0], val=mapped[1], test=mapped[2], input_shape=mapped[0]["image"].shape[1:])
@@ -185,11 +195,19 @@ def check_arms(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 
 
 def _fit(model, optimizer, config, splits, num_steps, seed_offset=0):
-    return training.fit(model, optimizer, train=splits.train, val=splits.val, loss=config.loss,
-                        penalty=train_lib.build_penalty(config), num_steps=num_steps,
-                        batch_size=min(config.batch_size, len(splits.train["label"])) or None,
-                        eval_every=min(config.eval_every, num_steps), seed=config.seed + seed_offset,
-                        check_initial_loss=False)
+    return training.fit(
+        model,
+        optimizer,
+        train=splits.train,
+        val=splits.val,
+        loss=config.loss,
+        penalty=train_lib.build_penalty(config),
+        num_steps=num_steps,
+        batch_size=min(config.batch_size, len(splits.train["label"])) or None,
+        eval_every=min(config.eval_every, num_steps),
+        seed=config.seed + seed_offset,
+        check_initial_loss=False,
+    )
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
@@ -203,11 +221,18 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
     names = check_arms(config)
     split_a, split_b = task_splits(config, "a"), task_splits(config, "b")
     if split_a.input_shape != split_b.input_shape:
-        raise UsageError(f"--config.dataset_b: expected examples of shape {split_a.input_shape} like dataset_a; "
-                         f"got {split_b.input_shape}")
+        raise UsageError(
+            f"--config.dataset_b: expected examples of shape {split_a.input_shape} like dataset_a; "
+            f"got {split_b.input_shape}"
+        )
     model_a = train_lib.build_model(config, split_a.num_classes)
-    pretrain = _fit(model_a, train_lib.build_optimizer(config, num_steps=config.pretrain_steps), config,
-                    split_a, config.pretrain_steps)
+    pretrain = _fit(
+        model_a,
+        train_lib.build_optimizer(config, num_steps=config.pretrain_steps),
+        config,
+        split_a,
+        config.pretrain_steps,
+    )
     pretrain_val = float(pretrain.evaluate(split_a.val, batch_size=len(split_a.val["label"]))["accuracy"])
 
     model_b = train_lib.build_model(config, split_b.num_classes)
@@ -221,11 +246,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
         "scratch": lambda: (model_b, optimizer, split_b),
         "head_only": lambda: (transferred_model, freeze(optimizer, head_mask(transferred, config.head_key)), split_b),
         "fine_tune_all": lambda: (transferred_model, optimizer, split_b),
-        "fine_tune_last_n": lambda: (transferred_model,
-                                     last_n_optimizer(optimizer, transferred, config.get("finetune_last_n", 2)),
-                                     split_b),
-        "differential_lr": lambda: (transferred_model, differential_optimizer(
-            optimizer, transferred, config.head_key, config.get("backbone_lr_scale", 0.1)), split_b),
+        "fine_tune_last_n": lambda: (
+            transferred_model,
+            last_n_optimizer(optimizer, transferred, config.get("finetune_last_n", 2)),
+            split_b,
+        ),
+        "differential_lr": lambda: (
+            transferred_model,
+            differential_optimizer(optimizer, transferred, config.head_key, config.get("backbone_lr_scale", 0.1)),
+            split_b,
+        ),
         "stage_features": lambda: _feature_run(config, pretrain.state, split_b, optimizer),
     }
     arms = {}
@@ -237,24 +267,40 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[
         arms[name] = ArmResult(name, float(val["accuracy"]), float(test["accuracy"]), result)
 
     seconds = time.perf_counter() - start
-    rows = [{"run": name, "val_accuracy": arm.val_accuracy, "test_accuracy": arm.test_accuracy,
-             "trained_params": _trained_count(arm.fit.state.params, config.head_key, name,
-                                              config.get("finetune_last_n", 2))}
-            for name, arm in arms.items()]
+    rows = [
+        {
+            "run": name,
+            "val_accuracy": arm.val_accuracy,
+            "test_accuracy": arm.test_accuracy,
+            "trained_params": _trained_count(
+                arm.fit.state.params, config.head_key, name, config.get("finetune_last_n", 2)
+            ),
+        }
+        for name, arm in arms.items()
+    ]
     _common.write_tables(
-        workdir, "summary", rows,
+        workdir,
+        "summary",
+        rows,
         title=f"Transfer {config.dataset_a}{list(config.classes_a)} -> {config.dataset_b}{list(config.classes_b)}",
-        notes=(f"Pretraining on A: val accuracy {pretrain_val:.4f} after {config.pretrain_steps} steps. "
-               f"Task B: {len(split_b.train['label'])} training examples, {config.finetune_steps} steps per run. "
-               f"Wall time {seconds:.1f} s."))
-    panels = {"val accuracy on B": {name: (arm.fit.history["step"], [arm.fit.history["val_accuracy"]])
-                                    for name, arm in arms.items()}}
+        notes=(
+            f"Pretraining on A: val accuracy {pretrain_val:.4f} after {config.pretrain_steps} steps. "
+            f"Task B: {len(split_b.train['label'])} training examples, {config.finetune_steps} steps per run. "
+            f"Wall time {seconds:.1f} s."
+        ),
+    )
+    panels = {
+        "val accuracy on B": {
+            name: (arm.fit.history["step"], [arm.fit.history["val_accuracy"]]) for name, arm in arms.items()
+        }
+    }
     _common.plot_curves(workdir / "curves.png", panels, ylabel="accuracy", title="Transfer vs scratch")
     if config.get("tensorboard", training.tensorboard_available()):
         for name, arm in {"pretrain": pretrain, **{n: a.fit for n, a in arms.items()}}.items():
             training.write_tensorboard(workdir / "tensorboard" / name, arm.history, hparams={"run": name})
-    _common.write_json(workdir / "results.json", {"pretrain_val_accuracy": pretrain_val, "rows": rows,
-                                                  "seconds": seconds})
+    _common.write_json(
+        workdir / "results.json", {"pretrain_val_accuracy": pretrain_val, "rows": rows, "seconds": seconds}
+    )
     return {"pretrain": pretrain, "pretrain_val_accuracy": pretrain_val, "arms": arms}
 
 

@@ -9,7 +9,9 @@ import ml_collections
 from experiments import _common
 from experiments.transfer import experiment
 
-_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"), help_string="Transfer configuration.")
+_CONFIG = _common.define_config_file(
+    pathlib.Path(__file__).with_name("config.py"), help_string="Transfer configuration."
+)
 _WORKDIR = _common.define_workdir("Directory for summary.md/.csv, curves.png and results.json.")
 
 

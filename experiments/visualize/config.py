@@ -59,14 +59,40 @@ def _default() -> ml_collections.ConfigDict:
     # patch and stride, the size (H = W) of the style-transfer / DeepDream images, and the L2
     # length of each fooling step in [0, 1]-pixel units (scaled with the image's size: 3072 values
     # for CIFAR-10, 64 for digits; 0.05 on CIFAR-10 fooled only 45/100 in 100 steps).
-    config.per_dataset = ml_collections.ConfigDict({
-        "cifar10_shared": _dataset(stage_widths=(16, 32, 64), convs_per_stage=(1, 1, 1), hidden_dims=(64,),
-                                   train_size=0, val_size=1000, test_size=1000, num_steps=500, batch_size=64,
-                                   learning_rate=0.05, patch_size=6, stride=2, style_size=64, fooling_step=0.25),
-        "digits": _dataset(stage_widths=(16, 32), convs_per_stage=(1, 1), hidden_dims=(64,),
-                           train_size=0, val_size=200, test_size=0, num_steps=800, batch_size=64,
-                           learning_rate=0.05, patch_size=2, stride=1, style_size=16, fooling_step=0.05),
-    })
+    config.per_dataset = ml_collections.ConfigDict(
+        {
+            "cifar10_shared": _dataset(
+                stage_widths=(16, 32, 64),
+                convs_per_stage=(1, 1, 1),
+                hidden_dims=(64,),
+                train_size=0,
+                val_size=1000,
+                test_size=1000,
+                num_steps=500,
+                batch_size=64,
+                learning_rate=0.05,
+                patch_size=6,
+                stride=2,
+                style_size=64,
+                fooling_step=0.25,
+            ),
+            "digits": _dataset(
+                stage_widths=(16, 32),
+                convs_per_stage=(1, 1),
+                hidden_dims=(64,),
+                train_size=0,
+                val_size=200,
+                test_size=0,
+                num_steps=800,
+                batch_size=64,
+                learning_rate=0.05,
+                patch_size=2,
+                stride=1,
+                style_size=16,
+                fooling_step=0.05,
+            ),
+        }
+    )
     # Test images shown in the saliency / fooling / occlusion / DeepDream grids.
     config.num_shown = 8
     # Fooling images: attempts (correctly classified test images), target class (-1: a random
@@ -81,15 +107,17 @@ def _default() -> ml_collections.ConfigDict:
     # FGSM step sizes (L-inf, [0, 1] pixels), untargeted.
     config.fgsm_epsilons = (0.004, 0.016, 0.063)
     # Class visualisation (jax231.visualize.class_visualization).
-    config.class_vis = ml_collections.ConfigDict({
-        "num_steps": 150, "learning_rate": 0.3, "l2": 1e-3, "max_jitter": 2, "blur_every": 10, "blur_sigma": 0.5})
+    config.class_vis = ml_collections.ConfigDict(
+        {"num_steps": 150, "learning_rate": 0.3, "l2": 1e-3, "max_jitter": 2, "blur_every": 10, "blur_sigma": 0.5}
+    )
     # t-SNE of the penultimate (last hidden) features of this many test images.
     config.tsne_points = 500
     config.tsne_perplexity = 30.0
     # Style transfer: content layer = the last stage's convolution, style layers = every
     # convolution, with these weights (one per stage), TV weight, Adam steps and rate.
-    config.style = ml_collections.ConfigDict({
-        "content_weight": 1.0, "style_weight": 1e4, "tv_weight": 1e-2, "num_steps": 150, "learning_rate": 0.02})
+    config.style = ml_collections.ConfigDict(
+        {"content_weight": 1.0, "style_weight": 1e4, "tv_weight": 1e-2, "num_steps": 150, "learning_rate": 0.02}
+    )
     # DeepDream: Adam-free normalised ascent on each stage's convolution (see jax231.visualize.deep_dream).
     config.dream = ml_collections.ConfigDict({"num_steps": 20, "learning_rate": 0.01, "max_jitter": 2})
     config.seed = 0
@@ -101,8 +129,9 @@ def _tiny() -> ml_collections.ConfigDict:
     """Digits only, every stage a few steps: the smoke test."""
     config = _default()
     config.datasets = ("digits",)
-    config.per_dataset.digits.update({"num_steps": 150, "stage_widths": (8, 16), "hidden_dims": (32,),
-                                      "test_size": 300})
+    config.per_dataset.digits.update(
+        {"num_steps": 150, "stage_widths": (8, 16), "hidden_dims": (32,), "test_size": 300}
+    )
     config.num_shown = 4
     config.num_attempts = 20
     config.fooling_max_steps = 100

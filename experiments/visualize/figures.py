@@ -19,19 +19,30 @@ def _show(ax, image: np.ndarray, cmap: str | None = None) -> None:
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    ax.imshow(np.clip(image, 0, 1), cmap=cmap or ("gray" if image.ndim == 2 else None), vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        np.clip(image, 0, 1),
+        cmap=cmap or ("gray" if image.ndim == 2 else None),
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def save_rows(path: str | os.PathLike, rows: Sequence[tuple[str, np.ndarray]], *,
-              titles: Sequence[str] | None = None, title: str = "", cmaps: Sequence[str | None] | None = None
-              ) -> pathlib.Path:
+def save_rows(
+    path: str | os.PathLike,
+    rows: Sequence[tuple[str, np.ndarray]],
+    *,
+    titles: Sequence[str] | None = None,
+    title: str = "",
+    cmaps: Sequence[str | None] | None = None,
+) -> pathlib.Path:
     """One row per ``(label, images in [0, 1])``, one column per image; column titles optional."""
     ncols = max(len(images) for _, images in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(max(1.3 * ncols + 1.2, 6.0), 1.4 * len(rows) + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(max(1.3 * ncols + 1.2, 6.0), 1.4 * len(rows) + 0.5), squeeze=False
+    )
     for r, (label, images) in enumerate(rows):
         for c in range(ncols):
             ax = axes[r, c]
@@ -61,8 +72,9 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, *, title: str, ncols:
     return pathlib.Path(path)
 
 
-def save_tsne(path: str | os.PathLike, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *,
-              title: str) -> pathlib.Path:
+def save_tsne(
+    path: str | os.PathLike, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *, title: str
+) -> pathlib.Path:
     """The 2-D t-SNE points coloured by class, with a legend."""
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     cmap = plt.get_cmap("tab10")

@@ -14,9 +14,12 @@ from absl import flags
 from experiments import _common
 from experiments.visualize import experiment
 
-_CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"),
-                                     help_string="Visualize configuration (config.py or config.py:tiny).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the PNG grids, fooling.md/.csv, results.json, report.md.")
+_CONFIG = _common.define_config_file(
+    pathlib.Path(__file__).with_name("config.py"), help_string="Visualize configuration (config.py or config.py:tiny)."
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Directory for the PNG grids, fooling.md/.csv, results.json, report.md."
+)
 
 
 def main(argv) -> None:
@@ -30,8 +33,10 @@ def main(argv) -> None:
             print(f"{name}: skipped: {res.skipped}")
             continue
         fooling = res.attacks[0]
-        print(f"{name}: test_accuracy={res.test_accuracy:.4f} fooling_success={fooling['success_rate']:.3f} "
-              f"fooling_mean_linf={fooling['mean_linf']:.4f} pngs={len(res.files)}")
+        print(
+            f"{name}: test_accuracy={res.test_accuracy:.4f} fooling_success={fooling['success_rate']:.3f} "
+            f"fooling_mean_linf={fooling['mean_linf']:.4f} pngs={len(res.files)}"
+        )
     print(f"seconds={result.seconds:.1f} workdir={workdir}")
 
 

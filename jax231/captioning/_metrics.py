@@ -37,13 +37,14 @@ def token_accuracy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
 def exact_match(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:
     """Fraction of hypotheses equal to their reference, word for word."""
     if len(hypotheses) != len(references) or not hypotheses:
-        raise ValueError(f"hypotheses: expected as many as the {len(references)} references (>= 1), "
-                         f"got {len(hypotheses)}")
+        raise ValueError(
+            f"hypotheses: expected as many as the {len(references)} references (>= 1), got {len(hypotheses)}"
+        )
     return float(np.mean([list(h) == list(r) for h, r in zip(hypotheses, references)]))
 
 
 def _ngrams(words: Sequence[str], n: int) -> Counter:
-    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def corpus_bleu(
@@ -63,8 +64,10 @@ def corpus_bleu(
       BLEU in ``[0, 1]``.
     """
     if len(list_of_references) != len(hypotheses) or not hypotheses:
-        raise ValueError(f"hypotheses: expected as many as the {len(list_of_references)} reference lists (>= 1), "
-                         f"got {len(hypotheses)}")
+        raise ValueError(
+            f"hypotheses: expected as many as the {len(list_of_references)} reference lists (>= 1), "
+            f"got {len(hypotheses)}"
+        )
     if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
         raise ValueError(f"max_order: expected an int >= 1, got {max_order!r}")
     matches, totals = [0] * max_order, [0] * max_order

@@ -33,12 +33,14 @@ class CaptionTrainResult(NamedTuple):
 @functools.lru_cache(maxsize=16)
 def _as_model(captioner: Any) -> Model:
     """A ``Model`` over ``{'image', 'caption'}`` whose output is the per-example caption loss (cached)."""
+
     def init(rng: PRNGKey, input_shape: Any) -> tuple[Params, ModelState]:
         del input_shape  # the captioner knows its image shape and vocabulary
         return captioner.init(rng), {}
 
-    def apply(params: Params, state: ModelState, x: Mapping[str, Array], *, train: bool,
-              rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+    def apply(
+        params: Params, state: ModelState, x: Mapping[str, Array], *, train: bool, rng: PRNGKey | None = None
+    ) -> tuple[Array, ModelState]:
         return captioner.loss(params, x["image"], x["caption"]), state
 
     return Model(init, apply)
@@ -87,10 +89,23 @@ def train_captioner(
         raise ValueError(f"data: expected 'caption' of shape ({images.shape[0]}, T), got {tuple(captions.shape)}")
     if batch_size > images.shape[0]:
         raise ValueError(f"batch_size: expected at most the {images.shape[0]} examples, got {batch_size}")
-    result = training.fit(_as_model(model), optimizer, train={"image": {"image": images, "caption": captions}},
-                          loss=_per_example, num_steps=num_steps, batch_size=batch_size, eval_every=eval_every,
-                          seed=seed, progress=progress, max_seconds=max_seconds, explosion_factor=None,
-                          check_initial_loss=False)
-    history = {"step": list(result.history["step"]), "time": list(result.history["time"]),
-               "loss": list(result.history["train_loss"])}
+    result = training.fit(
+        _as_model(model),
+        optimizer,
+        train={"image": {"image": images, "caption": captions}},
+        loss=_per_example,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        seed=seed,
+        progress=progress,
+        max_seconds=max_seconds,
+        explosion_factor=None,
+        check_initial_loss=False,
+    )
+    history = {
+        "step": list(result.history["step"]),
+        "time": list(result.history["time"]),
+        "loss": list(result.history["train_loss"]),
+    }
     return CaptionTrainResult(result.state.params, result.state.opt_state, history)

@@ -55,8 +55,9 @@ def _check_points(x: ArrayLike) -> Array:
 
 def _squared_distances(x: Array, centroids: Array) -> Array:
     """``(N, K)`` matrix ``||x_i - mu_k||^2 = ||x_i||^2 - 2 x_i . mu_k + ||mu_k||^2``."""
-    return (jnp.sum(x * x, axis=1, keepdims=True) - 2.0 * x @ centroids.T
-            + jnp.sum(centroids * centroids, axis=1)[None, :])
+    return (
+        jnp.sum(x * x, axis=1, keepdims=True) - 2.0 * x @ centroids.T + jnp.sum(centroids * centroids, axis=1)[None, :]
+    )
 
 
 def assign(x: ArrayLike, centroids: ArrayLike) -> tuple[Array, Array]:
@@ -116,8 +117,7 @@ def kmeans_plusplus(rng: PRNGKey, x: ArrayLike, num_clusters: int) -> Array:
 
 def _check_num_clusters(num_clusters: int, num_points: int) -> None:
     if not isinstance(num_clusters, int) or not 1 <= num_clusters <= num_points:
-        raise ValueError(f"num_clusters: expected an int in [1, {num_points}] (number of points), "
-                         f"got {num_clusters!r}")
+        raise ValueError(f"num_clusters: expected an int in [1, {num_points}] (number of points), got {num_clusters!r}")
 
 
 def _lloyd(x: Array, centroids: Array, max_iters: int, tol: float) -> KMeansResult:
@@ -142,8 +142,9 @@ def _lloyd(x: Array, centroids: Array, max_iters: int, tol: float) -> KMeansResu
 _lloyd_jit = jax.jit(_lloyd, static_argnames=("max_iters",))
 
 
-def kmeans(x: ArrayLike, init: ArrayLike | int, *, rng: PRNGKey | None = None,
-           max_iters: int = 300, tol: float = 1e-4) -> KMeansResult:
+def kmeans(
+    x: ArrayLike, init: ArrayLike | int, *, rng: PRNGKey | None = None, max_iters: int = 300, tol: float = 1e-4
+) -> KMeansResult:
     """Lloyd's k-means from given centroids, or from k-means++ seeds.
 
     Args:

@@ -68,10 +68,14 @@ def _check_lists(detections: Sequence[Detections], ground_truths: Sequence[Groun
         _boxes.check_boxes(f"detections[{i}].boxes", np.asarray(d.boxes, np.float64).reshape(-1, 4))
         _boxes.check_boxes(f"ground_truths[{i}].boxes", np.asarray(g.boxes, np.float64).reshape(-1, 4))
         if not len(d.boxes) == len(d.scores) == len(d.labels):
-            raise ValueError(f"detections[{i}]: expected as many boxes, scores and labels, got "
-                             f"{len(d.boxes)}, {len(d.scores)}, {len(d.labels)}")
+            raise ValueError(
+                f"detections[{i}]: expected as many boxes, scores and labels, got "
+                f"{len(d.boxes)}, {len(d.scores)}, {len(d.labels)}"
+            )
         if len(g.boxes) != len(g.labels):
-            raise ValueError(f"ground_truths[{i}]: expected as many boxes as labels, got {len(g.boxes)}, {len(g.labels)}")
+            raise ValueError(
+                f"ground_truths[{i}]: expected as many boxes as labels, got {len(g.boxes)}, {len(g.labels)}"
+            )
 
 
 def voc_average_precision(recall: np.ndarray, precision: np.ndarray, *, method: str = "all_point") -> float:
@@ -230,9 +234,13 @@ def coco_map(
         for d, g in zip(detections, ground_truths):
             dm, gm = np.asarray(d.labels) == cls, np.asarray(g.labels) == cls
             num_gt += int(gm.sum())
-            s, m = _coco_image_matches(np.asarray(d.boxes, np.float64).reshape(-1, 4)[dm],
-                                       np.asarray(d.scores, np.float64)[dm],
-                                       np.asarray(g.boxes, np.float64).reshape(-1, 4)[gm], thresholds, max_detections)
+            s, m = _coco_image_matches(
+                np.asarray(d.boxes, np.float64).reshape(-1, 4)[dm],
+                np.asarray(d.scores, np.float64)[dm],
+                np.asarray(g.boxes, np.float64).reshape(-1, 4)[gm],
+                thresholds,
+                max_detections,
+            )
             scores.append(s)
             matched.append(m)
         scores_all, matched_all = np.concatenate(scores), np.concatenate(matched, axis=1)

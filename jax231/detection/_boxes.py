@@ -64,8 +64,7 @@ def check_boxes(name: str, boxes: ArrayLike) -> Array:
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
-                f"{name}: expected finite boxes with x2 >= x1 and y2 >= y1, got box {index} = "
-                f"{values[index].tolist()}"
+                f"{name}: expected finite boxes with x2 >= x1 and y2 >= y1, got box {index} = {values[index].tolist()}"
             )
     return jnp.asarray(boxes)
 
@@ -163,8 +162,7 @@ def encode_boxes(boxes: ArrayLike, anchors: ArrayLike, *, weights: Sequence[floa
     """
     wx, wy, ww, wh = weights
     x, y, w, h = jnp.moveaxis(convert_boxes(check_boxes("boxes", boxes), source="xyxy", target="cxcywh"), -1, 0)
-    xa, ya, wa, ha = jnp.moveaxis(
-        convert_boxes(check_boxes("anchors", anchors), source="xyxy", target="cxcywh"), -1, 0)
+    xa, ya, wa, ha = jnp.moveaxis(convert_boxes(check_boxes("anchors", anchors), source="xyxy", target="cxcywh"), -1, 0)
     return jnp.stack([wx * (x - xa) / wa, wy * (y - ya) / ha, ww * jnp.log(w / wa), wh * jnp.log(h / ha)], -1)
 
 
@@ -185,8 +183,14 @@ def decode_boxes(offsets: ArrayLike, anchors: ArrayLike, *, weights: Sequence[fl
         raise ValueError(f"offsets: expected shape (..., 4), got shape {jnp.shape(offsets)}")
     wx, wy, ww, wh = weights
     t = jnp.asarray(offsets)
-    xa, ya, wa, ha = jnp.moveaxis(
-        convert_boxes(check_boxes("anchors", anchors), source="xyxy", target="cxcywh"), -1, 0)
-    cxcywh = jnp.stack([xa + wa * t[..., 0] / wx, ya + ha * t[..., 1] / wy,
-                        wa * jnp.exp(t[..., 2] / ww), ha * jnp.exp(t[..., 3] / wh)], -1)
+    xa, ya, wa, ha = jnp.moveaxis(convert_boxes(check_boxes("anchors", anchors), source="xyxy", target="cxcywh"), -1, 0)
+    cxcywh = jnp.stack(
+        [
+            xa + wa * t[..., 0] / wx,
+            ya + ha * t[..., 1] / wy,
+            wa * jnp.exp(t[..., 2] / ww),
+            ha * jnp.exp(t[..., 3] / wh),
+        ],
+        -1,
+    )
     return convert_boxes(cxcywh, source="cxcywh", target="xyxy")

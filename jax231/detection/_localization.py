@@ -16,7 +16,7 @@ BOX_LOSSES = ("l2", "smooth_l1")
 def smooth_l1(x: ArrayLike, *, beta: float = 1.0) -> Array:
     """Huber / smooth-L1: :math:`0.5 x^2/\\beta` for :math:`|x| < \\beta`, else :math:`|x| - 0.5\\beta`."""
     x = jnp.abs(jnp.asarray(x))
-    return jnp.where(x < beta, 0.5 * x ** 2 / beta, x - 0.5 * beta)
+    return jnp.where(x < beta, 0.5 * x**2 / beta, x - 0.5 * beta)
 
 
 def localization_loss(
@@ -55,7 +55,7 @@ def localization_loss(
     log_p = jax.nn.log_softmax(logits, axis=-1)
     cls = -jnp.take_along_axis(log_p, jnp.asarray(classes, jnp.int32)[:, None], axis=-1)[:, 0]
     diff = pred - target
-    box = jnp.sum(diff ** 2 if box_loss == "l2" else smooth_l1(diff, beta=beta), axis=-1)
+    box = jnp.sum(diff**2 if box_loss == "l2" else smooth_l1(diff, beta=beta), axis=-1)
     return cls + box_weight * box, {"class": cls, "box": box}
 
 

@@ -34,7 +34,7 @@ def confusion_matrix(pred: ArrayLike, target: ArrayLike, *, num_classes: int) ->
     target = np.asarray(target)
     pred = check_mask("pred", pred, target.shape)
     flat = target.reshape(-1).astype(np.int64) * num_classes + pred.reshape(-1).astype(np.int64)
-    return np.bincount(flat, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return np.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def mean_iou(pred: ArrayLike, target: ArrayLike, *, num_classes: int) -> tuple[float, np.ndarray]:
@@ -68,7 +68,9 @@ def pixel_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     """
     logits = jnp.asarray(logits)
     if logits.ndim != 4 or jnp.shape(labels) != logits.shape[:3]:
-        raise ValueError(f"labels: expected shape {logits.shape[:3]} (the logits' (N, H, W)), got shape {jnp.shape(labels)}")
+        raise ValueError(
+            f"labels: expected shape {logits.shape[:3]} (the logits' (N, H, W)), got shape {jnp.shape(labels)}"
+        )
     log_p = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_p, jnp.asarray(labels, jnp.int32)[..., None], axis=-1)[..., 0]
     return -jnp.mean(picked, axis=(1, 2))

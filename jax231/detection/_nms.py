@@ -27,7 +27,9 @@ class NmsResult(NamedTuple):
     num_valid: Array
 
 
-def _check_inputs(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, max_output_size: int) -> tuple[Array, Array]:
+def _check_inputs(
+    boxes: ArrayLike, scores: ArrayLike, iou_threshold: float, max_output_size: int
+) -> tuple[Array, Array]:
     boxes = _boxes.check_boxes("boxes", boxes)
     if boxes.ndim != 2:
         raise ValueError(f"boxes: expected shape (N, 4), got shape {boxes.shape}")
@@ -130,8 +132,9 @@ def batched_nms(
         raise ValueError(f"classes: expected shape ({boxes.shape[0]},) (one per box), got shape {jnp.shape(classes)}")
     span = jnp.max(jnp.abs(boxes)) + 1.0
     shifted = boxes + (jnp.asarray(classes).astype(boxes.dtype) * span)[:, None]
-    return nms(shifted, scores, iou_threshold=iou_threshold, max_output_size=max_output_size,
-               score_threshold=score_threshold)
+    return nms(
+        shifted, scores, iou_threshold=iou_threshold, max_output_size=max_output_size, score_threshold=score_threshold
+    )
 
 
 nms_jit = jax.jit(nms, static_argnames=("max_output_size",))

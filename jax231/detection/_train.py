@@ -34,6 +34,7 @@ class TrainResult(NamedTuple):
 @functools.lru_cache(maxsize=16)
 def _fit_loss(loss_fn: LossFn) -> Callable[..., tuple[Array, dict[str, Array]]]:
     """``loss_fn(outputs, batch)`` as fit's ``loss(*, logits, labels)`` (cached: one object, one compilation)."""
+
     def loss(*, logits: PyTree, labels: Mapping[str, Array]) -> tuple[Array, dict[str, Array]]:
         return loss_fn(logits, labels)
 
@@ -44,7 +45,7 @@ def _history(result: training.FitResult) -> dict[str, list]:
     """fit's history in train_multitask's names: ``'step'``, ``'time'``, ``'loss'``, the terms."""
     h = result.history
     history = {"step": list(h["step"]), "time": list(h["time"]), "loss": list(h["train_loss"])}
-    history.update({k[len("train_loss/"):]: list(v) for k, v in h.items() if k.startswith("train_loss/")})
+    history.update({k[len("train_loss/") :]: list(v) for k, v in h.items() if k.startswith("train_loss/")})
     return history
 
 
@@ -97,7 +98,18 @@ def train_multitask(
     if batch_size > n:
         raise ValueError(f"batch_size: expected at most the {n} examples, got {batch_size}")
     train = {"image": data["image"], "label": {k: jnp.asarray(v) for k, v in data.items() if k != "image"}}
-    result = training.fit(model, optimizer, train=train, loss=_fit_loss(loss_fn), num_steps=num_steps,
-                          batch_size=batch_size, eval_every=eval_every, seed=seed, progress=progress,
-                          max_seconds=max_seconds, explosion_factor=None, check_initial_loss=False)
+    result = training.fit(
+        model,
+        optimizer,
+        train=train,
+        loss=_fit_loss(loss_fn),
+        num_steps=num_steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        seed=seed,
+        progress=progress,
+        max_seconds=max_seconds,
+        explosion_factor=None,
+        check_initial_loss=False,
+    )
     return TrainResult(result.state, _history(result))

@@ -35,10 +35,12 @@ class GridBoxes(NamedTuple):
 def _split(raw: ArrayLike, boxes_per_cell: int, num_classes: int) -> tuple[Array, Array]:
     raw = jnp.asarray(raw)
     if raw.ndim < 3 or raw.shape[-1] != 5 * boxes_per_cell + num_classes or raw.shape[-2] != raw.shape[-3]:
-        raise ValueError(f"raw: expected shape (..., S, S, 5B + C) = (..., S, S, {5 * boxes_per_cell + num_classes}), "
-                         f"got shape {raw.shape}")
+        raise ValueError(
+            f"raw: expected shape (..., S, S, 5B + C) = (..., S, S, {5 * boxes_per_cell + num_classes}), "
+            f"got shape {raw.shape}"
+        )
     box_part = raw[..., : 5 * boxes_per_cell].reshape(raw.shape[:-1] + (boxes_per_cell, 5))
-    return box_part, raw[..., 5 * boxes_per_cell:]
+    return box_part, raw[..., 5 * boxes_per_cell :]
 
 
 def decode_grid(raw: ArrayLike, *, image_size: int, boxes_per_cell: int, num_classes: int) -> GridBoxes:
@@ -93,8 +95,15 @@ def _image_loss(raw, gt_boxes, gt_classes, *, image_size, boxes_per_cell, num_cl
     b = jnp.argmax(ious, axis=-1)
     best_iou = jnp.take_along_axis(ious, b[:, None], axis=1)[:, 0]
     i = jnp.where(valid, i, s)  # Out of range: dropped by the scatters below.
-    target = jnp.stack([centre[:, 0] / cell - j, centre[:, 1] / cell - jnp.clip(i, 0, s - 1),
-                        jnp.sqrt(size[:, 0] / image_size), jnp.sqrt(size[:, 1] / image_size)], -1)
+    target = jnp.stack(
+        [
+            centre[:, 0] / cell - j,
+            centre[:, 1] / cell - jnp.clip(i, 0, s - 1),
+            jnp.sqrt(size[:, 0] / image_size),
+            jnp.sqrt(size[:, 1] / image_size),
+        ],
+        -1,
+    )
     responsible = jnp.zeros((s, s, boxes_per_cell)).at[i, j, b].set(1.0, mode="drop")
     box_target = jnp.zeros((s, s, boxes_per_cell, 4)).at[i, j, b].set(target, mode="drop")
     iou_target = jnp.zeros((s, s, boxes_per_cell)).at[i, j, b].set(best_iou, mode="drop")
@@ -161,8 +170,11 @@ def yolo_loss(
     if jnp.shape(gt_classes) != jnp.shape(gt_boxes)[:2]:
         raise ValueError(f"gt_classes: expected shape {jnp.shape(gt_boxes)[:2]}, got shape {jnp.shape(gt_classes)}")
     weights = YoloLossWeights() if weights is None else weights
-    fn = jax.vmap(lambda r, g, c: _image_loss(r, g, c, image_size=image_size, boxes_per_cell=boxes_per_cell,
-                                              num_classes=num_classes, weights=weights))
+    fn = jax.vmap(
+        lambda r, g, c: _image_loss(
+            r, g, c, image_size=image_size, boxes_per_cell=boxes_per_cell, num_classes=num_classes, weights=weights
+        )
+    )
     return fn(jnp.asarray(raw), jnp.asarray(gt_boxes, jnp.float32), jnp.asarray(gt_classes, jnp.int32))
 
 
@@ -196,8 +208,9 @@ def detect(
     boxes = jnp.clip(boxes, 0.0, float(image_size))
 
     def one(b, s, c):
-        kept = _nms.batched_nms(b, s, c, iou_threshold=iou_threshold, max_output_size=max_detections,
-                                score_threshold=score_threshold)
+        kept = _nms.batched_nms(
+            b, s, c, iou_threshold=iou_threshold, max_output_size=max_detections, score_threshold=score_threshold
+        )
         return b[kept.indices], s[kept.indices], c[kept.indices], kept.valid
 
     return DetectionOutput(*jax.vmap(one)(boxes, scores, labels))

@@ -13,8 +13,9 @@ from jax231.types import Array
 __all__ = ["extract_features", "standardize_features"]
 
 
-def extract_features(images: np.ndarray, feature_fns: Sequence[Callable[[Array], Array]], *,
-                     batch_size: int = 1000) -> np.ndarray:
+def extract_features(
+    images: np.ndarray, feature_fns: Sequence[Callable[[Array], Array]], *, batch_size: int = 1000
+) -> np.ndarray:
     """Concatenates ``[f(image) for f in feature_fns]`` for every image (the course's ``extract_features``).
 
     Each function maps one image to a 1-D vector; they are vmapped and jitted together
@@ -37,11 +38,11 @@ def extract_features(images: np.ndarray, feature_fns: Sequence[Callable[[Array],
     size = min(batch_size, len(images))
     out = []
     for start in range(0, len(images), size):
-        chunk = images[start:start + size]
+        chunk = images[start : start + size]
         pad = size - len(chunk)
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        out.append(np.asarray(batched(chunk))[:size - pad])
+        out.append(np.asarray(batched(chunk))[: size - pad])
     return np.concatenate(out).astype(np.float32)
 
 

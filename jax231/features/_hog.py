@@ -50,15 +50,16 @@ def image_gradients(image: ArrayLike) -> tuple[Array, Array]:
 
 def _strongest_channel_gradients(image: Array) -> tuple[Array, Array]:
     """Per pixel, the gradients of the channel with the largest magnitude (first on ties)."""
-    g_row, g_col = jnp.moveaxis(jnp.stack([jnp.stack(image_gradients(image[..., c]))
-                                           for c in range(image.shape[-1])]), 0, -1)
+    g_row, g_col = jnp.moveaxis(
+        jnp.stack([jnp.stack(image_gradients(image[..., c])) for c in range(image.shape[-1])]), 0, -1
+    )
     best = jnp.argmax(jnp.hypot(g_row, g_col), axis=-1)[..., None]
-    return (jnp.take_along_axis(g_row, best, axis=-1)[..., 0],
-            jnp.take_along_axis(g_col, best, axis=-1)[..., 0])
+    return (jnp.take_along_axis(g_row, best, axis=-1)[..., 0], jnp.take_along_axis(g_col, best, axis=-1)[..., 0])
 
 
-def hog_cells(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8),
-              transform_sqrt: bool = False) -> Array:
+def hog_cells(
+    image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8), transform_sqrt: bool = False
+) -> Array:
     """Steps 1-3: the ``(H / c_r, W / c_c, orientations)`` cell histograms of one image.
 
     Args:
@@ -80,8 +81,7 @@ def hog_cells(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8)
     c_r, c_c = _pair("pixels_per_cell", pixels_per_cell)
     height, width = image.shape[:2]
     if height % c_r or width % c_c:
-        raise ValueError(f"pixels_per_cell: expected sizes dividing the image ({height}, {width}), "
-                         f"got {(c_r, c_c)}")
+        raise ValueError(f"pixels_per_cell: expected sizes dividing the image ({height}, {width}), got {(c_r, c_c)}")
     if transform_sqrt:
         image = jnp.sqrt(image)
     # 1-2. Gradients, magnitude, unsigned orientation.
@@ -102,15 +102,22 @@ def _normalise(blocks: Array, method: str) -> Array:
     if method in ("L1", "L1-sqrt"):
         out = blocks / (jnp.sum(jnp.abs(blocks), axis=axes, keepdims=True) + _EPS)
         return jnp.sqrt(out) if method == "L1-sqrt" else out
-    out = blocks / jnp.sqrt(jnp.sum(blocks ** 2, axis=axes, keepdims=True) + _EPS ** 2)
+    out = blocks / jnp.sqrt(jnp.sum(blocks**2, axis=axes, keepdims=True) + _EPS**2)
     if method == "L2-Hys":
         out = jnp.minimum(out, 0.2)
-        out = out / jnp.sqrt(jnp.sum(out ** 2, axis=axes, keepdims=True) + _EPS ** 2)
+        out = out / jnp.sqrt(jnp.sum(out**2, axis=axes, keepdims=True) + _EPS**2)
     return out
 
 
-def hog(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
-        block_norm: str | None = "L2-Hys", transform_sqrt: bool = False) -> Array:
+def hog(
+    image: ArrayLike,
+    *,
+    orientations: int = 9,
+    pixels_per_cell=(8, 8),
+    cells_per_block=(3, 3),
+    block_norm: str | None = "L2-Hys",
+    transform_sqrt: bool = False,
+) -> Array:
     """The HOG descriptor of one image, flattened (``skimage.feature.hog(..., feature_vector=True)``).
 
     Args:
@@ -132,8 +139,7 @@ def hog(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8), cell
     """
     if block_norm is not None and block_norm not in BLOCK_NORMS:
         raise ValueError(f"block_norm: expected one of {BLOCK_NORMS} or None, got {block_norm!r}")
-    cells = hog_cells(image, orientations=orientations, pixels_per_cell=pixels_per_cell,
-                      transform_sqrt=transform_sqrt)
+    cells = hog_cells(image, orientations=orientations, pixels_per_cell=pixels_per_cell, transform_sqrt=transform_sqrt)
     if block_norm is None:
         return cells.ravel()
     b_r, b_c = _pair("cells_per_block", cells_per_block)
@@ -141,6 +147,11 @@ def hog(image: ArrayLike, *, orientations: int = 9, pixels_per_cell=(8, 8), cell
     if b_r > n_r or b_c > n_c:
         raise ValueError(f"cells_per_block: expected at most the cell grid {(n_r, n_c)}, got {(b_r, b_c)}")
     # 4. Every window of b_r x b_c cells, stride one cell: (n_r - b_r + 1, n_c - b_c + 1, b_r, b_c, B).
-    blocks = jnp.stack([jnp.stack([cells[r:r + n_r - b_r + 1, c:c + n_c - b_c + 1] for c in range(b_c)],
-                                  axis=2) for r in range(b_r)], axis=2)
+    blocks = jnp.stack(
+        [
+            jnp.stack([cells[r : r + n_r - b_r + 1, c : c + n_c - b_c + 1] for c in range(b_c)], axis=2)
+            for r in range(b_r)
+        ],
+        axis=2,
+    )
     return _normalise(blocks, block_norm).ravel()

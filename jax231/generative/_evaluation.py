@@ -126,8 +126,9 @@ def classifier_score(probs: ArrayLike) -> SampleScore:
     return SampleScore(float(p.max(axis=1).mean()), class_entropy, float(np.exp(kl.mean())), fractions)
 
 
-def mixture_of_gaussians(rng: PRNGKey, num_samples: int, *, num_modes: int = 8, radius: float = 2.0,
-                         std: float = 0.05) -> tuple[Array, Array]:
+def mixture_of_gaussians(
+    rng: PRNGKey, num_samples: int, *, num_modes: int = 8, radius: float = 2.0, std: float = 0.05
+) -> tuple[Array, Array]:
     """Samples of ``num_modes`` isotropic 2-D Gaussians evenly spaced on a circle (equal weights).
 
     Returns:
@@ -156,8 +157,7 @@ class ModeCoverage(NamedTuple):
     counts: np.ndarray
 
 
-def mode_coverage(samples: ArrayLike, centres: ArrayLike, *, std: float, min_fraction: float = 0.01
-                  ) -> ModeCoverage:
+def mode_coverage(samples: ArrayLike, centres: ArrayLike, *, std: float, min_fraction: float = 0.01) -> ModeCoverage:
     """Counts the mixture modes a generator's ``samples`` cover (see :class:`ModeCoverage`)."""
     x, c = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
     dist = np.linalg.norm(x[:, None, :] - c[None, :, :], axis=-1)  # (N, M)

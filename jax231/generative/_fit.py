@@ -50,8 +50,9 @@ def as_model(generative: Any) -> Model:
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         return generative.init(rng, tuple(input_shape)), {}
 
-    def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+    def apply_fn(
+        params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: PRNGKey | None = None
+    ) -> tuple[Array, ModelState]:
         key = rng if (train and rng is not None) else jax.random.PRNGKey(0)
         return generative.loss(params, x, key)[:, None], state
 
@@ -62,8 +63,9 @@ def _as_arrays(images: ArrayLike) -> dict[str, Any]:
     return {"image": np.asarray(images, np.float32)}
 
 
-def fit_generative(generative: Any, optimizer: Any, *, train: ArrayLike, val: ArrayLike | None = None,
-                   **fit_kwargs: Any) -> training.FitResult:
+def fit_generative(
+    generative: Any, optimizer: Any, *, train: ArrayLike, val: ArrayLike | None = None, **fit_kwargs: Any
+) -> training.FitResult:
     """``jax231.training.fit`` on the objective of ``generative`` (see the module docstring).
 
     Args:
@@ -79,6 +81,12 @@ def fit_generative(generative: Any, optimizer: Any, *, train: ArrayLike, val: Ar
       ``fit``'s :class:`~jax231.training.FitResult`; ``result.state.params`` are
       the generative model's parameters.
     """
-    return training.fit(as_model(generative), optimizer, train=_as_arrays(train),
-                        val=None if val is None else _as_arrays(val), loss=objective_loss,
-                        check_initial_loss=False, **fit_kwargs)
+    return training.fit(
+        as_model(generative),
+        optimizer,
+        train=_as_arrays(train),
+        val=None if val is None else _as_arrays(val),
+        loss=objective_loss,
+        check_initial_loss=False,
+        **fit_kwargs,
+    )

@@ -100,17 +100,32 @@ def init_gan(gan: GanStep, rng: PRNGKey, data_shape: Shape) -> GanState:
     k_g, k_d, k_z = jax.random.split(rng, 3)
     g_params, g_state = gan.generator.init(k_g, (gan.latent_dim,))
     d_params, d_state = gan.discriminator.init(k_d, tuple(data_shape))
-    return GanState(g_params, g_state, d_params, d_state, gan.g_optimizer.init(g_params),
-                    gan.d_optimizer.init(d_params), jnp.zeros((), jnp.int32), k_z)
+    return GanState(
+        g_params,
+        g_state,
+        d_params,
+        d_state,
+        gan.g_optimizer.init(g_params),
+        gan.d_optimizer.init(d_params),
+        jnp.zeros((), jnp.int32),
+        k_z,
+    )
 
 
 def _apply_updates(params: Params, updates: Params) -> Params:
     return jax.tree_util.tree_map(lambda w, u: (w + u).astype(w.dtype), params, updates)
 
 
-def make_gan_step(generator: Model, discriminator: Model, g_optimizer: Any, d_optimizer: Any, *,
-                  latent_dim: int, generator_loss_kind: str = "non_saturating",
-                  label_smoothing: float = 0.0) -> GanStep:
+def make_gan_step(
+    generator: Model,
+    discriminator: Model,
+    g_optimizer: Any,
+    d_optimizer: Any,
+    *,
+    latent_dim: int,
+    generator_loss_kind: str = "non_saturating",
+    label_smoothing: float = 0.0,
+) -> GanStep:
     """Builds the alternating two-network update (module docstring) as a pure, un-jitted step.
 
     Args:
@@ -146,8 +161,9 @@ def make_gan_step(generator: Model, discriminator: Model, g_optimizer: Any, d_op
         def d_objective(d_params):
             real_logits, d_state = discriminator.apply(d_params, state.d_state, real, train=True)
             fake_logits, d_state = discriminator.apply(d_params, d_state, fake, train=True)
-            loss = discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
-                                      label_smoothing=label_smoothing).mean()
+            loss = discriminator_loss(
+                real_logits=real_logits, fake_logits=fake_logits, label_smoothing=label_smoothing
+            ).mean()
             return loss, (d_state, real_logits)
 
         (d_loss, (d_state, real_logits)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(state.d_params)
@@ -166,10 +182,13 @@ def make_gan_step(generator: Model, discriminator: Model, g_optimizer: Any, d_op
         g_updates, g_opt_state = g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
         g_params = _apply_updates(state.g_params, g_updates)
 
-        metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": jax.nn.sigmoid(real_logits).mean(),
-                   "d_fake": jax.nn.sigmoid(fake_logits).mean()}
-        new_state = GanState(g_params, g_state, d_params, d_state, g_opt_state, d_opt_state,
-                             state.step + 1, state.rng)
+        metrics = {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": jax.nn.sigmoid(real_logits).mean(),
+            "d_fake": jax.nn.sigmoid(fake_logits).mean(),
+        }
+        new_state = GanState(g_params, g_state, d_params, d_state, g_opt_state, d_opt_state, state.step + 1, state.rng)
         return new_state, metrics
 
     return GanStep(step, generator, discriminator, g_optimizer, d_optimizer, latent_dim)
@@ -181,9 +200,17 @@ def _scan_steps(step, state, data, data_key, *, num_steps, batch_size):
     return out.state, out.metrics
 
 
-def train_gan(gan: GanStep, state: GanState, data: ArrayLike, *, num_steps: int, batch_size: int,
-              data_key: PRNGKey, chunk_size: int = 500, progress: bool = False
-              ) -> tuple[GanState, dict[str, Array]]:
+def train_gan(
+    gan: GanStep,
+    state: GanState,
+    data: ArrayLike,
+    *,
+    num_steps: int,
+    batch_size: int,
+    data_key: PRNGKey,
+    chunk_size: int = 500,
+    progress: bool = False,
+) -> tuple[GanState, dict[str, Array]]:
     """Runs ``num_steps`` GAN steps, each chunk of ``chunk_size`` one compiled ``lax.scan``.
 
     Step ``t`` uses the minibatch ``t mod (N // B)`` of the epoch ``t // (N // B)``
@@ -212,11 +239,13 @@ def train_gan(gan: GanStep, state: GanState, data: ArrayLike, *, num_steps: int,
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     if batch_size > data.shape[0]:
         raise ValueError(f"batch_size: expected at most the {data.shape[0]} examples, got {batch_size}")
+
     def program(state: GanState, done: int, length: int) -> tuple[GanState, dict[str, Array]]:
         return _scan_steps(gan.step, state, data, data_key, num_steps=length, batch_size=batch_size)
 
-    state, history = run_in_chunks(program, state, num_steps, chunk_size=chunk_size, progress=progress,
-                                   progress_metric="g_loss")
+    state, history = run_in_chunks(
+        program, state, num_steps, chunk_size=chunk_size, progress=progress, progress_metric="g_loss"
+    )
     return state, {k: jnp.concatenate([m[k] for m in history]) for k in METRICS}
 
 

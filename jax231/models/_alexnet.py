@@ -91,8 +91,10 @@ def alexnet(
     conv_groups = tuple(groups if grouped else 1 for grouped in _GROUPED)
     for k in range(1, 5):
         if conv_groups[k] > 1 and (widths[k - 1] % groups or widths[k] % groups):
-            raise ValueError(f"groups: expected a divisor of widths[{k - 1}] and widths[{k}] (conv_{k} is grouped), "
-                             f"got {groups} for widths {widths}")
+            raise ValueError(
+                f"groups: expected a divisor of widths[{k - 1}] and widths[{k}] (conv_{k} is grouped), "
+                f"got {groups} for widths {widths}"
+            )
 
     def features(params: Params, x: Array) -> Array:
         h = x

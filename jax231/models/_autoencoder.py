@@ -74,7 +74,8 @@ def autoencoder(*, image_shape: Shape, code_dim: int, hidden_dims: Sequence[int]
             raise ValueError(f"input_shape: expected {image_shape}, got {tuple(input_shape)}")
         k_enc, k_dec = jax.random.split(rng)
         return _init_mlp(k_enc, "enc", [num_dims, *hidden, code_dim]) | _init_mlp(
-            k_dec, "dec", [code_dim, *hidden[::-1], num_dims])
+            k_dec, "dec", [code_dim, *hidden[::-1], num_dims]
+        )
 
     def encode(params: Params, x: ArrayLike) -> Array:
         x = jnp.asarray(x)

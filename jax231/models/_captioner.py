@@ -131,9 +131,14 @@ def captioner(
     image_shape = tuple(int(s) for s in image_shape)
     if len(image_shape) != 3:
         raise ValueError(f"image_shape: expected (H, W, C), got {image_shape!r}")
-    for name, value in (("vocab_size", vocab_size), ("max_length", max_length), ("embed_dim", embed_dim),
-                        ("hidden_dim", hidden_dim), ("attention_dim", attention_dim), *(
-                            (f"widths[{k}]", w) for k, w in enumerate(widths))):
+    for name, value in (
+        ("vocab_size", vocab_size),
+        ("max_length", max_length),
+        ("embed_dim", embed_dim),
+        ("hidden_dim", hidden_dim),
+        ("attention_dim", attention_dim),
+        *((f"widths[{k}]", w) for k, w in enumerate(widths)),
+    ):
         _check_positive(name, value)
     if cell not in CELLS:
         raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
@@ -151,12 +156,19 @@ def captioner(
         params = {
             "encoder": _init_encoder([next(keys) for _ in widths], (c, *widths)),
             "embed": 0.1 * jax.random.normal(next(keys), (vocab_size, embed_dim)),
-            "init_h": layers.init_affine(next(keys), feature_dim * (1 if attention else grid), hidden_dim,
-                                         init="xavier"),
-            "cell": layers.init_rnn(next(keys), embed_dim + (feature_dim if attention else 0), hidden_dim,
-                                    cell=cell, forget_bias=1.0 if cell == "lstm" else 0.0),
-            "output": layers.init_affine(next(keys), hidden_dim + (feature_dim if attention else 0), vocab_size,
-                                         init="xavier"),
+            "init_h": layers.init_affine(
+                next(keys), feature_dim * (1 if attention else grid), hidden_dim, init="xavier"
+            ),
+            "cell": layers.init_rnn(
+                next(keys),
+                embed_dim + (feature_dim if attention else 0),
+                hidden_dim,
+                cell=cell,
+                forget_bias=1.0 if cell == "lstm" else 0.0,
+            ),
+            "output": layers.init_affine(
+                next(keys), hidden_dim + (feature_dim if attention else 0), vocab_size, init="xavier"
+            ),
         }
         if positions:
             params["positions"] = 0.1 * jax.random.normal(next(keys), (grid, feature_dim))
@@ -196,7 +208,9 @@ def captioner(
             x = jnp.concatenate([x, z], axis=-1)
         else:
             alpha = jnp.full((a.shape[0], grid), 1.0 / grid, a.dtype)
-        carry = layers.lstm_step(params["cell"], carry, x) if cell == "lstm" else layers.rnn_step(params["cell"], carry, x)
+        carry = (
+            layers.lstm_step(params["cell"], carry, x) if cell == "lstm" else layers.rnn_step(params["cell"], carry, x)
+        )
         h_new = carry[0] if cell == "lstm" else carry
         out = jnp.concatenate([h_new, z], axis=-1) if attention else h_new
         return layers.affine(out, params["output"]["w"], params["output"]["b"]), carry, alpha
@@ -223,8 +237,9 @@ def captioner(
         per_token = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
         return jnp.sum(jnp.where(targets != PAD, per_token, 0.0), axis=1)
 
-    def sample(params: Params, images: ArrayLike, *, temperature: float | None = None,
-               rng: PRNGKey | None = None) -> CaptionSample:
+    def sample(
+        params: Params, images: ArrayLike, *, temperature: float | None = None, rng: PRNGKey | None = None
+    ) -> CaptionSample:
         images = check_images(images)
         if temperature is not None:
             temperature = check_temperature(temperature)
@@ -284,16 +299,19 @@ def encoder_classifier(*, image_shape: Sequence[int], widths: Sequence[int], num
     image_shape = tuple(int(s) for s in image_shape)
     factor = 2 ** len(widths)
     if len(image_shape) != 3 or not widths or image_shape[0] % factor or image_shape[1] % factor:
-        raise ValueError(f"image_shape: expected (H, W, C) with H, W divisible by 2**len(widths) = {factor}, "
-                         f"got {image_shape!r}")
+        raise ValueError(
+            f"image_shape: expected (H, W, C) with H, W divisible by 2**len(widths) = {factor}, got {image_shape!r}"
+        )
     for name, value in (("num_classes", num_classes), *((f"widths[{k}]", w) for k, w in enumerate(widths))):
         _check_positive(name, value)
 
     def init(rng: PRNGKey, input_shape: Sequence[int] = image_shape) -> tuple[Params, dict]:
         del input_shape  # fixed by image_shape
         keys = jax.random.split(rng, len(widths) + 1)
-        return {"encoder": _init_encoder(list(keys[:-1]), (image_shape[-1], *widths)),
-                "head": layers.init_affine(keys[-1], widths[-1], num_classes, init="xavier")}, {}
+        return {
+            "encoder": _init_encoder(list(keys[:-1]), (image_shape[-1], *widths)),
+            "head": layers.init_affine(keys[-1], widths[-1], num_classes, init="xavier"),
+        }, {}
 
     def apply(params: Params, state: dict, x: ArrayLike, *, train: bool = False, rng: PRNGKey | None = None):
         del train, rng  # no dropout, no batch norm

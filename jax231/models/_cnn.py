@@ -33,20 +33,26 @@ def _checked_activation(activation: str, *, init: str, drop_rate: float) -> Call
     return layers.get_activation(activation)
 
 
-def _head_init(
-    rng: PRNGKey, in_dim: int, hidden_dims: Sequence[int], num_classes: int, init: str
-) -> Params:
+def _head_init(rng: PRNGKey, in_dim: int, hidden_dims: Sequence[int], num_classes: int, init: str) -> Params:
     """``{'fc_i': ..., 'head': ...}`` affine layers after the flattened features."""
     sizes = (in_dim, *hidden_dims)
     keys = jax.random.split(rng, len(hidden_dims) + 1)
-    params = {f"fc_{i}": layers.init_affine(keys[i], a, b, init=init) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))}
+    params = {
+        f"fc_{i}": layers.init_affine(keys[i], a, b, init=init) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+    }
     params["head"] = layers.init_affine(keys[-1], sizes[-1], num_classes, init=init)
     return params
 
 
 def _head_apply(
-    params: Params, h: Array, *, num_hidden: int, act: Callable[[Array], Array],
-    drop_rate: float, rng: Optional[PRNGKey], train: bool,
+    params: Params,
+    h: Array,
+    *,
+    num_hidden: int,
+    act: Callable[[Array], Array],
+    drop_rate: float,
+    rng: Optional[PRNGKey],
+    train: bool,
 ) -> Array:
     """``[affine - act - dropout] * num_hidden - affine`` on flattened features."""
     for i in range(num_hidden):
@@ -98,8 +104,12 @@ def three_layer_convnet(
         non-``(H, W, C)`` shape or odd ``H``/``W`` (the pool needs even sizes).
     """
     name = "three_layer_convnet"
-    for arg, val in (("num_filters", num_filters), ("filter_size", filter_size),
-                     ("hidden_dim", hidden_dim), ("num_classes", num_classes)):
+    for arg, val in (
+        ("num_filters", num_filters),
+        ("filter_size", filter_size),
+        ("hidden_dim", hidden_dim),
+        ("num_classes", num_classes),
+    ):
         _helpers.check_positive_int(arg, val)
     if filter_size % 2 != 1:
         _helpers.fail("filter_size", "an odd int (to preserve H x W with stride 1)", filter_size)
@@ -184,10 +194,16 @@ def vgg(
     stage_widths, convs_per_stage, hidden_dims = tuple(stage_widths), tuple(convs_per_stage), tuple(hidden_dims)
     if len(stage_widths) != len(convs_per_stage) or not stage_widths:
         _helpers.fail(
-            "stage_widths, convs_per_stage", "non-empty sequences of equal length", None,
-            got_text=f"{stage_widths} and {convs_per_stage}"
+            "stage_widths, convs_per_stage",
+            "non-empty sequences of equal length",
+            None,
+            got_text=f"{stage_widths} and {convs_per_stage}",
         )
-    for arg, seq in (("stage_widths", stage_widths), ("convs_per_stage", convs_per_stage), ("hidden_dims", hidden_dims)):
+    for arg, seq in (
+        ("stage_widths", stage_widths),
+        ("convs_per_stage", convs_per_stage),
+        ("hidden_dims", hidden_dims),
+    ):
         for i, v in enumerate(seq):
             _helpers.check_positive_int(f"{arg}[{i}]", v)
     _helpers.check_positive_int("num_classes", num_classes)
@@ -207,8 +223,14 @@ def vgg(
                     bn = stage[f"bn_{j}"]
                     stats = state[f"stage_{s}"][f"bn_{j}"]
                     x, mean, var = layers.batch_norm(
-                        x, bn["gamma"], bn["beta"], stats["mean"], stats["var"],
-                        train=train, momentum=bn_momentum, axis_name=bn_axis_name,
+                        x,
+                        bn["gamma"],
+                        bn["beta"],
+                        stats["mean"],
+                        stats["var"],
+                        train=train,
+                        momentum=bn_momentum,
+                        axis_name=bn_axis_name,
                     )
                     new_state[f"stage_{s}"][f"bn_{j}"] = {"mean": mean, "var": var}
                 x = act(x)
@@ -220,8 +242,9 @@ def vgg(
         factor = 2 ** len(stage_widths)
         if shape[0] % factor or shape[1] % factor:
             _helpers.fail(
-                f"{name} input_shape", f"H and W divisible by 2**len(stage_widths) = {factor} "
-                "(one 2x2 pool per stage)", shape
+                f"{name} input_shape",
+                f"H and W divisible by 2**len(stage_widths) = {factor} (one 2x2 pool per stage)",
+                shape,
             )
         params: dict = {}
         state: dict = {}
@@ -237,7 +260,9 @@ def vgg(
                     state.setdefault(f"stage_{s}", {})[f"bn_{j}"] = layers.init_batch_norm_stats(width)
                 params[f"stage_{s}"][f"conv_{j}"] = conv
                 c_in = width
-        flat = int(jax.eval_shape(lambda p, x: features(p, x, state, False)[0], params, _helpers.zeros_batch(shape)).shape[-1])
+        flat = int(
+            jax.eval_shape(lambda p, x: features(p, x, state, False)[0], params, _helpers.zeros_batch(shape)).shape[-1]
+        )
         params.update(_head_init(rng, flat, hidden_dims, num_classes, init))
         return params, state
 
@@ -294,8 +319,13 @@ def cnn1d(
       Greydanus, "Scaling down Deep Learning", 2020 (MNIST-1D).
     """
     name = "cnn1d"
-    for arg, val in (("channels", channels), ("num_layers", num_layers), ("kernel_size", kernel_size),
-                     ("stride", stride), ("num_classes", num_classes)):
+    for arg, val in (
+        ("channels", channels),
+        ("num_layers", num_layers),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("num_classes", num_classes),
+    ):
         _helpers.check_positive_int(arg, val)
     act = _checked_activation(activation, init=init, drop_rate=drop_rate)
 

@@ -76,8 +76,8 @@ def unet(*, num_classes: int, widths: Sequence[int] = (16, 32, 64), convs_per_bl
     depth = len(widths) - 1
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
-        if len(input_shape) != 3 or input_shape[0] % 2 ** depth or input_shape[1] % 2 ** depth:
-            raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {2 ** depth}, got {input_shape}")
+        if len(input_shape) != 3 or input_shape[0] % 2**depth or input_shape[1] % 2**depth:
+            raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {2**depth}, got {input_shape}")
         keys = iter(jax.random.split(rng, 3 * len(widths) + 1))
         params: dict = {}
         c = input_shape[-1]
@@ -128,8 +128,9 @@ def _backbone(params: dict, x: Array) -> Array:
     return h
 
 
-def localizer(*, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hidden: int = 128,
-              convs_per_block: int = 1) -> Model:
+def localizer(
+    *, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hidden: int = 128, convs_per_block: int = 1
+) -> Model:
     """Classification + localization of one object: a CNN with two heads.
 
     A convolutional backbone (``len(widths)`` stages, 2x2 max pooling between them) feeds
@@ -163,11 +164,13 @@ def localizer(*, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hid
             raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {stride}, got {input_shape}")
         k1, k2, k3, k4, k5 = jax.random.split(rng, 5)
         flat = (input_shape[0] // stride) * (input_shape[1] // stride) * widths[-1]
-        return {"backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
-                "box_fc": layers.init_affine(k2, flat, hidden),
-                "box_head": layers.init_affine(k3, hidden, 4, init="xavier"),
-                "class_fc": layers.init_affine(k4, widths[-1], hidden),
-                "class_head": layers.init_affine(k5, hidden, num_classes, init="xavier")}, {}
+        return {
+            "backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
+            "box_fc": layers.init_affine(k2, flat, hidden),
+            "box_head": layers.init_affine(k3, hidden, 4, init="xavier"),
+            "class_fc": layers.init_affine(k4, widths[-1], hidden),
+            "class_head": layers.init_affine(k5, hidden, num_classes, init="xavier"),
+        }, {}
 
     def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
         del train, rng
@@ -181,8 +184,9 @@ def localizer(*, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64), hid
     return Model(init_fn, apply_fn)
 
 
-def grid_detector(*, num_classes: int, boxes_per_cell: int = 2, widths: Sequence[int] = (16, 32, 64, 128),
-                  convs_per_block: int = 1) -> Model:
+def grid_detector(
+    *, num_classes: int, boxes_per_cell: int = 2, widths: Sequence[int] = (16, 32, 64, 128), convs_per_block: int = 1
+) -> Model:
     """A single-stage, YOLO-style detector: an ``S x S`` grid of ``B`` boxes and ``C`` class scores.
 
     A fully convolutional backbone downsamples by ``2**(len(widths)-1)`` (so ``S = H /
@@ -205,9 +209,11 @@ def grid_detector(*, num_classes: int, boxes_per_cell: int = 2, widths: Sequence
         if len(input_shape) != 3 or input_shape[0] % stride or input_shape[1] % stride:
             raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {stride}, got {input_shape}")
         k1, k2, k3 = jax.random.split(rng, 3)
-        return {"backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
-                "neck": layers.init_conv(k2, 3, widths[-1], widths[-1]),
-                "head": layers.init_conv(k3, 1, widths[-1], 5 * b + num_classes, init="xavier")}, {}
+        return {
+            "backbone": _init_backbone(k1, input_shape[-1], widths, convs_per_block),
+            "neck": layers.init_conv(k2, 3, widths[-1], widths[-1]),
+            "head": layers.init_conv(k3, 1, widths[-1], 5 * b + num_classes, init="xavier"),
+        }, {}
 
     def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
         del train, rng

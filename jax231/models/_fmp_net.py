@@ -102,8 +102,9 @@ def fmp_convnet(
         for k in range(num_layers):
             p = params[f"conv_{k}"]
             h = layers.relu(layers.conv2d(h, p["w"], p["b"], padding="SAME"))
-            h = layers.spatial_dropout(h, drop_rate=spatial_drop_rate, rng=_helpers.fold_rng(rng, 2000 + k),
-                                       train=train)
+            h = layers.spatial_dropout(
+                h, drop_rate=spatial_drop_rate, rng=_helpers.fold_rng(rng, 2000 + k), train=train
+            )
             h = pool_fn(h, jax.random.fold_in(regions, k))
         return layers.global_avg_pool(h)
 

@@ -75,16 +75,18 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
         params |= {f"bn_{i}": layers.init_norm(n) for i, n in enumerate(channels)}
         return params, {f"bn_{i}": layers.init_batch_norm_stats(n) for i, n in enumerate(channels)}
 
-    def apply_fn(params: Params, state: ModelState, z: ArrayLike, *, train: bool,
-                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+    def apply_fn(
+        params: Params, state: ModelState, z: ArrayLike, *, train: bool, rng: PRNGKey | None = None
+    ) -> tuple[Array, ModelState]:
         del rng
         z = jnp.asarray(z)
         _helpers.check_batch("dcgan_generator", z, rank=2, layout="(N, Z)")
         new_state = {}
 
         def bn_relu(i, x):
-            y, new_state[f"bn_{i}"] = _helpers.batch_norm(params[f"bn_{i}"], state[f"bn_{i}"], x, train=train,
-                                                         momentum=bn_momentum, axis_name=None)
+            y, new_state[f"bn_{i}"] = _helpers.batch_norm(
+                params[f"bn_{i}"], state[f"bn_{i}"], x, train=train, momentum=bn_momentum, axis_name=None
+            )
             return layers.relu(y)
 
         x = bn_relu(0, layers.affine(z, params["project"]["w"], params["project"]["b"]))
@@ -120,8 +122,9 @@ def dcgan_discriminator(*, width: int = 32) -> _model.Model:
         }
         return params, {}
 
-    def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+    def apply_fn(
+        params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: PRNGKey | None = None
+    ) -> tuple[Array, ModelState]:
         del train, rng
         x = jnp.asarray(x)
         _helpers.check_batch("dcgan_discriminator", x, rank=4, layout="(N, H, W, C)")
@@ -143,8 +146,9 @@ def mlp_generator(*, out_dim: int = 2, hidden_dim: int = 128, num_layers: int = 
 
 def mlp_discriminator(*, hidden_dim: int = 128, num_layers: int = 2) -> _model.Model:
     """An MLP discriminator ``x -> (affine, LeakyReLU 0.2) x num_layers -> affine (1 logit)``."""
-    return _mlp_net(out_dim=1, hidden_dim=hidden_dim, num_layers=num_layers,
-                    activation=lambda x: layers.leaky_relu(x, _LEAK))
+    return _mlp_net(
+        out_dim=1, hidden_dim=hidden_dim, num_layers=num_layers, activation=lambda x: layers.leaky_relu(x, _LEAK)
+    )
 
 
 def _mlp_net(*, out_dim: int, hidden_dim: int, num_layers: int, activation) -> _model.Model:
@@ -160,8 +164,9 @@ def _mlp_net(*, out_dim: int, hidden_dim: int, num_layers: int, activation) -> _
         params["out"] = layers.init_affine(k[-1], hidden_dim, out_dim, init="xavier")
         return params, {}
 
-    def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: PRNGKey | None = None) -> tuple[Array, ModelState]:
+    def apply_fn(
+        params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: PRNGKey | None = None
+    ) -> tuple[Array, ModelState]:
         del train, rng
         h = jnp.asarray(x)
         _helpers.check_batch("mlp", h, rank=2, layout="(N, D)")

@@ -48,8 +48,7 @@ def check_input_shape(model: str, input_shape: Sequence[int], *, rank: int, layo
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != rank or any(s < 1 for s in shape):
-        fail(f"{model} input_shape", f"{layout} of positive sizes (without the batch dimension)",
-             tuple(input_shape))
+        fail(f"{model} input_shape", f"{layout} of positive sizes (without the batch dimension)", tuple(input_shape))
     return shape
 
 
@@ -64,15 +63,23 @@ def check_batch(model: str, x: Array, *, rank: int, layout: str, channels: Optio
 def check_features(model: str, x: Array, expected: int, *, what: str) -> None:
     """Raises ValueError when a flattened feature size does not match the weights."""
     if x.shape[-1] != expected:
-        fail(f"{model} {what}", f"{expected} features, those of the parameters (was init called with "
-             "another input_shape?)", None, got_text=f"{x.shape[-1]} features")
+        fail(
+            f"{model} {what}",
+            f"{expected} features, those of the parameters (was init called with another input_shape?)",
+            None,
+            got_text=f"{x.shape[-1]} features",
+        )
 
 
 def require_rng(model: str, rng: Optional[PRNGKey], *, train: bool, stochastic: bool) -> None:
     """Raises ValueError when stochastic layers are active in train mode without an rng."""
     if train and stochastic and rng is None:
-        fail(f"{model} rng", "a jax.random key: apply(..., train=True) needs rng= because dropout, "
-             "DropConnect or stochastic depth is active", None)
+        fail(
+            f"{model} rng",
+            "a jax.random key: apply(..., train=True) needs rng= because dropout, "
+            "DropConnect or stochastic depth is active",
+            None,
+        )
 
 
 def split_rng(rng: Optional[PRNGKey], num: int) -> list[Optional[PRNGKey]]:
@@ -97,8 +104,14 @@ def batch_norm(
 ) -> tuple[Array, ModelState]:
     """Applies ``layers.batch_norm`` with ``params={'gamma', 'beta'}``, ``state={'mean', 'var'}``."""
     y, mean, var = layers.batch_norm(
-        x, params["gamma"], params["beta"], state["mean"], state["var"],
-        train=train, momentum=momentum, axis_name=axis_name,
+        x,
+        params["gamma"],
+        params["beta"],
+        state["mean"],
+        state["var"],
+        train=train,
+        momentum=momentum,
+        axis_name=axis_name,
     )
     return y, {"mean": mean, "var": var}
 
@@ -109,8 +122,9 @@ def init_conv_no_bias(rng: PRNGKey, window: int, c_in: int, c_out: int, *, init:
     return {"w": layers.init_conv(rng, window, c_in, c_out, init=init)["w"]}
 
 
-def init_residual_block(rng: PRNGKey, convs: Sequence[tuple[int, int, int]], *, in_channels: int,
-                        out_channels: int, stride: int, init: str) -> tuple[Params, ModelState]:
+def init_residual_block(
+    rng: PRNGKey, convs: Sequence[tuple[int, int, int]], *, in_channels: int, out_channels: int, stride: int, init: str
+) -> tuple[Params, ModelState]:
     """Parameters and BN statistics of a residual block: ``conv_j``/``bn_j`` per ``(window, c_in, c_out)``
     of ``convs`` (bias-free convolutions, each followed by BatchNorm), and a 1x1 projection shortcut
     ``shortcut_conv``/``shortcut_bn`` when ``stride != 1`` or the channel count changes (ResNet, ResNeXt)."""

@@ -129,15 +129,19 @@ def mlp(
         for i in range(len(hidden_sizes)):
             w, b = params[f"dense_{i}"]["w"], params[f"dense_{i}"]["b"]
             if drop_connect_rate > 0:
-                w = layers.drop_connect(
-                    w, drop_rate=drop_connect_rate, rng=_helpers.fold_rng(rng, 2 * i), train=train
-                )
+                w = layers.drop_connect(w, drop_rate=drop_connect_rate, rng=_helpers.fold_rng(rng, 2 * i), train=train)
             h = layers.affine(h, w, b)
             if norm == "batch":
                 p, s = params[f"norm_{i}"], state[f"norm_{i}"]
                 h, mean, var = layers.batch_norm(
-                    h, p["gamma"], p["beta"], s["mean"], s["var"],
-                    train=train, momentum=bn_momentum, axis_name=bn_axis_name,
+                    h,
+                    p["gamma"],
+                    p["beta"],
+                    s["mean"],
+                    s["var"],
+                    train=train,
+                    momentum=bn_momentum,
+                    axis_name=bn_axis_name,
                 )
                 new_state[f"norm_{i}"] = {"mean": mean, "var": var}
             elif norm == "layer":

@@ -24,9 +24,19 @@ from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 __all__ = ["mobilenet", "DEFAULT_BLOCKS"]
 
 DEFAULT_BLOCKS: tuple[tuple[int, int], ...] = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 """``(out_channels, stride)`` of the 13 depthwise-separable blocks of MobileNet v1
 (Howard et al., table 1). With the stem at stride 1 (instead of 2) a 32x32 CIFAR
@@ -134,4 +144,3 @@ def mobilenet(
         return scores, (new_state if train else state)
 
     return _model.Model(init_fn, apply_fn)
-

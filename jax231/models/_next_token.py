@@ -59,10 +59,10 @@ def next_token_rnn(
         that are not an integer ``(N, T)`` array.
     """
     if num_classes is not None and num_classes != vocab_size:
-        _helpers.fail("num_classes", f"the vocabulary size {vocab_size} (the classes are the next tokens)",
-                      num_classes)
-    lm = char_lm(vocab_size=vocab_size, hidden_dim=hidden_dim, embed_dim=embed_dim, cell=cell, init=init,
-                 num_layers=num_layers)
+        _helpers.fail("num_classes", f"the vocabulary size {vocab_size} (the classes are the next tokens)", num_classes)
+    lm = char_lm(
+        vocab_size=vocab_size, hidden_dim=hidden_dim, embed_dim=embed_dim, cell=cell, init=init, num_layers=num_layers
+    )
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         _helpers.check_input_shape("next_token_rnn", input_shape, rank=1, layout="(T,)")

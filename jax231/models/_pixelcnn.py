@@ -53,8 +53,7 @@ def _groups(num_channels: int, colors: int) -> np.ndarray:
     return (np.arange(num_channels) * colors) // num_channels
 
 
-def causal_mask(window: int, in_channels: int, out_channels: int, *, mask_type: str,
-                colors: int = 1) -> np.ndarray:
+def causal_mask(window: int, in_channels: int, out_channels: int, *, mask_type: str, colors: int = 1) -> np.ndarray:
     """The 0/1 mask of a masked convolution, shape ``(F, F, C_in, C_out)`` (HWIO).
 
     Args:
@@ -88,8 +87,7 @@ def causal_mask(window: int, in_channels: int, out_channels: int, *, mask_type: 
     return mask
 
 
-def masked_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mask_type: str,
-                  colors: int = 1) -> Array:
+def masked_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mask_type: str, colors: int = 1) -> Array:
     """A 'SAME' stride-1 convolution whose filter is multiplied by :func:`causal_mask`.
 
     .. math:: y = b + x * (w \\odot m)
@@ -109,8 +107,15 @@ def masked_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mas
     return layers.conv2d(x, jnp.asarray(w) * mask, b, stride=1, padding=f // 2)
 
 
-def pixel_cnn(*, levels: int, features: int = 64, num_layers: int = 5, first_window: int = 7,
-              window: int = 3, head_features: int = 128) -> AutoregressiveModel:
+def pixel_cnn(
+    *,
+    levels: int,
+    features: int = 64,
+    num_layers: int = 5,
+    first_window: int = 7,
+    window: int = 3,
+    head_features: int = 128,
+) -> AutoregressiveModel:
     """A PixelCNN over images with ``levels`` intensity values per channel.
 
     Layers (every convolution masked, the input centred to ``2x - 1``):
@@ -172,10 +177,12 @@ def pixel_cnn(*, levels: int, features: int = 64, num_layers: int = 5, first_win
         del rng
         return categorical_nll(logits_fn(params, x), to_levels(x, levels))
 
-    def sample_fn(params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *,
-                  temperature: float | ArrayLike = 1.0) -> Array:
-        return sample_raster(lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels,
-                             temperature=temperature)
+    def sample_fn(
+        params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *, temperature: float | ArrayLike = 1.0
+    ) -> Array:
+        return sample_raster(
+            lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels, temperature=temperature
+        )
 
     return AutoregressiveModel(init_fn, logits_fn, loss_fn, sample_fn, levels)
 

@@ -78,9 +78,11 @@ def pixel_rnn(*, levels: int, hidden_dim: int = 128, embed_dim: int = 32) -> Aut
         del rng
         return categorical_nll(logits_fn(params, x), to_levels(x, levels))
 
-    def sample_fn(params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *,
-                  temperature: float | ArrayLike = 1.0) -> Array:
-        return sample_raster(lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels,
-                             temperature=temperature)
+    def sample_fn(
+        params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *, temperature: float | ArrayLike = 1.0
+    ) -> Array:
+        return sample_raster(
+            lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels, temperature=temperature
+        )
 
     return AutoregressiveModel(init_fn, logits_fn, loss_fn, sample_fn, levels)

@@ -95,8 +95,7 @@ def deep_quadratic_hessian(*, seed: int = 42, num_small: int = 90, num_large: in
     return DeepQuadratic(hessian=hessian, eigenvalues=eigenvalues, rotation=rotation)
 
 
-def noisy_quadratic(*, hessian: ArrayLike, init_value: float = 1.0,
-                    num_classes: Optional[int] = None) -> _model.Model:
+def noisy_quadratic(*, hessian: ArrayLike, init_value: float = 1.0, num_classes: Optional[int] = None) -> _model.Model:
     """The noisy quadratic :math:`\\tfrac12 (\\theta - x)^\\top Q (\\theta - x)` as a model of its residual.
 
     ``apply`` returns :math:`r = (\\theta - x) L` (``(N, D)``) with
@@ -127,12 +126,14 @@ def noisy_quadratic(*, hessian: ArrayLike, init_value: float = 1.0,
         del rng  # deterministic start, as DeepOBS
         shape = _helpers.check_input_shape("noisy_quadratic", input_shape, rank=1, layout="(D,)")
         if shape[0] != dim:
-            _helpers.fail("noisy_quadratic input_shape", f"({dim},), the Hessian's dimension", None,
-                          got_text=str(shape))
+            _helpers.fail(
+                "noisy_quadratic input_shape", f"({dim},), the Hessian's dimension", None, got_text=str(shape)
+            )
         return {"theta": jnp.full((dim,), init_value, jnp.float32)}, {}
 
-    def apply_fn(params: Params, state: ModelState, x: ArrayLike, *, train: bool,
-                 rng: Optional[PRNGKey] = None) -> tuple[Array, ModelState]:
+    def apply_fn(
+        params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: Optional[PRNGKey] = None
+    ) -> tuple[Array, ModelState]:
         del train, rng
         x = jnp.asarray(x)
         _helpers.check_batch("noisy_quadratic", x, rank=2, layout="(N, D)", channels=dim)

@@ -37,9 +37,7 @@ _EXPANSION = {"basic": 1, "bottleneck": 4}
 _CONVS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
 
 
-def _block_init(
-    rng: PRNGKey, block: str, c_in: int, width: int, stride: int, init: str
-) -> tuple[Params, ModelState]:
+def _block_init(rng: PRNGKey, block: str, c_in: int, width: int, stride: int, init: str) -> tuple[Params, ModelState]:
     """Parameters and BN statistics of one residual block."""
     c_out = width * _EXPANSION[block]
     if block == "basic":
@@ -103,8 +101,10 @@ def resnet(
     per_block = _CONVS_PER_BLOCK[block] * num_stages
     if depth < per_block + 2 or (depth - 2) % per_block:
         _helpers.fail(
-            "depth", f"{per_block}*n + 2 for block={block!r} with num_stages={num_stages} "
-            f"(n >= 1 blocks per stage, e.g. {per_block + 2}, {2 * per_block + 2}, {3 * per_block + 2})", depth
+            "depth",
+            f"{per_block}*n + 2 for block={block!r} with num_stages={num_stages} "
+            f"(n >= 1 blocks per stage, e.g. {per_block + 2}, {2 * per_block + 2}, {3 * per_block + 2})",
+            depth,
         )
     blocks_per_stage = (depth - 2) // per_block
     total_blocks = blocks_per_stage * num_stages
@@ -167,8 +167,12 @@ def resnet(
                 index = s * blocks_per_stage + b + 1  # l = 1 .. L
                 survival = 1.0 - index / total_blocks * stochastic_depth_rate
                 h, new_state[f"stage_{s}"][f"block_{b}"] = block_apply(
-                    params[f"stage_{s}"][f"block_{b}"], state[f"stage_{s}"][f"block_{b}"], h,
-                    stride=2 if (s > 0 and b == 0) else 1, survival=survival, train=train,
+                    params[f"stage_{s}"][f"block_{b}"],
+                    state[f"stage_{s}"][f"block_{b}"],
+                    h,
+                    stride=2 if (s > 0 and b == 0) else 1,
+                    survival=survival,
+                    train=train,
                     rng=_helpers.fold_rng(rng, index),
                 )
         h = layers.global_avg_pool(h)

@@ -34,7 +34,13 @@ __all__ = ["init_resnext_block", "resnext", "resnext_block"]
 
 
 def init_resnext_block(
-    rng: PRNGKey, in_channels: int, inner_channels: int, out_channels: int, *, cardinality: int, stride: int,
+    rng: PRNGKey,
+    in_channels: int,
+    inner_channels: int,
+    out_channels: int,
+    *,
+    cardinality: int,
+    stride: int,
     init: str = "he",
 ) -> tuple[Params, ModelState]:
     """Params and BN statistics of one block.
@@ -49,15 +55,26 @@ def init_resnext_block(
     """
     if inner_channels % cardinality:
         raise ValueError(f"cardinality: expected a divisor of the inner width {inner_channels}, got {cardinality}")
-    convs = [(1, in_channels, inner_channels), (3, inner_channels // cardinality, inner_channels),
-             (1, inner_channels, out_channels)]
-    return _helpers.init_residual_block(rng, convs, in_channels=in_channels, out_channels=out_channels,
-                                        stride=stride, init=init)
+    convs = [
+        (1, in_channels, inner_channels),
+        (3, inner_channels // cardinality, inner_channels),
+        (1, inner_channels, out_channels),
+    ]
+    return _helpers.init_residual_block(
+        rng, convs, in_channels=in_channels, out_channels=out_channels, stride=stride, init=init
+    )
 
 
 def resnext_block(
-    params: Params, state: ModelState, x: ArrayLike, *, cardinality: int, stride: int, train: bool,
-    bn_momentum: float = 0.9, bn_axis_name: Optional[str] = None,
+    params: Params,
+    state: ModelState,
+    x: ArrayLike,
+    *,
+    cardinality: int,
+    stride: int,
+    train: bool,
+    bn_momentum: float = 0.9,
+    bn_axis_name: Optional[str] = None,
 ) -> tuple[Array, ModelState]:
     """One ResNeXt block (module docstring).
 
@@ -138,13 +155,19 @@ def resnext(
     name = "resnext"
     blocks_per_stage, widths = tuple(blocks_per_stage), tuple(widths)
     if not blocks_per_stage or len(blocks_per_stage) != len(widths):
-        raise ValueError(f"blocks_per_stage, widths: expected non-empty sequences of equal length, "
-                         f"got {blocks_per_stage} and {widths}")
+        raise ValueError(
+            f"blocks_per_stage, widths: expected non-empty sequences of equal length, "
+            f"got {blocks_per_stage} and {widths}"
+        )
     for arg, seq in (("blocks_per_stage", blocks_per_stage), ("widths", widths)):
         for i, v in enumerate(seq):
             _helpers.check_positive_int(f"{arg}[{i}]", v)
-    for arg, val in (("cardinality", cardinality), ("group_width", group_width), ("stem_width", stem_width),
-                     ("num_classes", num_classes)):
+    for arg, val in (
+        ("cardinality", cardinality),
+        ("group_width", group_width),
+        ("stem_width", stem_width),
+        ("num_classes", num_classes),
+    ):
         _helpers.check_positive_int(arg, val)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
     bn_kw: dict[str, Any] = dict(bn_momentum=bn_momentum, bn_axis_name=bn_axis_name)
@@ -163,8 +186,13 @@ def resnext(
             params[f"stage_{s}"], state[f"stage_{s}"] = {}, {}
             for b in range(num_blocks):
                 p, st = init_resnext_block(
-                    jax.random.fold_in(k_blocks, 100 * s + b), c_in, cardinality * group_width * 2**s, widths[s],
-                    cardinality=cardinality, stride=stride_of(s, b), init=init,
+                    jax.random.fold_in(k_blocks, 100 * s + b),
+                    c_in,
+                    cardinality * group_width * 2**s,
+                    widths[s],
+                    cardinality=cardinality,
+                    stride=stride_of(s, b),
+                    init=init,
                 )
                 params[f"stage_{s}"][f"block_{b}"], state[f"stage_{s}"][f"block_{b}"] = p, st
                 c_in = widths[s]
@@ -178,14 +206,20 @@ def resnext(
         x = jnp.asarray(x)
         _helpers.check_batch(name, x, rank=4, layout="(N, H, W, C)", channels=params["stem"]["conv"]["w"].shape[2])
         new_state: dict = {}
-        h, new_state["stem"] = _helpers.stem(params["stem"], state["stem"], x, train=train,
-                                           momentum=bn_momentum, axis_name=bn_axis_name)
+        h, new_state["stem"] = _helpers.stem(
+            params["stem"], state["stem"], x, train=train, momentum=bn_momentum, axis_name=bn_axis_name
+        )
         for s, num_blocks in enumerate(blocks_per_stage):
             new_state[f"stage_{s}"] = {}
             for b in range(num_blocks):
                 h, new_state[f"stage_{s}"][f"block_{b}"] = resnext_block(
-                    params[f"stage_{s}"][f"block_{b}"], state[f"stage_{s}"][f"block_{b}"], h,
-                    cardinality=cardinality, stride=stride_of(s, b), train=train, **bn_kw,
+                    params[f"stage_{s}"][f"block_{b}"],
+                    state[f"stage_{s}"][f"block_{b}"],
+                    h,
+                    cardinality=cardinality,
+                    stride=stride_of(s, b),
+                    train=train,
+                    **bn_kw,
                 )
         h = layers.global_avg_pool(h)
         scores = layers.affine(h, params["head"]["w"], params["head"]["b"])

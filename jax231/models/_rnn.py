@@ -90,9 +90,7 @@ def stack_layers(params: Params) -> list[Params]:
     return [params["cells"][f"layer_{i}"] for i in range(len(params["cells"]))]
 
 
-def run_stack(
-    cell: str, cells: list[Params], xs: Array, carries: tuple[Carry, ...]
-) -> tuple[Array, tuple[Carry, ...]]:
+def run_stack(cell: str, cells: list[Params], xs: Array, carries: tuple[Carry, ...]) -> tuple[Array, tuple[Carry, ...]]:
     """Runs stacked cells: layer ``layer`` scans the hidden states of layer ``layer - 1``.
 
     .. math:: h^{(0)}_t = x_t, \\qquad h^{(l)}_t = \\mathrm{cell}_l(h^{(l)}_{t-1}, h^{(l-1)}_t), \\quad l = 1..L
@@ -187,11 +185,19 @@ def rnn_classifier(
 
 
 def lstm_classifier(
-    *, hidden_dim: int = 64, num_classes: int = 10, init: str = "xavier", forget_bias: float = 1.0,
+    *,
+    hidden_dim: int = 64,
+    num_classes: int = 10,
+    init: str = "xavier",
+    forget_bias: float = 1.0,
     num_layers: int = 1,
 ) -> _model.Model:
     return _recurrent_classifier(
-        "lstm", hidden_dim=hidden_dim, num_classes=num_classes, init=init, forget_bias=forget_bias,
+        "lstm",
+        hidden_dim=hidden_dim,
+        num_classes=num_classes,
+        init=init,
+        forget_bias=forget_bias,
         num_layers=num_layers,
     )
 
@@ -204,12 +210,20 @@ def gru_classifier(
     )
 
 
-rnn_classifier.__doc__ = _CLASSIFIER_DOC.format(title="vanilla RNN", cell="rnn", biases="'b'", gates=1, nbias=1, extra="")
+rnn_classifier.__doc__ = _CLASSIFIER_DOC.format(
+    title="vanilla RNN", cell="rnn", biases="'b'", gates=1, nbias=1, extra=""
+)
 lstm_classifier.__doc__ = _CLASSIFIER_DOC.format(
-    title="LSTM", cell="lstm", biases="'b'", gates=4, nbias=1,
+    title="LSTM",
+    cell="lstm",
+    biases="'b'",
+    gates=4,
+    nbias=1,
     extra="\n      forget_bias: initial forget-gate bias (1.0, Jozefowicz et al. 2015).",
 )
-gru_classifier.__doc__ = _CLASSIFIER_DOC.format(title="GRU", cell="gru", biases="'bx', 'bh'", gates=3, nbias=2, extra="")
+gru_classifier.__doc__ = _CLASSIFIER_DOC.format(
+    title="GRU", cell="gru", biases="'bx', 'bh'", gates=3, nbias=2, extra=""
+)
 
 
 # ----------------------------------------------------------------------------
@@ -282,8 +296,12 @@ def char_lm(
         for tokens that are not an integer ``(N, T)`` array, an empty prefix or a
         non-positive temperature.
     """
-    for arg, val in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim), ("embed_dim", embed_dim),
-                     ("num_layers", num_layers)):
+    for arg, val in (
+        ("vocab_size", vocab_size),
+        ("hidden_dim", hidden_dim),
+        ("embed_dim", embed_dim),
+        ("num_layers", num_layers),
+    ):
         _helpers.check_positive_int(arg, val)
     _helpers.check_choice("cell", cell, CELLS)
     _helpers.check_choice("init", init, tuple(layers.INITIALIZERS))
@@ -327,7 +345,9 @@ def char_lm(
     ) -> Array:
         prefix = jnp.asarray(prefix)
         if prefix.ndim != 1 or prefix.shape[0] < 1:
-            _helpers.fail("char_lm.sample prefix", "a non-empty (P,) token array", None, got_text=f"shape {prefix.shape}")
+            _helpers.fail(
+                "char_lm.sample prefix", "a non-empty (P,) token array", None, got_text=f"shape {prefix.shape}"
+            )
         _helpers.check_positive_int("length", length)
         try:
             concrete = float(temperature)  # type: ignore[arg-type]  # traced raises below

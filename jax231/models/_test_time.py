@@ -138,7 +138,7 @@ def tta_views(images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int 
     _, h, w, _ = images.shape
     padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     offsets = [(pad, pad)] if crops == 1 else [(pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad)]
-    views = [padded[:, i:i + h, j:j + w] for i, j in offsets]
+    views = [padded[:, i : i + h, j : j + w] for i, j in offsets]
     if flip:
         views += [v[:, :, ::-1] for v in views]
     return jnp.stack(views)

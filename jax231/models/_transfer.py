@@ -51,7 +51,7 @@ def last_groups(params: Params, n: int) -> tuple[str, ...]:
     groups = param_groups(params)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(groups):
         raise ValueError(f"n: expected an int in [0, {len(groups)}] (groups {list(groups)}), got {n!r}")
-    return groups[len(groups) - n:]
+    return groups[len(groups) - n :]
 
 
 def group_labels(params: Params, groups: Mapping[str, str] | None = None) -> PyTree:
@@ -64,8 +64,9 @@ def group_labels(params: Params, groups: Mapping[str, str] | None = None) -> PyT
     if groups is not None:
         unknown, missing = sorted(set(groups) - set(names)), sorted(set(names) - set(groups))
         if unknown or missing:
-            raise ValueError(f"groups: expected a label for each of {list(names)}, got unknown {unknown}, "
-                             f"missing {missing}")
+            raise ValueError(
+                f"groups: expected a label for each of {list(names)}, got unknown {unknown}, missing {missing}"
+            )
     label = (lambda g: g) if groups is None else groups.__getitem__
     return {g: _fill(params[g], label(g)) for g in params}
 
@@ -92,8 +93,9 @@ def freeze_labels(params: Params, trainable: Sequence[str]) -> PyTree:
 def _stage_index(name: str, stage: str, num_stages: int, prefix: str = "stage") -> int:
     match = re.fullmatch(prefix + r"_(\d+)", str(stage))
     if not match or int(match.group(1)) >= num_stages:
-        raise ValueError(f"stage: expected one of {[f'{prefix}_{s}' for s in range(num_stages)]} for {name}, "
-                         f"got {stage!r}")
+        raise ValueError(
+            f"stage: expected one of {[f'{prefix}_{s}' for s in range(num_stages)]} for {name}, got {stage!r}"
+        )
     return int(match.group(1))
 
 
@@ -127,17 +129,19 @@ def stage_features(name: str, stage: str, **config: Any) -> Callable[[Params, Mo
         widths = tuple(config.get("stage_widths", (64, 128, 256, 512, 512)))
         convs = tuple(config.get("convs_per_stage", (2, 2, 3, 3, 3)))
         s = _stage_index(name, stage, len(widths))
-        model = vgg(**(dict(config) | {"stage_widths": widths[:s + 1], "convs_per_stage": convs[:s + 1],
-                                       "hidden_dims": ()}))
+        model = vgg(
+            **(dict(config) | {"stage_widths": widths[: s + 1], "convs_per_stage": convs[: s + 1], "hidden_dims": ()})
+        )
         groups = [f"stage_{i}" for i in range(s + 1)]
     elif name == "mlp":
         hidden = tuple(config.get("hidden_sizes", (100,)))
         s = _stage_index(name, stage, len(hidden), prefix="dense")
-        model = mlp(**(dict(config) | {"hidden_sizes": hidden[:s + 1]}))
+        model = mlp(**(dict(config) | {"hidden_sizes": hidden[: s + 1]}))
         groups = [f"{kind}_{i}" for i in range(s + 1) for kind in ("dense", "norm")]
     else:
-        raise ValueError(f"name: expected one of {list(FEATURE_MODELS)} (models stage_features can truncate), "
-                         f"got {name!r}")
+        raise ValueError(
+            f"name: expected one of {list(FEATURE_MODELS)} (models stage_features can truncate), got {name!r}"
+        )
 
     def features(params: Params, state: ModelState, x: ArrayLike) -> Array:
         kept = [g for g in groups if g in params]

@@ -124,12 +124,20 @@ def _mlp(params: Params, prefix: str, h: Array, depth: int) -> Array:
 def _init_mlp(rng: PRNGKey, prefix: str, sizes: Sequence[int]) -> Params:
     keys = jax.random.split(rng, len(sizes) - 1)
     last = len(sizes) - 2
-    return {f"{prefix}_{i}": layers.init_affine(k, sizes[i], sizes[i + 1], init="xavier" if i == last else "he")
-            for i, k in enumerate(keys)}
+    return {
+        f"{prefix}_{i}": layers.init_affine(k, sizes[i], sizes[i + 1], init="xavier" if i == last else "he")
+        for i, k in enumerate(keys)
+    }
 
 
-def vae(*, image_shape: Shape, latent_dim: int, hidden_dims: Sequence[int] = (256, 256),
-        decoder: str = "categorical", levels: int = 17) -> VAE:
+def vae(
+    *,
+    image_shape: Shape,
+    latent_dim: int,
+    hidden_dims: Sequence[int] = (256, 256),
+    decoder: str = "categorical",
+    levels: int = 17,
+) -> VAE:
     """A fully connected VAE on images of ``image_shape`` (see the module docstring).
 
     Params: ``{'enc_i': {'w', 'b'}, 'dec_i': {'w', 'b'}}`` (the last encoder layer
@@ -228,5 +236,16 @@ def vae(*, image_shape: Shape, latent_dim: int, hidden_dims: Sequence[int] = (25
         z = temperature * jax.random.normal(rng, (num_samples, latent_dim))
         return mean_image(params, z)
 
-    return VAE(init_fn, encode, decode, log_likelihood, elbo, loss, importance_log_likelihood,
-               mean_image, sample, latent_dim, decoder)
+    return VAE(
+        init_fn,
+        encode,
+        decode,
+        log_likelihood,
+        elbo,
+        loss,
+        importance_log_likelihood,
+        mean_image,
+        sample,
+        latent_dim,
+        decoder,
+    )

@@ -73,7 +73,9 @@ def _check_labels(y_train: ArrayLike, num_train: int) -> Array:
 
 def _check_k(k: int, num_train: int, *, argument: str = "k") -> None:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= num_train:
-        raise ValueError(f"{argument} must be an integer with 1 <= {argument} <= {num_train} (the training set size), got {k!r}")
+        raise ValueError(
+            f"{argument} must be an integer with 1 <= {argument} <= {num_train} (the training set size), got {k!r}"
+        )
 
 
 def _num_classes(y: Array, num_classes: Optional[int]) -> int:
@@ -169,9 +171,7 @@ def _predict_ks(
 # ----------------------------------------------------------------------------
 
 
-def distances(
-    x_test: ArrayLike, x_train: ArrayLike, *, metric: str = "l2", chunk_size: Optional[int] = None
-) -> Array:
+def distances(x_test: ArrayLike, x_train: ArrayLike, *, metric: str = "l2", chunk_size: Optional[int] = None) -> Array:
     """All pairwise distances between test and training examples, without a Python loop.
 
     .. math::
@@ -324,8 +324,13 @@ def cross_validate(
     for fold in folds:
         train_idx = np.setdiff1d(np.arange(n), fold)
         preds = predict_many(
-            rows[train_idx], labels[train_idx], rows[fold], ks=ks, metric=metric,
-            num_classes=classes, chunk_size=chunk_size,
+            rows[train_idx],
+            labels[train_idx],
+            rows[fold],
+            ks=ks,
+            metric=metric,
+            num_classes=classes,
+            chunk_size=chunk_size,
         )
         accuracies.append(jnp.mean(preds == labels[fold][None, :], axis=1))
     return jnp.stack(accuracies, axis=1).astype(jnp.float32)

@@ -61,8 +61,14 @@ Direction = Callable[[Updates, Updates, Updates, Array, ArrayLike, ArrayLike, Ar
 MomentState = TypeVar("MomentState", bound=tuple)
 
 
-def moment_rule(spec: dict[str, Any], *, decoupled_decay: bool, name: str, state_type: Callable[..., MomentState],
-                direction: Direction) -> GradientTransformation:
+def moment_rule(
+    spec: dict[str, Any],
+    *,
+    decoupled_decay: bool,
+    name: str,
+    state_type: Callable[..., MomentState],
+    direction: Direction,
+) -> GradientTransformation:
     """The Adam family's rule (Adam, AdamW, NAdam, NAdamW): two moments and a direction.
 
     Per update: 1. ``t <- t + 1``; 2. ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``;
@@ -85,9 +91,7 @@ def moment_rule(spec: dict[str, Any], *, decoupled_decay: bool, name: str, state
             hyperparams=init_hyperparams(spec),
         )
 
-    def update(
-        grads: Updates, state: Any, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, MomentState]:
+    def update(grads: Updates, state: Any, params: Params | None = None, **extra: Any) -> tuple[Updates, MomentState]:
         del extra
         check_tree_match(grads, state.first_moment, reference_name="state.first_moment")
         if decoupled_decay and params is None:
@@ -111,8 +115,9 @@ def moment_rule(spec: dict[str, Any], *, decoupled_decay: bool, name: str, state
 
 
 def _adam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransformation:
-    return moment_rule(spec, decoupled_decay=decoupled_decay, name="adamw", state_type=AdamState,
-                       direction=adam_direction)
+    return moment_rule(
+        spec, decoupled_decay=decoupled_decay, name="adamw", state_type=AdamState, direction=adam_direction
+    )
 
 
 def adam(

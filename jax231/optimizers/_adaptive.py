@@ -44,9 +44,7 @@ class AdagradState(NamedTuple):
 
 def _scaled_step(grads: Updates, grad_squared: Updates, alpha: Array, eps: Array) -> Updates:
     """``-alpha * g / (sqrt(G) + eps)`` leaf by leaf, in the dtype of ``G``."""
-    return jax.tree_util.tree_map(
-        lambda g, G: (-alpha * g / (jnp.sqrt(G) + eps)).astype(G.dtype), grads, grad_squared
-    )
+    return jax.tree_util.tree_map(lambda g, G: (-alpha * g / (jnp.sqrt(G) + eps)).astype(G.dtype), grads, grad_squared)
 
 
 def adagrad(learning_rate: ScalarOrSchedule = 1e-2, *, eps: float = 1e-8) -> GradientTransformation:

@@ -71,9 +71,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     Returns:
       The new parameters.
     """
-    return jax.tree_util.tree_map(
-        lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)), params, updates
-    )
+    return jax.tree_util.tree_map(lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)), params, updates)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -95,9 +93,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     def init(params: Params) -> tuple:
         return tuple(t.init(params) for t in transforms)
 
-    def update(
-        grads: Updates, state: tuple, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, tuple]:
+    def update(grads: Updates, state: tuple, params: Params | None = None, **extra: Any) -> tuple[Updates, tuple]:
         if not isinstance(state, tuple) or len(state) != len(transforms):
             raise ValueError(
                 f"state: expected a tuple of {len(transforms)} states (one per chained "
@@ -133,14 +129,9 @@ def _concrete(name: str, value: Any) -> np.ndarray | None:
     try:
         v = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"{name}: expected a number, a scalar array or a schedule, got {value!r}"
-        ) from e
+        raise ValueError(f"{name}: expected a number, a scalar array or a schedule, got {value!r}") from e
     if v.ndim != 0:
-        raise ValueError(
-            f"{name}: expected a scalar (for many values, vmap over set_hyperparams), "
-            f"got shape {v.shape}"
-        )
+        raise ValueError(f"{name}: expected a scalar (for many values, vmap over set_hyperparams), got shape {v.shape}")
     return v
 
 
@@ -165,9 +156,7 @@ def check_unit_interval(name: str, value: Any) -> None:
         raise ValueError(f"{name}: expected a value in [0, 1), got {value!r}")
 
 
-def check_tree_match(
-    tree: PyTree, reference: PyTree, *, name: str = "grads", reference_name: str = "state"
-) -> None:
+def check_tree_match(tree: PyTree, reference: PyTree, *, name: str = "grads", reference_name: str = "state") -> None:
     """Raises ``ValueError`` naming both structures when two trees do not match.
 
     Compares tree structures and leaf shapes (at trace time, so it costs
@@ -177,12 +166,9 @@ def check_tree_match(
     b = jax.tree_util.tree_structure(reference)
     if a != b:
         raise ValueError(
-            f"{name} does not match {reference_name}: {name} has structure {a}, "
-            f"{reference_name} has structure {b}"
+            f"{name} does not match {reference_name}: {name} has structure {a}, {reference_name} has structure {b}"
         )
-    for (path, x), y in zip(
-        jax.tree_util.tree_leaves_with_path(tree), jax.tree_util.tree_leaves(reference)
-    ):
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(tree), jax.tree_util.tree_leaves(reference)):
         if jnp.shape(x) != jnp.shape(y):
             raise ValueError(
                 f"{name}{jax.tree_util.keystr(path)} has shape {jnp.shape(x)} but "
@@ -291,4 +277,3 @@ def get_hyperparams(state: OptState) -> dict[str, Array]:
 
     visit(state)
     return out
-

@@ -73,9 +73,7 @@ def _check_history(history: Any) -> None:
 
 
 def _init_state(params: Params, history: int, spec: dict[str, Any]) -> LbfgsState:
-    stacked = jax.tree_util.tree_map(
-        lambda p: jnp.zeros((history, *jnp.shape(p)), jnp.result_type(p)), params
-    )
+    stacked = jax.tree_util.tree_map(lambda p: jnp.zeros((history, *jnp.shape(p)), jnp.result_type(p)), params)
     dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(params)), jnp.float32)
     return LbfgsState(
         step=jnp.zeros((), jnp.int32),
@@ -212,9 +210,7 @@ def _max_norm(tree: PyTree) -> Array:
     return functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(tree)])
 
 
-@functools.partial(
-    jax.jit, static_argnames=("fun", "history", "max_linesearch_steps", "c1", "c2", "norm")
-)
+@functools.partial(jax.jit, static_argnames=("fun", "history", "max_linesearch_steps", "c1", "c2", "norm"))
 def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2, norm) -> LbfgsResult:
     grad_norm = tm.norm if norm == "l2" else _max_norm
     value_and_grad = jax.value_and_grad(fun)
@@ -231,8 +227,15 @@ def _minimize(fun, x0, max_iters, tol, *, history, max_linesearch_steps, c1, c2,
         step, _, _ = carry
         had_memory = step.state.num_pairs > 0
         new = _iterate(
-            value_and_grad, step.x, step.value, step.grad, step.state,
-            c1=c1, c2=c2, max_ls=max_linesearch_steps, scale=1.0,
+            value_and_grad,
+            step.x,
+            step.value,
+            step.grad,
+            step.state,
+            c1=c1,
+            c2=c2,
+            max_ls=max_linesearch_steps,
+            scale=1.0,
         )
         # A failed line search with an empty memory (steepest descent, or right after a
         # failure) ends the run; with a memory, the memory is dropped and the next
@@ -304,8 +307,14 @@ def lbfgs_minimize(
     check_non_negative("tol", tol)
     check_non_negative("max_iters", max_iters)
     return _minimize(
-        fun, x0, max_iters, tol,
-        history=history, max_linesearch_steps=max_linesearch_steps, c1=float(c1), c2=float(c2),
+        fun,
+        x0,
+        max_iters,
+        tol,
+        history=history,
+        max_linesearch_steps=max_linesearch_steps,
+        c1=float(c1),
+        c2=float(c2),
         norm=norm,
     )
 
@@ -377,23 +386,25 @@ def lbfgs(
         del extra
         g = objective_gradient("lbfgs", grads, params, grad, value_fn)
         assert params is not None and value_fn is not None  # checked by objective_gradient
-        check_tree_match(
-            g, tm.index(state.s_history, 0), name="grads", reference_name="state.s_history[0]"
-        )
+        check_tree_match(g, tm.index(state.s_history, 0), name="grads", reference_name="state.s_history[0]")
         extra_evals = 0
         if value is None:
             value = value_fn(params)
             extra_evals = 1
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         new = _iterate(
-            jax.value_and_grad(value_fn), params, value, g, state,
-            c1=c1, c2=c2, max_ls=max_linesearch_steps, scale=hp["learning_rate"],
+            jax.value_and_grad(value_fn),
+            params,
+            value,
+            g,
+            state,
+            c1=c1,
+            c2=c2,
+            max_ls=max_linesearch_steps,
+            scale=hp["learning_rate"],
         )
         updates = tm.cast_like(tm.sub(new.x, params), params)
-        new_state = new.state._replace(
-            hyperparams=hp, num_fun_evals=new.state.num_fun_evals + extra_evals
-        )
+        new_state = new.state._replace(hyperparams=hp, num_fun_evals=new.state.num_fun_evals + extra_evals)
         return updates, new_state
 
     return GradientTransformation(init, update, needs_objective=True)
-

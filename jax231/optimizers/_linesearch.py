@@ -41,8 +41,13 @@ def check_wolfe_constants(c1: Any, c2: Any, max_linesearch_steps: Any) -> None:
     check_positive_int("max_linesearch_steps", max_linesearch_steps)
 
 
-def objective_gradient(rule: str, grads: Updates, params: Params | None, grad: Updates | None,
-                       value_fn: Callable[[Params], ArrayLike] | None) -> Updates:
+def objective_gradient(
+    rule: str,
+    grads: Updates,
+    params: Params | None,
+    grad: Updates | None,
+    value_fn: Callable[[Params], ArrayLike] | None,
+) -> Updates:
     """The keyword extras of a rule that needs the objective, checked: returns the gradient to use.
 
     ``value_fn`` must be callable and ``params`` given (the line search evaluates
@@ -106,9 +111,7 @@ def _cubic_min(a: Array, fa: Array, da: Array, b: Array, fb: Array, db: Array) -
     return b - (b - a) * (db + d2 - d1) / (db - da + 2 * d2)
 
 
-def _zoom_trial(
-    lo: Array, f_lo: Array, d_lo: Array, hi: Array, f_hi: Array, d_hi: Array, bisect: Array
-) -> Array:
+def _zoom_trial(lo: Array, f_lo: Array, d_lo: Array, hi: Array, f_hi: Array, d_hi: Array, bisect: Array) -> Array:
     """Cubic interpolate strictly inside the interval, else (or when told to) bisect."""
     c = _cubic_min(lo, f_lo, d_lo, hi, f_hi, d_hi)
     left, right = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
@@ -117,9 +120,7 @@ def _zoom_trial(
     return jnp.where(ok, c, 0.5 * (lo + hi))
 
 
-def _extrapolate(
-    a0: Array, f0: Array, d0: Array, a1: Array, f1: Array, d1: Array, max_step: Array
-) -> Array:
+def _extrapolate(a0: Array, f0: Array, d0: Array, a1: Array, f1: Array, d1: Array, max_step: Array) -> Array:
     """Next bracketing trial: the cubic's minimiser clipped to [a1 + 1.1 h, a1 + 4 h], h = a1 - a0."""
     h = a1 - a0
     c = _cubic_min(a0, f0, d0, a1, f1, d1)
@@ -235,9 +236,7 @@ def strong_wolfe_line_search(
         f_hi = jnp.where(in_bracket, b_fhi, jnp.where(in_zoom, z_fhi, s.f_hi))
         d_hi = jnp.where(in_bracket, b_dhi, jnp.where(in_zoom, z_dhi, s.d_hi))
 
-        accepted = jnp.where(
-            in_bracket, b_accept, jnp.where(in_zoom, z_accept, armijo & (s.phase == _BACKTRACK))
-        )
+        accepted = jnp.where(in_bracket, b_accept, jnp.where(in_zoom, z_accept, armijo & (s.phase == _BACKTRACK)))
         # In the bracketing phase a trial that neither accepts nor zooms becomes "prev";
         # it satisfies sufficient decrease, so it is also the fallback lo.
         keep_bracketing = in_bracket & ~b_zoom & ~b_accept
@@ -321,6 +320,4 @@ def strong_wolfe_line_search(
         success=jnp.zeros((), bool),
     )
     s = lax.while_loop(cond, body, init)
-    return LineSearchResult(
-        step=s.a_out, value=s.f_out, grad=s.g_out, num_evals=s.num_evals, success=s.success
-    )
+    return LineSearchResult(step=s.a_out, value=s.f_out, grad=s.g_out, num_evals=s.num_evals, success=s.success)

@@ -108,9 +108,7 @@ def lookahead(
         fast = jax.tree_util.tree_map(lambda p, u: (p + u).astype(p.dtype), params, inner_updates)
         # 2. on every k-th step: phi <- phi + alpha (theta' - phi) and theta <- phi
         sync = (state.step + 1) % sync_period == 0
-        pulled = jax.tree_util.tree_map(
-            lambda s, f: (s + alpha * (f - s)).astype(s.dtype), state.slow, fast
-        )
+        pulled = jax.tree_util.tree_map(lambda s, f: (s + alpha * (f - s)).astype(s.dtype), state.slow, fast)
         slow = jax.tree_util.tree_map(lambda n, s: jnp.where(sync, n, s), pulled, state.slow)
         new_params = jax.tree_util.tree_map(lambda n, f: jnp.where(sync, n, f), pulled, fast)
         updates = tm.sub(new_params, params)

@@ -84,8 +84,8 @@ def warmup_cosine(learning_rate: float, options: ScheduleOptions) -> LearningRat
     wanted = options.warmup_steps if options.warmup_steps is not None else int(options.warmup_fraction * n)
     warmup = min(max(wanted, 1), max(n - 1, 1))
     return schedules.linear_warmup(
-        learning_rate, warmup_steps=warmup,
-        after=schedules.cosine_decay(learning_rate, decay_steps=max(n - warmup, 1)))
+        learning_rate, warmup_steps=warmup, after=schedules.cosine_decay(learning_rate, decay_steps=max(n - warmup, 1))
+    )
 
 
 def make_schedule(
@@ -127,10 +127,8 @@ def make_schedule(
         num_steps=_validation.check_positive_int("num_steps", num_steps),
         decay_rate=_validation.check_non_negative("decay_rate", decay_rate),
         step_size=None if step_size is None else _validation.check_positive_int("step_size", step_size),
-        final_fraction=_validation.check_in_range("final_fraction", final_fraction, low=0.0, high=1.0,
-                                                  low_open=True),
-        warmup_steps=None if warmup_steps is None else _validation.check_non_negative_int("warmup_steps",
-                                                                                         warmup_steps),
+        final_fraction=_validation.check_in_range("final_fraction", final_fraction, low=0.0, high=1.0, low_open=True),
+        warmup_steps=None if warmup_steps is None else _validation.check_non_negative_int("warmup_steps", warmup_steps),
         warmup_fraction=_validation.check_in_range("warmup_fraction", warmup_fraction, low=0.0, high=1.0),
     )
     return recipe(learning_rate, options)

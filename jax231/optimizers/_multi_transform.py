@@ -103,8 +103,9 @@ def multi_transform(transforms: Mapping[str, GradientTransformation], labels: La
         leaves = treedef.flatten_up_to(params)
         return MultiTransformState(tuple(transforms[k].init(_only(treedef, leaves, names, k)) for k in order))
 
-    def update(grads: Updates, state: MultiTransformState, params: Params | None = None,
-               **extra: Any) -> tuple[Updates, MultiTransformState]:
+    def update(
+        grads: Updates, state: MultiTransformState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MultiTransformState]:
         names, treedef = _label_leaves(labels, grads if params is None else params)
         check(names)
         g_leaves = treedef.flatten_up_to(grads)
@@ -120,7 +121,8 @@ def multi_transform(transforms: Mapping[str, GradientTransformation], labels: La
         return treedef.unflatten(merged), MultiTransformState(tuple(new_states))
 
     return GradientTransformation(
-        init, update, needs_objective=any(getattr(t, "needs_objective", False) for t in transforms.values()))
+        init, update, needs_objective=any(getattr(t, "needs_objective", False) for t in transforms.values())
+    )
 
 
 def set_to_zero() -> GradientTransformation:
@@ -130,8 +132,9 @@ def set_to_zero() -> GradientTransformation:
         del params
         return SetToZeroState()
 
-    def update(grads: Updates, state: SetToZeroState, params: Params | None = None,
-               **extra: Any) -> tuple[Updates, SetToZeroState]:
+    def update(
+        grads: Updates, state: SetToZeroState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, SetToZeroState]:
         del params, extra
         return jax.tree_util.tree_map(jnp.zeros_like, grads), state
 
@@ -163,13 +166,15 @@ def scale_by_group(scales: Mapping[str, float], labels: Labels) -> GradientTrans
             raise ValueError(f"scales: expected a scale for every label, got none for {missing}")
         return ScaleByGroupState(init_hyperparams({f"scale_{k}": v for k, v in scales.items()}))
 
-    def update(grads: Updates, state: ScaleByGroupState, params: Params | None = None,
-               **extra: Any) -> tuple[Updates, ScaleByGroupState]:
+    def update(
+        grads: Updates, state: ScaleByGroupState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleByGroupState]:
         del extra
         names, treedef = _label_leaves(labels, grads if params is None else params)
         leaves = treedef.flatten_up_to(grads)
         hp = state.hyperparams
-        return treedef.unflatten([hp[f"scale_{n}"].astype(jnp.result_type(g)) * g
-                                  for g, n in zip(leaves, names)]), state
+        return treedef.unflatten(
+            [hp[f"scale_{n}"].astype(jnp.result_type(g)) * g for g, n in zip(leaves, names)]
+        ), state
 
     return GradientTransformation(init, update)

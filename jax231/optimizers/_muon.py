@@ -182,9 +182,7 @@ def muon(
         spec["adam_learning_rate"] = adam_learning_rate
 
     def init(params: Params) -> MuonState:
-        return MuonState(
-            jnp.zeros((), jnp.int32), tm.zeros_like(params), tm.zeros_like(params), init_hyperparams(spec)
-        )
+        return MuonState(jnp.zeros((), jnp.int32), tm.zeros_like(params), tm.zeros_like(params), init_hyperparams(spec))
 
     def matrix_update(g: Array, m: Array, p: Array, t: Array, hp: dict[str, Array]) -> tuple[Array, Array]:
         beta = hp["beta"]
@@ -221,7 +219,8 @@ def muon(
         out = jax.tree_util.tree_map(leaf, grads, state.momentum, state.second_moment, params)
         treedef = jax.tree_util.tree_structure(grads)
         updates, momentum, second_moment = (
-            jax.tree_util.tree_unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)]) for i in range(3)  # type: ignore[attr-defined]  # missing from the stubs
+            jax.tree_util.tree_unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)])  # type: ignore[attr-defined]  # missing from the stubs
+            for i in range(3)
         )
         return updates, MuonState(t, momentum, second_moment, hp)
 

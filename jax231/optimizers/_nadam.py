@@ -51,15 +51,14 @@ def nadam_direction(
     g_now = tm.bias_correction(tm.cast_like(grads, m), b1, t)
     m_hat = jax.tree_util.tree_map(lambda a, g: (b1 * a + (1 - b1) * g).astype(a.dtype), m_next, g_now)
     v_hat = tm.bias_correction(v, b2, t)
-    return jax.tree_util.tree_map(
-        lambda mh, vh: (mh / (jnp.sqrt(vh) + eps)).astype(mh.dtype), m_hat, v_hat
-    )
+    return jax.tree_util.tree_map(lambda mh, vh: (mh / (jnp.sqrt(vh) + eps)).astype(mh.dtype), m_hat, v_hat)
 
 
 def _nadam_rule(spec: dict[str, Any], decoupled_decay: bool) -> GradientTransformation:
     """Adam's rule (:func:`jax231.optimizers._adam.moment_rule`) with NAdam's look-ahead direction."""
-    return moment_rule(spec, decoupled_decay=decoupled_decay, name="nadamw", state_type=NadamState,
-                       direction=nadam_direction)
+    return moment_rule(
+        spec, decoupled_decay=decoupled_decay, name="nadamw", state_type=NadamState, direction=nadam_direction
+    )
 
 
 def nadam(

@@ -28,9 +28,26 @@ __all__ = ["NAMES", "REGISTRY", "get", "needs_value_fn"]
 REGISTRY: Registry[GradientTransformation] = Registry("optimizer")
 """Every update rule of the notes, in the notes' order."""
 
-for _factory in (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs, newton, bfgs,
-                 # The modern baselines (AlgoPerf's NAdamW; Lion; schedule-free; Muon; Shampoo).
-                 nadam, nadamw, lion, schedule_free_sgd, schedule_free_adamw, muon, shampoo):
+for _factory in (
+    sgd,
+    momentum,
+    nesterov,
+    adagrad,
+    rmsprop,
+    adam,
+    adamw,
+    lbfgs,
+    newton,
+    bfgs,
+    # The modern baselines (AlgoPerf's NAdamW; Lion; schedule-free; Muon; Shampoo).
+    nadam,
+    nadamw,
+    lion,
+    schedule_free_sgd,
+    schedule_free_adamw,
+    muon,
+    shampoo,
+):
     REGISTRY.register(_factory)
 
 NAMES: tuple[str, ...] = REGISTRY.names

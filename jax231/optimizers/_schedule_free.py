@@ -222,5 +222,3 @@ def schedule_free_adamw(
         "weight_lr_power": weight_lr_power,
     }
     return _schedule_free_rule(spec, adaptive=True)
-
-

@@ -120,8 +120,11 @@ def bfgs_inverse_update(inv_hessian: Array, s: Array, y: Array) -> Array:
     rho = 1.0 / jnp.where(keep, sy, 1.0)
     hy = inv_hessian @ y
     # Expanded form of the product: H - rho (s (Hy)^T + (Hy) s^T) + (rho^2 y^T H y + rho) s s^T.
-    new = (inv_hessian - rho * (jnp.outer(s, hy) + jnp.outer(hy, s))
-           + (rho * rho * jnp.vdot(y, hy) + rho) * jnp.outer(s, s))
+    new = (
+        inv_hessian
+        - rho * (jnp.outer(s, hy) + jnp.outer(hy, s))
+        + (rho * rho * jnp.vdot(y, hy) + rho) * jnp.outer(s, s)
+    )
     return jnp.where(keep, new, inv_hessian)
 
 
@@ -133,8 +136,18 @@ class _Step(NamedTuple):
     success: Array
 
 
-def _iterate(flat_fun: Callable[[Array], Array], x: Array, value: Array, grad: Array,
-             state: SecondOrderState, *, method: str, c1: float, c2: float, max_ls: int) -> _Step:
+def _iterate(
+    flat_fun: Callable[[Array], Array],
+    x: Array,
+    value: Array,
+    grad: Array,
+    state: SecondOrderState,
+    *,
+    method: str,
+    c1: float,
+    c2: float,
+    max_ls: int,
+) -> _Step:
     """One iteration on flat parameters: direction, line search, (BFGS) inverse-Hessian update."""
     hp = state.hyperparams
     # 1. d = -H^{-1} g (Newton, exact Hessian) or d = -H_k g (BFGS approximation).
@@ -147,8 +160,15 @@ def _iterate(flat_fun: Callable[[Array], Array], x: Array, value: Array, grad: A
     d = jnp.where(descent, d, -grad)
     # 3. Strong Wolfe line search from the full step alpha = learning_rate (1 = textbook).
     ls = strong_wolfe_line_search(
-        jax.value_and_grad(flat_fun), x, value, grad, d,
-        init_step=hp["learning_rate"], c1=c1, c2=c2, max_steps=max_ls,
+        jax.value_and_grad(flat_fun),
+        x,
+        value,
+        grad,
+        d,
+        init_step=hp["learning_rate"],
+        c1=c1,
+        c2=c2,
+        max_steps=max_ls,
     )
     s = ls.step * d
     inv_hessian = state.inv_hessian
@@ -180,14 +200,27 @@ def _minimize(fun, x0, max_iters, tol, damping, *, method, c1, c2, max_linesearc
         return (step.state.step < max_iters) & (jnp.linalg.norm(step.grad) > tol) & step.success
 
     def body(step: _Step) -> _Step:
-        return _iterate(flat_fun, step.x, step.value, step.grad, step.state,
-                        method=method, c1=c1, c2=c2, max_ls=max_linesearch_steps)
+        return _iterate(
+            flat_fun,
+            step.x,
+            step.value,
+            step.grad,
+            step.state,
+            method=method,
+            c1=c1,
+            c2=c2,
+            max_ls=max_linesearch_steps,
+        )
 
     final = lax.while_loop(cond, body, _Step(flat0, f0, g0, state, jnp.ones((), bool)))
     gnorm = jnp.linalg.norm(final.grad)
     return MinimizeResult(
-        params=unravel(final.x), value=final.value, grad_norm=gnorm,
-        iterations=final.state.step, num_fun_evals=final.state.num_fun_evals, converged=gnorm <= tol,
+        params=unravel(final.x),
+        value=final.value,
+        grad_norm=gnorm,
+        iterations=final.state.step,
+        num_fun_evals=final.state.num_fun_evals,
+        converged=gnorm <= tol,
     )
 
 
@@ -237,8 +270,17 @@ def newton_minimize(
     """
     _check_common(max_iters, tol, c1, c2, max_linesearch_steps)
     check_non_negative("damping", damping)
-    return _minimize(fun, x0, max_iters, tol, damping, method="newton", c1=float(c1), c2=float(c2),
-                     max_linesearch_steps=max_linesearch_steps)
+    return _minimize(
+        fun,
+        x0,
+        max_iters,
+        tol,
+        damping,
+        method="newton",
+        c1=float(c1),
+        c2=float(c2),
+        max_linesearch_steps=max_linesearch_steps,
+    )
 
 
 def bfgs_minimize(
@@ -274,15 +316,30 @@ def bfgs_minimize(
       ValueError: on a negative ``max_iters`` or ``tol``, or bad line-search constants.
     """
     _check_common(max_iters, tol, c1, c2, max_linesearch_steps)
-    return _minimize(fun, x0, max_iters, tol, 0.0, method="bfgs", c1=float(c1), c2=float(c2),
-                     max_linesearch_steps=max_linesearch_steps)
+    return _minimize(
+        fun,
+        x0,
+        max_iters,
+        tol,
+        0.0,
+        method="bfgs",
+        c1=float(c1),
+        c2=float(c2),
+        max_linesearch_steps=max_linesearch_steps,
+    )
 
 
 # ------------------------------------------------------------------ update rules
 
 
-def _rule(method: str, learning_rate: ScalarOrSchedule, damping: ScalarOrSchedule,
-          c1: float, c2: float, max_linesearch_steps: int) -> GradientTransformation:
+def _rule(
+    method: str,
+    learning_rate: ScalarOrSchedule,
+    damping: ScalarOrSchedule,
+    c1: float,
+    c2: float,
+    max_linesearch_steps: int,
+) -> GradientTransformation:
     check_non_negative("learning_rate", learning_rate)
     check_non_negative("damping", damping)
     _check_common(0, 0.0, c1, c2, max_linesearch_steps)
@@ -308,8 +365,17 @@ def _rule(method: str, learning_rate: ScalarOrSchedule, damping: ScalarOrSchedul
         flat_fun = cast(Callable[[Array], Array], lambda v: value_fn(unravel(v)))  # the loss: a scalar Array
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         f = flat_fun(flat) if value is None else jnp.asarray(value)
-        new = _iterate(flat_fun, flat, f, ravel_pytree(g)[0].astype(flat.dtype), state._replace(hyperparams=hp),
-                       method=method, c1=c1, c2=c2, max_ls=max_linesearch_steps)
+        new = _iterate(
+            flat_fun,
+            flat,
+            f,
+            ravel_pytree(g)[0].astype(flat.dtype),
+            state._replace(hyperparams=hp),
+            method=method,
+            c1=c1,
+            c2=c2,
+            max_ls=max_linesearch_steps,
+        )
         return unravel(new.x - flat), new.state
 
     return GradientTransformation(init, update, needs_objective=True)
@@ -339,23 +405,32 @@ _RULE_DOC = """{title} as an update rule for full-batch training loops (small mo
     """
 
 
-def newton(learning_rate: ScalarOrSchedule = 1.0, *, damping: ScalarOrSchedule = 0.0, c1: float = 1e-4,
-           c2: float = 0.9, max_linesearch_steps: int = 20) -> GradientTransformation:
+def newton(
+    learning_rate: ScalarOrSchedule = 1.0,
+    *,
+    damping: ScalarOrSchedule = 0.0,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    max_linesearch_steps: int = 20,
+) -> GradientTransformation:
     return _rule("newton", learning_rate, damping, c1, c2, max_linesearch_steps)
 
 
-def bfgs(learning_rate: ScalarOrSchedule = 1.0, *, c1: float = 1e-4, c2: float = 0.9,
-         max_linesearch_steps: int = 20) -> GradientTransformation:
+def bfgs(
+    learning_rate: ScalarOrSchedule = 1.0, *, c1: float = 1e-4, c2: float = 0.9, max_linesearch_steps: int = 20
+) -> GradientTransformation:
     return _rule("bfgs", learning_rate, 0.0, c1, c2, max_linesearch_steps)
 
 
 newton.__doc__ = _RULE_DOC.format(
-    title="Newton's method", minimizer="newton_minimize",
+    title="Newton's method",
+    minimizer="newton_minimize",
     memory="Each step forms the ``(n, n)`` Hessian by ``jax.hessian`` and solves with it: O(n^3).",
     damping="\n      damping: Levenberg damping :math:`\\lambda \\ge 0` added to the Hessian's diagonal.",
 )
 bfgs.__doc__ = _RULE_DOC.format(
-    title="Dense BFGS", minimizer="bfgs_minimize",
+    title="Dense BFGS",
+    minimizer="bfgs_minimize",
     memory="The state holds the ``(n, n)`` inverse-Hessian approximation: O(n^2) memory.",
     damping="",
 )

@@ -58,9 +58,7 @@ def sgd(learning_rate: ScalarOrSchedule = 1e-2) -> GradientTransformation:
         del params
         return SgdState(step=jnp.zeros((), jnp.int32), hyperparams=init_hyperparams(spec))
 
-    def update(
-        grads: Updates, state: SgdState, params: Params | None = None, **extra: Any
-    ) -> tuple[Updates, SgdState]:
+    def update(grads: Updates, state: SgdState, params: Params | None = None, **extra: Any) -> tuple[Updates, SgdState]:
         del extra
         if params is not None:
             check_tree_match(grads, params, reference_name="params")
@@ -120,9 +118,7 @@ def _momentum_rule(
     return GradientTransformation(init, update)
 
 
-def momentum(
-    learning_rate: ScalarOrSchedule = 1e-2, *, momentum: ScalarOrSchedule = 0.9
-) -> GradientTransformation:
+def momentum(learning_rate: ScalarOrSchedule = 1e-2, *, momentum: ScalarOrSchedule = 0.9) -> GradientTransformation:
     """SGD with (heavy-ball) momentum.
 
     .. math::
@@ -145,9 +141,7 @@ def momentum(
     return _momentum_rule(learning_rate, momentum, use_nesterov=False)
 
 
-def nesterov(
-    learning_rate: ScalarOrSchedule = 1e-2, *, momentum: ScalarOrSchedule = 0.9
-) -> GradientTransformation:
+def nesterov(learning_rate: ScalarOrSchedule = 1e-2, *, momentum: ScalarOrSchedule = 0.9) -> GradientTransformation:
     """SGD with Nesterov momentum, in the "look-ahead on the update" form.
 
     .. math::

@@ -86,6 +86,4 @@ def index(stacked: PyTree, i: ArrayLike) -> PyTree:
 
 def set_index(stacked: PyTree, i: ArrayLike, value: PyTree) -> PyTree:
     """Writes ``value`` into row ``i`` of every leaf of ``stacked``."""
-    return _map(
-        lambda x, v: jax.lax.dynamic_update_index_in_dim(x, v.astype(x.dtype), i, 0), stacked, value
-    )
+    return _map(lambda x, v: jax.lax.dynamic_update_index_in_dim(x, v.astype(x.dtype), i, 0), stacked, value)

@@ -68,9 +68,7 @@ def make_mesh(
     if num_devices is None:
         num_devices = len(devices)
     if not 1 <= num_devices <= len(devices):
-        raise ValueError(
-            f"num_devices must be in [1, {len(devices)}] (the available devices); got {num_devices}."
-        )
+        raise ValueError(f"num_devices must be in [1, {len(devices)}] (the available devices); got {num_devices}.")
     return Mesh(np.asarray(devices[:num_devices]), (axis_name,))
 
 

@@ -203,9 +203,7 @@ def initialize_distributed(
     return config
 
 
-def process_slice(
-    num_examples: int, *, process_index: int | None = None, process_count: int | None = None
-) -> slice:
+def process_slice(num_examples: int, *, process_index: int | None = None, process_count: int | None = None) -> slice:
     """The contiguous block of ``num_examples`` that this process reads.
 
     Process ``p`` of ``P`` reads ``[p * n / P, (p + 1) * n / P)``, the block of

@@ -70,9 +70,10 @@ def plan_members(groups: Sequence[MemberGroup], num_members: int, num_shards: in
     """Lays ``num_members`` members grouped as ``groups`` over ``num_shards`` devices (module docstring)."""
     indices = [np.arange(num_members) if g.index is None else np.asarray(g.index) for g in groups]
     counts = [-(-len(index) // num_shards) for index in indices]
-    padded = [np.concatenate([index, np.full(c * num_shards - len(index), index[-1])])
-              for index, c in zip(indices, counts)]
-    slots = np.concatenate([p[d * c:(d + 1) * c] for d in range(num_shards) for p, c in zip(padded, counts)])
+    padded = [
+        np.concatenate([index, np.full(c * num_shards - len(index), index[-1])]) for index, c in zip(indices, counts)
+    ]
+    slots = np.concatenate([p[d * c : (d + 1) * c] for d in range(num_shards) for p, c in zip(padded, counts)])
     first = np.asarray([int(np.flatnonzero(slots == k)[0]) for k in range(num_members)])
     if len(groups) == 1:
         local: tuple[MemberGroup, ...] = (MemberGroup(groups[0].model, None),)
@@ -94,12 +95,12 @@ def check_sweep_mesh(mesh: Mesh, batch_size: int) -> int:
         raise ValueError(f"mesh: expected a jax.sharding.Mesh or None, got {type(mesh).__name__}")
     names = tuple(mesh.axis_names)
     if MEMBER_AXIS not in names or not set(names) <= {MEMBER_AXIS, DEFAULT_AXIS}:
-        raise ValueError(f"mesh: expected axes ('{MEMBER_AXIS}',) or ('{MEMBER_AXIS}', '{DEFAULT_AXIS}'), "
-                         f"got {names}")
+        raise ValueError(f"mesh: expected axes ('{MEMBER_AXIS}',) or ('{MEMBER_AXIS}', '{DEFAULT_AXIS}'), got {names}")
     split = int(mesh.shape.get(DEFAULT_AXIS, 1))
     if batch_size % split:
-        raise ValueError(f"batch_size: expected a multiple of the mesh's '{DEFAULT_AXIS}' axis ({split}), "
-                         f"got {batch_size}")
+        raise ValueError(
+            f"batch_size: expected a multiple of the mesh's '{DEFAULT_AXIS}' axis ({split}), got {batch_size}"
+        )
     return int(mesh.shape[MEMBER_AXIS])
 
 
@@ -131,9 +132,11 @@ def make_sweep_mesh(
         raise ValueError(f"batch: expected an int in [1, {len(devices)}] (the devices), got {batch}")
     members = len(devices) // batch if members is None else members
     if members < 1 or members * batch > len(devices):
-        raise ValueError(f"members: expected an int in [1, {len(devices) // batch}] ({len(devices)} devices "
-                         f"/ batch {batch}), got {members}")
-    grid = np.asarray(devices[:members * batch], dtype=object).reshape(members, batch)
+        raise ValueError(
+            f"members: expected an int in [1, {len(devices) // batch}] ({len(devices)} devices "
+            f"/ batch {batch}), got {members}"
+        )
+    grid = np.asarray(devices[: members * batch], dtype=object).reshape(members, batch)
     return Mesh(grid, (MEMBER_AXIS, DEFAULT_AXIS))
 
 
@@ -168,5 +171,13 @@ def permute(values: Mapping[str, np.ndarray], slots: np.ndarray) -> dict[str, np
     return {name: np.asarray(v)[slots] for name, v in values.items()}
 
 
-__all__ = ["MEMBER_AXIS", "MemberLayout", "check_sweep_mesh", "make_sweep_mesh", "place", "plan_members",
-           "permute", "host_array"]
+__all__ = [
+    "MEMBER_AXIS",
+    "MemberLayout",
+    "check_sweep_mesh",
+    "make_sweep_mesh",
+    "place",
+    "plan_members",
+    "permute",
+    "host_array",
+]

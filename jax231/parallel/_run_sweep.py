@@ -72,8 +72,9 @@ def _is_transformation(optimizer: object) -> bool:
     return hasattr(optimizer, "init") and hasattr(optimizer, "update")
 
 
-def _resolve_optimizer(optimizer: OptimizerSpec, hyperparams: Mapping[str, np.ndarray],
-                       kwargs: Mapping[str, object]) -> GradientTransformation:
+def _resolve_optimizer(
+    optimizer: OptimizerSpec, hyperparams: Mapping[str, np.ndarray], kwargs: Mapping[str, object]
+) -> GradientTransformation:
     """A GradientTransformation from a name, a factory or a ready transformation."""
     if not isinstance(optimizer, str) and _is_transformation(optimizer):
         return optimizer  # type: ignore[return-value]
@@ -133,9 +134,17 @@ def _constrain_batch(step: SweepStep, mesh: Mesh) -> SweepStep:
     return constrained
 
 
-def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
-                    penalty: Callable[[Params], Array] | None, batch_size: int, batch_fn: BatchFn | None,
-                    mesh: Mesh | None, evaluate: Callable[..., Metrics]) -> _Programs:
+def _build_programs(
+    groups: tuple[MemberGroup, ...],
+    tx: GradientTransformation,
+    *,
+    loss: LossName,
+    penalty: Callable[[Params], Array] | None,
+    batch_size: int,
+    batch_fn: BatchFn | None,
+    mesh: Mesh | None,
+    evaluate: Callable[..., Metrics],
+) -> _Programs:
     """Jits the programs of run_sweep; every array (seeds, data, keys, L2 strengths) is an argument.
 
     Without a mesh they run on the default device over all ``K`` members. With
@@ -154,12 +163,10 @@ def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
 
     # The one training loop of jax231 (training.run_chunk), over K members: a
     # member whose update is bad freezes at its last good state, the others go on.
-    chunk = functools.partial(training.run_chunk, sweep_step, batch_size=batch_size, batch_fn=batch_fn,
-                              members=True)
+    chunk = functools.partial(training.run_chunk, sweep_step, batch_size=batch_size, batch_fn=batch_fn, members=True)
 
     if mesh is None:
-        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk),
-                         evaluate=evaluate)
+        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk), evaluate=evaluate)
     members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
     data_specs = training.LoopData._make([replicated, replicated, members, members, replicated, members])
 
@@ -168,8 +175,9 @@ def _build_programs(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
 
     return _Programs(
         init=jax.jit(sharded_init, static_argnames="input_shape"),
-        chunk=jax.jit(_on_member_shards(chunk, mesh, members, members, members, data_specs, replicated,
-                                        replicated, members)),
+        chunk=jax.jit(
+            _on_member_shards(chunk, mesh, members, members, members, data_specs, replicated, replicated, members)
+        ),
         evaluate=evaluate,
     )
 
@@ -178,13 +186,21 @@ def _on_member_shards(fn: Callable, mesh: Mesh, *in_specs: PartitionSpec | train
     """``fn`` as a ``shard_map`` manual over the ``'members'`` axis, every output split over it."""
     # check_vma=False: the core's loop starts its counters from constants (not
     # member-varying values); nothing here is differentiated across shards.
-    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(MEMBER_AXIS),
-                         axis_names={MEMBER_AXIS}, check_vma=False)
+    return jax.shard_map(
+        fn,
+        mesh=mesh,
+        in_specs=in_specs,
+        out_specs=PartitionSpec(MEMBER_AXIS),
+        axis_names={MEMBER_AXIS},
+        check_vma=False,
+    )
 
 
-def _build_evaluate(groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName,
-                    mesh: Mesh | None) -> Callable[..., Metrics]:
+def _build_evaluate(
+    groups: tuple[MemberGroup, ...], tx: GradientTransformation, *, loss: LossName, mesh: Mesh | None
+) -> Callable[..., Metrics]:
     """The jitted vmapped evaluation ``(states, xv, yv) -> metrics`` (at ``tx.eval_params`` when set)."""
+
     def evaluate(states: TrainState, xv: Array, yv: Array) -> Metrics:
         def build(member_model: Model) -> Callable[[TrainState], Metrics]:
             eval_step = training.make_eval_step(member_model, loss=loss)
@@ -198,10 +214,20 @@ def _build_evaluate(groups: tuple[MemberGroup, ...], tx: GradientTransformation,
     return jax.jit(_on_member_shards(evaluate, mesh, members, replicated, replicated))
 
 
-def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mapping[str, np.ndarray],
-                  optimizer_kwargs: Mapping[str, object], model_hp: Mapping[str, np.ndarray],
-                  layout: MemberLayout, *, loss: LossName, penalty: Callable[[Params], Array] | None,
-                  batch_size: int, batch_fn: BatchFn | None, mesh: Mesh | None) -> _Programs:
+def _get_programs(
+    model: ModelOrFactory,
+    optimizer: OptimizerSpec,
+    opt_hp: Mapping[str, np.ndarray],
+    optimizer_kwargs: Mapping[str, object],
+    model_hp: Mapping[str, np.ndarray],
+    layout: MemberLayout,
+    *,
+    loss: LossName,
+    penalty: Callable[[Params], Array] | None,
+    batch_size: int,
+    batch_fn: BatchFn | None,
+    mesh: Mesh | None,
+) -> _Programs:
     """The programs of this configuration, from training's one compile cache.
 
     The key holds the model and optimizer *objects* (by identity, as ``fit``'s)
@@ -214,14 +240,23 @@ def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mappi
     call with other seeds or hyperparameters reuses the programs; array shapes
     (``K``, ``N``, the input shape) are handled by ``jax.jit`` itself.
     """
-    models_key = (tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
-                  layout.local_sizes() if len(layout.groups) > 1 else None)
+    models_key = (
+        tuple((name, tuple(np.asarray(values).tolist())) for name, values in sorted(model_hp.items())),
+        layout.local_sizes() if len(layout.groups) > 1 else None,
+    )
     key: tuple[object, ...]
     try:
         key = (
-            "sweep", model, optimizer,
+            "sweep",
+            model,
+            optimizer,
             None if _is_transformation(optimizer) else (tuple(sorted(optimizer_kwargs.items())), tuple(sorted(opt_hp))),
-            models_key, loss, penalty, batch_size, batch_fn, mesh,
+            models_key,
+            loss,
+            penalty,
+            batch_size,
+            batch_fn,
+            mesh,
         )
     except TypeError:
         key = (object(),)  # an unhashable part: build anew
@@ -231,25 +266,42 @@ def _get_programs(model: ModelOrFactory, optimizer: OptimizerSpec, opt_hp: Mappi
         # The evaluation depends on the optimizer only through eval_params: without
         # one, every optimizer of this model shares it (as fit's eval step).
         if getattr(tx, "eval_params", None) is None:
-            evaluate = training_cache.cached(("sweep_eval", model, models_key, loss, mesh),
-                                             lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh))
+            evaluate = training_cache.cached(
+                ("sweep_eval", model, models_key, loss, mesh),
+                lambda: _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh),
+            )
         else:
             evaluate = _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh)
-        return _build_programs(layout.groups, tx, loss=loss, penalty=penalty, batch_size=batch_size,
-                               batch_fn=batch_fn, mesh=mesh, evaluate=evaluate)
+        return _build_programs(
+            layout.groups,
+            tx,
+            loss=loss,
+            penalty=penalty,
+            batch_size=batch_size,
+            batch_fn=batch_fn,
+            mesh=mesh,
+            evaluate=evaluate,
+        )
 
     return training_cache.cached(key, build)
 
 
 def _member_name(used: Mapping[str, np.ndarray], k: int) -> str:
     """``member 2 (seed=0, learning_rate=0.2)``: a sweep member by its values."""
-    values = ", ".join(f"{name}={np.asarray(v)[k].item():.4g}" if name != "seed" else f"seed={int(v[k])}"
-                       for name, v in used.items())
+    values = ", ".join(
+        f"{name}={np.asarray(v)[k].item():.4g}" if name != "seed" else f"seed={int(v[k])}" for name, v in used.items()
+    )
     return f"member {k} ({values})"
 
 
-def _member_messages(used: Mapping[str, np.ndarray], status: np.ndarray, bad_step: np.ndarray,
-                     bad_loss: np.ndarray, initial: np.ndarray, factor: float | None) -> list[str]:
+def _member_messages(
+    used: Mapping[str, np.ndarray],
+    status: np.ndarray,
+    bad_step: np.ndarray,
+    bad_loss: np.ndarray,
+    initial: np.ndarray,
+    factor: float | None,
+) -> list[str]:
     messages = []
     for k, st in enumerate(status):
         if st != "diverged":
@@ -262,8 +314,10 @@ def _member_messages(used: Mapping[str, np.ndarray], status: np.ndarray, bad_ste
             what = f"exceeds {factor:g} x the initial loss {float(initial[k]):.4g}"
         else:
             what = "is finite but a gradient, parameter or update norm is not"
-        messages.append(f"{_member_name(used, k)}: diverged at step {int(bad_step[k])}: training loss "
-                        f"{loss:.4g} {what}; frozen at its last good state")
+        messages.append(
+            f"{_member_name(used, k)}: diverged at step {int(bad_step[k])}: training loss "
+            f"{loss:.4g} {what}; frozen at its last good state"
+        )
     return messages
 
 
@@ -389,34 +443,60 @@ def run_sweep(
     training.check_batch_fn(batch_fn, {"image": x[:batch_size], "label": y[:batch_size]})
     training.check_eval_fn(eval_fn)
     layout = plan_members(member_groups(model, model_hp), k, 1 if mesh is None else check_sweep_mesh(mesh, batch_size))
-    programs = _get_programs(model, optimizer, opt_hp, optimizer_kwargs or {}, model_hp, layout, loss=loss,
-                             penalty=penalty, batch_size=batch_size, batch_fn=batch_fn, mesh=mesh)
+    programs = _get_programs(
+        model,
+        optimizer,
+        opt_hp,
+        optimizer_kwargs or {},
+        model_hp,
+        layout,
+        loss=loss,
+        penalty=penalty,
+        batch_size=batch_size,
+        batch_fn=batch_fn,
+        mesh=mesh,
+    )
     slot_hp = permute(opt_hp, layout.slots)
     on_members = functools.partial(place, mesh=mesh, spec=PartitionSpec(MEMBER_AXIS))
     replicated = functools.partial(place, mesh=mesh, spec=PartitionSpec())
     # Model hyperparameters stay concrete (they pick the group's model); the
     # optimizer's are traced, so new values do not recompile.
-    states = programs.init(on_members(np.asarray(seeds)[layout.slots]), on_members(slot_hp),
-                           input_shape=tuple(x.shape[1:]))
+    states = programs.init(
+        on_members(np.asarray(seeds)[layout.slots]), on_members(slot_hp), input_shape=tuple(x.shape[1:])
+    )
     factor = np.float32(np.inf if explosion_factor is None else explosion_factor)
     slot_keys = permute({"data": np.asarray(keys.data), "hook": np.asarray(keys.hook)}, layout.slots)
-    data = training.LoopData(images=replicated(x), labels=replicated(y), data_key=on_members(slot_keys["data"]),
-                             hook_key=on_members(slot_keys["hook"]), factor=replicated(factor),
-                             step_args=(None if l2_values is None else on_members(l2_values[layout.slots]),))
+    data = training.LoopData(
+        images=replicated(x),
+        labels=replicated(y),
+        data_key=on_members(slot_keys["data"]),
+        hook_key=on_members(slot_keys["hook"]),
+        factor=replicated(factor),
+        step_args=(None if l2_values is None else on_members(l2_values[layout.slots]),),
+    )
     val_arrays = None if val is None else replicated((np.asarray(val["image"]), np.asarray(val["label"], np.int32)))
     sweep = _Sweep(programs, layout, on_members, replicated)
-    history, track = _train(sweep, states, data, val_arrays, slot_hp, num_steps=num_steps, eval_every=eval_every,
-                            eval_fn=eval_fn)
+    history, track = _train(
+        sweep, states, data, val_arrays, slot_hp, num_steps=num_steps, eval_every=eval_every, eval_fn=eval_fn
+    )
     used = {"seed": np.asarray(seeds), **opt_hp, **model_hp}
     if l2_values is not None:
         used["l2"] = l2_values
     first = layout.first
     status = np.where(track.alive[first], "completed", "diverged")
-    messages = _member_messages(used, status, track.bad_step[first], track.bad_loss[first], track.initial[first],
-                                explosion_factor)
-    return SweepResult(state=_member_states(track.states, layout), history=history, diverged=~track.alive[first],
-                       hyperparams=used, status=status, initial_loss=track.initial[first],
-                       first_bad_step=track.bad_step[first], messages=messages)
+    messages = _member_messages(
+        used, status, track.bad_step[first], track.bad_loss[first], track.initial[first], explosion_factor
+    )
+    return SweepResult(
+        state=_member_states(track.states, layout),
+        history=history,
+        diverged=~track.alive[first],
+        hyperparams=used,
+        status=status,
+        initial_loss=track.initial[first],
+        first_bad_step=track.bad_step[first],
+        messages=messages,
+    )
 
 
 def _member_states(states: TrainState, layout: MemberLayout) -> TrainState:
@@ -464,16 +544,29 @@ def _check_seeds(seeds: ArrayLike) -> training.RunKeys:
     return jax.vmap(training.run_keys)(jnp.asarray(seeds))
 
 
-def _run(sweep: _Sweep, start: _Start, data: training.LoopData, alive: np.ndarray, until: np.ndarray,
-         num_steps: int) -> ChunkOut:
+def _run(
+    sweep: _Sweep, start: _Start, data: training.LoopData, alive: np.ndarray, until: np.ndarray, num_steps: int
+) -> ChunkOut:
     """One call of the compiled chunk: ``num_steps`` updates from ``start``, slot ``s`` up to ``until[s]``."""
-    return sweep.programs.chunk(start.states, sweep.on_members(start.initial), sweep.on_members(alive), data,
-                                *sweep.replicated((np.int32(start.step), np.int32(num_steps))),
-                                sweep.on_members(until.astype(np.int32)))
+    return sweep.programs.chunk(
+        start.states,
+        sweep.on_members(start.initial),
+        sweep.on_members(alive),
+        data,
+        *sweep.replicated((np.int32(start.step), np.int32(num_steps))),
+        sweep.on_members(until.astype(np.int32)),
+    )
 
 
-def _last_good(sweep: _Sweep, data: training.LoopData, out: ChunkOut, frozen: np.ndarray,
-               bad_step: np.ndarray, current: _Start, previous: _Start | None) -> TrainState:
+def _last_good(
+    sweep: _Sweep,
+    data: training.LoopData,
+    out: ChunkOut,
+    frozen: np.ndarray,
+    bad_step: np.ndarray,
+    current: _Start,
+    previous: _Start | None,
+) -> TrainState:
     """``out.state`` with every slot frozen in this chunk put back at its last good state.
 
     The update of step ``s`` is judged on the parameters ``w_s`` that update
@@ -499,13 +592,26 @@ def _last_good(sweep: _Sweep, data: training.LoopData, out: ChunkOut, frozen: np
     return states
 
 
-def _train(sweep: _Sweep, states: TrainState, data: training.LoopData, val_arrays: tuple[Array, Array] | None,
-           slot_hp: Mapping[str, np.ndarray], *, num_steps: int, eval_every: int,
-           eval_fn: EvalFn | None = None) -> tuple[dict[str, np.ndarray], _Track]:
+def _train(
+    sweep: _Sweep,
+    states: TrainState,
+    data: training.LoopData,
+    val_arrays: tuple[Array, Array] | None,
+    slot_hp: Mapping[str, np.ndarray],
+    *,
+    num_steps: int,
+    eval_every: int,
+    eval_fn: EvalFn | None = None,
+) -> tuple[dict[str, np.ndarray], _Track]:
     """Chunks of the core loop between evaluations; the members' stacked history and the slots' track."""
     s = len(sweep.layout.slots)
-    track = _Track(states, np.ones(s, bool), np.full(s, np.nan, np.float32),
-                   np.full(s, -1, np.int32), np.full(s, np.nan, np.float32))
+    track = _Track(
+        states,
+        np.ones(s, bool),
+        np.full(s, np.nan, np.float32),
+        np.full(s, -1, np.int32),
+        np.full(s, np.nan, np.float32),
+    )
     rows: dict[str, list] = {"step": [], "time": [], **{_history_name(m): [] for m in TRAIN_METRICS}}
     if val_arrays is not None:
         rows.update(val_loss=[], val_accuracy=[])
@@ -520,8 +626,13 @@ def _train(sweep: _Sweep, states: TrainState, data: training.LoopData, val_array
         bad = host_array(out.bad)
         bad_step = np.where(bad, host_array(out.bad_step), track.bad_step)
         chunk_states = _last_good(sweep, data, out, bad, bad_step, current, previous) if bad.any() else out.state
-        track = _Track(chunk_states, host_array(out.alive), host_array(out.initial_loss), bad_step,
-                       np.where(bad, host_array(out.bad_loss), track.bad_loss))
+        track = _Track(
+            chunk_states,
+            host_array(out.alive),
+            host_array(out.initial_loss),
+            bad_step,
+            np.where(bad, host_array(out.bad_loss), track.bad_loss),
+        )
         previous = current
         count = host_array(out.num_done).astype(np.float32)[first]
         with np.errstate(invalid="ignore", divide="ignore"):

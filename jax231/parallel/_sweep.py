@@ -194,9 +194,16 @@ def init_sweep(
     return init_groups(groups, optimizer, init_keys=init_keys, input_shape=input_shape, hyperparams=opt_hp)
 
 
-def init_groups(groups: Sequence[MemberGroup], optimizer: GradientTransformation, *, init_keys: Array,
-                input_shape: Sequence[int], hyperparams: Mapping[str, Array]) -> TrainState:
+def init_groups(
+    groups: Sequence[MemberGroup],
+    optimizer: GradientTransformation,
+    *,
+    init_keys: Array,
+    input_shape: Sequence[int],
+    hyperparams: Mapping[str, Array],
+) -> TrainState:
     """:func:`init_sweep` for members already grouped (``init_keys`` and ``hyperparams`` ``(K,)``)."""
+
     def build(member_model: Model) -> Callable[[Array, Mapping[str, Array]], TrainState]:
         def one(key: Array, opt_values: Mapping[str, Array]) -> TrainState:
             state = training.create_train_state(member_model, optimizer, rng=key, input_shape=tuple(input_shape))
@@ -228,14 +235,21 @@ def make_sweep_step(
     return groups_step(member_groups(model, model_hyperparams), optimizer, loss=loss, penalty=penalty)
 
 
-def groups_step(groups: Sequence[MemberGroup], optimizer: GradientTransformation, *, loss: LossName = "softmax",
-                penalty: Callable[[Params], Array] | None = None) -> SweepStep:
+def groups_step(
+    groups: Sequence[MemberGroup],
+    optimizer: GradientTransformation,
+    *,
+    loss: LossName = "softmax",
+    penalty: Callable[[Params], Array] | None = None,
+) -> SweepStep:
     """:func:`make_sweep_step` for members already grouped."""
+
     def sweep_step(states: TrainState, batches: Batch, l2: Array | None = None) -> tuple[TrainState, Metrics]:
         def build(member_model: Model) -> Callable[..., tuple[TrainState, Metrics]]:
             def one(state: TrainState, batch: Batch, strength: Array | None) -> tuple[TrainState, Metrics]:
                 member_penalty = penalty
                 if strength is not None:
+
                     def member_penalty(params: Params) -> Array:
                         extra = losses.l2_penalty(params, strength=strength)
                         return extra if penalty is None else penalty(params) + extra

@@ -151,7 +151,9 @@ def as_augment(augment: Union[None, bool, dict, Augment]) -> Union[None, Augment
     for field, upper in (("rotate", 180.0), ("scale", 1.0), ("stretch", 1.0), ("shear", np.inf)):
         value = getattr(augment, field)
         if not (0 <= value < upper or (field == "rotate" and value == upper)):
-            raise ValueError(f"{field}: expected a value in [0, {upper:g}{']' if field == 'rotate' else ')'}, got {value!r}")
+            raise ValueError(
+                f"{field}: expected a value in [0, {upper:g}{']' if field == 'rotate' else ')'}, got {value!r}"
+            )
     return augment
 
 
@@ -171,20 +173,29 @@ def sample_params(key: PRNGKey, batch: int, example_shape: tuple[int, ...], cfg:
     k = jax.random.split(key, 7)
     ph = p if h > 1 else 0
     th = t if h > 1 else 0
-    crop = jnp.stack([
-        jax.random.randint(k[0], (batch,), 0, 2 * ph + 1),
-        jax.random.randint(jax.random.fold_in(k[0], 1), (batch,), 0, 2 * p + 1),
-    ], axis=1)
-    shift = jnp.stack([
-        jax.random.randint(k[1], (batch,), -th, th + 1),
-        jax.random.randint(jax.random.fold_in(k[1], 1), (batch,), -t, t + 1),
-    ], axis=1)
+    crop = jnp.stack(
+        [
+            jax.random.randint(k[0], (batch,), 0, 2 * ph + 1),
+            jax.random.randint(jax.random.fold_in(k[0], 1), (batch,), 0, 2 * p + 1),
+        ],
+        axis=1,
+    )
+    shift = jnp.stack(
+        [
+            jax.random.randint(k[1], (batch,), -th, th + 1),
+            jax.random.randint(jax.random.fold_in(k[1], 1), (batch,), -t, t + 1),
+        ],
+        axis=1,
+    )
     flip = jax.random.bernoulli(k[2], 0.5, (batch,)) & bool(cfg.flip)
     u = lambda key, r: jax.random.uniform(key, (batch,), minval=-r, maxval=r)  # noqa: E731
-    cutout = jnp.stack([
-        jax.random.randint(k[6], (batch,), 0, h),
-        jax.random.randint(jax.random.fold_in(k[6], 1), (batch,), 0, w),
-    ], axis=1)
+    cutout = jnp.stack(
+        [
+            jax.random.randint(k[6], (batch,), 0, h),
+            jax.random.randint(jax.random.fold_in(k[6], 1), (batch,), 0, w),
+        ],
+        axis=1,
+    )
     return AugmentParams(
         warp=_sample_warp(jax.random.fold_in(key, 7), batch, (h, w), cfg),
         crop=crop.astype(jnp.int32),
@@ -254,8 +265,9 @@ def apply_params(params: AugmentParams, image: Array, cfg: Augment) -> Array:
         left = params.cutout[1] - cfg.cutout // 2
         if signal:
             top = jnp.int32(0)
-        inside = (((rows >= top) & (rows < top + cfg.cutout))[:, None]
-                  & ((cols >= left) & (cols < left + cfg.cutout))[None, :])
+        inside = ((rows >= top) & (rows < top + cfg.cutout))[:, None] & ((cols >= left) & (cols < left + cfg.cutout))[
+            None, :
+        ]
         x = jnp.where(inside[..., None], jnp.zeros((), x.dtype), x)
     return x[0] if signal else x
 
@@ -304,8 +316,9 @@ def augment_batch(
       >>> augment_batch(jax.random.key(0), x, pad_crop=4, flip=True).shape
       (8, 32, 32, 3)
     """
-    cfg = as_augment(Augment(pad_crop, flip, brightness, contrast, saturation, cutout, translate,
-                             rotate, scale, stretch, shear))
+    cfg = as_augment(
+        Augment(pad_crop, flip, brightness, contrast, saturation, cutout, translate, rotate, scale, stretch, shear)
+    )
     assert cfg is not None  # an Augment in, an Augment out
     images = jnp.asarray(images)
     if images.ndim not in (3, 4):

@@ -46,10 +46,12 @@ class _OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True): 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=self.DESCRIPTION,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=self.IMAGE_SHAPE, dtype=np.float32),
-                "label": tfds.features.ClassLabel(num_classes=10),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=self.IMAGE_SHAPE, dtype=np.float32),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                }
+            ),
             supervised_keys=("image", "label"),
             disable_shuffling=True,  # Keep the order of load_arrays.
             homepage=self.HOMEPAGE,
@@ -122,15 +124,17 @@ class DigitCanvas(tfds.core.GeneratorBasedBuilder):
         h, m = spec.canvas_size, spec.max_objects
         return self.dataset_info_from_configs(
             description="Digit canvases with exact per-pixel class masks, instance masks and boxes.",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(h, h, 1), dtype=np.float32),
-                "label": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
-                "instances": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
-                "boxes": tfds.features.Tensor(shape=(m, 4), dtype=np.float32),
-                "classes": tfds.features.Tensor(shape=(m,), dtype=np.int32),
-                "num_objects": tfds.features.Tensor(shape=(), dtype=np.int32),
-                "order": tfds.features.Tensor(shape=(m,), dtype=np.int32),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(h, h, 1), dtype=np.float32),
+                    "label": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
+                    "instances": tfds.features.Tensor(shape=(h, h), dtype=np.int32),
+                    "boxes": tfds.features.Tensor(shape=(m, 4), dtype=np.float32),
+                    "classes": tfds.features.Tensor(shape=(m,), dtype=np.int32),
+                    "num_objects": tfds.features.Tensor(shape=(), dtype=np.int32),
+                    "order": tfds.features.Tensor(shape=(m,), dtype=np.int32),
+                }
+            ),
             disable_shuffling=True,
             homepage=Digits.HOMEPAGE,
             citation=_DIGITS_CITATION,

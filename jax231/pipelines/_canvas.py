@@ -83,8 +83,9 @@ def _place(rng: np.random.Generator, sizes: Sequence[int], canvas_size: int, att
     for size in sizes:
         for _ in range(attempts):
             y, x = (int(v) for v in rng.integers(0, canvas_size - size + 1, size=2))
-            if all(x + size <= cx or cx + cs <= x or y + size <= cy or cy + cs <= y
-                   for (cy, cx), cs in zip(corners, sizes)):
+            if all(
+                x + size <= cx or cx + cs <= x or y + size <= cy or cy + cs <= y for (cy, cx), cs in zip(corners, sizes)
+            ):
                 corners.append((y, x))
                 break
         else:
@@ -136,8 +137,12 @@ def compose_canvas(
     _check("scales", len(scales) > 0 and all(int(s) >= 1 for s in scales), "positive integer factors", scales)
     side = glyphs.shape[1]
     if background is not None:
-        _check("background", np.shape(background) == (canvas_size, canvas_size),
-               f"shape ({canvas_size}, {canvas_size})", np.shape(background))
+        _check(
+            "background",
+            np.shape(background) == (canvas_size, canvas_size),
+            f"shape ({canvas_size}, {canvas_size})",
+            np.shape(background),
+        )
     for _ in range(100):
         picks = rng.integers(0, len(glyphs), size=num_objects)
         factors = rng.choice(np.asarray(scales, int), size=num_objects)
@@ -145,10 +150,15 @@ def compose_canvas(
         if corners is not None:
             break
     else:
-        raise ValueError(f"num_objects: expected as many digits as fit a {canvas_size}x{canvas_size} canvas "
-                         f"at scales {tuple(scales)}, got {num_objects}")
-    image = np.zeros((canvas_size, canvas_size), np.float32) if background is None \
+        raise ValueError(
+            f"num_objects: expected as many digits as fit a {canvas_size}x{canvas_size} canvas "
+            f"at scales {tuple(scales)}, got {num_objects}"
+        )
+    image = (
+        np.zeros((canvas_size, canvas_size), np.float32)
+        if background is None
         else np.asarray(background, np.float32).copy()
+    )
     class_mask = np.zeros((canvas_size, canvas_size), np.int32)
     masks = np.zeros((num_objects, canvas_size, canvas_size), bool)
     boxes = np.zeros((num_objects, 4), np.float32)
@@ -156,8 +166,8 @@ def compose_canvas(
         block = np.ones((int(factor), int(factor)), np.float32)
         big = np.kron(glyphs[pick], block)
         s = big.shape[0]
-        image[y:y + s, x:x + s] = np.maximum(image[y:y + s, x:x + s], big)
-        masks[k, y:y + s, x:x + s] = big > INK_THRESHOLD
+        image[y : y + s, x : x + s] = np.maximum(image[y : y + s, x : x + s], big)
+        masks[k, y : y + s, x : x + s] = big > INK_THRESHOLD
         class_mask[masks[k]] = int(labels[pick]) + 1
         rows, cols = np.nonzero(masks[k].any(1))[0], np.nonzero(masks[k].any(0))[0]
         boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
@@ -200,15 +210,22 @@ def make_canvases(
       padding), 'num_objects': (N,) int32, 'order': (N, M) int32 left-to-right (-1 pad)}``,
       ``M = max_objects``; objects are stored in placement order.
     """
-    _check("num_canvases", isinstance(num_canvases, (int, np.integer)) and num_canvases >= 1, "an int >= 1",
-           num_canvases)
-    _check("max_objects", 1 <= min_objects <= max_objects, f"max_objects >= min_objects = {min_objects} >= 1",
-           max_objects)
+    _check(
+        "num_canvases", isinstance(num_canvases, (int, np.integer)) and num_canvases >= 1, "an int >= 1", num_canvases
+    )
+    _check(
+        "max_objects", 1 <= min_objects <= max_objects, f"max_objects >= min_objects = {min_objects} >= 1", max_objects
+    )
     n, m, h = int(num_canvases), int(max_objects), int(canvas_size)
-    out = {"image": np.zeros((n, h, h, 1), np.float32), "label": np.zeros((n, h, h), np.int32),
-           "instances": np.zeros((n, h, h), np.int32), "boxes": np.zeros((n, m, 4), np.float32),
-           "classes": np.full((n, m), -1, np.int32), "num_objects": np.zeros((n,), np.int32),
-           "order": np.full((n, m), -1, np.int32)}
+    out = {
+        "image": np.zeros((n, h, h, 1), np.float32),
+        "label": np.zeros((n, h, h), np.int32),
+        "instances": np.zeros((n, h, h), np.int32),
+        "boxes": np.zeros((n, m, 4), np.float32),
+        "classes": np.full((n, m), -1, np.int32),
+        "num_objects": np.zeros((n,), np.int32),
+        "order": np.full((n, m), -1, np.int32),
+    }
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         count = int(rng.integers(min_objects, max_objects + 1))
@@ -216,8 +233,9 @@ def make_canvases(
         if backgrounds is not None:
             # A generator of its own: the layout does not depend on whether there is a background.
             background = 0.5 * _random_crop(np.random.default_rng([seed, i, 1]), backgrounds, h)
-        canvas = compose_canvas(rng, glyphs, labels, num_objects=count, canvas_size=h, scales=scales,
-                                background=background)
+        canvas = compose_canvas(
+            rng, glyphs, labels, num_objects=count, canvas_size=h, scales=scales, background=background
+        )
         out["image"][i], out["label"][i] = canvas.image, canvas.class_mask
         for k in range(count):
             out["instances"][i][canvas.instance_masks[k]] = k + 1
@@ -232,10 +250,14 @@ def _random_crop(rng: np.random.Generator, backgrounds: np.ndarray, canvas_size:
     """A random ``canvas_size // 2`` crop of a random background, upscaled 2x (nearest)."""
     side = canvas_size // 2
     image = np.asarray(backgrounds[int(rng.integers(0, len(backgrounds)))], np.float32)
-    _check("backgrounds", image.ndim == 2 and min(image.shape) >= side, f"grey (B, h, w) images with h, w >= {side}",
-           image.shape)
+    _check(
+        "backgrounds",
+        image.ndim == 2 and min(image.shape) >= side,
+        f"grey (B, h, w) images with h, w >= {side}",
+        image.shape,
+    )
     y, x = (int(v) for v in rng.integers(0, np.asarray(image.shape) - side + 1))
-    crop = np.kron(image[y:y + side, x:x + side], np.ones((2, 2), np.float32))
+    crop = np.kron(image[y : y + side, x : x + side], np.ones((2, 2), np.float32))
     return np.pad(crop, ((0, canvas_size - 2 * side),) * 2)
 
 
@@ -263,8 +285,12 @@ def canvas_raw(
       backgrounds: ``split -> (B, h, w, 3) images`` for a spec with a background source.
     """
     spec = CANVAS_DATASETS[name]
-    common: dict[str, Any] = {"canvas_size": spec.canvas_size, "min_objects": spec.min_objects, "max_objects": spec.max_objects,
-              "scales": spec.scales}
+    common: dict[str, Any] = {
+        "canvas_size": spec.canvas_size,
+        "min_objects": spec.min_objects,
+        "max_objects": spec.max_objects,
+        "scales": spec.scales,
+    }
     out = {}
     for offset, split in enumerate(("train", "test")):
         images, labels = digits()[split]
@@ -272,7 +298,13 @@ def canvas_raw(
         if spec.background:
             if backgrounds is None:
                 raise ValueError(f"backgrounds: {name!r} needs a source of {spec.background} images, got None")
-            pool = cifar_backgrounds(backgrounds(split)[:spec.num_backgrounds])
-        out[split] = make_canvases(images, labels, num_canvases=spec.num_train if split == "train" else spec.num_test,
-                                   seed=spec.seed + 1000 * offset, backgrounds=pool, **common)
+            pool = cifar_backgrounds(backgrounds(split)[: spec.num_backgrounds])
+        out[split] = make_canvases(
+            images,
+            labels,
+            num_canvases=spec.num_train if split == "train" else spec.num_test,
+            seed=spec.seed + 1000 * offset,
+            backgrounds=pool,
+            **common,
+        )
     return out

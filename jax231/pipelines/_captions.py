@@ -34,16 +34,24 @@ def _check(name: str, ok: bool, expected: str, got) -> None:
 
 def max_length(max_objects: int) -> int:
     """Tokens of the longest caption with ``<start>`` and ``<end>``: ``max_objects + 4``."""
-    _check("max_objects", isinstance(max_objects, (int, np.integer)) and 1 <= max_objects <= len(NUMBER_WORDS),
-           f"an int in [1, {len(NUMBER_WORDS)}]", max_objects)
+    _check(
+        "max_objects",
+        isinstance(max_objects, (int, np.integer)) and 1 <= max_objects <= len(NUMBER_WORDS),
+        f"an int in [1, {len(NUMBER_WORDS)}]",
+        max_objects,
+    )
     return int(max_objects) + 4
 
 
 def caption_text(digits: Sequence[int]) -> str:
     """The caption of digits read left to right: ``[4, 7, 1] -> "three digits: 4 7 1"``."""
     digits = [int(d) for d in digits]
-    _check("digits", 1 <= len(digits) <= len(NUMBER_WORDS) and all(0 <= d <= 9 for d in digits),
-           f"1 to {len(NUMBER_WORDS)} digits in [0, 9]", digits)
+    _check(
+        "digits",
+        1 <= len(digits) <= len(NUMBER_WORDS) and all(0 <= d <= 9 for d in digits),
+        f"1 to {len(NUMBER_WORDS)} digits in [0, 9]",
+        digits,
+    )
     noun = "digit:" if len(digits) == 1 else "digits:"
     return " ".join([NUMBER_WORDS[len(digits) - 1], noun, *map(str, digits)])
 
@@ -52,7 +60,7 @@ def encode_caption(text: str, length: int) -> np.ndarray:
     """``text`` as ``(length,)`` int32 ids: ``<start>``, its words, ``<end>``, then ``<pad>``."""
     words = text.split()
     unknown = [w for w in words if w not in WORD_IDS or WORD_IDS[w] <= END]
-    _check("text", not unknown, f"words of the vocabulary {WORDS[END + 1:]}", text)
+    _check("text", not unknown, f"words of the vocabulary {WORDS[END + 1 :]}", text)
     _check("length", len(words) + 2 <= length, f"at least {len(words) + 2} tokens for {text!r}", length)
     ids = np.full((length,), PAD, np.int32)
     ids[: len(words) + 2] = [START, *(WORD_IDS[w] for w in words), END]
@@ -95,12 +103,19 @@ def caption_dataset(
     _check("split", split in ("train", "test"), "'train' or 'test'", split)
     length = max_length(max_objects)
     images, labels = _sources.digits_raw()[split]
-    canvases = _canvas.make_canvases(images, labels, num_canvases=num_canvases, seed=seed, canvas_size=canvas_size,
-                                     min_objects=min_objects, max_objects=max_objects, scales=scales)
+    canvases = _canvas.make_canvases(
+        images,
+        labels,
+        num_canvases=num_canvases,
+        seed=seed,
+        canvas_size=canvas_size,
+        min_objects=min_objects,
+        max_objects=max_objects,
+        scales=scales,
+    )
     digits = np.full((num_canvases, max_objects), -1, np.int32)
     captions = np.zeros((num_canvases, length), np.int32)
     for i, (classes, order, count) in enumerate(zip(canvases["classes"], canvases["order"], canvases["num_objects"])):
         digits[i, :count] = classes[order[:count]]
         captions[i] = encode_caption(caption_text(digits[i, :count].tolist()), length)
-    return {"image": canvases["image"], "caption": captions, "digits": digits,
-            "num_objects": canvases["num_objects"]}
+    return {"image": canvases["image"], "caption": captions, "digits": digits, "num_objects": canvases["num_objects"]}

@@ -24,8 +24,16 @@ OFFLINE_BUILDERS = {"mnist1d": "mnist1d", "digits": "digits"}
 CIFAR10_SHARED = "cifar10_shared"
 CIFAR10_SHA256 = "ae7dd36e2f81683afbde96fe0b1f2dc2ccc2aa40725e93ff113828b655baae7b"
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_ARCHIVE = _REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -33,8 +41,17 @@ DEFAULT_SHARED_ARCHIVE = _REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jp
 # Common TFDS image-classification names, recognised (and offered as close
 # matches) where TFDS is not installed.
 KNOWN_TFDS_IMAGE = (
-    "mnist", "fashion_mnist", "kmnist", "emnist", "cifar10", "cifar100",
-    "svhn_cropped", "stl10", "imagenette", "imagenet2012", "oxford_flowers102",
+    "mnist",
+    "fashion_mnist",
+    "kmnist",
+    "emnist",
+    "cifar10",
+    "cifar100",
+    "svhn_cropped",
+    "stl10",
+    "imagenette",
+    "imagenet2012",
+    "oxford_flowers102",
 )
 
 
@@ -59,9 +76,7 @@ class DatasetInfo(NamedTuple):
 
 def cache_dir() -> pathlib.Path:
     """Returns ``$JAX231_DATA_DIR`` or ``~/.cache/jax231`` (created on demand)."""
-    root = os.environ.get("JAX231_DATA_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "jax231"
-    )
+    root = os.environ.get("JAX231_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "jax231")
     path = pathlib.Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -169,16 +184,11 @@ def parse_split(split: str) -> tuple[str, Optional[str], Optional[str]]:
         raise ValueError(f"split: expected a string like 'train' or 'train[:90%]', got {split!r}")
     match = _SLICE.match(split.replace(" ", ""))
     if match is None:
-        raise ValueError(
-            f"split: expected 'name', 'name[a:b]' with integers or percents (TFDS slicing), "
-            f"got {split!r}"
-        )
+        raise ValueError(f"split: expected 'name', 'name[a:b]' with integers or percents (TFDS slicing), got {split!r}")
     return match["name"], match["start"], match["stop"]
 
 
-def split_indices(
-    split: str, sizes: dict[str, int], shard: Optional[tuple[int, int]] = None
-) -> tuple[str, np.ndarray]:
+def split_indices(split: str, sizes: dict[str, int], shard: Optional[tuple[int, int]] = None) -> tuple[str, np.ndarray]:
     """Indices of the examples of ``split`` (TFDS slicing and ``tfds.even_splits``).
 
     Args:
@@ -200,9 +210,7 @@ def split_indices(
     if shard is not None:
         indices = np.array_split(indices, check_shard(shard)[1])[shard[0]]
     if indices.size == 0:
-        raise ValueError(
-            f"split: {split!r} (shard {shard}) of {n} examples is empty; widen the slice."
-        )
+        raise ValueError(f"split: {split!r} (shard {shard}) of {n} examples is empty; widen the slice.")
     return name, indices
 
 
@@ -213,7 +221,5 @@ def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise ValueError(f"shard: expected (process_index, process_count), got {shard!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(
-            f"shard: expected 0 <= process_index < process_count, got {shard!r}"
-        )
+        raise ValueError(f"shard: expected 0 <= process_index < process_count, got {shard!r}")
     return index, count

@@ -56,13 +56,15 @@ def epoch_indices(key: PRNGKey, epoch, num_examples: int, batch_size: int, *, sh
     if not 1 <= batch_size <= num_examples:
         raise ValueError(f"batch_size: expected 1 <= batch_size <= {num_examples} examples, got {batch_size}")
     num_batches = num_examples // batch_size
-    order = (jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
-             if shuffle else jnp.arange(num_examples))
+    order = (
+        jax.random.permutation(jax.random.fold_in(key, epoch), num_examples) if shuffle else jnp.arange(num_examples)
+    )
     return order[: num_batches * batch_size].reshape(num_batches, batch_size)
 
 
-def gather_batch(data: DeviceDataset, indices: Array, key: Optional[PRNGKey] = None,
-                 augment: Optional[Augment] = None) -> dict[str, Array]:
+def gather_batch(
+    data: DeviceDataset, indices: Array, key: Optional[PRNGKey] = None, augment: Optional[Augment] = None
+) -> dict[str, Array]:
     """One batch ``{'image', 'label'}``, augmented with :func:`augment_batch` if asked."""
     images = data.image[indices]
     if augment is not None:

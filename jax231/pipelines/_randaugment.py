@@ -38,8 +38,18 @@ from jax231.pipelines._augment import Augment, AugmentParams, apply_params
 from jax231.types import Array, ArrayLike, PRNGKey
 
 OPS = (
-    "identity", "flip", "translate_x", "translate_y", "rotate", "scale", "shear_x", "shear_y",
-    "brightness", "contrast", "saturation", "cutout",
+    "identity",
+    "flip",
+    "translate_x",
+    "translate_y",
+    "rotate",
+    "scale",
+    "shear_x",
+    "shear_y",
+    "brightness",
+    "contrast",
+    "saturation",
+    "cutout",
 )
 """The operations, in the order of their index (``saturation`` is the identity unless C = 3)."""
 
@@ -64,8 +74,14 @@ def _neutral() -> AugmentParams:
     """Draws of one example that leave every step a no-op."""
     zero2 = jnp.zeros((2,), jnp.int32)
     return AugmentParams(
-        crop=zero2, shift=zero2, flip=jnp.zeros((), bool), brightness=jnp.zeros(()),
-        contrast=jnp.ones(()), saturation=jnp.ones(()), cutout=zero2, warp=jnp.eye(2, 3),
+        crop=zero2,
+        shift=zero2,
+        flip=jnp.zeros((), bool),
+        brightness=jnp.zeros(()),
+        contrast=jnp.ones(()),
+        saturation=jnp.ones(()),
+        cutout=zero2,
+        warp=jnp.eye(2, 3),
     )
 
 
@@ -91,22 +107,40 @@ def _op_branches(hw: tuple[int, int], channels: int, magnitude: float) -> list[C
     branches = {
         "identity": lambda key, x: x,
         "flip": lambda key, x: x[:, ::-1],
-        "translate_x": with_params(warp_cfg, lambda k: _warp_op(hw, translation=(0.0, signed(k, strength["translate_x"] * w)))),
-        "translate_y": with_params(warp_cfg, lambda k: _warp_op(hw, translation=(signed(k, strength["translate_y"] * h), 0.0))),
+        "translate_x": with_params(
+            warp_cfg, lambda k: _warp_op(hw, translation=(0.0, signed(k, strength["translate_x"] * w)))
+        ),
+        "translate_y": with_params(
+            warp_cfg, lambda k: _warp_op(hw, translation=(signed(k, strength["translate_y"] * h), 0.0))
+        ),
         "rotate": with_params(warp_cfg, lambda k: _warp_op(hw, rotation=signed(k, math.radians(strength["rotate"])))),
         "scale": with_params(warp_cfg, lambda k: _warp_op(hw, scale=1.0 + signed(k, strength["scale"]))),
         "shear_x": with_params(warp_cfg, lambda k: _warp_op(hw, shear=signed(k, strength["shear_x"]))),
         "shear_y": with_params(warp_cfg, lambda k: neutral._replace(warp=_shear_y(hw, signed(k, strength["shear_y"])))),
-        "brightness": with_params(_OFF._replace(brightness=1.0),
-                                  lambda k: neutral._replace(brightness=signed(k, strength["brightness"]))),
-        "contrast": with_params(_OFF._replace(contrast=1.0),
-                                lambda k: neutral._replace(contrast=1.0 + signed(k, strength["contrast"]))),
-        "saturation": (with_params(_OFF._replace(saturation=1.0),
-                                   lambda k: neutral._replace(saturation=1.0 + signed(k, strength["saturation"])))
-                       if channels == 3 else (lambda key, x: x)),
-        "cutout": with_params(_OFF._replace(cutout=side), lambda k: neutral._replace(
-            cutout=jnp.stack([jax.random.randint(k, (), 0, h), jax.random.randint(jax.random.fold_in(k, 1), (), 0, w)])))
-        if side else (lambda key, x: x),
+        "brightness": with_params(
+            _OFF._replace(brightness=1.0), lambda k: neutral._replace(brightness=signed(k, strength["brightness"]))
+        ),
+        "contrast": with_params(
+            _OFF._replace(contrast=1.0), lambda k: neutral._replace(contrast=1.0 + signed(k, strength["contrast"]))
+        ),
+        "saturation": (
+            with_params(
+                _OFF._replace(saturation=1.0),
+                lambda k: neutral._replace(saturation=1.0 + signed(k, strength["saturation"])),
+            )
+            if channels == 3
+            else (lambda key, x: x)
+        ),
+        "cutout": with_params(
+            _OFF._replace(cutout=side),
+            lambda k: neutral._replace(
+                cutout=jnp.stack(
+                    [jax.random.randint(k, (), 0, h), jax.random.randint(jax.random.fold_in(k, 1), (), 0, w)]
+                )
+            ),
+        )
+        if side
+        else (lambda key, x: x),
     }
     return [branches[name] for name in OPS]
 

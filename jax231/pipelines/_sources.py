@@ -85,9 +85,7 @@ def digits_raw() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[..., None]
     labels = digits.target.astype(np.int32)
-    train, test = train_test_split(
-        np.arange(len(labels)), test_size=DIGITS_TEST_SIZE, random_state=0, stratify=labels
-    )
+    train, test = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST_SIZE, random_state=0, stratify=labels)
     out = {}
     for split, idx in (("train", np.sort(train)), ("test", np.sort(test))):
         x, y = images[idx], labels[idx]
@@ -121,8 +119,9 @@ def npz_raw(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     except ValueError as err:  # np.load(allow_pickle=False) on a pickle: refused, it would run code
         if "allow_pickle" not in str(err):
             raise
-        raise ValueError(f"name: expected a .npz file, got {path!r}, a pickle (refused: loading it would "
-                         "run code)") from None
+        raise ValueError(
+            f"name: expected a .npz file, got {path!r}, a pickle (refused: loading it would run code)"
+        ) from None
 
 
 def _npz_array(f: Any, key: str, path: str) -> np.ndarray:
@@ -131,8 +130,10 @@ def _npz_array(f: Any, key: str, path: str) -> np.ndarray:
     except ValueError as err:  # allow_pickle=False refuses object arrays: data never runs code.
         if "allow_pickle" not in str(err):
             raise
-        raise ValueError(f"name: expected numeric arrays in {path!r}, got a pickled object array "
-                         f"{key!r} (refused: loading it would run code)") from None
+        raise ValueError(
+            f"name: expected numeric arrays in {path!r}, got a pickled object array "
+            f"{key!r} (refused: loading it would run code)"
+        ) from None
 
 
 def _read_npz(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -174,16 +175,10 @@ def imagefolder_examples(root: str) -> tuple[dict[str, list[tuple[str, str]]], l
     for split in sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))):
         split_dir = os.path.join(root, split)
         examples: list[tuple[str, str]] = []
-        for label in sorted(
-            d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d))
-        ):
+        for label in sorted(d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d))):
             labels.add(label)
             label_dir = os.path.join(split_dir, label)
-            files = [
-                os.path.join(label_dir, f)
-                for f in os.listdir(label_dir)
-                if f.lower().endswith(_IMAGE_SUFFIXES)
-            ]
+            files = [os.path.join(label_dir, f) for f in os.listdir(label_dir) if f.lower().endswith(_IMAGE_SUFFIXES)]
             examples.extend((p, label) for p in sorted(files))
         random.Random(split).shuffle(examples)
         splits[split] = examples
@@ -277,8 +272,7 @@ class Source:
         """Number of classes, image shape, split sizes, class names (10 digits by default)."""
         sizes = self.split_sizes()
         images, _ = self.read(next(iter(sizes)))
-        return _common.DatasetInfo(self.name, 10, tuple(images.shape[1:]), sizes,
-                                   tuple(str(i) for i in range(10)))
+        return _common.DatasetInfo(self.name, 10, tuple(images.shape[1:]), sizes, tuple(str(i) for i in range(10)))
 
 
 class Mnist1dSource(Source):
@@ -332,9 +326,13 @@ class NpzSource(Source):
         raw = npz_raw(self.path)
         num_classes = max(int(labels.max()) for _, labels in raw.values()) + 1
         images = next(iter(raw.values()))[0]
-        return _common.DatasetInfo(self.name, num_classes, tuple(images.shape[1:]),
-                                   {k: len(v[1]) for k, v in raw.items()},
-                                   tuple(str(i) for i in range(num_classes)))
+        return _common.DatasetInfo(
+            self.name,
+            num_classes,
+            tuple(images.shape[1:]),
+            {k: len(v[1]) for k, v in raw.items()},
+            tuple(str(i) for i in range(num_classes)),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,8 +352,9 @@ class ImageFolderSource(Source):
         splits, classes = imagefolder_examples(self.path)
         first = next(iter(splits))
         shape = decode_image(splits[first][0][0]).shape
-        return _common.DatasetInfo(self.name, len(classes), shape,
-                                   {k: len(v) for k, v in splits.items()}, tuple(classes))
+        return _common.DatasetInfo(
+            self.name, len(classes), shape, {k: len(v) for k, v in splits.items()}, tuple(classes)
+        )
 
 
 @dataclasses.dataclass(frozen=True)

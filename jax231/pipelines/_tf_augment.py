@@ -88,8 +88,10 @@ def apply_params(params: dict, images: tf.Tensor, cfg: Augment) -> tf.Tensor:
         if signal:
             top = tf.zeros_like(top)
         left = params["cutout"][:, 1:] - k // 2
-        inside = (tf.logical_and(rows[None] >= top, rows[None] < top + k)[:, :, None]
-                  & tf.logical_and(cols[None] >= left, cols[None] < left + k)[:, None, :])
+        inside = (
+            tf.logical_and(rows[None] >= top, rows[None] < top + k)[:, :, None]
+            & tf.logical_and(cols[None] >= left, cols[None] < left + k)[:, None, :]
+        )
         x = tf.where(inside[..., None], tf.zeros([], x.dtype), x)
     return x[:, 0] if signal else x
 

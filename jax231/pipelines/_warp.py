@@ -48,7 +48,9 @@ def bilinear_sample(image: ArrayLike, rows: ArrayLike, cols: ArrayLike, *, fill:
         for b in (0, 1):
             r, c = r0 + a, c0 + b
             inside = ((r >= 0) & (r < h) & (c >= 0) & (c < w))[..., None]
-            value = jnp.where(inside, image[jnp.clip(r, 0, h - 1), jnp.clip(c, 0, w - 1)], jnp.asarray(fill, image.dtype))
+            value = jnp.where(
+                inside, image[jnp.clip(r, 0, h - 1), jnp.clip(c, 0, w - 1)], jnp.asarray(fill, image.dtype)
+            )
             weight = (dr if a else 1 - dr) * (dc if b else 1 - dc)
             out = out + weight * value
     return out
@@ -81,7 +83,9 @@ def affine_warp(image: ArrayLike, matrix: ArrayLike, offset: ArrayLike, *, fill:
     if image.ndim != 3:
         raise ValueError(f"image: expected shape (H, W, C), got {image.shape}")
     if jnp.shape(matrix) != (2, 2) or jnp.shape(offset) != (2,):
-        raise ValueError(f"matrix, offset: expected shapes (2, 2) and (2,), got {jnp.shape(matrix)} and {jnp.shape(offset)}")
+        raise ValueError(
+            f"matrix, offset: expected shapes (2, 2) and (2,), got {jnp.shape(matrix)} and {jnp.shape(offset)}"
+        )
     h, w = image.shape[:2]
     grid = jnp.stack(jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")).reshape(2, -1).astype(image.dtype)
     source = jnp.asarray(matrix, image.dtype) @ grid + jnp.asarray(offset, image.dtype)[:, None]

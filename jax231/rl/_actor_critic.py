@@ -112,13 +112,20 @@ def check_actor_critic_config(config: ActorCriticConfig) -> ActorCriticConfig:
     _checks.check_discount("discount", config.discount)
     _checks.check_probability("gae_lambda", config.gae_lambda)
     if (config.num_envs * config.num_steps) % config.num_minibatches:
-        raise ValueError(f"num_minibatches: expected a divisor of num_envs x num_steps = "
-                         f"{config.num_envs * config.num_steps}, got {config.num_minibatches}")
+        raise ValueError(
+            f"num_minibatches: expected a divisor of num_envs x num_steps = "
+            f"{config.num_envs * config.num_steps}, got {config.num_minibatches}"
+        )
     return config
 
 
-def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-                 config: ActorCriticConfig | None = None, *, name: str = "a2c") -> Agent:
+def actor_critic(
+    env: _envs.Env,
+    optimizer: optimizers.GradientTransformation,
+    config: ActorCriticConfig | None = None,
+    *,
+    name: str = "a2c",
+) -> Agent:
     """An A2C or PPO :class:`~jax231.rl.Agent` (see the module docstring).
 
     Args:
@@ -131,10 +138,16 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
       The agent; its evaluation policy is the greedy action of the actor.
     """
     config = check_actor_critic_config(ActorCriticConfig() if config is None else config)
-    actor = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions,
-                       activation=config.activation, init="xavier", name="actor")
-    critic = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation,
-                        init="xavier", name="critic")
+    actor = models.mlp(
+        hidden_sizes=config.hidden_sizes,
+        num_classes=env.num_actions,
+        activation=config.activation,
+        init="xavier",
+        name="actor",
+    )
+    critic = models.mlp(
+        hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation, init="xavier", name="critic"
+    )
     if config.max_grad_norm > 0:
         optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)
     batch = config.num_envs * config.num_steps
@@ -148,8 +161,10 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
 
     def init(rng: PRNGKey, hyperparams: Mapping[str, Array]) -> ActorCriticCarry:
         actor_key, critic_key, env_key, rng = jax.random.split(rng, 4)
-        params = {"actor": actor.init(actor_key, (env.obs_size,))[0],
-                  "critic": critic.init(critic_key, (env.obs_size,))[0]}
+        params = {
+            "actor": actor.init(actor_key, (env.obs_size,))[0],
+            "critic": critic.init(critic_key, (env.obs_size,))[0],
+        }
         opt_state = optimizer.init(params)
         if hyperparams:
             opt_state = optimizers.set_hyperparams(opt_state, **hyperparams)
@@ -165,8 +180,9 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
         out = _envs.step(env, step_key, env_state, action)
         reward = out.reward + config.discount * out.truncated * value_fn(params, out.final_obs)
         stats = _envs.update_stats(stats, out.reward, out.done)
-        return (params, out.state, out.obs, stats), Rollout(obs, action, log_prob(logits, action), value, reward,
-                                                            out.done)
+        return (params, out.state, out.obs, stats), Rollout(
+            obs, action, log_prob(logits, action), value, reward, out.done
+        )
 
     def loss_fn(params: Params, data: tuple) -> tuple[Array, dict[str, Array]]:
         rollout, advantages, returns = data
@@ -194,24 +210,34 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
     def epoch(carry: tuple, key: PRNGKey, data: tuple) -> tuple[tuple, dict[str, Array]]:
         order = jax.random.permutation(key, batch)
         shuffled = jax.tree_util.tree_map(
-            lambda x: x.reshape(batch, *x.shape[2:])[order].reshape(config.num_minibatches, minibatch,
-                                                                     *x.shape[2:]), data)
+            lambda x: x.reshape(batch, *x.shape[2:])[order].reshape(config.num_minibatches, minibatch, *x.shape[2:]),
+            data,
+        )
         return jax.lax.scan(minibatch_step, carry, shuffled)
 
     def update(carry: ActorCriticCarry) -> tuple[ActorCriticCarry, dict[str, Array]]:
         rng, rollout_key, epoch_key = jax.random.split(carry.rng, 3)
         # 1. roll the stochastic policy out for num_steps steps in every environment
         (_, env_state, obs, stats), rollout = jax.lax.scan(
-            env_step, (carry.params, carry.env_state, carry.obs, carry.stats),
-            jax.random.split(rollout_key, config.num_steps))
+            env_step,
+            (carry.params, carry.env_state, carry.obs, carry.stats),
+            jax.random.split(rollout_key, config.num_steps),
+        )
         # 2. GAE(lambda) advantages and the critic's targets, bootstrapped from V(s_T)
-        advantages, returns = gae_advantages(rollout.reward, rollout.value, rollout.done,
-                                             value_fn(carry.params, obs), discount=config.discount,
-                                             gae_lambda=config.gae_lambda)
+        advantages, returns = gae_advantages(
+            rollout.reward,
+            rollout.value,
+            rollout.done,
+            value_fn(carry.params, obs),
+            discount=config.discount,
+            gae_lambda=config.gae_lambda,
+        )
         # 3. num_epochs passes of minibatch gradient steps
         (params, opt_state), metrics = jax.lax.scan(
-            lambda c, k: epoch(c, k, (rollout, advantages, returns)), (carry.params, carry.opt_state),
-            jax.random.split(epoch_key, config.num_epochs))
+            lambda c, k: epoch(c, k, (rollout, advantages, returns)),
+            (carry.params, carry.opt_state),
+            jax.random.split(epoch_key, config.num_epochs),
+        )
         metrics = {k: v.mean() for k, v in metrics.items()}
         metrics.update(episode_return=stats.finished_sum, episodes=stats.finished_count)
         stats = stats._replace(finished_sum=jnp.zeros(()), finished_count=jnp.zeros((), jnp.int32))
@@ -223,17 +249,17 @@ def actor_critic(env: _envs.Env, optimizer: optimizers.GradientTransformation,
     return Agent(name, env, init, update, policy, batch)
 
 
-def a2c(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-        config: ActorCriticConfig | None = None) -> Agent:
+def a2c(env: _envs.Env, optimizer: optimizers.GradientTransformation, config: ActorCriticConfig | None = None) -> Agent:
     """Advantage actor-critic (synchronous A3C): :func:`actor_critic` with one epoch, no clipping."""
     config = ActorCriticConfig() if config is None else config
     if config.num_epochs != 1 or config.num_minibatches != 1 or config.clip_eps != 0:
-        raise ValueError(f"config: expected A2C's num_epochs=1, num_minibatches=1, clip_eps=0, got "
-                         f"{config.num_epochs}, {config.num_minibatches}, {config.clip_eps}")
+        raise ValueError(
+            f"config: expected A2C's num_epochs=1, num_minibatches=1, clip_eps=0, got "
+            f"{config.num_epochs}, {config.num_minibatches}, {config.clip_eps}"
+        )
     return actor_critic(env, optimizer, config, name="a2c")
 
 
-def ppo(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-        config: ActorCriticConfig = PPO_CONFIG) -> Agent:
+def ppo(env: _envs.Env, optimizer: optimizers.GradientTransformation, config: ActorCriticConfig = PPO_CONFIG) -> Agent:
     """Proximal policy optimisation: :func:`actor_critic` with ratio clipping and several epochs."""
     return actor_critic(env, optimizer, config, name="ppo")

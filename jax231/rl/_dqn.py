@@ -109,8 +109,14 @@ class DqnCarry(NamedTuple):
 
 def check_dqn_config(config: DqnConfig) -> DqnConfig:
     """Validates every field; returns ``config``."""
-    for name in ("num_envs", "buffer_size", "batch_size", "updates_per_iteration", "target_update_every",
-                 "epsilon_steps"):
+    for name in (
+        "num_envs",
+        "buffer_size",
+        "batch_size",
+        "updates_per_iteration",
+        "target_update_every",
+        "epsilon_steps",
+    ):
         _checks.check_positive_int(name, getattr(config, name))
     _checks.check_non_negative_int("learning_starts", config.learning_starts)
     _checks.check_discount("discount", config.discount)
@@ -118,13 +124,14 @@ def check_dqn_config(config: DqnConfig) -> DqnConfig:
     _checks.check_probability("epsilon_end", config.epsilon_end)
     _checks.check_positive("huber_delta", config.huber_delta)
     if config.buffer_size < config.batch_size:
-        raise ValueError(f"buffer_size: expected a buffer at least as large as batch_size={config.batch_size}, "
-                         f"got {config.buffer_size}")
+        raise ValueError(
+            f"buffer_size: expected a buffer at least as large as batch_size={config.batch_size}, "
+            f"got {config.buffer_size}"
+        )
     return config
 
 
-def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-        config: DqnConfig | None = None) -> Agent:
+def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation, config: DqnConfig | None = None) -> Agent:
     """A DQN :class:`~jax231.rl.Agent` on ``env`` trained with ``optimizer``.
 
     Args:
@@ -154,8 +161,9 @@ def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation,
         obs, env_state = _envs.reset(env, env_key, config.num_envs)
         example = Transition(obs[0], jnp.int32(0), jnp.float32(0), obs[0], jnp.bool_(False))
         buffer = replay_init(example, config.buffer_size, batch_size=config.batch_size)
-        return DqnCarry(params, params, opt_state, buffer, env_state, obs, _envs.init_stats(config.num_envs),
-                        rng, jnp.int32(0))
+        return DqnCarry(
+            params, params, opt_state, buffer, env_state, obs, _envs.init_stats(config.num_envs), rng, jnp.int32(0)
+        )
 
     def loss_fn(params: Params, target_params: Params, batch: Transition) -> tuple[Array, Array]:
         q = q_values(params, batch.obs)
@@ -188,16 +196,23 @@ def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation,
         # 2. gradient steps on replayed minibatches, once learning has started
         learning = env_steps + config.num_envs >= config.learning_starts
         (params, opt_state, _, _), (loss, q_mean) = jax.lax.scan(
-            gradient_step, (carry.params, carry.opt_state, carry.target_params, buffer),
-            jax.random.split(learn_key, config.updates_per_iteration))
+            gradient_step,
+            (carry.params, carry.opt_state, carry.target_params, buffer),
+            jax.random.split(learn_key, config.updates_per_iteration),
+        )
         keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(learning, n, o), new, old)
         params, opt_state = keep(params, carry.params), keep(opt_state, carry.opt_state)
         # 3. copy the online network into the target network every target_update_every iterations
         iteration = carry.iteration + 1
         copy = iteration % config.target_update_every == 0
         target_params = jax.tree_util.tree_map(lambda p, t: jnp.where(copy, p, t), params, carry.target_params)
-        metrics = {"loss": jnp.where(learning, loss.mean(), jnp.nan), "q_mean": q_mean.mean(), "epsilon": eps,
-                   "episode_return": stats.finished_sum, "episodes": stats.finished_count}
+        metrics = {
+            "loss": jnp.where(learning, loss.mean(), jnp.nan),
+            "q_mean": q_mean.mean(),
+            "epsilon": eps,
+            "episode_return": stats.finished_sum,
+            "episodes": stats.finished_count,
+        }
         stats = stats._replace(finished_sum=jnp.zeros(()), finished_count=jnp.zeros((), jnp.int32))
         new = DqnCarry(params, target_params, opt_state, buffer, out.state, out.obs, stats, rng, iteration)
         return new, metrics

@@ -20,8 +20,15 @@ import jax.numpy as jnp
 
 from jax231.types import Array, ArrayLike, PRNGKey
 
-ENV_NAMES = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Breakout-MinAtar", "Asterix-MinAtar",
-             "Freeway-MinAtar", "SpaceInvaders-MinAtar")
+ENV_NAMES = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "MountainCar-v0",
+    "Breakout-MinAtar",
+    "Asterix-MinAtar",
+    "Freeway-MinAtar",
+    "SpaceInvaders-MinAtar",
+)
 """gymnax environments with discrete actions that the agents of :mod:`jax231.rl` accept."""
 
 SOLVED_RETURNS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0}
@@ -64,8 +71,9 @@ def make_env(name: str) -> Env:
         raise ValueError(f"env_name: expected one of {', '.join(ENV_NAMES)}, got {name!r}")
     env, params = gymnax.make(name)
     shape = env.observation_space(params).shape
-    return Env(name, env, params, int(env.num_actions), int(jnp.prod(jnp.asarray(shape))),
-               int(params.max_steps_in_episode))
+    return Env(
+        name, env, params, int(env.num_actions), int(jnp.prod(jnp.asarray(shape))), int(params.max_steps_in_episode)
+    )
 
 
 def _flat(obs: ArrayLike) -> Array:
@@ -108,9 +116,16 @@ def step(env: Env, rng: PRNGKey, state: Any, actions: ArrayLike) -> EnvStep:
     """Steps every copy (auto-reset); returns an :class:`EnvStep` batched over copies."""
     keys = jax.random.split(rng, jnp.shape(actions)[0])
     obs, state, reward, terminated, truncated, info = jax.vmap(env.env.step, in_axes=(0, 0, 0, None))(
-        keys, state, actions, env.params)
-    return EnvStep(_flat(obs), state, reward.astype(jnp.float32), jnp.asarray(terminated, bool),
-                   jnp.asarray(truncated, bool) & ~jnp.asarray(terminated, bool), _flat(info["final_observation"]))
+        keys, state, actions, env.params
+    )
+    return EnvStep(
+        _flat(obs),
+        state,
+        reward.astype(jnp.float32),
+        jnp.asarray(terminated, bool),
+        jnp.asarray(truncated, bool) & ~jnp.asarray(terminated, bool),
+        _flat(info["final_observation"]),
+    )
 
 
 class EpisodeStats(NamedTuple):

@@ -69,16 +69,23 @@ def complete_episode_mask(dones: Array) -> Array:
     return jax.lax.cummax(dones.astype(jnp.int32), axis=0, reverse=True).astype(bool)
 
 
-def reinforce(env: _envs.Env, optimizer: optimizers.GradientTransformation,
-              config: ReinforceConfig | None = None) -> Agent:
+def reinforce(
+    env: _envs.Env, optimizer: optimizers.GradientTransformation, config: ReinforceConfig | None = None
+) -> Agent:
     """A REINFORCE-with-baseline :class:`~jax231.rl.Agent` (see the module docstring; ``None``: default config)."""
     config = ReinforceConfig() if config is None else config
     _checks.check_positive_int("num_envs", config.num_envs)
     _checks.check_discount("discount", config.discount)
-    policy_net = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions,
-                            activation=config.activation, init="xavier", name="policy")
-    baseline_net = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation,
-                              init="xavier", name="baseline")
+    policy_net = models.mlp(
+        hidden_sizes=config.hidden_sizes,
+        num_classes=env.num_actions,
+        activation=config.activation,
+        init="xavier",
+        name="policy",
+    )
+    baseline_net = models.mlp(
+        hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation, init="xavier", name="baseline"
+    )
     if config.max_grad_norm > 0:
         optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)
 
@@ -87,8 +94,10 @@ def reinforce(env: _envs.Env, optimizer: optimizers.GradientTransformation,
 
     def init(rng: PRNGKey, hyperparams: Mapping[str, Array]) -> ReinforceCarry:
         policy_key, baseline_key, rng = jax.random.split(rng, 3)
-        params = {"policy": policy_net.init(policy_key, (env.obs_size,))[0],
-                  "baseline": baseline_net.init(baseline_key, (env.obs_size,))[0]}
+        params = {
+            "policy": policy_net.init(policy_key, (env.obs_size,))[0],
+            "baseline": baseline_net.init(baseline_key, (env.obs_size,))[0],
+        }
         opt_state = optimizer.init(params)
         if hyperparams:
             opt_state = optimizers.set_hyperparams(opt_state, **hyperparams)
@@ -119,8 +128,9 @@ def reinforce(env: _envs.Env, optimizer: optimizers.GradientTransformation,
             std = jnp.sqrt(jnp.sum(weights * (advantages - mean) ** 2))
             advantages = (advantages - mean) / (std + 1e-8)
         logits = logits_fn(params, obs)
-        policy_loss = jnp.sum(weights * policy_gradient_loss(log_probs=log_prob(logits, actions),
-                                                             advantages=advantages))
+        policy_loss = jnp.sum(
+            weights * policy_gradient_loss(log_probs=log_prob(logits, actions), advantages=advantages)
+        )
         baseline_loss = 0.5 * jnp.sum(weights * (baseline - returns) ** 2)
         entropy = jnp.sum(weights * categorical_entropy(logits))
         loss = policy_loss + config.value_coef * baseline_loss - config.entropy_coef * entropy

@@ -53,8 +53,9 @@ def replay_init(example: PyTree, capacity: int, *, batch_size: int | None = None
     if batch_size is not None:
         batch_size = _checks.check_positive_int("batch_size", batch_size)
         if capacity < batch_size:
-            raise ValueError(f"capacity: expected a buffer at least as large as batch_size={batch_size}, "
-                             f"got {capacity}")
+            raise ValueError(
+                f"capacity: expected a buffer at least as large as batch_size={batch_size}, got {capacity}"
+            )
     data = jax.tree_util.tree_map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.result_type(x)), example)
     return ReplayBuffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 

@@ -18,8 +18,9 @@ from jax231.rl import _checks
 from jax231.types import Array, ArrayLike
 
 
-def discounted_returns(rewards: ArrayLike, dones: ArrayLike, *, discount: float,
-                       bootstrap: ArrayLike | None = None) -> Array:
+def discounted_returns(
+    rewards: ArrayLike, dones: ArrayLike, *, discount: float, bootstrap: ArrayLike | None = None
+) -> Array:
     """Returns-to-go ``G_t = r_t + gamma (1 - done_t) G_{t+1}``, ``G_T = bootstrap`` (default 0).
 
     Args:
@@ -45,8 +46,15 @@ def discounted_returns(rewards: ArrayLike, dones: ArrayLike, *, discount: float,
     return returns
 
 
-def gae_advantages(rewards: ArrayLike, values: ArrayLike, dones: ArrayLike, last_value: ArrayLike, *,
-                   discount: float, gae_lambda: float) -> tuple[Array, Array]:
+def gae_advantages(
+    rewards: ArrayLike,
+    values: ArrayLike,
+    dones: ArrayLike,
+    last_value: ArrayLike,
+    *,
+    discount: float,
+    gae_lambda: float,
+) -> tuple[Array, Array]:
     """Generalised advantage estimation.
 
     .. math::

@@ -80,14 +80,21 @@ def schedule_lengths(agent: Agent, total_steps: int, num_evals: int) -> tuple[in
     num_evals = _checks.check_positive_int("num_evals", num_evals)
     chunk = total_steps // (agent.steps_per_iteration * num_evals)
     if chunk < 1:
-        raise ValueError(f"total_steps: expected at least num_evals x steps_per_iteration = "
-                         f"{num_evals * agent.steps_per_iteration}, got {total_steps}")
+        raise ValueError(
+            f"total_steps: expected at least num_evals x steps_per_iteration = "
+            f"{num_evals * agent.steps_per_iteration}, got {total_steps}"
+        )
     return chunk, chunk * agent.steps_per_iteration
 
 
-def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_episodes: int = 10,
-               on_evaluation: Callable[[Array], None] | None = None
-               ) -> Callable[[PRNGKey, Mapping[str, Array]], TrainResult]:
+def make_train(
+    agent: Agent,
+    *,
+    total_steps: int,
+    num_evals: int = 20,
+    eval_episodes: int = 10,
+    on_evaluation: Callable[[Array], None] | None = None,
+) -> Callable[[PRNGKey, Mapping[str, Array]], TrainResult]:
     """The whole training run of ``agent`` as one pure function (jit it, vmap it).
 
     Args:
@@ -111,10 +118,12 @@ def make_train(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_epis
         def evaluation(carry: Carry, index: Array) -> tuple[Carry, tuple]:
             carry, metrics = run_steps(lambda c, _: agent.update(c), carry, chunk)[:2]
             episodes = metrics.pop("episodes").sum()
-            train_return = jnp.where(episodes > 0, metrics.pop("episode_return").sum() / jnp.maximum(episodes, 1),
-                                     jnp.nan)
-            eval_return = evaluate(agent.env, jax.random.fold_in(eval_key, index), agent.policy(carry),
-                                   num_episodes=eval_episodes)
+            train_return = jnp.where(
+                episodes > 0, metrics.pop("episode_return").sum() / jnp.maximum(episodes, 1), jnp.nan
+            )
+            eval_return = evaluate(
+                agent.env, jax.random.fold_in(eval_key, index), agent.policy(carry), num_episodes=eval_episodes
+            )
             means = {k: jnp.mean(v) for k, v in metrics.items()}
             if on_evaluation is not None:
                 jax.debug.callback(on_evaluation, index)
@@ -141,9 +150,15 @@ def check_hyperparams(hyperparams: Mapping[str, ArrayLike] | None) -> dict[str, 
     return values
 
 
-def make_train_many(agent: Agent, *, total_steps: int, num_evals: int = 20, eval_episodes: int = 10,
-                    swept: bool = False, on_evaluation: Callable[[Array], None] | None = None
-                    ) -> Callable[[Array, Mapping[str, Array]], TrainResult]:
+def make_train_many(
+    agent: Agent,
+    *,
+    total_steps: int,
+    num_evals: int = 20,
+    eval_episodes: int = 10,
+    swept: bool = False,
+    on_evaluation: Callable[[Array], None] | None = None,
+) -> Callable[[Array, Mapping[str, Array]], TrainResult]:
     """The jitted program of :func:`train_many`: ``f(keys (S,), values {name: (H,)})``.
 
     Args:
@@ -153,14 +168,22 @@ def make_train_many(agent: Agent, *, total_steps: int, num_evals: int = 20, eval
     Returns:
       A jitted function (``.lower(...).compile()`` separates compilation from the run).
     """
-    train = make_train(agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes,
-                       on_evaluation=on_evaluation)
+    train = make_train(
+        agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes, on_evaluation=on_evaluation
+    )
     over_seeds = jax.vmap(train, in_axes=(0, None))
     return jax.jit(jax.vmap(over_seeds, in_axes=(None, 0)) if swept else over_seeds)
 
 
-def train_many(agent: Agent, seeds: ArrayLike, hyperparams: Mapping[str, ArrayLike] | None = None, *,
-               total_steps: int, num_evals: int = 20, eval_episodes: int = 10) -> TrainResult:
+def train_many(
+    agent: Agent,
+    seeds: ArrayLike,
+    hyperparams: Mapping[str, ArrayLike] | None = None,
+    *,
+    total_steps: int,
+    num_evals: int = 20,
+    eval_episodes: int = 10,
+) -> TrainResult:
     """Trains one agent per (hyperparameter setting, seed) in one jitted, vmapped program.
 
     Args:
@@ -178,6 +201,7 @@ def train_many(agent: Agent, seeds: ArrayLike, hyperparams: Mapping[str, ArrayLi
       without hyperparameters).
     """
     values = check_hyperparams(hyperparams)
-    program = make_train_many(agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes,
-                              swept=bool(values))
+    program = make_train_many(
+        agent, total_steps=total_steps, num_evals=num_evals, eval_episodes=eval_episodes, swept=bool(values)
+    )
     return program(seed_keys(seeds), values)

@@ -45,21 +45,26 @@ def check(name: str, batch: Any) -> int:
     optionally ``'label'``, every leaf of both with the same leading axis.
     """
     if not isinstance(batch, Mapping) or "image" not in batch:
-        raise ValueError(f"{name}: expected a dict with 'image' and 'label' arrays, got {type(batch).__name__}"
-                         + (f" with keys {sorted(batch)}" if isinstance(batch, Mapping) else ""))
+        raise ValueError(
+            f"{name}: expected a dict with 'image' and 'label' arrays, got {type(batch).__name__}"
+            + (f" with keys {sorted(batch)}" if isinstance(batch, Mapping) else "")
+        )
     images = leading_sizes(batch["image"])
     if not images:
         raise ValueError(f"{name}: expected 'image' to hold at least one array, got {batch['image']!r}")
     labels = leading_sizes(batch.get("label"))
     if set(images + labels) != {images[0]}:
-        raise ValueError(f"{name}: expected as many labels as images (one leading axis), got "
-                         f"{images[0] if len(set(images)) == 1 else images} images and "
-                         f"{labels[0] if len(set(labels)) == 1 else labels} labels")
+        raise ValueError(
+            f"{name}: expected as many labels as images (one leading axis), got "
+            f"{images[0] if len(set(images)) == 1 else images} images and "
+            f"{labels[0] if len(set(labels)) == 1 else labels} labels"
+        )
     return images[0]
 
 
 def to_device(batch: Mapping[str, Any]) -> dict[str, PyTree]:
     """``{'image', 'label'}`` as device arrays; integer label leaves become int32 (class indices)."""
+
     def label_leaf(y):
         y = jnp.asarray(y)
         return y.astype(jnp.int32) if jnp.issubdtype(y.dtype, jnp.integer) else y
@@ -87,6 +92,7 @@ def broadcast(tree: PyTree, k: int) -> PyTree:
 
 def pad_batches(tree: PyTree, num_batches: int, batch_size: int) -> PyTree:
     """Every leaf zero-padded to ``num_batches * batch_size`` examples and reshaped ``(num_batches, batch_size, ...)``."""
+
     def leaf(a):
         pad = num_batches * batch_size - a.shape[0]
         a = jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)])
@@ -97,8 +103,13 @@ def pad_batches(tree: PyTree, num_batches: int, batch_size: int) -> PyTree:
 
 def has_accuracy(logits: PyTree, labels: PyTree) -> bool:
     """Whether accuracy is defined: array logits ``(N, C)`` and integer labels ``(N,)`` (static)."""
-    return (isinstance(logits, jax.Array | np.ndarray) and isinstance(labels, jax.Array | np.ndarray)
-            and logits.ndim == 2 and labels.ndim == 1 and jnp.issubdtype(labels.dtype, jnp.integer))
+    return (
+        isinstance(logits, jax.Array | np.ndarray)
+        and isinstance(labels, jax.Array | np.ndarray)
+        and logits.ndim == 2
+        and labels.ndim == 1
+        and jnp.issubdtype(labels.dtype, jnp.integer)
+    )
 
 
 def correct(logits: PyTree, labels: PyTree) -> Array:
@@ -111,5 +122,6 @@ def correct(logits: PyTree, labels: PyTree) -> Array:
 
 def spec(tree: PyTree) -> PyTree:
     """``(shape, dtype)`` of every leaf (for the one-line messages about hooks)."""
-    return jax.tree_util.tree_map(lambda a: (tuple(np.shape(a)), str(a.dtype if hasattr(a, "dtype")
-                                                                      else np.asarray(a).dtype)), tree)
+    return jax.tree_util.tree_map(
+        lambda a: (tuple(np.shape(a)), str(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)), tree
+    )

@@ -41,9 +41,7 @@ def _is_typed_key(x: Any) -> bool:
 
 def _to_savable(state: TrainState) -> TrainState:
     """Replaces a typed PRNG key by its raw uint32 data (orbax stores plain arrays)."""
-    return jax.tree_util.tree_map(
-        lambda x: jax.random.key_data(x) if _is_typed_key(x) else x, state
-    )
+    return jax.tree_util.tree_map(lambda x: jax.random.key_data(x) if _is_typed_key(x) else x, state)
 
 
 def _from_savable(restored: TrainState, template: TrainState) -> TrainState:
@@ -190,14 +188,20 @@ class Checkpointer:
             if self.skipped:
                 moved = self._set_aside([bad for bad, _ in self.skipped])
                 warnings.warn(
-                    "checkpoint: " + "; ".join(reason for _, reason in self.skipped)
+                    "checkpoint: "
+                    + "; ".join(reason for _, reason in self.skipped)
                     + f"; resuming from the newest intact checkpoint, step {s} (the corrupt ones kept as "
-                    + ", ".join(moved) + ")", stacklevel=2)
+                    + ", ".join(moved)
+                    + ")",
+                    stacklevel=2,
+                )
             self._check_config(loop.pop("_integrity", {}).get("config"), config, allow_config_change)
             self.restored_step = s
             return state, loop, best
-        raise ValueError(f"workdir: expected an intact checkpoint in {self.directory}, got none: "
-                         + "; ".join(reason for _, reason in self.skipped))
+        raise ValueError(
+            f"workdir: expected an intact checkpoint in {self.directory}, got none: "
+            + "; ".join(reason for _, reason in self.skipped)
+        )
 
     def _set_aside(self, steps: list[int]) -> list[str]:
         """Renames corrupt step directories to ``corrupt-<step>[-k]`` (kept for inspection, no longer a
@@ -222,7 +226,8 @@ class Checkpointer:
             loop = dict(self._manager.restore(step, args=ocp.args.Composite(loop=ocp.args.JsonRestore()))["loop"])
         except Exception as error:  # orbax raises many types for unreadable files
             raise CorruptCheckpointError(
-                f"checkpoint {step} is unreadable ({type(error).__name__}: {_first_line(error)})") from None
+                f"checkpoint {step} is unreadable ({type(error).__name__}: {_first_line(error)})"
+            ) from None
         integrity = loop.get("_integrity")
         if not isinstance(integrity, dict) or "state" not in integrity:
             raise CorruptCheckpointError(f"checkpoint {step} has no integrity record (written by an older jax231?)")
@@ -235,11 +240,14 @@ class Checkpointer:
             out = self._manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as error:
             raise CorruptCheckpointError(
-                f"checkpoint {step} is unreadable ({type(error).__name__}: {_first_line(error)})") from None
+                f"checkpoint {step} is unreadable ({type(error).__name__}: {_first_line(error)})"
+            ) from None
         for name in items:
             if tree_digest(jax.device_get(out[name])) != integrity[name]:
-                raise CorruptCheckpointError(f"checkpoint {step} is corrupt: its {name!r} arrays do not match "
-                                             "the SHA-256 recorded when it was written")
+                raise CorruptCheckpointError(
+                    f"checkpoint {step} is corrupt: its {name!r} arrays do not match "
+                    "the SHA-256 recorded when it was written"
+                )
         state = _from_savable(out["state"], template)
         best = _from_savable(out["best"], template) if "best" in items else None
         return state, loop, best
@@ -249,9 +257,11 @@ class Checkpointer:
             return
         diffs = config_differences(saved, dict(given))
         if diffs and not allow:
-            raise ValueError(f"workdir: expected the configuration of the checkpointed run in "
-                             f"{self.directory.parent}, got changes ({'; '.join(diffs)}); use another "
-                             "workdir, or allow the change explicitly")
+            raise ValueError(
+                f"workdir: expected the configuration of the checkpointed run in "
+                f"{self.directory.parent}, got changes ({'; '.join(diffs)}); use another "
+                "workdir, or allow the change explicitly"
+            )
         if diffs:
             warnings.warn("checkpoint: resuming with a changed configuration: " + "; ".join(diffs), stacklevel=3)
 
@@ -270,10 +280,14 @@ def _first_line(error: BaseException) -> str:
 
 def _check_shapes(saved: Mapping[str, Any], expected: Mapping[str, Any], step: int) -> None:
     """Refuses a checkpoint of another structure before reading its arrays."""
-    diffs = [f"{k}: checkpoint {saved.get(k, 'absent')}, run {expected.get(k, 'absent')}"
-             for k in sorted(set(saved) | set(expected)) if saved.get(k) != expected.get(k)]
+    diffs = [
+        f"{k}: checkpoint {saved.get(k, 'absent')}, run {expected.get(k, 'absent')}"
+        for k in sorted(set(saved) | set(expected))
+        if saved.get(k) != expected.get(k)
+    ]
     if diffs:
         shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-        raise ValueError(f"workdir: checkpoint {step} holds a run of another shape ({shown}); "
-                         "expected the same model and optimizer, or another workdir")
-
+        raise ValueError(
+            f"workdir: checkpoint {step} holds a run of another shape ({shown}); "
+            "expected the same model and optimizer, or another workdir"
+        )

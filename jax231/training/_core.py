@@ -103,8 +103,9 @@ class ChunkOut(NamedTuple):
 
 def step_is_bad(metrics: dict[str, Array], initial_loss: Array, factor: Array) -> Array:
     """The guard of one update (elementwise, so it also guards ``K`` members at once)."""
-    finite = jnp.isfinite(metrics["grad_norm"]) & jnp.isfinite(metrics["param_norm"]) \
-        & jnp.isfinite(metrics["update_norm"])
+    finite = (
+        jnp.isfinite(metrics["grad_norm"]) & jnp.isfinite(metrics["param_norm"]) & jnp.isfinite(metrics["update_norm"])
+    )
     return _guards.is_exploded(metrics["loss"], initial_loss, factor) | ~finite
 
 
@@ -113,6 +114,7 @@ def summed_metrics(step: TrainStep, state: TrainState, data: LoopData, batch_siz
 
     Read from the step's abstract output (``jax.eval_shape``: traced, nothing runs).
     """
+
     def spec(a: Array) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct((batch_size,) + tuple(a.shape[1:]), a.dtype)
 
@@ -123,6 +125,7 @@ def summed_metrics(step: TrainStep, state: TrainState, data: LoopData, batch_siz
 
 def _select(keep_new: Array, new: PyTree, old: PyTree) -> PyTree:
     """Member-wise ``where(keep_new, new, old)`` over whole states (leading axis ``K``)."""
+
     def pick(a: Array, b: Array) -> Array:
         return jnp.where(keep_new.reshape(keep_new.shape + (1,) * (a.ndim - 1)), a, b)
 
@@ -133,8 +136,7 @@ def _batch_of(images: PyTree, labels: PyTree) -> dict[str, PyTree]:
     return {"image": images} if labels is None else {"image": images, "label": labels}
 
 
-def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
-            members: bool) -> tuple[Batch, Array]:
+def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int, members: bool) -> tuple[Batch, Array]:
     """The batch of update ``t`` and the (possibly refreshed) epoch order."""
     n = _batch.num_examples({"image": data.images})
     if batch_size == n:
@@ -163,9 +165,20 @@ def _hook(batch_fn: BatchFn, hook_key: Array, t: Array, batch: Batch, *, members
     return jax.vmap(batch_fn)(keys, batch)
 
 
-def run_chunk(step: TrainStep, state: TrainState, initial_loss: Array, alive: Array, data: LoopData,
-              start: Array, num_steps: Array, until: Array | None = None, *, batch_size: int,
-              batch_fn: BatchFn | None = None, members: bool = False) -> ChunkOut:
+def run_chunk(
+    step: TrainStep,
+    state: TrainState,
+    initial_loss: Array,
+    alive: Array,
+    data: LoopData,
+    start: Array,
+    num_steps: Array,
+    until: Array | None = None,
+    *,
+    batch_size: int,
+    batch_fn: BatchFn | None = None,
+    members: bool = False,
+) -> ChunkOut:
     """Up to ``num_steps`` guarded updates from global step ``start`` in one ``lax.while_loop``.
 
     Args:
@@ -193,9 +206,17 @@ def run_chunk(step: TrainStep, state: TrainState, initial_loss: Array, alive: Ar
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)
     zeros = jnp.zeros(shape, jnp.float32)
     summed = TRAIN_METRICS if members else summed_metrics(step, state, data, batch_size)
-    carry0 = (state, perm0, jnp.zeros((), jnp.int32), jnp.zeros(shape, jnp.int32),
-              {k: zeros for k in summed}, alive, zeros + jnp.nan, jnp.full(shape, -1, jnp.int32),
-              jnp.asarray(initial_loss, jnp.float32))
+    carry0 = (
+        state,
+        perm0,
+        jnp.zeros((), jnp.int32),
+        jnp.zeros(shape, jnp.int32),
+        {k: zeros for k in summed},
+        alive,
+        zeros + jnp.nan,
+        jnp.full(shape, -1, jnp.int32),
+        jnp.asarray(initial_loss, jnp.float32),
+    )
 
     def cond(c: tuple) -> Array:
         return (c[2] < num_steps) & jnp.any(c[5])
@@ -215,8 +236,17 @@ def run_chunk(step: TrainStep, state: TrainState, initial_loss: Array, alive: Ar
         sums = {k: jnp.where(ok, sums[k] + m[k], sums[k]) for k in sums}
         if members:  # a member that is not ok keeps its state; one pass over the states, only then
             new = lax.cond(jnp.all(ok), lambda: new, lambda: _select(ok, new, cur))
-        return (new, perm, i + 1, done + ok.astype(jnp.int32), sums, ok,
-                jnp.where(bad, m["loss"], bad_loss), jnp.where(bad, t, bad_step), init)
+        return (
+            new,
+            perm,
+            i + 1,
+            done + ok.astype(jnp.int32),
+            sums,
+            ok,
+            jnp.where(bad, m["loss"], bad_loss),
+            jnp.where(bad, t, bad_step),
+            init,
+        )
 
     cur, _, _, done, sums, _, bad_loss, bad_step, init = lax.while_loop(cond, body, carry0)
     bad = bad_step >= 0  # set by a bad update only (reaching ``until`` is not one)

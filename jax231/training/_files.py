@@ -108,7 +108,8 @@ class WorkdirLock:
                 raise
             raise WorkdirLockedError(
                 f"workdir: expected no other run writing to {self.path.parent}, got one holding its lock "
-                f"({self._holder()}); wait for it to finish or pass another --workdir") from None
+                f"({self._holder()}); wait for it to finish or pass another --workdir"
+            ) from None
         previous = os.read(fd, 4096).decode(errors="replace").split(maxsplit=1)
         if previous and previous[0].isdigit() and not _pid_alive(int(previous[0])):
             self.stale_pid = int(previous[0])

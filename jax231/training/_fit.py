@@ -154,8 +154,9 @@ def _prepend(first, rest):
     yield from rest
 
 
-def _train_source(train: Batch | Iterable[Batch], batch_size: int | None
-                  ) -> tuple[dict[str, PyTree] | None, Iterator[Batch] | None, Batch, int]:
+def _train_source(
+    train: Batch | Iterable[Batch], batch_size: int | None
+) -> tuple[dict[str, PyTree] | None, Iterator[Batch] | None, Batch, int]:
     """``(arrays or None, batches or None, probe, batch_size)`` of the ``train`` argument."""
     if isinstance(train, Mapping):
         n_train = _check_arrays("train", train)
@@ -189,14 +190,16 @@ def _initial_state(runner: Runner, init_key, images, hyperparams) -> TrainState:
     return state
 
 
-def _start(run: _Run, state: TrainState, model: Model, loss: LossName,
-           path: str | None) -> tuple[FitLoop, TrainState, TrainState | None]:
+def _start(
+    run: _Run, state: TrainState, model: Model, loss: LossName, path: str | None
+) -> tuple[FitLoop, TrainState, TrainState | None]:
     """A fresh loop (with the initial-loss check), or the one of the latest checkpoint."""
     patience = run.guards.early_stopping_patience
     loop, best = fs.new_loop(_guards.EarlyStopping(patience).init() if patience else None), None
     if run.ckpt is not None and run.ckpt.latest_step() is not None:
-        state, saved, best = run.ckpt.restore(state, with_best=patience is not None, config=run.config,
-                                              allow_config_change=run.allow_config_change)
+        state, saved, best = run.ckpt.restore(
+            state, with_best=patience is not None, config=run.config, allow_config_change=run.allow_config_change
+        )
         step = run.ckpt.restored_step  # the newest INTACT checkpoint, not always the latest
         assert step is not None  # set by restore
         for key, value in (("seed", run.seed), ("batch_size", run.batch_size)):
@@ -204,8 +207,9 @@ def _start(run: _Run, state: TrainState, model: Model, loss: LossName,
                 raise ValueError(f"workdir: {str(path)!r} holds a run with {key}={saved[key]}, got {key}={value}")
         loop = fs.from_json(saved, step=step, with_early=patience is not None)
         if saved["status"] == "early_stopped":  # only early stopping is final
-            loop = fs.stop(loop, "early_stopped",
-                           f"already early stopped at step {step} (checkpoint in {str(path)!r}); ")
+            loop = fs.stop(
+                loop, "early_stopped", f"already early stopped at step {step} (checkpoint in {str(path)!r}); "
+            )
     if run.logger is not None:
         run.logger.reset(loop.history)
     if loop.step == 0 and run.guards.check_initial_loss and not callable(loss):
@@ -215,11 +219,16 @@ def _start(run: _Run, state: TrainState, model: Model, loss: LossName,
 
 def _check_initial_loss(run: _Run, state: TrainState, model: Model, loss: str, loop: FitLoop) -> FitLoop:
     """The notes' first sanity check, said once: a warning and the same words in the message."""
-    value = evaluate(run.runner.eval_step, state, run.probe, batch_size=run.eval_batch_size)["loss"] \
-        if run.data is not None else evaluate(run.runner.eval_step, state, [run.probe])["loss"]
+    value = (
+        evaluate(run.runner.eval_step, state, run.probe, batch_size=run.eval_batch_size)["loss"]
+        if run.data is not None
+        else evaluate(run.runner.eval_step, state, [run.probe])["loss"]
+    )
     num_classes = jax.eval_shape(
         lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-        state, _batch.head(run.probe["image"], 1)).shape[-1]
+        state,
+        _batch.head(run.probe["image"], 1),
+    ).shape[-1]
     check = _guards.check_initial_loss(value, num_classes, kind=loss)
     if check.ok:
         return loop
@@ -235,8 +244,15 @@ def _next_stop(run: _Run, t: int) -> int:
 
 
 def _chunk(run: _Run, state: TrainState, initial_loss: float, num_steps: int):
-    return run.runner.chunk(state, jnp.float32(initial_loss), jnp.array(True), run.data, state.step,
-                            jnp.int32(num_steps), batch_size=run.batch_size)
+    return run.runner.chunk(
+        state,
+        jnp.float32(initial_loss),
+        jnp.array(True),
+        run.data,
+        state.step,
+        jnp.int32(num_steps),
+        batch_size=run.batch_size,
+    )
 
 
 class _Starts(NamedTuple):
@@ -276,12 +292,15 @@ def _divergence(loop: FitLoop, factor: float, bad_step: int, bad_loss: float, ke
         what = f"exceeds {factor:g} x the initial loss {loop.initial_loss:.4g}"
     else:
         what = "is finite but a gradient, parameter or update norm is not"
-    return fs.stop(loop, "diverged", f"diverged at step {bad_step}: training loss {bad_loss:.4g} {what}; "
-                                     f"returning the last good state (step {int(kept.step)})")
+    return fs.stop(
+        loop,
+        "diverged",
+        f"diverged at step {bad_step}: training loss {bad_loss:.4g} {what}; "
+        f"returning the last good state (step {int(kept.step)})",
+    )
 
 
-def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | None,
-                 prev: TrainState | None):
+def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | None, prev: TrainState | None):
     """Updates up to the next boundary; on a bad update, the last good state and status 'diverged'.
 
     At a checkpoint boundary and at the end the state reached is checked too
@@ -292,8 +311,9 @@ def _train_chunk(run: _Run, state: TrainState, loop: FitLoop, starts: _Starts | 
     stop_at = _next_stop(run, loop.step)
     factor = jnp.float32(math.inf if run.guards.explosion_factor is None else run.guards.explosion_factor)
     if run.batches is not None:
-        out, prev = run_iterator(run.runner.jit_step, state, prev, loop.initial_loss, run.batches,
-                                 stop_at - loop.step, factor, run.step_args)
+        out, prev = run_iterator(
+            run.runner.jit_step, state, prev, loop.initial_loss, run.batches, stop_at - loop.step, factor, run.step_args
+        )
     else:
         starts = _Starts(starts.current if starts else None, (state, loop.initial_loss, stop_at - loop.step))
         out = _chunk(run, state, loop.initial_loss, stop_at - loop.step)
@@ -342,8 +362,12 @@ def _evaluate(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | No
         early, improved, stop = stopper.update(loop.early, row["val_loss"], loop.step)
         loop, best = loop._replace(early=early), state if improved else best
         if stop:
-            loop = fs.stop(loop, "early_stopped", f"early stopped at step {loop.step}: no lower validation "
-                           f"loss in {stopper.patience} evaluations; restored step {early.best_step}")
+            loop = fs.stop(
+                loop,
+                "early_stopped",
+                f"early stopped at step {loop.step}: no lower validation "
+                f"loss in {stopper.patience} evaluations; restored step {early.best_step}",
+            )
     return loop, best
 
 
@@ -351,8 +375,11 @@ def _babysit(guards: Guards, loop: FitLoop) -> FitLoop:
     """The flat-loss and update-ratio checks, said once (at evaluation ``babysit_after``) like the initial loss."""
     k = guards.babysit_after
     assert k is not None  # called at evaluation babysit_after only
-    checks = [_guards.check_flat_loss(loop.history["train_loss"], loop.initial_loss, num_evals=k,
-                                      min_drop=guards.flat_loss_drop)]
+    checks = [
+        _guards.check_flat_loss(
+            loop.history["train_loss"], loop.initial_loss, num_evals=k, min_drop=guards.flat_loss_drop
+        )
+    ]
     if guards.update_ratio_band is not None:
         checks.append(_guards.check_update_ratio(loop.history["update_ratio"][:k], band=guards.update_ratio_band))
     for check in checks:
@@ -369,10 +396,10 @@ def _after_chunk(run: _Run, state: TrainState, loop: FitLoop, best: TrainState |
     seconds = time.monotonic() - run.started
     budget = run.guards.max_seconds
     if budget is not None and seconds > budget and loop.step < run.num_steps and loop.status == "completed":
-        loop = fs.stop(loop, "timed_out", f"stopped at step {loop.step} after {seconds:.1f} s "
-                                          f"(max_seconds={budget})")
-    if run.ckpt is not None and (_on(loop.step, run.ckpt_every) or loop.step == run.num_steps
-                                 or loop.status != "completed"):
+        loop = fs.stop(loop, "timed_out", f"stopped at step {loop.step} after {seconds:.1f} s (max_seconds={budget})")
+    if run.ckpt is not None and (
+        _on(loop.step, run.ckpt_every) or loop.step == run.num_steps or loop.status != "completed"
+    ):
         saved = fs.to_json(loop, elapsed=loop.elapsed + seconds, seed=run.seed, batch_size=run.batch_size)
         run.ckpt.save(loop.step, state, saved, best if loop.early is not None else None, config=run.config)
     return loop, best
@@ -386,9 +413,16 @@ def _finish(run: _Run, state: TrainState, loop: FitLoop, best: TrainState | None
         state = best
     if loop.status == "completed":
         loop = fs.stop(loop, "completed", f"completed {run.num_steps} steps")
-    return FitResult(state=state, history=loop.history, status=loop.status, best_step=loop.best_step,
-                     message=loop.message, initial_loss=loop.initial_loss, eval_step=run.runner.eval_step,
-                     eval_batch_size=run.eval_batch_size)
+    return FitResult(
+        state=state,
+        history=loop.history,
+        status=loop.status,
+        best_step=loop.best_step,
+        message=loop.message,
+        initial_loss=loop.initial_loss,
+        eval_step=run.runner.eval_step,
+        eval_batch_size=run.eval_batch_size,
+    )
 
 
 def fit(
@@ -468,13 +502,32 @@ def fit(
         check_positive(name, value)
     check_seed("seed", seed)
     check_options(guards, files, has_val=val is not None)
-    run, state = _prepare(model, optimizer, train, val, loss, penalty, num_steps, batch_size, eval_every, seed,
-                          guards, files, logs, eval_batch_size, hyperparams, l2, batch_fn, eval_fn)
+    run, state = _prepare(
+        model,
+        optimizer,
+        train,
+        val,
+        loss,
+        penalty,
+        num_steps,
+        batch_size,
+        eval_every,
+        seed,
+        guards,
+        files,
+        logs,
+        eval_batch_size,
+        hyperparams,
+        l2,
+        batch_fn,
+        eval_fn,
+    )
     return _train_locked(run, state, model, loss, files, logs, num_steps)
 
 
-def _train_locked(run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing,
-                  logs: Logging, num_steps: int) -> FitResult:
+def _train_locked(
+    run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing, logs: Logging, num_steps: int
+) -> FitResult:
     """One run per workdir at a time: a second one stops here with one line naming the holder."""
     lock = WorkdirLock(files.workdir).acquire() if files.workdir is not None else None
     try:
@@ -484,13 +537,15 @@ def _train_locked(run: _Run, state: TrainState, model: Model, loss: LossName, fi
             lock.release()
 
 
-def _train(run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing,
-           logs: Logging, num_steps: int) -> FitResult:
+def _train(
+    run: _Run, state: TrainState, model: Model, loss: LossName, files: Checkpointing, logs: Logging, num_steps: int
+) -> FitResult:
     """The loop of :func:`fit`: resume or start, then chunks until a stop (under the workdir lock)."""
     loop, state, best = _start(run, state, model, loss, files.workdir)
     starts, prev = None, state
-    run = run._replace(bar=_logging.ProgressBar(num_steps, initial=loop.step) if logs.progress else None,
-                       started=time.monotonic())
+    run = run._replace(
+        bar=_logging.ProgressBar(num_steps, initial=loop.step) if logs.progress else None, started=time.monotonic()
+    )
     while not fs.should_stop(loop, num_steps):
         state, loop, starts, prev = _train_chunk(run, state, loop, starts, prev)
         if loop.status == "completed":
@@ -498,11 +553,26 @@ def _train(run: _Run, state: TrainState, model: Model, loss: LossName, files: Ch
     return _finish(run, state, loop, best)
 
 
-def _prepare(model: Model, optimizer: GradientTransformation, train: Batch | Iterable[Batch], val: Batch | None,
-             loss: LossName, penalty: Callable[[Params], Array] | None, num_steps: int, batch_size: int | None,
-             eval_every: int, seed: int, guards: Guards, files: Checkpointing, logs: Logging, eval_batch_size: int,
-             hyperparams: Mapping[str, float] | None, l2: float | None, batch_fn: BatchFn | None,
-             eval_fn: EvalFn | None) -> tuple[_Run, TrainState]:
+def _prepare(
+    model: Model,
+    optimizer: GradientTransformation,
+    train: Batch | Iterable[Batch],
+    val: Batch | None,
+    loss: LossName,
+    penalty: Callable[[Params], Array] | None,
+    num_steps: int,
+    batch_size: int | None,
+    eval_every: int,
+    seed: int,
+    guards: Guards,
+    files: Checkpointing,
+    logs: Logging,
+    eval_batch_size: int,
+    hyperparams: Mapping[str, float] | None,
+    l2: float | None,
+    batch_fn: BatchFn | None,
+    eval_fn: EvalFn | None,
+) -> tuple[_Run, TrainState]:
     """Validates the data and hooks, builds the programs and the fresh state (nothing trains)."""
     arrays, batches, probe, batch_size = _train_source(train, batch_size)
     if batch_fn is not None and arrays is None:
@@ -520,25 +590,49 @@ def _prepare(model: Model, optimizer: GradientTransformation, train: Batch | Ite
     # Data at the door: finite pixels, integer labels in [0, C) (C: the model's outputs), before training.
     named = isinstance(loss, str) and "label" in probe  # (a named loss without labels is refused by the step)
     classes = _guards.output_classes(model, state, probe["image"]) if named else None
-    splits: tuple[tuple[str, Batch | None], ...] = (("train", cast(Batch, train) if arrays is not None else probe), ("val", val))
+    splits: tuple[tuple[str, Batch | None], ...] = (
+        ("train", cast(Batch, train) if arrays is not None else probe),
+        ("val", val),
+    )
     for name, split in splits:
         if split is not None:
             _guards.check_data(name, split, num_classes=classes, finite=guards.check_finite_inputs)
     if val is not None:
         val = _batch.to_device(val)
     if classes is not None:  # a named classification loss: class indices (floats holding integers included)
-        arrays, val = (None if d is None else {**d, "label": jnp.asarray(d["label"], jnp.int32)}
-                       for d in (arrays, val))
+        arrays, val = (None if d is None else {**d, "label": jnp.asarray(d["label"], jnp.int32)} for d in (arrays, val))
     factor = jnp.float32(math.inf if guards.explosion_factor is None else guards.explosion_factor)
     step_args = () if l2 is None else (jnp.float32(l2),)
-    data = None if arrays is None else LoopData(arrays["image"], arrays.get("label"), keys.data, keys.hook,
-                                                factor, step_args)
+    data = (
+        None
+        if arrays is None
+        else LoopData(arrays["image"], arrays.get("label"), keys.data, keys.hook, factor, step_args)
+    )
     ckpt = Checkpointer(path, max_to_keep=files.max_to_keep) if path is not None else None
     logger = _logging.MetricLogger(path, HISTORY_KEYS, tensorboard=logs.log_tensorboard) if path else None
     ckpt_every = (files.checkpoint_every or eval_every) if ckpt is not None else None
-    run = _Run(runner, data, batches, probe, val, num_steps, batch_size, eval_every, eval_batch_size, seed,
-               guards, ckpt_every, eval_fn, ckpt, logger, None, 0.0, step_args,
-               _run_config(state, arrays, l2) if ckpt is not None else None, files.allow_config_change)
+    run = _Run(
+        runner,
+        data,
+        batches,
+        probe,
+        val,
+        num_steps,
+        batch_size,
+        eval_every,
+        eval_batch_size,
+        seed,
+        guards,
+        ckpt_every,
+        eval_fn,
+        ckpt,
+        logger,
+        None,
+        0.0,
+        step_args,
+        _run_config(state, arrays, l2) if ckpt is not None else None,
+        files.allow_config_change,
+    )
     return run, state
 
 

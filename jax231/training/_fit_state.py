@@ -15,8 +15,14 @@ from jax231.training._core import TRAIN_METRICS
 from jax231.training._guards import EarlyStoppingState
 
 HISTORY_KEYS = (
-    "step", "time", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-    "grad_norm", "update_ratio",
+    "step",
+    "time",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "grad_norm",
+    "update_ratio",
 )
 STATUSES = ("completed", "diverged", "early_stopped", "timed_out")
 
@@ -61,18 +67,27 @@ def add_chunk(loop: FitLoop, sums: Mapping[str, Any], num_done: int, initial_los
     """Accumulates a chunk's good updates (``step`` moves by ``num_done``); ``sums`` may hold
     ``'loss/<term>'`` keys besides :data:`TRAIN_METRICS` (history ``'train_loss/<term>'``)."""
     pending = {k: loop.pending.get(k, 0.0) + float(sums[k]) for k in sums}
-    return loop._replace(step=loop.step + num_done, initial_loss=initial_loss,
-                         pending=pending | {"count": loop.pending["count"] + num_done})
+    return loop._replace(
+        step=loop.step + num_done,
+        initial_loss=initial_loss,
+        pending=pending | {"count": loop.pending["count"] + num_done},
+    )
 
 
 def train_row(loop: FitLoop, seconds: float) -> dict[str, float]:
     """The history row of the updates since the last evaluation (val_* still NaN)."""
     count = max(loop.pending["count"], 1)
-    return {"step": loop.step, "time": loop.elapsed + seconds,
-            "train_loss": loop.pending["loss"] / count, "train_accuracy": loop.pending["accuracy"] / count,
-            "grad_norm": loop.pending["grad_norm"] / count, "update_ratio": loop.pending["update_ratio"] / count,
-            "val_loss": math.nan, "val_accuracy": math.nan,
-            **{f"train_{k}": loop.pending[k] / count for k in loop.pending if k.startswith("loss/")}}
+    return {
+        "step": loop.step,
+        "time": loop.elapsed + seconds,
+        "train_loss": loop.pending["loss"] / count,
+        "train_accuracy": loop.pending["accuracy"] / count,
+        "grad_norm": loop.pending["grad_norm"] / count,
+        "update_ratio": loop.pending["update_ratio"] / count,
+        "val_loss": math.nan,
+        "val_accuracy": math.nan,
+        **{f"train_{k}": loop.pending[k] / count for k in loop.pending if k.startswith("loss/")},
+    }
 
 
 def add_row(loop: FitLoop, row: Mapping[str, float]) -> FitLoop:
@@ -82,9 +97,12 @@ def add_row(loop: FitLoop, row: Mapping[str, float]) -> FitLoop:
         if k not in history:  # a new eval_fn key: earlier rows had none
             history[k] = [math.nan] * (len(history["step"]) - 1) + [row[k]]
     improved = row["val_loss"] < loop.best_val
-    return loop._replace(history=history, pending=_no_pending(),
-                         best_step=loop.step if improved else loop.best_step,
-                         best_val=row["val_loss"] if improved else loop.best_val)
+    return loop._replace(
+        history=history,
+        pending=_no_pending(),
+        best_step=loop.step if improved else loop.best_step,
+        best_val=row["val_loss"] if improved else loop.best_val,
+    )
 
 
 def stop(loop: FitLoop, status: str, message: str) -> FitLoop:
@@ -116,11 +134,15 @@ def to_json(loop: FitLoop, *, elapsed: float, seed: int, batch_size: int) -> dic
     early = loop.early
     return {
         "history": {k: [_json(v) for v in vs] for k, vs in loop.history.items()},
-        "initial_loss": _json(loop.initial_loss), "elapsed": elapsed,
-        "best_step": loop.best_step, "best_val": _json(loop.best_val),
+        "initial_loss": _json(loop.initial_loss),
+        "elapsed": elapsed,
+        "best_step": loop.best_step,
+        "best_val": _json(loop.best_val),
         "pending": {k: _json(v) for k, v in loop.pending.items()},
         "early_stopping": [_json(early.best), early.best_step, early.num_bad] if early else None,
-        "seed": seed, "batch_size": batch_size, "status": loop.status,
+        "seed": seed,
+        "batch_size": batch_size,
+        "status": loop.status,
     }
 
 
@@ -130,7 +152,13 @@ def from_json(saved: Mapping[str, Any], *, step: int, with_early: bool) -> FitLo
     if with_early:
         early = EarlyStoppingState(*saved["early_stopping"])
         early = early._replace(best=_inf(early.best))
-    return FitLoop(step=step, history={k: [_nan(v) for v in vs] for k, vs in saved["history"].items()},
-                   pending={k: _nan(v) for k, v in saved["pending"].items()}, best_step=saved["best_step"],
-                   best_val=_inf(saved["best_val"]),
-                   early=early, initial_loss=_nan(saved["initial_loss"]), elapsed=saved["elapsed"])
+    return FitLoop(
+        step=step,
+        history={k: [_nan(v) for v in vs] for k, vs in saved["history"].items()},
+        pending={k: _nan(v) for k, v in saved["pending"].items()},
+        best_step=saved["best_step"],
+        best_val=_inf(saved["best_val"]),
+        early=early,
+        initial_loss=_nan(saved["initial_loss"]),
+        elapsed=saved["elapsed"],
+    )

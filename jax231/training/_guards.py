@@ -21,9 +21,13 @@ from jax231.types import Array, ArrayLike
 
 def output_classes(model: Any, state: Any, images: ArrayLike) -> int:
     """The number of classes ``C`` a model predicts (its logits' last axis; traced, nothing runs)."""
-    return int(jax.eval_shape(
-        lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
-        state, jax.tree_util.tree_map(lambda a: jnp.asarray(a[:1]), images)).shape[-1])
+    return int(
+        jax.eval_shape(
+            lambda s, x: model.apply(s.params, s.model_state, x, train=False, rng=None)[0],
+            state,
+            jax.tree_util.tree_map(lambda a: jnp.asarray(a[:1]), images),
+        ).shape[-1]
+    )
 
 
 def check_data(name: str, data: Mapping[str, Any], *, num_classes: int | None, finite: bool = True) -> None:
@@ -36,8 +40,9 @@ def check_data(name: str, data: Mapping[str, Any], *, num_classes: int | None, f
     """
     images, labels = data["image"], data.get("label")
     if not isinstance(images, Mapping) and labels is not None and not isinstance(labels, Mapping):
-        _validation.check_examples(name, images, labels, num_classes=num_classes, finite=finite,
-                                   class_labels=num_classes is not None)
+        _validation.check_examples(
+            name, images, labels, num_classes=num_classes, finite=finite, class_labels=num_classes is not None
+        )
         return
     # A pytree batch (a custom loss): every leaf numeric, every image leaf finite.
     for leaf in jax.tree_util.tree_leaves(images):
@@ -77,9 +82,7 @@ def expected_initial_loss(num_classes: int, *, loss: str = "softmax") -> float:
     raise ValueError(f"loss: expected 'softmax' or 'svm', got {loss!r}")
 
 
-def check_initial_loss(
-    loss: float, num_classes: int, *, rtol: float = 0.1, kind: str = "softmax"
-) -> InitialLossCheck:
+def check_initial_loss(loss: float, num_classes: int, *, rtol: float = 0.1, kind: str = "softmax") -> InitialLossCheck:
     """Checks that the initial (unregularised) loss is near chance level.
 
     The notes' first sanity check: "look for correct loss at chance performance":
@@ -102,8 +105,7 @@ def check_initial_loss(
     ok = math.isfinite(loss) and abs(loss - expected) <= rtol * expected
     verdict = "ok" if ok else "suspicious (check the init scale and the loss)"
     message = (
-        f"initial {kind} loss {loss:.4f}, expected {expected:.4f} for {num_classes} classes "
-        f"(rtol {rtol}): {verdict}"
+        f"initial {kind} loss {loss:.4f}, expected {expected:.4f} for {num_classes} classes (rtol {rtol}): {verdict}"
     )
     return InitialLossCheck(ok=ok, loss=loss, expected=expected, message=message)
 
@@ -153,9 +155,7 @@ class EarlyStopping(NamedTuple):
             raise ValueError(f"patience: expected an int >= 1, got {self.patience!r}")
         return EarlyStoppingState(best=math.inf, best_step=-1, num_bad=0)
 
-    def update(
-        self, state: EarlyStoppingState, value: float, step: int
-    ) -> tuple[EarlyStoppingState, bool, bool]:
+    def update(self, state: EarlyStoppingState, value: float, step: int) -> tuple[EarlyStoppingState, bool, bool]:
         value = float(value)
         improved = math.isfinite(value) and value < state.best - self.min_delta
         if improved:
@@ -182,8 +182,9 @@ class BabysitCheck(NamedTuple):
     message: str
 
 
-def check_flat_loss(losses: Sequence[float], initial_loss: float, *, num_evals: int,
-                    min_drop: float = 0.01) -> BabysitCheck:
+def check_flat_loss(
+    losses: Sequence[float], initial_loss: float, *, num_evals: int, min_drop: float = 0.01
+) -> BabysitCheck:
     """The notes' flat-loss sign: the loss has not dropped after ``num_evals`` evaluations.
 
     The drop is :math:`d = 1 - \\min_{i < k} L_i / L_0` over the first
@@ -207,8 +208,12 @@ def check_flat_loss(losses: Sequence[float], initial_loss: float, *, num_evals: 
     drop = 1.0 - best / float(initial_loss) if initial_loss else math.nan
     ok = not (math.isfinite(drop) and drop < min_drop)
     verdict = "ok" if ok else "learning rate probably too low"
-    return BabysitCheck(ok, drop, f"training loss dropped {drop:.2%} from the initial {float(initial_loss):.4g} "
-                                  f"in {num_evals} evaluations (threshold {min_drop:.0%}): {verdict}")
+    return BabysitCheck(
+        ok,
+        drop,
+        f"training loss dropped {drop:.2%} from the initial {float(initial_loss):.4g} "
+        f"in {num_evals} evaluations (threshold {min_drop:.0%}): {verdict}",
+    )
 
 
 def check_update_ratio(ratios: Sequence[float], *, band: tuple[float, float] = (1e-4, 1e-2)) -> BabysitCheck:
@@ -233,5 +238,9 @@ def check_update_ratio(ratios: Sequence[float], *, band: tuple[float, float] = (
         verdict = "learning rate probably too low"
     else:
         verdict = "ok"
-    return BabysitCheck(verdict == "ok", median, f"update/weight ratio {median:.2g} (median of {n} evaluations; "
-                                                 f"the notes' ~1e-3, band [{low:g}, {high:g}]): {verdict}")
+    return BabysitCheck(
+        verdict == "ok",
+        median,
+        f"update/weight ratio {median:.2g} (median of {n} evaluations; "
+        f"the notes' ~1e-3, band [{low:g}, {high:g}]): {verdict}",
+    )

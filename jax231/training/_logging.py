@@ -85,8 +85,7 @@ class MetricLogger:
     def _append(self, row: Mapping[str, float], *, tensorboard: bool) -> None:
         with open(self.workdir / CSV_NAME, "a", newline="") as f:
             csv.writer(f).writerow([_fmt(row.get(k)) for k in self.keys])
-        clean = {k: (None if isinstance(row.get(k), float) and math.isnan(row[k]) else row.get(k))
-                 for k in self.keys}
+        clean = {k: (None if isinstance(row.get(k), float) and math.isnan(row[k]) else row.get(k)) for k in self.keys}
         with open(self.workdir / JSONL_NAME, "a") as f:
             f.write(json.dumps(clean) + "\n")
         if tensorboard and self._tb is not None:
@@ -94,8 +93,12 @@ class MetricLogger:
                 for k in self.keys:
                     v = row.get(k)
                     if k != "step" and v is not None and not math.isnan(v):
-                        self._tf.summary.write(k, self._tf.constant(float(v), self._tf.float32),
-                                               step=int(row["step"]), metadata=self._scalar_metadata)
+                        self._tf.summary.write(
+                            k,
+                            self._tf.constant(float(v), self._tf.float32),
+                            step=int(row["step"]),
+                            metadata=self._scalar_metadata,
+                        )
             self._tb.flush()
 
     def close(self) -> None:
@@ -116,8 +119,12 @@ class ProgressBar:
         filled = int(self.width * step / max(self.total, 1))
         bar = "#" * filled + "." * (self.width - filled)
         parts = [f"step {step}/{self.total} [{bar}]"]
-        for key, label in (("train_loss", "loss"), ("train_accuracy", "acc"),
-                           ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+        for key, label in (
+            ("train_loss", "loss"),
+            ("train_accuracy", "acc"),
+            ("val_loss", "val_loss"),
+            ("val_accuracy", "val_acc"),
+        ):
             v = metrics.get(key)
             if v is not None and not math.isnan(v):
                 parts.append(f"{label} {v:.4f}")
@@ -141,9 +148,15 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def write_tensorboard(logdir: str | pathlib.Path, history: Mapping[str, Sequence[float]], *,
-                      step_key: str = "step", hparams: Mapping[str, Any] | None = None,
-                      metrics: Mapping[str, float] | None = None, trial_id: str | None = None) -> None:
+def write_tensorboard(
+    logdir: str | pathlib.Path,
+    history: Mapping[str, Sequence[float]],
+    *,
+    step_key: str = "step",
+    hparams: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    trial_id: str | None = None,
+) -> None:
     """Writes one run's history as TensorBoard scalars, and optionally its HParams trial.
 
     Every key of ``history`` but ``step_key`` and ``'time'`` becomes a scalar
@@ -170,8 +183,10 @@ def write_tensorboard(logdir: str | pathlib.Path, history: Mapping[str, Sequence
     writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():
         if hparams:
-            hp.hparams({k: (v if isinstance(v, (str, bool, int, float)) else str(v)) for k, v in hparams.items()},
-                       trial_id=trial_id or logdir.name)
+            hp.hparams(
+                {k: (v if isinstance(v, (str, bool, int, float)) else str(v)) for k, v in hparams.items()},
+                trial_id=trial_id or logdir.name,
+            )
         for name, values in history.items():
             if name in (step_key, "time"):
                 continue

@@ -65,8 +65,7 @@ def update_ratios(params: Params, updates: Updates) -> dict[str, Array]:
     flat_updates = jax.tree_util.tree_leaves(updates)
     if len(flat_params) != len(flat_updates):
         raise ValueError(
-            f"updates: expected the structure of params ({len(flat_params)} leaves), "
-            f"got {len(flat_updates)} leaves"
+            f"updates: expected the structure of params ({len(flat_params)} leaves), got {len(flat_updates)} leaves"
         )
     return {
         _path_name(path): (global_norm(u) / (global_norm(w) + _EPS)).astype(jnp.float32)

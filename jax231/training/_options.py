@@ -92,8 +92,9 @@ def check_options(guards: Guards, ckpt: Checkpointing, *, has_val: bool) -> None
     if band is not None and not (len(band) == 2 and 0 < band[0] < band[1]):
         raise ValueError(f"update_ratio_band: expected (low, high) with 0 < low < high or None, got {band!r}")
     if ckpt.checkpoint_every is not None and ckpt.workdir is None:
-        raise ValueError(f"checkpoint_every: needs a workdir, got workdir=None "
-                         f"(checkpoint_every={ckpt.checkpoint_every})")
+        raise ValueError(
+            f"checkpoint_every: needs a workdir, got workdir=None (checkpoint_every={ckpt.checkpoint_every})"
+        )
     if guards.early_stopping_patience is not None and not has_val:
         raise ValueError("early_stopping_patience: needs validation data, got val=None")
     factor = guards.explosion_factor
@@ -113,14 +114,18 @@ def check_batch_fn(batch_fn: Callable | None, example: Mapping[str, Any]) -> Non
         return
     if not callable(batch_fn):
         raise ValueError(f"batch_fn: expected a function (key, batch) -> batch, got {type(batch_fn).__name__}")
-    spec = jax.tree_util.tree_map(lambda v: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype if not hasattr(
-        v, "dtype") else v.dtype), dict(example))
+    spec = jax.tree_util.tree_map(
+        lambda v: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype if not hasattr(v, "dtype") else v.dtype),
+        dict(example),
+    )
     key = jax.ShapeDtypeStruct((2,), np.uint32)
     try:
         out = jax.eval_shape(batch_fn, key, spec)
     except TypeError as e:
-        raise ValueError(f"batch_fn: expected a function (key, batch) -> batch, got one that fails on "
-                         f"(key, batch): {str(e).splitlines()[0]}") from e
+        raise ValueError(
+            f"batch_fn: expected a function (key, batch) -> batch, got one that fails on "
+            f"(key, batch): {str(e).splitlines()[0]}"
+        ) from e
     got = _batch.spec(out) if isinstance(out, Mapping) else out
     want = _batch.spec(spec)
     if got != want:
@@ -134,7 +139,9 @@ def check_eval_fn(eval_fn: Callable | None) -> None:
     try:
         inspect.signature(eval_fn).bind(0, None)
     except TypeError as e:
-        raise ValueError(f"eval_fn: expected a function (step, state) -> dict of floats or None, "
-                         f"got one that cannot take (step, state): {e}") from e
+        raise ValueError(
+            f"eval_fn: expected a function (step, state) -> dict of floats or None, "
+            f"got one that cannot take (step, state): {e}"
+        ) from e
     except ValueError:  # builtins without a signature: accept
         return

@@ -61,8 +61,19 @@ def overfit_subset(
     if not isinstance(num_examples, int) or not 1 <= num_examples <= n:
         raise ValueError(f"num_examples: expected an int in [1, {n}] (the dataset size), got {num_examples!r}")
     subset = {"image": train["image"][:num_examples], "label": train["label"][:num_examples]}
-    result = fit(model, optimizer, train=subset, loss=loss, num_steps=num_steps, batch_size=None,
-                 eval_every=num_steps, seed=seed, explosion_factor=None, check_initial_loss=False)
+    result = fit(
+        model,
+        optimizer,
+        train=subset,
+        loss=loss,
+        num_steps=num_steps,
+        batch_size=None,
+        eval_every=num_steps,
+        seed=seed,
+        explosion_factor=None,
+        check_initial_loss=False,
+    )
     final = result.evaluate(subset)
-    return OverfitResult(ok=final["accuracy"] >= target_accuracy, loss=final["loss"],
-                         accuracy=final["accuracy"], fit_result=result)
+    return OverfitResult(
+        ok=final["accuracy"] >= target_accuracy, loss=final["loss"], accuracy=final["accuracy"], fit_result=result
+    )

@@ -67,9 +67,17 @@ def batch_at(data: PyTree, data_key: PRNGKey, t: Array | int, batch_size: int) -
     return _batch.take(data, idx)
 
 
-def run_steps(step: Step, state: S, num_steps: int, *, start: ArrayLike = 0, data: PyTree = None,
-              data_key: PRNGKey | None = None, batch_size: int | None = None,
-              is_bad: Callable[[PyTree], Array] | None = None) -> StepsOut[S]:
+def run_steps(
+    step: Step,
+    state: S,
+    num_steps: int,
+    *,
+    start: ArrayLike = 0,
+    data: PyTree = None,
+    data_key: PRNGKey | None = None,
+    batch_size: int | None = None,
+    is_bad: Callable[[PyTree], Array] | None = None,
+) -> StepsOut[S]:
     """``num_steps`` steps from global step ``start`` as one ``lax.scan`` (pure: jit or vmap it).
 
     Args:
@@ -86,6 +94,7 @@ def run_steps(step: Step, state: S, num_steps: int, *, start: ArrayLike = 0, dat
     Returns:
       A :class:`StepsOut`.
     """
+
     def body(carry, t):
         cur, alive, bad_step = carry
         batch = t if data is None else batch_at(data, data_key, t, batch_size)
@@ -103,9 +112,16 @@ def run_steps(step: Step, state: S, num_steps: int, *, start: ArrayLike = 0, dat
     return StepsOut(state, metrics, alive, bad_step)
 
 
-def run_in_chunks(program: Callable[[S, int, int], tuple[S, dict[str, Array]]], state: S, num_steps: int, *,
-                  chunk_size: int, progress: bool = False, progress_metric: str | None = None,
-                  max_seconds: float | None = None) -> tuple[S, list[dict[str, Array]]]:
+def run_in_chunks(
+    program: Callable[[S, int, int], tuple[S, dict[str, Array]]],
+    state: S,
+    num_steps: int,
+    *,
+    chunk_size: int,
+    progress: bool = False,
+    progress_metric: str | None = None,
+    max_seconds: float | None = None,
+) -> tuple[S, list[dict[str, Array]]]:
     """The host driver: ``program(state, start, length)`` for chunks of at most ``chunk_size`` steps.
 
     ``program`` is typically a jitted :func:`run_steps` (``length`` static). A

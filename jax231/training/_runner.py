@@ -43,13 +43,15 @@ def eval_view(optimizer: GradientTransformation, state: TrainState) -> TrainStat
     return state._replace(params=eval_params(state.opt_state, state.params))
 
 
-def _l2_step(model: Model, optimizer: GradientTransformation, loss: LossName,
-             penalty: Callable[[Params], Array] | None) -> TrainStep:
+def _l2_step(
+    model: Model, optimizer: GradientTransformation, loss: LossName, penalty: Callable[[Params], Array] | None
+) -> TrainStep:
     """The train step with an L2 strength as data: ``step(state, batch, l2)``.
 
     Adds ``jax231.losses.l2_penalty(params, strength=l2)`` (biases and norm
     parameters excluded) to ``penalty``; one program for every strength.
     """
+
     def step(state, batch, strength):
         def member_penalty(params):
             extra = losses.l2_penalty(params, strength=strength)
@@ -60,8 +62,14 @@ def _l2_step(model: Model, optimizer: GradientTransformation, loss: LossName,
     return step
 
 
-def _build(model: Model, optimizer: GradientTransformation, loss: LossName, penalty: Callable[[Params], Array] | None,
-           batch_fn: _core.BatchFn | None, with_l2: bool) -> Runner:
+def _build(
+    model: Model,
+    optimizer: GradientTransformation,
+    loss: LossName,
+    penalty: Callable[[Params], Array] | None,
+    batch_fn: _core.BatchFn | None,
+    with_l2: bool,
+) -> Runner:
     if with_l2:
         step = _l2_step(model, optimizer, loss, penalty)
     else:
@@ -71,6 +79,7 @@ def _build(model: Model, optimizer: GradientTransformation, loss: LossName, pena
     if getattr(optimizer, "eval_params", None) is None:
         eval_step = plain_eval
     else:
+
         def eval_step(state, batch):
             return plain_eval(eval_view(optimizer, state), batch)
 
@@ -80,14 +89,23 @@ def _build(model: Model, optimizer: GradientTransformation, loss: LossName, pena
     # The chunk does not donate its input: the state before a chunk may be kept
     # (best snapshot, last good state); one copy per chunk is negligible.
     chunk = functools.partial(_core.run_chunk, step, batch_fn=batch_fn, members=False)
-    return Runner(step=step, jit_step=jax.jit(step), eval_step=eval_step,
-                  init=jax.jit(init, static_argnames=("input_shape", "named")),
-                  chunk=jax.jit(chunk, static_argnames="batch_size"))
+    return Runner(
+        step=step,
+        jit_step=jax.jit(step),
+        eval_step=eval_step,
+        init=jax.jit(init, static_argnames=("input_shape", "named")),
+        chunk=jax.jit(chunk, static_argnames="batch_size"),
+    )
 
 
-def get_runner(model: Model, optimizer: GradientTransformation, loss: LossName,
-               penalty: Callable[[Params], Array] | None, batch_fn: _core.BatchFn | None = None,
-               with_l2: bool = False) -> Runner:
+def get_runner(
+    model: Model,
+    optimizer: GradientTransformation,
+    loss: LossName,
+    penalty: Callable[[Params], Array] | None,
+    batch_fn: _core.BatchFn | None = None,
+    with_l2: bool = False,
+) -> Runner:
     """The programs of this configuration, built once per process (:mod:`._cache`).
 
     Reusing the same model and optimizer objects across calls of ``fit`` (over
@@ -98,8 +116,7 @@ def get_runner(model: Model, optimizer: GradientTransformation, loss: LossName,
     return _cache.cached(key, lambda: _build(model, optimizer, loss, penalty, batch_fn, with_l2))
 
 
-def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_steps: int, factor,
-                 step_args: tuple = ()):
+def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_steps: int, factor, step_args: tuple = ()):
     """The host-loop counterpart of ``run_chunk`` for an iterator of batches.
 
     Returns:
@@ -120,11 +137,21 @@ def run_iterator(jit_step, state, prev, initial_loss, batches: Iterator, num_ste
             bad, bad_loss, bad_step = True, float(m["loss"]), t
             break
         state, prev = new, state
-        sums = {k: sums.get(k, 0.0) + float(m[k]) for k in _core.TRAIN_METRICS + tuple(
-            sorted(k for k in m if k.startswith("loss/")))}
+        sums = {
+            k: sums.get(k, 0.0) + float(m[k])
+            for k in _core.TRAIN_METRICS + tuple(sorted(k for k in m if k.startswith("loss/")))
+        }
         done += 1
-    out = _core.ChunkOut(state, np.float32(initial_loss), np.int32(done), sums, np.bool_(bad),
-                         np.float32(bad_loss), np.int32(bad_step), np.bool_(not bad))
+    out = _core.ChunkOut(
+        state,
+        np.float32(initial_loss),
+        np.int32(done),
+        sums,
+        np.bool_(bad),
+        np.float32(bad_loss),
+        np.int32(bad_step),
+        np.bool_(not bad),
+    )
     return out, prev
 
 

@@ -69,8 +69,7 @@ def create_train_state(
                 f"input_shape{f'[{name!r}]' if name else ''}: expected a non-empty tuple of positive ints "
                 f"(one example, no batch axis), got {tuple(shape)!r}"
             )
-    input_shape = {k: tuple(v) for k, v in shapes.items()} if isinstance(input_shape, Mapping) \
-        else tuple(input_shape)
+    input_shape = {k: tuple(v) for k, v in shapes.items()} if isinstance(input_shape, Mapping) else tuple(input_shape)
     init_key, train_key = jax.random.split(rng)
     params, model_state = model.init(init_key, input_shape)
     opt_state = optimizer.init(params)

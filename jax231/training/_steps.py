@@ -62,8 +62,9 @@ def _check_batch(batch: Batch, loss: LossName) -> None:
     """The batch's structure (:func:`._batch.check`); a named loss needs a ``'label'``."""
     _batch.check("batch", batch)
     if not callable(loss) and "label" not in batch:
-        raise ValueError(f"batch: expected a dict with 'image' and 'label' (loss {loss!r} needs labels), "
-                         f"got keys {sorted(batch)}")
+        raise ValueError(
+            f"batch: expected a dict with 'image' and 'label' (loss {loss!r} needs labels), got keys {sorted(batch)}"
+        )
 
 
 def _split_terms(out: Array | tuple[Array, Mapping[str, Array]]) -> tuple[Array, Mapping[str, Array]]:
@@ -78,8 +79,9 @@ def _make_objective(model: Model, loss: LossName, penalty: Callable[[Params], Ar
     """:func:`make_loss_fn` with the batch means of the loss's named terms in the aux."""
     per_example = resolve_loss(loss)
 
-    def objective(params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *,
-                  train: bool) -> tuple[Array, tuple[PyTree, ModelState, dict[str, Array]]]:
+    def objective(
+        params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *, train: bool
+    ) -> tuple[Array, tuple[PyTree, ModelState, dict[str, Array]]]:
         logits, new_model_state = model.apply(params, model_state, batch["image"], train=train, rng=rng)
         values, terms = _split_terms(per_example(logits=logits, labels=batch.get("label")))
         value = jnp.mean(values)
@@ -119,8 +121,9 @@ def make_loss_fn(
     """
     objective = _make_objective(model, loss, penalty)
 
-    def loss_fn(params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *,
-                train: bool) -> tuple[Array, tuple[PyTree, ModelState]]:
+    def loss_fn(
+        params: Params, model_state: ModelState, batch: Batch, rng: PRNGKey | None, *, train: bool
+    ) -> tuple[Array, tuple[PyTree, ModelState]]:
         value, (logits, new_model_state, _) = objective(params, model_state, batch, rng, train=train)
         return value, (logits, new_model_state)
 
@@ -136,7 +139,8 @@ def _needs_objective(optimizer: GradientTransformation) -> bool:
     (``optax.GradientTransformationExtraArgs``, e.g. ``optax.lbfgs``).
     """
     return bool(getattr(optimizer, "needs_objective", False)) or isinstance(
-        optimizer, optax.GradientTransformationExtraArgs)
+        optimizer, optax.GradientTransformationExtraArgs
+    )
 
 
 def _accuracy(logits: PyTree, labels: PyTree) -> Array:
@@ -152,9 +156,15 @@ def _dropout_key(state: TrainState, axis_name: str | None) -> PRNGKey:
     return rng
 
 
-def _optimizer_update(optimizer: GradientTransformation, pass_extras: bool, grads: Updates, state: TrainState,
-                      value: Array, objective: Callable[[Params], tuple[Array, Any]],
-                      axis_name: str | None) -> tuple[Updates, OptState]:
+def _optimizer_update(
+    optimizer: GradientTransformation,
+    pass_extras: bool,
+    grads: Updates,
+    state: TrainState,
+    value: Array,
+    objective: Callable[[Params], tuple[Array, Any]],
+    axis_name: str | None,
+) -> tuple[Updates, OptState]:
     """Step 4 of :func:`make_train_step`: the keyword extras only for optimizers that need the objective."""
     if not pass_extras:
         return optimizer.update(grads, state.opt_state, state.params)
@@ -166,8 +176,15 @@ def _optimizer_update(optimizer: GradientTransformation, pass_extras: bool, grad
     return optimizer.update(grads, state.opt_state, state.params, value=value, grad=grads, value_fn=value_fn)
 
 
-def _step_metrics(value: Array, accuracy: Array, grads: Updates, params: Params, updates: Updates,
-                  terms: Mapping[str, Array], per_layer_ratios: bool) -> dict[str, Array]:
+def _step_metrics(
+    value: Array,
+    accuracy: Array,
+    grads: Updates,
+    params: Params,
+    updates: Updates,
+    terms: Mapping[str, Array],
+    per_layer_ratios: bool,
+) -> dict[str, Array]:
     """The metrics of one update (documented in :func:`make_train_step`)."""
     param_norm = _metrics.global_norm(params)
     update_norm = _metrics.global_norm(updates)
@@ -247,14 +264,12 @@ def make_train_step(
         accuracy = _accuracy(logits, batch.get("label"))
         if axis_name is not None:  # 3.
             grads, value, accuracy, terms = lax.pmean((grads, value, accuracy, terms), axis_name)
-        updates, opt_state = _optimizer_update(optimizer, pass_extras, grads, state, value, objective,
-                                               axis_name)  # 4.
-        params = jax.tree_util.tree_map(
-            lambda w, u: (w + u).astype(w.dtype), state.params, updates
-        )  # 5.
+        updates, opt_state = _optimizer_update(optimizer, pass_extras, grads, state, value, objective, axis_name)  # 4.
+        params = jax.tree_util.tree_map(lambda w, u: (w + u).astype(w.dtype), state.params, updates)  # 5.
         metrics = _step_metrics(value, accuracy, grads, state.params, updates, terms, per_layer_ratios)
-        new_state = TrainState(params=params, model_state=new_model_state, opt_state=opt_state,
-                               step=state.step + 1, rng=state.rng)
+        new_state = TrainState(
+            params=params, model_state=new_model_state, opt_state=opt_state, step=state.step + 1, rng=state.rng
+        )
         return new_state, metrics
 
     return step

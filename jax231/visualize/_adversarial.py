@@ -96,9 +96,16 @@ def _fool(logits_fn, images, targets, step_size, max_steps, clip, objective):
     return FoolingResult(x, predicted_target(x), steps, linf_perturbation(images, x))
 
 
-def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: ArrayLike, *,
-                   step_size: float = 0.1, max_steps: int = 100,
-                   clip: tuple[float, float] | None = None, objective: str = "score") -> FoolingResult:
+def fooling_images(
+    logits_fn: _checks.LogitsFn,
+    images: ArrayLike,
+    targets: ArrayLike,
+    *,
+    step_size: float = 0.1,
+    max_steps: int = 100,
+    clip: tuple[float, float] | None = None,
+    objective: str = "score",
+) -> FoolingResult:
     """Iterated L2-normalised gradient ascent on the target's score until the target is predicted.
 
     One jitted ``lax.while_loop``; images already classified as their target stop moving.
@@ -123,12 +130,26 @@ def fooling_images(logits_fn: _checks.LogitsFn, images: ArrayLike, targets: Arra
     targets = _checks.check_classes("targets", targets, _checks.num_classes_of(logits_fn, images), images.shape[0])
     if objective not in FOOLING_OBJECTIVES:
         raise ValueError(f"objective: expected one of {FOOLING_OBJECTIVES}, got {objective!r}")
-    return _fool(logits_fn, images, targets, _checks.check_positive("step_size", step_size),
-                 _checks.check_steps("max_steps", max_steps), None if clip is None else tuple(clip), objective)
+    return _fool(
+        logits_fn,
+        images,
+        targets,
+        _checks.check_positive("step_size", step_size),
+        _checks.check_steps("max_steps", max_steps),
+        None if clip is None else tuple(clip),
+        objective,
+    )
 
 
-def fgsm(logits_fn: _checks.LogitsFn, images: ArrayLike, labels: ArrayLike, *, epsilon: float,
-         targeted: bool = False, clip: tuple[float, float] | None = None) -> Array:
+def fgsm(
+    logits_fn: _checks.LogitsFn,
+    images: ArrayLike,
+    labels: ArrayLike,
+    *,
+    epsilon: float,
+    targeted: bool = False,
+    clip: tuple[float, float] | None = None,
+) -> Array:
     """The fast gradient sign method: one L-inf step of size ``epsilon`` on the softmax loss.
 
     Args:

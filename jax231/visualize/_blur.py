@@ -22,17 +22,15 @@ def gaussian_blur(images: ArrayLike, *, sigma: float) -> Array:
     if not sigma > 0:
         raise ValueError(f"sigma: expected a number > 0, got {sigma!r}")
     radius = math.ceil(3 * sigma)
-    taps = jnp.exp(-jnp.arange(-radius, radius + 1, dtype=images.dtype) ** 2 / (2 * sigma ** 2))
+    taps = jnp.exp(-(jnp.arange(-radius, radius + 1, dtype=images.dtype) ** 2) / (2 * sigma**2))
     taps = taps / taps.sum()
     channels = images.shape[-1]
     padded = jnp.pad(images, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
     dims = ("NHWC", "HWIO", "NHWC")
     rows = jnp.tile(taps[:, None, None, None], (1, 1, 1, channels))
     cols = jnp.tile(taps[None, :, None, None], (1, 1, 1, channels))
-    out = lax.conv_general_dilated(padded, rows, (1, 1), "VALID", dimension_numbers=dims,
-                                   feature_group_count=channels)
-    return lax.conv_general_dilated(out, cols, (1, 1), "VALID", dimension_numbers=dims,
-                                    feature_group_count=channels)
+    out = lax.conv_general_dilated(padded, rows, (1, 1), "VALID", dimension_numbers=dims, feature_group_count=channels)
+    return lax.conv_general_dilated(out, cols, (1, 1), "VALID", dimension_numbers=dims, feature_group_count=channels)
 
 
 def jitter(images: ArrayLike, shift_rows, shift_cols) -> Array:

@@ -29,10 +29,24 @@ from jax231.visualize._blur import gaussian_blur, jitter
 __all__ = ["class_visualization"]
 
 
-@functools.partial(jax.jit, static_argnames=("logits_fn", "shape", "num_steps", "max_jitter", "blur_every",
-                                             "blur_sigma", "clip"))
-def _ascend(logits_fn, rng, classes, *, shape, num_steps, learning_rate, l2, max_jitter, blur_every,
-            blur_sigma, clip, init_scale):
+@functools.partial(
+    jax.jit, static_argnames=("logits_fn", "shape", "num_steps", "max_jitter", "blur_every", "blur_sigma", "clip")
+)
+def _ascend(
+    logits_fn,
+    rng,
+    classes,
+    *,
+    shape,
+    num_steps,
+    learning_rate,
+    l2,
+    max_jitter,
+    blur_every,
+    blur_sigma,
+    clip,
+    init_scale,
+):
     k_init, k_loop = jax.random.split(rng)
     low, high = clip if clip is not None else (0.0, 1.0)
     x0 = (low + high) / 2 + init_scale * jax.random.normal(k_init, (classes.shape[0], *shape))
@@ -55,10 +69,21 @@ def _ascend(logits_fn, rng, classes, *, shape, num_steps, learning_rate, l2, max
     return lax.fori_loop(0, num_steps, step, x0)
 
 
-def class_visualization(logits_fn: _checks.LogitsFn, classes, *, rng: PRNGKey, input_shape: Shape,
-                        num_steps: int = 200, learning_rate: float = 0.5, l2: float = 1e-3,
-                        max_jitter: int = 2, blur_every: int = 10, blur_sigma: float = 0.5,
-                        clip: tuple[float, float] | None = (0.0, 1.0), init_scale: float = 0.1) -> Array:
+def class_visualization(
+    logits_fn: _checks.LogitsFn,
+    classes,
+    *,
+    rng: PRNGKey,
+    input_shape: Shape,
+    num_steps: int = 200,
+    learning_rate: float = 0.5,
+    l2: float = 1e-3,
+    max_jitter: int = 2,
+    blur_every: int = 10,
+    blur_sigma: float = 0.5,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+    init_scale: float = 0.1,
+) -> Array:
     """One image per class in ``classes`` that the network scores highly for it.
 
     Args:
@@ -92,8 +117,17 @@ def class_visualization(logits_fn: _checks.LogitsFn, classes, *, rng: PRNGKey, i
         raise ValueError(f"blur_every: expected an int >= 0, got {blur_every!r}")
     if l2 < 0:
         raise ValueError(f"l2: expected a number >= 0, got {l2!r}")
-    return _ascend(logits_fn, rng, classes, shape=shape, num_steps=_checks.check_steps("num_steps", num_steps),
-                   learning_rate=_checks.check_positive("learning_rate", learning_rate), l2=float(l2),
-                   max_jitter=max_jitter, blur_every=blur_every,
-                   blur_sigma=_checks.check_positive("blur_sigma", blur_sigma),
-                   clip=None if clip is None else tuple(clip), init_scale=float(init_scale))
+    return _ascend(
+        logits_fn,
+        rng,
+        classes,
+        shape=shape,
+        num_steps=_checks.check_steps("num_steps", num_steps),
+        learning_rate=_checks.check_positive("learning_rate", learning_rate),
+        l2=float(l2),
+        max_jitter=max_jitter,
+        blur_every=blur_every,
+        blur_sigma=_checks.check_positive("blur_sigma", blur_sigma),
+        clip=None if clip is None else tuple(clip),
+        init_scale=float(init_scale),
+    )

@@ -44,9 +44,17 @@ def _dream(extractor, image, rng, *, layer, num_steps, learning_rate, max_jitter
     return lax.fori_loop(0, num_steps, step, image[None])[0]
 
 
-def deep_dream(extractor: FeatureExtractor, image: ArrayLike, *, layer: str, rng: PRNGKey,
-               num_steps: int = 50, learning_rate: float = 0.01, max_jitter: int = 2,
-               clip: tuple[float, float] | None = (0.0, 1.0)) -> Array:
+def deep_dream(
+    extractor: FeatureExtractor,
+    image: ArrayLike,
+    *,
+    layer: str,
+    rng: PRNGKey,
+    num_steps: int = 50,
+    learning_rate: float = 0.01,
+    max_jitter: int = 2,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> Array:
     """The ``(H, W, C)`` image after ``num_steps`` of amplifying ``layer``'s activations.
 
     Raises:
@@ -59,6 +67,13 @@ def deep_dream(extractor: FeatureExtractor, image: ArrayLike, *, layer: str, rng
         raise ValueError(f"layer: expected one of {sorted(available)}, got {layer!r}")
     if not isinstance(max_jitter, int) or max_jitter < 0:
         raise ValueError(f"max_jitter: expected an int >= 0, got {max_jitter!r}")
-    return _dream(extractor, image, rng, layer=layer, num_steps=_checks.check_steps("num_steps", num_steps),
-                  learning_rate=_checks.check_positive("learning_rate", learning_rate), max_jitter=max_jitter,
-                  clip=None if clip is None else tuple(clip))
+    return _dream(
+        extractor,
+        image,
+        rng,
+        layer=layer,
+        num_steps=_checks.check_steps("num_steps", num_steps),
+        learning_rate=_checks.check_positive("learning_rate", learning_rate),
+        max_jitter=max_jitter,
+        clip=None if clip is None else tuple(clip),
+    )

@@ -34,8 +34,9 @@ def _count(tree: Params, prefix: str) -> int:
     return count
 
 
-def vgg_activations(params: Params, state: ModelState, images: ArrayLike, *, activation: str = "relu",
-                    head: bool = True) -> dict[str, Array]:
+def vgg_activations(
+    params: Params, state: ModelState, images: ArrayLike, *, activation: str = "relu", head: bool = True
+) -> dict[str, Array]:
     """Every layer's output of a ``jax231.models.vgg`` network, in inference mode.
 
     Args:
@@ -56,10 +57,11 @@ def vgg_activations(params: Params, state: ModelState, images: ArrayLike, *, act
     images = jnp.asarray(images)
     num_stages = _count(params, "stage_")
     channels = params["stage_0"]["conv_0"]["w"].shape[2]
-    factor = 2 ** num_stages
+    factor = 2**num_stages
     if images.ndim != 4 or images.shape[-1] != channels or images.shape[1] % factor or images.shape[2] % factor:
-        raise ValueError(f"images: expected (N, H, W, {channels}) with H and W divisible by {factor}, "
-                         f"got shape {images.shape}")
+        raise ValueError(
+            f"images: expected (N, H, W, {channels}) with H and W divisible by {factor}, got shape {images.shape}"
+        )
     act = layers.get_activation(activation)
     out: dict[str, Array] = {}
     x = images
@@ -80,8 +82,10 @@ def vgg_activations(params: Params, state: ModelState, images: ArrayLike, *, act
     h = layers.flatten(x)
     first = params["fc_0"] if "fc_0" in params else params["head"]
     if h.shape[-1] != first["w"].shape[0]:
-        raise ValueError(f"images: expected the training image size for the classifier head "
-                         f"({first['w'].shape[0]} flattened features), got shape {images.shape}")
+        raise ValueError(
+            f"images: expected the training image size for the classifier head "
+            f"({first['w'].shape[0]} flattened features), got shape {images.shape}"
+        )
     for i in range(_count(params, "fc_")):
         h = act(layers.affine(h, params[f"fc_{i}"]["w"], params[f"fc_{i}"]["b"]))
         out[f"fc_{i}"] = h
@@ -89,8 +93,9 @@ def vgg_activations(params: Params, state: ModelState, images: ArrayLike, *, act
     return out
 
 
-def vgg_extractor(params: Params, state: ModelState, *, activation: str = "relu",
-                  head: bool = False) -> FeatureExtractor:
+def vgg_extractor(
+    params: Params, state: ModelState, *, activation: str = "relu", head: bool = False
+) -> FeatureExtractor:
     """:func:`vgg_activations` with the network fixed: ``images -> {layer: activation}``."""
     return lambda images: vgg_activations(params, state, images, activation=activation, head=head)
 

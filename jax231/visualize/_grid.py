@@ -48,5 +48,5 @@ def image_grid(images: ArrayLike, *, ncols: int | None = None, pad: int = 1, pad
     grid = np.full((nrows * (height + pad) - pad, ncols * (width + pad) - pad, channels), pad_value, np.float32)
     for i, image in enumerate(images):
         r, c = divmod(i, ncols)
-        grid[r * (height + pad):r * (height + pad) + height, c * (width + pad):c * (width + pad) + width] = image
+        grid[r * (height + pad) : r * (height + pad) + height, c * (width + pad) : c * (width + pad) + width] = image
     return grid

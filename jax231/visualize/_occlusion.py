@@ -22,8 +22,15 @@ from jax231.visualize import _checks
 __all__ = ["occlusion_sensitivity"]
 
 
-def occlusion_sensitivity(logits_fn: _checks.LogitsFn, images: ArrayLike, labels: ArrayLike, *,
-                          patch_size: int, stride: int | None = None, fill: float = 0.0) -> Array:
+def occlusion_sensitivity(
+    logits_fn: _checks.LogitsFn,
+    images: ArrayLike,
+    labels: ArrayLike,
+    *,
+    patch_size: int,
+    stride: int | None = None,
+    fill: float = 0.0,
+) -> Array:
     """``(N, n_r, n_c)`` drops of the labels' softmax probabilities, one per patch position.
 
     Patch positions are ``0, stride, ...`` up to ``H - patch_size`` (and likewise along

@@ -36,8 +36,7 @@ from jax231.types import Array, ArrayLike, PRNGKey
 from jax231.visualize import _checks
 from jax231.visualize._extractor import FeatureExtractor, check_extractor_input
 
-__all__ = ["StyleTransferResult", "content_loss", "gram_matrix", "style_loss", "style_transfer",
-           "total_variation_loss"]
+__all__ = ["StyleTransferResult", "content_loss", "gram_matrix", "style_loss", "style_transfer", "total_variation_loss"]
 
 
 class StyleTransferResult(NamedTuple):
@@ -86,8 +85,20 @@ def _check_layers(name: str, requested: Sequence[str], available: Sequence[str])
 
 
 @functools.partial(jax.jit, static_argnames=("extractor", "content_layer", "style_weights", "num_steps", "clip"))
-def _optimise(extractor, content_image, style_image, x0, *, content_layer, content_weight, style_weights,
-              tv_weight, num_steps, learning_rate, clip):
+def _optimise(
+    extractor,
+    content_image,
+    style_image,
+    x0,
+    *,
+    content_layer,
+    content_weight,
+    style_weights,
+    tv_weight,
+    num_steps,
+    learning_rate,
+    clip,
+):
     weights = dict(style_weights)
     content_target = extractor(content_image[None])[content_layer]
     style_acts = extractor(style_image[None])
@@ -95,8 +106,11 @@ def _optimise(extractor, content_image, style_image, x0, *, content_layer, conte
 
     def total_loss(x):
         acts = extractor(x)
-        return (content_loss(acts[content_layer], content_target, weight=content_weight)
-                + style_loss(acts, style_targets, weights) + total_variation_loss(x, weight=tv_weight))
+        return (
+            content_loss(acts[content_layer], content_target, weight=content_weight)
+            + style_loss(acts, style_targets, weights)
+            + total_variation_loss(x, weight=tv_weight)
+        )
 
     optimizer = optimizers.adam(learning_rate)
 
@@ -111,11 +125,21 @@ def _optimise(extractor, content_image, style_image, x0, *, content_layer, conte
     return StyleTransferResult(x[0], values)
 
 
-def style_transfer(extractor: FeatureExtractor, content_image: ArrayLike, style_image: ArrayLike, *,
-                   content_layer: str, style_layers: Sequence[str], style_weights: Sequence[float],
-                   content_weight: float = 1.0, tv_weight: float = 0.0, num_steps: int = 200,
-                   learning_rate: float = 0.02, rng: PRNGKey | None = None,
-                   clip: tuple[float, float] | None = (0.0, 1.0)) -> StyleTransferResult:
+def style_transfer(
+    extractor: FeatureExtractor,
+    content_image: ArrayLike,
+    style_image: ArrayLike,
+    *,
+    content_layer: str,
+    style_layers: Sequence[str],
+    style_weights: Sequence[float],
+    content_weight: float = 1.0,
+    tv_weight: float = 0.0,
+    num_steps: int = 200,
+    learning_rate: float = 0.02,
+    rng: PRNGKey | None = None,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> StyleTransferResult:
     """Minimises content + style + total-variation loss over the pixels (Adam, one jitted scan).
 
     Args:
@@ -140,19 +164,29 @@ def style_transfer(extractor: FeatureExtractor, content_image: ArrayLike, style_
     content_image = check_extractor_input("content_image", extractor, content_image)
     style_image = check_extractor_input("style_image", extractor, style_image)
     if style_image.shape[-1] != content_image.shape[-1]:
-        raise ValueError(f"style_image: expected {content_image.shape[-1]} channels like content_image, "
-                         f"got shape {style_image.shape}")
+        raise ValueError(
+            f"style_image: expected {content_image.shape[-1]} channels like content_image, "
+            f"got shape {style_image.shape}"
+        )
     available = tuple(jax.eval_shape(extractor, content_image[None]))
     _check_layers("content_layer", [content_layer], available)
     _check_layers("style_layers", list(style_layers), available)
     if len(style_weights) != len(style_layers):
-        raise ValueError(f"style_weights: expected {len(style_layers)} weights (one per style layer), "
-                         f"got {len(style_weights)}")
+        raise ValueError(
+            f"style_weights: expected {len(style_layers)} weights (one per style layer), got {len(style_weights)}"
+        )
     low, high = clip if clip is not None else (0.0, 1.0)
     x0 = content_image if rng is None else jax.random.uniform(rng, content_image.shape, minval=low, maxval=high)
-    return _optimise(extractor, content_image, style_image, x0, content_layer=content_layer,
-                     content_weight=float(content_weight),
-                     style_weights=tuple((l, float(w)) for l, w in zip(style_layers, style_weights)),
-                     tv_weight=float(tv_weight), num_steps=_checks.check_steps("num_steps", num_steps),
-                     learning_rate=_checks.check_positive("learning_rate", learning_rate),
-                     clip=None if clip is None else tuple(clip))
+    return _optimise(
+        extractor,
+        content_image,
+        style_image,
+        x0,
+        content_layer=content_layer,
+        content_weight=float(content_weight),
+        style_weights=tuple((l, float(w)) for l, w in zip(style_layers, style_weights)),
+        tv_weight=float(tv_weight),
+        num_steps=_checks.check_steps("num_steps", num_steps),
+        learning_rate=_checks.check_positive("learning_rate", learning_rate),
+        clip=None if clip is None else tuple(clip),
+    )

@@ -16,8 +16,9 @@ from jax231.types import ArrayLike
 __all__ = ["tsne_embedding"]
 
 
-def tsne_embedding(features: ArrayLike, *, perplexity: float = 30.0, seed: int = 0,
-                   num_threads: int | None = 1) -> np.ndarray:
+def tsne_embedding(
+    features: ArrayLike, *, perplexity: float = 30.0, seed: int = 0, num_threads: int | None = 1
+) -> np.ndarray:
     """``(N, 2)`` t-SNE coordinates of ``(N, D)`` features (PCA initialisation, fixed seed).
 
     ``num_threads`` caps scikit-learn's OpenMP threads (None: its default). The default
@@ -32,8 +33,9 @@ def tsne_embedding(features: ArrayLike, *, perplexity: float = 30.0, seed: int =
     if features.ndim != 2:
         raise ValueError(f"features: expected (N, D) features, got shape {features.shape}")
     if not 0 < perplexity < len(features):
-        raise ValueError(f"perplexity: expected a number in (0, {len(features)}) (the number of points), "
-                         f"got {perplexity!r}")
+        raise ValueError(
+            f"perplexity: expected a number in (0, {len(features)}) (the number of points), got {perplexity!r}"
+        )
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     with threadpoolctl.threadpool_limits(num_threads):
         return tsne.fit_transform(features).astype(np.float32)

@@ -18,8 +18,15 @@ SHAPE, VOCAB, LENGTH = (4, 4, 1), 7, 5
 
 
 def _tiny(**kwargs):
-    options = {"image_shape": SHAPE, "vocab_size": VOCAB, "max_length": LENGTH, "widths": (3,), "embed_dim": 3,
-               "hidden_dim": 4, "attention_dim": 2}
+    options = {
+        "image_shape": SHAPE,
+        "vocab_size": VOCAB,
+        "max_length": LENGTH,
+        "widths": (3,),
+        "embed_dim": 3,
+        "hidden_dim": 4,
+        "attention_dim": 2,
+    }
     return models.captioner(**{**options, **kwargs})
 
 
@@ -34,7 +41,7 @@ def _np_encode(p, images):
     y = np.zeros((n, h, wd, w.shape[-1]))
     for i in range(h):
         for j in range(wd):
-            y[:, i, j] = np.einsum("nuvc,uvco->no", x[:, i:i + 3, j:j + 3], w) + b
+            y[:, i, j] = np.einsum("nuvc,uvco->no", x[:, i : i + 3, j : j + 3], w) + b
     y = np.maximum(y, 0.0)
     y = y.reshape(n, h // 2, 2, wd // 2, 2, -1).max(axis=(2, 4))
     return y.reshape(n, -1, y.shape[-1])
@@ -73,8 +80,10 @@ def _np_loss(p, images, captions, *, cell, attention):
     return total
 
 
-@pytest.mark.parametrize("cell,attention,positions", [("lstm", False, False), ("lstm", True, False),
-                                                      ("rnn", True, False), ("lstm", True, True)])
+@pytest.mark.parametrize(
+    "cell,attention,positions",
+    [("lstm", False, False), ("lstm", True, False), ("rnn", True, False), ("lstm", True, True)],
+)
 def test_teacher_forced_loss_matches_numpy_float64(cell, attention, positions):
     model = _tiny(cell=cell, attention=attention, positions=positions)
     params = model.init(jax.random.PRNGKey(0))
@@ -123,14 +132,16 @@ def test_temperature_to_zero_equals_greedy(attention):
     for row in tokens:
         ends = np.nonzero(row == 2)[0]
         if len(ends):
-            assert np.all(row[ends[0] + 1:] == 0)
+            assert np.all(row[ends[0] + 1 :] == 0)
 
 
 def test_training_reduces_the_loss_and_is_reproducible():
     model = _tiny(attention=True)
     rng = np.random.default_rng(2)
-    data = {"image": rng.uniform(size=(16,) + SHAPE).astype(np.float32),
-            "caption": np.tile(np.array([[1, 3, 4, 2, 0]], np.int32), (16, 1))}
+    data = {
+        "image": rng.uniform(size=(16,) + SHAPE).astype(np.float32),
+        "caption": np.tile(np.array([[1, 3, 4, 2, 0]], np.int32), (16, 1)),
+    }
     optimizer = optimizers.adam(3e-2)  # one instance: the compiled chunk is cached on (loss, optimizer)
     run = lambda: captioning.train_captioner(model, optimizer, data, num_steps=20, batch_size=8, eval_every=10)
     first, second = run(), run()
@@ -141,17 +152,20 @@ def test_training_reduces_the_loss_and_is_reproducible():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("call,name", [
-    (lambda m, p, x: m.sample(p, x, temperature=0.0, rng=jax.random.PRNGKey(0)), "temperature"),
-    (lambda m, p, x: m.sample(p, x, temperature=-1.0, rng=jax.random.PRNGKey(0)), "temperature"),
-    (lambda m, p, x: m.sample(p, x[:, :2]), "images"),
-    (lambda m, p, x: m.loss(p, x[..., 0], np.ones((2, 5), np.int32)), "images"),
-    (lambda m, p, x: _tiny(hidden_dim=0), "hidden_dim"),
-    (lambda m, p, x: _tiny(embed_dim=0), "embed_dim"),
-    (lambda m, p, x: _tiny(image_shape=(5, 5, 1)), "image_shape"),
-    (lambda m, p, x: models.encoder_classifier(image_shape=(5, 5, 1), widths=(3,), num_classes=2), "image_shape"),
-    (lambda m, p, x: models.encoder_classifier(image_shape=SHAPE, widths=(3,), num_classes=0), "num_classes"),
-])
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda m, p, x: m.sample(p, x, temperature=0.0, rng=jax.random.PRNGKey(0)), "temperature"),
+        (lambda m, p, x: m.sample(p, x, temperature=-1.0, rng=jax.random.PRNGKey(0)), "temperature"),
+        (lambda m, p, x: m.sample(p, x[:, :2]), "images"),
+        (lambda m, p, x: m.loss(p, x[..., 0], np.ones((2, 5), np.int32)), "images"),
+        (lambda m, p, x: _tiny(hidden_dim=0), "hidden_dim"),
+        (lambda m, p, x: _tiny(embed_dim=0), "embed_dim"),
+        (lambda m, p, x: _tiny(image_shape=(5, 5, 1)), "image_shape"),
+        (lambda m, p, x: models.encoder_classifier(image_shape=(5, 5, 1), widths=(3,), num_classes=2), "image_shape"),
+        (lambda m, p, x: models.encoder_classifier(image_shape=SHAPE, widths=(3,), num_classes=0), "num_classes"),
+    ],
+)
 def test_bad_input_one_line_value_error(call, name):
     model = _tiny()
     params = model.init(jax.random.PRNGKey(0))

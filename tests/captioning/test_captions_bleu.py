@@ -24,8 +24,9 @@ def _words(text: str) -> list[str]:
 
 HYP1 = _words("It is a guide to action which ensures that the military always obeys the commands of the party")
 REF1A = _words("It is a guide to action that ensures that the military will forever heed Party commands")
-REF1B = _words("It is the guiding principle which guarantees the military forces always being under the command of "
-         "the Party")
+REF1B = _words(
+    "It is the guiding principle which guarantees the military forces always being under the command of the Party"
+)
 REF1C = _words("It is the practical guide for the army always to heed the directions of the party")
 HYP2 = _words("he read the book because he was interested in world history")
 REF2A = _words("he was interested in world history because he read the book")
@@ -34,8 +35,9 @@ NLTK_EXAMPLE = ([[REF1A, REF1B, REF1C], [REF2A]], [HYP1, HYP2])
 
 def _numpy_bleu(list_of_references, hypotheses, max_order=4):
     """Float64 transcription: n-gram counts from np.unique over integer-coded sliding windows."""
-    vocab = {w: i for i, w in enumerate(sorted({w for s in itertools.chain(hypotheses, *list_of_references)
-                                                  for w in s}))}
+    vocab = {
+        w: i for i, w in enumerate(sorted({w for s in itertools.chain(hypotheses, *list_of_references) for w in s}))
+    }
 
     def counts(words, n):
         ids = np.asarray([vocab[w] for w in words], np.int64)
@@ -104,8 +106,9 @@ def test_caption_dataset_deterministic_roundtrip_and_left_to_right():
         np.testing.assert_array_equal(pipelines.encode_caption(text, 7), ids)
     # The composer's left-to-right order: the digits' boxes have increasing centres (same seed, same canvases).
     canvases = _captions._canvas.make_canvases(*_captions._sources.digits_raw()["test"], num_canvases=24, seed=3)
-    for boxes, classes, order, count, digits in zip(canvases["boxes"], canvases["classes"], canvases["order"],
-                                                     canvases["num_objects"], a["digits"]):
+    for boxes, classes, order, count, digits in zip(
+        canvases["boxes"], canvases["classes"], canvases["order"], canvases["num_objects"], a["digits"]
+    ):
         centres = (boxes[order[:count], 0] + boxes[order[:count], 2]) / 2
         assert np.all(np.diff(centres) >= 0)
         np.testing.assert_array_equal(classes[order[:count]], digits[:count])
@@ -122,14 +125,17 @@ def test_every_caption_round_trips():
     assert pipelines.caption_text([5]) == "one digit: 5"
 
 
-@pytest.mark.parametrize("call,name", [
-    (lambda: pipelines.encode_caption("three cats: 1", 8), "text"),
-    (lambda: pipelines.encode_caption("three digits: 4 7 1", 5), "length"),
-    (lambda: pipelines.caption_text([1, 2, 3, 4, 5]), "digits"),
-    (lambda: pipelines.caption_dataset(split="val", num_canvases=2, seed=0), "split"),
-    (lambda: pipelines.caption_dataset(split="test", num_canvases=2, seed=0, max_objects=5), "max_objects"),
-    (lambda: captioning.corpus_bleu([[["a"]]], []), "hypotheses"),
-])
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda: pipelines.encode_caption("three cats: 1", 8), "text"),
+        (lambda: pipelines.encode_caption("three digits: 4 7 1", 5), "length"),
+        (lambda: pipelines.caption_text([1, 2, 3, 4, 5]), "digits"),
+        (lambda: pipelines.caption_dataset(split="val", num_canvases=2, seed=0), "split"),
+        (lambda: pipelines.caption_dataset(split="test", num_canvases=2, seed=0, max_objects=5), "max_objects"),
+        (lambda: captioning.corpus_bleu([[["a"]]], []), "hypotheses"),
+    ],
+)
 def test_bad_input_one_line_value_error(call, name):
     with pytest.raises(ValueError) as err:
         call()

@@ -60,13 +60,16 @@ def test_empty_cluster_keeps_its_centroid():
     np.testing.assert_allclose(np.asarray(result.centroids)[:, 0], [0.05, 10.0, 100.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"x": np.zeros(5), "init": 2}, "x: expected a \\(N, D\\)"),
-    ({"x": np.zeros((5, 2)), "init": 6, "rng": jax.random.key(0)}, "num_clusters: expected"),
-    ({"x": np.zeros((5, 2)), "init": np.zeros((2, 3))}, "init: expected \\(K, 2\\)"),
-    ({"x": np.zeros((5, 2)), "init": 2}, "rng: expected"),
-    ({"x": np.zeros((5, 2)), "init": np.zeros((2, 2)), "max_iters": 0}, "max_iters: expected"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"x": np.zeros(5), "init": 2}, "x: expected a \\(N, D\\)"),
+        ({"x": np.zeros((5, 2)), "init": 6, "rng": jax.random.key(0)}, "num_clusters: expected"),
+        ({"x": np.zeros((5, 2)), "init": np.zeros((2, 3))}, "init: expected \\(K, 2\\)"),
+        ({"x": np.zeros((5, 2)), "init": 2}, "rng: expected"),
+        ({"x": np.zeros((5, 2)), "init": np.zeros((2, 2)), "max_iters": 0}, "max_iters: expected"),
+    ],
+)
 def test_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cluster.kmeans(**kwargs)

@@ -25,16 +25,29 @@ def _coco_reference(dets, gts):
         images.append({"id": i + 1, "width": 100, "height": 100})
         for box, label in zip(g.boxes, g.labels):
             x1, y1, x2, y2 = (float(v) for v in box)
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label) + 1,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
         for box, score, label in zip(d.boxes, d.scores, d.labels):
             x1, y1, x2, y2 = (float(v) for v in box)
-            results.append({"image_id": i + 1, "category_id": int(label) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                            "score": float(score)})
+            results.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
-        coco.dataset = {"images": images, "annotations": annotations,
-                        "categories": [{"id": c + 1} for c in range(10)]}
+        coco.dataset = {"images": images, "annotations": annotations, "categories": [{"id": c + 1} for c in range(10)]}
         coco.createIndex()
         evaluator = COCOeval(coco, coco.loadRes(results), "bbox")
         evaluator.evaluate()
@@ -97,7 +110,9 @@ def test_ap_of_hand_made_lists_with_known_answers():
     # Two objects, one found: recall 1/2 with precision 1 -> all-point 0.5; 11-point 6/11 (t = 0..0.5).
     two = [G(np.concatenate([box, far]), np.array([0, 0]))]
     assert detection.voc_map([D(box, np.array([0.9]), np.array([0]))], two, method="all_point")[0] == pytest.approx(0.5)
-    assert detection.voc_map([D(box, np.array([0.9]), np.array([0]))], two, method="11_point")[0] == pytest.approx(6 / 11)
+    assert detection.voc_map([D(box, np.array([0.9]), np.array([0]))], two, method="11_point")[0] == pytest.approx(
+        6 / 11
+    )
 
 
 def _voc_ap_devkit(rec, prec, use_07_metric):
@@ -124,9 +139,11 @@ def test_voc_average_precision_equals_devkit_definitions(seed):
     tp = np.cumsum(hits)
     rec, prec = tp / num_gt, tp / np.arange(1, 31)
     assert detection.voc_average_precision(rec, prec, method="11_point") == pytest.approx(
-        _voc_ap_devkit(rec, prec, True), abs=1e-12)
+        _voc_ap_devkit(rec, prec, True), abs=1e-12
+    )
     assert detection.voc_average_precision(rec, prec, method="all_point") == pytest.approx(
-        _voc_ap_devkit(rec, prec, False), abs=1e-12)
+        _voc_ap_devkit(rec, prec, False), abs=1e-12
+    )
 
 
 def test_bad_ap_input_raises_one_line_value_errors():

@@ -14,8 +14,10 @@ from jax231 import detection
 
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 requires_torchvision = pytest.mark.skipif(
-    not HAS_TORCHVISION, reason="torchvision is not installed on this machine (torch alone is): its box_iou/nms "
-                                "are an optional second reference; the NumPy transcriptions below always run")
+    not HAS_TORCHVISION,
+    reason="torchvision is not installed on this machine (torch alone is): its box_iou/nms "
+    "are an optional second reference; the NumPy transcriptions below always run",
+)
 
 
 def _random_boxes(rng, n, size=50.0):
@@ -43,7 +45,7 @@ def _nms_ref(boxes, scores, threshold):
     while order:
         best = order.pop(0)
         keep.append(best)
-        order = [i for i in order if _iou_ref(boxes[best:best + 1], boxes[i:i + 1])[0, 0] <= threshold]
+        order = [i for i in order if _iou_ref(boxes[best : best + 1], boxes[i : i + 1])[0, 0] <= threshold]
     return keep
 
 
@@ -51,7 +53,9 @@ def test_formats_round_trip_and_areas():
     boxes = _random_boxes(np.random.default_rng(0), 7)
     for fmt in detection.FORMATS:
         there = detection.convert_boxes(boxes, source="xyxy", target=fmt)
-        np.testing.assert_allclose(detection.convert_boxes(there, source=fmt, target="xyxy"), boxes, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(
+            detection.convert_boxes(there, source=fmt, target="xyxy"), boxes, rtol=1e-5, atol=1e-4
+        )
     xywh = detection.convert_boxes(boxes, source="xyxy", target="xywh")
     np.testing.assert_allclose(xywh[:, 2] * xywh[:, 3], detection.box_area(boxes), rtol=1e-5)
 
@@ -87,7 +91,9 @@ def test_encode_decode_round_trip():
     boxes, anchors = _random_boxes(rng, 10), _random_boxes(rng, 10)
     for weights in ((1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0)):
         offsets = detection.encode_boxes(boxes, anchors, weights=weights)
-        np.testing.assert_allclose(detection.decode_boxes(offsets, anchors, weights=weights), boxes, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(
+            detection.decode_boxes(offsets, anchors, weights=weights), boxes, rtol=1e-4, atol=1e-3
+        )
     np.testing.assert_allclose(detection.encode_boxes(anchors, anchors), 0.0, atol=1e-6)
 
 

@@ -46,8 +46,9 @@ def test_canvas_objects_are_real_digits_upscaled():
     np.testing.assert_array_equal(np.kron(small, np.ones((3, 3))), crop[: small.shape[0] * 3, : small.shape[1] * 3])
     same_class = glyphs[labels == canvas.labels[0], ..., 0]
     h, w = small.shape
-    found = any(np.array_equal(g[r:r + h, c:c + w], small) for g in same_class
-                for r in range(9 - h) for c in range(9 - w))
+    found = any(
+        np.array_equal(g[r : r + h, c : c + w], small) for g in same_class for r in range(9 - h) for c in range(9 - w)
+    )
     assert found
 
 
@@ -109,5 +110,4 @@ def test_backgrounds_are_dimmed_crops_and_masks_stay_exact():
         off = data["label"][i] == 0
         assert data["image"][i, ..., 0][off].max() <= 0.5 and data["image"][i, ..., 0][off].std() > 0.05
         on = data["label"][i] > 0
-        np.testing.assert_array_equal(data["image"][i][on], np.maximum(plain["image"][i][on],
-                                                                       data["image"][i][on]))
+        np.testing.assert_array_equal(data["image"][i][on], np.maximum(plain["image"][i][on], data["image"][i][on]))

@@ -14,8 +14,10 @@ from jax231.models import layers
 from tests import test_utils
 
 
-@pytest.mark.parametrize("size,window,stride,padding,extra", [(5, 3, 2, 1, 0), (5, 3, 2, 1, 1), (4, 2, 2, 0, 0),
-                                                              (3, 4, 3, 0, 2), (6, 3, 1, 1, 0)])
+@pytest.mark.parametrize(
+    "size,window,stride,padding,extra",
+    [(5, 3, 2, 1, 0), (5, 3, 2, 1, 1), (4, 2, 2, 0, 0), (3, 4, 3, 0, 2), (6, 3, 1, 1, 0)],
+)
 def test_conv_transpose_output_size_rule_and_shape(size, window, stride, padding, extra):
     expected = (size - 1) * stride - 2 * padding + window + extra
     assert layers.conv_transpose_output_size(size, window, stride, padding, extra) == expected
@@ -39,8 +41,9 @@ def test_conv_transpose_is_the_adjoint_of_conv2d_in_float64(stride, padding, ext
         z = jnp.asarray(rng.normal(size=y.shape))
         # With output_padding the convolution's size rule floors, which layers.conv2d refuses by
         # design: the forward map is then lax's (flooring) convolution with the same stride and padding.
-        conv = lax.conv_general_dilated(z, w.swapaxes(2, 3), (stride, stride), [(padding, padding)] * 2,
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        conv = lax.conv_general_dilated(
+            z, w.swapaxes(2, 3), (stride, stride), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
         if extra == 0:
             np.testing.assert_allclose(conv, layers.conv2d(z, w.swapaxes(2, 3), stride=stride, padding=padding))
         assert conv.shape == x.shape[:3] + (3,)
@@ -56,8 +59,9 @@ def test_conv_transpose_equals_the_vjp_of_conv2d():
     w = jnp.asarray(rng.normal(size=(3, 3, 4, 2)), jnp.float32)  # conv_transpose weight (C_in=4 -> C_out=2)
     y, vjp = jax.vjp(lambda v: layers.conv2d(v, w.swapaxes(2, 3), stride=2, padding=1), z)
     g = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
-    np.testing.assert_allclose(vjp(g)[0], layers.conv_transpose2d(g, w, stride=2, padding=1, output_size=(7, 7)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        vjp(g)[0], layers.conv_transpose2d(g, w, stride=2, padding=1, output_size=(7, 7)), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("stride,window", [(1, 3), (2, 2), (2, 3), (3, 3)])
@@ -80,8 +84,9 @@ def test_conv_transpose_gradients():
     x = rng.normal(size=(1, 3, 3, 2))
     w = rng.normal(size=(3, 3, 2, 2))
     b = rng.normal(size=(2,))
-    gradcheck.check_grads(lambda x, w, b: layers.conv_transpose2d(x, w, b, stride=2, padding=1), x, w, b,
-                          argnums=(0, 1, 2), tol=1e-7)
+    gradcheck.check_grads(
+        lambda x, w, b: layers.conv_transpose2d(x, w, b, stride=2, padding=1), x, w, b, argnums=(0, 1, 2), tol=1e-7
+    )
 
 
 @pytest.mark.parametrize("window,stride,size", [(2, 2, 8), (3, 2, 7), (3, 1, 6)])
@@ -130,14 +135,24 @@ def test_roi_align_equals_a_numpy_transcription_of_torchvision():
     f = rng.normal(size=(9, 11, 2))
     boxes = np.array([[0.0, 0.0, 8.0, 6.0], [2.3, 1.7, 9.9, 8.4], [5.0, 5.0, 5.5, 5.2], [-2.0, -1.0, 3.0, 12.0]])
     ph, pw, r, scale = 3, 2, 2, 0.5
-    got = np.asarray(layers.roi_align(jnp.asarray(f, jnp.float32), jnp.asarray(boxes, jnp.float32),
-                                      output_size=(ph, pw), spatial_scale=scale, sampling_ratio=r))
+    got = np.asarray(
+        layers.roi_align(
+            jnp.asarray(f, jnp.float32),
+            jnp.asarray(boxes, jnp.float32),
+            output_size=(ph, pw),
+            spatial_scale=scale,
+            sampling_ratio=r,
+        )
+    )
     for k, (x1, y1, x2, y2) in enumerate(boxes * scale - 0.5):
         bh, bw = (y2 - y1) / ph, (x2 - x1) / pw
         for i in range(ph):
             for j in range(pw):
-                samples = [_bilinear_ref(f, y1 + i * bh + (a + 0.5) * bh / r, x1 + j * bw + (b + 0.5) * bw / r)
-                           for a in range(r) for b in range(r)]
+                samples = [
+                    _bilinear_ref(f, y1 + i * bh + (a + 0.5) * bh / r, x1 + j * bw + (b + 0.5) * bw / r)
+                    for a in range(r)
+                    for b in range(r)
+                ]
                 np.testing.assert_allclose(got[k, i, j], np.mean(samples, axis=0), rtol=1e-5, atol=1e-5)
 
 
@@ -151,8 +166,13 @@ def test_roi_pool_equals_a_numpy_transcription_of_fast_rcnn():
         rh, rw = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
         for i in range(2):
             for j in range(3):
-                ys = slice(min(max(y1 + int(np.floor(i * rh / 2)), 0), 8), min(max(y1 + int(np.ceil((i + 1) * rh / 2)), 0), 8))
-                xs = slice(min(max(x1 + int(np.floor(j * rw / 3)), 0), 10), min(max(x1 + int(np.ceil((j + 1) * rw / 3)), 0), 10))
+                ys = slice(
+                    min(max(y1 + int(np.floor(i * rh / 2)), 0), 8), min(max(y1 + int(np.ceil((i + 1) * rh / 2)), 0), 8)
+                )
+                xs = slice(
+                    min(max(x1 + int(np.floor(j * rw / 3)), 0), 10),
+                    min(max(x1 + int(np.ceil((j + 1) * rw / 3)), 0), 10),
+                )
                 region = f[ys, xs]
                 ref = region.max(axis=(0, 1)) if region.size else np.zeros(3)
                 np.testing.assert_allclose(got[k, i, j], ref, rtol=1e-6)

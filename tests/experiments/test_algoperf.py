@@ -27,17 +27,19 @@ INF = math.inf
 # ----------------------------------------------------------------------------- scoring by hand
 def test_profile_and_score_equal_a_hand_computation():
     # Three optimizers on four workloads (seconds to target; inf = never reached).
-    times = {"a": [10.0, 20.0, INF, 40.0],
-             "b": [20.0, 10.0, 30.0, INF],
-             "c": [50.0, 30.0, 60.0, 10.0]}
+    times = {"a": [10.0, 20.0, INF, 40.0], "b": [20.0, 10.0, 30.0, INF], "c": [50.0, 30.0, 60.0, 10.0]}
     profile = scoring.benchmark(times, tau_max=4.0)
     # Best per workload: 10, 10, 30, 10.  Ratios:
     #   a: 1, 2, inf, 4      b: 2, 1, 1, inf      c: 5, 3, 2, 1
     np.testing.assert_array_equal(profile.ratios, [[1, 2, INF, 4], [2, 1, 1, INF], [5, 3, 2, 1]])
     # rho(tau) = fraction of workloads with r <= tau.  At tau = 1, 2, 3, 4:
     #   a: 1/4, 2/4, 2/4, 3/4    b: 2/4, 3/4, 3/4, 3/4    c: 1/4, 2/4, 3/4, 3/4
-    for tau, expected in ((1.0, [0.25, 0.5, 0.25]), (2.0, [0.5, 0.75, 0.5]), (3.0, [0.5, 0.75, 0.75]),
-                          (4.0, [0.75, 0.75, 0.75])):
+    for tau, expected in (
+        (1.0, [0.25, 0.5, 0.25]),
+        (2.0, [0.5, 0.75, 0.5]),
+        (3.0, [0.5, 0.75, 0.75]),
+        (4.0, [0.75, 0.75, 0.75]),
+    ):
         np.testing.assert_allclose(np.mean(profile.ratios <= tau, axis=1), expected)
     # Score = (1/3) * integral_1^4 rho = (1/3) * mean over workloads of (4 - r)^+:
     #   a: (3 + 2 + 0 + 0) / 4 / 3 = 5/12;  b: (2 + 3 + 3 + 0) / 4 / 3 = 8/12;  c: (0 + 1 + 2 + 3) / 4 / 3 = 6/12.
@@ -57,8 +59,12 @@ def test_time_to_target_and_median_over_studies_by_hand():
     assert scoring.time_to_target(steps, [0.2, np.nan, 0.5, 0.59], target=0.6, mode="max") == INF
     assert scoring.time_to_target(steps, [300, 120, 96, 90], target=95, mode="min") == 200
     # Two studies of three trials (steps to target):
-    table = np.array([[400.0, INF, 250.0],   # study 0: fastest 250
-                      [INF, 300.0, 350.0]])  # study 1: fastest 300
+    table = np.array(
+        [
+            [400.0, INF, 250.0],  # study 0: fastest 250
+            [INF, 300.0, 350.0],
+        ]
+    )  # study 1: fastest 300
     np.testing.assert_array_equal(scoring.study_times(table), [250, 300])
     assert scoring.external_tuning_time(table) == 275.0  # median of two = their mean
     # Five studies, one failing entirely: median of (250, 300, 100, inf, 500) = 300.
@@ -74,13 +80,23 @@ def test_time_to_target_and_median_over_studies_by_hand():
 def test_trials_split_into_studies_and_scored_per_member():
     studies = algoperf.split_studies(3, 2, seed=0)
     assert sorted(studies.ravel().tolist()) == list(range(6))
-    group = algoperf.Group(steps=np.array([10.0, 20.0]),
-                           metric=np.array([[0.1, 0.7], [0.8, 0.9], [0.1, 0.2], [0.1, 0.1], [0.5, 0.6],
-                                            [0.7, 0.8]]),
-                           status=["completed"] * 6, seconds_per_step=np.full(6, 0.5), wall_seconds=1.0)
-    trials = algoperf.score_group(group, optimizer="o", ruleset="external", seeds=np.arange(6),
-                                  hyperparams={"learning_rate": np.arange(6, dtype=np.float32)},
-                                  studies=studies, target=0.6, mode="max")
+    group = algoperf.Group(
+        steps=np.array([10.0, 20.0]),
+        metric=np.array([[0.1, 0.7], [0.8, 0.9], [0.1, 0.2], [0.1, 0.1], [0.5, 0.6], [0.7, 0.8]]),
+        status=["completed"] * 6,
+        seconds_per_step=np.full(6, 0.5),
+        wall_seconds=1.0,
+    )
+    trials = algoperf.score_group(
+        group,
+        optimizer="o",
+        ruleset="external",
+        seeds=np.arange(6),
+        hyperparams={"learning_rate": np.arange(6, dtype=np.float32)},
+        studies=studies,
+        target=0.6,
+        mode="max",
+    )
     assert [t.steps_to_target for t in trials] == [20, 10, INF, INF, 20, 10]
     assert trials[1].seconds_to_target == 5.0
     per_study = [min(trials[k].steps_to_target for k in row) for row in studies]
@@ -95,7 +111,7 @@ def test_quasirandom_trials_lie_in_the_search_space():
     assert draws["learning_rate"].min() >= 1e-4 and draws["learning_rate"].max() <= 1e-1
     assert draws["weight_decay"].min() >= 0 and draws["weight_decay"].max() <= 0.5
     # Log-uniform: about half of the draws below the geometric midpoint 10**-2.5.
-    assert 24 <= int(np.sum(draws["learning_rate"] < 10 ** -2.5)) <= 40
+    assert 24 <= int(np.sum(draws["learning_rate"] < 10**-2.5)) <= 40
     again = algoperf.sample_trials(space, 64, seed=3)
     np.testing.assert_array_equal(draws["learning_rate"], again["learning_rate"])
 
@@ -109,7 +125,7 @@ def test_the_text_loader_is_deterministic_and_windows_are_next_characters():
     again = workloads.char_windows(text[:1000], context=8, stride=3)
     np.testing.assert_array_equal(tokens, again[0])
     for i in (0, 5, len(labels) - 1):
-        assert "".join(vocab[t] for t in tokens[i]) == text[3 * i: 3 * i + 8]
+        assert "".join(vocab[t] for t in tokens[i]) == text[3 * i : 3 * i + 8]
         assert vocab[labels[i]] == text[3 * i + 8]
     with pytest.raises(ValueError, match="vocab"):
         workloads.char_windows("abc!", context=2, stride=1, vocab="abc")
@@ -156,8 +172,13 @@ def test_benchmark_writes_tables_profiles_and_json_and_rescores(tmp_path):
     assert any(math.isfinite(t.steps_to_target) for t in before.trials)
     for stem in ("workload_quadratic_deep", "ranking"):
         assert (tmp_path / f"{stem}.md").exists() and (tmp_path / f"{stem}.csv").exists()
-    for png in ("profile_external_steps", "profile_external_seconds", "profile_self_tuning_steps",
-                "profile_self_tuning_seconds", "curves"):
+    for png in (
+        "profile_external_steps",
+        "profile_external_seconds",
+        "profile_self_tuning_steps",
+        "profile_self_tuning_seconds",
+        "curves",
+    ):
         assert (tmp_path / f"{png}.png").stat().st_size > 1000
     assert "score (external, steps)" in text and (tmp_path / "results.json").exists()
     # Rescoring against a target nobody reaches (loss 1) needs no training and finds no time to target.
@@ -208,10 +229,20 @@ def test_trials_are_sharded_over_devices_when_there_are_several():
     the results equal the one-device sweep's up to float32 reassociation (the sharded
     program is fused differently: 1-2 ulp, see tests/parallel/test_sweep_mesh.py).
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", _TWO_DEVICE_GROUP.format(root=str(ROOT))], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _TWO_DEVICE_GROUP.format(root=str(ROOT))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     sharded = json.loads(out.stdout.strip().splitlines()[-1])
     config = _tiny_config("quadratic_deep", "momentum")
@@ -234,19 +265,30 @@ def test_set_targets_writes_the_protocol(tmp_path):
 
 # ----------------------------------------------------------------------------- bad input
 def _main(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "experiments.compare_optimizers.main",
-           "--config=experiments/compare_optimizers/config.py:algoperf_mini", "--workdir=/nonexistent/never", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.compare_optimizers.main",
+        "--config=experiments/compare_optimizers/config.py:algoperf_mini",
+        "--workdir=/nonexistent/never",
+        *args,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("--config.search_spaces.adamw={}", "--config.search_spaces.adamw: expected at least one hyperparameter"),
-    ("--config.workload_configs.digits_mlp.target=1.5", "--config.workload_configs.digits_mlp.target: expected a "
-                                                       "val_accuracy in (0, 1]"),
-    ("--config.optimizers=adamw,muon,sgd,adagrad", "--config.search_spaces: expected an entry for every optimizer"),
-    ("--config.workloads=mnist1d_mlp,imagenet", "--config.workloads: expected one of mnist1d_mlp, mnist1d_cnn"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("--config.search_spaces.adamw={}", "--config.search_spaces.adamw: expected at least one hyperparameter"),
+        (
+            "--config.workload_configs.digits_mlp.target=1.5",
+            "--config.workload_configs.digits_mlp.target: expected a val_accuracy in (0, 1]",
+        ),
+        ("--config.optimizers=adamw,muon,sgd,adagrad", "--config.search_spaces: expected an entry for every optimizer"),
+        ("--config.workloads=mnist1d_mlp,imagenet", "--config.workloads: expected one of mnist1d_mlp, mnist1d_cnn"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2_before_training(override, expected):
     out = _main(override)
     assert out.returncode == 2, out.stderr
@@ -256,10 +298,17 @@ def test_bad_input_is_one_line_and_exit_2_before_training(override, expected):
 
 
 def test_an_unknown_named_config_lists_the_valid_names():
-    cmd = [sys.executable, "-m", "experiments.compare_optimizers.main",
-           "--config=experiments/compare_optimizers/config.py:algoperf_big", "--workdir=/tmp/never"]
-    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                         text=True, timeout=120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.compare_optimizers.main",
+        "--config=experiments/compare_optimizers/config.py:algoperf_big",
+        "--workdir=/tmp/never",
+    ]
+    out = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2
-    assert out.stderr.strip() == ("error: --config: expected config.py or config.py:<name> with name one of "
-                                  "algoperf_mini, got 'algoperf_big'")
+    assert out.stderr.strip() == (
+        "error: --config: expected config.py or config.py:<name> with name one of algoperf_mini, got 'algoperf_big'"
+    )

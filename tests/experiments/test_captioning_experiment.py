@@ -24,7 +24,8 @@ def test_captioning_tiny_end_to_end(tmp_path):
     for name in ("summary.md", "summary.csv", "results.json", "loss.png", "captions.png", "attention.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert [(r["decoder"], r["decoding"]) for r in out.rows] == [
-        (d, m) for d in ("plain", "attention") for m in ("greedy", "T=1")]
+        (d, m) for d in ("plain", "attention") for m in ("greedy", "T=1")
+    ]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["rows"][0]["bleu4"] == pytest.approx(out.rows[0]["bleu4"])
     _, test = cap_experiment.load_data(config)
@@ -36,12 +37,24 @@ def test_captioning_tiny_end_to_end(tmp_path):
     assert captioning.corpus_bleu([[r] for r in refs], hyps) == pytest.approx(out.rows[0]["bleu4"])
 
 
-@pytest.mark.parametrize("override,flag", [("--config.temperatures=(0.0,)", "temperatures"),
-                                           ("--config.hidden_dim=0", "hidden_dim")])
+@pytest.mark.parametrize(
+    "override,flag", [("--config.temperatures=(0.0,)", "temperatures"), ("--config.hidden_dim=0", "hidden_dim")]
+)
 def test_captioning_bad_config_exits_2(tmp_path, override, flag):
-    proc = subprocess.run([sys.executable, "-m", "experiments.captioning.main",
-                           "--config=experiments/captioning/config.py:tiny", override, f"--workdir={tmp_path}"],
-                          check=False, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.captioning.main",
+            "--config=experiments/captioning/config.py:tiny",
+            override,
+            f"--workdir={tmp_path}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr and f"--config.{flag}:" in lines[0]

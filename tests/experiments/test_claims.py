@@ -27,8 +27,15 @@ from tests import test_utils
 MAIN = "experiments.claims.main"
 TINY = config_lib.get_config("tiny")
 
-REAL_TINY_RUNS = ("dead_relu", "init_scale", "batch_norm_identity", "polyak", "adam_bias_correction", "sgd_zigzag",
-                  "lstm_vs_rnn")
+REAL_TINY_RUNS = (
+    "dead_relu",
+    "init_scale",
+    "batch_norm_identity",
+    "polyak",
+    "adam_bias_correction",
+    "sgd_zigzag",
+    "lstm_vs_rnn",
+)
 """Claims measured for real here: at least one per claim module, 1-8 s of CPU each (22 s together)."""
 
 
@@ -37,9 +44,11 @@ def _sat(saturated, grad_ratio, same_sign):
 
 
 def _init_stats(small_last, large_saturated, xavier_last):
-    return {"std 0.01": {"std": [1.0, small_last], "saturated": [0.0, 0.0]},
-            "std 1.0": {"std": [1.0, 0.9], "saturated": [0.9, large_saturated]},
-            "xavier": {"std": [1.0, xavier_last], "saturated": [0.0, 0.0]}}
+    return {
+        "std 0.01": {"std": [1.0, small_last], "saturated": [0.0, 0.0]},
+        "std 1.0": {"std": [1.0, 0.9], "saturated": [0.9, large_saturated]},
+        "xavier": {"std": [1.0, xavier_last], "saturated": [0.0, 0.0]},
+    }
 
 
 def _gaps(none, dropout, l2):
@@ -48,60 +57,120 @@ def _gaps(none, dropout, l2):
 
 # claim -> (numbers where the notes' effect shows, [numbers where one condition of it fails, ...]).
 CASES = {
-    "relu_vs_tanh": ({"factor": {"tanh": 1.4, "sigmoid": float("inf")}},
-                     [{"factor": {"tanh": 0.9, "sigmoid": 2.0}}, {"factor": {"tanh": 1.4, "sigmoid": 1.0}}]),
+    "relu_vs_tanh": (
+        {"factor": {"tanh": 1.4, "sigmoid": float("inf")}},
+        [{"factor": {"tanh": 0.9, "sigmoid": 2.0}}, {"factor": {"tanh": 1.4, "sigmoid": 1.0}}],
+    ),
     "sigmoid_saturation": (
-        {"sigmoid, xavier": _sat(0.0, float("nan"), 1.0), "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
-         "tanh, xavier": _sat(0.0, float("nan"), 0.0)},
-        [{"sigmoid, xavier": _sat(0.5, float("nan"), 1.0), "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
-          "tanh, xavier": _sat(0.0, float("nan"), 0.0)},
-         {"sigmoid, xavier": _sat(0.0, float("nan"), 1.0), "sigmoid, std 1.0": _sat(0.4, 0.5, 1.0),
-          "tanh, xavier": _sat(0.0, float("nan"), 0.0)},
-         {"sigmoid, xavier": _sat(0.0, float("nan"), 0.9), "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
-          "tanh, xavier": _sat(0.0, float("nan"), 0.0)},
-         {"sigmoid, xavier": _sat(0.0, float("nan"), 1.0), "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
-          "tanh, xavier": _sat(0.0, float("nan"), 0.8)}]),
-    "dead_relu": ({"at init": 0.05, "lr 0.05": 0.02, "lr 2.0": 0.84},
-                  [{"at init": 0.05, "lr 0.05": 0.02, "lr 2.0": 0.06}]),
+        {
+            "sigmoid, xavier": _sat(0.0, float("nan"), 1.0),
+            "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
+            "tanh, xavier": _sat(0.0, float("nan"), 0.0),
+        },
+        [
+            {
+                "sigmoid, xavier": _sat(0.5, float("nan"), 1.0),
+                "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
+                "tanh, xavier": _sat(0.0, float("nan"), 0.0),
+            },
+            {
+                "sigmoid, xavier": _sat(0.0, float("nan"), 1.0),
+                "sigmoid, std 1.0": _sat(0.4, 0.5, 1.0),
+                "tanh, xavier": _sat(0.0, float("nan"), 0.0),
+            },
+            {
+                "sigmoid, xavier": _sat(0.0, float("nan"), 0.9),
+                "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
+                "tanh, xavier": _sat(0.0, float("nan"), 0.0),
+            },
+            {
+                "sigmoid, xavier": _sat(0.0, float("nan"), 1.0),
+                "sigmoid, std 1.0": _sat(0.4, 0.02, 1.0),
+                "tanh, xavier": _sat(0.0, float("nan"), 0.8),
+            },
+        ],
+    ),
+    "dead_relu": (
+        {"at init": 0.05, "lr 0.05": 0.02, "lr 2.0": 0.84},
+        [{"at init": 0.05, "lr 0.05": 0.02, "lr 2.0": 0.06}],
+    ),
     "constant_init_symmetry": (
         {"spread": {"zero": 0.0, "constant 0.01": 1e-6, "random (He)": 2.0}},
-        [{"spread": {"zero": 1e-3, "constant 0.01": 0.0, "random (He)": 2.0}},
-         {"spread": {"zero": 0.0, "constant 0.01": 1e-3, "random (He)": 2.0}},
-         {"spread": {"zero": 0.0, "constant 0.01": 0.0, "random (He)": 0.05}}]),
-    "init_scale": (_init_stats(1e-6, 0.7, 0.4),
-                   [_init_stats(1e-2, 0.7, 0.4), _init_stats(1e-6, 0.3, 0.4), _init_stats(1e-6, 0.7, 0.01)]),
+        [
+            {"spread": {"zero": 1e-3, "constant 0.01": 0.0, "random (He)": 2.0}},
+            {"spread": {"zero": 0.0, "constant 0.01": 1e-3, "random (He)": 2.0}},
+            {"spread": {"zero": 0.0, "constant 0.01": 0.0, "random (He)": 0.05}},
+        ],
+    ),
+    "init_scale": (
+        _init_stats(1e-6, 0.7, 0.4),
+        [_init_stats(1e-2, 0.7, 0.4), _init_stats(1e-6, 0.3, 0.4), _init_stats(1e-6, 0.7, 0.01)],
+    ),
     "batch_norm": (
-        {"val_accuracy_by_lr": {"plain": [0.7, 0.1], "batch norm": [0.9, 0.9]},
-         "small_init": {"plain": 0.1, "batch norm": 0.9}},
-        [{"val_accuracy_by_lr": {"plain": [0.7, 0.88], "batch norm": [0.9, 0.9]},
-          "small_init": {"plain": 0.1, "batch norm": 0.9}},
-         {"val_accuracy_by_lr": {"plain": [0.7, 0.1], "batch norm": [0.9, 0.9]},
-          "small_init": {"plain": 0.88, "batch norm": 0.9}}]),
+        {
+            "val_accuracy_by_lr": {"plain": [0.7, 0.1], "batch norm": [0.9, 0.9]},
+            "small_init": {"plain": 0.1, "batch norm": 0.9},
+        },
+        [
+            {
+                "val_accuracy_by_lr": {"plain": [0.7, 0.88], "batch norm": [0.9, 0.9]},
+                "small_init": {"plain": 0.1, "batch norm": 0.9},
+            },
+            {
+                "val_accuracy_by_lr": {"plain": [0.7, 0.1], "batch norm": [0.9, 0.9]},
+                "small_init": {"plain": 0.88, "batch norm": 0.9},
+            },
+        ],
+    ),
     "batch_norm_identity": ({"relative_error": 8e-8}, [{"relative_error": 1e-3}]),
     "dropout_l2_gap": (_gaps(0.35, 0.16, 0.06), [_gaps(0.35, 0.4, 0.06), _gaps(0.35, 0.16, 0.35)]),
     "l1_vs_l2": ({"L1": 0.6, "L2": 0.04}, [{"L1": 0.2, "L2": 0.04}]),
-    "ensemble": ({"ensemble": 0.64, "members": [0.57, 0.59, 0.55]},
-                 [{"ensemble": 0.57, "members": [0.57, 0.59, 0.55]}]),
+    "ensemble": (
+        {"ensemble": 0.64, "members": [0.57, 0.59, 0.55]},
+        [{"ensemble": 0.57, "members": [0.57, 0.59, 0.55]}],
+    ),
     "polyak": ({"last": 0.39, "average": 0.35}, [{"last": 0.35, "average": 0.39}]),
-    "random_vs_grid": ({"grid_best": 0.90, "random_best": [0.91, 0.90]},
-                       [{"grid_best": 0.90, "random_best": [0.91, 0.85]}]),
-    "sgd_zigzag": ({"flips": {"sgd": 1.0}, "steps_to_1e-3": {"sgd": float("inf"), "momentum 0.9": 73.0}},
-                   [{"flips": {"sgd": 0.5}, "steps_to_1e-3": {"sgd": float("inf"), "momentum 0.9": 73.0}},
-                    {"flips": {"sgd": 1.0}, "steps_to_1e-3": {"sgd": 50.0, "momentum 0.9": 73.0}}]),
+    "random_vs_grid": (
+        {"grid_best": 0.90, "random_best": [0.91, 0.90]},
+        [{"grid_best": 0.90, "random_best": [0.91, 0.85]}],
+    ),
+    "sgd_zigzag": (
+        {"flips": {"sgd": 1.0}, "steps_to_1e-3": {"sgd": float("inf"), "momentum 0.9": 73.0}},
+        [
+            {"flips": {"sgd": 0.5}, "steps_to_1e-3": {"sgd": float("inf"), "momentum 0.9": 73.0}},
+            {"flips": {"sgd": 1.0}, "steps_to_1e-3": {"sgd": 50.0, "momentum 0.9": 73.0}},
+        ],
+    ),
     "adam_bias_correction": ({"beta2 0.999": 3.2, "beta2 0.9999": 10.0}, [{"beta2 0.999": 1.0, "beta2 0.9999": 10.0}]),
-    "adam_rotation": ({"adam": {"aligned": 1e-12, "rotated": 1e-3}, "sgd": {"aligned": 1e-3, "rotated": 1e-3}},
-                      [{"adam": {"aligned": 1e-3, "rotated": 2e-3}, "sgd": {"aligned": 1e-3, "rotated": 1e-3}},
-                       {"adam": {"aligned": 1e-12, "rotated": 1e-3}, "sgd": {"aligned": 1e-5, "rotated": 1e-3}}]),
-    "lbfgs_batch": ({"L-BFGS full batch": 1e-9, "L-BFGS batch 32": 0.09, "SGD batch 32": 0.4},
-                    [{"L-BFGS full batch": 0.06, "L-BFGS batch 32": 0.09, "SGD batch 32": 0.4}]),
-    "svm_vs_softmax": ({"svm": {"grad_norm": 0.0}, "softmax": {"grad_norm": 0.015}},
-                       [{"svm": {"grad_norm": 1e-3}, "softmax": {"grad_norm": 0.015}},
-                        {"svm": {"grad_norm": 0.0}, "softmax": {"grad_norm": 0.0}}]),
-    "rnn_spectral": ({"sigma Q 0.9": [1.0, 1e-3, 3e-5], "sigma Q 1.1": [1.0, 17.0, 5.0]},
-                     [{"sigma Q 0.9": [1.0, 0.5, 0.1], "sigma Q 1.1": [1.0, 17.0, 5.0]},
-                      {"sigma Q 0.9": [1.0, 1e-3, 3e-5], "sigma Q 1.1": [1.0, 2.0, 1.5]}]),
-    "lstm_vs_rnn": ({"vanilla RNN": [1.0, 1e-20, 0.0], "LSTM (forget bias 1.0)": [1.0, 1e-5, 1e-8]},
-                    [{"vanilla RNN": [1.0, 1e-5, 1e-8], "LSTM (forget bias 1.0)": [1.0, 1e-5, 1e-8]}]),
+    "adam_rotation": (
+        {"adam": {"aligned": 1e-12, "rotated": 1e-3}, "sgd": {"aligned": 1e-3, "rotated": 1e-3}},
+        [
+            {"adam": {"aligned": 1e-3, "rotated": 2e-3}, "sgd": {"aligned": 1e-3, "rotated": 1e-3}},
+            {"adam": {"aligned": 1e-12, "rotated": 1e-3}, "sgd": {"aligned": 1e-5, "rotated": 1e-3}},
+        ],
+    ),
+    "lbfgs_batch": (
+        {"L-BFGS full batch": 1e-9, "L-BFGS batch 32": 0.09, "SGD batch 32": 0.4},
+        [{"L-BFGS full batch": 0.06, "L-BFGS batch 32": 0.09, "SGD batch 32": 0.4}],
+    ),
+    "svm_vs_softmax": (
+        {"svm": {"grad_norm": 0.0}, "softmax": {"grad_norm": 0.015}},
+        [
+            {"svm": {"grad_norm": 1e-3}, "softmax": {"grad_norm": 0.015}},
+            {"svm": {"grad_norm": 0.0}, "softmax": {"grad_norm": 0.0}},
+        ],
+    ),
+    "rnn_spectral": (
+        {"sigma Q 0.9": [1.0, 1e-3, 3e-5], "sigma Q 1.1": [1.0, 17.0, 5.0]},
+        [
+            {"sigma Q 0.9": [1.0, 0.5, 0.1], "sigma Q 1.1": [1.0, 17.0, 5.0]},
+            {"sigma Q 0.9": [1.0, 1e-3, 3e-5], "sigma Q 1.1": [1.0, 2.0, 1.5]},
+        ],
+    ),
+    "lstm_vs_rnn": (
+        {"vanilla RNN": [1.0, 1e-20, 0.0], "LSTM (forget bias 1.0)": [1.0, 1e-5, 1e-8]},
+        [{"vanilla RNN": [1.0, 1e-5, 1e-8], "LSTM (forget bias 1.0)": [1.0, 1e-5, 1e-8]}],
+    ),
 }
 
 
@@ -139,8 +208,14 @@ def test_report_lists_every_claim_with_verdict_and_figure(tmp_path):
 
 def _main(*args):
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", MAIN, *args], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", MAIN, *args],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_cli_end_to_end_and_unknown_claim_exits_2(tmp_path):

@@ -50,8 +50,12 @@ def test_parse_choices_rejects_with_valid_list(value, message):
 def test_parse_float_map():
     got = common.parse_float_map("lr", "adam:1e-3, sgd:0.5", ("sgd", "adam"))
     assert got == {"adam": 1e-3, "sgd": 0.5}
-    for bad, fragment in [("adam=1e-3", "name:value"), ("adamm:1", "expected keys among sgd, adam, got 'adamm'"),
-                          ("adam:x", "expected a number"), ("sgd:-1", "positive")]:
+    for bad, fragment in [
+        ("adam=1e-3", "name:value"),
+        ("adamm:1", "expected keys among sgd, adam, got 'adamm'"),
+        ("adam:x", "expected a number"),
+        ("sgd:-1", "positive"),
+    ]:
         with pytest.raises(common.UsageError, match=fragment):
             common.parse_float_map("lr", bad, ("sgd", "adam"))
 
@@ -101,8 +105,9 @@ _SCRIPT = textwrap.dedent(
     ],
 )
 def test_run_one_line_error_exit_2(args, code, stderr):
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, *args], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, *args], capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=120
+    )
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     if code == 0:
@@ -115,19 +120,32 @@ def test_run_one_line_error_exit_2(args, code, stderr):
 def _raiser(error):
     def main(argv):
         raise error
+
     return main
 
 
-@pytest.mark.parametrize("error, code, line", [
-    (common.UsageError("--config.x: expected 1, got 2"), 2, "error: --config.x: expected 1, got 2"),
-    (ValueError("learning_rate: expected a finite number, got inf"), 2,
-     "error: learning_rate: expected a finite number, got inf"),
-    (FileNotFoundError("name: expected an existing .npz file, got 'x.npz'"), 2,
-     "error: name: expected an existing .npz file, got 'x.npz'"),
-    (OSError(errno.ENOSPC, "No space left on device", "/full/ckpt"), 1,
-     "error: No space left on device (/full/ckpt)"),
-    (PermissionError(errno.EACCES, "Permission denied", "/ro/out"), 1, "error: Permission denied (/ro/out)"),
-])
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (common.UsageError("--config.x: expected 1, got 2"), 2, "error: --config.x: expected 1, got 2"),
+        (
+            ValueError("learning_rate: expected a finite number, got inf"),
+            2,
+            "error: learning_rate: expected a finite number, got inf",
+        ),
+        (
+            FileNotFoundError("name: expected an existing .npz file, got 'x.npz'"),
+            2,
+            "error: name: expected an existing .npz file, got 'x.npz'",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/full/ckpt"),
+            1,
+            "error: No space left on device (/full/ckpt)",
+        ),
+        (PermissionError(errno.EACCES, "Permission denied", "/ro/out"), 1, "error: Permission denied (/ro/out)"),
+    ],
+)
 def test_report_errors_one_line_and_exit_status(capsys, error, code, line):
     with pytest.raises(SystemExit) as info:
         common.report_errors(_raiser(error), [])
@@ -141,8 +159,9 @@ def test_report_errors_lets_other_errors_through():
 
 
 def test_config_numbers_are_checked_by_name():
-    config = ml_collections.ConfigDict({"learning_rate": 0.1, "seed": 0, "l2": 0.0, "top_k": 3,
-                                        "ranges": {"learning_rate": (1e-3, 1.0)}, "name": "x"})
+    config = ml_collections.ConfigDict(
+        {"learning_rate": 0.1, "seed": 0, "l2": 0.0, "top_k": 3, "ranges": {"learning_rate": (1e-3, 1.0)}, "name": "x"}
+    )
     assert common.check_config_numbers(config) is config
     for field, value, message in [
         ("learning_rate", float("inf"), "--config.learning_rate: expected a finite number, got inf"),
@@ -175,8 +194,13 @@ _LOG_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("args, info_shown", [([], False), (["--verbosity=0"], True)])
 def test_run_sets_absl_logging_to_warning_unless_verbosity_given(args, info_shown):
-    proc = subprocess.run([sys.executable, "-c", _LOG_SCRIPT, *args], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOG_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "warning-line" in proc.stderr
     assert ("info-line" in proc.stderr) == info_shown, proc.stderr
@@ -218,10 +242,14 @@ def test_aggregate_and_tables(tmp_path):
         {"model": "mlp", "optimizer": "adam", "seed": 0, "acc": 0.9},
         {"model": "mlp", "optimizer": "sgd", "seed": 1, "acc": 0.7},
     ]
-    rows = common.aggregate(records, by=("model", "optimizer"), columns={
-        "acc": lambda g: common.format_mean_std(r["acc"] for r in g),
-        "seeds": len,
-    })
+    rows = common.aggregate(
+        records,
+        by=("model", "optimizer"),
+        columns={
+            "acc": lambda g: common.format_mean_std(r["acc"] for r in g),
+            "seeds": len,
+        },
+    )
     assert rows == [
         {"model": "mlp", "optimizer": "sgd", "acc": "0.600 ± 0.100", "seeds": 2},
         {"model": "mlp", "optimizer": "adam", "acc": "0.900", "seeds": 1},
@@ -236,8 +264,9 @@ def test_aggregate_and_tables(tmp_path):
 
 
 def test_write_json_handles_numpy_and_nonfinite(tmp_path):
-    path = common.write_json(tmp_path / "r.json", {"a": np.arange(3), "b": float("inf"),
-                                                   "c": np.float32(0.5), "d": (1, np.int64(2))})
+    path = common.write_json(
+        tmp_path / "r.json", {"a": np.arange(3), "b": float("inf"), "c": np.float32(0.5), "d": (1, np.int64(2))}
+    )
     assert json.loads(path.read_text()) == {"a": [0, 1, 2], "b": None, "c": 0.5, "d": [1, 2]}
 
 
@@ -298,13 +327,13 @@ def test_performance_profile_bad_input(kwargs, message):
 # ---------------------------------------------------------------------------- plots
 def test_plots_write_png(tmp_path):
     x = np.arange(5)
-    panels = {"linear": {"sgd": (x, [x + 1.0, x + 2.0]), "adam": (x, [np.exp(-x)])},
-              "mlp": {"sgd": (x, [x * 0.5 + 1])}}
+    panels = {"linear": {"sgd": (x, [x + 1.0, x + 2.0]), "adam": (x, [np.exp(-x)])}, "mlp": {"sgd": (x, [x * 0.5 + 1])}}
     curves = common.plot_curves(tmp_path / "c.png", panels, ylabel="loss", logy=True)
     profile = common.performance_profile({"a": [1.0, 2.0], "b": [2.0, 1.0]})
     prof = common.plot_profile(tmp_path / "p.png", profile)
-    many = common.plot_curves(tmp_path / "m.png", {f"panel {i}": {"sgd": (x, [x + i])} for i in range(5)},
-                              ylabel="acc", max_cols=2)  # wraps onto 3 rows
+    many = common.plot_curves(
+        tmp_path / "m.png", {f"panel {i}": {"sgd": (x, [x + i])} for i in range(5)}, ylabel="acc", max_cols=2
+    )  # wraps onto 3 rows
     import matplotlib.image
 
     assert matplotlib.image.imread(many).shape[0] > matplotlib.image.imread(curves).shape[0] * 2
@@ -323,8 +352,11 @@ def test_load_splits_carves_val_from_the_end_of_train():
     assert len(splits.test["label"]) == 30 and splits.num_classes == 10 and splits.input_shape == (8, 8, 1)
     with pytest.raises(common.UsageError, match="--config.val_size: expected 0 < val_size <"):
         common.load_splits("digits", val_size=0)
-    with pytest.raises(common.UsageError, match="--dataset: expected one of mnist1d, digits, "
-                                                "cifar10_shared, digit_canvas, .*tfds:<...>, npz:<...>, imagefolder:<...>"):
+    with pytest.raises(
+        common.UsageError,
+        match="--dataset: expected one of mnist1d, digits, "
+        "cifar10_shared, digit_canvas, .*tfds:<...>, npz:<...>, imagefolder:<...>",
+    ):
         common.load_splits("mnist", val_size=10)
 
 

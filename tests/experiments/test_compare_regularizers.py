@@ -24,8 +24,14 @@ MAIN = "experiments.compare_regularizers.main"
 
 def _main(*args, timeout=300):
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", MAIN, *args], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", MAIN, *args],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_augment_shift_matches_numpy_roll():
@@ -51,8 +57,10 @@ def test_ensemble_metrics_match_numpy_average_softmax():
     loss, acc = train.ensemble_metrics(model, params, states, data)
     # float64 NumPy: p = mean_k softmax(x W_k + b_k); L = -mean log p_y; acc = mean(argmax p == y).
     x = np.asarray(data["image"], np.float64)
-    logits = np.einsum("nd,kdc->knc", x, np.asarray(params["w"], np.float64)) + np.asarray(
-        params["b"], np.float64)[:, None, :]
+    logits = (
+        np.einsum("nd,kdc->knc", x, np.asarray(params["w"], np.float64))
+        + np.asarray(params["b"], np.float64)[:, None, :]
+    )
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs = (probs / probs.sum(-1, keepdims=True)).mean(0)
     y = np.asarray(data["label"])
@@ -64,8 +72,9 @@ def test_train_method_same_seed_same_numbers_and_members():
     config = config_lib.get_config()
     config.num_epochs, config.batch_size = 2, 64
     splits = common.load_splits("mnist1d", val_size=100, train_size=256, test_size=100)
-    method = train.Method("ensemble", "mlp", {"hidden_sizes": (16,)}, members=2,
-                          penalty=train.penalty_fn("l2", l2=1e-3))
+    method = train.Method(
+        "ensemble", "mlp", {"hidden_sizes": (16,)}, members=2, penalty=train.penalty_fn("l2", l2=1e-3)
+    )
     a = train.train_method(method, splits=splits, config=config, seed=0)
     b = train.train_method(method, splits=splits, config=config, seed=0)
     c = train.train_method(method, splits=splits, config=config, seed=1)
@@ -85,8 +94,9 @@ def _np_views(x, pad):
     """The 5 crops of the zero-padded images (centre, four corners) and their mirrors, in NumPy."""
     n, h, w, c = x.shape
     padded = np.pad(np.asarray(x, np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    crops = [padded[:, i:i + h, j:j + w] for i, j in
-             ((pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad))]
+    crops = [
+        padded[:, i : i + h, j : j + w] for i, j in ((pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad))
+    ]
     return crops + [v[:, :, ::-1] for v in crops]
 
 
@@ -101,8 +111,9 @@ def test_tta_metrics_match_numpy_mean_over_views_and_members():
     params, states = jax.vmap(lambda k: model.init(k, (4, 4, 1)))(jax.random.split(jax.random.key(0), 2))
     params = jax.tree_util.tree_map(lambda p: p * 30.0, params)  # views and members disagree
     data = {"image": jax.random.normal(jax.random.key(1), (12, 4, 4, 1)), "label": jnp.arange(12) % 3}
-    out = evaluation.test_time_metrics(model, evaluation.Variant("tta", crops=5, pad=1, flip=True), params,
-                                       states, data, jax.random.key(2))
+    out = evaluation.test_time_metrics(
+        model, evaluation.Variant("tta", crops=5, pad=1, flip=True), params, states, data, jax.random.key(2)
+    )
     # float64 NumPy: p = mean_k mean_v softmax(flatten(T_v x) W_k + b_k).
     w, b = np.asarray(params["w"], np.float64), np.asarray(params["b"], np.float64)
     views = _np_views(data["image"], 1)
@@ -125,12 +136,17 @@ def test_monte_carlo_metrics_match_a_loop_over_the_keys(kind):
     params, states = jax.vmap(lambda k: model.init(k, shape))(jax.random.split(jax.random.key(0), 1))
     data = {"image": jax.random.normal(jax.random.key(1), (40, *shape)), "label": jnp.arange(40) % 3}
     key = jax.random.key(3)
-    out = evaluation.test_time_metrics(model, evaluation.Variant(kind, num_samples=num_samples), params, states,
-                                       data, key)
+    out = evaluation.test_time_metrics(
+        model, evaluation.Variant(kind, num_samples=num_samples), params, states, data, key
+    )
     # Reference: one apply per key of jax.random.split(key, T), then float64 NumPy mean / std.
     member = jax.tree_util.tree_map(lambda p: p[0], params)
-    passes = np.stack([_np_softmax(model.apply(member, {}, data["image"], train=train_mode, rng=k)[0])
-                       for k in jax.random.split(key, num_samples)])
+    passes = np.stack(
+        [
+            _np_softmax(model.apply(member, {}, data["image"], train=train_mode, rng=k)[0])
+            for k in jax.random.split(key, num_samples)
+        ]
+    )
     probs, spread = passes.mean(0), passes.std(0)
     y = np.asarray(data["label"])
     loss, acc, pred = _np_metrics(probs, y)
@@ -152,14 +168,18 @@ def test_augmentation_hooks_are_the_pipelines_functions():
 
     @jax.jit  # one program computes the hooks and the references (one compilation)
     def both(key):
-        return {kind: (train.augmentation_hook(kind, settings)(key, batch)["image"], ref(key, batch["image"]))
-                for kind, ref in references.items()}
+        return {
+            kind: (train.augmentation_hook(kind, settings)(key, batch)["image"], ref(key, batch["image"]))
+            for kind, ref in references.items()
+        }
 
     for kind, (hooked, expected) in both(jax.random.key(1)).items():
         np.testing.assert_array_equal(np.asarray(hooked), np.asarray(expected), err_msg=kind)
         assert not np.allclose(np.asarray(hooked), np.asarray(batch["image"])), kind  # it changed the images
     assert train.augmentation_hook("", settings) is None
-    with pytest.raises(ValueError, match=r"augment: expected one of \['', 'shift_noise', 'warp', 'rand_augment'\], got 'flip'"):
+    with pytest.raises(
+        ValueError, match=r"augment: expected one of \['', 'shift_noise', 'warp', 'rand_augment'\], got 'flip'"
+    ):
         train.augmentation_hook("flip", settings)
 
 
@@ -196,8 +216,10 @@ def test_variants_reuse_the_trained_net(tmp_path, monkeypatch):
     assert calls == ["dropout", "fractional_pool_avg"]  # mc_dropout reuses dropout's members
     runs = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())["runs"]}
     assert runs["mc_dropout"]["history"] == runs["dropout"]["history"]
-    assert runs["mc_dropout"]["final"]["val_accuracy"] != runs["dropout"]["final"]["val_accuracy"] or \
-        runs["mc_dropout"]["final"]["val_loss"] != runs["dropout"]["final"]["val_loss"]
+    assert (
+        runs["mc_dropout"]["final"]["val_accuracy"] != runs["dropout"]["final"]["val_accuracy"]
+        or runs["mc_dropout"]["final"]["val_loss"] != runs["dropout"]["final"]["val_loss"]
+    )
     assert "MC dropout, T = 3, of dropout's net" in text
     assert "mean over pooling-region draws, T = 3, of fractional_pool's net" in text
     assert "| fractional_pool_avg | digits |" in text and "| mc_dropout | mnist1d |" in text
@@ -209,12 +231,25 @@ def test_variants_reuse_the_trained_net(tmp_path, monkeypatch):
 
 def test_main_end_to_end_tiny(tmp_path):
     methods = "augmentation,snapshot_ensemble,polyak"  # penalties, ensembles, image methods: tests above
-    proc = _main(f"--workdir={tmp_path}", f"--methods={methods}", "--num_epochs=2",
-                 "--config.train_size=256", "--config.test_size=100", "--config.val_size=100",
-                 "--config.batch_size=64", "--config.snapshot_cycles=2")
+    proc = _main(
+        f"--workdir={tmp_path}",
+        f"--methods={methods}",
+        "--num_epochs=2",
+        "--config.train_size=256",
+        "--config.test_size=100",
+        "--config.val_size=100",
+        "--config.batch_size=64",
+        "--config.snapshot_cycles=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("summary.md", "summary.csv", "curves_accuracy.png", "curves_gap.png", "final_accuracy.png",
-                 "results.json"):
+    for name in (
+        "summary.md",
+        "summary.csv",
+        "curves_accuracy.png",
+        "curves_gap.png",
+        "final_accuracy.png",
+        "results.json",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     with (tmp_path / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -231,7 +266,9 @@ def test_main_end_to_end_tiny(tmp_path):
 def test_bad_method_one_line_exit_2(tmp_path):
     proc = _main(f"--workdir={tmp_path / 'out'}", "--methods=none,dropot", timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: --methods: expected one of " + ", ".join(config_lib.METHODS) + ", got 'dropot'")
+    assert proc.stderr.strip() == (
+        "error: --methods: expected one of " + ", ".join(config_lib.METHODS) + ", got 'dropot'"
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -63,16 +63,31 @@ def test_localization_tiny_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module,override,flag", [
-    ("experiments.detection.main", "--config.iou_threshold=1.5", "iou_threshold"),
-    ("experiments.localization.main", "--config.box_loss=l3", "box_loss"),
-    ("experiments.segmentation.main", "--config.dataset=digits", "dataset"),
-])
+@pytest.mark.parametrize(
+    "module,override,flag",
+    [
+        ("experiments.detection.main", "--config.iou_threshold=1.5", "iou_threshold"),
+        ("experiments.localization.main", "--config.box_loss=l3", "box_loss"),
+        ("experiments.segmentation.main", "--config.dataset=digits", "dataset"),
+    ],
+)
 def test_bad_config_values_exit_2_with_one_line(tmp_path, module, override, flag):
     preset = module.split(".")[1]
-    proc = subprocess.run([sys.executable, "-m", module, f"--config=experiments/{preset}/config.py:tiny", override,
-                           f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=test_utils.REPO_ROOT,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            module,
+            f"--config=experiments/{preset}/config.py:tiny",
+            override,
+            f"--workdir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], proc.stderr

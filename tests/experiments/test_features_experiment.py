@@ -34,14 +34,28 @@ def test_absent_cifar_copy_is_skipped_with_a_message(tmp_path, monkeypatch):
     assert result.skipped and "absent" in result.skipped and not result.rows
 
 
-@pytest.mark.parametrize("override, message", [
-    ("--config.pixels_per_cell=3", "--config.pixels_per_cell: expected a size dividing the image"),
-    ("--config.block_norm=L3", "--config.block_norm: expected one of"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--config.pixels_per_cell=3", "--config.pixels_per_cell: expected a size dividing the image"),
+        ("--config.block_norm=L3", "--config.block_norm: expected one of"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, override, message):
-    proc = subprocess.run([sys.executable, "-m", "experiments.features.main", f"--workdir={tmp_path}",
-                           f"--config={test_utils.REPO_ROOT}/experiments/features/config.py:tiny", override],
-                          capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.features.main",
+            f"--workdir={tmp_path}",
+            f"--config={test_utils.REPO_ROOT}/experiments/features/config.py:tiny",
+            override,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr

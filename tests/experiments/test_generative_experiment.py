@@ -21,9 +21,17 @@ from tests import test_utils
 def test_tiny_run_writes_every_output(tmp_path):
     config = generative_config.get_config("tiny")
     result = experiment.run(config, tmp_path)
-    for name in ("results.md", "results.csv", "results.json", "report.md", "training_curves.png",
-                 "interpolation_vae.png", "interpolation_gan.png", "reconstructions_autoencoder.png",
-                 *(f"samples_{m}.png" for m in ("baseline", "vae", "gan", "pixelcnn", "pixelrnn"))):
+    for name in (
+        "results.md",
+        "results.csv",
+        "results.json",
+        "report.md",
+        "training_curves.png",
+        "interpolation_vae.png",
+        "interpolation_gan.png",
+        "reconstructions_autoencoder.png",
+        *(f"samples_{m}.png" for m in ("baseline", "vae", "gan", "pixelcnn", "pixelrnn")),
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     rows = {row["model"]: row for row in result.rows}
     assert set(rows) == {"real test images", *experiment.MODELS}
@@ -41,8 +49,9 @@ def test_tiny_run_writes_every_output(tmp_path):
     assert saved["rows"] == json.loads(json.dumps(result.rows))
 
 
-@pytest.mark.parametrize("field,value", [("vae_latent_dim", 0), ("gan_latent_dim", 0), ("temperature", 0.0),
-                                         ("models", "vae,flow")])
+@pytest.mark.parametrize(
+    "field,value", [("vae_latent_dim", 0), ("gan_latent_dim", 0), ("temperature", 0.0), ("models", "vae,flow")]
+)
 def test_bad_config_is_a_usage_error(field, value):
     config = generative_config.get_config("tiny")
     config[field] = value
@@ -52,8 +61,14 @@ def test_bad_config_is_a_usage_error(field, value):
 
 @pytest.mark.parametrize("flag", ["--config.vae_latent_dim=0", "--config.temperature=-1"])
 def test_cli_bad_input_exits_2_with_one_line(flag, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "experiments.generative.main", f"--workdir={tmp_path}", flag],
-                          capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=180, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.generative.main", f"--workdir={tmp_path}", flag],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=180,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --config."), proc.stderr
@@ -62,9 +77,13 @@ def test_cli_bad_input_exits_2_with_one_line(flag, tmp_path):
 def test_tile_places_images_row_major_with_gaps():
     images = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1) / 2.0  # values 0, 0.5, 1
     canvas = figures.tile(images, 2, fill=0.25)[..., 0]
-    expected = np.array([[0.25, 0.25, 0.25, 0.25, 0.25],
-                         [0.25, 0.0, 0.25, 0.5, 0.25],
-                         [0.25, 0.25, 0.25, 0.25, 0.25],
-                         [0.25, 1.0, 0.25, 0.25, 0.25],
-                         [0.25, 0.25, 0.25, 0.25, 0.25]])
+    expected = np.array(
+        [
+            [0.25, 0.25, 0.25, 0.25, 0.25],
+            [0.25, 0.0, 0.25, 0.5, 0.25],
+            [0.25, 0.25, 0.25, 0.25, 0.25],
+            [0.25, 1.0, 0.25, 0.25, 0.25],
+            [0.25, 0.25, 0.25, 0.25, 0.25],
+        ]
+    )
     np.testing.assert_array_equal(canvas, expected)

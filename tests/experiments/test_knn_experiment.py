@@ -107,7 +107,11 @@ def test_k_larger_than_a_fold_split_is_a_usage_error(tmp_path):
 def test_main_unknown_dataset_exits_2_with_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.knn.main", f"--workdir={tmp_path}", "--config.dataset=nope"],
-        capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=120)
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr

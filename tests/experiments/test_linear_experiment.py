@@ -23,10 +23,12 @@ def _tiny_config(**overrides):
     config.dataset = "digits"
     config.val_size = 200
     config.test_size = 0
-    config.ranges = ml_collections.ConfigDict({
-        "svm": {"learning_rate": (1e-2, 1e0), "l2": (1e-4, 1e-2)},
-        "softmax": {"learning_rate": (1e-2, 1e0), "l2": (1e-4, 1e-2)},
-    })
+    config.ranges = ml_collections.ConfigDict(
+        {
+            "svm": {"learning_rate": (1e-2, 1e0), "l2": (1e-4, 1e-2)},
+            "softmax": {"learning_rate": (1e-2, 1e0), "l2": (1e-4, 1e-2)},
+        }
+    )
     config.num_coarse, config.num_fine = 1, 1
     config.num_steps, config.batch_size, config.eval_every = 60, 64, 30
     for field, value in overrides.items():  # assignment, not update(): update() merges nested dicts
@@ -40,8 +42,9 @@ def test_svm_and_softmax_search_report_the_returned_models(tmp_path):
     results = experiment.run(config, tmp_path, log=lambda line: None)
 
     assert set(results) == {"svm", "softmax"}
-    data_config = ml_collections.ConfigDict({"dataset": "digits", "val_size": 200, "train_size": 0, "test_size": 0,
-                                             "preprocess": "mean_image"})
+    data_config = ml_collections.ConfigDict(
+        {"dataset": "digits", "val_size": 200, "train_size": 0, "test_size": 0, "preprocess": "mean_image"}
+    )
     splits = train_lib.build_data(data_config)
     x_val = splits.val["image"].reshape(len(splits.val["label"]), -1).astype(np.float64)
     x_test = splits.test["image"].reshape(len(splits.test["label"]), -1).astype(np.float64)
@@ -54,9 +57,12 @@ def test_svm_and_softmax_search_report_the_returned_models(tmp_path):
         # Reported accuracies are those of the returned weights (NumPy scores x W + b).
         w = np.asarray(result.params["w"], np.float64)
         b = np.asarray(result.params["b"], np.float64)
-        assert result.val_accuracy == pytest.approx(np.mean(np.argmax(x_val @ w + b, 1) == splits.val["label"]), abs=1e-6)
-        assert result.test_accuracy == pytest.approx(np.mean(np.argmax(x_test @ w + b, 1) == splits.test["label"]),
-                                                     abs=1e-6)
+        assert result.val_accuracy == pytest.approx(
+            np.mean(np.argmax(x_val @ w + b, 1) == splits.val["label"]), abs=1e-6
+        )
+        assert result.test_accuracy == pytest.approx(
+            np.mean(np.argmax(x_test @ w + b, 1) == splits.test["label"]), abs=1e-6
+        )
         assert result.test_accuracy > 0.5  # 10 digit classes, chance 0.1; 60 SGD steps reach ~0.9
         for name in (f"trials_{loss}.md", f"trials_{loss}.csv", f"templates_{loss}.png"):
             assert (tmp_path / name).stat().st_size > 0, name
@@ -70,12 +76,28 @@ def test_svm_and_softmax_search_report_the_returned_models(tmp_path):
     [
         ({"losses": ("svm", "hinge")}, "--config.losses: expected one of svm, softmax, got 'hinge'"),
         ({"num_steps": 0}, "--config.num_steps: expected an integer >= 1; got 0"),
-        ({"ranges": ml_collections.ConfigDict({"svm": {"learning_rate": (1e-3, 1e-1)},
-                                               "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1.0, 2.0)}})},
-         "--config.ranges.svm: expected keys learning_rate and l2"),
-        ({"ranges": ml_collections.ConfigDict({"svm": {"learning_rate": (-1.0, 1e-1), "l2": (1.0, 2.0)},
-                                               "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1.0, 2.0)}})},
-         r"--config.ranges.svm.learning_rate: expected 0 < low <= high"),
+        (
+            {
+                "ranges": ml_collections.ConfigDict(
+                    {
+                        "svm": {"learning_rate": (1e-3, 1e-1)},
+                        "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1.0, 2.0)},
+                    }
+                )
+            },
+            "--config.ranges.svm: expected keys learning_rate and l2",
+        ),
+        (
+            {
+                "ranges": ml_collections.ConfigDict(
+                    {
+                        "svm": {"learning_rate": (-1.0, 1e-1), "l2": (1.0, 2.0)},
+                        "softmax": {"learning_rate": (1e-3, 1e-1), "l2": (1.0, 2.0)},
+                    }
+                )
+            },
+            r"--config.ranges.svm.learning_rate: expected 0 < low <= high",
+        ),
     ],
 )
 def test_bad_config_is_a_usage_error(overrides, message):

@@ -20,16 +20,32 @@ TINY = "--config=experiments/rl/config.py:tiny"
 
 def _main(*args, timeout=900):
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", MAIN, *args], check=False, capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", MAIN, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_main_end_to_end_tiny(tmp_path):
     proc = _main(f"--workdir={tmp_path}", TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("returns.md", "returns.csv", "throughput.md", "throughput.csv", "dqn_optimizers.md",
-                 "dqn_optimizers.csv", "curves_eval_return.png", "curves_train_return.png", "dqn_optimizers.png",
-                 "results.json"):
+    for name in (
+        "returns.md",
+        "returns.csv",
+        "throughput.md",
+        "throughput.csv",
+        "dqn_optimizers.md",
+        "dqn_optimizers.csv",
+        "curves_eval_return.png",
+        "curves_train_return.png",
+        "dqn_optimizers.png",
+        "results.json",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     with (tmp_path / "returns.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -49,18 +65,25 @@ def test_main_end_to_end_tiny(tmp_path):
     # The run ends with one summary line per algorithm, then one per compared (optimizer, lr).
     lines = proc.stdout.strip().splitlines()[-4:]
     assert [line.split(":")[0] for line in lines] == [
-        "dqn", "dqn/rmsprop lr=0.001", "dqn/rmsprop lr=0.003", "dqn/adam lr=0.001"]
+        "dqn",
+        "dqn/rmsprop lr=0.001",
+        "dqn/rmsprop lr=0.003",
+        "dqn/adam lr=0.001",
+    ]
     assert all(" seeds (mean evaluation return >= 475) " in line for line in lines)
     assert results["summary"] == lines
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--env=CartPole-v9"], "error: env_name: expected one of CartPole-v1, Acrobot-v1,"),
-    (["--algorithms=dqn,sarsa"], "error: --algorithms: expected one of dqn, a2c, ppo, reinforce, got 'sarsa'"),
-    (["--config.dqn.discount=1.0"], "error: discount: expected a discount in [0, 1), got 1.0"),
-    (["--config.dqn.epsilon_end=1.5"], "error: epsilon_end: expected a probability in [0, 1], got 1.5"),
-    (["--config.dqn.buffer_size=8"], "error: buffer_size: expected a buffer at least as large as batch_size=64"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env=CartPole-v9"], "error: env_name: expected one of CartPole-v1, Acrobot-v1,"),
+        (["--algorithms=dqn,sarsa"], "error: --algorithms: expected one of dqn, a2c, ppo, reinforce, got 'sarsa'"),
+        (["--config.dqn.discount=1.0"], "error: discount: expected a discount in [0, 1), got 1.0"),
+        (["--config.dqn.epsilon_end=1.5"], "error: epsilon_end: expected a probability in [0, 1], got 1.5"),
+        (["--config.dqn.buffer_size=8"], "error: buffer_size: expected a buffer at least as large as batch_size=64"),
+    ],
+)
 def test_bad_input_one_line_exit_2(tmp_path, args, message):
     proc = _main(f"--workdir={tmp_path / 'out'}", TINY, *args, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -75,6 +98,8 @@ def test_steps_to_solve_and_summary_line():
     solve = report.steps_to_solve(steps, returns, 475.0)
     np.testing.assert_array_equal(solve, [20_000, np.inf, 10_000])
     assert report.summary_line("dqn", solve, 475.0, 30_000) == (
-        "dqn: solved 2/3 seeds (mean evaluation return >= 475) in 20,000 env steps")
+        "dqn: solved 2/3 seeds (mean evaluation return >= 475) in 20,000 env steps"
+    )
     assert report.summary_line("a2c", np.full(2, np.inf), 475.0, 30_000) == (
-        "a2c: solved 0/2 seeds (mean evaluation return >= 475) within 30,000 env steps")
+        "a2c: solved 0/2 seeds (mean evaluation return >= 475) within 30,000 env steps"
+    )

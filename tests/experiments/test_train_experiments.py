@@ -42,8 +42,9 @@ def _accuracy(model, state, arrays) -> float:
 
 
 def _run_main(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=180
+    )
 
 
 # --------------------------------------------------------------------------------- train
@@ -101,7 +102,9 @@ def test_make_schedule_matches_numpy(name):
         "step": lr * 0.1 ** np.floor(steps / 33),
         "exponential": lr * np.exp(math.log(0.01) * steps / num_steps),
         "cosine": cosine(steps, num_steps),
-        "warmup_cosine": np.where(steps < warm, lr * steps / warm, cosine(np.maximum(steps - warm, 0), num_steps - warm)),
+        "warmup_cosine": np.where(
+            steps < warm, lr * steps / warm, cosine(np.maximum(steps - warm, 0), num_steps - warm)
+        ),
     }[name]
     schedule = train_experiment.make_schedule(name, lr, num_steps=num_steps)
     values = np.full(steps.shape, schedule) if isinstance(schedule, float) else np.asarray([schedule(t) for t in steps])
@@ -160,7 +163,7 @@ def test_exponential_ramp_and_smoothing_match_numpy():
     losses = np.array([2.0, 1.0, 3.0, 0.5])
     beta = 0.9
     ema = np.cumsum([(1 - beta) * beta ** (3 - i) * l for i, l in enumerate(losses)])  # last entry only
-    expected_last = ema[-1] / (1 - beta ** 4)
+    expected_last = ema[-1] / (1 - beta**4)
     smoothed = lr_experiment.smooth(losses, beta)
     assert smoothed[0] == pytest.approx(2.0)  # bias correction makes the first value the first loss
     assert smoothed[-1] == pytest.approx(expected_last)
@@ -226,8 +229,13 @@ def _trial(index, lr, acc, status="completed"):
 
 
 def test_rank_and_refine_ranges():
-    trials = [_trial(0, 1e-1, 0.5), _trial(1, 1e1, math.nan, "diverged"), _trial(2, 1e-2, 0.7),
-              _trial(3, 1e-3, 0.6), _trial(4, 1e-4, 0.2)]
+    trials = [
+        _trial(0, 1e-1, 0.5),
+        _trial(1, 1e1, math.nan, "diverged"),
+        _trial(2, 1e-2, 0.7),
+        _trial(3, 1e-3, 0.6),
+        _trial(4, 1e-4, 0.2),
+    ]
     assert [t.index for t in search.rank(trials)] == [2, 3, 0, 4, 1]
     fine = search.refine_ranges(trials, {"learning_rate": (1e-5, 1e2)}, top_k=2, shrink=0.1)
     # Top two: 1e-2 and 1e-3; padded by 0.1 * 7 decades / 2 = 0.35 decades each side.
@@ -305,11 +313,16 @@ def test_hparam_search_sweep_equals_the_loop(tmp_path):
     assert json.loads((tmp_path / "sweep" / "results.json").read_text())["num_trials"] == 4
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"schedule": "cosine"}, "--sweep: searching learning_rate needs --config.schedule=constant"),
-    ({"ranges": ml_collections.ConfigDict({"momentum": (0.5, 0.9)}), "momentum": 0.9},
-     "--sweep: can search only learning_rate, l2 in one program; got 'momentum'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"schedule": "cosine"}, "--sweep: searching learning_rate needs --config.schedule=constant"),
+        (
+            {"ranges": ml_collections.ConfigDict({"momentum": (0.5, 0.9)}), "momentum": 0.9},
+            "--sweep: can search only learning_rate, l2 in one program; got 'momentum'",
+        ),
+    ],
+)
 def test_hparam_search_sweep_rejects_what_run_sweep_cannot_search(change, message):
     config = _tiny_search_config(True)
     for name, value in change.items():
@@ -326,8 +339,9 @@ def test_freeze_matches_optax_multi_transform():
     ours = transfer_experiment.freeze(optimizers.adam(learning_rate=0.1), mask)
     labels = {"dense_0": {"w": "frozen", "b": "frozen"}, "head": {"w": "train", "b": "train"}}
     # optax's masking around the same inner rule isolates the freezing logic.
-    reference = optax.multi_transform({"train": optimizers.adam(learning_rate=0.1), "frozen": optax.set_to_zero()},
-                                      labels)
+    reference = optax.multi_transform(
+        {"train": optimizers.adam(learning_rate=0.1), "frozen": optax.set_to_zero()}, labels
+    )
     state, ref_state = ours.init(params), reference.init(params)
     for _ in range(3):
         updates, state = ours.update(grads, state, params, value=1.0)  # extras pass through
@@ -372,11 +386,14 @@ def test_transfer_head_only_keeps_the_pretrained_features(tmp_path):
     assert not np.allclose(last_n["dense_0"]["w"], pretrained["dense_0"]["w"])
     # stage_features: the reported accuracy is the linear classifier's on dense_0's features of B's test split.
     features = models.stage_features("mlp", "dense_0", num_classes=5, hidden_sizes=(16,))
-    test_feats = {"image": features(pretrained, result["pretrain"].state.model_state, split_b.test["image"]),
-                  "label": split_b.test["label"]}
+    test_feats = {
+        "image": features(pretrained, result["pretrain"].state.model_state, split_b.test["image"]),
+        "label": split_b.test["label"],
+    }
     linear = result["arms"]["stage_features"]
     assert linear.test_accuracy == pytest.approx(
-        _accuracy(models.linear(num_classes=5), linear.fit.state, test_feats), abs=1e-6)
+        _accuracy(models.linear(num_classes=5), linear.fit.state, test_feats), abs=1e-6
+    )
     summary = (tmp_path / "summary.md").read_text()
     assert all(name in summary for name in transfer_experiment.ARMS)
 
@@ -396,7 +413,7 @@ def test_augment_fn_is_seeded_crops_and_flips():
     # original, possibly mirrored left-right.
     for image, label in zip(np.asarray(first["image"]), first["label"]):
         padded = np.pad(train["image"][label], ((4, 4), (4, 4), (0, 0)))
-        candidates = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
+        candidates = [padded[i : i + 8, j : j + 8] for i in range(9) for j in range(9)]
         candidates += [c[:, ::-1] for c in candidates]
         assert any(np.array_equal(image, c) for c in candidates)
 
@@ -433,22 +450,35 @@ def test_categorical_sampling_is_seeded_and_covers_the_choices():
         counts = {o: sum(p[name] == o for p in points) for o in options}
         assert all(c >= 60 / len(options) / 3 for c in counts.values()), counts  # each choice drawn often
     with pytest.raises(_common.UsageError, match="--config.choices.optimizer: unknown category 'sgdd'"):
-        search_experiment.validate_choices(ml_collections.ConfigDict(
-            {**search_config.get_config().to_dict(), "choices": {"optimizer": ("sgd", "sgdd")}}))
+        search_experiment.validate_choices(
+            ml_collections.ConfigDict(
+                {**search_config.get_config().to_dict(), "choices": {"optimizer": ("sgd", "sgdd")}}
+            )
+        )
     with pytest.raises(_common.UsageError, match="--config.choices.schedule: expected at least one choice"):
         search.check_choices({"schedule": ()})
 
 
 def test_coarse_to_fine_rounds_shrink_the_range_around_the_best():
     def objective(hparams, stage):  # a peak at lr = 1e-2 (log distance), categorical 'b' better
-        return {"val_accuracy": -abs(math.log10(hparams["learning_rate"]) + 2) - (hparams["kind"] == "a"),
-                "status": "completed"}
+        return {
+            "val_accuracy": -abs(math.log10(hparams["learning_rate"]) + 2) - (hparams["kind"] == "a"),
+            "status": "completed",
+        }
 
     widths, best = [], None
     for rounds in (0, 1, 2, 3):
-        trials, last = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=8, num_fine=8,
-                                             seed=0, top_k=2, shrink=0.1, rounds=rounds,
-                                             choices={"kind": ("a", "b")})
+        trials, last = search.coarse_to_fine(
+            objective,
+            {"learning_rate": (1e-5, 1e1)},
+            num_coarse=8,
+            num_fine=8,
+            seed=0,
+            top_k=2,
+            shrink=0.1,
+            rounds=rounds,
+            choices={"kind": ("a", "b")},
+        )
         lo, hi = last["learning_rate"]
         widths.append(math.log10(hi) - math.log10(lo))
         best = search.rank(trials)[0]
@@ -456,8 +486,18 @@ def test_coarse_to_fine_rounds_shrink_the_range_around_the_best():
         assert [t.round for t in trials] == sum(([r] * 8 for r in range(rounds + 1)), [])
     assert widths[0] == pytest.approx(6.0) and all(b < a for a, b in zip(widths, widths[1:])), widths
     assert best.hparams["kind"] == "b" and abs(math.log10(best.hparams["learning_rate"]) + 2) < 0.5
-    trials, _ = search.coarse_to_fine(objective, {"learning_rate": (1e-5, 1e1)}, num_coarse=1, num_fine=1, seed=0,
-                                      strategy="grid", grid_size=2, rounds=1, top_k=2, choices={"kind": ("a", "b")})
+    trials, _ = search.coarse_to_fine(
+        objective,
+        {"learning_rate": (1e-5, 1e1)},
+        num_coarse=1,
+        num_fine=1,
+        seed=0,
+        strategy="grid",
+        grid_size=2,
+        rounds=1,
+        top_k=2,
+        choices={"kind": ("a", "b")},
+    )
     assert len(trials) == 4 + 2 and {t.hparams["kind"] for t in trials if t.round == 1} == {"b"}
 
 
@@ -498,15 +538,21 @@ def test_transfer_last_n_freezes_the_earlier_groups_and_differential_lr_scales_t
     ours = transfer_experiment.differential_optimizer(optimizers.sgd(learning_rate=0.1), pretrained, "head", 0.1)
     ref = optax.multi_transform({g: optax.sgd(0.1 if g == "head" else 0.01) for g in pretrained}, labels)
     grads = jax.tree_util.tree_map(jnp.ones_like, pretrained)
-    chex.assert_trees_all_close(ours.update(grads, ours.init(pretrained), pretrained)[0],
-                                ref.update(grads, ref.init(pretrained), pretrained)[0], rtol=1e-6)
+    chex.assert_trees_all_close(
+        ours.update(grads, ours.init(pretrained), pretrained)[0],
+        ref.update(grads, ref.init(pretrained), pretrained)[0],
+        rtol=1e-6,
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"arms": ("scratch", "bogus")}, "--config.arms: expected .*, got 'bogus'"),
-    ({"arms": ("stage_features",), "feature_stage": "dense_9"}, "--config.feature_stage: stage: expected one of"),
-    ({"arms": ("fine_tune_last_n",), "finetune_last_n": 9}, "--config.finetune_last_n: n: expected an int in"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"arms": ("scratch", "bogus")}, "--config.arms: expected .*, got 'bogus'"),
+        ({"arms": ("stage_features",), "feature_stage": "dense_9"}, "--config.feature_stage: stage: expected one of"),
+        ({"arms": ("fine_tune_last_n",), "finetune_last_n": 9}, "--config.finetune_last_n: n: expected an int in"),
+    ],
+)
 def test_transfer_bad_arm_fields_are_usage_errors(tmp_path, change, message):
     config = transfer_config.get_config()
     config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (8,)})

@@ -12,8 +12,17 @@ from experiments.visualize import config as visualize_config
 from experiments.visualize import experiment
 from tests import test_utils
 
-PNGS = ("filters.png", "saliency.png", "fooling.png", "fgsm.png", "class_visualization.png", "occlusion.png",
-        "tsne.png", "style_transfer.png", "deepdream.png")
+PNGS = (
+    "filters.png",
+    "saliency.png",
+    "fooling.png",
+    "fgsm.png",
+    "class_visualization.png",
+    "occlusion.png",
+    "tsne.png",
+    "style_transfer.png",
+    "deepdream.png",
+)
 
 
 @pytest.mark.slow
@@ -32,22 +41,48 @@ def test_tiny_run_draws_every_grid_and_fools_the_digits_cnn(tmp_path):
     assert [row["mean_linf"] for row in fgsm] == pytest.approx([0.004, 0.016, 0.063], abs=1e-6)
     assert all(ratio < 1 for ratio in digits.style_loss_ratio)  # style transfer lowered its loss
     report = (tmp_path / "report.md").read_text()
-    assert experiment.CAVEAT in report and "| fooling (iterated, targeted, log_prob) |" in (tmp_path / "fooling.md").read_text()
+    assert (
+        experiment.CAVEAT in report
+        and "| fooling (iterated, targeted, log_prob) |" in (tmp_path / "fooling.md").read_text()
+    )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["digits"]["attacks"][0]["success_rate"] == pytest.approx(fooling["success_rate"])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("--config.fooling_target=10", "error: --config.fooling_target: targets: expected class indices in [0, 10), got 10..10"),
-    ("--config.fooling_objective=margin",
-     "error: --config.fooling_objective: expected one of ('score', 'log_prob'), got 'margin'"),
-    ("--config.per_dataset.digits.style_size=10",
-     ("error: --config.per_dataset.digits.style_size: images: expected (N, H, W, 1) with H and W divisible by 4, "
-      "got shape (1, 10, 10, 1)")),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "--config.fooling_target=10",
+            "error: --config.fooling_target: targets: expected class indices in [0, 10), got 10..10",
+        ),
+        (
+            "--config.fooling_objective=margin",
+            "error: --config.fooling_objective: expected one of ('score', 'log_prob'), got 'margin'",
+        ),
+        (
+            "--config.per_dataset.digits.style_size=10",
+            (
+                "error: --config.per_dataset.digits.style_size: images: expected (N, H, W, 1) with H and W divisible by 4, "
+                "got shape (1, 10, 10, 1)"
+            ),
+        ),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, override, message):
-    proc = subprocess.run([sys.executable, "-m", "experiments.visualize.main", f"--workdir={tmp_path}",
-                           f"--config={test_utils.REPO_ROOT}/experiments/visualize/config.py:tiny", override],
-                          capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.visualize.main",
+            f"--workdir={tmp_path}",
+            f"--config={test_utils.REPO_ROOT}/experiments/visualize/config.py:tiny",
+            override,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [message]

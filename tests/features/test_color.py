@@ -40,10 +40,13 @@ def test_color_histogram_equals_course_numpy(channels):
 
 def test_gray_and_extract_features():
     images = _images(2).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(features.rgb_to_gray(images)),
-                               images @ np.asarray(features.GRAY_WEIGHTS), rtol=1e-6)
-    fns = [lambda im: features.hog(features.rgb_to_gray(im), pixels_per_cell=8, cells_per_block=1),
-           lambda im: features.color_histogram_hsv(im)]
+    np.testing.assert_allclose(
+        np.asarray(features.rgb_to_gray(images)), images @ np.asarray(features.GRAY_WEIGHTS), rtol=1e-6
+    )
+    fns = [
+        lambda im: features.hog(features.rgb_to_gray(im), pixels_per_cell=8, cells_per_block=1),
+        lambda im: features.color_histogram_hsv(im),
+    ]
     x = features.extract_features(images, fns, batch_size=3)  # 4 images: one padded batch
     assert x.shape == (4, 2 * 2 * 9 + 10)
     np.testing.assert_allclose(x[1, 36:], np.asarray(features.color_histogram_hsv(images[1])), rtol=1e-6)
@@ -52,11 +55,14 @@ def test_gray_and_extract_features():
     np.testing.assert_allclose(other, train[:2], rtol=1e-6)  # the training statistics, applied
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: features.rgb_to_hsv(np.zeros((4, 4))), "rgb: expected RGB"),
-    (lambda: features.color_histogram_hsv(np.zeros((4, 4, 3)), num_bins=0), "num_bins: expected"),
-    (lambda: features.color_histogram_hsv(np.zeros((4, 4, 3)), channels=("x",)), "channels: expected"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: features.rgb_to_hsv(np.zeros((4, 4))), "rgb: expected RGB"),
+        (lambda: features.color_histogram_hsv(np.zeros((4, 4, 3)), num_bins=0), "num_bins: expected"),
+        (lambda: features.color_histogram_hsv(np.zeros((4, 4, 3)), channels=("x",)), "channels: expected"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

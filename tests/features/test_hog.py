@@ -24,8 +24,7 @@ SETTINGS = [
     dict(orientations=9, pixels_per_cell=(4, 4), cells_per_block=(3, 3), block_norm="L2"),
     dict(orientations=6, pixels_per_cell=(4, 8), cells_per_block=(1, 2), block_norm="L1"),
     dict(orientations=12, pixels_per_cell=(8, 4), cells_per_block=(2, 1), block_norm="L1-sqrt"),
-    dict(orientations=9, pixels_per_cell=(8, 8), cells_per_block=(1, 1), block_norm="L2-Hys",
-         transform_sqrt=True),
+    dict(orientations=9, pixels_per_cell=(8, 8), cells_per_block=(1, 1), block_norm="L2-Hys", transform_sqrt=True),
 ]
 
 
@@ -45,8 +44,9 @@ def test_hog_float32_jitted_vmapped_close_to_skimage():
     images = np.stack([_image(s, (32, 32)) for s in range(4)]).astype(np.float32)
     fn = jax.jit(jax.vmap(lambda im: features.hog(im, pixels_per_cell=8, cells_per_block=2)))
     got = np.asarray(fn(images))
-    ref = np.stack([skfeature.hog(im.astype(np.float64), pixels_per_cell=(8, 8), cells_per_block=(2, 2))
-                    for im in images])
+    ref = np.stack(
+        [skfeature.hog(im.astype(np.float64), pixels_per_cell=(8, 8), cells_per_block=(2, 2)) for im in images]
+    )
     # float32 angles may move a pixel whose orientation lies within ~1e-5 degrees of a bin edge;
     # none does in these images, so only float32 rounding (~1e-6 relative) remains.
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
@@ -63,13 +63,16 @@ def test_raw_cell_histograms_are_mean_magnitudes_per_bin():
     assert features.hog(image, block_norm=None).shape == (2 * 2 * 9,)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"pixels_per_cell": (5, 8)}, "pixels_per_cell: expected sizes dividing the image"),
-    ({"pixels_per_cell": 0}, "pixels_per_cell: expected a positive int"),
-    ({"cells_per_block": (5, 5)}, "cells_per_block: expected at most the cell grid"),
-    ({"block_norm": "L3"}, "block_norm: expected one of"),
-    ({"orientations": 0}, "orientations: expected an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pixels_per_cell": (5, 8)}, "pixels_per_cell: expected sizes dividing the image"),
+        ({"pixels_per_cell": 0}, "pixels_per_cell: expected a positive int"),
+        ({"cells_per_block": (5, 5)}, "cells_per_block: expected at most the cell grid"),
+        ({"block_norm": "L3"}, "block_norm: expected one of"),
+        ({"orientations": 0}, "orientations: expected an int >= 1"),
+    ],
+)
 def test_bad_settings_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         features.hog(np.zeros((32, 32)), **kwargs)

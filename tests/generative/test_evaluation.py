@@ -43,8 +43,9 @@ def test_classifier_score_matches_scipy():
     np.testing.assert_allclose(score.inception_score, np.exp(kl.mean()), rtol=1e-9)
     # Extremes: one-hot predictions spread evenly over C classes give confidence 1, entropy log C, IS = C.
     even = generative.classifier_score(np.eye(10)[np.arange(100) % 10])
-    np.testing.assert_allclose([even.mean_confidence, even.class_entropy, even.inception_score],
-                               [1.0, math.log(10), 10.0], rtol=1e-9)
+    np.testing.assert_allclose(
+        [even.mean_confidence, even.class_entropy, even.inception_score], [1.0, math.log(10), 10.0], rtol=1e-9
+    )
     collapsed = generative.classifier_score(np.eye(10)[np.zeros(100, int)])
     np.testing.assert_allclose([collapsed.class_entropy, collapsed.inception_score], [0.0, 1.0], atol=1e-9)
 
@@ -60,8 +61,9 @@ def test_fit_generative_trains_a_vae_on_digits_style_data():
     rng = np.random.default_rng(0)
     images = (rng.integers(0, 17, size=(256, 4, 4, 1)) * (rng.random((256, 1, 1, 1)) < 0.5)) / 16.0
     vae = models.vae(image_shape=(4, 4, 1), latent_dim=2, hidden_dims=(32,))
-    result = generative.fit_generative(vae, optimizers.adam(3e-3), train=images, val=images[:64], num_steps=200,
-                                       batch_size=64, eval_every=100)
+    result = generative.fit_generative(
+        vae, optimizers.adam(3e-3), train=images, val=images[:64], num_steps=200, batch_size=64, eval_every=100
+    )
     assert result.status == "completed"
     assert result.history["val_loss"][-1] < result.history["val_loss"][0]
     # The validation loss is the negative ELBO at the fixed key 0, so it is reproducible from the params.

@@ -22,10 +22,12 @@ def test_losses_match_float64_formulas():
     expected_d = -(1 - alpha) * np.log(sig(real)) - alpha * np.log(1 - sig(real)) - np.log(1 - sig(fake))
     got = generative.discriminator_loss(real_logits=real[:, None], fake_logits=fake[:, None], label_smoothing=alpha)
     np.testing.assert_allclose(got, expected_d, rtol=1e-5)
-    np.testing.assert_allclose(generative.generator_loss(fake_logits=fake, kind="minimax"), np.log(1 - sig(fake)),
-                               rtol=1e-5)
-    np.testing.assert_allclose(generative.generator_loss(fake_logits=fake, kind="non_saturating"),
-                               -np.log(sig(fake)), rtol=1e-5)
+    np.testing.assert_allclose(
+        generative.generator_loss(fake_logits=fake, kind="minimax"), np.log(1 - sig(fake)), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        generative.generator_loss(fake_logits=fake, kind="non_saturating"), -np.log(sig(fake)), rtol=1e-5
+    )
     # Stable far in the tails, where the naive formula would give log(0).
     assert np.isfinite(np.asarray(generative.generator_loss(fake_logits=jnp.array([-100.0, 100.0])))).all()
     np.testing.assert_allclose(generative.generator_loss(fake_logits=jnp.array([-50.0])), _np_softplus(50.0), rtol=1e-6)
@@ -44,6 +46,7 @@ def test_non_saturating_gradient_is_larger_when_discriminator_rejects_fakes():
             fake, _ = gen.apply(p, g_state, z, train=True)
             logits, _ = disc.apply(d_params, d_state, fake, train=True)
             return generative.generator_loss(fake_logits=logits, kind=kind).mean()
+
         return float(optax_global_norm(jax.grad(loss)(g_params)))
 
     fake, _ = gen.apply(g_params, g_state, z, train=True)
@@ -60,8 +63,14 @@ def optax_global_norm(tree):
 
 def _mixture_gan(label_smoothing=0.1):
     gen, disc = models.mlp_generator(hidden_dim=64), models.mlp_discriminator(hidden_dim=64)
-    return generative.make_gan_step(gen, disc, optimizers.adam(1e-3, beta1=0.5), optimizers.adam(1e-3, beta1=0.5),
-                                    latent_dim=4, label_smoothing=label_smoothing)
+    return generative.make_gan_step(
+        gen,
+        disc,
+        optimizers.adam(1e-3, beta1=0.5),
+        optimizers.adam(1e-3, beta1=0.5),
+        latent_dim=4,
+        label_smoothing=label_smoothing,
+    )
 
 
 def test_gan_covers_the_modes_of_a_ring_of_gaussians():
@@ -84,8 +93,9 @@ def test_train_gan_is_reproducible_and_independent_of_chunking():
 
     def train(chunk):
         state = generative.init_gan(gan, jax.random.key(1), (2,))
-        state, metrics = generative.train_gan(gan, state, data, num_steps=12, batch_size=64,
-                                              data_key=jax.random.key(2), chunk_size=chunk)
+        state, metrics = generative.train_gan(
+            gan, state, data, num_steps=12, batch_size=64, data_key=jax.random.key(2), chunk_size=chunk
+        )
         return state, metrics
 
     a, ma = train(12)
@@ -103,10 +113,14 @@ def test_gan_step_updates_each_network_with_its_own_optimizer():
     gan = generative.make_gan_step(gen, disc, optimizers.sgd(0.0), optimizers.sgd(0.1), latent_dim=2)
     state = generative.init_gan(gan, jax.random.key(1), (2,))
     new, _ = jax.jit(gan.step)(state, data[:32])
-    assert all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(state.g_params),
-                                                    jax.tree_util.tree_leaves(new.g_params)))
-    assert not all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(state.d_params),
-                                                        jax.tree_util.tree_leaves(new.d_params)))
+    assert all(
+        np.array_equal(x, y)
+        for x, y in zip(jax.tree_util.tree_leaves(state.g_params), jax.tree_util.tree_leaves(new.g_params))
+    )
+    assert not all(
+        np.array_equal(x, y)
+        for x, y in zip(jax.tree_util.tree_leaves(state.d_params), jax.tree_util.tree_leaves(new.d_params))
+    )
 
 
 def test_dcgan_shapes():
@@ -120,16 +134,39 @@ def test_dcgan_shapes():
     assert disc.apply(d_params, d_state, images, train=True)[0].shape == (5, 1)
 
 
-@pytest.mark.parametrize("build,name", [
-    (lambda: generative.make_gan_step(models.mlp_generator(), models.mlp_discriminator(), optimizers.sgd(0.1),
-                                      optimizers.sgd(0.1), latent_dim=0), "latent_dim"),
-    (lambda: generative.make_gan_step(models.mlp_generator(), models.mlp_discriminator(), optimizers.sgd(0.1),
-                                      optimizers.sgd(0.1), latent_dim=2, generator_loss_kind="wasserstein"),
-     "generator_loss_kind"),
-    (lambda: generative.discriminator_loss(real_logits=jnp.zeros(2), fake_logits=jnp.zeros(2), label_smoothing=1.0),
-     "label_smoothing"),
-    (lambda: models.mlp_generator().init(jax.random.key(0), (0,)), "latent_dim"),
-])
+@pytest.mark.parametrize(
+    "build,name",
+    [
+        (
+            lambda: generative.make_gan_step(
+                models.mlp_generator(),
+                models.mlp_discriminator(),
+                optimizers.sgd(0.1),
+                optimizers.sgd(0.1),
+                latent_dim=0,
+            ),
+            "latent_dim",
+        ),
+        (
+            lambda: generative.make_gan_step(
+                models.mlp_generator(),
+                models.mlp_discriminator(),
+                optimizers.sgd(0.1),
+                optimizers.sgd(0.1),
+                latent_dim=2,
+                generator_loss_kind="wasserstein",
+            ),
+            "generator_loss_kind",
+        ),
+        (
+            lambda: generative.discriminator_loss(
+                real_logits=jnp.zeros(2), fake_logits=jnp.zeros(2), label_smoothing=1.0
+            ),
+            "label_smoothing",
+        ),
+        (lambda: models.mlp_generator().init(jax.random.key(0), (0,)), "latent_dim"),
+    ],
+)
 def test_bad_arguments(build, name):
     with pytest.raises(ValueError) as info:
         build()

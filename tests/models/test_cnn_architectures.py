@@ -32,8 +32,10 @@ def test_grouped_conv2d_matches_flax_conv_feature_group_count(groups, stride):
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
     # The definition: output group g is a dense convolution of input group g.
     cin, cout = 8 // groups, 16 // groups
-    per_group = [layers.conv2d(x[..., g * cin:(g + 1) * cin], w[..., g * cout:(g + 1) * cout], stride=stride,
-                               padding="SAME") for g in range(groups)]
+    per_group = [
+        layers.conv2d(x[..., g * cin : (g + 1) * cin], w[..., g * cout : (g + 1) * cout], stride=stride, padding="SAME")
+        for g in range(groups)
+    ]
     np.testing.assert_allclose(ours, jnp.concatenate(per_group, -1) + b, rtol=1e-5, atol=1e-5)
 
 
@@ -61,7 +63,7 @@ def test_stacked_3x3_convolutions_see_a_2n_plus_1_window(num_layers):
     support = np.any(grad[0] != 0, axis=-1)
     # n stacked 3x3 layers see a (2n + 1) x (2n + 1) window: 5x5 for two, 7x7 for three (the VGG argument).
     expected = np.zeros((15, 15), bool)
-    expected[7 - num_layers:8 + num_layers, 7 - num_layers:8 + num_layers] = True
+    expected[7 - num_layers : 8 + num_layers, 7 - num_layers : 8 + num_layers] = True
     np.testing.assert_array_equal(support, expected)
 
 
@@ -78,12 +80,15 @@ class FlaxInception(nn.Module):
 
         s = self.spec
         pooled = nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME")
-        return jnp.concatenate([
-            conv(s.c1, 1, "b1", x),
-            conv(s.c3, 3, "b3", conv(s.r3, 1, "b3_reduce", x)),
-            conv(s.c5, 5, "b5", conv(s.r5, 1, "b5_reduce", x)),
-            conv(s.cp, 1, "pool_proj", pooled),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                conv(s.c1, 1, "b1", x),
+                conv(s.c3, 3, "b3", conv(s.r3, 1, "b3_reduce", x)),
+                conv(s.c5, 5, "b5", conv(s.r5, 1, "b5_reduce", x)),
+                conv(s.cp, 1, "pool_proj", pooled),
+            ],
+            axis=-1,
+        )
 
 
 def _to_flax_conv(params):
@@ -99,8 +104,7 @@ def test_inception_block_matches_a_flax_reference_and_counts_its_parameters():
     ref = FlaxInception(spec).apply({"params": _to_flax_conv(params)}, x)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
     c = 7
-    expected = (c * (spec.c1 + spec.r3 + spec.r5 + spec.cp) + 9 * spec.r3 * spec.c3 + 25 * spec.r5 * spec.c5
-                + sum(spec))
+    expected = c * (spec.c1 + spec.r3 + spec.r5 + spec.cp) + 9 * spec.r3 * spec.c3 + 25 * spec.r5 * spec.c5 + sum(spec)
     assert models.count_params(params) == expected
 
 
@@ -119,8 +123,15 @@ class FlaxResNeXtBlock(nn.Module):
             return nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, name=name)(h)
 
         h = nn.relu(bn("bn_0", nn.Conv(self.inner, (1, 1), use_bias=False, name="conv_0")(x)))
-        h = nn.Conv(self.inner, (3, 3), strides=self.stride, padding="SAME", feature_group_count=self.cardinality,
-                    use_bias=False, name="conv_1")(h)
+        h = nn.Conv(
+            self.inner,
+            (3, 3),
+            strides=self.stride,
+            padding="SAME",
+            feature_group_count=self.cardinality,
+            use_bias=False,
+            name="conv_1",
+        )(h)
         h = bn("bn_2", nn.Conv(self.out, (1, 1), use_bias=False, name="conv_2")(nn.relu(bn("bn_1", h))))
         shortcut = nn.Conv(self.out, (1, 1), strides=self.stride, use_bias=False, name="shortcut_conv")(x)
         return nn.relu(bn("shortcut_bn", shortcut) + h)
@@ -130,15 +141,21 @@ def test_resnext_block_matches_a_flax_reference_in_train_mode():
     params, state = _resnext.init_resnext_block(jax.random.key(0), 6, 8, 12, cardinality=4, stride=2)
     # Non-trivial batch-norm parameters, so that a swapped gamma/beta would show.
     params = jax.tree_util.tree_map_with_path(
-        lambda path, v: v + 0.1 * jax.random.normal(jax.random.key(len(str(path))), v.shape)
-        if "bn" in str(path[0]) else v, params)
+        lambda path, v: (
+            v + 0.1 * jax.random.normal(jax.random.key(len(str(path))), v.shape) if "bn" in str(path[0]) else v
+        ),
+        params,
+    )
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 6))
     ours, new_state = _resnext.resnext_block(params, state, x, cardinality=4, stride=2, train=True)
-    flax_params = {name: ({"kernel": p["w"]} if "conv" in name else {"scale": p["gamma"], "bias": p["beta"]})
-                   for name, p in params.items()}
+    flax_params = {
+        name: ({"kernel": p["w"]} if "conv" in name else {"scale": p["gamma"], "bias": p["beta"]})
+        for name, p in params.items()
+    }
     flax_stats = {name: dict(s) for name, s in state.items()}
     ref, updates = FlaxResNeXtBlock(8, 12, 4, 2).apply(
-        {"params": flax_params, "batch_stats": flax_stats}, x, mutable=["batch_stats"])
+        {"params": flax_params, "batch_stats": flax_stats}, x, mutable=["batch_stats"]
+    )
     chex.assert_shape(ours, (4, 4, 4, 12))
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
     for name in new_state:
@@ -179,17 +196,22 @@ def _resnext_count(blocks, card, d, widths, stem, shape, k):
 
 SPEC_A, SPEC_B = models.InceptionSpec(4, 4, 8, 2, 4, 4), models.InceptionSpec(8, 4, 8, 2, 4, 4)
 CASES = {
-    "alexnet": (lambda: models.alexnet(widths=(8, 16, 16, 8, 8), hidden_dims=(32, 16), groups=2, drop_rate=0.5),
-                _alexnet_count((8, 16, 16, 8, 8), (32, 16), 2, (16, 16, 3), 10)),
+    "alexnet": (
+        lambda: models.alexnet(widths=(8, 16, 16, 8, 8), hidden_dims=(32, 16), groups=2, drop_rate=0.5),
+        _alexnet_count((8, 16, 16, 8, 8), (32, 16), 2, (16, 16, 3), 10),
+    ),
     "inception_net": (
         lambda: models.inception_net(stages=((SPEC_A,), (SPEC_B,)), stem_width=8, drop_rate=0.4),
         _conv_count(3, 3, 8)
         + models.count_params(_inception.init_inception_block(jax.random.key(0), 8, SPEC_A))
         + models.count_params(_inception.init_inception_block(jax.random.key(0), SPEC_A.out_channels, SPEC_B))
-        + SPEC_B.out_channels * 10 + 10),
-    "resnext": (lambda: models.resnext(blocks_per_stage=(1, 2), cardinality=4, group_width=2, widths=(16, 32),
-                                       stem_width=8),
-                _resnext_count((1, 2), 4, 2, (16, 32), 8, (16, 16, 3), 10)),
+        + SPEC_B.out_channels * 10
+        + 10,
+    ),
+    "resnext": (
+        lambda: models.resnext(blocks_per_stage=(1, 2), cardinality=4, group_width=2, widths=(16, 32), stem_width=8),
+        _resnext_count((1, 2), 4, 2, (16, 32), 8, (16, 16, 3), 10),
+    ),
 }
 
 
@@ -208,6 +230,7 @@ def test_architecture_parameter_count_shapes_and_a_finite_gradient(name):
         def loss(p):
             logits, new_state = model.apply(p, state, x, train=True, rng=key)
             return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[jnp.arange(2), labels]), (logits, new_state)
+
         return jax.value_and_grad(loss, has_aux=True)(params)
 
     (value, (logits, new_state)), grads = loss_and_grad(params, state, jax.random.key(2))

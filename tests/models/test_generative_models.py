@@ -35,20 +35,26 @@ def _numpy_masked_conv(x, w, b, mask_type, colors):
     n, h, wd, _ = x.shape
     y = np.zeros((n, h, wd, c_out))
     for i, j in itertools.product(range(h), range(wd)):
-        patch = xp[:, i:i + f, j:j + f, :]
+        patch = xp[:, i : i + f, j : j + f, :]
         y[:, i, j, :] = np.einsum("nuvc,uvco->no", patch, w * mask) + b
     return y
 
 
-@pytest.mark.parametrize("mask_type,colors,c_in,c_out", [("A", 1, 1, 4), ("B", 1, 4, 4), ("A", 3, 3, 6),
-                                                         ("B", 3, 6, 9)])
+@pytest.mark.parametrize(
+    "mask_type,colors,c_in,c_out", [("A", 1, 1, 4), ("B", 1, 4, 4), ("A", 3, 3, 6), ("B", 3, 6, 9)]
+)
 def test_masked_conv_matches_float64_transcription(mask_type, colors, c_in, c_out):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 5, 6, c_in))
     w = rng.normal(size=(3, 3, c_in, c_out))
     b = rng.normal(size=(c_out,))
-    got = models.masked_conv2d(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32),
-                               mask_type=mask_type, colors=colors)
+    got = models.masked_conv2d(
+        jnp.asarray(x, jnp.float32),
+        jnp.asarray(w, jnp.float32),
+        jnp.asarray(b, jnp.float32),
+        mask_type=mask_type,
+        colors=colors,
+    )
     # float32 sums of 3*3*9 = 81 products of O(1) terms: absolute error well under 1e-4.
     np.testing.assert_allclose(got, _numpy_masked_conv(x, w, b, mask_type, colors), atol=1e-4)
 
@@ -84,11 +90,14 @@ def test_masked_conv_autoregressive_property(mask_type, colors):
         assert np.all(np.diag(grads) > 0)
 
 
-@pytest.mark.parametrize("factory,shape", [
-    (lambda: models.pixel_cnn(levels=5, features=6, num_layers=2, first_window=3, head_features=6), (4, 4, 1)),
-    (lambda: models.pixel_cnn(levels=4, features=6, num_layers=1, first_window=3, head_features=6), (3, 3, 3)),
-    (lambda: models.pixel_rnn(levels=5, hidden_dim=8, embed_dim=4), (3, 4, 1)),
-])
+@pytest.mark.parametrize(
+    "factory,shape",
+    [
+        (lambda: models.pixel_cnn(levels=5, features=6, num_layers=2, first_window=3, head_features=6), (4, 4, 1)),
+        (lambda: models.pixel_cnn(levels=4, features=6, num_layers=1, first_window=3, head_features=6), (3, 3, 3)),
+        (lambda: models.pixel_rnn(levels=5, hidden_dim=8, embed_dim=4), (3, 4, 1)),
+    ],
+)
 def test_models_are_autoregressive_by_grad(factory, shape):
     model = factory()
     params = model.init(jax.random.key(0), shape)
@@ -104,7 +113,7 @@ def test_models_are_autoregressive_by_grad(factory, shape):
             delta = jnp.abs(logits_fn(k2) - base).reshape(d, -1).max(axis=1)
             assert np.all(np.asarray(delta[: j + 1]) == 0.0), j
             if j < d - 1:
-                assert float(delta[j + 1:].max()) > 0
+                assert float(delta[j + 1 :].max()) > 0
         return
     grads = _raster_dependence(lambda x: model.logits(params, x), shape)
     i, j = np.meshgrid(np.arange(grads.shape[0]), np.arange(grads.shape[0]), indexing="ij")
@@ -127,8 +136,9 @@ def test_categorical_nll_matches_scipy():
     logits = np.random.default_rng(0).normal(size=(2, 3, 5))
     targets = np.array([[0, 4, 2], [1, 1, 3]])
     p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    expected = -np.array([sum(stats.multinomial.logpmf(np.eye(5)[t], 1, p[n, d]) for d, t in enumerate(targets[n]))
-                          for n in range(2)])
+    expected = -np.array(
+        [sum(stats.multinomial.logpmf(np.eye(5)[t], 1, p[n, d]) for d, t in enumerate(targets[n])) for n in range(2)]
+    )
     np.testing.assert_allclose(_autoregressive.categorical_nll(logits, targets), expected, rtol=1e-5)
 
 
@@ -137,7 +147,8 @@ def test_sampler_draws_valid_levels_reproducibly_and_respects_temperature():
     params = model.init(jax.random.key(0), (4, 4, 1))
     # Random biases, so that no pixel's scores tie (pixel 0 sees no input: its scores are the biases).
     params = jax.tree_util.tree_map_with_path(
-        lambda path, v: jax.random.normal(jax.random.key(7), v.shape) if path[-1].key == "b" else v, params)
+        lambda path, v: jax.random.normal(jax.random.key(7), v.shape) if path[-1].key == "b" else v, params
+    )
     sample = jax.jit(model.sample, static_argnums=(2, 3))
     a = sample(params, jax.random.key(3), 6, (4, 4, 1), temperature=1.0)
     b = sample(params, jax.random.key(3), 6, (4, 4, 1), temperature=1.0)
@@ -173,8 +184,9 @@ def test_closed_form_kl_equals_monte_carlo():
     mean, log_var = rng.normal(size=(3, 4)) * 0.7, rng.normal(size=(3, 4)) * 0.5
     closed = np.asarray(models.gaussian_kl(mean, log_var))
     num = 200_000
-    z = models.reparameterize(jax.random.key(0), jnp.broadcast_to(mean, (num, 3, 4)),
-                              jnp.broadcast_to(log_var, (num, 3, 4)))
+    z = models.reparameterize(
+        jax.random.key(0), jnp.broadcast_to(mean, (num, 3, 4)), jnp.broadcast_to(log_var, (num, 3, 4))
+    )
     log_q = models.gaussian_log_density(z, mean, log_var)
     log_p = models.gaussian_log_density(z, jnp.zeros_like(z), jnp.zeros_like(z))
     terms = np.asarray(log_q - log_p, np.float64)  # (num, 3)
@@ -183,7 +195,9 @@ def test_closed_form_kl_equals_monte_carlo():
     # scipy's log density is the reference of the Gaussian log-density.
     np.testing.assert_allclose(
         models.gaussian_log_density(z[:5], mean, log_var),
-        stats.norm.logpdf(np.asarray(z[:5]), mean, np.exp(0.5 * log_var)).sum(-1), rtol=1e-5)
+        stats.norm.logpdf(np.asarray(z[:5]), mean, np.exp(0.5 * log_var)).sum(-1),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("decoder", ["categorical", "bernoulli", "gaussian"])
@@ -226,21 +240,25 @@ def test_vae_and_autoencoder_shapes():
     p = ae.init(jax.random.key(0))
     x = jax.random.uniform(jax.random.key(1), (4, 8, 8, 1))
     chex.assert_shape(ae.encode(p, x), (4, 3))
-    np.testing.assert_allclose(ae.loss(p, x), np.sum((np.asarray(ae.decode(p, ae.encode(p, x))) - x) ** 2, (1, 2, 3)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        ae.loss(p, x), np.sum((np.asarray(ae.decode(p, ae.encode(p, x))) - x) ** 2, (1, 2, 3)), rtol=1e-5
+    )
     # enc: 64*16+16, 16*3+3; dec: 3*16+16, 16*64+64.
     assert models.count_params(p) == 1040 + 51 + 64 + 1088
 
 
 # ----------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("build,name", [
-    (lambda: models.vae(image_shape=(8, 8, 1), latent_dim=0), "latent_dim"),
-    (lambda: models.autoencoder(image_shape=(8, 8, 1), code_dim=0), "code_dim"),
-    (lambda: models.causal_mask(3, 1, 2, mask_type="C"), "mask_type"),
-    (lambda: models.masked_conv2d(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 2)), mask_type="a"), "mask_type"),
-    (lambda: models.vae(image_shape=(8, 8, 1), latent_dim=2, decoder="poisson"), "decoder"),
-    (lambda: models.pixel_cnn(levels=1), "levels"),
-])
+@pytest.mark.parametrize(
+    "build,name",
+    [
+        (lambda: models.vae(image_shape=(8, 8, 1), latent_dim=0), "latent_dim"),
+        (lambda: models.autoencoder(image_shape=(8, 8, 1), code_dim=0), "code_dim"),
+        (lambda: models.causal_mask(3, 1, 2, mask_type="C"), "mask_type"),
+        (lambda: models.masked_conv2d(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 2)), mask_type="a"), "mask_type"),
+        (lambda: models.vae(image_shape=(8, 8, 1), latent_dim=2, decoder="poisson"), "decoder"),
+        (lambda: models.pixel_cnn(levels=1), "levels"),
+    ],
+)
 def test_bad_arguments_raise_one_line_value_error(build, name):
     with pytest.raises(ValueError) as info:
         build()

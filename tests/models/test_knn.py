@@ -13,6 +13,7 @@ from jax231.models import knn
 
 # --- float64 NumPy references, transcribed from the course's assignment 1. -------------
 
+
 def two_loop_distances(x_test, x_train, metric):
     x_test = np.asarray(x_test, np.float64).reshape(len(x_test), -1)
     x_train = np.asarray(x_train, np.float64).reshape(len(x_train), -1)

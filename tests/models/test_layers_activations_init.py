@@ -27,8 +27,11 @@ ACTIVATION_CASES = [
     ("leaky_relu", functools.partial(L.leaky_relu, alpha=0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
     ("elu", functools.partial(L.elu, alpha=0.5), lambda x: np.where(x > 0, x, 0.5 * (np.exp(x) - 1))),
     ("selu", L.selu, lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(x) - 1))),
-    ("prelu", lambda x: L.prelu(x, jnp.array([0.1, 0.2, 0.3, 0.4])),
-     lambda x: np.where(x > 0, x, np.array([0.1, 0.2, 0.3, 0.4]) * x)),
+    (
+        "prelu",
+        lambda x: L.prelu(x, jnp.array([0.1, 0.2, 0.3, 0.4])),
+        lambda x: np.where(x > 0, x, np.array([0.1, 0.2, 0.3, 0.4]) * x),
+    ),
     ("maxout", functools.partial(L.maxout, num_pieces=2), lambda x: np.maximum(x[..., 0::2], x[..., 1::2])),
     ("softmax", L.softmax, lambda x: scipy.special.softmax(x, axis=-1)),
     ("log_softmax", L.log_softmax, lambda x: scipy.special.log_softmax(x, axis=-1)),
@@ -36,7 +39,6 @@ ACTIVATION_CASES = [
 
 
 class ActivationTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(*ACTIVATION_CASES)
     def test_matches_float64_reference(self, fn, reference):
@@ -87,7 +89,6 @@ class ActivationTest(chex.TestCase):
 
 
 class InitializerTest(parameterized.TestCase):
-
     @parameterized.named_parameters(
         ("small", L.small_random, (400, 300), 0.01),
         ("xavier", L.xavier, (400, 300), 1 / np.sqrt(400)),

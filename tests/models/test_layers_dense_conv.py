@@ -32,13 +32,12 @@ def _naive_conv2d(x, w, b, stride, pad):
     out = np.zeros((n, h_out, w_out, k))
     for i in range(h_out):
         for j in range(w_out):
-            patch = x[:, i * stride:i * stride + f_h, j * stride:j * stride + f_w, :]
+            patch = x[:, i * stride : i * stride + f_h, j * stride : j * stride + f_w, :]
             out[:, i, j, :] = np.tensordot(patch, w, axes=([1, 2, 3], [0, 1, 2])) + b
     return out
 
 
 class AffineTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     def test_matches_flax_dense_over_leading_batch_shape(self):
         x, w, b = _randn(0, 2, 3, 5), _randn(1, 5, 4), _randn(2, 4)
@@ -68,9 +67,14 @@ class AffineTest(chex.TestCase):
 
 
 class ConvOutputSizeTest(parameterized.TestCase):
-
-    @parameterized.parameters((7, 3, 1, 0, 5), (7, 3, 2, 0, 3), (32, 5, 1, 2, 32), (227, 11, 4, 0, 55),
-                              (7, 3, 2, "SAME", 4), (7, 3, 2, "VALID", 3))
+    @parameterized.parameters(
+        (7, 3, 1, 0, 5),
+        (7, 3, 2, 0, 3),
+        (32, 5, 1, 2, 32),
+        (227, 11, 4, 0, 55),
+        (7, 3, 2, "SAME", 4),
+        (7, 3, 2, "VALID", 3),
+    )
     def test_examples_of_the_notes(self, size, window, stride, padding, expected):
         self.assertEqual(L.conv_output_size(size, window, stride, padding), expected)
 
@@ -83,11 +87,13 @@ class ConvOutputSizeTest(parameterized.TestCase):
 
 
 class ConvTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(
-        ("pad1_stride1", 1, 1), ("pad0_stride2", 0, 2), ("pad2_stride1", 2, 1),
-        ("same_stride2", "SAME", 2), ("valid_stride1", "VALID", 1),
+        ("pad1_stride1", 1, 1),
+        ("pad0_stride2", 0, 2),
+        ("pad2_stride1", 2, 1),
+        ("same_stride2", "SAME", 2),
+        ("valid_stride1", "VALID", 1),
     )
     def test_conv2d_matches_flax_conv(self, padding, stride):
         x, w, b = _randn(0, 2, 9, 9, 3), _randn(1, 3, 3, 3, 4), _randn(2, 4)
@@ -129,8 +135,13 @@ class ConvTest(chex.TestCase):
         ("depthwise", L.depthwise_conv2d, (1, 5, 5, 2), (3, 3, 1, 2), (2,), {"padding": 1}),
     )
     def test_gradient_check(self, fn, x_shape, w_shape, b_shape, kwargs):
-        err = gradcheck.check_grads(functools.partial(fn, **kwargs), _randn(0, *x_shape), _randn(1, *w_shape),
-                                    _randn(2, *b_shape), argnums=(0, 1, 2))
+        err = gradcheck.check_grads(
+            functools.partial(fn, **kwargs),
+            _randn(0, *x_shape),
+            _randn(1, *w_shape),
+            _randn(2, *b_shape),
+            argnums=(0, 1, 2),
+        )
         self.assertLess(err, 1e-7)
 
     @parameterized.named_parameters(
@@ -147,7 +158,6 @@ class ConvTest(chex.TestCase):
 
 
 class PoolTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(
         ("max_2d", L.max_pool, nn.max_pool, (2, 8, 8, 3), 2, 2),

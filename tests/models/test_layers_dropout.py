@@ -15,7 +15,6 @@ from jax231.models import layers as L
 
 
 class DropoutTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.parameters(0.1, 0.5, 0.8)
     def test_train_keeps_expectation_and_scales_kept_units(self, drop_rate):
@@ -32,8 +31,9 @@ class DropoutTest(chex.TestCase):
         # E[y] = x: the mean of y has sd 3·sqrt(p/((1-p) n)); allow 6 of them.
         self.assertAlmostEqual(float(jnp.mean(y)), 3.0, delta=6 * 3.0 * np.sqrt(drop_rate / ((1 - drop_rate) * n)))
 
-    @parameterized.named_parameters(("eval", 0.5, False, jax.random.key(0)), ("zero_rate", 0.0, True, None),
-                                    ("eval_no_rng", 0.3, False, None))
+    @parameterized.named_parameters(
+        ("eval", 0.5, False, jax.random.key(0)), ("zero_rate", 0.0, True, None), ("eval_no_rng", 0.3, False, None)
+    )
     def test_identity_cases(self, drop_rate, train, rng):
         x = jnp.arange(12.0).reshape(3, 4)
         np.testing.assert_array_equal(L.dropout(x, drop_rate=drop_rate, rng=rng, train=train), x)
@@ -71,7 +71,6 @@ class DropoutTest(chex.TestCase):
 
 
 class DropConnectTest(chex.TestCase):
-
     def test_drops_weights_shared_across_the_batch(self):
         w = jnp.ones((50, 40))
         w_dropped = L.drop_connect(w, drop_rate=0.5, rng=jax.random.key(0), train=True)

@@ -59,16 +59,17 @@ def test_im2col_conv_gradient_check_float64():
         x = np.random.default_rng(0).standard_normal((2, 6, 6, 3))
         w = np.random.default_rng(1).standard_normal((3, 3, 3, 2))
         err = gradcheck.check_grads(
-            lambda x, w: L.conv2d(x, w, stride=1, padding=1, impl="im2col"), x, w, argnums=(0, 1))
+            lambda x, w: L.conv2d(x, w, stride=1, padding=1, impl="im2col"), x, w, argnums=(0, 1)
+        )
     assert err < GRADCHECK_TOL
 
 
 def test_auto_picks_im2col_only_for_narrow_patches():
     from jax231.models.layers import _conv
 
-    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == "im2col"      # 27 <= 32
-    assert _conv._choose_impl("auto", (3, 3, 32, 64)) == "xla"        # 288 > 32
-    assert _conv._choose_impl("xla", (3, 3, 3, 32)) == "xla"          # explicit choice wins
+    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == "im2col"  # 27 <= 32
+    assert _conv._choose_impl("auto", (3, 3, 32, 64)) == "xla"  # 288 > 32
+    assert _conv._choose_impl("xla", (3, 3, 3, 32)) == "xla"  # explicit choice wins
 
 
 def test_unknown_conv_impl_is_one_line_value_error():
@@ -106,8 +107,9 @@ def test_pool_impl_errors():
     with pytest.raises(ValueError, match=r"^impl: 'reshape' needs window == stride"):
         L.max_pool(x, window=3, stride=1, impl="reshape")
     # auto with overlapping windows falls back to reduce_window and equals it
-    np.testing.assert_array_equal(L.max_pool(x, window=3, stride=1),
-                                  L.max_pool(x, window=3, stride=1, impl="reduce_window"))
+    np.testing.assert_array_equal(
+        L.max_pool(x, window=3, stride=1), L.max_pool(x, window=3, stride=1, impl="reduce_window")
+    )
 
 
 @pytest.mark.parametrize("shape", [(16, 5), (4, 6, 6, 3)])

@@ -29,7 +29,6 @@ def _channel_params(c: int):
 
 
 class BatchNormTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(("1d", (8, 5)), ("spatial", (4, 3, 3, 5)))
     def test_train_matches_flax(self, shape):
@@ -39,12 +38,17 @@ class BatchNormTest(chex.TestCase):
         y, new_mean, new_var = self.variant(bn)(x, gamma, beta, mean, var)
         ref, updates = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5).apply(
             {"params": {"scale": gamma, "bias": beta}, "batch_stats": {"mean": mean, "var": var}},
-            x, mutable=["batch_stats"])
+            x,
+            mutable=["batch_stats"],
+        )
         chex.assert_shape(y, shape)
         chex.assert_trees_all_close(y, ref, rtol=RTOL32, atol=ATOL32)
-        chex.assert_trees_all_close((new_mean, new_var),
-                                    (updates["batch_stats"]["mean"], updates["batch_stats"]["var"]),
-                                    rtol=RTOL32, atol=ATOL32)
+        chex.assert_trees_all_close(
+            (new_mean, new_var),
+            (updates["batch_stats"]["mean"], updates["batch_stats"]["var"]),
+            rtol=RTOL32,
+            atol=ATOL32,
+        )
 
     def test_train_matches_numpy_transcription(self):
         x = _randn(0, 6, 2, 2, 3).astype(np.float64)
@@ -63,7 +67,8 @@ class BatchNormTest(chex.TestCase):
         gamma, beta, mean, var = _channel_params(4)
         y, same_mean, same_var = self.variant(functools.partial(L.batch_norm, train=False))(x, gamma, beta, mean, var)
         ref = nn.BatchNorm(use_running_average=True, epsilon=1e-5).apply(
-            {"params": {"scale": gamma, "bias": beta}, "batch_stats": {"mean": mean, "var": var}}, x)
+            {"params": {"scale": gamma, "bias": beta}, "batch_stats": {"mean": mean, "var": var}}, x
+        )
         chex.assert_trees_all_close(y, ref, rtol=RTOL32, atol=ATOL32)
         chex.assert_trees_all_close(y, gamma * (x - mean) / np.sqrt(var + 1e-5) + beta, rtol=RTOL32, atol=ATOL32)
         np.testing.assert_array_equal(same_mean, mean)
@@ -97,7 +102,8 @@ class BatchNormTest(chex.TestCase):
         full = L.batch_norm(x, gamma, beta, mean, var, train=True)
         sharded = jax.vmap(
             functools.partial(L.batch_norm, train=True, axis_name="devices"),
-            in_axes=(0, None, None, None, None), axis_name="devices",
+            in_axes=(0, None, None, None, None),
+            axis_name="devices",
         )(x.reshape(4, 2, 3), gamma, beta, mean, var)
         chex.assert_trees_all_close(sharded[0].reshape(8, 3), full[0], rtol=RTOL32, atol=ATOL32)
         chex.assert_trees_all_close((sharded[1][0], sharded[2][0]), full[1:], rtol=RTOL32, atol=ATOL32)
@@ -115,8 +121,9 @@ class BatchNormTest(chex.TestCase):
     def test_spatial_batch_norm(self):
         x = _randn(0, 2, 3, 3, 4)
         args = _channel_params(4)
-        chex.assert_trees_all_close(L.spatial_batch_norm(x, *args, train=True),
-                                    L.batch_norm(x, *args, train=True), rtol=0, atol=0)
+        chex.assert_trees_all_close(
+            L.spatial_batch_norm(x, *args, train=True), L.batch_norm(x, *args, train=True), rtol=0, atol=0
+        )
         with self.assertRaisesRegex(ValueError, r"x: expected rank 4"):
             L.spatial_batch_norm(x.reshape(18, 4), *args, train=True)
 
@@ -127,12 +134,12 @@ class BatchNormTest(chex.TestCase):
     )
     def test_bad_input_raises(self, gamma_shape, var_shape, train, name):
         with self.assertRaisesRegex(ValueError, name):
-            L.batch_norm(jnp.ones((2, 4)), jnp.ones(gamma_shape), jnp.zeros(4), jnp.zeros(4), jnp.ones(var_shape),
-                         train=train)
+            L.batch_norm(
+                jnp.ones((2, 4)), jnp.ones(gamma_shape), jnp.zeros(4), jnp.zeros(4), jnp.ones(var_shape), train=train
+            )
 
 
 class LayerGroupNormTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(("2d", (4, 6)), ("4d", (2, 3, 3, 6)))
     def test_layer_norm_matches_flax(self, shape):
@@ -144,8 +151,12 @@ class LayerGroupNormTest(chex.TestCase):
         chex.assert_trees_all_close(y, ref, rtol=RTOL32, atol=ATOL32)
 
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.named_parameters(("groups2_4d", (2, 3, 3, 6), 2), ("groups3_2d", (4, 6), 3),
-                                    ("instance", (2, 4, 4, 6), 6), ("one_group", (2, 2, 6), 1))
+    @parameterized.named_parameters(
+        ("groups2_4d", (2, 3, 3, 6), 2),
+        ("groups3_2d", (4, 6), 3),
+        ("instance", (2, 4, 4, 6), 6),
+        ("one_group", (2, 2, 6), 1),
+    )
     def test_group_norm_matches_flax(self, shape, num_groups):
         x = _randn(0, *shape, scale=2.0, shift=1.0)
         gamma, beta, _, _ = _channel_params(6)

@@ -42,7 +42,7 @@ def _np_rnn_step(p, h, x):
 
 def _np_lstm_step(p, h, c, x):
     a = x @ p["wx"] + h @ p["wh"] + p["b"]
-    i, f, o, g = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+    i, f, o, g = _sigmoid(a[:, :H]), _sigmoid(a[:, H : 2 * H]), _sigmoid(a[:, 2 * H : 3 * H]), np.tanh(a[:, 3 * H :])
     c = f * c + i * g
     return o * np.tanh(c), c
 
@@ -50,8 +50,8 @@ def _np_lstm_step(p, h, c, x):
 def _np_gru_step(p, h, x):
     ax, ah = x @ p["wx"] + p["bx"], h @ p["wh"] + p["bh"]
     r = _sigmoid(ax[:, :H] + ah[:, :H])
-    z = _sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
-    n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+    z = _sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+    n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
     return (1 - z) * n + z * h
 
 
@@ -60,7 +60,6 @@ def _f64(tree):
 
 
 class CellTest(chex.TestCase):
-
     def setUp(self):
         super().setUp()
         self.x, self.h, self.c = _randn(5, N, D, scale=1.0), _randn(6, N, H), _randn(7, N, H)
@@ -93,7 +92,7 @@ class CellTest(chex.TestCase):
     def test_gru_step_matches_flax_cell(self):
         p = _params("gru")
         # flax's GRUCell has no hidden biases for r and z: zero them in ours.
-        p["bh"][:2 * H] = 0.0
+        p["bh"][: 2 * H] = 0.0
         split = lambda a: dict(zip("rzn", np.split(a, 3, axis=-1)))
         wx, wh, bx, bh = split(p["wx"]), split(p["wh"]), split(p["bx"]), split(p["bh"])
         flax_params = {f"i{g}": {"kernel": wx[g], "bias": bx[g]} for g in "rzn"}
@@ -124,7 +123,6 @@ class CellTest(chex.TestCase):
 
 
 class SequenceTest(chex.TestCase):
-
     def setUp(self):
         super().setUp()
         self.xs, self.h0, self.c0 = _randn(5, N, T, D, scale=1.0), _randn(6, N, H), _randn(7, N, H)
@@ -140,8 +138,9 @@ class SequenceTest(chex.TestCase):
             h_r = L.rnn_step(_params("rnn"), h_r, self.xs[:, t])
             h_l, c_l = L.lstm_step(_params("lstm"), (h_l, c_l), self.xs[:, t])
             h_g = L.gru_step(_params("gru"), h_g, self.xs[:, t])
-            chex.assert_trees_all_close((hs_rnn[:, t], hs_lstm[:, t], hs_gru[:, t]), (h_r, h_l, h_g),
-                                        rtol=RTOL32, atol=ATOL32)
+            chex.assert_trees_all_close(
+                (hs_rnn[:, t], hs_lstm[:, t], hs_gru[:, t]), (h_r, h_l, h_g), rtol=RTOL32, atol=ATOL32
+            )
         chex.assert_trees_all_close((h_t, c_t), (h_l, c_l), rtol=RTOL32, atol=ATOL32)
 
     def test_lstm_sequence_matches_flax_rnn(self):
@@ -150,8 +149,9 @@ class SequenceTest(chex.TestCase):
         wx, wh, b = split(p["wx"]), split(p["wh"]), split(p["b"])
         cell_params = {f"i{g}": {"kernel": wx[g]} for g in "ifgo"}
         cell_params.update({f"h{g}": {"kernel": wh[g], "bias": b[g]} for g in "ifgo"})
-        ref = nn.RNN(nn.LSTMCell(H)).apply({"params": {"cell": cell_params}}, self.xs,
-                                           initial_carry=(np.zeros((N, H), np.float32), self.h0))
+        ref = nn.RNN(nn.LSTMCell(H)).apply(
+            {"params": {"cell": cell_params}}, self.xs, initial_carry=(np.zeros((N, H), np.float32), self.h0)
+        )
         hs, _ = L.lstm(p, self.xs, self.h0)  # c0=None means zeros
         chex.assert_trees_all_close(hs, ref, rtol=RTOL32, atol=ATOL32)
 

@@ -33,24 +33,38 @@ def _rnn_params(gates: int, gru: bool = False):
 # name, function (options bound), seed -> positional arguments (all floating).
 LAYERS = [
     ("affine", L.affine, lambda s: (_randn(s, 2, 5), _randn(s + 1, 5, 3), _randn(s + 2, 3))),
-    ("conv2d", functools.partial(L.conv2d, stride=1, padding=1),
-     lambda s: (_randn(s, 2, 4, 4, 2), _randn(s + 1, 3, 3, 2, 3), _randn(s + 2, 3))),
+    (
+        "conv2d",
+        functools.partial(L.conv2d, stride=1, padding=1),
+        lambda s: (_randn(s, 2, 4, 4, 2), _randn(s + 1, 3, 3, 2, 3), _randn(s + 2, 3)),
+    ),
     ("conv1d", functools.partial(L.conv1d, stride=2), lambda s: (_randn(s, 2, 7, 2), _randn(s + 1, 3, 2, 3))),
-    ("depthwise_conv2d", functools.partial(L.depthwise_conv2d, padding="SAME"),
-     lambda s: (_randn(s, 2, 4, 4, 2), _randn(s + 1, 3, 3, 1, 2))),
+    (
+        "depthwise_conv2d",
+        functools.partial(L.depthwise_conv2d, padding="SAME"),
+        lambda s: (_randn(s, 2, 4, 4, 2), _randn(s + 1, 3, 3, 1, 2)),
+    ),
     ("max_pool", L.max_pool, lambda s: (_randn(s, 2, 4, 4, 2),)),
     ("avg_pool", L.avg_pool, lambda s: (_randn(s, 2, 4, 4, 2),)),
     ("global_avg_pool", L.global_avg_pool, lambda s: (_randn(s, 2, 4, 4, 2),)),
     ("flatten", L.flatten, lambda s: (_randn(s, 2, 3, 4),)),
-    ("batch_norm_train", functools.partial(L.batch_norm, train=True),
-     lambda s: (_randn(s, 4, 3), _randn(s + 1, 3), _randn(s + 2, 3), _randn(s + 3, 3), 1 + np.abs(_randn(s + 4, 3)))),
-    ("batch_norm_eval", functools.partial(L.batch_norm, train=False),
-     lambda s: (_randn(s, 4, 3), _randn(s + 1, 3), _randn(s + 2, 3), _randn(s + 3, 3), 1 + np.abs(_randn(s + 4, 3)))),
+    (
+        "batch_norm_train",
+        functools.partial(L.batch_norm, train=True),
+        lambda s: (_randn(s, 4, 3), _randn(s + 1, 3), _randn(s + 2, 3), _randn(s + 3, 3), 1 + np.abs(_randn(s + 4, 3))),
+    ),
+    (
+        "batch_norm_eval",
+        functools.partial(L.batch_norm, train=False),
+        lambda s: (_randn(s, 4, 3), _randn(s + 1, 3), _randn(s + 2, 3), _randn(s + 3, 3), 1 + np.abs(_randn(s + 4, 3))),
+    ),
     ("layer_norm", L.layer_norm, lambda s: (_randn(s, 2, 4), _randn(s + 1, 4), _randn(s + 2, 4))),
-    ("group_norm", functools.partial(L.group_norm, num_groups=2),
-     lambda s: (_randn(s, 2, 3, 4), _randn(s + 1, 4), _randn(s + 2, 4))),
-    ("dropout", lambda x: L.dropout(x, drop_rate=0.3, rng=jax.random.key(0), train=True),
-     lambda s: (_randn(s, 3, 4),)),
+    (
+        "group_norm",
+        functools.partial(L.group_norm, num_groups=2),
+        lambda s: (_randn(s, 2, 3, 4), _randn(s + 1, 4), _randn(s + 2, 4)),
+    ),
+    ("dropout", lambda x: L.dropout(x, drop_rate=0.3, rng=jax.random.key(0), train=True), lambda s: (_randn(s, 3, 4),)),
     ("prelu", L.prelu, lambda s: (_randn(s, 3, 4), np.abs(_randn(s + 1, 4)) * 0.1)),
     ("maxout", functools.partial(L.maxout, num_pieces=2), lambda s: (_randn(s, 3, 4),)),
     ("selu", L.selu, lambda s: (_randn(s, 3, 4),)),
@@ -66,7 +80,6 @@ def _sum_outputs(fn):
 
 
 class LayerTransformsTest(parameterized.TestCase):
-
     @parameterized.named_parameters(*LAYERS)
     def test_jit_traces_once_for_new_values(self, fn, make_args):
         chex.clear_trace_counter()  # the footprint below is the same source line for every case
@@ -87,8 +100,9 @@ class LayerTransformsTest(parameterized.TestCase):
         batched = jax.vmap(fn)(*stacked)
         for k, args in enumerate(members):
             # float32: vmapped and unbatched kernels may sum in another order.
-            chex.assert_trees_all_close(jax.tree_util.tree_map(lambda y: y[k], batched), fn(*args),
-                                        rtol=1e-5, atol=1e-5)
+            chex.assert_trees_all_close(
+                jax.tree_util.tree_map(lambda y: y[k], batched), fn(*args), rtol=1e-5, atol=1e-5
+            )
 
     @parameterized.named_parameters(*LAYERS)
     def test_grad_under_jit_is_finite_and_keeps_structure(self, fn, make_args):

@@ -174,8 +174,15 @@ class FlaxSeparable(nn.Module):
     def __call__(self, x):
         bn = lambda name: nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, name=name)  # noqa: E731
         c = x.shape[-1]
-        x = nn.Conv(c, (3, 3), strides=(self.stride,) * 2, padding="SAME", feature_group_count=c,
-                    use_bias=False, name="depthwise")(x)
+        x = nn.Conv(
+            c,
+            (3, 3),
+            strides=(self.stride,) * 2,
+            padding="SAME",
+            feature_group_count=c,
+            use_bias=False,
+            name="depthwise",
+        )(x)
         x = nn.relu(bn("depthwise_bn")(x))
         x = nn.Conv(self.out, (1, 1), use_bias=False, name="pointwise")(x)
         return nn.relu(bn("pointwise_bn")(x))
@@ -191,7 +198,12 @@ def _flax_vars(params, state):
 @pytest.mark.parametrize(
     "name, config, shape, flax_model",
     [
-        ("three_layer_convnet", {"num_filters": 4, "filter_size": 3, "hidden_dim": 16}, (8, 8, 3), FlaxThreeLayerConvNet()),
+        (
+            "three_layer_convnet",
+            {"num_filters": 4, "filter_size": 3, "hidden_dim": 16},
+            (8, 8, 3),
+            FlaxThreeLayerConvNet(),
+        ),
         ("cnn1d", {"channels": 8}, (40, 1), FlaxCNN1D()),
     ],
 )

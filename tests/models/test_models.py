@@ -38,8 +38,10 @@ CASES: dict[str, tuple[dict, tuple[int, ...]]] = {
     # Lecture 9's architectures (their own references and parameter counts: test_cnn_architectures.py).
     "alexnet": ({"widths": (8, 16, 16, 8, 8), "hidden_dims": (32, 16), "groups": 2, "drop_rate": 0.0}, (16, 16, 3)),
     "inception": ({"stages": (((4, 4, 8, 2, 4, 4),), ((8, 4, 8, 2, 4, 4),)), "stem_width": 8}, (16, 16, 3)),
-    "resnext": ({"blocks_per_stage": (1, 1), "cardinality": 4, "group_width": 2, "widths": (16, 32),
-                 "stem_width": 8}, (8, 8, 3)),
+    "resnext": (
+        {"blocks_per_stage": (1, 1), "cardinality": 4, "group_width": 2, "widths": (16, 32), "stem_width": 8},
+        (8, 8, 3),
+    ),
     # Deterministic max pooling here: fractional pooling draws its regions from the dropout key
     # (tests/models/test_regularizer_layers.py checks it).
     "fmp_convnet": ({"num_layers": 2, "width": 8, "pool": "max"}, (16, 16, 3)),
@@ -111,7 +113,9 @@ def test_unknown_name_lists_the_known_ones():
 
 def test_unknown_keyword_is_a_value_error_listing_the_valid_ones():
     # Not a TypeError from the factory's signature: the registry checks keywords first.
-    with pytest.raises(ValueError, match=r"mlp keyword arguments: expected some of \(hidden_sizes, num_classes.*got unknown hidden$"):
+    with pytest.raises(
+        ValueError, match=r"mlp keyword arguments: expected some of \(hidden_sizes, num_classes.*got unknown hidden$"
+    ):
         models.get("mlp", hidden=(3,))
 
 
@@ -217,7 +221,7 @@ class ModelTableTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, r" x: expected shape"):
             model.apply(params, state, jnp.zeros((2,) + shape + (1,)), train=False)
         with self.assertRaisesRegex(ValueError, "input_shape"):
-                model.init(key(0), shape[:-1])
+            model.init(key(0), shape[:-1])
 
 
 class BatchNormModelTest(parameterized.TestCase):
@@ -271,6 +275,7 @@ def test_models_without_batch_norm_have_empty_state():
 
 # --- Pinned parameter counts, computed by hand from each architecture. -------------
 
+
 def _conv_bn(window, c_in, c_out):  # conv without bias + BN gamma/beta
     return window * window * c_in * c_out + 2 * c_out
 
@@ -308,22 +313,54 @@ PARAM_COUNTS = [
     # The course's two-layer net on CIFAR-10: 3072 -> 100 -> 10.
     ("two_layer_net", {}, (32, 32, 3), 3072 * 100 + 100 + 100 * 10 + 10),
     ("linear", {}, (32, 32, 3), 3072 * 10 + 10),
-    ("mlp", {"hidden_sizes": (20, 30), "norm": "batch"}, (7,), 7 * 20 + 20 + 2 * 20 + 20 * 30 + 30 + 2 * 30 + 30 * 10 + 10),
+    (
+        "mlp",
+        {"hidden_sizes": (20, 30), "norm": "batch"},
+        (7,),
+        7 * 20 + 20 + 2 * 20 + 20 * 30 + 30 + 2 * 30 + 30 * 10 + 10,
+    ),
     # Course defaults: 32 7x7 filters, 100 hidden units; the pool leaves 16x16x32.
     ("three_layer_convnet", {}, (32, 32, 3), 7 * 7 * 3 * 32 + 32 + 16 * 16 * 32 * 100 + 100 + 100 * 10 + 10),
     # MNIST-1D CNN: 40 -> 20 -> 10 -> 5 samples of 25 channels, kernel 5.
     ("cnn1d", {}, (40, 1), (5 * 1 * 25 + 25) + 2 * (5 * 25 * 25 + 25) + 5 * 25 * 10 + 10),
     # VGG-16 convolutions (13 layers) + 512 hidden + head on 32x32 CIFAR: 1x1x512 after 5 pools.
-    ("vgg", {}, (32, 32, 3),
-     sum(9 * a * b + b for a, b in [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-                                    (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)])
-     + 512 * 512 + 512 + 512 * 10 + 10),
+    (
+        "vgg",
+        {},
+        (32, 32, 3),
+        sum(
+            9 * a * b + b
+            for a, b in [
+                (3, 64),
+                (64, 64),
+                (64, 128),
+                (128, 128),
+                (128, 256),
+                (256, 256),
+                (256, 256),
+                (256, 512),
+                (512, 512),
+                (512, 512),
+                (512, 512),
+                (512, 512),
+                (512, 512),
+            ]
+        )
+        + 512 * 512
+        + 512
+        + 512 * 10
+        + 10,
+    ),
     # ResNet-20 of He et al. (0.27M parameters in their table 6) and ResNet-29 bottleneck.
     ("resnet", {}, (32, 32, 3), _resnet_count(20, 16, "basic")),
     ("resnet", {"depth": 29, "block": "bottleneck"}, (32, 32, 3), _resnet_count(29, 16, "bottleneck")),
     # MobileNet: stem 3x3 conv (32) + BN, then per block 3x3 depthwise + BN + 1x1 pointwise + BN.
-    ("mobilenet", {"blocks": ((8, 1), (16, 2))}, (8, 8, 3),
-     (9 * 3 * 32 + 64) + (9 * 32 + 64 + 32 * 8 + 16) + (9 * 8 + 16 + 8 * 16 + 32) + 16 * 10 + 10),
+    (
+        "mobilenet",
+        {"blocks": ((8, 1), (16, 2))},
+        (8, 8, 3),
+        (9 * 3 * 32 + 64) + (9 * 32 + 64 + 32 * 8 + 16) + (9 * 8 + 16 + 8 * 16 + 32) + 16 * 10 + 10,
+    ),
     ("mobilenet", {}, (32, 32, 3), _mobilenet_count(MOBILENET_V1)),
     ("rnn", {"hidden_dim": 16}, (40, 1), 1 * 16 + 16 * 16 + 16 + 16 * 10 + 10),
     ("lstm", {"hidden_dim": 16}, (40, 1), 4 * (1 * 16 + 16 * 16 + 16) + 16 * 10 + 10),

@@ -12,8 +12,9 @@ from jax231 import models
 
 @pytest.mark.parametrize("cell, num_layers", [("lstm", 1), ("gru", 2)])
 def test_logits_are_char_lm_logits_at_the_last_position(cell, num_layers):
-    model = models.get("next_token_rnn", vocab_size=11, hidden_dim=8, embed_dim=5, cell=cell, num_layers=num_layers,
-                       num_classes=11)
+    model = models.get(
+        "next_token_rnn", vocab_size=11, hidden_dim=8, embed_dim=5, cell=cell, num_layers=num_layers, num_classes=11
+    )
     params, state = model.init(jax.random.key(3), (6,))
     lm = models.char_lm(vocab_size=11, hidden_dim=8, embed_dim=5, cell=cell, num_layers=num_layers)
     # Same layout, same initialisation as the language model itself.

@@ -49,8 +49,13 @@ def test_model_and_residual_loss_equal_the_quadratic_form():
     expected = 0.5 * np.einsum("ni,ij,nj->n", d, q, d)  # DeepOBS: 0.5 (theta - x)^T Q (theta - x)
     np.testing.assert_allclose(value, expected, rtol=2e-5)  # float32 products over 100 terms
     # Its Hessian in theta is Q (float32 factor: entries agree to ~1e-4 of the largest, 60).
-    hess = jax.hessian(lambda th: jnp.mean(losses.residual_loss(
-        logits=model.apply({"theta": th}, {}, x, train=False)[0], labels=jnp.zeros(7, jnp.int32))))(params["theta"])
+    hess = jax.hessian(
+        lambda th: jnp.mean(
+            losses.residual_loss(
+                logits=model.apply({"theta": th}, {}, x, train=False)[0], labels=jnp.zeros(7, jnp.int32)
+            )
+        )
+    )(params["theta"])
     np.testing.assert_allclose(hess, q, atol=1e-3)
 
 

@@ -26,8 +26,11 @@ def test_spatial_dropout_equals_flax_dropout_broadcast_over_space():
     kept = np.all(np.asarray(ours) != 0, axis=(1, 2))
     dropped = np.all(np.asarray(ours) == 0, axis=(1, 2))
     assert np.all(kept | dropped) and dropped.any() and kept.any()
-    np.testing.assert_allclose(np.asarray(ours)[kept[:, None, None, :].repeat(5, 1).repeat(6, 2)],
-                               np.asarray(x / 0.7)[kept[:, None, None, :].repeat(5, 1).repeat(6, 2)], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(ours)[kept[:, None, None, :].repeat(5, 1).repeat(6, 2)],
+        np.asarray(x / 0.7)[kept[:, None, None, :].repeat(5, 1).repeat(6, 2)],
+        rtol=1e-6,
+    )
 
 
 def test_spatial_dropout_is_the_identity_at_eval_and_checks_its_input():
@@ -111,7 +114,9 @@ def test_fractional_max_pool_shape_randomness_and_gradient():
     # Distinct random inputs keep the maxima away from ties (the kinks of max).
     x_small = np.random.default_rng(1).standard_normal((1, 7, 6, 2))
     gradcheck.check_grads(
-        lambda v: layers.fractional_max_pool(v, ratio=(1.5, 1.3), rng=jax.random.key(3)), x_small, tol=1e-7,
+        lambda v: layers.fractional_max_pool(v, ratio=(1.5, 1.3), rng=jax.random.key(3)),
+        x_small,
+        tol=1e-7,
         num_checks=20,
     )
 
@@ -136,8 +141,10 @@ def test_mlp_noise_options_are_the_formula_in_train_mode_and_off_at_eval():
     params, state = plain.init(jax.random.key(0), (5,))
     x = jax.random.normal(jax.random.key(1), (4, 5))
     rng = jax.random.key(2)
-    np.testing.assert_array_equal(noisy.apply(params, state, x, train=False)[0],
-                                  plain.apply(params, state, x, train=False)[0])
+    np.testing.assert_array_equal(
+        noisy.apply(params, state, x, train=False)[0], plain.apply(params, state, x, train=False)[0]
+    )
+
     # float64 NumPy: h_0 = x + 0.3 eps_0, h_i = relu(h_{i-1} W_i + b_i) + 0.5 eps_i, the draws of the
     # documented keys (fold 1000 for the input, 1001 + i for hidden layer i).
     def eps(fold, shape):

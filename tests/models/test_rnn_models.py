@@ -46,8 +46,8 @@ def np_last_hidden(cell, p, xs):
             ax = x @ p["wx"] + p["bx"]
             ah = h @ p["wh"] + p["bh"]
             r = _sigmoid(ax[:, :hidden] + ah[:, :hidden])
-            z = _sigmoid(ax[:, hidden:2 * hidden] + ah[:, hidden:2 * hidden])
-            m = np.tanh(ax[:, 2 * hidden:] + r * ah[:, 2 * hidden:])
+            z = _sigmoid(ax[:, hidden : 2 * hidden] + ah[:, hidden : 2 * hidden])
+            m = np.tanh(ax[:, 2 * hidden :] + r * ah[:, 2 * hidden :])
             h = (1 - z) * m + z * h
     return h
 
@@ -118,16 +118,16 @@ def test_truncated_bptt_equals_manual_chunked_steps():
     # Reference: optax steps taken by hand, chunk after chunk, the state carried forward.
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=8, embed_dim=4, cell="gru")
     params = lm.init(key(1))
-    tokens = encode(TEXT[:2 * 25]).reshape(2, 25)  # 24 predictions -> 3 chunks of 7, 3 dropped
+    tokens = encode(TEXT[: 2 * 25]).reshape(2, 25)  # 24 predictions -> 3 chunks of 7, 3 dropped
     opt = optax.adam(1e-2)
-    new_params, _, losses = jax.jit(
-        lambda p, s, t: models.train_tbptt(lm, opt, p, s, t, chunk_length=7)
-    )(params, opt.init(params), tokens)
+    new_params, _, losses = jax.jit(lambda p, s, t: models.train_tbptt(lm, opt, p, s, t, chunk_length=7))(
+        params, opt.init(params), tokens
+    )
     chex.assert_shape(losses, (3,))
     p, s, carry = params, opt.init(params), lm.initial_carry(2)
     loss_and_grad = jax.jit(jax.value_and_grad(lm.loss, has_aux=True))
     for k in range(3):
-        x, y = tokens[:, 7 * k:7 * k + 7], tokens[:, 7 * k + 1:7 * k + 8]
+        x, y = tokens[:, 7 * k : 7 * k + 7], tokens[:, 7 * k + 1 : 7 * k + 8]
         (loss, carry), g = loss_and_grad(p, x, y, carry)
         chex.assert_trees_all_close(losses[k], loss, rtol=1e-5)
         u, s = opt.update(g, s, p)
@@ -139,7 +139,7 @@ def test_truncated_bptt_equals_manual_chunked_steps():
 def test_char_lm_learns_a_repeated_phrase_and_greedy_sampling_continues_it():
     lm = models.char_lm(vocab_size=len(VOCAB), hidden_dim=32, embed_dim=8, cell="lstm")
     params = lm.init(key(0))
-    tokens = jnp.stack([encode(TEXT[3 * k:3 * k + 24]) for k in range(4)])  # four phases of the phrase
+    tokens = jnp.stack([encode(TEXT[3 * k : 3 * k + 24]) for k in range(4)])  # four phases of the phrase
     opt = optax.adam(3e-2)
     epoch = jax.jit(lambda p, s: models.train_tbptt(lm, opt, p, s, tokens, chunk_length=8))
     state = opt.init(params)

@@ -25,12 +25,17 @@ def _np_step(cell, p, carry, x):
     if cell == "lstm":
         h, c = carry
         a = x @ p["wx"] + h @ p["wh"] + p["b"]
-        i, f, o, g = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+        i, f, o, g = (
+            _sigmoid(a[:, :H]),
+            _sigmoid(a[:, H : 2 * H]),
+            _sigmoid(a[:, 2 * H : 3 * H]),
+            np.tanh(a[:, 3 * H :]),
+        )
         c = f * c + i * g
         return o * np.tanh(c), c
     ax, ah = x @ p["wx"] + p["bx"], carry @ p["wh"] + p["bh"]
-    r, z = _sigmoid(ax[:, :H] + ah[:, :H]), _sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
-    n = np.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+    r, z = _sigmoid(ax[:, :H] + ah[:, :H]), _sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+    n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
     return (1 - z) * n + z * carry
 
 
@@ -51,7 +56,9 @@ def _randomised(params, seed=0):
     """Nonzero biases (init_rnn's are zero, which would hide a bias bug)."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree_util.tree_unflatten(treedef, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys)])
+    return jax.tree_util.tree_unflatten(
+        treedef, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys)]
+    )
 
 
 FACTORIES = {"rnn": models.rnn_classifier, "lstm": models.lstm_classifier, "gru": models.gru_classifier}
@@ -120,8 +127,9 @@ def test_train_tbptt_clips_each_chunk_gradient_by_its_global_norm(max_grad_norm)
     params = lm.init(jax.random.key(0))
     tokens = jax.random.randint(jax.random.key(1), (2, 6), 0, 9)  # one chunk of 5
     opt = optimizers.sgd(0.5)
-    new, _, losses = models.train_tbptt(lm, opt, params, opt.init(params), tokens, chunk_length=5,
-                                        max_grad_norm=max_grad_norm)
+    new, _, losses = models.train_tbptt(
+        lm, opt, params, opt.init(params), tokens, chunk_length=5, max_grad_norm=max_grad_norm
+    )
     grads = jax.grad(lambda p: lm.loss(p, tokens[:, :5], tokens[:, 1:], lm.initial_carry(2))[0])(params)
     clipped, _ = optax.clip_by_global_norm(max_grad_norm).update(grads, optax.EmptyState())
     expected = jax.tree_util.tree_map(lambda p, g: p - 0.5 * g, params, clipped)
@@ -138,5 +146,6 @@ def test_stacking_and_clipping_bad_input():
     params = lm.init(jax.random.key(0))
     opt = optimizers.sgd(0.1)
     with pytest.raises(ValueError, match=r"^max_grad_norm: expected a value > 0 or None, got 0.0$"):
-        models.train_tbptt(lm, opt, params, opt.init(params), jnp.zeros((1, 8), jnp.int32), chunk_length=4,
-                           max_grad_norm=0.0)
+        models.train_tbptt(
+            lm, opt, params, opt.init(params), jnp.zeros((1, 8), jnp.int32), chunk_length=4, max_grad_norm=0.0
+        )

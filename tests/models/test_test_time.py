@@ -24,7 +24,7 @@ def test_tta_views_are_the_padded_corner_and_centre_crops_and_their_mirrors():
     x = np.random.default_rng(0).standard_normal((2, 6, 5, 3)).astype(np.float32)
     views = np.asarray(models.tta_views(x, flip=True, crops=5, pad=2))
     padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
-    crops = [padded[:, i:i + 6, j:j + 5] for i, j in [(2, 2), (0, 0), (0, 4), (4, 0), (4, 4)]]
+    crops = [padded[:, i : i + 6, j : j + 5] for i, j in [(2, 2), (0, 0), (0, 4), (4, 0), (4, 4)]]
     expected = np.stack(crops + [c[:, :, ::-1] for c in crops])
     assert views.shape == (10, 2, 6, 5, 3)
     np.testing.assert_array_equal(views, expected)
@@ -56,10 +56,12 @@ def test_mc_dropout_mean_and_spread_over_t_masks_match_numpy():
     x = jax.random.normal(jax.random.key(1), (5, 8))
     rng = jax.random.key(2)
     out = models.mc_dropout_predict(model, params, state, x, rng=rng, num_samples=7)
-    probs = np.stack([
-        _np_softmax(np.asarray(model.apply(params, state, x, train=True, rng=k)[0], np.float64))
-        for k in jax.random.split(rng, 7)
-    ])
+    probs = np.stack(
+        [
+            _np_softmax(np.asarray(model.apply(params, state, x, train=True, rng=k)[0], np.float64))
+            for k in jax.random.split(rng, 7)
+        ]
+    )
     np.testing.assert_allclose(out.mean, probs.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.std, probs.std(0), rtol=1e-4, atol=1e-6)
     assert float(out.std.max()) > 0  # the masks differ
@@ -90,20 +92,26 @@ def test_fmp_convnet_counts_parameters_and_averages_region_draws_at_test_time():
     c, _ = apply(params, state, x, train=False, rng=jax.random.key(5))
     assert not np.array_equal(a, c)  # another draw of the regions
     # Graham's test-time marginalisation: the mean over T region draws (noise and dropout off).
-    out = models.mc_predict(lambda k: model.apply(params, state, x, train=False, rng=k)[0], jax.random.key(2),
-                            num_samples=4)
-    draws = [_np_softmax(np.asarray(apply(params, state, x, train=False, rng=k)[0], np.float64))
-             for k in jax.random.split(jax.random.key(2), 4)]
+    out = models.mc_predict(
+        lambda k: model.apply(params, state, x, train=False, rng=k)[0], jax.random.key(2), num_samples=4
+    )
+    draws = [
+        _np_softmax(np.asarray(apply(params, state, x, train=False, rng=k)[0], np.float64))
+        for k in jax.random.split(jax.random.key(2), 4)
+    ]
     np.testing.assert_allclose(out.mean, np.mean(draws, 0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="rng"):
         model.apply(params, state, x, train=True)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"ratio": 1.0}, r"^ratio: expected a float > 1"),
-    ({"input_noise_std": -1.0}, r"^input_noise_std: expected a value >= 0"),
-    ({"spatial_drop_rate": 1.0}, "spatial_drop_rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"ratio": 1.0}, r"^ratio: expected a float > 1"),
+        ({"input_noise_std": -1.0}, r"^input_noise_std: expected a value >= 0"),
+        ({"spatial_drop_rate": 1.0}, "spatial_drop_rate"),
+    ],
+)
 def test_fmp_convnet_rejects_bad_regulariser_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.fmp_convnet(**kwargs)

@@ -23,8 +23,12 @@ def _vgg_prefix(params, x, stages):
     for s in range(stages):
         stage = params[f"stage_{s}"]
         for j in range(VGG["convs_per_stage"][s]):
-            x = jax.lax.conv_general_dilated(x, stage[f"conv_{j}"]["w"], (1, 1), ((1, 1), (1, 1)),
-                                             dimension_numbers=("NHWC", "HWIO", "NHWC")) + stage[f"conv_{j}"]["b"]
+            x = (
+                jax.lax.conv_general_dilated(
+                    x, stage[f"conv_{j}"]["w"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+                )
+                + stage[f"conv_{j}"]["b"]
+            )
             x = jnp.maximum(x, 0.0)
         x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     return x.reshape(x.shape[0], -1)
@@ -77,8 +81,9 @@ def test_fine_tuning_the_head_leaves_frozen_leaves_exactly_unchanged():
     params, model_state = model.init(jax.random.key(0), (6,))
     pretrained = models.Model(lambda rng, shape: (params, model_state), model.apply)  # fit starts from params
     labels = models.freeze_labels(params, models.last_groups(params, 1))
-    opt = optimizers.multi_transform({"train": optimizers.adam(learning_rate=1e-2),
-                                      "frozen": optimizers.set_to_zero()}, labels)
+    opt = optimizers.multi_transform(
+        {"train": optimizers.adam(learning_rate=1e-2), "frozen": optimizers.set_to_zero()}, labels
+    )
     rng = np.random.default_rng(0)
     data = {"image": rng.normal(size=(16, 6)).astype(np.float32), "label": rng.integers(0, 3, 16)}
     result = training.fit(pretrained, opt, train=data, num_steps=3, eval_every=3, check_initial_loss=False)

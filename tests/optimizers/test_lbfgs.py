@@ -67,10 +67,18 @@ def _numpy_quadratic(x):
 
 # (name, JAX objective, x0, NumPy (value, grad) for SciPy or None to use the JAX one jitted)
 PROBLEMS = [
-    ("rosenbrock_2d", rosenbrock, lambda: np.array([-1.2, 1.0]),
-     lambda x: (scipy.optimize.rosen(x), scipy.optimize.rosen_der(x))),
-    ("rosenbrock_100d", rosenbrock, lambda: np.tile([-1.2, 1.0], 50),
-     lambda x: (scipy.optimize.rosen(x), scipy.optimize.rosen_der(x))),
+    (
+        "rosenbrock_2d",
+        rosenbrock,
+        lambda: np.array([-1.2, 1.0]),
+        lambda x: (scipy.optimize.rosen(x), scipy.optimize.rosen_der(x)),
+    ),
+    (
+        "rosenbrock_100d",
+        rosenbrock,
+        lambda: np.tile([-1.2, 1.0], 50),
+        lambda x: (scipy.optimize.rosen(x), scipy.optimize.rosen_der(x)),
+    ),
     ("quadratic_cond1e4", ill_conditioned_quadratic, lambda: np.zeros(50), _numpy_quadratic),
     ("softmax_regression", softmax_regression, lambda: {"W": np.zeros((10, 3)), "b": np.zeros(3)}, None),
 ]
@@ -87,7 +95,10 @@ def scipy_lbfgsb(fun, x0, numpy_fun=None, tol=TOL, history=10):
             return float(value), np.asarray(grad, np.float64)
 
     return scipy.optimize.minimize(
-        numpy_fun, np.asarray(flat0), jac=True, method="L-BFGS-B",
+        numpy_fun,
+        np.asarray(flat0),
+        jac=True,
+        method="L-BFGS-B",
         options=dict(gtol=tol, ftol=0.0, maxcor=history, maxiter=10_000, maxfun=20_000),
     )
 
@@ -164,9 +175,7 @@ def test_compiles_once_for_the_same_function():
 
 
 def test_whole_loop_is_one_while_loop():
-    jaxpr = jax.make_jaxpr(
-        lambda x: jopt.lbfgs_minimize(rosenbrock, x).params
-    )(jnp.array([-1.2, 1.0]))
+    jaxpr = jax.make_jaxpr(lambda x: jopt.lbfgs_minimize(rosenbrock, x).params)(jnp.array([-1.2, 1.0]))
     (call,) = jaxpr.eqns  # one jitted program ...
     assert call.primitive.name in ("jit", "pjit"), call.primitive.name
     inner = [e.primitive.name for e in call.params["jaxpr"].jaxpr.eqns]
@@ -225,8 +234,13 @@ def test_update_rule_needs_value_fn():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [(dict(history=0), "history"), (dict(tol=-1.0), "tol"), (dict(c1=0.95), "c1"),
-     (dict(max_linesearch_steps=0), "max_linesearch_steps"), (dict(norm="l1"), "norm")],
+    [
+        (dict(history=0), "history"),
+        (dict(tol=-1.0), "tol"),
+        (dict(c1=0.95), "c1"),
+        (dict(max_linesearch_steps=0), "max_linesearch_steps"),
+        (dict(norm="l1"), "norm"),
+    ],
 )
 def test_bad_input_to_minimize(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -279,9 +293,7 @@ def test_line_search_meets_strong_wolfe(init_step):
         f0, g0 = jax.value_and_grad(rosenbrock)(x)
         d = -g0 / jnp.linalg.norm(g0)
         c1, c2 = 1e-4, 0.5
-        res = strong_wolfe_line_search(
-            jax.value_and_grad(rosenbrock), x, f0, g0, d, init_step=init_step, c1=c1, c2=c2
-        )
+        res = strong_wolfe_line_search(jax.value_and_grad(rosenbrock), x, f0, g0, d, init_step=init_step, c1=c1, c2=c2)
         slope0 = float(g0 @ d)
         f, g = jax.value_and_grad(rosenbrock)(x + res.step * d)
         assert bool(res.success) and float(res.step) > 0

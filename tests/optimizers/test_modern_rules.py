@@ -143,8 +143,12 @@ def np_shampoo(lr, b1, eps):
     def init(p):
         fan_in = int(np.prod(p.shape[:-1])) if p.ndim >= 2 else 0
         fan_out = p.shape[-1] if p.ndim >= 2 else 0
-        return {"D": np.zeros_like(p), "m": np.zeros_like(p), "L": np.zeros((fan_in, fan_in)),
-                "R": np.zeros((fan_out, fan_out))}
+        return {
+            "D": np.zeros_like(p),
+            "m": np.zeros_like(p),
+            "L": np.zeros((fan_in, fan_in)),
+            "R": np.zeros((fan_out, fan_out)),
+        }
 
     return init, step
 
@@ -166,9 +170,7 @@ def run_numpy(numpy_ref, num_steps):
 def muon_dims(params):
     """optax's spec for our convention: every ndim >= 2 leaf, last axis the output."""
     return jax.tree_util.tree_map(
-        lambda p: optax.contrib.MuonDimensionNumbers(tuple(range(p.ndim - 1)), p.ndim - 1)
-        if p.ndim >= 2
-        else None,
+        lambda p: optax.contrib.MuonDimensionNumbers(tuple(range(p.ndim - 1)), p.ndim - 1) if p.ndim >= 2 else None,
         params,
     )
 
@@ -186,36 +188,72 @@ class Rule:
 
 
 RULES = [
-    Rule("nadam", lambda: jopt.nadam(0.01, beta1=0.8, beta2=0.99, eps=1e-3), np_nadam(0.01, 0.8, 0.99, 1e-3),
-         lambda: optax.nadam(0.01, b1=0.8, b2=0.99, eps=1e-3), lambda: jopt.nadam(3e-2)),
-    Rule("nadamw", lambda: jopt.nadamw(0.01, eps=1e-3, weight_decay=0.1), np_nadam(0.01, 0.9, 0.999, 1e-3, 0.1),
-         lambda: optax.nadamw(0.01, eps=1e-3, weight_decay=0.1), lambda: jopt.nadamw(1e-2, weight_decay=1e-5)),
-    Rule("lion", lambda: jopt.lion(0.01, beta1=0.8, beta2=0.95, weight_decay=0.1), np_lion(0.01, 0.8, 0.95, 0.1),
-         lambda: optax.lion(0.01, b1=0.8, b2=0.95, weight_decay=0.1),
-         lambda: jopt.lion(jopt.schedules.cosine_decay(3e-3, decay_steps=10_000), weight_decay=0.0)),
-    Rule("schedule_free_sgd", lambda: jopt.schedule_free_sgd(0.05, beta1=0.8, weight_decay=0.1),
-         np_schedule_free(0.05, 0.8, 0.1, 2.0),
-         lambda: optax.contrib.schedule_free_sgd(0.05, b1=0.8, weight_decay=0.1),
-         # x is a uniform average of the z iterates (error ~ 1/T): beta1 0.5 keeps y close to z.
-         lambda: jopt.schedule_free_sgd(1.9e-3, beta1=0.5)),
-    Rule("schedule_free_adamw",
-         lambda: jopt.schedule_free_adamw(0.01, beta1=0.8, beta2=0.99, eps=1e-3, weight_decay=0.1),
-         np_schedule_free(0.01, 0.8, 0.1, 2.0, adam=(0.99, 1e-3)),
-         lambda: optax.contrib.schedule_free_adamw(0.01, b1=0.8, b2=0.99, eps=1e-3, weight_decay=0.1),
-         lambda: jopt.schedule_free_adamw(3e-2)),
-    Rule("lookahead_momentum", lambda: jopt.lookahead(jopt.momentum(0.05, momentum=0.8), sync_period=3,
-                                                      slow_step_size=0.6),
-         np_lookahead(np_momentum(0.05, 0.8), 3, 0.6),
-         lambda: optax.lookahead(optax.sgd(0.05, momentum=0.8), sync_period=3, slow_step_size=0.6),
-         lambda: jopt.lookahead(jopt.adam(3e-2), sync_period=5, slow_step_size=0.5)),
-    Rule("muon", lambda: jopt.muon(0.02, beta=0.9, eps=1e-3, weight_decay=0.1, adam_beta1=0.8, adam_beta2=0.99),
-         np_muon(0.02, 0.9, 1e-3, 0.1, 0.8, 0.99),
-         lambda: optax.contrib.muon(0.02, beta=0.9, eps=1e-3, weight_decay=0.1, adam_b1=0.8, adam_b2=0.99,
-                                    muon_weight_dimension_numbers=muon_dims),
-         lambda: jopt.muon(3e-2)),
+    Rule(
+        "nadam",
+        lambda: jopt.nadam(0.01, beta1=0.8, beta2=0.99, eps=1e-3),
+        np_nadam(0.01, 0.8, 0.99, 1e-3),
+        lambda: optax.nadam(0.01, b1=0.8, b2=0.99, eps=1e-3),
+        lambda: jopt.nadam(3e-2),
+    ),
+    Rule(
+        "nadamw",
+        lambda: jopt.nadamw(0.01, eps=1e-3, weight_decay=0.1),
+        np_nadam(0.01, 0.9, 0.999, 1e-3, 0.1),
+        lambda: optax.nadamw(0.01, eps=1e-3, weight_decay=0.1),
+        lambda: jopt.nadamw(1e-2, weight_decay=1e-5),
+    ),
+    Rule(
+        "lion",
+        lambda: jopt.lion(0.01, beta1=0.8, beta2=0.95, weight_decay=0.1),
+        np_lion(0.01, 0.8, 0.95, 0.1),
+        lambda: optax.lion(0.01, b1=0.8, b2=0.95, weight_decay=0.1),
+        lambda: jopt.lion(jopt.schedules.cosine_decay(3e-3, decay_steps=10_000), weight_decay=0.0),
+    ),
+    Rule(
+        "schedule_free_sgd",
+        lambda: jopt.schedule_free_sgd(0.05, beta1=0.8, weight_decay=0.1),
+        np_schedule_free(0.05, 0.8, 0.1, 2.0),
+        lambda: optax.contrib.schedule_free_sgd(0.05, b1=0.8, weight_decay=0.1),
+        # x is a uniform average of the z iterates (error ~ 1/T): beta1 0.5 keeps y close to z.
+        lambda: jopt.schedule_free_sgd(1.9e-3, beta1=0.5),
+    ),
+    Rule(
+        "schedule_free_adamw",
+        lambda: jopt.schedule_free_adamw(0.01, beta1=0.8, beta2=0.99, eps=1e-3, weight_decay=0.1),
+        np_schedule_free(0.01, 0.8, 0.1, 2.0, adam=(0.99, 1e-3)),
+        lambda: optax.contrib.schedule_free_adamw(0.01, b1=0.8, b2=0.99, eps=1e-3, weight_decay=0.1),
+        lambda: jopt.schedule_free_adamw(3e-2),
+    ),
+    Rule(
+        "lookahead_momentum",
+        lambda: jopt.lookahead(jopt.momentum(0.05, momentum=0.8), sync_period=3, slow_step_size=0.6),
+        np_lookahead(np_momentum(0.05, 0.8), 3, 0.6),
+        lambda: optax.lookahead(optax.sgd(0.05, momentum=0.8), sync_period=3, slow_step_size=0.6),
+        lambda: jopt.lookahead(jopt.adam(3e-2), sync_period=5, slow_step_size=0.5),
+    ),
+    Rule(
+        "muon",
+        lambda: jopt.muon(0.02, beta=0.9, eps=1e-3, weight_decay=0.1, adam_beta1=0.8, adam_beta2=0.99),
+        np_muon(0.02, 0.9, 1e-3, 0.1, 0.8, 0.99),
+        lambda: optax.contrib.muon(
+            0.02,
+            beta=0.9,
+            eps=1e-3,
+            weight_decay=0.1,
+            adam_b1=0.8,
+            adam_b2=0.99,
+            muon_weight_dimension_numbers=muon_dims,
+        ),
+        lambda: jopt.muon(3e-2),
+    ),
     # No optax Shampoo exists (optax 0.2.8): NumPy only.
-    Rule("shampoo", lambda: jopt.shampoo(0.05, beta1=0.8, eps=1e-3), np_shampoo(0.05, 0.8, 1e-3), None,
-         lambda: jopt.shampoo(0.3, beta1=0.0)),  # as adagrad(0.3) in test_rules: its 1-D leaves are AdaGrad
+    Rule(
+        "shampoo",
+        lambda: jopt.shampoo(0.05, beta1=0.8, eps=1e-3),
+        np_shampoo(0.05, 0.8, 1e-3),
+        None,
+        lambda: jopt.shampoo(0.3, beta1=0.0),
+    ),  # as adagrad(0.3) in test_rules: its 1-D leaves are AdaGrad
 ]
 RULE_IDS = [r.name for r in RULES]
 RULES_BY_NAME = {r.name: r for r in RULES}
@@ -322,7 +360,9 @@ def test_chain_propagates_eval_params():
     state = opt.init(params)
     u, state = opt.update({"w": jnp.ones(3)}, state, params)
     params = jopt.apply_updates(params, u)
-    chex.assert_trees_all_close(opt.eval_params(state, params), jopt.schedule_free_sgd(0.1).eval_params(state[1], params))
+    chex.assert_trees_all_close(
+        opt.eval_params(state, params), jopt.schedule_free_sgd(0.1).eval_params(state[1], params)
+    )
 
 
 # ------------------------------------------------------------------ Newton-Schulz
@@ -405,8 +445,9 @@ def test_vmap_over_8_learning_rates_equals_8_runs(rule):
     for i, lr in enumerate(np.asarray(lrs)):
         # float32, one program vs another: XLA may vectorise differently (a few ulps; Lion's
         # sign makes an ulp-level tie flip a coordinate by 2 lr, which these seeds do not hit).
-        chex.assert_trees_all_close(jax.tree_util.tree_map(lambda x: x[i], batched), run_one(init_with(lr)),
-                                    rtol=1e-5, atol=1e-5)
+        chex.assert_trees_all_close(
+            jax.tree_util.tree_map(lambda x: x[i], batched), run_one(init_with(lr)), rtol=1e-5, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])

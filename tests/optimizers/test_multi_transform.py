@@ -17,14 +17,17 @@ from jax231 import optimizers
 
 def _params():
     k = jax.random.split(jax.random.key(0), 3)
-    return {"stage_0": {"w": jax.random.normal(k[0], (4, 3))},
-            "stage_1": {"w": jax.random.normal(k[1], (3, 3)), "b": jnp.zeros(3)},
-            "head": {"w": jax.random.normal(k[2], (3, 2)), "b": jnp.zeros(2)}}
+    return {
+        "stage_0": {"w": jax.random.normal(k[0], (4, 3))},
+        "stage_1": {"w": jax.random.normal(k[1], (3, 3)), "b": jnp.zeros(3)},
+        "head": {"w": jax.random.normal(k[2], (3, 2)), "b": jnp.zeros(2)},
+    }
 
 
 def _labels(params):
-    return {g: jax.tree_util.tree_map(lambda _, g=g: g if g != "stage_0" else "frozen", sub)
-            for g, sub in params.items()}
+    return {
+        g: jax.tree_util.tree_map(lambda _, g=g: g if g != "stage_0" else "frozen", sub) for g, sub in params.items()
+    }
 
 
 def _loss(params, x):
@@ -43,11 +46,17 @@ def _run(opt, apply_updates, steps=20):
 
 
 def test_multi_transform_equals_optax_over_20_steps():
-    ours = optimizers.multi_transform({"head": optimizers.adam(learning_rate=1e-2),
-                                       "stage_1": optimizers.momentum(learning_rate=0.1, momentum=0.9),
-                                       "frozen": optimizers.set_to_zero()}, _labels)
-    ref = optax.multi_transform({"head": optax.adam(1e-2), "stage_1": optax.sgd(0.1, momentum=0.9),
-                                 "frozen": optax.set_to_zero()}, _labels)
+    ours = optimizers.multi_transform(
+        {
+            "head": optimizers.adam(learning_rate=1e-2),
+            "stage_1": optimizers.momentum(learning_rate=0.1, momentum=0.9),
+            "frozen": optimizers.set_to_zero(),
+        },
+        _labels,
+    )
+    ref = optax.multi_transform(
+        {"head": optax.adam(1e-2), "stage_1": optax.sgd(0.1, momentum=0.9), "frozen": optax.set_to_zero()}, _labels
+    )
     (p, u), (p_ref, _) = _run(ours, optimizers.apply_updates), _run(ref, optax.apply_updates)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), p, p_ref)
     assert np.all(np.asarray(u["stage_0"]["w"]) == 0.0)  # frozen: exactly zero, every step

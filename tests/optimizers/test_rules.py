@@ -87,31 +87,59 @@ class Rule:
 
 
 RULES = [
-    Rule("sgd", lambda: jopt.sgd(0.1), np_sgd(0.1),
-         (lambda: jopt.sgd(0.1), lambda: optax.sgd(0.1)), lambda: jopt.sgd(1.9e-3)),
-    Rule("momentum", lambda: jopt.momentum(0.05, momentum=0.8), np_momentum(0.05, 0.8),
-         (lambda: jopt.momentum(0.05, momentum=0.8), lambda: optax.sgd(0.05, momentum=0.8)),
-         lambda: jopt.momentum(1e-3, momentum=0.9)),
-    Rule("nesterov", lambda: jopt.nesterov(0.05, momentum=0.8), np_nesterov(0.05, 0.8),
-         (lambda: jopt.nesterov(0.05, momentum=0.8), lambda: optax.sgd(0.05, momentum=0.8, nesterov=True)),
-         lambda: jopt.nesterov(1e-3, momentum=0.9)),
+    Rule(
+        "sgd",
+        lambda: jopt.sgd(0.1),
+        np_sgd(0.1),
+        (lambda: jopt.sgd(0.1), lambda: optax.sgd(0.1)),
+        lambda: jopt.sgd(1.9e-3),
+    ),
+    Rule(
+        "momentum",
+        lambda: jopt.momentum(0.05, momentum=0.8),
+        np_momentum(0.05, 0.8),
+        (lambda: jopt.momentum(0.05, momentum=0.8), lambda: optax.sgd(0.05, momentum=0.8)),
+        lambda: jopt.momentum(1e-3, momentum=0.9),
+    ),
+    Rule(
+        "nesterov",
+        lambda: jopt.nesterov(0.05, momentum=0.8),
+        np_nesterov(0.05, 0.8),
+        (lambda: jopt.nesterov(0.05, momentum=0.8), lambda: optax.sgd(0.05, momentum=0.8, nesterov=True)),
+        lambda: jopt.nesterov(1e-3, momentum=0.9),
+    ),
     # optax's adagrad puts eps inside the root: the two agree at eps -> 0 (1e-30 vs 0).
-    Rule("adagrad", lambda: jopt.adagrad(0.1, eps=1e-3), np_adagrad(0.1, 1e-3),
-         (lambda: jopt.adagrad(0.1, eps=1e-30),
-          lambda: optax.adagrad(0.1, initial_accumulator_value=0.0, eps=0.0)),
-         lambda: jopt.adagrad(0.3)),
-    Rule("rmsprop", lambda: jopt.rmsprop(0.01, decay=0.9, eps=1e-3), np_rmsprop(0.01, 0.9, 1e-3),
-         (lambda: jopt.rmsprop(0.01, decay=0.9, eps=1e-3),
-          lambda: optax.rmsprop(0.01, decay=0.9, eps=1e-3, eps_in_sqrt=False)),
-         lambda: jopt.rmsprop(3e-3)),
-    Rule("adam", lambda: jopt.adam(0.01, beta1=0.8, beta2=0.99, eps=1e-3), np_adam(0.01, 0.8, 0.99, 1e-3),
-         (lambda: jopt.adam(0.01, beta1=0.8, beta2=0.99, eps=1e-3),
-          lambda: optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-3)),
-         lambda: jopt.adam(3e-2)),
-    Rule("adamw", lambda: jopt.adamw(0.01, eps=1e-3, weight_decay=0.1), np_adam(0.01, 0.9, 0.999, 1e-3, 0.1),
-         (lambda: jopt.adamw(0.01, eps=1e-3, weight_decay=0.1),
-          lambda: optax.adamw(0.01, eps=1e-3, weight_decay=0.1)),
-         lambda: jopt.adamw(3e-2, weight_decay=1e-4)),
+    Rule(
+        "adagrad",
+        lambda: jopt.adagrad(0.1, eps=1e-3),
+        np_adagrad(0.1, 1e-3),
+        (lambda: jopt.adagrad(0.1, eps=1e-30), lambda: optax.adagrad(0.1, initial_accumulator_value=0.0, eps=0.0)),
+        lambda: jopt.adagrad(0.3),
+    ),
+    Rule(
+        "rmsprop",
+        lambda: jopt.rmsprop(0.01, decay=0.9, eps=1e-3),
+        np_rmsprop(0.01, 0.9, 1e-3),
+        (
+            lambda: jopt.rmsprop(0.01, decay=0.9, eps=1e-3),
+            lambda: optax.rmsprop(0.01, decay=0.9, eps=1e-3, eps_in_sqrt=False),
+        ),
+        lambda: jopt.rmsprop(3e-3),
+    ),
+    Rule(
+        "adam",
+        lambda: jopt.adam(0.01, beta1=0.8, beta2=0.99, eps=1e-3),
+        np_adam(0.01, 0.8, 0.99, 1e-3),
+        (lambda: jopt.adam(0.01, beta1=0.8, beta2=0.99, eps=1e-3), lambda: optax.adam(0.01, b1=0.8, b2=0.99, eps=1e-3)),
+        lambda: jopt.adam(3e-2),
+    ),
+    Rule(
+        "adamw",
+        lambda: jopt.adamw(0.01, eps=1e-3, weight_decay=0.1),
+        np_adam(0.01, 0.9, 0.999, 1e-3, 0.1),
+        (lambda: jopt.adamw(0.01, eps=1e-3, weight_decay=0.1), lambda: optax.adamw(0.01, eps=1e-3, weight_decay=0.1)),
+        lambda: jopt.adamw(3e-2, weight_decay=1e-4),
+    ),
 ]
 RULE_IDS = [r.name for r in RULES]
 RULES_BY_NAME = {r.name: r for r in RULES}
@@ -124,8 +152,11 @@ NUM_STEPS = 200
 
 def make_params(dtype=np.float64) -> Any:
     rng = np.random.RandomState(0)
-    return jax.tree_util.tree_map(lambda s: np.asarray(rng.randn(*s), dtype), SHAPES,
-                                  is_leaf=lambda s: isinstance(s, tuple) and all(isinstance(i, int) for i in s))
+    return jax.tree_util.tree_map(
+        lambda s: np.asarray(rng.randn(*s), dtype),
+        SHAPES,
+        is_leaf=lambda s: isinstance(s, tuple) and all(isinstance(i, int) for i in s),
+    )
 
 
 def make_noise(num_steps: int) -> Any:

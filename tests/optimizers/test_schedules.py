@@ -28,23 +28,36 @@ def np_sgdr(t, init, first_period, period_mult, min_value):
 # (name, ours, reference step -> value: optax or NumPy)
 CASES = [
     ("constant", schedules.constant(0.3), optax.constant_schedule(0.3)),
-    ("step_decay", schedules.step_decay(0.1, decay_rate=0.5, step_size=7),
-     optax.exponential_decay(0.1, transition_steps=7, decay_rate=0.5, staircase=True)),
-    ("exponential", schedules.exponential_decay(0.1, decay_rate=0.05),
-     optax.exponential_decay(0.1, transition_steps=1, decay_rate=math.exp(-0.05))),
+    (
+        "step_decay",
+        schedules.step_decay(0.1, decay_rate=0.5, step_size=7),
+        optax.exponential_decay(0.1, transition_steps=7, decay_rate=0.5, staircase=True),
+    ),
+    (
+        "exponential",
+        schedules.exponential_decay(0.1, decay_rate=0.05),
+        optax.exponential_decay(0.1, transition_steps=1, decay_rate=math.exp(-0.05)),
+    ),
     ("inverse_time", schedules.inverse_time_decay(0.1, decay_rate=0.2), lambda t: 0.1 / (1 + 0.2 * t)),
-    ("cosine", schedules.cosine_decay(0.1, decay_steps=40, final_value=0.01),
-     optax.cosine_decay_schedule(0.1, decay_steps=40, alpha=0.1)),
-    ("linear_warmup", schedules.linear_warmup(0.1, warmup_steps=10),
-     optax.join_schedules([optax.linear_schedule(0.0, 0.1, 10), optax.constant_schedule(0.1)], [10])),
-    ("warmup_then_cosine",
-     schedules.linear_warmup(0.1, warmup_steps=10, init_value=0.01,
-                             after=schedules.cosine_decay(0.1, decay_steps=30)),
-     optax.join_schedules([optax.linear_schedule(0.01, 0.1, 10), optax.cosine_decay_schedule(0.1, 30)], [10])),
-    ("sgdr", schedules.sgdr(0.1, first_period=10, min_value=0.001),
-     lambda t: np_sgdr(t, 0.1, 10, 1, 0.001)),
-    ("sgdr_mult2", schedules.sgdr(0.1, first_period=5, period_mult=2),
-     lambda t: np_sgdr(t, 0.1, 5, 2, 0.0)),
+    (
+        "cosine",
+        schedules.cosine_decay(0.1, decay_steps=40, final_value=0.01),
+        optax.cosine_decay_schedule(0.1, decay_steps=40, alpha=0.1),
+    ),
+    (
+        "linear_warmup",
+        schedules.linear_warmup(0.1, warmup_steps=10),
+        optax.join_schedules([optax.linear_schedule(0.0, 0.1, 10), optax.constant_schedule(0.1)], [10]),
+    ),
+    (
+        "warmup_then_cosine",
+        schedules.linear_warmup(
+            0.1, warmup_steps=10, init_value=0.01, after=schedules.cosine_decay(0.1, decay_steps=30)
+        ),
+        optax.join_schedules([optax.linear_schedule(0.01, 0.1, 10), optax.cosine_decay_schedule(0.1, 30)], [10]),
+    ),
+    ("sgdr", schedules.sgdr(0.1, first_period=10, min_value=0.001), lambda t: np_sgdr(t, 0.1, 10, 1, 0.001)),
+    ("sgdr_mult2", schedules.sgdr(0.1, first_period=5, period_mult=2), lambda t: np_sgdr(t, 0.1, 5, 2, 0.0)),
 ]
 
 

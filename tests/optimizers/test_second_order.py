@@ -34,10 +34,13 @@ def test_newton_solves_a_quadratic_in_one_iteration():
         np.testing.assert_allclose(result.params, np.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("minimize, scipy_method", [
-    (optimizers.newton_minimize, "Newton-CG"),
-    (optimizers.bfgs_minimize, "BFGS"),
-])
+@pytest.mark.parametrize(
+    "minimize, scipy_method",
+    [
+        (optimizers.newton_minimize, "Newton-CG"),
+        (optimizers.bfgs_minimize, "BFGS"),
+    ],
+)
 def test_rosenbrock_minimum_matches_scipy(minimize, scipy_method):
     with x64():
         x0 = np.array([-1.2, 1.0])
@@ -45,9 +48,12 @@ def test_rosenbrock_minimum_matches_scipy(minimize, scipy_method):
         grad = jax.jit(jax.grad(rosenbrock))
         hess = jax.jit(jax.hessian(rosenbrock))
         ref = scipy.optimize.minimize(
-            lambda x: float(rosenbrock(jnp.asarray(x))), x0, jac=lambda x: np.asarray(grad(jnp.asarray(x))),
+            lambda x: float(rosenbrock(jnp.asarray(x))),
+            x0,
+            jac=lambda x: np.asarray(grad(jnp.asarray(x))),
             hess=(lambda x: np.asarray(hess(jnp.asarray(x)))) if scipy_method == "Newton-CG" else None,
-            method=scipy_method, options={"xtol": 1e-10} if scipy_method == "Newton-CG" else {"gtol": 1e-8},
+            method=scipy_method,
+            options={"xtol": 1e-10} if scipy_method == "Newton-CG" else {"gtol": 1e-8},
         )
         assert bool(ours.converged)
         # Both reach the minimum (1, 1); 1e-6 is far above float64 rounding near a
@@ -74,12 +80,16 @@ def test_bfgs_update_satisfies_the_secant_equation_and_stays_symmetric():
         np.testing.assert_array_equal(_second_order.bfgs_inverse_update(h, s, -y), h)
 
 
-@pytest.mark.parametrize("rule, minimize", [
-    (optimizers.newton, optimizers.newton_minimize),
-    (optimizers.bfgs, optimizers.bfgs_minimize),
-])
+@pytest.mark.parametrize(
+    "rule, minimize",
+    [
+        (optimizers.newton, optimizers.newton_minimize),
+        (optimizers.bfgs, optimizers.bfgs_minimize),
+    ],
+)
 def test_update_rule_on_a_pytree_follows_the_minimiser(rule, minimize):
     with x64():
+
         def fun(p):
             return rosenbrock(jnp.concatenate([p["a"], p["b"]]))
 

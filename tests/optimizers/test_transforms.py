@@ -24,8 +24,10 @@ def _tree(seed=0, scale=1.0):
         (lambda: jopt.clip_by_global_norm(1.0), lambda: optax.clip_by_global_norm(1.0)),  # clipped
         (lambda: jopt.clip_by_global_norm(100.0), lambda: optax.clip_by_global_norm(100.0)),  # untouched
         (lambda: jopt.add_weight_decay(0.1), lambda: optax.add_decayed_weights(0.1)),
-        (lambda: jopt.chain(jopt.add_weight_decay(0.1), jopt.momentum(0.1)),
-         lambda: optax.chain(optax.add_decayed_weights(0.1), optax.sgd(0.1, momentum=0.9))),
+        (
+            lambda: jopt.chain(jopt.add_weight_decay(0.1), jopt.momentum(0.1)),
+            lambda: optax.chain(optax.add_decayed_weights(0.1), optax.sgd(0.1, momentum=0.9)),
+        ),
     ],
     ids=["clip_active", "clip_inactive", "weight_decay", "chain"],
 )
@@ -113,9 +115,25 @@ def test_vmap_over_momentum_and_weight_decay():
 
 
 def test_registry_builds_every_name():
-    assert jopt.NAMES == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton",
-                          "bfgs", "nadam", "nadamw", "lion", "schedule_free_sgd", "schedule_free_adamw", "muon",
-                          "shampoo")
+    assert jopt.NAMES == (
+        "sgd",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "rmsprop",
+        "adam",
+        "adamw",
+        "lbfgs",
+        "newton",
+        "bfgs",
+        "nadam",
+        "nadamw",
+        "lion",
+        "schedule_free_sgd",
+        "schedule_free_adamw",
+        "muon",
+        "shampoo",
+    )
     for name in jopt.NAMES:
         opt = jopt.get(name, learning_rate=0.1)
         assert isinstance(opt, jopt.GradientTransformation)
@@ -127,7 +145,9 @@ def test_registry_builds_every_name():
 def test_registry_errors_list_valid_choices():
     with pytest.raises(ValueError, match="optimizer name: expected one of sgd, momentum.*lbfgs.*shampoo, got 'adamax'"):
         jopt.get("adamax")
-    with pytest.raises(ValueError, match=r"sgd keyword arguments: expected some of \(learning_rate\), got unknown momentum"):
+    with pytest.raises(
+        ValueError, match=r"sgd keyword arguments: expected some of \(learning_rate\), got unknown momentum"
+    ):
         jopt.get("sgd", momentum=0.9)
 
 

@@ -41,15 +41,21 @@ def main(workdir: str) -> None:
         local = {name: values[block][mine] for name, values in data.items()}  # this host's examples only
         state, metrics = step(state, parallel.global_batch_from_local(local, mesh))
     wrote = parallel.save_once(os.path.join(workdir, "params.npz"), state.params)
-    print("RESULT " + json.dumps({
-        "process_index": jax.process_index(),
-        "process_count": jax.process_count(),
-        "device_count": jax.device_count(),
-        "local_examples": int(local["label"].shape[0]),
-        "wrote": wrote,
-        "loss": float(metrics["loss"]),
-        "distributed": config is not None,
-    }), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "process_index": jax.process_index(),
+                "process_count": jax.process_count(),
+                "device_count": jax.device_count(),
+                "local_examples": int(local["label"].shape[0]),
+                "wrote": wrote,
+                "loss": float(metrics["loss"]),
+                "distributed": config is not None,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,19 @@ def sweep(mesh: jax.sharding.Mesh | None, *, grouped: bool = True) -> parallel.S
     factory = functools.partial(models.get, "mlp", hidden_sizes=(8,), num_classes=3)
     model_hp = {"drop_rate": DROP_RATES} if grouped else None
     return parallel.run_sweep(
-        factory if grouped else factory(), "momentum", train=tiny_models.blobs(64), val=tiny_models.blobs(32, seed=1),
-        seeds=SEEDS, hyperparams={"learning_rate": LEARNING_RATES}, model_hyperparams=model_hp, l2=L2,
-        optimizer_kwargs={"momentum": 0.9}, num_steps=6, batch_size=16, eval_every=3, mesh=mesh,
+        factory if grouped else factory(),
+        "momentum",
+        train=tiny_models.blobs(64),
+        val=tiny_models.blobs(32, seed=1),
+        seeds=SEEDS,
+        hyperparams={"learning_rate": LEARNING_RATES},
+        model_hyperparams=model_hp,
+        l2=L2,
+        optimizer_kwargs={"momentum": 0.9},
+        num_steps=6,
+        batch_size=16,
+        eval_every=3,
+        mesh=mesh,
     )
 
 
@@ -65,13 +75,19 @@ def main(path: str) -> None:
     values = summary(result)
     if parallel.is_primary():
         np.savez(path, **values)
-    print("RESULT " + json.dumps({
-        "process_index": jax.process_index(),
-        "process_count": jax.process_count(),
-        "device_count": jax.device_count(),
-        "status": result.status.tolist(),
-        "distributed": config is not None,
-    }), flush=True)
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "process_index": jax.process_index(),
+                "process_count": jax.process_count(),
+                "device_count": jax.device_count(),
+                "status": result.status.tolist(),
+                "distributed": config is not None,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,18 @@ def _env():
 
 def _launch(argv, num_processes, devices_per_process):
     return parallel.launch_local_processes(
-        argv, num_processes=num_processes, devices_per_process=devices_per_process,
-        timeout=LAUNCH_TIMEOUT, env=_env(), cwd=test_utils.REPO_ROOT,
+        argv,
+        num_processes=num_processes,
+        devices_per_process=devices_per_process,
+        timeout=LAUNCH_TIMEOUT,
+        env=_env(),
+        cwd=test_utils.REPO_ROOT,
     )
 
 
 def _result(stdout):
     (line,) = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def _report(proc):
@@ -71,14 +75,16 @@ def test_inconsistent_process_count_fails_clearly(tmp_path):
     # Process 1 believes there are 3 processes: it must stop with an error that
     # says so, not wait in a collective for a third process that never comes.
     script = tmp_path / "bad.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import os
         if os.environ["JAX231_PROCESS_ID"] == "1":
             os.environ["JAX231_NUM_PROCESSES"] = "3"
         from jax231 import parallel
         parallel.initialize_distributed(initialization_timeout=30)
         print("joined")
-    """))
+    """)
+    )
     procs = _launch([str(script)], 2, 1)
     assert procs[1].returncode != 0
     assert "configuration says 1 of 3" in procs[1].stderr, procs[1].stderr[-2000:]
@@ -89,10 +95,16 @@ def test_inconsistent_process_count_fails_clearly(tmp_path):
     [
         (dict(coordinator_address="localhost:1234", num_processes=2, process_id=2), r"process_id.*\[0, 2\).*got 2"),
         (dict(coordinator_address="localhost:1234", num_processes=2, process_id=-1), r"process_id.*got -1"),
-        (dict(coordinator_address="localhost:1234", num_processes=0, process_id=0), r"num_processes must be >= 1; got 0"),
+        (
+            dict(coordinator_address="localhost:1234", num_processes=0, process_id=0),
+            r"num_processes must be >= 1; got 0",
+        ),
         (dict(coordinator_address="localhost", num_processes=2, process_id=0), r"'host:port'.*'localhost'"),
         (dict(coordinator_address="localhost:99999", num_processes=2, process_id=0), r"port in \[1, 65535\]"),
-        (dict(coordinator_address="localhost:1234", num_processes="two", process_id=0), r"num_processes.*integer.*'two'"),
+        (
+            dict(coordinator_address="localhost:1234", num_processes="two", process_id=0),
+            r"num_processes.*integer.*'two'",
+        ),
         (dict(coordinator_address="localhost:1234", num_processes=2), r"missing \['process_id'\].*JAX231_PROCESS_ID"),
     ],
 )
@@ -107,8 +119,12 @@ def test_bad_configuration_raises_before_initialize(monkeypatch, kwargs, match):
 
 def test_configuration_sources_and_precedence():
     env = {
-        "JAX231_COORDINATOR": "10.0.0.1:5000", "JAX231_NUM_PROCESSES": "4", "JAX231_PROCESS_ID": "3",
-        "JAX_COORDINATOR_ADDRESS": "10.0.0.9:6000", "JAX_NUM_PROCESSES": "8", "JAX_PROCESS_ID": "7",
+        "JAX231_COORDINATOR": "10.0.0.1:5000",
+        "JAX231_NUM_PROCESSES": "4",
+        "JAX231_PROCESS_ID": "3",
+        "JAX_COORDINATOR_ADDRESS": "10.0.0.9:6000",
+        "JAX_NUM_PROCESSES": "8",
+        "JAX_PROCESS_ID": "7",
     }
     assert parallel.resolve_distributed_config(env=env) == ("10.0.0.1:5000", 4, 3)
     jax_only = {k: v for k, v in env.items() if k.startswith("JAX_")}

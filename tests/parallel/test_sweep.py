@@ -48,9 +48,17 @@ def _fit_member(case, k, data, val, seed):
     model_hp = {name: values[k] for name, values in (case["model_hyperparams"] or {}).items()}
     penalty = None if case["l2"] is None else functools.partial(losses.l2_penalty, strength=case["l2"][k])
     return training.fit(
-        mlp_factory(**model_hp), optimizers.get(case["optimizer"], **hp), train=data, val=val, seed=seed,
-        penalty=penalty, num_steps=NUM_STEPS, batch_size=BATCH_SIZE, eval_every=EVAL_EVERY,
-        check_initial_loss=False, explosion_factor=None,
+        mlp_factory(**model_hp),
+        optimizers.get(case["optimizer"], **hp),
+        train=data,
+        val=val,
+        seed=seed,
+        penalty=penalty,
+        num_steps=NUM_STEPS,
+        batch_size=BATCH_SIZE,
+        eval_every=EVAL_EVERY,
+        check_initial_loss=False,
+        explosion_factor=None,
     )
 
 
@@ -127,8 +135,13 @@ def test_second_run_sweep_with_new_seeds_and_hyperparams_compiles_nothing(monkey
 def test_run_sweep_is_deterministic_and_flags_divergence_per_member():
     # Members 0 and 1 are the same run, member 2 explodes; full-batch steps.
     run = functools.partial(
-        parallel.run_sweep, mlp_factory(), "sgd", train=tiny_models.blobs(64), seeds=np.array([3, 3, 0]),
-        hyperparams={"learning_rate": np.array([0.1, 0.1, 1e30])}, num_steps=3,
+        parallel.run_sweep,
+        mlp_factory(),
+        "sgd",
+        train=tiny_models.blobs(64),
+        seeds=np.array([3, 3, 0]),
+        hyperparams={"learning_rate": np.array([0.1, 0.1, 1e30])},
+        num_steps=3,
     )
     first, second = run(), run()
     chex.assert_trees_all_equal(first.state.params, second.state.params)
@@ -148,22 +161,32 @@ def test_member_groups_split_by_model_hyperparams():
 def test_init_sweep_accepts_optax_injected_hyperparams():
     tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.9)
     states = parallel.init_sweep(
-        mlp_factory(), tx, seeds=np.array([0, 1]), input_shape=(5,),
+        mlp_factory(),
+        tx,
+        seeds=np.array([0, 1]),
+        input_shape=(5,),
         hyperparams={"learning_rate": np.array([0.5, 0.25])},
     )
     np.testing.assert_allclose(states.opt_state.hyperparams["learning_rate"], [0.5, 0.25])
     np.testing.assert_allclose(states.opt_state.hyperparams["momentum"], [0.9, 0.9])
     assert states.opt_state.hyperparams["learning_rate"].dtype == jnp.float32
-    ref = training.create_train_state(mlp_factory(), tx, rng=jax.random.split(jax.random.PRNGKey(1))[0],
-                                      input_shape=(5,))
+    ref = training.create_train_state(
+        mlp_factory(), tx, rng=jax.random.split(jax.random.PRNGKey(1))[0], input_shape=(5,)
+    )
     chex.assert_trees_all_equal(parallel.tree_index(states.params, 1), ref.params)
 
 
 def test_run_sweep_refuses_hyperparams_driven_by_a_schedule():
     scheduled = optimizers.get("sgd", learning_rate=optimizers.schedules.exponential_decay(0.1, decay_rate=0.5))
     with pytest.raises(ValueError, match=r"hyperparams\['learning_rate'\].*schedule"):
-        parallel.run_sweep(mlp_factory(), scheduled, train=tiny_models.blobs(64), seeds=np.array([0, 1]),
-                           hyperparams={"learning_rate": np.array([0.1, 0.2])}, num_steps=2)
+        parallel.run_sweep(
+            mlp_factory(),
+            scheduled,
+            train=tiny_models.blobs(64),
+            seeds=np.array([0, 1]),
+            hyperparams={"learning_rate": np.array([0.1, 0.2])},
+            num_steps=2,
+        )
 
 
 @pytest.mark.parametrize(
@@ -181,8 +204,12 @@ def test_run_sweep_refuses_hyperparams_driven_by_a_schedule():
     ],
 )
 def test_run_sweep_bad_input(kwargs, match):
-    args = dict(train=tiny_models.blobs(64), seeds=np.array([0, 1]), num_steps=2,
-                hyperparams={"learning_rate": np.array([0.1, 0.2])})
+    args = dict(
+        train=tiny_models.blobs(64),
+        seeds=np.array([0, 1]),
+        num_steps=2,
+        hyperparams={"learning_rate": np.array([0.1, 0.2])},
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         parallel.run_sweep(mlp_factory(), "sgd", **args)
@@ -196,18 +223,31 @@ def test_run_sweep_reports_every_members_update0_loss_as_fit_computes_it():
     train = {"image": rng.normal(size=(48, 6)).astype(np.float32), "label": rng.integers(0, 3, 48).astype(np.int32)}
     model = models.get("mlp", hidden_sizes=(8,), num_classes=3)
     seeds, l2 = np.array([0, 1, 1]), np.array([0.0, 0.5, 5.0], np.float32)
-    result = parallel.run_sweep(model, optimizers.get("sgd", learning_rate=0.1), train=train, seeds=seeds,
-                                batch_size=16, l2=l2, num_steps=2,
-                                hyperparams={"learning_rate": np.array([0.1, 0.1, 0.2], np.float32)})
+    result = parallel.run_sweep(
+        model,
+        optimizers.get("sgd", learning_rate=0.1),
+        train=train,
+        seeds=seeds,
+        batch_size=16,
+        l2=l2,
+        num_steps=2,
+        hyperparams={"learning_rate": np.array([0.1, 0.1, 0.2], np.float32)},
+    )
     loss_fn = training.make_loss_fn(model)
     expected = []
     for seed, strength in zip(seeds, l2):
         keys = training.run_keys(int(seed))
-        state = training.create_train_state(model, optimizers.get("sgd", learning_rate=0.1), rng=keys.init,
-                                            input_shape=(6,))
+        state = training.create_train_state(
+            model, optimizers.get("sgd", learning_rate=0.1), rng=keys.init, input_shape=(6,)
+        )
         idx = np.asarray(training.epoch_permutation(keys.data, 0, 48))[:16]
-        value, _ = loss_fn(state.params, state.model_state, {"image": train["image"][idx], "label": train["label"][idx]},
-                           jax.random.fold_in(state.rng, 0), train=True)
+        value, _ = loss_fn(
+            state.params,
+            state.model_state,
+            {"image": train["image"][idx], "label": train["label"][idx]},
+            jax.random.fold_in(state.rng, 0),
+            train=True,
+        )
         expected.append(float(value) + float(losses.l2_penalty(state.params, strength=strength)))
     # The same float32 forward pass, vmapped there: a few ulp apart.
     np.testing.assert_allclose(result.initial_loss, expected, rtol=1e-6)
@@ -227,13 +267,29 @@ def test_frozen_members_equal_fits_last_good_state_wherever_the_bad_update_falls
 
     lrs = np.array([0.1, 1e38, 300.0, 1e3, 1e4], np.float32)
     model = toy.linear()
-    sweep = parallel.run_sweep(model, "sgd", train=toy.TRAIN, seeds=np.zeros(5, np.int32), num_steps=8,
-                               batch_size=32, eval_every=2, hyperparams={"learning_rate": lrs})
+    sweep = parallel.run_sweep(
+        model,
+        "sgd",
+        train=toy.TRAIN,
+        seeds=np.zeros(5, np.int32),
+        num_steps=8,
+        batch_size=32,
+        eval_every=2,
+        hyperparams={"learning_rate": lrs},
+    )
     np.testing.assert_array_equal(sweep.first_bad_step, [-1, 0, 5, 2, 1])  # the cases the docstring names
     sgd = optimizers.sgd(learning_rate=0.1)  # one object: the learning rates are data, fit compiles once
     for k, lr in enumerate(lrs):
-        ref = training.fit(model, sgd, train=toy.TRAIN, num_steps=8, batch_size=32, eval_every=2,
-                           check_initial_loss=False, hyperparams={"learning_rate": float(lr)})
+        ref = training.fit(
+            model,
+            sgd,
+            train=toy.TRAIN,
+            num_steps=8,
+            batch_size=32,
+            eval_every=2,
+            check_initial_loss=False,
+            hyperparams={"learning_rate": float(lr)},
+        )
         member = parallel.tree_index(sweep.state, k)
         assert sweep.status[k] == ref.status and int(member.step) == int(ref.state.step), k
         # One member vs the vmapped members: the same float32 operations, to ~1 ulp.

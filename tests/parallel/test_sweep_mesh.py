@@ -46,8 +46,9 @@ def test_member_layout_pads_each_group_and_keeps_it_contiguous_per_device():
     assert [g.index.tolist() for g in layout.groups] == [[0], [1, 2]] and not layout.is_identity
     single = _members.plan_members(parallel.member_groups(factory(), None), 5, 1)
     assert single.is_identity and single.groups[0].index is None  # one device: the plain vmap over K
-    np.testing.assert_array_equal(_members.plan_members(parallel.member_groups(factory(), None), 5, 4).slots,
-                                  [0, 1, 2, 3, 4, 4, 4, 4])
+    np.testing.assert_array_equal(
+        _members.plan_members(parallel.member_groups(factory(), None), 5, 4).slots, [0, 1, 2, 3, 4, 4, 4, 4]
+    )
 
 
 def test_sweep_on_8_devices_equals_the_single_device_sweep():
@@ -67,12 +68,15 @@ def test_sweep_on_8_devices_equals_the_single_device_sweep():
         print("ERROR", e)
     """
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"sweep_mesh_{os.getpid()}.npz")
-    out = test_utils.run_with_devices(tiny_models.prepend_slow_collective_flags(f"PATH = {path!r}\n" +
-                                                                               textwrap.dedent(code)), 8, timeout=TIMEOUT)
+    out = test_utils.run_with_devices(
+        tiny_models.prepend_slow_collective_flags(f"PATH = {path!r}\n" + textwrap.dedent(code)), 8, timeout=TIMEOUT
+    )
     assert "ERROR batch_size: expected a multiple of the mesh's 'batch' axis (2), got 15" in out, out
     with np.load(path) as data:
-        runs = {name: {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(name + "/")}
-                for name in ("none", "members4_batch2")}
+        runs = {
+            name: {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(name + "/")}
+            for name in ("none", "members4_batch2")
+        }
     os.remove(path)
     ref = runs["none"]
     np.testing.assert_array_equal(ref["status"], ["completed"] * 3 + ["diverged", "completed"])
@@ -86,9 +90,14 @@ def test_two_process_sweep_equals_the_single_device_sweep(tmp_path):
     path = tmp_path / "sweep.npz"
     env = dict(os.environ, XLA_FLAGS=tiny_models.SLOW_COLLECTIVE_FLAGS)
     env["PYTHONPATH"] = os.pathsep.join([str(test_utils.REPO_ROOT), env.get("PYTHONPATH", "")])
-    procs = parallel.launch_local_processes(["-m", "tests.parallel.sweep_mesh_worker", str(path)], num_processes=2,
-                                            devices_per_process=2, timeout=TIMEOUT, env=env,
-                                            cwd=test_utils.REPO_ROOT)
+    procs = parallel.launch_local_processes(
+        ["-m", "tests.parallel.sweep_mesh_worker", str(path)],
+        num_processes=2,
+        devices_per_process=2,
+        timeout=TIMEOUT,
+        env=env,
+        cwd=test_utils.REPO_ROOT,
+    )
     for proc in procs:
         assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     lines = [[line for line in p.stdout.splitlines() if line.startswith("RESULT ")] for p in procs]
@@ -99,8 +108,15 @@ def test_two_process_sweep_equals_the_single_device_sweep(tmp_path):
 
 
 def test_bad_meshes_are_one_line_errors():
-    run = functools.partial(parallel.run_sweep, tiny_models.mlp(), "sgd", train=tiny_models.blobs(16),
-                            seeds=np.arange(2), num_steps=1, hyperparams={"learning_rate": np.array([0.1, 0.2])})
+    run = functools.partial(
+        parallel.run_sweep,
+        tiny_models.mlp(),
+        "sgd",
+        train=tiny_models.blobs(16),
+        seeds=np.arange(2),
+        num_steps=1,
+        hyperparams={"learning_rate": np.array([0.1, 0.2])},
+    )
     with pytest.raises(ValueError, match=r"mesh: expected axes \('members',\).*got \('batch',\)"):
         run(mesh=Mesh(np.asarray(jax.devices()[:1]), ("batch",)))
     with pytest.raises(ValueError, match="mesh: expected a jax.sharding.Mesh or None, got str"):

@@ -38,8 +38,16 @@ class Model(NamedTuple):
     apply: Callable
 
 
-def mlp(*, num_classes: int = 3, hidden: int = 8, batch_norm: bool = False, bn_axis_name: str | None = None,
-        drop_rate=0.0, bn_momentum: float = 0.9, eps: float = 1e-5) -> Model:
+def mlp(
+    *,
+    num_classes: int = 3,
+    hidden: int = 8,
+    batch_norm: bool = False,
+    bn_axis_name: str | None = None,
+    drop_rate=0.0,
+    bn_momentum: float = 0.9,
+    eps: float = 1e-5,
+) -> Model:
     """``x -> dense -> [batch norm] -> relu -> [dropout] -> dense``.
 
     Batch norm uses ``var = E[h^2] - E[h]^2`` so that with ``bn_axis_name`` both
@@ -53,8 +61,10 @@ def mlp(*, num_classes: int = 3, hidden: int = 8, batch_norm: bool = False, bn_a
         k1, k2 = jax.random.split(rng)
         params = {
             "dense1": {"w": jax.random.normal(k1, (d, hidden)) * math.sqrt(2.0 / d), "b": jnp.zeros(hidden)},
-            "dense2": {"w": jax.random.normal(k2, (hidden, num_classes)) * math.sqrt(1.0 / hidden),
-                       "b": jnp.zeros(num_classes)},
+            "dense2": {
+                "w": jax.random.normal(k2, (hidden, num_classes)) * math.sqrt(1.0 / hidden),
+                "b": jnp.zeros(num_classes),
+            },
         }
         state = {}
         if batch_norm:
@@ -72,8 +82,12 @@ def mlp(*, num_classes: int = 3, hidden: int = 8, batch_norm: bool = False, bn_a
                     mean, meansq = jax.lax.pmean((mean, meansq), bn_axis_name)
                 var = meansq - mean * mean
                 running = state["bn"]
-                new_state = {"bn": {"mean": bn_momentum * running["mean"] + (1 - bn_momentum) * mean,
-                                    "var": bn_momentum * running["var"] + (1 - bn_momentum) * var}}
+                new_state = {
+                    "bn": {
+                        "mean": bn_momentum * running["mean"] + (1 - bn_momentum) * mean,
+                        "var": bn_momentum * running["var"] + (1 - bn_momentum) * var,
+                    }
+                }
             else:
                 mean, var = state["bn"]["mean"], state["bn"]["var"]
             h = (h - mean) / jnp.sqrt(var + eps) * params["bn"]["scale"] + params["bn"]["bias"]

@@ -79,7 +79,8 @@ def test_shard_batch_adds_a_device_axis():
 
 
 def test_global_batch_on_four_devices():
-    out = test_utils.run_with_devices("""
+    out = test_utils.run_with_devices(
+        """
         import jax, numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         from jax231 import pipelines
@@ -90,7 +91,9 @@ def test_global_batch_on_four_devices():
         assert all(s.data.shape == (2, 3) for s in g["image"].addressable_shards)
         np.testing.assert_array_equal(np.asarray(g["label"]), np.arange(8))
         print("OK")
-    """, num_devices=4)
+    """,
+        num_devices=4,
+    )
     assert "OK" in out
 
 

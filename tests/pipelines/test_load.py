@@ -40,8 +40,11 @@ def test_named_tfds_datasets_shapes_dtypes_counts(name, shape):
 
 
 def test_same_seed_same_order_other_seed_other_order_each_epoch(ordered_npz):
-    run = lambda seed: _values(pipelines.load(  # noqa: E731
-        ordered_npz, "train", batch_size=10, shuffle=True, seed=seed, num_epochs=2))
+    run = lambda seed: _values(
+        pipelines.load(  # noqa: E731
+            ordered_npz, "train", batch_size=10, shuffle=True, seed=seed, num_epochs=2
+        )
+    )
     first, same, other = run(0), run(0), run(1)
     np.testing.assert_array_equal(first, same)
     assert not np.array_equal(first, other)
@@ -54,8 +57,14 @@ def test_same_seed_same_order_other_seed_other_order_each_epoch(ordered_npz):
 
 
 def test_tfds_source_is_deterministic_per_seed(tfds_dir):
-    run = lambda seed: np.concatenate([b["label"] for b in pipelines.load(  # noqa: E731
-        "digits", "test", batch_size=50, shuffle=True, seed=seed, data_dir=tfds_dir)])
+    run = lambda seed: np.concatenate(
+        [
+            b["label"]
+            for b in pipelines.load(  # noqa: E731
+                "digits", "test", batch_size=50, shuffle=True, seed=seed, data_dir=tfds_dir
+            )
+        ]
+    )
     np.testing.assert_array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))
 
@@ -71,24 +80,29 @@ def test_train_and_validation_slices_are_disjoint(ordered_npz, tfds_dir):
     np.testing.assert_array_equal(train, np.arange(90))
     np.testing.assert_array_equal(val, np.arange(90, 100))
     # Same through TFDS (digits): no image row is in both slices.
-    rows = lambda split: {b.tobytes() for batch in pipelines.load(  # noqa: E731
-        "digits", split, batch_size=512, data_dir=tfds_dir) for b in batch["image"]}
+    rows = lambda split: {
+        b.tobytes()
+        for batch in pipelines.load(  # noqa: E731
+            "digits", split, batch_size=512, data_dir=tfds_dir
+        )
+        for b in batch["image"]
+    }
     train_rows, val_rows = rows("train[:90%]"), rows("train[90%:]")
     assert not train_rows & val_rows and len(train_rows) > 1000 and len(val_rows) > 100
 
 
 @pytest.mark.parametrize("count", [2, 3])
 def test_shards_partition_the_split(ordered_npz, count):
-    parts = [_values(pipelines.load(ordered_npz, "train[:90%]", batch_size=64, shard=(i, count)))
-             for i in range(count)]
+    parts = [_values(pipelines.load(ordered_npz, "train[:90%]", batch_size=64, shard=(i, count))) for i in range(count)]
     np.testing.assert_array_equal(np.concatenate(parts), np.arange(90))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
 def test_preprocessing_statistics_come_from_the_training_slice_only(ordered_npz):
     """Would fail if the validation rows (values 90..99) entered the statistics."""
-    val = list(pipelines.load(ordered_npz, "train[90%:]", batch_size=16,
-                              preprocess="per_channel", fit_split="train[:90%]"))
+    val = list(
+        pipelines.load(ordered_npz, "train[90%:]", batch_size=16, preprocess="per_channel", fit_split="train[:90%]")
+    )
     train_values = np.arange(90, dtype=np.float64)  # float64 reference of the fit
     expected = (np.arange(90, 100) - train_values.mean()) / train_values.std()
     # float32 pipeline vs float64 reference: relative 1e-6.
@@ -98,8 +112,11 @@ def test_preprocessing_statistics_come_from_the_training_slice_only(ordered_npz)
 
 
 def test_augmentation_keeps_labels_and_eval_is_never_augmented(ordered_npz):
-    batches = list(pipelines.load(ordered_npz, "train", batch_size=10, shuffle=True,
-                                  augment={"pad_crop": 1, "flip": True, "cutout": 0}))
+    batches = list(
+        pipelines.load(
+            ordered_npz, "train", batch_size=10, shuffle=True, augment={"pad_crop": 1, "flip": True, "cutout": 0}
+        )
+    )
     for batch in batches:
         assert batch["image"].shape == (10, 4, 4, 3)
         # With padding 1 the pixel [1, 1] always comes from inside the image,
@@ -136,14 +153,17 @@ def test_empty_split_is_an_error(ordered_npz, tfds_dir):
         pipelines.load("digits", "train[5:5]", batch_size=8, data_dir=tfds_dir)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": 2.5}, "batch_size"),
-    ({"batch_size": 8, "num_epochs": 0}, "num_epochs"),
-    ({"batch_size": 8, "shard": (2, 2)}, "shard"),
-    ({"batch_size": 8, "augment": {"zoom": 2}}, "augment"),
-    ({"batch_size": 200, "shuffle": True}, "exceeds"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"batch_size": 8, "num_epochs": 0}, "num_epochs"),
+        ({"batch_size": 8, "shard": (2, 2)}, "shard"),
+        ({"batch_size": 8, "augment": {"zoom": 2}}, "augment"),
+        ({"batch_size": 200, "shuffle": True}, "exceeds"),
+    ],
+)
 def test_bad_options(ordered_npz, kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipelines.load(ordered_npz, "train", **kwargs)
@@ -163,8 +183,13 @@ def test_same_seed_same_order_in_a_fresh_process(ordered_npz):
                                     augment=True))
         print(batch["image"][:, 1, 1, 0].astype(int).tolist(), float(batch["image"].sum()))
     """
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     here = next(pipelines.load(ordered_npz, "train", batch_size=10, shuffle=True, seed=7, augment=True))
     assert proc.stdout.strip() == f"{here['image'][:, 1, 1, 0].astype(int).tolist()} {float(here['image'].sum())}"

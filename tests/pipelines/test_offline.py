@@ -84,8 +84,13 @@ def test_load_arrays_slices_like_tfds(split, shard, tfds_dir):
 
 def test_npz_layouts(tmp_path):
     keras = tmp_path / "keras.npz"
-    np.savez(keras, x_train=np.zeros((5, 3, 3), np.uint8) + 255, y_train=np.arange(5),
-             x_test=np.zeros((2, 3, 3), np.uint8), y_test=np.arange(2))
+    np.savez(
+        keras,
+        x_train=np.zeros((5, 3, 3), np.uint8) + 255,
+        y_train=np.arange(5),
+        x_test=np.zeros((2, 3, 3), np.uint8),
+        y_test=np.arange(2),
+    )
     arrays = pipelines.load_arrays(f"npz:{keras}", "train")
     assert arrays["image"].shape == (5, 3, 3, 1) and arrays["image"].dtype == np.float32
     np.testing.assert_array_equal(arrays["image"], 1.0)  # uint8 255 -> 1.0
@@ -146,8 +151,13 @@ def test_offline_sources_need_no_tensorflow(ordered_npz, image_folder):
             except ValueError as e:
                 print('ERR', e)
     """
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=test_utils.REPO_ROOT, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=test_utils.REPO_ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "[(718, 8, 8, 1), (50, 4, 4, 3), (4, 6, 5, 3)]" in proc.stdout
     unknown = next(line for line in proc.stdout.splitlines() if "'mnistt'" in line)

@@ -33,8 +33,9 @@ def _reference(x_train, x, method, k=None):
     return rot / np.sqrt(s[:k] + 1e-5) if method == "whiten" else rot
 
 
-@pytest.mark.parametrize("method, k", [("mean_image", None), ("per_channel", None),
-                                       ("pca", 5), ("pca", None), ("whiten", 7)])
+@pytest.mark.parametrize(
+    "method, k", [("mean_image", None), ("per_channel", None), ("pca", 5), ("pca", None), ("whiten", 7)]
+)
 def test_matches_float64_reference_on_held_out_data(method, k):
     train, held_out = _images(seed=0), _images(n=30, seed=1)
     stats = pipelines.fit_preprocessing(train, method=method, num_components=k)
@@ -58,8 +59,7 @@ def test_pca_agrees_with_scikit_learn():
     ours = ours * np.sign(np.sum(ours * theirs, axis=0))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
     # sklearn's variances use N - 1; ours the notes' N.
-    np.testing.assert_allclose(stats.eigenvalues * len(train) / (len(train) - 1),
-                               ref.explained_variance_, rtol=1e-5)
+    np.testing.assert_allclose(stats.eigenvalues * len(train) / (len(train) - 1), ref.explained_variance_, rtol=1e-5)
 
 
 def test_whitened_training_data_has_identity_covariance():
@@ -86,8 +86,12 @@ def test_uint8_input_is_scaled_like_the_pipeline():
     a = pipelines.fit_preprocessing(pixels, method="per_channel")
     b = pipelines.fit_preprocessing(pixels / np.float32(255), method="per_channel")
     np.testing.assert_allclose(a.mean, b.mean, rtol=1e-6)
-    np.testing.assert_allclose(pipelines.apply_preprocessing(a, pixels),
-                               pipelines.apply_preprocessing(b, pixels / np.float32(255)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        pipelines.apply_preprocessing(a, pixels),
+        pipelines.apply_preprocessing(b, pixels / np.float32(255)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_apply_is_jittable_and_deterministic():
@@ -100,11 +104,14 @@ def test_apply_is_jittable_and_deterministic():
     np.testing.assert_allclose(out, pipelines.apply_preprocessing(stats, train[:8]), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"method": "zca"}, "method"),
-    ({"method": "pca", "num_components": 0}, "num_components"),
-    ({"method": "mean_image", "num_components": 3}, "num_components"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "zca"}, "method"),
+        ({"method": "pca", "num_components": 0}, "num_components"),
+        ({"method": "mean_image", "num_components": 3}, "num_components"),
+    ],
+)
 def test_bad_fit_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipelines.fit_preprocessing(_images(n=10), **kwargs)

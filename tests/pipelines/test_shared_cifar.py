@@ -37,8 +37,16 @@ def test_test_split_arrays_and_pixels():
 
 
 def test_training_pipeline_with_augmentation():
-    batches = list(pipelines.load("cifar10_shared", "train[:1%]", batch_size=128, shuffle=True,
-                                  seed=0, augment=pipelines.Augment(pad_crop=4, flip=True, cutout=8)))
+    batches = list(
+        pipelines.load(
+            "cifar10_shared",
+            "train[:1%]",
+            batch_size=128,
+            shuffle=True,
+            seed=0,
+            augment=pipelines.Augment(pad_crop=4, flip=True, cutout=8),
+        )
+    )
     assert len(batches) == 500 // 128
     for b in batches:
         assert b["image"].shape == (128, 32, 32, 3) and b["label"].dtype == np.int32

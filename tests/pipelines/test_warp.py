@@ -16,18 +16,30 @@ from jax231.pipelines import _augment, _randaugment
 
 
 def _scipy_warp(x, matrix, offset):
-    return np.stack([
-        scipy.ndimage.affine_transform(x[..., k].astype(np.float64), np.asarray(matrix, np.float64),
-                                       np.asarray(offset, np.float64), order=1, mode="grid-constant", cval=0.0)
-        for k in range(x.shape[-1])
-    ], axis=-1)
+    return np.stack(
+        [
+            scipy.ndimage.affine_transform(
+                x[..., k].astype(np.float64),
+                np.asarray(matrix, np.float64),
+                np.asarray(offset, np.float64),
+                order=1,
+                mode="grid-constant",
+                cval=0.0,
+            )
+            for k in range(x.shape[-1])
+        ],
+        axis=-1,
+    )
 
 
-@pytest.mark.parametrize("transform", [
-    {"rotation": 0.3, "scale": 1.1, "stretch": 0.9, "shear": 0.2, "translation": (0.5, -1.25)},
-    {"rotation": -1.0},
-    {"scale": 0.7, "shear": -0.4},
-])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        {"rotation": 0.3, "scale": 1.1, "stretch": 0.9, "shear": 0.2, "translation": (0.5, -1.25)},
+        {"rotation": -1.0},
+        {"scale": 0.7, "shear": -0.4},
+    ],
+)
 def test_affine_warp_matches_scipy_affine_transform_order_1(transform):
     x = np.random.default_rng(0).standard_normal((9, 11, 2)).astype(np.float32)
     matrix, offset = pipelines.affine_matrix((9, 11), **transform)
@@ -88,12 +100,15 @@ def test_augment_batch_with_a_warp_is_seeded_and_keeps_the_other_draws():
     np.testing.assert_array_equal(plain.flip, warped.flip)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"rotate": -1.0}, r"^rotate: expected a value in \[0, 180\]"),
-    ({"scale": 1.0}, r"^scale: expected a value in \[0, 1\)"),
-    ({"stretch": -0.1}, r"^stretch: expected"),
-    ({"shear": -0.1}, r"^shear: expected"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rotate": -1.0}, r"^rotate: expected a value in \[0, 180\]"),
+        ({"scale": 1.0}, r"^scale: expected a value in \[0, 1\)"),
+        ({"stretch": -0.1}, r"^stretch: expected"),
+        ({"shear": -0.1}, r"^shear: expected"),
+    ],
+)
 def test_bad_warp_options_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipelines.augment_batch(jax.random.key(0), jnp.zeros((2, 4, 4, 3)), **kwargs)
@@ -138,8 +153,10 @@ def test_rand_augment_ops_follow_their_formulas():
     delta = np.asarray(branches["brightness"](key, x) - x)
     np.testing.assert_allclose(np.abs(delta), 0.15, rtol=1e-5)  # m * 0.3, one sign for the image
     rotated = np.asarray(branches["rotate"](key, x))
-    candidates = [_scipy_warp(np.asarray(x), *map(np.asarray, pipelines.affine_matrix((6, 7), rotation=s * math.radians(15))))
-                  for s in (1, -1)]
+    candidates = [
+        _scipy_warp(np.asarray(x), *map(np.asarray, pipelines.affine_matrix((6, 7), rotation=s * math.radians(15))))
+        for s in (1, -1)
+    ]
     assert min(np.abs(rotated - c).max() for c in candidates) < 1e-5
 
 

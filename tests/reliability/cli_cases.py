@@ -116,10 +116,18 @@ def _multihost(root: str) -> list[CliCase]:
         ("num_steps_negative", [wd, "--num_steps=-1"], 2, "num_steps"),
         ("global_batch_zero", [wd, "--global_batch=0"], 2, "global_batch"),
         ("devices_zero", [wd, "--launch_local=2", "--devices_per_process=0"], 2, "devices_per_process"),
-        ("bad_coordinator", [wd, "--coordinator=nohostport", "--num_processes=2", "--process_id=0"], 2,
-         "coordinator_address"),
-        ("process_id_out_of_range", [wd, "--coordinator=localhost:1234", "--num_processes=2", "--process_id=5"],
-         2, "process_id"),
+        (
+            "bad_coordinator",
+            [wd, "--coordinator=nohostport", "--num_processes=2", "--process_id=0"],
+            2,
+            "coordinator_address",
+        ),
+        (
+            "process_id_out_of_range",
+            [wd, "--coordinator=localhost:1234", "--num_processes=2", "--process_id=5"],
+            2,
+            "process_id",
+        ),
         ("partial_distributed", [wd, "--coordinator=localhost:1234"], 2, "num_processes"),
     ]
     return [CliCase(f"multihost-{k}", k, module, tuple(a), c, e) for k, a, c, e in rows]
@@ -166,16 +174,24 @@ def _train(root: str) -> list[CliCase]:
         ("bad_preprocess", ["--config.preprocess=zca"], 2, "preprocess"),
         ("bad_norm", ["--norm=group"], 2, "norm"),
     ]
-    return [CliCase(f"train-{k}", k, module, (wd, tiny, *a) if not any(x.startswith("--config=") for x in a)
-                    else (wd, *a), c, e) for k, a, c, e in rows]
+    return [
+        CliCase(
+            f"train-{k}", k, module, (wd, tiny, *a) if not any(x.startswith("--config=") for x in a) else (wd, *a), c, e
+        )
+        for k, a, c, e in rows
+    ]
 
 
 def _resume(root: str) -> list[CliCase]:
     """The train main resumed in one workdir: a changed configuration is refused naming the field,
     unless ``--config.allow_config_change`` (in order: the first run trains 10 steps)."""
     module = "experiments.train.main"
-    base = (f"--workdir={os.path.join(root, 'resume')}", "--config=experiments/train/config.py:tiny",
-            "--config.dataset=digits", "--config.eval_every=5")
+    base = (
+        f"--workdir={os.path.join(root, 'resume')}",
+        "--config=experiments/train/config.py:tiny",
+        "--config.dataset=digits",
+        "--config.eval_every=5",
+    )
     rows = [
         ("resume_first_run", ["--num_steps=10"], 0, ""),
         ("resume_changed_lr", ["--num_steps=20", "--lr=0.5"], 2, "learning_rate"),
@@ -190,6 +206,7 @@ def _resume(root: str) -> list[CliCase]:
 
 def _others(root: str) -> list[CliCase]:
     """Fields specific to one experiment (top_k, ranges, splits, names)."""
+
     def wd(name):
         return f"--workdir={os.path.join(root, name)}"
 
@@ -198,10 +215,10 @@ def _others(root: str) -> list[CliCase]:
         ("hparam_search", "range_reversed", ["--config.ranges.learning_rate=(1.0,0.001)"], "learning_rate"),
         ("hparam_search", "range_inf", ["--config.ranges.l2=(1e-6,inf)"], "l2"),
         ("linear", "top_k_zero", ["--config.top_k=0"], "top_k"),
-        ("linear", "unknown_loss", ["--config.losses=(\'hinge\',)"], "hinge"),
+        ("linear", "unknown_loss", ["--config.losses=('hinge',)"], "hinge"),
         ("knn", "bad_train_split", ["--config.train_split=trian"], "trian"),
         ("knn", "bad_split_slice", ["--config.test_split=test[:abc]"], "test[:abc]"),
-        ("knn", "unknown_metric", ["--config.metrics=(\'l3\',)"], "l3"),
+        ("knn", "unknown_metric", ["--config.metrics=('l3',)"], "l3"),
         ("knn", "k_zero", ["--config.ks=(0,1)"], "ks"),
         ("lr_find", "min_above_max", ["--config.min_lr=1.0", "--config.max_lr=0.1"], "min_lr"),
         ("lr_find", "smoothing_one", ["--config.smoothing=1.0"], "smoothing"),
@@ -215,9 +232,9 @@ def _others(root: str) -> list[CliCase]:
         ("rl", "discount_above_one", ["--config.dqn.discount=1.5"], "discount"),
         ("generative", "unknown_model", ["--config.models=vaee"], "vaee"),
         ("generative", "temperature_zero", ["--config.temperature=0.0"], "temperature"),
-        ("visualize", "unknown_dataset", ["--config.datasets=(\'nope\',)"], "nope"),
+        ("visualize", "unknown_dataset", ["--config.datasets=('nope',)"], "nope"),
         ("detection", "iou_above_one", ["--config.iou_threshold=1.5"], "iou_threshold"),
-        ("captioning", "unknown_decoder", ["--config.decoders=(\'plainn\',)"], "plainn"),
+        ("captioning", "unknown_decoder", ["--config.decoders=('plainn',)"], "plainn"),
         ("segmentation", "batch_zero", ["--config.batch_size=0"], "batch_size"),
         ("localization", "unknown_box_loss", ["--config.box_loss=l3"], "box_loss"),
         ("transfer", "unknown_dataset", ["--config.dataset_b=nope"], "nope"),

@@ -89,8 +89,11 @@ def run_case(case: dict, baseline: set[str]) -> dict:
     signal.alarm(case.get("alarm", ALARM_S))
     start = time.monotonic()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _injected(case.get("inject"),
-                                                                                         case["argv"]):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _injected(case.get("inject"), case["argv"]),
+        ):
             try:
                 module = importlib.import_module(module_name)
                 _common.run(module.main)

@@ -63,8 +63,14 @@ def inject(where: str) -> None:
 
 if __name__ == "__main__":
     inject(sys.argv[1])
-    sys.argv = ["main.py", "--config=experiments/train/config.py:tiny", "--config.dataset=digits",
-                "--config.num_steps=10", "--config.eval_every=5", f"--workdir={sys.argv[2]}"]
+    sys.argv = [
+        "main.py",
+        "--config=experiments/train/config.py:tiny",
+        "--config.dataset=digits",
+        "--config.num_steps=10",
+        "--config.eval_every=5",
+        f"--workdir={sys.argv[2]}",
+    ]
     from experiments.train import main  # noqa: E402  flags read sys.argv at definition
 
     assert pathlib.Path(main.__file__).exists()

@@ -46,9 +46,20 @@ def data() -> dict:
 
 
 def fit(workdir: str, eval_fn=None) -> training.FitResult:
-    return training.fit(MODEL, OPT, train=data(), num_steps=NUM_STEPS, batch_size=32, eval_every=5,
-                        checkpoint_every=10, seed=3, workdir=workdir, batch_fn=augment, eval_fn=eval_fn,
-                        check_initial_loss=False)
+    return training.fit(
+        MODEL,
+        OPT,
+        train=data(),
+        num_steps=NUM_STEPS,
+        batch_size=32,
+        eval_every=5,
+        checkpoint_every=10,
+        seed=3,
+        workdir=workdir,
+        batch_fn=augment,
+        eval_fn=eval_fn,
+        check_initial_loss=False,
+    )
 
 
 def _die() -> None:

@@ -55,8 +55,11 @@ def runs(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- damage
 def _arrays(step_dir: pathlib.Path) -> list[pathlib.Path]:
-    return sorted((p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"),
-                  key=lambda p: p.stat().st_size, reverse=True)
+    return sorted(
+        (p for p in (step_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"),
+        key=lambda p: p.stat().st_size,
+        reverse=True,
+    )
 
 
 def _truncate(path):
@@ -66,7 +69,7 @@ def _truncate(path):
 
 def _zero(path):
     data = bytearray(path.read_bytes())
-    data[len(data) // 4: len(data) // 2] = bytes(len(data) // 2 - len(data) // 4)
+    data[len(data) // 4 : len(data) // 2] = bytes(len(data) // 2 - len(data) // 4)
     path.write_bytes(bytes(data))
 
 
@@ -160,10 +163,15 @@ def test_an_explicit_override_resumes_and_names_the_change(runs, tmp_path):
     shutil.copytree(root / "half", tmp_path / "run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = training.fit(MLP, ADAM, train=DIGITS, num_steps=20, hyperparams={"learning_rate": 0.02},
-                              checkpointing=training.Checkpointing(str(tmp_path / "run"), max_to_keep=None,
-                                                                   allow_config_change=True),
-                              **{k: v for k, v in KW.items() if k != "max_to_keep"})
+        result = training.fit(
+            MLP,
+            ADAM,
+            train=DIGITS,
+            num_steps=20,
+            hyperparams={"learning_rate": 0.02},
+            checkpointing=training.Checkpointing(str(tmp_path / "run"), max_to_keep=None, allow_config_change=True),
+            **{k: v for k, v in KW.items() if k != "max_to_keep"},
+        )
     assert result.status == "completed" and int(result.state.step) == 20
     assert any("changed configuration" in str(w.message) and "learning_rate" in str(w.message) for w in caught)
 

@@ -32,9 +32,19 @@ def outcomes(tmp_path_factory):
     cli_cases.make_data_files(_ROOT)
     scratch = tmp_path_factory.mktemp("cli")
     (scratch / "cases.json").write_text(json.dumps([c.as_json() for c in CASES]))
-    proc = subprocess.run([sys.executable, "-m", "tests.reliability.cli_worker", str(scratch / "cases.json"),
-                           str(scratch / "results.jsonl")], cwd=test_utils.REPO_ROOT, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.reliability.cli_worker",
+            str(scratch / "cases.json"),
+            str(scratch / "results.jsonl"),
+        ],
+        cwd=test_utils.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     lines = (scratch / "results.jsonl").read_text().splitlines() if (scratch / "results.jsonl").exists() else []
     assert proc.returncode == 0, proc.stderr[-3000:]
     yield {r["id"]: r for r in map(json.loads, lines)}
@@ -58,8 +68,11 @@ def test_one_line_and_exit_status(outcomes, case):
 
 def test_the_table_covers_every_main_and_kind():
     mains = {name.name for name in cli_cases.MAINS}
-    on_disk = {p for p in os.listdir(os.path.join(test_utils.REPO_ROOT, "experiments"))
-               if os.path.isfile(os.path.join(test_utils.REPO_ROOT, "experiments", p, "main.py"))}
+    on_disk = {
+        p
+        for p in os.listdir(os.path.join(test_utils.REPO_ROOT, "experiments"))
+        if os.path.isfile(os.path.join(test_utils.REPO_ROOT, "experiments", p, "main.py"))
+    }
     assert mains == on_disk
     covered = {c.module.split(".")[1] for c in CASES if c.kind == "disk_full"}
     assert covered == mains
@@ -67,13 +80,18 @@ def test_the_table_covers_every_main_and_kind():
 
 
 # ------------------------------------------------------------------ end to end, one real process each
-@pytest.mark.parametrize("argv, code, expect", [
-    (["-m", "experiments.train.main", "--config.learning_ratee=0.1"], 2, "learning_ratee"),
-    (["-m", "experiments.knn.main", "--workdir={tmp}", "--config.num_folds=-2"], 2, "num_folds"),
-], ids=["train-misspelt_field", "knn-negative_folds"])
+@pytest.mark.parametrize(
+    "argv, code, expect",
+    [
+        (["-m", "experiments.train.main", "--config.learning_ratee=0.1"], 2, "learning_ratee"),
+        (["-m", "experiments.knn.main", "--workdir={tmp}", "--config.num_folds=-2"], 2, "num_folds"),
+    ],
+    ids=["train-misspelt_field", "knn-negative_folds"],
+)
 def test_exit_status_end_to_end(tmp_path, argv, code, expect):
     argv = [a.format(tmp=tmp_path) for a in argv]
-    proc = subprocess.run([sys.executable, *argv], cwd=test_utils.REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *argv], cwd=test_utils.REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == code and len(lines) == 1 and expect in lines[0], proc.stderr[-2000:]

@@ -41,7 +41,12 @@ def _fit(train, **kw):
 
 
 FIT_CASES = [
-    ("nan_pixel", {"image": _with(X, (5, 1, 2, 0), np.nan), "label": Y}, {}, r"train images: .*finite.*nan in example 5"),
+    (
+        "nan_pixel",
+        {"image": _with(X, (5, 1, 2, 0), np.nan), "label": Y},
+        {},
+        r"train images: .*finite.*nan in example 5",
+    ),
     ("inf_pixel", {"image": _with(X, (9, 0, 0, 0), np.inf), "label": Y}, {}, r"train images: .*inf in example 9"),
     ("minus_inf_pixel", {"image": _with(X, (0, 3, 3, 0), -np.inf), "label": Y}, {}, r"-inf in example 0"),
     ("label_equal_C", {"image": X, "label": _with(Y, 7, C)}, {}, r"train labels: .*\[0, 10\), got 10 at index 7"),
@@ -58,14 +63,30 @@ FIT_CASES = [
     ("fewer_labels", {"image": X, "label": Y[:-1]}, {}, r"as many labels as images"),
     ("empty", {"image": X[:0], "label": Y[:0]}, {}, r"at least one example"),
     ("missing_label_key", {"image": X}, {}, r"'image' and 'label'"),
-    ("val_nan_pixel", {"image": X, "label": Y}, {"val": {"image": _with(X, (1, 0, 0, 0), np.nan), "label": Y}},
-     r"val images: .*nan in example 1"),
-    ("val_label_equal_C", {"image": X, "label": Y}, {"val": {"image": X, "label": _with(Y, 0, C)}},
-     r"val labels: .*got 10 at index 0"),
-    ("iterator_first_batch_nan", iter([{"image": _with(X[:32], (3, 0, 0, 0), np.nan), "label": Y[:32]}]), {},
-     r"train images: .*nan in example 3"),
-    ("iterator_first_batch_label_C", iter([{"image": X[:32], "label": _with(Y[:32], 1, C)}]), {},
-     r"train labels: .*got 10 at index 1"),
+    (
+        "val_nan_pixel",
+        {"image": X, "label": Y},
+        {"val": {"image": _with(X, (1, 0, 0, 0), np.nan), "label": Y}},
+        r"val images: .*nan in example 1",
+    ),
+    (
+        "val_label_equal_C",
+        {"image": X, "label": Y},
+        {"val": {"image": X, "label": _with(Y, 0, C)}},
+        r"val labels: .*got 10 at index 0",
+    ),
+    (
+        "iterator_first_batch_nan",
+        iter([{"image": _with(X[:32], (3, 0, 0, 0), np.nan), "label": Y[:32]}]),
+        {},
+        r"train images: .*nan in example 3",
+    ),
+    (
+        "iterator_first_batch_label_C",
+        iter([{"image": X[:32], "label": _with(Y[:32], 1, C)}]),
+        {},
+        r"train labels: .*got 10 at index 1",
+    ),
 ]
 
 
@@ -94,18 +115,28 @@ _x = np.random.default_rng(0).random((12, 6, 6, 1)).astype(np.float32)
 _y = np.arange(12) % 3
 
 NPZ_CASES = [
-    ("nan_pixel", {"x_train": _with(_x, (4, 1, 1, 0), np.nan), "y_train": _y}, r"split 'train' images: .*nan in example 4"),
+    (
+        "nan_pixel",
+        {"x_train": _with(_x, (4, 1, 1, 0), np.nan), "y_train": _y},
+        r"split 'train' images: .*nan in example 4",
+    ),
     ("inf_pixel", {"x_train": _with(_x, (2, 0, 0, 0), np.inf), "y_train": _y}, r"inf in example 2"),
     ("label_minus_one", {"x_train": _x, "y_train": _with(_y, 6, -1)}, r"split 'train' labels: .*-1 at index 6"),
     ("float_labels", {"x_train": _x, "y_train": _y + 0.25}, r"integer class indices, got 0\.25 at index 0"),
     ("one_hot", {"x_train": _x, "y_train": np.eye(3)[_y]}, r"one-hot"),
     ("string_images", {"x_train": np.full((12, 4), "a"), "y_train": _y}, r"images: expected a numeric array"),
-    ("pickled_object_array", {"x_train": np.array([_x[0], "code"], dtype=object), "y_train": _y[:2]},
-     r"pickled object array 'x_train' \(refused"),
+    (
+        "pickled_object_array",
+        {"x_train": np.array([_x[0], "code"], dtype=object), "y_train": _y[:2]},
+        r"pickled object array 'x_train' \(refused",
+    ),
     ("no_known_keys", {"a": _x}, r"expected x_train/y_train"),
     ("rows_differ", {"x_train": _x, "y_train": _y[:5]}, r"12 rows but y_train has 5"),
-    ("test_split_bad_too", {"x_train": _x, "y_train": _y, "x_test": _x, "y_test": _with(_y, 0, -3)},
-     r"split 'test' labels: .*-3 at index 0"),
+    (
+        "test_split_bad_too",
+        {"x_train": _x, "y_train": _y, "x_test": _x, "y_test": _with(_y, 0, -3)},
+        r"split 'test' labels: .*-3 at index 0",
+    ),
 ]
 
 
@@ -133,8 +164,12 @@ FILE_CASES = [
     ("missing_npz", lambda p: "npz:" + str(p / "missing.npz"), FileNotFoundError, r"existing \.npz"),
     ("truncated_zip", lambda p: _damaged(p, b"PK\x03\x04\x14\x00"), ValueError, r"readable \.npz"),
     ("not_a_zip", lambda p: _damaged(p, b"hello, I am text"), ValueError, r"\.npz"),
-    ("a_pickle_file", lambda p: (_write_pickle(p / "p.npz"), "npz:" + str(p / "p.npz"))[1], ValueError,
-     r"a pickle \(refused"),
+    (
+        "a_pickle_file",
+        lambda p: (_write_pickle(p / "p.npz"), "npz:" + str(p / "p.npz"))[1],
+        ValueError,
+        r"a pickle \(refused",
+    ),
     ("missing_folder", lambda p: "imagefolder:" + str(p / "nowhere"), FileNotFoundError, r"image folder"),
     ("corrupt_image", lambda p: _folder(p, corrupt=True), ValueError, r"corrupt image file"),
     ("mixed_image_shapes", lambda p: _folder(p, mixed=True), ValueError, r"differ in shape"),
@@ -204,8 +239,16 @@ def poisoned_sgd(at: int, learning_rate: float = 0.05) -> optimizers.GradientTra
 @pytest.mark.parametrize("at", [0, 3, 9, 10, 19], ids=["first", "mid", "before_ckpt", "on_ckpt", "last"])
 def test_explosion_anywhere_is_diverged_and_never_checkpointed(tmp_path, at):
     opt = poisoned_sgd(at)
-    kw = {"train": DIGITS, "num_steps": 20, "batch_size": 32, "eval_every": 5, "checkpoint_every": 10,
-          "workdir": str(tmp_path), "check_initial_loss": False, "max_to_keep": None}
+    kw = {
+        "train": DIGITS,
+        "num_steps": 20,
+        "batch_size": 32,
+        "eval_every": 5,
+        "checkpoint_every": 10,
+        "workdir": str(tmp_path),
+        "check_initial_loss": False,
+        "max_to_keep": None,
+    }
     result = training.fit(MLP, opt, **kw)
     assert result.status == "diverged", result.message
     # The last good state: fit judges update s on the parameters w_s that update s - 1 made, so it

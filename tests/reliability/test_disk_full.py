@@ -19,15 +19,21 @@ from tests import test_utils
 
 
 def _run(where: str, workdir) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tests.reliability.disk_full_worker", where, str(workdir)],
-                          cwd=test_utils.REPO_ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.reliability.disk_full_worker", where, str(workdir)],
+        cwd=test_utils.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _assert_one_line_exit_1(proc):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "No space left on device" in lines[0], \
-        proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "No space left on device" in lines[0], proc.stderr[
+        -3000:
+    ]
 
 
 @pytest.mark.parametrize("where", ["checkpoint", "metrics", "results", "probe"])
@@ -39,11 +45,14 @@ def test_enospc_injected_at_each_write_is_one_line_exit_1(tmp_path, where):
 def small_tmpfs(tmp_path):
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount refused'}); "
-                    "ENOSPC injection covers the exit-1 path instead")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount refused'}); "
+            "ENOSPC injection covers the exit-1 path instead"
+        )
     try:
         yield mount
     finally:

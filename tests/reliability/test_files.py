@@ -17,12 +17,19 @@ from tests import test_utils
 @pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
 def test_every_file_of_a_run_follows_the_umask(tmp_path, umask):
     workdir = tmp_path / "run"
-    code = ("import os, sys; os.umask(int(sys.argv[1], 8)); "
-            "sys.argv = ['main.py', '--config=experiments/train/config.py:tiny', '--config.dataset=digits', "
-            "'--config.num_steps=10', '--config.eval_every=5', '--workdir=' + sys.argv[2]]; "
-            "from experiments.train import main; from experiments import _common; _common.run(main.main)")
-    proc = subprocess.run([sys.executable, "-c", code, oct(umask)[2:], str(workdir)], cwd=test_utils.REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    code = (
+        "import os, sys; os.umask(int(sys.argv[1], 8)); "
+        "sys.argv = ['main.py', '--config=experiments/train/config.py:tiny', '--config.dataset=digits', "
+        "'--config.num_steps=10', '--config.eval_every=5', '--workdir=' + sys.argv[2]]; "
+        "from experiments.train import main; from experiments import _common; _common.run(main.main)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, oct(umask)[2:], str(workdir)],
+        cwd=test_utils.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     paths = [workdir, *workdir.rglob("*")]
     assert len(paths) > 20  # checkpoints, metrics, results, plots, the lock
@@ -32,18 +39,22 @@ def test_every_file_of_a_run_follows_the_umask(tmp_path, umask):
         assert not mode & umask, f"{path} has {oct(mode)}, beyond umask {oct(umask)}"
 
 
-@pytest.mark.parametrize("address, given, bound", [
-    ("localhost:12345", None, "localhost:12345"),
-    ("10.0.0.7:8476", None, "10.0.0.7:8476"),
-    ("host0:9000", "0.0.0.0:9000", "0.0.0.0:9000"),  # only when asked for explicitly
-])
+@pytest.mark.parametrize(
+    "address, given, bound",
+    [
+        ("localhost:12345", None, "localhost:12345"),
+        ("10.0.0.7:8476", None, "10.0.0.7:8476"),
+        ("host0:9000", "0.0.0.0:9000", "0.0.0.0:9000"),  # only when asked for explicitly
+    ],
+)
 def test_the_coordinator_binds_only_the_address_given(monkeypatch, address, given, bound):
     seen = {}
     monkeypatch.setattr(_distributed.jax.distributed, "initialize", lambda **kw: seen.update(kw))
     monkeypatch.setattr(_distributed.jax, "process_count", lambda: 2)
     monkeypatch.setattr(_distributed.jax, "process_index", lambda: 0)
-    _distributed.initialize_distributed(coordinator_address=address, num_processes=2, process_id=0,
-                                        coordinator_bind_address=given, env={})
+    _distributed.initialize_distributed(
+        coordinator_address=address, num_processes=2, process_id=0, coordinator_bind_address=given, env={}
+    )
     assert seen["coordinator_bind_address"] == bound  # JAX's default would be [::]:<port>, every interface
 
 
@@ -69,8 +80,14 @@ def test_a_local_coordinator_listens_on_loopback_only():
     if not os.path.exists("/proc/net/tcp"):
         pytest.skip("no /proc/net/tcp on this system to read the listening sockets from")
     port = _distributed.free_port()
-    proc = subprocess.run([sys.executable, "-c", _LISTEN, str(port)], cwd=test_utils.REPO_ROOT,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    proc = subprocess.run(
+        [sys.executable, "-c", _LISTEN, str(port)],
+        cwd=test_utils.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     listening = set(proc.stdout.split())
     assert listening and listening <= _LOOPBACK, f"coordinator listens on {listening}"

@@ -18,26 +18,52 @@ import pytest
 
 from tests import test_utils
 
-MOMENTS = ("before_first_checkpoint", "between_checkpoints", "inside_write_items", "inside_write_finalize",
-           "after_last_checkpoint")
+MOMENTS = (
+    "before_first_checkpoint",
+    "between_checkpoints",
+    "inside_write_items",
+    "inside_write_finalize",
+    "after_last_checkpoint",
+)
 
 
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
-    procs = {m: subprocess.Popen([sys.executable, "-m", "tests.reliability.kill_worker", "run", str(root / m), m],
-                                 cwd=test_utils.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for m in MOMENTS}
+    procs = {
+        m: subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.kill_worker", "run", str(root / m), m],
+            cwd=test_utils.REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in MOMENTS
+    }
     codes = {}
     for moment, proc in procs.items():
         _, err = proc.communicate(timeout=600)
         codes[moment] = (proc.returncode, err[-2000:])
-    on_disk = {m: sorted(p.name for p in (root / m / "checkpoints").iterdir()) if (root / m / "checkpoints").exists()
-               else [] for m in MOMENTS}
+    on_disk = {
+        m: sorted(p.name for p in (root / m / "checkpoints").iterdir()) if (root / m / "checkpoints").exists() else []
+        for m in MOMENTS
+    }
     out = root / "params.npz"
-    proc = subprocess.run([sys.executable, "-m", "tests.reliability.kill_worker", "resume", str(out),
-                           str(root / "uninterrupted"), *[str(root / m) for m in MOMENTS]], cwd=test_utils.REPO_ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.reliability.kill_worker",
+            "resume",
+            str(out),
+            str(root / "uninterrupted"),
+            *[str(root / m) for m in MOMENTS],
+        ],
+        cwd=test_utils.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(out) as f:
         arrays = dict(f)

@@ -41,10 +41,12 @@ CASES = [
     ("adam_beta1_one", lambda: optimizers.adam(learning_rate=1e-3, beta1=1.0), "beta1"),
     ("unknown_optimizer", lambda: optimizers.get("adamm", learning_rate=0.1), "adamm"),
     ("optimizer_unknown_kwarg", lambda: optimizers.get("adam", learning_rate=0.1, no_such=1), "no_such"),
-    ("set_hyperparams_negative", lambda: optimizers.set_hyperparams(_adam_state(), learning_rate=-1.0),
-     "learning_rate"),
-    ("set_hyperparams_nan", lambda: optimizers.set_hyperparams(_adam_state(), learning_rate=math.nan),
-     "learning_rate"),
+    (
+        "set_hyperparams_negative",
+        lambda: optimizers.set_hyperparams(_adam_state(), learning_rate=-1.0),
+        "learning_rate",
+    ),
+    ("set_hyperparams_nan", lambda: optimizers.set_hyperparams(_adam_state(), learning_rate=math.nan), "learning_rate"),
     # losses
     ("l2_penalty_negative", lambda: losses.l2_penalty(PARAMS, strength=-1.0), "strength"),
     ("l2_penalty_nan", lambda: losses.l2_penalty(PARAMS, strength=math.nan), "strength"),
@@ -76,8 +78,11 @@ CASES = [
     # pipelines
     ("device_epochs_batch_zero", lambda: next(pipelines.device_epochs(TRAIN, batch_size=0, seed=0)), "batch_size"),
     ("device_epochs_seed_negative", lambda: next(pipelines.device_epochs(TRAIN, batch_size=4, seed=-1)), "seed"),
-    ("augment_integer_images", lambda: pipelines.augment_batch(jax.random.key(0), np.zeros((2, 8, 8, 1), np.int32)),
-     "images"),
+    (
+        "augment_integer_images",
+        lambda: pipelines.augment_batch(jax.random.key(0), np.zeros((2, 8, 8, 1), np.int32)),
+        "images",
+    ),
     ("load_arrays_bad_shard", lambda: pipelines.load_arrays("digits", "train", shard=(3, 2)), "shard"),
     ("load_arrays_unknown", lambda: pipelines.load_arrays("no_such_dataset_zz", "train"), "no_such_dataset_zz"),
 ]

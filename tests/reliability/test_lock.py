@@ -19,8 +19,10 @@ from experiments import _common
 from jax231 import training
 from tests import test_utils
 
-_HOLD = ("import sys, time; from jax231 import training; "
-         "lock = training.WorkdirLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(120)")
+_HOLD = (
+    "import sys, time; from jax231 import training; "
+    "lock = training.WorkdirLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(120)"
+)
 
 
 def _holder(workdir):
@@ -84,15 +86,26 @@ def test_the_lock_is_released_when_main_returns_and_reentrant_for_fit(tmp_path):
 
     _common.report_errors(main, ["main"])
     assert not _common._lock._HELD
-    probe = subprocess.run([sys.executable, "-c", _HOLD.replace("time.sleep(120)", "pass"), str(tmp_path)],
-                           capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", _HOLD.replace("time.sleep(120)", "pass"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == "locked"
 
 
 def test_a_second_train_main_into_a_training_workdir_exits_2_naming_the_first(tmp_path):
-    argv = [sys.executable, "-m", "experiments.train.main", "--config=experiments/train/config.py:tiny",
-            "--config.dataset=digits", "--config.num_steps=1000000", "--config.eval_every=1000",
-            f"--workdir={tmp_path}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "experiments.train.main",
+        "--config=experiments/train/config.py:tiny",
+        "--config.dataset=digits",
+        "--config.num_steps=1000000",
+        "--config.eval_every=1000",
+        f"--workdir={tmp_path}",
+    ]
     first = subprocess.Popen(argv, cwd=test_utils.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300

@@ -22,8 +22,15 @@ def env():
 
 
 def _tiny_dqn(env, opt=None):
-    config = rl.DqnConfig(hidden_sizes=(8,), num_envs=2, buffer_size=128, batch_size=16, learning_starts=32,
-                          target_update_every=8, epsilon_steps=64)
+    config = rl.DqnConfig(
+        hidden_sizes=(8,),
+        num_envs=2,
+        buffer_size=128,
+        batch_size=16,
+        learning_starts=32,
+        target_update_every=8,
+        epsilon_steps=64,
+    )
     return rl.dqn(env, opt or optimizers.adam(1e-3), config)
 
 
@@ -73,8 +80,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(request, runs):
 def test_learning_rates_are_swept_through_the_optimizer_state(env):
     agent = _tiny_dqn(env, optimizers.momentum(1e-2, momentum=0.9))
     lrs = np.array([0.0, 1e-2, 3e-2], np.float32)
-    result = rl.train_many(agent, [0, 1], {"learning_rate": lrs}, total_steps=STEPS, num_evals=EVALS,
-                           eval_episodes=1)
+    result = rl.train_many(agent, [0, 1], {"learning_rate": lrs}, total_steps=STEPS, num_evals=EVALS, eval_episodes=1)
     assert result.eval_return.shape == (3, 2, EVALS)
     held = optimizers.get_hyperparams(result.carry.opt_state)["learning_rate"]
     np.testing.assert_allclose(held, np.broadcast_to(lrs[:, None], (3, 2)))
@@ -121,19 +127,32 @@ def test_other_agents_run_and_report_finite_metrics(env, name):
         assert np.all(np.isfinite(np.asarray(value)))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: rl.make_env("CartPole-v2"), "env_name: expected one of CartPole-v1, Acrobot-v1"),
-    (lambda: rl.dqn(rl.make_env(ENV), optimizers.adam(1e-3), rl.DqnConfig(discount=1.0)),
-     "discount: expected a discount in [0, 1), got 1.0"),
-    (lambda: rl.dqn(rl.make_env(ENV), optimizers.adam(1e-3), rl.DqnConfig(epsilon_end=1.5)),
-     "epsilon_end: expected a probability in [0, 1], got 1.5"),
-    (lambda: rl.a2c(rl.make_env(ENV), optimizers.adam(1e-3), rl.ActorCriticConfig(discount=-0.5)),
-     "discount: expected a discount in [0, 1), got -0.5"),
-    (lambda: rl.make_train(_tiny_dqn(rl.make_env(ENV)), total_steps=3, num_evals=2),
-     "total_steps: expected at least num_evals x steps_per_iteration = 4, got 3"),
-    (lambda: rl.train_many(_tiny_dqn(rl.make_env(ENV)), [0], {"learning_rate": 1e-3}, total_steps=64),
-     "hyperparams: expected 1-D arrays of one common length"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: rl.make_env("CartPole-v2"), "env_name: expected one of CartPole-v1, Acrobot-v1"),
+        (
+            lambda: rl.dqn(rl.make_env(ENV), optimizers.adam(1e-3), rl.DqnConfig(discount=1.0)),
+            "discount: expected a discount in [0, 1), got 1.0",
+        ),
+        (
+            lambda: rl.dqn(rl.make_env(ENV), optimizers.adam(1e-3), rl.DqnConfig(epsilon_end=1.5)),
+            "epsilon_end: expected a probability in [0, 1], got 1.5",
+        ),
+        (
+            lambda: rl.a2c(rl.make_env(ENV), optimizers.adam(1e-3), rl.ActorCriticConfig(discount=-0.5)),
+            "discount: expected a discount in [0, 1), got -0.5",
+        ),
+        (
+            lambda: rl.make_train(_tiny_dqn(rl.make_env(ENV)), total_steps=3, num_evals=2),
+            "total_steps: expected at least num_evals x steps_per_iteration = 4, got 3",
+        ),
+        (
+            lambda: rl.train_many(_tiny_dqn(rl.make_env(ENV)), [0], {"learning_rate": 1e-3}, total_steps=64),
+            "hyperparams: expected 1-D arrays of one common length",
+        ),
+    ],
+)
 def test_bad_input_one_line(call, message):
     with pytest.raises(ValueError) as info:
         call()

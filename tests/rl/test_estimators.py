@@ -56,8 +56,12 @@ def test_discounted_returns_and_gae_match_numpy_loops():
     values = rng.normal(size=(9, 3)).astype(np.float32)
     dones = rng.random((9, 3)) < 0.25
     last = rng.normal(size=3).astype(np.float32)
-    np.testing.assert_allclose(rl.discounted_returns(rewards, dones, discount=0.9, bootstrap=last),
-                               _numpy_returns(rewards, dones, 0.9, last), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        rl.discounted_returns(rewards, dones, discount=0.9, bootstrap=last),
+        _numpy_returns(rewards, dones, 0.9, last),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     adv, ret = rl.gae_advantages(rewards, values, dones, last, discount=0.9, gae_lambda=0.8)
     next_v = np.concatenate([values[1:], last[None]])
     delta = rewards + 0.9 * (1 - dones) * next_v - values
@@ -90,5 +94,4 @@ def test_bad_discount_and_lambda():
     with pytest.raises(ValueError, match=r"^discount: expected a discount in \[0, 1\), got 1.5$"):
         rl.discounted_returns(np.zeros((2, 1)), np.zeros((2, 1)), discount=1.5)
     with pytest.raises(ValueError, match=r"^gae_lambda: expected a probability in \[0, 1\], got 2$"):
-        rl.gae_advantages(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(1), discount=0.9,
-                          gae_lambda=2)
+        rl.gae_advantages(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(1), discount=0.9, gae_lambda=2)

@@ -12,9 +12,13 @@ from jax231 import rl
 
 def _transitions(start, n):
     idx = np.arange(start, start + n)
-    return rl.Transition(obs=np.stack([idx, -idx], 1).astype(np.float32), action=idx.astype(np.int32),
-                         reward=idx.astype(np.float32) / 2, next_obs=np.stack([idx + 1, idx], 1).astype(np.float32),
-                         done=(idx % 3 == 0))
+    return rl.Transition(
+        obs=np.stack([idx, -idx], 1).astype(np.float32),
+        action=idx.astype(np.int32),
+        reward=idx.astype(np.float32) / 2,
+        next_obs=np.stack([idx + 1, idx], 1).astype(np.float32),
+        done=(idx % 3 == 0),
+    )
 
 
 def _example():
@@ -58,6 +62,11 @@ def test_buffer_vmaps_over_agents():
 def test_buffer_smaller_than_a_batch_is_rejected():
     with pytest.raises(ValueError, match=r"^capacity: expected a buffer at least as large as batch_size=64, got 32$"):
         rl.replay_init(_example(), 32, batch_size=64)
-    with pytest.raises(ValueError, match=r"^buffer_size: expected a buffer at least as large as batch_size=64, got 10$"):
-        rl.dqn(rl.make_env("CartPole-v1"), __import__("jax231.optimizers", fromlist=["adam"]).adam(1e-3),
-               rl.DqnConfig(buffer_size=10, batch_size=64))
+    with pytest.raises(
+        ValueError, match=r"^buffer_size: expected a buffer at least as large as batch_size=64, got 10$"
+    ):
+        rl.dqn(
+            rl.make_env("CartPole-v1"),
+            __import__("jax231.optimizers", fromlist=["adam"]).adam(1e-3),
+            rl.DqnConfig(buffer_size=10, batch_size=64),
+        )

@@ -109,15 +109,20 @@ def test_epsilon_greedy_frequencies():
     np.testing.assert_allclose(freq, expected, atol=4 * np.sqrt(0.8 * 0.2 / actions.size))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: rl.grid_world(discount=1.0), "discount: expected a discount in [0, 1), got 1.0"),
-    (lambda: rl.grid_world(discount=-0.1), "discount: expected a discount in [0, 1), got -0.1"),
-    (lambda: rl.grid_world(slip=1.5), "slip: expected a probability in [0, 1], got 1.5"),
-    (lambda: rl.tabular_q_learning(rl.grid_world(), jax.random.key(0), epsilon=1.2),
-     "epsilon: expected a probability in [0, 1], got 1.2"),
-    (lambda: rl.linear_epsilon(-0.5, 0.1), "epsilon_start: expected a probability in [0, 1], got -0.5"),
-    (lambda: rl.grid_world(("S.X",)), "layout: expected only the characters"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: rl.grid_world(discount=1.0), "discount: expected a discount in [0, 1), got 1.0"),
+        (lambda: rl.grid_world(discount=-0.1), "discount: expected a discount in [0, 1), got -0.1"),
+        (lambda: rl.grid_world(slip=1.5), "slip: expected a probability in [0, 1], got 1.5"),
+        (
+            lambda: rl.tabular_q_learning(rl.grid_world(), jax.random.key(0), epsilon=1.2),
+            "epsilon: expected a probability in [0, 1], got 1.2",
+        ),
+        (lambda: rl.linear_epsilon(-0.5, 0.1), "epsilon_start: expected a probability in [0, 1], got -0.5"),
+        (lambda: rl.grid_world(("S.X",)), "layout: expected only the characters"),
+    ],
+)
 def test_bad_input_one_line(call, message):
     with pytest.raises(ValueError) as info:
         call()

@@ -33,9 +33,13 @@ def test_update_ratio_rule_matches_numpy_median():
     assert training.check_update_ratio([1e-3, 2e-3]).ok
 
 
-@pytest.mark.parametrize("bad", [
-    {"num_evals": 0}, {"min_drop": 1.5},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"num_evals": 0},
+        {"min_drop": 1.5},
+    ],
+)
 def test_flat_loss_bad_input(bad):
     kwargs = {"num_evals": 1, "min_drop": 0.01} | bad
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -47,8 +51,14 @@ def _fit(lr: float):
     guards = training.Guards(explosion_factor=None, check_initial_loss=False, babysit_after=4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = training.fit(toy.linear(3, scale=1.0), optimizers.sgd(learning_rate=lr), train=data, num_steps=40,
-                              eval_every=5, guards=guards)
+        result = training.fit(
+            toy.linear(3, scale=1.0),
+            optimizers.sgd(learning_rate=lr),
+            train=data,
+            num_steps=40,
+            eval_every=5,
+            guards=guards,
+        )
     return result, [str(w.message) for w in caught]
 
 
@@ -68,5 +78,10 @@ def test_fit_warns_once_for_too_small_and_too_large_lr_and_not_for_a_good_one():
 def test_fit_rejects_bad_guard_values():
     data = toy.blobs(32)
     with pytest.raises(ValueError, match="update_ratio_band"):
-        training.fit(toy.linear(3), optimizers.sgd(learning_rate=0.1), train=data, num_steps=2,
-                     guards=training.Guards(babysit_after=1, update_ratio_band=(1e-2, 1e-4)))
+        training.fit(
+            toy.linear(3),
+            optimizers.sgd(learning_rate=0.1),
+            train=data,
+            num_steps=2,
+            guards=training.Guards(babysit_after=1, update_ratio_band=(1e-2, 1e-4)),
+        )

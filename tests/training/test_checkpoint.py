@@ -15,8 +15,9 @@ from jax231 import training
 from tests.training import toy
 
 TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects share compilations
-KW = dict(train=TRAIN, val=VAL, batch_size=32, eval_every=10, checkpoint_every=10, seed=5,
-          early_stopping_patience=100)  # patience never reached: the best snapshot is checkpointed too
+KW = dict(
+    train=TRAIN, val=VAL, batch_size=32, eval_every=10, checkpoint_every=10, seed=5, early_stopping_patience=100
+)  # patience never reached: the best snapshot is checkpointed too
 
 
 def _restore(workdir):
@@ -107,8 +108,17 @@ def test_checkpoints_are_written_by_atomic_rename(tmp_path, monkeypatch):
 
 def test_diverged_run_keeps_the_last_good_checkpoint(tmp_path):
     opt = optax.sgd(3.0)  # grows the loss past 3x its initial value after a few dozen steps
-    result = training.fit(toy.mlp(), opt, train=TRAIN, num_steps=200, batch_size=32, eval_every=5,
-                          checkpoint_every=5, workdir=str(tmp_path), check_initial_loss=False)
+    result = training.fit(
+        toy.mlp(),
+        opt,
+        train=TRAIN,
+        num_steps=200,
+        batch_size=32,
+        eval_every=5,
+        checkpoint_every=5,
+        workdir=str(tmp_path),
+        check_initial_loss=False,
+    )
     assert result.status == "diverged", result.message
     bad_step = int(result.message.split("diverged at step ")[1].split(":")[0])
     template = training.create_train_state(toy.mlp(), opt, rng=jax.random.PRNGKey(0), input_shape=(4, 1))

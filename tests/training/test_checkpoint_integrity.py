@@ -42,8 +42,11 @@ def _restore(workdir: pathlib.Path, **kw):
 
 def _data_files(workdir: pathlib.Path, step: int) -> list[pathlib.Path]:
     root = workdir / "checkpoints" / str(step) / "state"
-    return sorted((p for p in root.rglob("*") if p.is_file() and p.parent.name == "d"),
-                  key=lambda p: p.stat().st_size, reverse=True)
+    return sorted(
+        (p for p in root.rglob("*") if p.is_file() and p.parent.name == "d"),
+        key=lambda p: p.stat().st_size,
+        reverse=True,
+    )
 
 
 def _truncate(path: pathlib.Path) -> None:
@@ -53,7 +56,7 @@ def _truncate(path: pathlib.Path) -> None:
 
 def _zero(path: pathlib.Path) -> None:
     data = bytearray(path.read_bytes())
-    data[len(data) // 4: len(data) // 2] = bytes(len(data) // 2 - len(data) // 4)
+    data[len(data) // 4 : len(data) // 2] = bytes(len(data) // 2 - len(data) // 4)
     path.write_bytes(bytes(data))
 
 
@@ -108,7 +111,9 @@ def test_no_intact_checkpoint_is_one_line_error(tmp_path):
     for step in (1, 2):
         for f in _data_files(tmp_path, step):
             _truncate(f)
-    with pytest.raises(ValueError, match=r"^workdir: expected an intact checkpoint in .*, got none: checkpoint 2 ") as e:
+    with pytest.raises(
+        ValueError, match=r"^workdir: expected an intact checkpoint in .*, got none: checkpoint 2 "
+    ) as e:
         _restore(tmp_path)
     assert "\n" not in str(e.value)
 
@@ -140,8 +145,11 @@ def test_changed_configuration_is_refused_unless_allowed(tmp_path):
     saved = {"learning_rate": 0.01, "hidden_sizes": [8], "seed": 0}
     states = _write(tmp_path, config=saved)
     now = {**saved, "learning_rate": 0.5}
-    with pytest.raises(ValueError, match=r"^workdir: expected the configuration of the checkpointed run .*"
-                                         r"learning_rate: checkpoint 0\.01, now 0\.5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^workdir: expected the configuration of the checkpointed run .*"
+        r"learning_rate: checkpoint 0\.01, now 0\.5\)",
+    ):
         _restore(tmp_path, config=now)
     state, *_ = _restore(tmp_path, config=saved)  # same configuration: fine
     chex.assert_trees_all_equal(state, states[2])

@@ -32,9 +32,11 @@ def test_second_run_into_a_locked_workdir_stops_at_once_naming_the_holder(tmp_pa
     proc = _holder(tmp_path)
     try:
         start = time.monotonic()
-        with pytest.raises(training.WorkdirLockedError,
-                           match=rf"^workdir: expected no other run writing to .*, got one holding its lock "
-                                 rf"\(pid {proc.pid}, started ") as e:
+        with pytest.raises(
+            training.WorkdirLockedError,
+            match=rf"^workdir: expected no other run writing to .*, got one holding its lock "
+            rf"\(pid {proc.pid}, started ",
+        ) as e:
             training.WorkdirLock(tmp_path).acquire()
         assert time.monotonic() - start < 5  # refused, not waited for
         assert "\n" not in str(e.value)
@@ -59,11 +61,19 @@ def test_lock_is_reentrant_within_a_process_and_released_after_the_last_exit(tmp
     with training.WorkdirLock(tmp_path):
         with training.WorkdirLock(tmp_path):  # fit inside an experiment that holds the same workdir
             pass
-        probe = subprocess.run([sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path)],
-                               capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert probe.returncode != 0 and "WorkdirLockedError" in probe.stderr  # still held by the outer block
-    probe = subprocess.run([sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path)],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == "locked"
 
 

@@ -28,7 +28,7 @@ def _hand_loop(model, opt, data, *, num_steps, batch_size, seed):
     losses = []
     for t in range(num_steps):
         perm = np.asarray(training.epoch_permutation(data_key, t // per_epoch, n))
-        idx = perm[(t % per_epoch) * batch_size:(t % per_epoch + 1) * batch_size]
+        idx = perm[(t % per_epoch) * batch_size : (t % per_epoch + 1) * batch_size]
         state, m = step(state, {"image": data["image"][idx], "label": data["label"][idx]})
         losses.append(float(m["loss"]))
     return state, losses
@@ -42,8 +42,9 @@ def test_fit_equals_hand_written_loop():
     chex.assert_trees_all_close(result.state.params, ref.params, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(result.state.model_state, ref.model_state, rtol=1e-5, atol=1e-6)
     assert result.history["step"] == [5, 10, 14]
-    np.testing.assert_allclose(result.history["train_loss"],
-                               [np.mean(losses[:5]), np.mean(losses[5:10]), np.mean(losses[10:])], rtol=1e-5)
+    np.testing.assert_allclose(
+        result.history["train_loss"], [np.mean(losses[:5]), np.mean(losses[5:10]), np.mean(losses[10:])], rtol=1e-5
+    )
     val = training.evaluate(training.make_eval_step(MLP), ref, VAL)
     np.testing.assert_allclose(result.history["val_loss"][-1], val["loss"], rtol=1e-5)
     assert set(result.history) == set(training.HISTORY_KEYS)
@@ -67,8 +68,7 @@ def test_fit_learns_and_is_reproducible_and_compiles_once():
 
 def test_full_batch_lbfgs_matches_optax_loop():
     model = toy.linear()
-    opt = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=10,
-                                                                        store_grad=True))
+    opt = optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=10, store_grad=True))
     result = training.fit(model, opt, train=TRAIN, num_steps=5, batch_size=None, eval_every=5)
     ref, _ = _hand_loop(model, opt, TRAIN, num_steps=5, batch_size=96, seed=0)
     chex.assert_trees_all_close(result.state.params, ref.params, rtol=1e-5, atol=1e-6)
@@ -82,11 +82,14 @@ def test_fit_runs_the_real_model_and_lbfgs():
     model, opt = models.get("mlp", hidden_sizes=(8,), num_classes=3), optimizers.get("lbfgs")
     result = training.fit(model, opt, train=TRAIN, num_steps=4, eval_every=4, check_initial_loss=False)
     assert result.status == "completed", result.message
-    initial = training.create_train_state(model, opt, rng=jax.random.split(jax.random.PRNGKey(0))[0],
-                                          input_shape=(4, 1))
+    initial = training.create_train_state(
+        model, opt, rng=jax.random.split(jax.random.PRNGKey(0))[0], input_shape=(4, 1)
+    )
     eval_step = training.make_eval_step(model)
-    assert training.evaluate(eval_step, result.state, TRAIN)["loss"] < 0.5 * training.evaluate(
-        eval_step, initial, TRAIN)["loss"]
+    assert (
+        training.evaluate(eval_step, result.state, TRAIN)["loss"]
+        < 0.5 * training.evaluate(eval_step, initial, TRAIN)["loss"]
+    )
 
 
 def test_hyperparams_enter_as_data():
@@ -95,14 +98,17 @@ def test_hyperparams_enter_as_data():
 
     model, opt = toy.linear(), optimizers.sgd(learning_rate=0.1)
     runner = _runner.get_runner(model, opt, "softmax", None)
-    swept = training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3,
-                         hyperparams={"learning_rate": 0.1})
+    swept = training.fit(
+        model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3, hyperparams={"learning_rate": 0.1}
+    )
     size = runner.chunk._cache_size()
-    swept_b = training.fit(model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3,
-                           hyperparams={"learning_rate": 0.7})
+    swept_b = training.fit(
+        model, opt, train=TRAIN, num_steps=3, batch_size=32, eval_every=3, hyperparams={"learning_rate": 0.7}
+    )
     assert runner.chunk._cache_size() == size
-    reference = training.fit(model, optimizers.sgd(learning_rate=0.7), train=TRAIN, num_steps=3,
-                             batch_size=32, eval_every=3)
+    reference = training.fit(
+        model, optimizers.sgd(learning_rate=0.7), train=TRAIN, num_steps=3, batch_size=32, eval_every=3
+    )
     chex.assert_trees_all_close(swept_b.state.params, reference.state.params, rtol=1e-6, atol=1e-7)
     assert not np.allclose(swept.state.params["dense"]["w"], swept_b.state.params["dense"]["w"])
     with pytest.raises(ValueError, match="hyperparams"):
@@ -110,8 +116,9 @@ def test_hyperparams_enter_as_data():
 
 
 def test_explosion_guard_fires_on_a_far_too_large_learning_rate():
-    result = training.fit(toy.mlp(), optax.sgd(1e4), train=TRAIN, num_steps=50, batch_size=32,
-                          eval_every=10, check_initial_loss=False)
+    result = training.fit(
+        toy.mlp(), optax.sgd(1e4), train=TRAIN, num_steps=50, batch_size=32, eval_every=10, check_initial_loss=False
+    )
     assert result.status == "diverged"
     assert "diverged at step" in result.message and "training loss" in result.message
     chex.assert_tree_all_finite(result.state.params)
@@ -127,12 +134,19 @@ def test_explosion_guard_catches_nan_and_can_be_loosened():
     nan_train = {"image": TRAIN["image"].copy(), "label": TRAIN["label"]}
     nan_train["image"][5] = np.nan
     # The door check would refuse the NaN rows before training: opted out, the in-loop guard must catch them.
-    result = training.fit(toy.linear(), optax.sgd(0.1), train=nan_train, num_steps=3, batch_size=None,
-                          guards=training.Guards(check_initial_loss=False, check_finite_inputs=False))
+    result = training.fit(
+        toy.linear(),
+        optax.sgd(0.1),
+        train=nan_train,
+        num_steps=3,
+        batch_size=None,
+        guards=training.Guards(check_initial_loss=False, check_finite_inputs=False),
+    )
     assert result.status == "diverged" and "not finite" in result.message
     assert int(result.state.step) == 0
-    relaxed = training.fit(toy.mlp(), optax.sgd(0.5), train=TRAIN, num_steps=20, batch_size=32,
-                           eval_every=20, explosion_factor=None)
+    relaxed = training.fit(
+        toy.mlp(), optax.sgd(0.5), train=TRAIN, num_steps=20, batch_size=32, eval_every=20, explosion_factor=None
+    )
     assert relaxed.status == "completed"
 
 
@@ -146,7 +160,7 @@ def test_initial_loss_guard_warns_on_a_bad_init():
 
 
 def test_iterator_of_batches_equals_arrays_path():
-    batches = [{k: v[i:i + 32] for k, v in TRAIN.items()} for i in (0, 32, 64, 0)]
+    batches = [{k: v[i : i + 32] for k, v in TRAIN.items()} for i in (0, 32, 64, 0)]
     result = training.fit(MLP, ADAM, train=iter(batches), num_steps=4, eval_every=2, check_initial_loss=False)
     init_key, _ = jax.random.split(jax.random.PRNGKey(0))
     state = training.create_train_state(MLP, ADAM, rng=init_key, input_shape=(4, 1))

@@ -38,8 +38,9 @@ def test_initial_loss_of_a_small_init_is_chance_level():
     state = training.create_train_state(model, optax.sgd(0.1), rng=jax.random.PRNGKey(0), input_shape=(4, 1))
     loss = training.evaluate(training.make_eval_step(model), state, data)["loss"]
     assert training.check_initial_loss(loss, 10).ok
-    assert training.check_initial_loss(training.evaluate(training.make_eval_step(model, loss="svm"),
-                                                         state, data)["loss"], 10, kind="svm").ok
+    assert training.check_initial_loss(
+        training.evaluate(training.make_eval_step(model, loss="svm"), state, data)["loss"], 10, kind="svm"
+    ).ok
 
 
 def test_check_initial_loss_rejects_bad_arguments():
@@ -55,8 +56,10 @@ def test_is_exploded_table_and_vmap():
     losses = jnp.array([1.0, 3.0, 3.01, jnp.nan, jnp.inf, -jnp.inf])
     expected = np.array([False, False, True, True, True, True])  # strictly above 3x, or non-finite
     np.testing.assert_array_equal(jax.vmap(training.is_exploded, (0, None, None))(losses, 1.0, 3.0), expected)
-    np.testing.assert_array_equal(training.is_exploded(losses, jnp.nan, 3.0),  # unknown initial loss
-                                  [False, False, False, True, True, True])
+    np.testing.assert_array_equal(
+        training.is_exploded(losses, jnp.nan, 3.0),  # unknown initial loss
+        [False, False, False, True, True, True],
+    )
 
 
 def test_early_stopping_state_machine():
@@ -67,8 +70,15 @@ def test_early_stopping_state_machine():
         state, improved, stop = es.update(state, value, step)
         trace.append((improved, stop))
     # 0.75 is not 0.1 below 0.8: no improvement; 0.5 resets the counter; 0.6, 0.7 stop.
-    assert trace == [(True, False), (True, False), (False, False), (False, True),
-                     (True, False), (False, False), (False, True)]
+    assert trace == [
+        (True, False),
+        (True, False),
+        (False, False),
+        (False, True),
+        (True, False),
+        (False, False),
+        (False, True),
+    ]
     assert state.best == 0.5 and state.best_step == 4
     with pytest.raises(ValueError, match="patience"):
         training.EarlyStopping(patience=0).init()
@@ -81,8 +91,16 @@ def test_fit_early_stopping_restores_the_best_snapshot():
     labels[:15] = (labels[:15] + 1) % 3  # 25% wrong labels: val loss rises once the model is confident
     val = {"image": val["image"], "label": labels}
     model = toy.linear()
-    result = training.fit(model, optax.sgd(0.5), train=train, val=val, num_steps=400, batch_size=16,
-                          eval_every=10, early_stopping_patience=3)
+    result = training.fit(
+        model,
+        optax.sgd(0.5),
+        train=train,
+        val=val,
+        num_steps=400,
+        batch_size=16,
+        eval_every=10,
+        early_stopping_patience=3,
+    )
     h = result.history
     assert result.status == "early_stopped", result.message
     best = int(np.argmin(h["val_loss"]))
@@ -94,8 +112,7 @@ def test_fit_early_stopping_restores_the_best_snapshot():
 
 def test_overfit_a_tiny_subset():
     data = toy.blobs(96, spread=3.0)  # overlapping blobs: the full set is not separable
-    result = training.overfit_subset(toy.mlp(hidden=32), optax.adam(3e-2), train=data,
-                                     num_examples=12, num_steps=150)
+    result = training.overfit_subset(toy.mlp(hidden=32), optax.adam(3e-2), train=data, num_examples=12, num_steps=150)
     assert result.ok and result.accuracy == 1.0
     assert result.loss < 0.05  # "you should be able to achieve zero cost"
     assert result.fit_result.status == "completed"

@@ -17,8 +17,9 @@ TRAIN, VAL, MLP, ADAM = toy.TRAIN, toy.VAL, toy.MLP, toy.ADAM  # shared objects 
 
 
 def test_csv_and_jsonl_hold_the_history(tmp_path):
-    result = training.fit(MLP, ADAM, train=TRAIN, val=VAL, num_steps=20, batch_size=32, eval_every=10,
-                          workdir=str(tmp_path))
+    result = training.fit(
+        MLP, ADAM, train=TRAIN, val=VAL, num_steps=20, batch_size=32, eval_every=10, workdir=str(tmp_path)
+    )
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     jsonl = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -29,8 +30,7 @@ def test_csv_and_jsonl_hold_the_history(tmp_path):
 
 
 def test_missing_validation_is_blank_in_csv_and_null_in_json(tmp_path):
-    result = training.fit(MLP, ADAM, train=TRAIN, num_steps=10, batch_size=32, eval_every=10,
-                          workdir=str(tmp_path))
+    result = training.fit(MLP, ADAM, train=TRAIN, num_steps=10, batch_size=32, eval_every=10, workdir=str(tmp_path))
     assert math.isnan(result.history["val_loss"][0]) and result.best_step == -1
     row = next(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert row["val_loss"] == ""
@@ -39,8 +39,17 @@ def test_missing_validation_is_blank_in_csv_and_null_in_json(tmp_path):
 
 def test_tensorboard_event_files(tmp_path):
     tf = pytest.importorskip("tensorflow", reason="TensorBoard logging needs TensorFlow")
-    result = training.fit(MLP, ADAM, train=TRAIN, val=VAL, num_steps=20, batch_size=32, eval_every=10,
-                          workdir=str(tmp_path), log_tensorboard=True)
+    result = training.fit(
+        MLP,
+        ADAM,
+        train=TRAIN,
+        val=VAL,
+        num_steps=20,
+        batch_size=32,
+        eval_every=10,
+        workdir=str(tmp_path),
+        log_tensorboard=True,
+    )
     events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert len(events) == 1
     seen = {}
@@ -55,14 +64,19 @@ def test_tensorboard_event_files(tmp_path):
 def read_tensorboard(logdir):
     """Every scalar and the HParams of a run directory, read with TensorBoard's own reader."""
     tf = pytest.importorskip("tensorflow", reason="TensorBoard logging needs TensorFlow")
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
-                                      reason="reading events needs the tensorboard package")
-    plugin = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_pb2",
-                                 reason="reading HParams needs the tensorboard package")
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator", reason="reading events needs the tensorboard package"
+    )
+    plugin = pytest.importorskip(
+        "tensorboard.plugins.hparams.plugin_data_pb2", reason="reading HParams needs the tensorboard package"
+    )
     ea = accumulator.EventAccumulator(str(logdir), size_guidance={accumulator.TENSORS: 0})
     ea.Reload()
-    scalars = {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in ea.Tensors(tag)]
-               for tag in ea.Tags()["tensors"] if not tag.startswith("_hparams_")}
+    scalars = {
+        tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in ea.Tensors(tag)]
+        for tag in ea.Tags()["tensors"]
+        if not tag.startswith("_hparams_")
+    }
     hparams = {}
     for content in ea.PluginTagToContent("hparams").values():
         data = plugin.HParamsPluginData.FromString(content)
@@ -73,8 +87,12 @@ def read_tensorboard(logdir):
 
 def test_write_tensorboard_scalars_and_hparams_read_back(tmp_path):
     history = {"step": [5, 10], "time": [0.1, 0.2], "train_loss": [1.5, float("nan")], "val_accuracy": [0.5, 0.7]}
-    training.write_tensorboard(tmp_path / "run", history, hparams={"learning_rate": 0.1, "optimizer": "sgd"},
-                               metrics={"final/test_accuracy": 0.65})
+    training.write_tensorboard(
+        tmp_path / "run",
+        history,
+        hparams={"learning_rate": 0.1, "optimizer": "sgd"},
+        metrics={"final/test_accuracy": 0.65},
+    )
     scalars, hparams = read_tensorboard(tmp_path / "run")
     assert scalars["train_loss"] == [(5, 1.5)]  # the NaN is skipped
     assert [s for s, _ in scalars["val_accuracy"]] == [5, 10]

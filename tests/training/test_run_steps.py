@@ -27,7 +27,7 @@ def test_batches_follow_fits_epoch_order():
     for i in range(8):  # the documented order, written out: epoch t // S, position t % S
         t = 2 + i
         perm = np.asarray(training.epoch_permutation(key, t // (N // B), N))
-        np.testing.assert_array_equal(out.metrics["batch"][i], 10 * perm[(t % 3) * B:(t % 3 + 1) * B])
+        np.testing.assert_array_equal(out.metrics["batch"][i], 10 * perm[(t % 3) * B : (t % 3 + 1) * B])
 
 
 def test_without_data_the_step_gets_the_global_step():

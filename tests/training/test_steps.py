@@ -20,8 +20,12 @@ OPTIMIZERS = [  # (name, factory): every rule meets the same step
     ("adam", lambda: optax.adam(1e-2)),
     # Backtracking instead of optax's default zoom line search: same extras
     # (value, grad, value_fn), a fraction of the compile time.
-    ("lbfgs", lambda: optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(
-        max_backtracking_steps=10, store_grad=True))),
+    (
+        "lbfgs",
+        lambda: optax.lbfgs(
+            linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=10, store_grad=True)
+        ),
+    ),
 ]
 MODELS = [
     ("linear", lambda: toy.linear()),
@@ -30,8 +34,9 @@ MODELS = [
 
 
 def _state(model, optimizer, data, seed=0):
-    return training.create_train_state(model, optimizer, rng=jax.random.PRNGKey(seed),
-                                       input_shape=data["image"].shape[1:])
+    return training.create_train_state(
+        model, optimizer, rng=jax.random.PRNGKey(seed), input_shape=data["image"].shape[1:]
+    )
 
 
 def _np_softmax_xent(x, w, b, y):
@@ -71,8 +76,9 @@ def test_sgd_step_matches_numpy_float64():
     assert int(new.step) == 1 and new.step.dtype == jnp.int32
 
 
-CASES = [(o, m) for o in OPTIMIZERS for m in MODELS
-         if not (o[0] == "lbfgs" and m[0] != "linear")]  # L-BFGS's line search is slow to compile: once
+CASES = [
+    (o, m) for o in OPTIMIZERS for m in MODELS if not (o[0] == "lbfgs" and m[0] != "linear")
+]  # L-BFGS's line search is slow to compile: once
 
 
 @pytest.mark.parametrize("opt,model", CASES, ids=[f"{m[0]}-{o[0]}" for o, m in CASES])
@@ -90,14 +96,14 @@ def test_step_matches_optax_by_hand(opt, model):
             return optax.softmax_cross_entropy_with_integer_labels(logits, data["label"]).mean(), new_ms
 
         (value, new_ms), grads = jax.value_and_grad(f, has_aux=True)(params)
-        updates, opt_state = opt.update(grads, opt_state, params, value=value, grad=grads,
-                                        value_fn=lambda p: f(p)[0])
+        updates, opt_state = opt.update(grads, opt_state, params, value=value, grad=grads, value_fn=lambda p: f(p)[0])
         return optax.apply_updates(params, updates), new_ms, opt_state, value
 
     params, model_state, opt_state = state.params, state.model_state, state.opt_state
     for t in range(2):
-        params, model_state, opt_state, value = by_hand(params, model_state, opt_state,
-                                                        jax.random.fold_in(state.rng, t))
+        params, model_state, opt_state, value = by_hand(
+            params, model_state, opt_state, jax.random.fold_in(state.rng, t)
+        )
         state, metrics = step(state, data)
         # Same ops in the same order under jit; 1e-6 allows XLA fusion differences.
         chex.assert_trees_all_close(state.params, params, rtol=1e-6, atol=1e-6)
@@ -121,8 +127,9 @@ def test_penalty_is_added_and_differentiated():
     # The difference of two float32 losses ~1.1 carries ~1 ulp = 1.2e-7 of cancellation error.
     np.testing.assert_allclose(m_reg["loss"] - m_plain["loss"], penalty(state.params), rtol=0, atol=3e-7)
     # d/dw (0.5 s |w|^2) = s w, so the regularised step moves w by an extra -lr s w.
-    np.testing.assert_allclose(reg.params["dense"]["w"], plain.params["dense"]["w"] - 0.1 * strength * w,
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        reg.params["dense"]["w"], plain.params["dense"]["w"] - 0.1 * strength * w, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_svm_and_callable_losses():
@@ -182,14 +189,16 @@ def test_step_vmaps_over_seeds_and_learning_rates():
     step = training.make_train_step(model, opt)
     states = [_state(model, opt, data, seed=s) for s in range(3)]
     lrs = jnp.array([0.01, 0.1, 1.0])
-    states = [s._replace(opt_state=s.opt_state._replace(hyperparams={"learning_rate": lr}))
-              for s, lr in zip(states, lrs)]
+    states = [
+        s._replace(opt_state=s.opt_state._replace(hyperparams={"learning_rate": lr})) for s, lr in zip(states, lrs)
+    ]
     stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
     out, metrics = jax.jit(jax.vmap(step, in_axes=(0, None)))(stacked, data)
     for k, s in enumerate(states):
         ref, ref_m = jax.jit(step)(s, data)
-        chex.assert_trees_all_close(jax.tree_util.tree_map(lambda x: x[k], out.params), ref.params,
-                                    rtol=1e-6, atol=1e-7)  # batched matmuls may reassociate
+        chex.assert_trees_all_close(
+            jax.tree_util.tree_map(lambda x: x[k], out.params), ref.params, rtol=1e-6, atol=1e-7
+        )  # batched matmuls may reassociate
         np.testing.assert_allclose(metrics["loss"][k], ref_m["loss"], rtol=1e-6)
 
 
@@ -220,7 +229,7 @@ def test_eval_step_and_evaluate_match_numpy_with_padding():
     # float32 sums of 23 O(1) terms.
     assert abs(got["loss"] - per_example.mean()) < 1e-5
     assert abs(got["accuracy"] - acc) < 1e-6
-    batches = [{k: v[i:i + 7] for k, v in data.items()} for i in range(0, 23, 7)]
+    batches = [{k: v[i : i + 7] for k, v in data.items()} for i in range(0, 23, 7)]
     got_iter = training.evaluate(eval_step, state, batches)
     assert abs(got_iter["loss"] - per_example.mean()) < 1e-5
     assert abs(got_iter["accuracy"] - acc) < 1e-6
@@ -237,7 +246,7 @@ def test_train_epoch_scan_equals_a_python_loop():
     perm = np.asarray(training.epoch_permutation(key, 2, 50))
     ref, jstep = state, jax.jit(step)
     for i in range(3):
-        idx = perm[i * 16:(i + 1) * 16]
+        idx = perm[i * 16 : (i + 1) * 16]
         ref, m = jstep(ref, {"image": data["image"][idx], "label": data["label"][idx]})
         np.testing.assert_allclose(metrics["loss"][i], m["loss"], rtol=1e-6)
     chex.assert_trees_all_close(out.params, ref.params, rtol=1e-6, atol=1e-7)  # scan vs jit: fusion only
@@ -329,6 +338,10 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="input_shape"):
         training.create_train_state(toy.linear(), optax.sgd(0.1), rng=jax.random.PRNGKey(0), input_shape=(0,))
     with pytest.raises(ValueError, match="batch_size"):
-        training.train_epoch_scan(training.make_train_step(toy.linear(), optax.sgd(0.1)),
-                                  _state(toy.linear(), optax.sgd(0.1), toy.blobs(8)), toy.blobs(8),
-                                  batch_size=9, epoch=0)
+        training.train_epoch_scan(
+            training.make_train_step(toy.linear(), optax.sgd(0.1)),
+            _state(toy.linear(), optax.sgd(0.1), toy.blobs(8)),
+            toy.blobs(8),
+            batch_size=9,
+            epoch=0,
+        )

@@ -23,8 +23,7 @@ def linear(num_classes: int = 3, scale: float = 1e-2) -> Model:
 
     def init(rng, input_shape):
         d = int(np.prod(input_shape))
-        return {"dense": {"w": scale * jax.random.normal(rng, (d, num_classes)),
-                          "b": jnp.zeros((num_classes,))}}, {}
+        return {"dense": {"w": scale * jax.random.normal(rng, (d, num_classes)), "b": jnp.zeros((num_classes,))}}, {}
 
     def apply(params, state, x, *, train, rng=None):
         x = x.reshape(x.shape[0], -1)
@@ -33,8 +32,9 @@ def linear(num_classes: int = 3, scale: float = 1e-2) -> Model:
     return Model(init, apply)
 
 
-def mlp(num_classes: int = 3, hidden: int = 16, drop_rate: float = 0.0,
-        batch_norm: bool = False, momentum: float = 0.9) -> Model:
+def mlp(
+    num_classes: int = 3, hidden: int = 16, drop_rate: float = 0.0, batch_norm: bool = False, momentum: float = 0.9
+) -> Model:
     """Dense -> (BatchNorm) -> ReLU -> (Dropout) -> Dense; BN running stats in the state."""
 
     def init(rng, input_shape):
@@ -57,8 +57,12 @@ def mlp(num_classes: int = 3, hidden: int = 16, drop_rate: float = 0.0,
         if batch_norm:
             if train:
                 mean, var = h.mean(0), h.var(0)
-                new_state = {"bn": {"mean": momentum * state["bn"]["mean"] + (1 - momentum) * mean,
-                                    "var": momentum * state["bn"]["var"] + (1 - momentum) * var}}
+                new_state = {
+                    "bn": {
+                        "mean": momentum * state["bn"]["mean"] + (1 - momentum) * mean,
+                        "var": momentum * state["bn"]["var"] + (1 - momentum) * var,
+                    }
+                }
             else:
                 mean, var = state["bn"]["mean"], state["bn"]["var"]
             h = (h - mean) / jnp.sqrt(var + 1e-5) * params["bn"]["gamma"] + params["bn"]["beta"]
@@ -71,8 +75,7 @@ def mlp(num_classes: int = 3, hidden: int = 16, drop_rate: float = 0.0,
     return Model(init, apply)
 
 
-def blobs(n: int = 96, num_classes: int = 3, dim: int = 4, seed: int = 0, spread: float = 1.0,
-          centres_seed: int = 0):
+def blobs(n: int = 96, num_classes: int = 3, dim: int = 4, seed: int = 0, spread: float = 1.0, centres_seed: int = 0):
     """Gaussian blobs ``{'image': (n, dim, 1) float32, 'label': (n,) int32}``.
 
     ``centres_seed`` fixes the class centres, ``seed`` the samples: a validation

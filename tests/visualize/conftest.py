@@ -10,8 +10,9 @@ from jax231 import models
 
 def make_tiny_vgg(seed=0, *, channels=3, size=8, norm="batch", activation="relu", dtype=jnp.float32):
     """A random 2-stage vgg; batch-norm statistics moved off (0, 1) by one train-mode pass."""
-    model = models.vgg(stage_widths=(4, 8), convs_per_stage=(1, 1), hidden_dims=(16,), num_classes=5,
-                       norm=norm, activation=activation)
+    model = models.vgg(
+        stage_widths=(4, 8), convs_per_stage=(1, 1), hidden_dims=(16,), num_classes=5, norm=norm, activation=activation
+    )
     cast = lambda tree: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree)
     params, state = cast(model.init(jax.random.key(seed), (size, size, channels)))
     if norm:

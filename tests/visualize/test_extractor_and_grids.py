@@ -46,8 +46,9 @@ def test_gaussian_blur_equals_scipy():
 
     images = random_images(2, n=2, size=9)
     for sigma in (0.5, 1.0):
-        ref = ndimage.gaussian_filter(images.astype(np.float64), sigma=(0, sigma, sigma, 0), mode="nearest",
-                                      truncate=3.0)
+        ref = ndimage.gaussian_filter(
+            images.astype(np.float64), sigma=(0, sigma, sigma, 0), mode="nearest", truncate=3.0
+        )
         np.testing.assert_allclose(visualize.gaussian_blur(images, sigma=sigma), ref, rtol=1e-5, atol=1e-6)
 
 

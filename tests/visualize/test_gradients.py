@@ -49,7 +49,9 @@ def test_fooling_images_reach_every_target_on_a_tiny_model():
     np.testing.assert_array_equal(np.asarray(jnp.argmax(logits_fn(result.images), 1)), targets)
     # Images already predicted as their target do not move; the others took >= 1 step.
     np.testing.assert_array_equal(np.asarray(result.num_steps) == 0, original == targets)
-    np.testing.assert_allclose(result.linf, np.abs(np.asarray(result.images) - np.asarray(images)).reshape(10, -1).max(1))
+    np.testing.assert_allclose(
+        result.linf, np.abs(np.asarray(result.images) - np.asarray(images)).reshape(10, -1).max(1)
+    )
     assert float(result.linf.max()) > 0
     # Within the pixel range (projected steps), every target is still reached.
     clipped = visualize.fooling_images(logits_fn, images, targets, step_size=0.05, max_steps=500, clip=(0.0, 1.0))
@@ -122,17 +124,25 @@ def test_class_visualization_raises_the_class_score(tiny_vgg):
     np.testing.assert_array_equal(images, again)  # same seed, same image
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda f, x: visualize.fooling_images(f, x, 5), r"^targets: expected class indices in \[0, 5\), got 5..5$"),
-    (lambda f, x: visualize.fooling_images(f, x, -1), r"^targets: expected class indices in \[0, 5\)"),
-    (lambda f, x: visualize.fooling_images(f, x, 1, objective="margin"), r"^objective: expected one of"),
-    (lambda f, x: visualize.fgsm(f, x, np.array([0, 1]), epsilon=0.1), r"^labels: expected an int or 4 int"),
-    (lambda f, x: visualize.fgsm(f, x, 0, epsilon=0.0), r"^epsilon: expected a number > 0"),
-    (lambda f, x: visualize.saliency_maps(f, x[0], 0), r"^images: expected a float \(N, H, W, C\)"),
-    (lambda f, x: visualize.class_visualization(f, [7], rng=jax.random.key(0), input_shape=(8, 8, 3)),
-     r"^classes: expected class indices in \[0, 5\)"),
-    (lambda f, x: visualize.occlusion_sensitivity(f, x, 0, patch_size=9), r"^patch_size: expected an int in \[1, 8\]"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda f, x: visualize.fooling_images(f, x, 5), r"^targets: expected class indices in \[0, 5\), got 5..5$"),
+        (lambda f, x: visualize.fooling_images(f, x, -1), r"^targets: expected class indices in \[0, 5\)"),
+        (lambda f, x: visualize.fooling_images(f, x, 1, objective="margin"), r"^objective: expected one of"),
+        (lambda f, x: visualize.fgsm(f, x, np.array([0, 1]), epsilon=0.1), r"^labels: expected an int or 4 int"),
+        (lambda f, x: visualize.fgsm(f, x, 0, epsilon=0.0), r"^epsilon: expected a number > 0"),
+        (lambda f, x: visualize.saliency_maps(f, x[0], 0), r"^images: expected a float \(N, H, W, C\)"),
+        (
+            lambda f, x: visualize.class_visualization(f, [7], rng=jax.random.key(0), input_shape=(8, 8, 3)),
+            r"^classes: expected class indices in \[0, 5\)",
+        ),
+        (
+            lambda f, x: visualize.occlusion_sensitivity(f, x, 0, patch_size=9),
+            r"^patch_size: expected an int in \[1, 8\]",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_argument(tiny_vgg, call, match):
     model, params, state = tiny_vgg
     logits_fn = lambda x: model.apply(params, state, x, train=False)[0]

@@ -51,28 +51,50 @@ def test_style_transfer_lowers_its_loss_and_checks_shapes(tiny_vgg):
     _, params, state = tiny_vgg
     extractor = visualize.vgg_extractor(params, state)
     content, style = random_images(0, n=1, size=16)[0], random_images(1, n=1, size=8)[0]
-    result = visualize.style_transfer(extractor, content, style, content_layer="stage_1/conv_0",
-                                      style_layers=("stage_0/conv_0", "stage_1/conv_0"), style_weights=(1e3, 1e3),
-                                      tv_weight=1e-3, num_steps=40, learning_rate=0.02)
+    result = visualize.style_transfer(
+        extractor,
+        content,
+        style,
+        content_layer="stage_1/conv_0",
+        style_layers=("stage_0/conv_0", "stage_1/conv_0"),
+        style_weights=(1e3, 1e3),
+        tv_weight=1e-3,
+        num_steps=40,
+        learning_rate=0.02,
+    )
     assert result.image.shape == (16, 16, 3) and result.losses.shape == (40,)
     assert float(result.losses[-1]) < 0.5 * float(result.losses[0])
     with pytest.raises(ValueError, match=r"^content_image: expected \(N, H, W, 3\) with H and W divisible by 4"):
-        visualize.style_transfer(extractor, content[:10, :10], style, content_layer="stage_1/conv_0",
-                                 style_layers=("stage_0/conv_0",), style_weights=(1.0,))
+        visualize.style_transfer(
+            extractor,
+            content[:10, :10],
+            style,
+            content_layer="stage_1/conv_0",
+            style_layers=("stage_0/conv_0",),
+            style_weights=(1.0,),
+        )
     with pytest.raises(ValueError, match=r"^style_image: expected"):
-        visualize.style_transfer(extractor, content, style[..., :1], content_layer="stage_1/conv_0",
-                                 style_layers=("stage_0/conv_0",), style_weights=(1.0,))
+        visualize.style_transfer(
+            extractor,
+            content,
+            style[..., :1],
+            content_layer="stage_1/conv_0",
+            style_layers=("stage_0/conv_0",),
+            style_weights=(1.0,),
+        )
     with pytest.raises(ValueError, match=r"^style_layers: expected layers among"):
-        visualize.style_transfer(extractor, content, style, content_layer="stage_1/conv_0",
-                                 style_layers=("conv9",), style_weights=(1.0,))
+        visualize.style_transfer(
+            extractor, content, style, content_layer="stage_1/conv_0", style_layers=("conv9",), style_weights=(1.0,)
+        )
 
 
 def test_deep_dream_amplifies_the_layer(tiny_vgg):
     _, params, state = tiny_vgg
     extractor = visualize.vgg_extractor(params, state)
     image = random_images(2, n=1, size=16)[0] * 0.5 + 0.25
-    dreamed = visualize.deep_dream(extractor, image, layer="stage_1/conv_0", rng=jax.random.key(0),
-                                   num_steps=20, learning_rate=0.01)
+    dreamed = visualize.deep_dream(
+        extractor, image, layer="stage_1/conv_0", rng=jax.random.key(0), num_steps=20, learning_rate=0.01
+    )
     energy = lambda x: float(jnp.mean(extractor(jnp.asarray(x)[None])["stage_1/conv_0"] ** 2))
     assert dreamed.shape == image.shape and energy(dreamed) > 1.2 * energy(image)
     with pytest.raises(ValueError, match=r"^layer: expected one of"):

@@ -136,15 +136,17 @@ def identity(x: ArrayLike) -> Array:
     return jnp.asarray(x)
 
 
-ACTIVATIONS: Mapping[str, Callable[[ArrayLike], Array]] = types.MappingProxyType({
-    "elu": elu,
-    "identity": identity,
-    "leaky_relu": leaky_relu,
-    "relu": relu,
-    "selu": selu,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-})
+ACTIVATIONS: Mapping[str, Callable[[ArrayLike], Array]] = types.MappingProxyType(
+    {
+        "elu": elu,
+        "identity": identity,
+        "leaky_relu": leaky_relu,
+        "relu": relu,
+        "selu": selu,
+        "sigmoid": sigmoid,
+        "tanh": tanh,
+    }
+)
 """The parameter-free activations by name (read-only). ``prelu`` (learned
 slope) and ``maxout`` (changes the width) take extra arguments and are called
 directly."""

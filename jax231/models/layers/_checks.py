@@ -17,8 +17,16 @@ import numpy as np
 
 from jax231._validation import check_positive_int, fail
 
-__all__ = ["check_min_rank", "check_positive_int", "check_rank", "check_shape", "check_static_bool",
-           "fail", "is_concrete", "lookup"]
+__all__ = [
+    "check_min_rank",
+    "check_positive_int",
+    "check_rank",
+    "check_shape",
+    "check_static_bool",
+    "fail",
+    "is_concrete",
+    "lookup",
+]
 
 
 def check_rank(name: str, x: Any, ranks: Sequence[int] | int, *, layout: str = "") -> None:
@@ -47,8 +55,12 @@ def check_shape(name: str, x: Any, expected: tuple[int, ...], *, why: str = "") 
 def check_static_bool(name: str, value: Any) -> bool:
     """Returns ``value`` as a Python bool or raises ``ValueError`` (e.g. for a traced flag)."""
     if not isinstance(value, (bool, np.bool_)):
-        fail(name, "a Python bool (it selects the computation at trace time)", None,
-             got_text=f"{type(value).__name__} {value!r}")
+        fail(
+            name,
+            "a Python bool (it selects the computation at trace time)",
+            None,
+            got_text=f"{type(value).__name__} {value!r}",
+        )
     return bool(value)
 
 

@@ -81,10 +81,12 @@ def conv_output_size(size: int, window: int, stride: int, padding: Padding) -> i
     span = size - window + 2 * pad
     if span < 0 or span % stride != 0:
         _checks.fail(
-            "stride, padding, filter size", "(W - F + 2P)/S + 1 a whole number >= 1 (change `stride`, "
-            "`padding` or the filter size)", None,
+            "stride, padding, filter size",
+            "(W - F + 2P)/S + 1 a whole number >= 1 (change `stride`, `padding` or the filter size)",
+            None,
             got_text=f"W={size}, F={window}, P={pad}, S={stride}: ({size} - {window} + 2*{pad})/{stride} + 1 = "
-            f"{span / stride + 1:g}")
+            f"{span / stride + 1:g}",
+        )
     return span // stride + 1
 
 
@@ -110,8 +112,7 @@ def _conv(
     c_in, c_out = x_shape[-1], w_shape[-1]
     if depthwise:
         if w_shape[-2] != 1 or c_out % c_in != 0:
-            _checks.fail("w", f"shape (F, F, 1, k*C) of a depthwise convolution with C={c_in} input channels",
-                         w_shape)
+            _checks.fail("w", f"shape (F, F, 1, k*C) of a depthwise convolution with C={c_in} input channels", w_shape)
     elif groups != 1:
         groups = _checks.check_positive_int("groups", groups)
         if c_in % groups or c_out % groups or w_shape[-2] != c_in // groups:
@@ -120,8 +121,9 @@ def _conv(
                 f"C_in={c_in} and C_out, got {w_shape}"
             )
     elif w_shape[-2] != c_in:
-        _checks.fail("w", f"{c_in} input channels (axis -2) to match `x` of shape {x_shape}", None,
-                     got_text=f"shape {w_shape}")
+        _checks.fail(
+            "w", f"{c_in} input channels (axis -2) to match `x` of shape {x_shape}", None, got_text=f"shape {w_shape}"
+        )
     # The course's validity rule, checked per spatial axis (raises when non-integer).
     for axis in range(spatial_dims):
         try:
@@ -208,8 +210,7 @@ def conv2d(
     References:
       CS231n notes, "Convolutional Neural Networks: Architectures, Convolution / Pooling Layers".
     """
-    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False, groups=groups,
-                 impl=impl)
+    return _conv(x, w, b, stride=stride, padding=padding, spatial_dims=2, depthwise=False, groups=groups, impl=impl)
 
 
 def conv1d(

@@ -39,8 +39,7 @@ def affine(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> Array:
     _checks.check_rank("w", w, 2, layout="(D, M)")
     d, m = jnp.shape(w)
     if jnp.shape(x)[-1] != d:
-        _checks.fail("x", f"last axis {d} to match `w` of shape {jnp.shape(w)}", None,
-                     got_text=f"shape {jnp.shape(x)}")
+        _checks.fail("x", f"last axis {d} to match `w` of shape {jnp.shape(w)}", None, got_text=f"shape {jnp.shape(x)}")
     _checks.check_shape("b", b, (m,), why="one bias per output unit of `w`")
     return jnp.matmul(x, w) + b
 

@@ -39,9 +39,7 @@ def _drop(
     return jnp.where(keep, x * scale, jnp.zeros_like(x))
 
 
-def dropout(
-    x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
-) -> Array:
+def dropout(x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool) -> Array:
     """Inverted dropout: drop units with probability ``drop_rate``, rescale the rest.
 
     .. math:: y = \\frac{m \\odot x}{1 - p}, \\qquad m_i \\sim \\text{Bernoulli}(1 - p)
@@ -72,9 +70,7 @@ def dropout(
     return _drop(x, "x", drop_rate, rng, train)
 
 
-def drop_connect(
-    w: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
-) -> Array:
+def drop_connect(w: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool) -> Array:
     """DropConnect: inverted dropout applied to a *weight* tensor.
 
     .. math:: \\tilde W = \\frac{M \\odot W}{1 - p}, \\qquad M_{ij} \\sim \\text{Bernoulli}(1 - p)
@@ -101,9 +97,7 @@ def drop_connect(
     return _drop(w, "w", drop_rate, rng, train)
 
 
-def spatial_dropout(
-    x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool
-) -> Array:
+def spatial_dropout(x: ArrayLike, *, drop_rate: float | ArrayLike, rng: Optional[PRNGKey], train: bool) -> Array:
     """Spatial (channel) dropout: drop whole feature maps of a convolution.
 
     .. math:: y_{n,\\ldots,c} = \\frac{m_{n,c}\\, x_{n,\\ldots,c}}{1 - p}, \\qquad

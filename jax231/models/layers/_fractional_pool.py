@@ -19,7 +19,8 @@ def _check_ratio(ratio: Ratio) -> tuple[float, float]:
     """``(r_h, r_w)``, each a float > 1 (a scalar applies to both axes)."""
     values = tuple(ratio) if isinstance(ratio, (tuple, list)) else (ratio, ratio)
     ok = len(values) == 2 and all(
-        isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r) and r > 1 for r in values  # type: ignore[operator]  # Real has no __gt__ stub
+        isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r) and r > 1  # type: ignore[operator]  # Real has no __gt__ stub
+        for r in values
     )
     if not ok:
         raise ValueError(f"ratio: expected a float > 1 or a pair of them (the size reduction), got {ratio!r}")

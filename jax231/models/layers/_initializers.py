@@ -31,9 +31,7 @@ def fan_in(shape: Shape) -> int:
     return math.prod(shape[:-1])
 
 
-def small_random(
-    rng: PRNGKey, shape: Shape, dtype: Any = jnp.float32, *, std: float = 0.01
-) -> Array:
+def small_random(rng: PRNGKey, shape: Shape, dtype: Any = jnp.float32, *, std: float = 0.01) -> Array:
     """Small random numbers :math:`W \\sim \\mathcal{N}(0, \\text{std}^2)`, std 0.01 by default.
 
     Fine for small networks; in deep ones the activations shrink towards zero
@@ -66,11 +64,13 @@ def he(rng: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> Array:
     return jax.random.normal(rng, tuple(shape), dtype) * math.sqrt(2.0 / fan_in(shape))
 
 
-INITIALIZERS: Mapping[str, Initializer] = types.MappingProxyType({
-    "he": he,
-    "small": small_random,
-    "xavier": xavier,
-})
+INITIALIZERS: Mapping[str, Initializer] = types.MappingProxyType(
+    {
+        "he": he,
+        "small": small_random,
+        "xavier": xavier,
+    }
+)
 """The initialisers by name (read-only)."""
 
 

@@ -149,21 +149,24 @@ def batch_norm(
     train = _checks.check_static_bool("train", train)
     x = jnp.asarray(x)
     channels = x.shape[-1]
-    for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
-                        ("running_var", running_var)):
+    for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
         _check_channel_param(name, value, channels)
     if impl not in BATCH_NORM_IMPLS:
         raise ValueError(f"impl: expected one of {', '.join(BATCH_NORM_IMPLS)}, got {impl!r}")
     if impl == "fused" and axis_name is not None:
-        raise ValueError(f"impl: 'fused' cannot synchronise statistics over axis_name={axis_name!r}; "
-                         "expected 'auto' or 'autodiff'")
+        raise ValueError(
+            f"impl: 'fused' cannot synchronise statistics over axis_name={axis_name!r}; expected 'auto' or 'autodiff'"
+        )
     if not train:
         y = (x - running_mean) * lax.rsqrt(running_var + eps) * gamma + beta
         return y, jnp.asarray(running_mean), jnp.asarray(running_var)
     if axis_name is None and impl != "autodiff":
         y, mean, var = _batch_norm_fused(x, jnp.asarray(gamma), jnp.asarray(beta), eps)
-        return (y, jnp.asarray(momentum * running_mean + (1.0 - momentum) * mean),
-                jnp.asarray(momentum * running_var + (1.0 - momentum) * var))
+        return (
+            y,
+            jnp.asarray(momentum * running_mean + (1.0 - momentum) * mean),
+            jnp.asarray(momentum * running_var + (1.0 - momentum) * var),
+        )
     axes = tuple(range(x.ndim - 1))
     # 1. Batch mean (averaged across devices for synchronised BN).
     mean = jnp.mean(x, axis=axes)
@@ -203,8 +206,9 @@ def spatial_batch_norm(
       ValueError: when ``x`` is not rank 4, or as :func:`batch_norm`.
     """
     _checks.check_rank("x", x, 4, layout="(N, H, W, C)")
-    return batch_norm(x, gamma, beta, running_mean, running_var, train=train,
-                      momentum=momentum, eps=eps, axis_name=axis_name)
+    return batch_norm(
+        x, gamma, beta, running_mean, running_var, train=train, momentum=momentum, eps=eps, axis_name=axis_name
+    )
 
 
 def layer_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, eps: float = 1e-5) -> Array:
@@ -239,9 +243,7 @@ def layer_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, eps: float = 
     return centred * lax.rsqrt(var + eps) * gamma + beta
 
 
-def group_norm(
-    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, num_groups: int, eps: float = 1e-5
-) -> Array:
+def group_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, *, num_groups: int, eps: float = 1e-5) -> Array:
     """Group normalisation: channels split into ``num_groups`` groups of ``C/G``.
 
     For every example and group :math:`g`, with :math:`S_g` the spatial

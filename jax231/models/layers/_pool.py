@@ -88,8 +88,7 @@ def _check_windows(x: Array, window: int, stride: int) -> None:
             conv_output_size(x.shape[1 + axis], window, stride, 0)
         except ValueError as error:
             raise ValueError(
-                f"`x` of shape {x.shape} with window={window}, stride={stride} along "
-                f"spatial axis {axis + 1}: {error}"
+                f"`x` of shape {x.shape} with window={window}, stride={stride} along spatial axis {axis + 1}: {error}"
             ) from None
 
 

@@ -27,13 +27,10 @@ def _check_cell(params: Params, h: ArrayLike, x: ArrayLike, gates: int, biases: 
     hidden = jnp.shape(h)[1]
     if jnp.shape(h)[0] != n:
         _checks.fail("h", f"batch size {n} like `x` {jnp.shape(x)}", None, got_text=f"shape {jnp.shape(h)}")
-    _checks.check_shape("params['wx']", params["wx"], (d, gates * hidden),
-                        why=f"(D, {gates}H) for D={d}, H={hidden}")
-    _checks.check_shape("params['wh']", params["wh"], (hidden, gates * hidden),
-                        why=f"(H, {gates}H) for H={hidden}")
+    _checks.check_shape("params['wx']", params["wx"], (d, gates * hidden), why=f"(D, {gates}H) for D={d}, H={hidden}")
+    _checks.check_shape("params['wh']", params["wh"], (hidden, gates * hidden), why=f"(H, {gates}H) for H={hidden}")
     for name in biases:
-        _checks.check_shape(f"params['{name}']", params[name], (gates * hidden,),
-                            why=f"({gates}H,) for H={hidden}")
+        _checks.check_shape(f"params['{name}']", params[name], (gates * hidden,), why=f"({gates}H,) for H={hidden}")
 
 
 def rnn_step(params: Params, h: ArrayLike, x: ArrayLike) -> Array:
@@ -130,13 +127,15 @@ def _time_major(xs: ArrayLike, h0: ArrayLike) -> Array:
     _checks.check_rank("xs", xs, 3, layout="(N, T, D)")
     _checks.check_rank("h0", h0, 2, layout="(N, H)")
     if jnp.shape(h0)[0] != jnp.shape(xs)[0]:
-        _checks.fail("h0", f"batch size {jnp.shape(xs)[0]} like `xs` {jnp.shape(xs)}", None,
-                     got_text=f"shape {jnp.shape(h0)}")
+        _checks.fail(
+            "h0", f"batch size {jnp.shape(xs)[0]} like `xs` {jnp.shape(xs)}", None, got_text=f"shape {jnp.shape(h0)}"
+        )
     return jnp.swapaxes(jnp.asarray(xs), 0, 1)
 
 
-def _scan_hidden(cell_step: Callable[[Params, Array, Array], Array], params: Params, xs: ArrayLike,
-                 h0: ArrayLike) -> Array:
+def _scan_hidden(
+    cell_step: Callable[[Params, Array, Array], Array], params: Params, xs: ArrayLike, h0: ArrayLike
+) -> Array:
     """Scans a cell whose only state is ``h`` over time; returns every hidden state, ``(N, T, H)``."""
     xs_t = _time_major(xs, h0)
 
@@ -253,6 +252,6 @@ def init_rnn(
     else:
         b = jnp.zeros((width,), dtype)
         if cell == "lstm":
-            b = b.at[hidden_dim:2 * hidden_dim].set(forget_bias)
+            b = b.at[hidden_dim : 2 * hidden_dim].set(forget_bias)
         params["b"] = b
     return params

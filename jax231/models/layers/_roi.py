@@ -31,8 +31,12 @@ def _bilinear(features: Array, y: Array, x: Array) -> Array:
     x = jnp.where(x0 >= w - 1, x0.astype(x.dtype), x)
     ly, lx = y - y0, x - x0
     hy, hx = 1.0 - ly, 1.0 - lx
-    value = ((hy * hx)[..., None] * features[y0, x0] + (hy * lx)[..., None] * features[y0, x1]
-             + (ly * hx)[..., None] * features[y1, x0] + (ly * lx)[..., None] * features[y1, x1])
+    value = (
+        (hy * hx)[..., None] * features[y0, x0]
+        + (hy * lx)[..., None] * features[y0, x1]
+        + (ly * hx)[..., None] * features[y1, x0]
+        + (ly * lx)[..., None] * features[y1, x1]
+    )
     return jnp.where(outside[..., None], 0.0, value)
 
 
@@ -137,5 +141,3 @@ def roi_pool(
     masked = jnp.where(inside[..., None], features[None, None, None], -jnp.inf)
     pooled = masked.max(axis=(3, 4))
     return jnp.where(jnp.isfinite(pooled), pooled, 0.0)
-
-

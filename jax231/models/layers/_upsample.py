@@ -41,8 +41,10 @@ def conv_transpose_output_size(size: int, window: int, stride: int, padding: int
         raise ValueError(f"output_padding: expected an int in [0, stride={stride}), got {output_padding}")
     out = (size - 1) * stride - 2 * padding + window + output_padding
     if out < 1:
-        raise ValueError(f"padding: expected (W-1)S - 2P + F + A >= 1, got {out} for W={size}, F={window}, "
-                         f"S={stride}, P={padding}, A={output_padding}")
+        raise ValueError(
+            f"padding: expected (W-1)S - 2P + F + A >= 1, got {out} for W={size}, F={window}, "
+            f"S={stride}, P={padding}, A={output_padding}"
+        )
     return out
 
 
@@ -94,8 +96,9 @@ def conv_transpose2d(
     padding = _check_nonneg_int("padding", padding)
     x, w = jnp.asarray(x), jnp.asarray(w)
     if w.shape[2] != x.shape[-1]:
-        raise ValueError(f"w: expected {x.shape[-1]} input channels (axis 2) to match x of shape {x.shape}, "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            f"w: expected {x.shape[-1]} input channels (axis 2) to match x of shape {x.shape}, got shape {w.shape}"
+        )
     if b is not None:
         _checks.check_shape("b", b, (w.shape[3],), why="one bias per output channel")
     pads = []
@@ -108,9 +111,11 @@ def conv_transpose2d(
                 raise ValueError(f"output_size: expected (H_out, W_out), got {output_size!r}")
             extra = int(output_size[axis]) - smallest
             if not 0 <= extra < stride:
-                raise ValueError(f"output_size: expected sizes in [{smallest}, {smallest + stride - 1}] along "
-                                 f"axis {axis + 1} for input size {x.shape[1 + axis]}, F={window}, S={stride}, "
-                                 f"P={padding}, got {tuple(output_size)}")
+                raise ValueError(
+                    f"output_size: expected sizes in [{smallest}, {smallest + stride - 1}] along "
+                    f"axis {axis + 1} for input size {x.shape[1 + axis]}, F={window}, S={stride}, "
+                    f"P={padding}, got {tuple(output_size)}"
+                )
         pads.append((window - 1 - padding, window - 1 - padding + extra))
     if padding == 0 and output_size is None and w.shape[:2] == (stride, stride):
         # Non-overlapping copies (F = S, P = 0): one GEMM and a depth-to-space reshape,
@@ -121,8 +126,13 @@ def conv_transpose2d(
         y = jnp.einsum("nhwc,uvco->nhuwvo", x, w).reshape(n, h * stride, wd * stride, w.shape[3])
     else:
         y = lax.conv_general_dilated(
-            x, w[::-1, ::-1], window_strides=(1, 1), padding=pads, lhs_dilation=(stride, stride),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            x,
+            w[::-1, ::-1],
+            window_strides=(1, 1),
+            padding=pads,
+            lhs_dilation=(stride, stride),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
     return y if b is None else y + b
 
 
@@ -169,8 +179,9 @@ def max_pool_with_switches(x: ArrayLike, *, window: int = 2, stride: int = 2) ->
     y = jnp.max(patches, axis=-1)
     base_r = (stride * jnp.arange(ho))[None, :, None, None]
     base_c = (stride * jnp.arange(wo))[None, None, :, None]
-    switches = PoolSwitches((base_r + best // window).astype(jnp.int32),
-                            (base_c + best % window).astype(jnp.int32), (n, h, w, c))
+    switches = PoolSwitches(
+        (base_r + best // window).astype(jnp.int32), (base_c + best % window).astype(jnp.int32), (n, h, w, c)
+    )
     return y, switches
 
 
