@@ -57,4 +57,6 @@ def test_captioning_bad_config_exits_2(tmp_path, override, flag):
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr and f"--config.{flag}:" in lines[0]
+    assert (
+        len(lines) == 1 and "Traceback" not in proc.stderr and f"--config.{flag}" in lines[0]
+    )  # e.g. '--config.temperatures[0]: ...'
