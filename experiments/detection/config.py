@@ -32,6 +32,7 @@ import ml_collections
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
+    config.model = "yolo"  # 'yolo' (single-stage grid detector) or 'two_stage' (RPN + RoI align head).
     config.dataset = "digit_canvas"  # A canvas dataset of jax231.pipelines (1-3 digits per 48x48 image).
     config.train_size = 0  # Training canvases used (0 = all 4,000).
     config.test_size = 0  # Test canvases evaluated (0 = all 500).
@@ -47,11 +48,50 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.num_overlays = 12  # Test images drawn in predictions.png.
     config.seed = 0  # Initialisation and data order.
     config.max_seconds = 0.0  # Wall-clock budget of training (0 = none): stops at the next chunk boundary.
-    if preset == "tiny":
+    config.two_stage = _two_stage_fields()  # Options of the two-stage model (used when model = 'two_stage').
+    if preset in ("two_stage", "two_stage_tiny"):
+        config.model = "two_stage"
+        config.widths = (16, 32, 64)  # Stride 4: a 12x12 feature map, k = 4 anchors per cell (576 anchors).
+        config.batch_size = 16  # Canvases per update (each gives 64 sampled anchors and 32 sampled RoIs).
+        config.score_threshold = 0.05  # torchvision's box_score_thresh.
+    if preset == "two_stage_tiny":
+        config.train_size, config.test_size = 32, 8
+        config.widths = (4, 8, 8)
+        config.two_stage.rpn_width, config.two_stage.hidden = 8, 16
+        config.two_stage.pre_nms_train = config.two_stage.pre_nms_test = 32
+        config.two_stage.post_nms_train = config.two_stage.post_nms_test = 8
+        config.two_stage.num_rois = 8
+        config.num_steps, config.batch_size, config.eval_every = 4, 4, 2
+        config.num_overlays = 4
+    elif preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths = (4, 8, 8, 8)
         config.num_steps, config.batch_size, config.eval_every = 4, 8, 2
         config.num_overlays = 4
-    elif preset != "default":
-        raise ValueError(f"preset: expected 'default' or 'tiny', got {preset!r}")
+    elif preset not in ("default", "two_stage"):
+        raise ValueError(f"preset: expected 'default', 'tiny', 'two_stage' or 'two_stage_tiny', got {preset!r}")
     return config
+
+
+def _two_stage_fields() -> ml_collections.ConfigDict:
+    """The fields of ``jax231.detection.TwoStageSpec`` but ``num_classes`` and ``widths`` (the config's)."""
+    two = ml_collections.ConfigDict()
+    two.convs_per_block = 1  # 3x3 convolutions per backbone stage.
+    two.anchor_sizes = (12.0, 18.0)  # Anchor sides sqrt(w h) in pixels (the digits' boxes: 8-22).
+    two.aspect_ratios = (1.25, 2.5)  # Anchor h / w (the digits' boxes: 1.1-4, median 1.33).
+    two.rpn_width = 64  # Channels of the RPN's 3x3 convolution.
+    two.roi_size = 5  # RoI align bins per side (P x P).
+    two.hidden = 128  # Units of the detection head's two fully connected layers.
+    two.rpn_samples = 64  # Anchors drawn per image for the RPN loss (Faster R-CNN: 256) ...
+    two.rpn_positive_fraction = 0.5  # ... at most this fraction positive.
+    two.rpn_positive_iou = 0.7  # Anchor positive at IoU >= 0.7 with an object (or the best anchor of one) ...
+    two.rpn_negative_iou = 0.3  # ... negative below 0.3, ignored between.
+    two.rpn_nms_iou = 0.7  # NMS threshold of the proposals.
+    two.pre_nms_train = 128  # Top anchors decoded before NMS (training) ...
+    two.post_nms_train = 32  # ... proposals kept after it.
+    two.pre_nms_test = 128  # The same at test time.
+    two.post_nms_test = 32
+    two.num_rois = 32  # RoIs drawn per image for the detection head (Fast R-CNN: 128) ...
+    two.roi_positive_fraction = 0.25  # ... at most a quarter foreground ...
+    two.foreground_iou = 0.5  # ... foreground at IoU >= 0.5 with an object.
+    return two

@@ -45,17 +45,46 @@ def load_split(config: ml_collections.ConfigDict, split: str, size: int) -> dict
     return data
 
 
+MODELS = ("yolo", "two_stage")
+"""``config.model``: the single-stage grid detector or the two-stage (RPN + RoI align) one."""
+
+
+def _check_model(config: ml_collections.ConfigDict) -> str:
+    if config.get("model", "yolo") not in MODELS:
+        raise _common.UsageError(f"--config.model: expected one of {MODELS}, got {config.model!r}")
+    return config.get("model", "yolo")
+
+
+def two_stage_spec(config: ml_collections.ConfigDict) -> detection.TwoStageSpec:
+    """The :class:`jax231.detection.TwoStageSpec` of ``config.two_stage`` (tuples restored)."""
+    fields = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in config.two_stage.to_dict().items()}
+    unknown = sorted(set(fields) - set(detection.TwoStageSpec._fields))
+    if unknown:
+        raise _common.UsageError(f"--config.two_stage: expected fields of TwoStageSpec, got unknown {unknown}")
+    return detection.TwoStageSpec(num_classes=10, widths=tuple(config.widths), **fields)
+
+
 def build(config: ml_collections.ConfigDict, image_size: int):
     """The model, optimizer and loss of ``config``."""
     _check_int("num_steps", config.num_steps, 1)
-    _check_int("boxes_per_cell", config.boxes_per_cell, 1)
+    kind = _check_model(config)
     try:
         detection.check_iou_threshold("iou_threshold", config.iou_threshold)
-        model = models.grid_detector(num_classes=10, boxes_per_cell=config.boxes_per_cell, widths=tuple(config.widths))
+        if kind == "two_stage":
+            spec = two_stage_spec(config)
+            for name in ("rpn_positive_iou", "rpn_negative_iou", "rpn_nms_iou", "foreground_iou"):
+                detection.check_iou_threshold(f"two_stage.{name}", getattr(spec, name))
+            model = detection.two_stage_detector(spec)
+            loss = detection.two_stage_loss
+        else:
+            _check_int("boxes_per_cell", config.boxes_per_cell, 1)
+            model = models.grid_detector(
+                num_classes=10, boxes_per_cell=config.boxes_per_cell, widths=tuple(config.widths)
+            )
+            loss = functools.partial(_loss, image_size=image_size, boxes_per_cell=config.boxes_per_cell)
     except ValueError as err:
         raise _common.UsageError(f"--config.{err}") from None
     schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)
-    loss = functools.partial(_loss, image_size=image_size, boxes_per_cell=config.boxes_per_cell)
     return model, optimizers.adam(learning_rate=schedule), loss
 
 
@@ -65,19 +94,33 @@ def _loss(outputs, batch, *, image_size: int, boxes_per_cell: int):
     )
 
 
+def _detect(model, config: ml_collections.ConfigDict, image_size: int):
+    """``(params, state, images) -> DetectionOutput`` of ``config.model`` (jitted)."""
+    options = dict(
+        iou_threshold=config.iou_threshold, score_threshold=config.score_threshold, max_detections=config.max_detections
+    )
+    if _check_model(config) == "two_stage":
+
+        def fn(p, s, x):
+            out = model.apply(p, s, x, train=False)[0]
+            return detection.detect_rois(
+                out["proposals"], out["class_logits"], out["box_offsets"], image_size=image_size, **options
+            )
+
+    else:
+
+        def fn(p, s, x):
+            raw = model.apply(p, s, x, train=False)[0]
+            return detection.detect(
+                raw, image_size=image_size, boxes_per_cell=config.boxes_per_cell, num_classes=10, **options
+            )
+
+    return jax.jit(fn)
+
+
 def predict(model, state, images: np.ndarray, config: ml_collections.ConfigDict, *, batch_size: int = 100):
     """Detections of ``images`` (jitted decode + class-wise NMS), as one list entry per image."""
-    apply = jax.jit(
-        lambda p, s, x: detection.detect(
-            model.apply(p, s, x, train=False)[0],
-            image_size=images.shape[1],
-            boxes_per_cell=config.boxes_per_cell,
-            num_classes=10,
-            iou_threshold=config.iou_threshold,
-            score_threshold=config.score_threshold,
-            max_detections=config.max_detections,
-        )
-    )
+    apply = _detect(model, config, images.shape[1])
     out = []
     for start in range(0, len(images), batch_size):
         d = jax.device_get(apply(state.params, state.model_state, images[start : start + batch_size]))
@@ -108,6 +151,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Detec
         eval_every=config.eval_every,
         progress=True,
         max_seconds=config.max_seconds or None,
+        model_inputs=IMAGE_KEYS if _check_model(config) == "two_stage" else ("image",),
     )
     dets, gts = predict(model, result.state, test["image"], config), ground_truths(test)
     coco = detection.coco_map(dets, gts)
@@ -150,7 +194,10 @@ def write_report(workdir: pathlib.Path, config, out: DetectionRun, test, dets) -
     )
     h = out.train.history
     _common.plot_curves(
-        workdir / "loss.png", {"training loss": {"yolo": (h["step"], [h["loss"]])}}, ylabel="loss", logy=True
+        workdir / "loss.png",
+        {"training loss": {config.get("model", "yolo"): (h["step"], [h["loss"]])}},
+        ylabel="loss",
+        logy=True,
     )
     n = min(config.num_overlays, len(test["image"]))
     overlays.draw_detections(

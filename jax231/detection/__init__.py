@@ -8,11 +8,24 @@
   :func:`coco_map` (AP@[.5:.95], equal to pycocotools' ``COCOeval``).
 * Targets and losses of the models (:mod:`._yolo`, :mod:`._localization`), masks
   (:mod:`._masks`) and the multi-task training loop (:mod:`._train`).
+* Two-stage detection (Faster R-CNN): anchors, their labels and balanced draws
+  (:mod:`._anchors`), the RPN's loss and proposals (:mod:`._rpn`), RoI targets, the
+  detection-head loss and final detections (:mod:`._roi_head`), the model and its
+  multi-task loss (:mod:`._two_stage`).
 
 References:
   CS231n lecture 11, "Detection and Segmentation".
 """
 
+from jax231.detection._anchors import (
+    AnchorLabels,
+    Sample,
+    anchor_grid,
+    label_anchors,
+    sample_balanced,
+    sample_by_priority,
+    sample_mask,
+)
 from jax231.detection._average_precision import (
     COCO_IOU_THRESHOLDS,
     CocoResult,
@@ -48,7 +61,10 @@ from jax231.detection._masks import (
     pixel_cross_entropy,
 )
 from jax231.detection._nms import NmsResult, batched_nms, nms, nms_jit
+from jax231.detection._roi_head import BOX_WEIGHTS, RoiTargets, detect_rois, detection_head_loss, roi_targets
+from jax231.detection._rpn import Proposals, RpnTargets, decode_clipped, propose, rpn_loss, rpn_targets
 from jax231.detection._train import TrainResult, train_multitask
+from jax231.detection._two_stage import TwoStageLossWeights, TwoStageSpec, two_stage_detector, two_stage_loss
 from jax231.detection._yolo import (
     DetectionOutput,
     GridBoxes,
@@ -97,4 +113,27 @@ __all__ = [
     "voc_average_precision",
     "voc_map",
     "yolo_loss",
+    # Two-stage detection.
+    "AnchorLabels",
+    "Sample",
+    "anchor_grid",
+    "label_anchors",
+    "sample_balanced",
+    "sample_by_priority",
+    "sample_mask",
+    "BOX_WEIGHTS",
+    "RoiTargets",
+    "detect_rois",
+    "detection_head_loss",
+    "roi_targets",
+    "Proposals",
+    "RpnTargets",
+    "decode_clipped",
+    "propose",
+    "rpn_loss",
+    "rpn_targets",
+    "TwoStageLossWeights",
+    "TwoStageSpec",
+    "two_stage_detector",
+    "two_stage_loss",
 ]

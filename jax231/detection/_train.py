@@ -61,6 +61,7 @@ def train_multitask(
     eval_every: int = 100,
     progress: bool = False,
     max_seconds: float | None = None,
+    model_inputs: tuple[str, ...] = ("image",),
 ) -> TrainResult:
     """Trains ``model`` on ``data`` (a dict of arrays with ``'image'``) for ``num_steps`` updates.
 
@@ -82,6 +83,9 @@ def train_multitask(
       eval_every: updates per compiled chunk (one history row each).
       progress: show a progress bar on stderr.
       max_seconds: stop at the first chunk boundary past this wall-clock budget (as ``fit``).
+      model_inputs: the arrays of ``data`` that ``apply`` receives: ``('image',)`` gives it
+        ``data['image']``, more keys a dict of them (a two-stage detector samples its RoIs
+        from the ground truth in the forward pass); the loss's ``batch`` is unchanged.
 
     Returns:
       A :class:`TrainResult`.
@@ -97,7 +101,12 @@ def train_multitask(
         raise ValueError(f"data: expected {n} rows in every array, got {rows}")
     if batch_size > n:
         raise ValueError(f"batch_size: expected at most the {n} examples, got {batch_size}")
-    train = {"image": data["image"], "label": {k: jnp.asarray(v) for k, v in data.items() if k != "image"}}
+    model_inputs = tuple(model_inputs)
+    missing = [k for k in model_inputs if k not in data]
+    if model_inputs[:1] != ("image",) or missing:
+        raise ValueError(f"model_inputs: expected 'image' first and keys of data {sorted(data)}, got {model_inputs!r}")
+    inputs = data["image"] if len(model_inputs) == 1 else {k: jnp.asarray(data[k]) for k in model_inputs}
+    train = {"image": inputs, "label": {k: jnp.asarray(v) for k, v in data.items() if k != "image"}}
     result = training.fit(
         model,
         optimizer,

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from experiments import _common
 from experiments.detection import config as det_config
 from experiments.detection import experiment as det_experiment
 from experiments.localization import config as loc_config
@@ -41,6 +42,28 @@ def test_detection_tiny_end_to_end(tmp_path):
     test = det_experiment.load_split(config, "test", config.test_size)
     dets = det_experiment.predict(det_experiment.build(config, 48)[0], out.train.state, test["image"], config)
     assert detection.coco_map(dets, det_experiment.ground_truths(test)).map == pytest.approx(out.coco.map)
+
+
+@pytest.mark.slow
+def test_two_stage_detection_tiny_end_to_end(tmp_path):
+    config = det_config.get_config("two_stage_tiny")
+    out = det_experiment.run(config, tmp_path)
+    _outputs_exist(tmp_path)
+    history = out.train.history
+    assert history["step"] == [2, 4]
+    # The four terms of the multi-task loss reach fit's history and sum to the loss.
+    terms = ("rpn_objectness", "rpn_box", "roi_class", "roi_box")
+    np.testing.assert_allclose(np.sum([history[t] for t in terms], axis=0), history["loss"], rtol=1e-5)
+    assert 0.0 <= out.coco.map <= out.coco.ap50 <= 1.0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["coco_map"] == pytest.approx(out.coco.map) and results["config"]["model"] == "two_stage"
+
+
+def test_two_stage_bad_iou_threshold_is_a_usage_error_naming_the_field():
+    config = det_config.get_config("two_stage_tiny")
+    config.two_stage.rpn_nms_iou = 1.5
+    with pytest.raises(_common.UsageError, match=r"^--config\.two_stage\.rpn_nms_iou: expected an IoU threshold"):
+        det_experiment.build(config, 48)
 
 
 @pytest.mark.slow
