@@ -1,4 +1,10 @@
-"""Library functions of the detection experiment: data, model, training, evaluation, report."""
+"""Library functions of the detection experiment: data, model, training, evaluation, report.
+
+``config.model`` picks the single-stage grid detector (``'yolo'``) or the two-stage one
+(``'two_stage'``: ``jax231.detection.two_stage_detector``, whose forward pass receives the
+ground truth in training to sample anchors and RoIs, so ``fit`` feeds it
+``{'image', 'boxes', 'classes'}``).
+"""
 
 from __future__ import annotations
 
@@ -160,7 +166,24 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Detec
     seconds = time.monotonic() - start
     out = DetectionRun(coco, voc, voc11, seconds, result)
     write_report(workdir, config, out, test, dets)
+    if _check_model(config) == "two_stage":
+        draw_proposals(workdir / "proposals.png", model, result.state, test["image"][: config.num_overlays])
     return out
+
+
+def draw_proposals(path: pathlib.Path, model, state, images: np.ndarray, *, top: int = 8) -> str:
+    """The ``top`` first proposals of the RPN on each image (labelled by rank; score = sigmoid of the logit)."""
+    fn = jax.jit(lambda p, s, x: model.apply(p, s, x, train=False)[0]["proposals"])
+    props = jax.device_get(fn(state.params, state.model_state, images))
+    keep = [v[:top] for v in props.valid]
+    return overlays.draw_detections(
+        path,
+        images,
+        pred_boxes=[b[:top][k] for b, k in zip(props.boxes, keep)],
+        pred_labels=[np.arange(top)[k] for k in keep],
+        pred_scores=[1.0 / (1.0 + np.exp(-s[:top][k])) for s, k in zip(props.scores, keep)],
+        title=f"first {top} RPN proposals after NMS (rank:objectness)",
+    )
 
 
 def write_report(workdir: pathlib.Path, config, out: DetectionRun, test, dets) -> None:

@@ -1,11 +1,13 @@
-r"""Single-stage (YOLO-style) digit detection with NMS and COCO/VOC mean average precision.
+r"""Digit detection, single-stage (YOLO-style) or two-stage (RPN + RoI align), with NMS and COCO/VOC mAP.
 
 Example::
 
     python -m experiments.detection.main --workdir=/tmp/detection
+    python -m experiments.detection.main --config=experiments/detection/config.py:two_stage --workdir=/tmp/two_stage
 
 Ends by printing ``COCO mAP@[.5:.95]: 0.xx, AP@0.5: 0.xx``; writes ``summary.md``/``.csv``,
-``results.json``, ``loss.png`` and ``predictions.png`` (boxes drawn on test images).
+``results.json``, ``loss.png`` and ``predictions.png`` (boxes drawn on test images); the two-stage
+model also ``proposals.png`` (its region proposals).
 """
 
 from __future__ import annotations

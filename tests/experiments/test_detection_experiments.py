@@ -49,6 +49,7 @@ def test_two_stage_detection_tiny_end_to_end(tmp_path):
     config = det_config.get_config("two_stage_tiny")
     out = det_experiment.run(config, tmp_path)
     _outputs_exist(tmp_path)
+    _outputs_exist(tmp_path, ("proposals.png",))
     history = out.train.history
     assert history["step"] == [2, 4]
     # The four terms of the multi-task loss reach fit's history and sum to the loss.
