@@ -81,7 +81,9 @@ def roi_targets(
     lab = _anchors.label_anchors(
         boxes, gt_boxes, gt_valid, positive_iou=foreground_iou, negative_iou=foreground_iou, allow_low_quality=False
     )
-    candidate = jnp.concatenate([proposals.valid, gt_valid])
+    # Empty boxes (a padded example's zeros) are never candidates: their offsets would be log(0).
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    candidate = jnp.concatenate([proposals.valid, gt_valid]) & (area > 0)
     labels = jnp.where(candidate, lab.labels, -1)  # 2.
     drawn = _anchors.sample_balanced(key, labels, num_samples=num_rois, positive_fraction=positive_fraction)  # 3.
     rois = boxes[drawn.indices]
@@ -128,7 +130,8 @@ def detection_head_loss(
     nll = -jnp.take_along_axis(log_p, jnp.maximum(u, 0)[..., None], axis=-1)[..., 0]
     cls = jnp.sum(sampled * nll, axis=1) / n
     t_u = jnp.take_along_axis(t, jnp.maximum(u - 1, 0)[..., None, None], axis=2)[:, :, 0]  # (N, R, 4)
-    box = jnp.sum(foreground[..., None] * _localization.smooth_l1(t_u - targets.offsets, beta=beta), axis=(1, 2)) / n
+    box_terms = jnp.where(foreground[..., None] > 0, _localization.smooth_l1(t_u - targets.offsets, beta=beta), 0.0)
+    box = jnp.sum(box_terms, axis=(1, 2)) / n
     return {"roi_class": cls, "roi_box": box_weight * box}
 
 

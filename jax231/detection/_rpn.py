@@ -102,7 +102,8 @@ def rpn_loss(
     n = jnp.maximum(jnp.sum(sampled, axis=1), 1.0)
     bce = positive * jax.nn.softplus(-z) + (1.0 - positive) * jax.nn.softplus(z)
     objectness = jnp.sum(sampled * bce, axis=1) / n
-    box = jnp.sum(positive[..., None] * _localization.smooth_l1(t - targets.offsets, beta=beta), axis=(1, 2)) / n
+    box_terms = jnp.where(positive[..., None] > 0, _localization.smooth_l1(t - targets.offsets, beta=beta), 0.0)
+    box = jnp.sum(box_terms, axis=(1, 2)) / n
     return {"rpn_objectness": objectness, "rpn_box": box_weight * box}
 
 

@@ -215,6 +215,15 @@ def test_roi_targets_assign_classes_and_offsets():
     assert (np.asarray(q.classes) >= 1).sum() == 2
 
 
+def test_roi_targets_of_a_zero_padded_example_are_finite():
+    # A padded example: every box zero, classes 0 (not -1). No candidate may reach log(0).
+    proposals = detection.Proposals(jnp.zeros((4, 4)), jnp.zeros(4), jnp.array([True, True, False, False]))
+    t = jax.jit(
+        lambda p: detection.roi_targets(jax.random.key(1), p, jnp.zeros((3, 4)), jnp.zeros(3, int), num_rois=4)
+    )(proposals)
+    assert np.all(np.isfinite(np.asarray(t.offsets))) and np.all(np.asarray(t.classes) == -1)
+
+
 def test_roi_align_separable_equals_the_layer_values_and_gradients():
     rng = np.random.default_rng(2)
     features = rng.normal(size=(12, 10, 3)).astype(np.float32)

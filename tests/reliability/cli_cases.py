@@ -234,6 +234,13 @@ def _others(root: str) -> list[CliCase]:
         ("generative", "temperature_zero", ["--config.temperature=0.0"], "temperature"),
         ("visualize", "unknown_dataset", ["--config.datasets=('nope',)"], "nope"),
         ("detection", "iou_above_one", ["--config.iou_threshold=1.5"], "iou_threshold"),
+        ("detection", "unknown_model", ["--config.model=detr"], "model"),
+        (
+            "detection",
+            "two_stage_iou_above_one",
+            ["--config=experiments/detection/config.py:two_stage", "--config.two_stage.rpn_nms_iou=1.5"],
+            "two_stage.rpn_nms_iou",
+        ),
         ("captioning", "unknown_decoder", ["--config.decoders=('plainn',)"], "plainn"),
         ("segmentation", "batch_zero", ["--config.batch_size=0"], "batch_size"),
         ("localization", "unknown_box_loss", ["--config.box_loss=l3"], "box_loss"),
