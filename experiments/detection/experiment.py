@@ -70,17 +70,27 @@ def two_stage_spec(config: ml_collections.ConfigDict) -> detection.TwoStageSpec:
     return detection.TwoStageSpec(num_classes=10, widths=tuple(config.widths), **fields)
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """The checks that need no data (run before loading it): one-line ``UsageError`` naming the field."""
+    _check_int("num_steps", config.num_steps, 1)
+    if _check_model(config) == "two_stage":
+        spec = two_stage_spec(config)
+        try:
+            for name in ("rpn_positive_iou", "rpn_negative_iou", "rpn_nms_iou", "foreground_iou"):
+                detection.check_iou_threshold(f"two_stage.{name}", getattr(spec, name))
+            detection.two_stage_detector(spec)
+        except ValueError as err:
+            raise _common.UsageError(f"--config.{err}") from None
+
+
 def build(config: ml_collections.ConfigDict, image_size: int):
     """The model, optimizer and loss of ``config``."""
-    _check_int("num_steps", config.num_steps, 1)
+    check_config(config)
     kind = _check_model(config)
     try:
         detection.check_iou_threshold("iou_threshold", config.iou_threshold)
         if kind == "two_stage":
-            spec = two_stage_spec(config)
-            for name in ("rpn_positive_iou", "rpn_negative_iou", "rpn_nms_iou", "foreground_iou"):
-                detection.check_iou_threshold(f"two_stage.{name}", getattr(spec, name))
-            model = detection.two_stage_detector(spec)
+            model = detection.two_stage_detector(two_stage_spec(config))
             loss = detection.two_stage_loss
         else:
             _check_int("boxes_per_cell", config.boxes_per_cell, 1)
@@ -142,6 +152,7 @@ def ground_truths(data: dict[str, np.ndarray]) -> list[detection.GroundTruth]:
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> DetectionRun:
     """Trains the grid detector, evaluates COCO mAP and VOC AP on the test canvases, writes the report."""
     workdir = pathlib.Path(workdir)
+    check_config(config)
     train = load_split(config, "train", config.train_size)
     test = load_split(config, "test", config.test_size)
     model, optimizer, loss = build(config, train["image"].shape[1])

@@ -169,11 +169,12 @@ def two_stage_detector(spec: TwoStageSpec | None = None) -> Model:
             (h // stride, w // stride), stride=stride, sizes=spec.anchor_sizes, aspect_ratios=spec.aspect_ratios
         )
 
+    anchors_of(stride, stride)  # Checks the anchor options.
+
     def init_fn(rng: PRNGKey, input_shape: Any) -> tuple[Params, ModelState]:
         shape = _image_shape(input_shape)
         if len(shape) != 3 or shape[0] % stride or shape[1] % stride:
             raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {stride}, got {shape}")
-        anchors_of(shape[0], shape[1])  # Checks the anchor options.
         keys = jax.random.split(rng, 8)
         f, p = spec.widths[-1], spec.roi_size
         return {
