@@ -273,6 +273,7 @@ def test_bad_input_is_a_one_line_value_error_naming_the_argument():
         (lambda: detection.anchor_grid((2, 2), stride=4, sizes=(), aspect_ratios=(1.0,)), "sizes"),
         (lambda: detection.sample_by_priority(np.zeros(3), np.zeros(3), num_samples=0), "num_samples"),
         (lambda: detection.two_stage_detector(detection.TwoStageSpec(aspect_ratios=(1.0, -2.0))), "aspect_ratios"),
+        (lambda: detection.two_stage_detector(detection.TwoStageSpec(roi_align="bilinear")), "roi_align"),
         (
             lambda: detection.roi_targets(
                 jax.random.key(0),
