@@ -21,9 +21,10 @@ other jobs (heavily loaded: timings are inflated), and the result to expect:
 
     python -m experiments.detection.main --config=experiments/detection/config.py:two_stage --workdir=/tmp/two_stage
 
-  measured 2026-12-01 on the 2-core CPU shared with other jobs (load average 14-40 during the
-  run: the job got 15% of a core; wall time inflated ~6x), ``nice -n 10``, ``/usr/bin/time -v``:
-  **209.5 CPU-seconds** (user 206.1 + sys 3.5), 22 min 49 s wall; **COCO mAP@[.5:.95] 0.79
+  measured 2026-12-01 on the 2-core CPU shared with other jobs, ``nice -n 10``, ``/usr/bin/time -v``,
+  twice with identical numbers (same seed, same loss history): **220 CPU-seconds** (user 216.3 +
+  sys 3.7), 14 min 30 s wall at load average ~20 (the job got 25% of a core; the first run: 209.5
+  CPU-s, 22 min 49 s at load 14-40); **COCO mAP@[.5:.95] 0.79
   (0.7890), AP@0.5 0.99 (0.9945)**, AP@0.75 0.960, VOC AP@0.5 0.995 (all-point) / 0.988
   (11-point) on the 500 test canvases. Against the single-stage default below (0.61 / 0.95 in
   173 CPU-s): +0.18 COCO mAP for ~20% more CPU, the gain mostly at the strict IoUs (AP@0.75
