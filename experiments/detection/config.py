@@ -27,7 +27,7 @@ other jobs (heavily loaded: timings are inflated), and the result to expect:
   CPU-s, 22 min 49 s at load 14-40); **COCO mAP@[.5:.95] 0.79
   (0.7890), AP@0.5 0.99 (0.9945)**, AP@0.75 0.960, VOC AP@0.5 0.995 (all-point) / 0.988
   (11-point) on the 500 test canvases. Against the single-stage default below (0.61 / 0.95 in
-  173 CPU-s): +0.18 COCO mAP for ~20% more CPU, the gain mostly at the strict IoUs (AP@0.75
+  173 CPU-s): +0.18 COCO mAP for ~27% more CPU (220 vs 173 s), the gain mostly at the strict IoUs (AP@0.75
   0.96 vs 0.72). Not an ablation: the two models also differ in stride (4 vs 8), batch (16 vs
   32) and head; the refinement of RoI-aligned stride-4 features is the likely cause, untested.
   Writes ``proposals.png`` too (the RPN's first proposals after NMS).
