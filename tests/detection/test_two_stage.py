@@ -275,6 +275,18 @@ def test_bad_input_is_a_one_line_value_error_naming_the_argument():
         (lambda: detection.two_stage_detector(detection.TwoStageSpec(aspect_ratios=(1.0, -2.0))), "aspect_ratios"),
         (lambda: detection.two_stage_detector(detection.TwoStageSpec(roi_align="bilinear")), "roi_align"),
         (
+            lambda: detection.train_multitask(
+                None,
+                None,
+                detection.two_stage_loss,
+                {"image": np.zeros((4, 8, 8, 1)), "boxes": np.zeros((4, 1, 4))},
+                num_steps=1,
+                batch_size=2,
+                model_inputs=("image", "classes"),
+            ),
+            "model_inputs",
+        ),
+        (
             lambda: detection.roi_targets(
                 jax.random.key(0),
                 detection.Proposals(jnp.zeros((2, 4)), jnp.zeros(2), jnp.ones(2, bool)),
