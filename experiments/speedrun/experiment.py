@@ -90,7 +90,15 @@ class SpeedrunResult(NamedTuple):
 
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """One-line ``ValueError`` (exit 2 on the command line) for any bad field, before anything loads."""
+    """A one-line :class:`~experiments._common.UsageError` ``--config.<field>: expected ..., got ...``
+    (exit 2 on the command line) for any bad field, before anything loads or compiles."""
+    try:
+        return _validate(config)
+    except ValueError as err:
+        raise _common.UsageError(f"--config.{err}") from err
+
+
+def _validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if config.dataset not in DATASETS:
         raise ValueError(f"dataset: expected one of {DATASETS}, got {config.dataset!r}")
     if config.conv_impl not in models.AIRBENCH_CONV_IMPLS:
@@ -281,6 +289,7 @@ def _fit(programs: _Programs, train, val, config, *, seed: int, num_steps: int):
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> SpeedrunResult:
     """Trains every seed of ``config``, writes tables, plots and ``results.json`` under ``workdir``."""
+    config = validate(config)
     workdir = pathlib.Path(workdir)
     data = load_data(config)
     start = time.monotonic()
