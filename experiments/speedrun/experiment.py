@@ -22,6 +22,18 @@ Every trick is a jax231 building block, composed here:
 * test-time augmentation: :func:`jax231.models.tta_predict` over the image,
   its mirror and the four 1-pixel diagonal shifts of both.
 
+Where this differs from ``airbench94.py`` (each a choice, said once):
+
+* flips: the doubled set of :func:`jax231.pipelines.flip_pairs` gives each image once in
+  each orientation per pair of epochs, but not airbench's exact even/odd split (fit's
+  ``batch_fn`` gets the step's key, not the epoch), and ``epochs`` counts passes over the
+  original 50,000 images;
+* translations repeat the edge pixels (airbench: reflection padding); TTA averages the
+  probabilities of 10 equally weighted views with edge-repeated 1-pixel shifts (airbench:
+  logits of 6 views, weights 1/4, 1/4 and 1/8 x 4, reflected shifts);
+* Lookahead pulls the parameters only, not the batch-norm running statistics;
+* the last partial batch of an epoch is dropped and the order is fit's per-epoch permutation.
+
 Learning rate and weight decay are airbench's "per 1024 examples, decoupled"
 values; with fit's MEAN loss over a batch of ``B`` (airbench sums) the rate of
 the Nesterov rule is ``eta = lr B / 1024 / (1 + 1 / (1 - mu))`` and the L2
