@@ -142,4 +142,4 @@ def test_real_cifar10_is_uint8_and_its_patches_whiten():
     white = patches @ filters.reshape(12, 24)[:, :12].astype(np.float64)
     cov = white.T @ white / len(white)
     # diag(lambda / (lambda + eps)): ~1 for the strong directions of natural-image patches.
-    assert np.all(np.abs(cov - np.diag(np.diag(cov))) < 1e-6) and np.diag(cov)[0] > 0.999
+    assert np.all(np.abs(cov - np.diag(np.diag(cov))) < 1e-5) and np.diag(cov)[0] > 0.999  # float32 filters
