@@ -75,8 +75,8 @@ Reduced accuracy run (NOT a preset's result: a subset, fewer epochs, one seed)::
 
 cpu93's net and recipe on the first 5,000 training images, 114 updates of 256: 62.6% on the
 first 1,000 test images without TTA, 64.3% with TTA (n=1); training loss 2.21 -> 1.43 (label
-smoothing 0.2 keeps it above ~0.9). 261 CPU-s in all (233.8 user + 27.2 sys, with TTA on 9 GB
-peak RSS before TTA was batched by 100), 16 min wall at a 27% CPU share. It shows the recipe
+smoothing 0.2 keeps it above ~0.9). 261 CPU-s in all (233.8 user + 27.2 sys), 16 min wall at a
+27% CPU share; peak RSS 9 GB, from TTA in batches of 500 images (now 100). It shows the recipe
 trains and TTA helps; it does not show that cpu93 reaches 93%.
 """
 
