@@ -64,6 +64,7 @@ from jax231.training import eval_view, fit
 from jax231.types import GradientTransformation, Model, Params
 
 DATASETS = ("cifar10_shared", "synthetic")
+_COUNTS = ("eval_examples", "translate", "train_size", "test_size")  # ints >= 0
 IMAGE_SIZE = 32
 
 
@@ -127,6 +128,11 @@ def _validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise ValueError(f"widths: expected three group widths, got {tuple(config.widths)!r}")
     if not config.seeds:
         raise ValueError("seeds: expected at least one seed, got ()")
+    for names, low in ((("batch_size", "whiten_examples", "lookahead_every"), 1), (_COUNTS, 0)):
+        for name in names:
+            value = config[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
     if not config.epochs > 0:
         raise ValueError(f"epochs: expected a number > 0, got {config.epochs!r}")
     return config
