@@ -133,6 +133,41 @@ def softmax_cross_entropy(*, logits: ArrayLike, labels: ArrayLike) -> Array:
     return jnp.log(jnp.sum(jnp.exp(shifted), axis=-1)) - _correct_class_scores(shifted, labels)
 
 
+def smoothed_cross_entropy(*, logits: ArrayLike, labels: ArrayLike, smoothing: float) -> Array:
+    """Softmax cross-entropy against label-smoothed targets, per example.
+
+    .. math:: L_i = -\\sum_j q_{ij} \\log \\mathrm{softmax}(s_i)_j, \\qquad
+              q_{ij} = (1 - \\alpha)\\,[j = y_i] + \\alpha / C
+
+    with :math:`s` = ``logits``, :math:`y` = ``labels`` and :math:`\\alpha` =
+    ``smoothing``; :math:`\\alpha = 0` is :func:`softmax_cross_entropy`. The
+    targets never reach 0 or 1, so the logits are not pushed to infinity
+    (Szegedy et al.'s regulariser; airbench uses :math:`\\alpha = 0.2`).
+    Equals ``optax.softmax_cross_entropy(logits, optax.smooth_labels(onehot, alpha))``
+    and PyTorch's ``cross_entropy(..., label_smoothing=alpha)``.
+
+    Args:
+      logits: class scores, shape ``(..., C)``.
+      labels: integer classes in ``[0, C)``, shape ``(...)``.
+      smoothing: :math:`\\alpha` in ``[0, 1]``.
+
+    Returns:
+      Per-example losses, shape ``(...)``.
+
+    Raises:
+      ValueError: as :func:`svm_loss`, or for ``smoothing`` outside ``[0, 1]``.
+
+    References:
+      Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016, section 7.
+    """
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"smoothing: expected a float in [0, 1], got {smoothing!r}")
+    logits, labels = _check_logits_labels(logits, labels)
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    nll = -_correct_class_scores(log_p, labels)
+    return (1.0 - smoothing) * nll - smoothing * jnp.mean(log_p, axis=-1)
+
+
 def _check_same_shape(logits: ArrayLike, labels: ArrayLike) -> tuple[Array, Array]:
     """``logits`` and floating ``labels`` of one shape (binary and regression losses)."""
     logits = jnp.asarray(logits)
@@ -393,6 +428,7 @@ __all__ = [
     "mean_loss",
     "residual_loss",
     "sigmoid_binary_cross_entropy",
+    "smoothed_cross_entropy",
     "softmax_cross_entropy",
     "squared_loss",
     "svm_loss",

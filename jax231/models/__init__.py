@@ -20,6 +20,14 @@ Examples:
 """
 
 from jax231.models import knn, layers
+from jax231.models._airbench import (
+    AIRBENCH_COMPUTE_DTYPES,
+    AIRBENCH_CONV_IMPLS,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    airbench_net,
+    check_compute_dtype,
+)
 from jax231.models._alexnet import alexnet
 from jax231.models._autoencoder import Autoencoder, autoencoder
 from jax231.models._autoregressive import AutoregressiveModel
@@ -56,6 +64,12 @@ from jax231.models._transfer import (
 from jax231.models._vae import DECODERS, VAE, gaussian_kl, gaussian_log_density, reparameterize, vae
 
 __all__ = [
+    "AIRBENCH_COMPUTE_DTYPES",
+    "AIRBENCH_CONV_IMPLS",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "airbench_net",
+    "check_compute_dtype",
     # Generative models (lecture 13).
     "Autoencoder",
     "AutoregressiveModel",

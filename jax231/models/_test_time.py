@@ -34,6 +34,8 @@ from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey
 __all__ = ["McPrediction", "mc_dropout_predict", "mc_predict", "tta_predict", "tta_views"]
 
 CROPS = (1, 5)
+PAD_MODES = ("constant", "edge", "reflect")
+"""``pad_mode`` choices of :func:`tta_views` (``jnp.pad``'s: zeros, repeated edge pixels, mirror)."""
 
 
 class McPrediction(NamedTuple):
@@ -106,7 +108,9 @@ def mc_dropout_predict(
     return mc_predict(lambda key: model.apply(params, state, x, train=True, rng=key)[0], rng, num_samples=num_samples)
 
 
-def tta_views(images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int = 4) -> Array:
+def tta_views(
+    images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int = 4, pad_mode: str = "constant"
+) -> Array:
     """Deterministic augmented copies of a batch: crops of the zero-padded images and mirrors.
 
     ``crops=5`` takes, from the images zero-padded by ``pad`` on every side,
@@ -121,13 +125,19 @@ def tta_views(images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int 
       crops: 1 or 5.
       pad: zeros on each side before cropping (>= 0; ``crops=5`` with
         ``pad=0`` repeats the image five times).
+      pad_mode: what the padding holds, one of :data:`PAD_MODES`: zeros
+        (``'constant'``), the repeated edge pixels (``'edge'``, the views of a
+        training translation that repeats edges) or the mirror (``'reflect'``).
 
     Returns:
       ``(V, N, H, W, C)`` with ``V = crops * (2 if flip else 1)``; view 0 is the image.
 
     Raises:
-      ValueError: for ``crops`` not in (1, 5), a negative ``pad`` or a non-NHWC batch.
+      ValueError: for ``crops`` not in (1, 5), a negative ``pad``, an unknown ``pad_mode``
+        or a non-NHWC batch.
     """
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode: expected one of {PAD_MODES}, got {pad_mode!r}")
     if crops not in CROPS:
         raise ValueError(f"crops: expected one of {list(CROPS)}, got {crops!r}")
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0:
@@ -136,7 +146,7 @@ def tta_views(images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int 
     if images.ndim != 4:
         raise ValueError(f"images: expected shape (N, H, W, C), got {images.shape}")
     _, h, w, _ = images.shape
-    padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=pad_mode)
     offsets = [(pad, pad)] if crops == 1 else [(pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad)]
     views = [padded[:, i : i + h, j : j + w] for i, j in offsets]
     if flip:
@@ -145,7 +155,13 @@ def tta_views(images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int 
 
 
 def tta_predict(
-    predict: Callable[[Array], ArrayLike], images: ArrayLike, *, flip: bool = True, crops: int = 5, pad: int = 4
+    predict: Callable[[Array], ArrayLike],
+    images: ArrayLike,
+    *,
+    flip: bool = True,
+    crops: int = 5,
+    pad: int = 4,
+    pad_mode: str = "constant",
 ) -> Array:
     """Test-time augmentation: the mean softmax probabilities over the :func:`tta_views`.
 
@@ -161,6 +177,7 @@ def tta_predict(
       flip: include mirrored views.
       crops: 1 or 5 crops (see :func:`tta_views`).
       pad: padding of the crops.
+      pad_mode: what the padding holds (see :func:`tta_views`).
 
     Returns:
       ``(N, C)`` mean probabilities.
@@ -168,5 +185,5 @@ def tta_predict(
     Raises:
       ValueError: as :func:`tta_views`.
     """
-    views = tta_views(images, flip=flip, crops=crops, pad=pad)
+    views = tta_views(images, flip=flip, crops=crops, pad=pad, pad_mode=pad_mode)
     return jnp.mean(jax.vmap(lambda v: layers.softmax(jnp.asarray(predict(v))))(views), axis=0)

@@ -28,6 +28,7 @@ __all__ = [
     "exponential_decay",
     "inverse_time_decay",
     "linear_warmup",
+    "piecewise_linear",
     "sgdr",
     "step_decay",
 ]
@@ -176,5 +177,40 @@ def sgdr(
             start, period = start_of(i), first_period * q**i
         t_cur = t - start
         return min_value + 0.5 * (init_value - min_value) * (1 + jnp.cos(math.pi * t_cur / period))
+
+    return schedule
+
+
+def piecewise_linear(steps: tuple[int, ...] | list[int], values: tuple[float, ...] | list[float]) -> Schedule:
+    """Linear interpolation between ``(step, value)`` knots; constant outside them.
+
+    .. math:: \\alpha_t = v_i + (v_{i+1} - v_i) \\frac{t - t_i}{t_{i+1} - t_i}
+              \\quad (t_i \\le t \\le t_{i+1})
+
+    (``numpy.interp``). Three knots give the triangular ("one-cycle") schedule
+    of fast CIFAR-10 training: warm up from ``v_0`` to the peak ``v_1`` at
+    ``t_1``, then down to ``v_2`` at the last step (airbench: 0.2, 1.0, 0.07
+    times the base rate, peak at 23% of the run).
+
+    Args:
+      steps: increasing knot steps ``t_0 < t_1 < ...`` (at least two, ints >= 0).
+      values: the values ``v_i >= 0`` at the knots (as many as ``steps``).
+
+    Raises:
+      ValueError: for fewer than two knots, lengths that differ, steps that do
+        not increase, or a negative value.
+    """
+    steps, values = tuple(steps), tuple(float(v) for v in values)
+    if len(steps) < 2 or len(steps) != len(values):
+        raise ValueError(f"steps: expected at least two knots and one value per knot, got {steps} and {values}")
+    if any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] < 0:
+        raise ValueError(f"steps: expected increasing steps >= 0, got {steps}")
+    for v in values:
+        check_non_negative("values", v)
+    knots_t = jnp.asarray(steps, jnp.float32)
+    knots_v = jnp.asarray(values, jnp.float32)
+
+    def schedule(step: ArrayLike) -> Array:
+        return jnp.interp(_t(step), knots_t, knots_v)
 
     return schedule

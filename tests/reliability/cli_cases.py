@@ -38,6 +38,7 @@ MAINS = (
     Main("multihost", None, None, None, config=False),
     Main("rl", "learning_rates.dqn", "total_steps", None),
     Main("segmentation", "learning_rate", "num_steps", "--config.seed"),
+    Main("speedrun", "lr", "batch_size", None),
     Main("train", "learning_rate", "num_steps", "--config.seed"),
     Main("transfer", "learning_rate", "pretrain_steps", "--config.seed"),
     Main("visualize", "style.learning_rate", "num_attempts", "--config.seed"),

@@ -25,6 +25,7 @@ from jax231.models.layers._activations import (
 )
 from jax231.models.layers._conv import conv1d, conv2d, conv_output_size, depthwise_conv2d
 from jax231.models.layers._dense import affine, flatten
+from jax231.models.layers._dirac import dirac
 from jax231.models.layers._dropout import drop_connect, dropout, spatial_dropout
 from jax231.models.layers._fractional_pool import (
     fractional_max_pool,
@@ -69,6 +70,7 @@ from jax231.models.layers._upsample import (
     max_unpool,
     nearest_upsample,
 )
+from jax231.models.layers._whitening import image_patches, whitening_filters
 
 __all__ = [
     # Dense and convolution.
@@ -136,6 +138,10 @@ __all__ = [
     "init_rnn",
     "small_random",
     "xavier",
+    # Data-dependent and identity initialisation (airbench).
+    "dirac",
+    "image_patches",
+    "whitening_filters",
     # Recurrent.
     "gru",
     "gru_step",

@@ -1,0 +1,176 @@
+"""CIFAR-10 to 94% with the airbench recipe (the tricks: ``experiment.py``'s docstring).
+
+Pick a preset after a colon; any field can be changed with ``--config.<field>=...``.
+Commands run from the repository root. The run ends by printing one line,
+``test accuracy: 93.12% (TTA), training 1,612 s`` (mean over the seeds; training
+seconds exclude compilation, which ``tta.md`` reports beside them).
+
+* ``tiny`` -- smoke run on 512 synthetic images (the test suite's)::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:tiny --workdir=/tmp/speedrun_tiny
+
+* ``cpu93`` -- airbench93's recipe (widths 64/128/128, 11 epochs; 93.00% published on true
+  CIFAR-10, n=50); target >= 93.0% in <= 30 min wall on the 2-core CPU::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:cpu93 --workdir=/tmp/speedrun_cpu93
+
+  NOT RUN END TO END: this session shared the 2 cores with 7 jobs (load average 15-40; one
+  process got ~15% of a core), so a full run could not finish. Measured: see ``CPU_MEASUREMENTS``.
+  EXTRAPOLATION (not a measurement): 528 updates x 6.43 CPU-s = 3,400 CPU-s, i.e. about 28 min
+  wall on an idle 2-core machine if XLA keeps both cores busy, plus ~1 min of compilation and TTA;
+  accuracy expected near 92.5% (airbench93's 93.0% minus the ~0.5 point of the JPEG copy), so the
+  93.0% target is probably missed by a few tenths.
+
+* ``cpu94`` -- airbench94's net and hyperparameters, trained 14 epochs instead of 9.9 to make up
+  for the JPEG copy; target >= 94.0% in <= 75 min on the 2-core CPU::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:cpu94 --workdir=/tmp/speedrun_cpu94
+
+  NOT RUN END TO END (as ``cpu93``). EXTRAPOLATION: 672 updates x 10.72 CPU-s = 7,200 CPU-s,
+  about 60 min wall on 2 idle cores, plus ~3 min of TTA (10 views of 10,000 images); accuracy
+  unmeasured (airbench94 at 9.9 epochs: 94.01% published, n=1000, on true CIFAR-10).
+
+* ``gpu94``, ``gpu95``, ``gpu96`` -- targets >= 94% in <= 3 s, >= 95% in <= 12 s, >= 96% in <= 45 s
+  of training on an H100/H200 (bf16 compute)::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:gpu94 --workdir=/tmp/speedrun_gpu94
+
+  UNMEASURED: no GPU was lent to this session. ``benchmarks/gpu/run.sh`` runs ``gpu94``.
+  The GPU image has no TensorFlow: the data path is PIL + NumPy only
+  (``load_arrays('cifar10_shared')`` decodes the JPEG tar once into a cached ``.npz``), so the
+  run needs ``../shared/datasets/cifar10-jpeg.tar.gz`` beside the checkout.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+PRESETS = ("tiny", "cpu93", "cpu94", "gpu94", "gpu95", "gpu96")
+
+CPU_MEASUREMENTS = """\
+Measured on the 2-core reference CPU, 2026-12-01, shared with 7 other jobs (load average 15-40):
+CPU seconds (user + sys of this process) are the comparable figures, wall times are inflated.
+
+Convolution implementation inside fit's compiled loop (the same step, data on the device, 3-4
+updates after compilation, synthetic images; ``python -m experiments.speedrun.measure
+<preset> <conv_impl>``, figures per update):
+
+  net               batch  conv_impl  CPU-s / update   (a plain jitted step, outside the loop)
+  tiny (16/32/32)   128    xla        3.85             0.21
+  tiny (16/32/32)   128    im2col     0.28             0.20
+  cpu93 (64/128/128) 1024  im2col     6.43             -
+  cpu94 (64/256/256) 1024  im2col     10.72            -
+
+XLA's ``lax.conv`` inside the ``while_loop`` is ~14x slower than im2col here (the known
+in-loop slowdown, under investigation in the training core), while outside the loop both take
+the same time: every CPU preset therefore uses ``conv_impl='im2col'``. The GPU presets use
+``'xla'`` (cuDNN). cpu94's 10.72 CPU-s per 1,024 images is ~70 GFLOP per CPU-second (0.73
+GFLOP per image for forward and backward).
+
+bfloat16 on this CPU (jitted train step outside fit, cpu93 net, batch 128, CPU-s per step):
+im2col 0.89 float32 vs 1.43 bfloat16; xla 1.06 vs 1.07. No gain, so ``compute_dtype='bfloat16'``
+is refused on the CPU backend (one line, exit 2).
+
+Reduced accuracy run (NOT a preset's result: a subset, fewer epochs, one seed)::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:cpu93 \
+      --workdir=/tmp/speedrun_reduced --config.train_size=5000 --config.test_size=1000 \
+      --config.batch_size=256 --config.epochs=6.0 --config.eval_examples=500 --config.seeds="(0,)"
+
+cpu93's net and recipe on the first 5,000 training images, 114 updates of 256: 62.6% on the
+first 1,000 test images without TTA, 64.3% with TTA (n=1); training loss 2.21 -> 1.43 (label
+smoothing 0.2 keeps it above ~0.9). 261 CPU-s in all (233.8 user + 27.2 sys), 16 min wall at a
+27% CPU share; peak RSS 9 GB, from TTA in batches of 500 images (now 100). It shows the recipe
+trains and TTA helps; it does not show that cpu93 reaches 93%.
+"""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """airbench94's hyperparameters (``legacy/airbench94.py``), every field commented."""
+    config = ml_collections.ConfigDict()
+    # Data: 'cifar10_shared' (../shared/datasets) or 'synthetic' (smoke runs).
+    config.dataset = "cifar10_shared"
+    # Keep the first train_size / test_size images (0 = all).
+    config.train_size = 0
+    config.test_size = 0
+    # Channels of the three conv groups.
+    config.widths = (64, 256, 256)
+    # Whitening conv: patch size k (k x k filters, 2 k^2 C channels), eigenvalue epsilon, images used.
+    config.whiten_patch_size = 2
+    config.whiten_eps = 5e-4
+    config.whiten_examples = 5000
+    # Implementation of every convolution: 'auto', 'xla' (lax.conv) or 'im2col' (see cpu93's docstring).
+    config.conv_impl = "auto"
+    # Compute precision of convolutions and head: 'float32' or 'bfloat16' (GPU/TPU only).
+    config.compute_dtype = "float32"
+    # Passes over the training set (fractional: the last one stops early) and batch size.
+    config.epochs = 9.9
+    config.batch_size = 1024
+    # Learning rate per 1024 examples (decoupled from momentum: divided by 1 + 1/(1 - momentum)).
+    config.lr = 11.5
+    # Nesterov momentum.
+    config.momentum = 0.85
+    # Weight decay per 1024 examples, decoupled from the learning rate (L2 strength weight_decay / lr).
+    config.weight_decay = 0.0153
+    # Learning-rate multiplier of the batch-norm shifts (not of their weight decay).
+    config.bias_scaler = 64.0
+    # Label smoothing alpha of the cross-entropy.
+    config.label_smoothing = 0.2
+    # Epochs during which the whitening conv's bias trains (then frozen).
+    config.whiten_bias_epochs = 3
+    # Triangular schedule: multipliers at step 0, at warmup_fraction of the run, at the end.
+    config.lr_knots = (0.2, 1.0, 0.07)
+    config.warmup_fraction = 0.23
+    # Lookahead: synchronise every lookahead_every steps, slow-weight decay lookahead_decay^every * (t/T)^3.
+    config.lookahead_every = 5
+    config.lookahead_decay = 0.95
+    # Augmentation: derandomised flips (flip_pairs), random translations of up to translate pixels.
+    config.flip = True
+    config.translate = 2
+    # Test-time augmentation (flip x {image, 4 one-pixel diagonal shifts}).
+    config.tta = True
+    # Test images evaluated after every epoch for the curves (0 = evaluate only at the end).
+    config.eval_examples = 2000
+    # Seeds: one run each (mean ± std over them).
+    config.seeds = (0, 1, 2)
+    # fit's divergence guard: a loss above this many times the first one stops the run.
+    config.explosion_factor = 10.0
+    # Progress bar on stderr.
+    config.progress = True
+    return config
+
+
+def get_config(preset: str = "cpu94") -> ml_collections.ConfigDict:
+    """Returns the named preset (see the module docstring)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {PRESETS}, got {preset!r}")
+    config = base_config()
+    if preset == "tiny":
+        config.dataset = "synthetic"
+        config.train_size, config.test_size = 512, 250
+        config.widths = (16, 32, 32)
+        config.whiten_examples = 256
+        config.batch_size = 128
+        config.epochs = 2.0
+        config.eval_examples = 250
+        config.seeds = (0,)
+        config.progress = False
+        config.conv_impl = "im2col"
+    elif preset == "cpu93":
+        config.widths = (64, 128, 128)
+        config.epochs = 11.0
+        config.conv_impl = "im2col"
+    elif preset == "cpu94":
+        config.epochs = 14.0
+        config.conv_impl = "im2col"
+    elif preset in ("gpu94", "gpu95", "gpu96"):
+        config.compute_dtype = "bfloat16"
+        config.conv_impl = "xla"
+        config.eval_examples = 0
+        config.progress = False
+        config.seeds = (0, 1, 2, 3, 4)
+        if preset == "gpu95":  # airbench95: wider, longer
+            config.widths, config.epochs, config.lr = (128, 384, 384), 15.0, 10.0
+        elif preset == "gpu96":
+            config.widths, config.epochs, config.lr = (128, 512, 512), 40.0, 9.0
+    return config
