@@ -33,12 +33,16 @@ updates; medians of interleaved rounds, CPU seconds per update): plain jit
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable, Sequence
 
 import jax
 from jax import lax
 from jax.extend import source_info_util
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+
+DISABLE_VARIABLE = "JAX231_CANONICAL_CONVS"
+"""Set it to ``0`` to turn the rewrite of :func:`loop_body` off."""
 
 __all__ = ["canonical_convolutions", "has_noncanonical_convolution", "loop_body"]
 
@@ -188,6 +192,10 @@ def loop_body(fn: Callable[..., Any]) -> Callable[..., Any]:
     Every compiled loop of :mod:`jax231.training` passes its step through this
     (``run_chunk``, ``run_steps``, ``train_epoch_scan``). Other backends choose
     convolution layouts themselves (cuDNN takes any), so ``fn`` is returned as is.
-    The backend is read when the loop is traced (``jax.default_backend()``).
+    The backend is read when the loop is traced (``jax.default_backend()``), and so is
+    the escape hatch: the environment variable ``JAX231_CANONICAL_CONVS=0`` leaves
+    ``fn`` as is (the behaviour before the rewrite, for a measurement or a bug report).
     """
-    return canonical_convolutions(fn) if jax.default_backend() == "cpu" else fn
+    if os.environ.get(DISABLE_VARIABLE, "1") == "0" or jax.default_backend() != "cpu":
+        return fn
+    return canonical_convolutions(fn)
