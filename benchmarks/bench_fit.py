@@ -243,7 +243,7 @@ def cnn_paths(num_steps: int) -> dict[str, Callable[[], Any]]:
     ]
 
     def jitted_loop():
-        state = state0
+        state = jax.tree_util.tree_map(jnp.copy, state0)  # the step donates its input
         for t in range(num_steps):
             state, _ = step(state, batches[t % len(batches)])
         return state.params
