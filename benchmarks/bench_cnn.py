@@ -21,11 +21,19 @@ and dense layers per batch, the usual forward + two backward products) and the r
 peer. ``--layers`` adds the per-layer forward / backward table of the preset's layers for every
 implementation of ``layers.conv2d`` (``impl='xla'|'im2col'``), ``layers.max_pool``
 (``'reduce_window'|'reshape'``) and ``layers.batch_norm`` (``'autodiff'|'fused'``).
+
+``--loop`` times one ``impl='xla'`` convolution update (forward, both gradients, an SGD step on
+the filter) three ways: a jitted update called per step, the same update as the body of a
+``lax.scan`` (the compiled chunk of ``fit``), and that scan with the update passed through
+``training.loop_body`` (every convolution in XLA:CPU's canonical layout; see
+``jax231/training/_conv_layout.py`` for the root cause). CPU seconds per update, medians of
+interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from typing import Any, Callable
@@ -35,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import lax
 
 from benchmarks._timing import time_interleaved
 from jax231 import models, optimizers, training
@@ -362,6 +371,57 @@ def bench_layers(*, repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+# ----------------------------------------------------------------------------- in a loop body
+
+
+def _loop_cases(repeats: int) -> dict[str, Callable[[], Any]]:
+    """``{case|path: call}``: ``repeats`` updates of one conv layer per call, three paths."""
+    key = jax.random.key(1)
+    calls: dict[str, Callable[[], Any]] = {}
+    for hw, c_in, c_out in ((32, 3, 32), (8, 64, 128)):
+        x = jax.random.normal(key, (BATCH, hw, hw, c_in))
+        w0 = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
+
+        def update(w, x=x):
+            gw, gx = jax.grad(lambda w, x: jnp.sum(layers.conv2d(x, w, padding=1, impl="xla") ** 2), (0, 1))(w, x)
+            return w - 1e-6 * gw, jnp.sum(gx)
+
+        def scan_of(update):
+            return jax.jit(lambda w: lax.scan(lambda c, _: update(c), w, None, length=repeats)[0])
+
+        jit_update = jax.jit(update)
+
+        def plain(w=w0, jit_update=jit_update):
+            for _ in range(repeats):
+                w, _ = jit_update(w)
+            return w
+
+        case = f"conv {hw}x{hw}, {c_in}->{c_out}"
+        calls[f"{case}|jitted update, Python loop"] = plain
+        calls[f"{case}|lax.scan body (before)"] = functools.partial(scan_of(update), w0)
+        calls[f"{case}|lax.scan body, training.loop_body"] = functools.partial(scan_of(training.loop_body(update)), w0)
+    return calls
+
+
+def bench_loop(*, repeats: int, rounds: int) -> list[dict[str, Any]]:
+    calls = _loop_cases(repeats)
+    for call in calls.values():
+        jax.block_until_ready(call())  # compile
+    cpu: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.process_time()
+            jax.block_until_ready(call())
+            cpu[name].append((time.process_time() - start) / repeats)
+    rows = []
+    for name, times in cpu.items():
+        case, path = name.split("|")
+        plain = statistics.median(cpu[f"{case}|jitted update, Python loop"])
+        t = statistics.median(times)
+        rows.append({"layer": case, "path": path, "CPU ms/update": 1e3 * t, "vs jitted update": t / plain})
+    return rows
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     fmt = lambda v: f"{v:,.2f}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -376,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median over them)")
     parser.add_argument("--nets", default="vgg,resnet20", help="comma list of vgg, resnet20")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
+    parser.add_argument("--loop", action="store_true", help="only the conv update in a loop body (see above)")
     args = parser.parse_args(argv)
     nets = [n for n in args.nets.split(",") if n]
     for n in nets:
@@ -385,6 +446,9 @@ def main(argv: list[str] | None = None) -> None:
         f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32"
         + ("" if torch is None else f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
     )
+    if args.loop:
+        print(_table(bench_loop(repeats=args.repeats, rounds=args.rounds)))
+        return
     rows = [r for n in nets for r in bench_net(n, repeats=args.repeats, rounds=args.rounds)]
     print(_table(rows))
     if args.layers:

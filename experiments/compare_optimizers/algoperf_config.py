@@ -33,8 +33,14 @@ depends on the run length, so training past a budget changes nothing before it).
 
 Optimizers: heavy-ball momentum, AdamW, NAdamW (AlgoPerf's baseline), Lion and
 schedule-free AdamW. Shampoo is left out of the defaults: in ``run_sweep`` on the MNIST-1D
-MLP (100 x 100 leaves) its first chunk stopped making progress on this machine (every
-thread waiting, CPU time flat for minutes; a 16-unit MLP runs), not investigated yet.
+MLP (100 x 100 leaves) its first chunk deadlocks on this 2-core machine (3 members, 5 steps:
+CPU time flat after 11 s; 1 member runs). A native stack (gdb) shows why: under ``vmap`` its
+``eigh`` is a batched LAPACK call (``lapack_ssyevd_ffi``) that splits the batch over XLA's
+intra-op pool (``jax::ParallelBatchMap``) and waits on a ``BlockingCounter``; the thunk
+executor runs two such calls at once (the left and right factors), one on each of the pool's
+two threads, and each waits for batch tasks queued behind the other (jaxlib 0.10.2; the
+batched-eigh thread issue jax-ml/jax#39292 is related). It is a hang, not a numerical stall;
+the fix belongs in the optimizer (matmul-only inverse roots, or one eigh call per step).
 
 Targets (``workload_configs.<name>.target``), set as AlgoPerf sets them, scaled down:
 the target-setting algorithms (``target_setting_optimizers``: heavy-ball momentum and

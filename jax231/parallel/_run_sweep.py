@@ -50,6 +50,8 @@ from jax231.parallel._sweep import (
     grouped_vmap,
     groups_step,
     init_groups,
+    init_models,
+    init_optimizers,
     member_groups,
     sweep_keys,
 )
@@ -144,8 +146,13 @@ def _build_programs(
     batch_fn: BatchFn | None,
     mesh: Mesh | None,
     evaluate: Callable[..., Metrics],
+    model_init: Callable[..., object] | None = None,
 ) -> _Programs:
     """Jits the programs of run_sweep; every array (seeds, data, keys, L2 strengths) is an argument.
+
+    Without a mesh ``init`` is two programs: ``model_init`` (jitted
+    :func:`init_models` of the seeds, shared by every optimizer of the model,
+    see :func:`_get_programs`) then this optimizer's :func:`init_optimizers`.
 
     Without a mesh they run on the default device over all ``K`` members. With
     one, each is a ``shard_map`` manual over the ``'members'`` axis: a device
@@ -166,7 +173,9 @@ def _build_programs(
     chunk = functools.partial(training.run_chunk, sweep_step, batch_size=batch_size, batch_fn=batch_fn, members=True)
 
     if mesh is None:
-        return _Programs(init=jax.jit(init, static_argnames="input_shape"), chunk=jax.jit(chunk), evaluate=evaluate)
+        assert model_init is not None  # built by _get_programs for the mesh-free programs
+        opt_init = jax.jit(functools.partial(init_optimizers, groups, tx))
+        return _Programs(init=_TwoStageInit(model_init, opt_init), chunk=jax.jit(chunk), evaluate=evaluate)
     members, replicated = PartitionSpec(MEMBER_AXIS), PartitionSpec()
     data_specs = training.LoopData._make([replicated, replicated, members, members, replicated, members])
 
@@ -180,6 +189,20 @@ def _build_programs(
         ),
         evaluate=evaluate,
     )
+
+
+class _TwoStageInit:
+    """``init(seeds, hp, *, input_shape)`` as the model's program, then the optimizer's."""
+
+    def __init__(self, model_init: Callable[..., object], opt_init: Callable[..., TrainState]) -> None:
+        self.model_init = model_init  # jitted init_models of the seeds (shared by the model's optimizers)
+        self.opt_init = opt_init  # jitted init_optimizers of this optimizer
+
+    def __call__(self, seeds: Array, hp: Mapping[str, Array], *, input_shape: tuple[int, ...]) -> TrainState:
+        return self.opt_init(self.model_init(seeds, input_shape=input_shape), hyperparams=hp)
+
+    def _cache_size(self) -> int:  # jax.jit's, for the tests counting compilations
+        return sum(f._cache_size() for f in (self.model_init, self.opt_init))  # type: ignore[attr-defined]
 
 
 def _on_member_shards(fn: Callable, mesh: Mesh, *in_specs: PartitionSpec | training.LoopData) -> Callable:
@@ -272,6 +295,13 @@ def _get_programs(
             )
         else:
             evaluate = _build_evaluate(layout.groups, tx, loss=loss, mesh=mesh)
+        # The model half of the init does not depend on the optimizer either.
+        model_init = None
+        if mesh is None:
+            model_init = training_cache.cached(
+                ("sweep_model_init", model, models_key),
+                lambda: jax.jit(_model_init_fn(layout.groups), static_argnames="input_shape"),
+            )
         return _build_programs(
             layout.groups,
             tx,
@@ -281,9 +311,19 @@ def _get_programs(
             batch_fn=batch_fn,
             mesh=mesh,
             evaluate=evaluate,
+            model_init=model_init,
         )
 
     return training_cache.cached(key, build)
+
+
+def _model_init_fn(groups: tuple[MemberGroup, ...]) -> Callable[..., object]:
+    """``(seeds, *, input_shape) -> ModelInit``: :func:`init_models` from each seed's ``run_keys(seed).init``."""
+
+    def model_init(seeds: Array, *, input_shape: tuple[int, ...]) -> object:
+        return init_models(groups, init_keys=jax.vmap(training.run_keys)(seeds).init, input_shape=input_shape)
+
+    return model_init
 
 
 def _member_name(used: Mapping[str, np.ndarray], k: int) -> str:

@@ -11,6 +11,7 @@ cache (``_cache.py``) serve every path.
 
 from jax231._rng import RunKeys, run_keys
 from jax231.training._checkpoint import Checkpointer, CorruptCheckpointError, tree_digest
+from jax231.training._conv_layout import canonical_convolutions, has_noncanonical_convolution, loop_body
 from jax231.training._core import TRAIN_METRICS, LoopData, run_chunk, step_is_bad
 from jax231.training._files import WorkdirLock, WorkdirLockedError, atomic_path, atomic_write_text
 from jax231.training._fit import HISTORY_KEYS, STATUSES, FitResult, fit, last_good_state
@@ -62,6 +63,9 @@ __all__ = [
     "get_eval_step",
     "last_good_state",
     "run_chunk",
+    "canonical_convolutions",
+    "has_noncanonical_convolution",
+    "loop_body",
     "run_keys",
     "step_is_bad",
     "tensorboard_available",

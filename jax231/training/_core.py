@@ -41,6 +41,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jax231.training import _batch, _guards
+from jax231.training._conv_layout import loop_body
 from jax231.training._state import TrainState
 from jax231.training._steps import Batch, TrainStep, epoch_permutation
 from jax231.types import Array, ArrayLike, PRNGKey, PyTree
@@ -201,6 +202,7 @@ def run_chunk(
       A :class:`ChunkOut`.
     """
     n = _batch.num_examples({"image": data.images})
+    step = loop_body(step)  # XLA:CPU's fast convolution in the loop body too (._conv_layout)
     shape = alive.shape
     perm_shape = (1,) if batch_size == n else (n,)
     perm0 = jnp.zeros((data.data_key.shape[0],) + perm_shape if members else perm_shape, jnp.int32)

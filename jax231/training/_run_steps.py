@@ -33,6 +33,7 @@ from jax import lax
 
 from jax231._validation import check_positive_int
 from jax231.training import _batch
+from jax231.training._conv_layout import loop_body
 from jax231.training._logging import ProgressBar
 from jax231.training._steps import epoch_permutation
 from jax231.types import Array, ArrayLike, PRNGKey, PyTree
@@ -94,6 +95,8 @@ def run_steps(
     Returns:
       A :class:`StepsOut`.
     """
+
+    step = loop_body(step)  # XLA:CPU's fast convolution in the scan body too (._conv_layout)
 
     def body(carry, t):
         cur, alive, bad_step = carry

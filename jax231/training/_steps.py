@@ -12,6 +12,7 @@ from jax import lax
 
 from jax231 import losses
 from jax231.training import _batch, _metrics
+from jax231.training._conv_layout import loop_body
 from jax231.training._state import TrainState
 from jax231.types import (
     Array,
@@ -385,6 +386,7 @@ def _epoch_scan(step, state, data_key, arrays, epoch, *, batch_size):
     num_batches = n // batch_size
     perm = epoch_permutation(data_key, epoch, n)[: num_batches * batch_size]
     perm = perm.reshape(num_batches, batch_size)
+    step = loop_body(step)  # XLA:CPU's fast convolution in the scan body too (._conv_layout)
 
     def body(s, idx):
         return step(s, {key: _batch.take(value, idx) for key, value in arrays.items()})

@@ -294,3 +294,18 @@ def test_frozen_members_equal_fits_last_good_state_wherever_the_bad_update_falls
         assert sweep.status[k] == ref.status and int(member.step) == int(ref.state.step), k
         # One member vs the vmapped members: the same float32 operations, to ~1 ulp.
         chex.assert_trees_all_close(member.params, ref.state.params, rtol=1e-6, atol=1e-7)
+
+
+def test_optimizers_of_one_model_share_its_init_program_and_start_where_fit_starts():
+    """run_sweep compiles the model half of the init once per model (_sweep.init_models), bitwise fit's."""
+    model, data = tiny_models.mlp(), tiny_models.blobs(32)
+    seeds = np.array([3, 4])
+    before = sum(f._cache_size() for f in _cache.entries("sweep_model_init"))
+    for tx in (optimizers.sgd(learning_rate=0.1), optimizers.adam(learning_rate=1e-3)):
+        result = parallel.run_sweep(model, tx, train=data, seeds=seeds, num_steps=1, batch_size=16)
+    assert sum(f._cache_size() for f in _cache.entries("sweep_model_init")) == before + 1
+    states = parallel.init_sweep(model, tx, seeds=seeds, input_shape=(5,))
+    for k, seed in enumerate(seeds):
+        ref = training.create_train_state(model, tx, rng=training.run_keys(int(seed)).init, input_shape=(5,))
+        chex.assert_trees_all_equal(jax.tree_util.tree_map(lambda x, k=k: x[k], states), ref)
+    assert result.status.tolist() == ["completed", "completed"]

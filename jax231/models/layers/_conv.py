@@ -198,7 +198,11 @@ def conv2d(
         course's fast layer: patch matrix, one GEMM, hand-written VJP; see
         :mod:`jax231.models.layers._im2col`) or ``'auto'`` (im2col when
         ``F_h * F_w * C_in <= IM2COL_MAX_PATCH``, the measured crossover).
-        Every implementation computes the same function.
+        Every implementation computes the same function. Inside the compiled
+        loops of ``jax231.training`` (``fit``, ``run_sweep``, ``run_steps``) the
+        ``'xla'`` backward pass runs at plain-jit speed on the CPU too
+        (``jax231.training.loop_body``; before, XLA:CPU emitted it as a loop nest
+        there, 19-99x slower).
 
     Returns:
       Feature maps, shape ``(N, H_out, W_out, C_out)``.
