@@ -32,7 +32,13 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.dataset = "digit_canvas"  # A canvas dataset of jax231.pipelines; 'label' is the class mask.
     config.train_size = 0  # Training canvases used (0 = all 4,000).
     config.test_size = 0  # Test canvases evaluated (0 = all 500).
-    config.widths = (16, 32, 64)  # Channels per U-Net level (48 px -> 12 px at the bottom).
+    config.widths = (16, 32, 64, 128)  # Channels per U-Net level (48 px -> 6 px at the bottom).
+    config.convs_per_block = 1  # 3x3 convolutions per encoder block.
+    config.decoder_convs = 1  # 3x3 convolutions per decoder block.
+    config.skip = "add"  # How a skip joins the decoder: 'add' (LinkNet) or 'concat' (U-Net).
+    config.norm_groups = 0  # Group norm after every convolution with this many groups (0: none).
+    config.coarse_scores = True  # Add the upsampled scores of the bottom (6 px) features (FCN's shortcut).
+    config.dice_weight = 1.0  # Weight of the soft Dice term added to the pixel cross-entropy.
     config.num_steps = 1500  # Adam updates.
     config.batch_size = 32  # Canvases per update.
     config.learning_rate = 2e-3  # Adam step size (cosine-decayed to 0).
@@ -43,6 +49,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     if preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths = (4, 8)
+        config.norm_groups = 2
         config.num_steps, config.batch_size, config.eval_every = 4, 8, 2
         config.num_overlays = 2
     elif preset != "default":

@@ -7,7 +7,7 @@
 * Metrics (:mod:`._average_precision`): :func:`voc_map` (AP@0.5, 11-point or all-point),
   :func:`coco_map` (AP@[.5:.95], equal to pycocotools' ``COCOeval``).
 * Targets and losses of the models (:mod:`._yolo`, :mod:`._localization`), masks
-  (:mod:`._masks`) and the multi-task training loop (:mod:`._train`).
+  (:mod:`._masks`), the segmenter's Dice loss (:mod:`._segmentation_loss`) and the multi-task training loop (:mod:`._train`).
 
 References:
   CS231n lecture 11, "Detection and Segmentation".
@@ -48,6 +48,7 @@ from jax231.detection._masks import (
     pixel_cross_entropy,
 )
 from jax231.detection._nms import NmsResult, batched_nms, nms, nms_jit
+from jax231.detection._segmentation_loss import check_dice_weight, segmentation_loss, soft_dice_loss
 from jax231.detection._train import TrainResult, train_multitask
 from jax231.detection._yolo import (
     DetectionOutput,
@@ -73,6 +74,7 @@ __all__ = [
     "batched_nms",
     "box_area",
     "check_boxes",
+    "check_dice_weight",
     "check_iou_threshold",
     "check_mask",
     "coco_map",
@@ -92,7 +94,9 @@ __all__ = [
     "pixel_accuracy",
     "pixel_cross_entropy",
     "predicted_boxes",
+    "segmentation_loss",
     "smooth_l1",
+    "soft_dice_loss",
     "train_multitask",
     "voc_average_precision",
     "voc_map",
