@@ -62,7 +62,7 @@ def predict_masks(model, state, images: np.ndarray, *, batch_size: int = 100) ->
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> SegmentationRun:
-    """Trains the U-Net with ``fit`` (pixel cross-entropy), evaluates mean IoU on the test canvases."""
+    """Trains the U-Net with ``fit`` (pixel cross-entropy + Dice), evaluates mean IoU on the test canvases."""
     workdir = pathlib.Path(workdir)
     train = load_split(config, "train", config.train_size)
     test = load_split(config, "test", config.test_size)
@@ -113,10 +113,11 @@ def write_report(workdir: pathlib.Path, config, out: SegmentationRun, test, pred
         },
     )
     h = out.fit.history
+    series = {"total": "train_loss", "cross-entropy": "train_loss/cross_entropy", "dice": "train_loss/dice"}
     _common.plot_curves(
         workdir / "loss.png",
-        {"training loss": {"unet": (h["step"], [h["train_loss"]])}},
-        ylabel="pixel cross-entropy",
+        {"training loss": {name: (h["step"], [h[key]]) for name, key in series.items() if key in h}},
+        ylabel="loss (cross-entropy + weight x Dice)",
         logy=True,
     )
     n = min(config.num_overlays, len(test["image"]))
