@@ -24,6 +24,8 @@ system = **6.1 CPU-minutes**, 18 min 30 s wall (the same command with
 0.9938** on the 500 test canvases (background 0.997, digits 0.889-0.956). Target met on CPU time
 (30 CPU-minutes = 2 cores x 15 min); on an idle 2-core machine the wall time is about the CPU
 time divided by the cores used (~3-6 min), not measured here.
+Seed 1 (``--config.seed=1``): mean IoU 0.9289, pixel accuracy 0.9937, 367 CPU-s, 16 min 19 s
+wall; over n = 2 seeds mean IoU 0.9287 +- 0.0003.
 
 What made the difference (probes of 600 updates, batch 16, constant Adam 2e-3, see
 ``experiments/RESULTS.md``): without the coarse-score shortcut every variant (concatenated or
@@ -59,7 +61,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     if preset == "tiny":
         config.train_size, config.test_size = 64, 16
         config.widths = (4, 8)
-        config.norm_groups = 2
         config.num_steps, config.batch_size, config.eval_every = 4, 8, 2
         config.num_overlays = 2
     elif preset != "default":

@@ -85,13 +85,18 @@ def test_masks_of_the_wrong_shape_raise_one_line_value_errors():
         detection.soft_dice_loss(logits=logits, labels=np.zeros((2, 4, 4), int), smooth=0.0)
 
 
-def test_unet_additive_skips_have_the_right_shapes_and_parameters():
-    model = models.unet(num_classes=11, widths=(4, 8, 8, 16), convs_per_block=1, skip="add")
-    params, state = model.init(jax.random.key(0), (16, 16, 1))
-    out, _ = jax.jit(lambda p, x: model.apply(p, state, x, train=False))(params, jnp.zeros((2, 16, 16, 1)))
-    chex.assert_shape(out, (2, 16, 16, 11))
-    # The sum keeps the decoder's input width: level-1 block reads 4 channels, not 8.
-    assert params["up1"]["conv1"]["w"].shape == (3, 3, 4, 4)
-    assert len(params["down1"]) == 1 and len(params["up3"]) == 1
+def test_unet_additive_skips_norm_and_coarse_scores_have_the_right_shapes():
+    model = models.unet(
+        num_classes=5, widths=(2, 4, 4), convs_per_block=1, skip="add", coarse_scores=True, norm_groups=2
+    )
+    params, state = model.init(jax.random.key(0), (8, 8, 1))
+    out, _ = jax.jit(lambda p, x: model.apply(p, state, x, train=False))(params, jnp.zeros((2, 8, 8, 1)))
+    chex.assert_shape(out, (2, 8, 8, 5))
+    # The sum keeps the decoder's input width: the level-1 block reads 2 channels, not 4.
+    assert params["up1"]["conv1"]["w"].shape == (3, 3, 2, 2)
+    assert sorted(params["down1"]) == sorted(params["up2"]) == ["conv1", "norm1"]
+    assert params["coarse_head"]["w"].shape == (1, 1, 4, 5)
+    assert params["down2"]["norm1"]["gamma"].shape == (4,)
+    np.testing.assert_array_equal(np.isfinite(out), True)
     with pytest.raises(ValueError, match="^skip: expected one of"):
         models.unet(num_classes=3, skip="max")
