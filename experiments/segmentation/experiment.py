@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import time
 from typing import NamedTuple
@@ -32,11 +33,22 @@ def build(config: ml_collections.ConfigDict):
     if isinstance(config.num_steps, bool) or not isinstance(config.num_steps, int) or config.num_steps < 1:
         raise _common.UsageError(f"--config.num_steps: expected an int >= 1, got {config.num_steps!r}")
     try:
-        model = models.unet(num_classes=NUM_CLASSES, widths=tuple(config.widths))
+        model = models.unet(
+            num_classes=NUM_CLASSES,
+            widths=tuple(config.widths),
+            convs_per_block=config.convs_per_block,
+            decoder_convs=config.decoder_convs,
+            skip=config.skip,
+            norm_groups=config.norm_groups,
+            coarse_scores=config.coarse_scores,
+        )
+        loss = functools.partial(
+            detection.segmentation_loss, dice_weight=detection.check_dice_weight(config.dice_weight)
+        )
     except ValueError as err:
         raise _common.UsageError(f"--config.{err}") from None
     schedule = optimizers.schedules.cosine_decay(config.learning_rate, decay_steps=config.num_steps)
-    return model, optimizers.adam(learning_rate=schedule)
+    return model, optimizers.adam(learning_rate=schedule), loss
 
 
 def predict_masks(model, state, images: np.ndarray, *, batch_size: int = 100) -> np.ndarray:
@@ -50,17 +62,17 @@ def predict_masks(model, state, images: np.ndarray, *, batch_size: int = 100) ->
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> SegmentationRun:
-    """Trains the U-Net with ``fit`` (pixel cross-entropy), evaluates mean IoU on the test canvases."""
+    """Trains the U-Net with ``fit`` (pixel cross-entropy + Dice), evaluates mean IoU on the test canvases."""
     workdir = pathlib.Path(workdir)
     train = load_split(config, "train", config.train_size)
     test = load_split(config, "test", config.test_size)
-    model, optimizer = build(config)
+    model, optimizer, loss = build(config)
     start = time.monotonic()
     result = training.fit(
         model,
         optimizer,
         train={"image": train["image"], "label": train["label"]},
-        loss=detection.pixel_cross_entropy,
+        loss=loss,
         num_steps=config.num_steps,
         batch_size=config.batch_size,
         eval_every=config.eval_every,
@@ -101,10 +113,11 @@ def write_report(workdir: pathlib.Path, config, out: SegmentationRun, test, pred
         },
     )
     h = out.fit.history
+    series = {"total": "train_loss", "cross-entropy": "train_loss/cross_entropy", "dice": "train_loss/dice"}
     _common.plot_curves(
         workdir / "loss.png",
-        {"training loss": {"unet": (h["step"], [h["train_loss"]])}},
-        ylabel="pixel cross-entropy",
+        {"training loss": {name: (h["step"], [h[key]]) for name, key in series.items() if key in h}},
+        ylabel="loss (cross-entropy + weight x Dice)",
         logy=True,
     )
     n = min(config.num_overlays, len(test["image"]))

@@ -7,7 +7,8 @@
 * Metrics (:mod:`._average_precision`): :func:`voc_map` (AP@0.5, 11-point or all-point),
   :func:`coco_map` (AP@[.5:.95], equal to pycocotools' ``COCOeval``).
 * Targets and losses of the models (:mod:`._yolo`, :mod:`._localization`), masks
-  (:mod:`._masks`) and the multi-task training loop (:mod:`._train`).
+  (:mod:`._masks`), the segmenter's Dice loss (:mod:`._segmentation_loss`) and the multi-task
+  training loop (:mod:`._train`).
 * Two-stage detection (Faster R-CNN): anchors, their labels and balanced draws
   (:mod:`._anchors`), the RPN's loss and proposals (:mod:`._rpn`), RoI targets, the
   detection-head loss and final detections (:mod:`._roi_head`), the model and its
@@ -63,6 +64,7 @@ from jax231.detection._masks import (
 from jax231.detection._nms import NmsResult, batched_nms, nms, nms_jit
 from jax231.detection._roi_head import BOX_WEIGHTS, RoiTargets, detect_rois, detection_head_loss, roi_targets
 from jax231.detection._rpn import Proposals, RpnTargets, decode_clipped, propose, rpn_loss, rpn_targets
+from jax231.detection._segmentation_loss import check_dice_weight, segmentation_loss, soft_dice_loss
 from jax231.detection._train import TrainResult, train_multitask
 from jax231.detection._two_stage import TwoStageLossWeights, TwoStageSpec, two_stage_detector, two_stage_loss
 from jax231.detection._yolo import (
@@ -89,6 +91,7 @@ __all__ = [
     "batched_nms",
     "box_area",
     "check_boxes",
+    "check_dice_weight",
     "check_iou_threshold",
     "check_mask",
     "coco_map",
@@ -108,7 +111,9 @@ __all__ = [
     "pixel_accuracy",
     "pixel_cross_entropy",
     "predicted_boxes",
+    "segmentation_loss",
     "smooth_l1",
+    "soft_dice_loss",
     "train_multitask",
     "voc_average_precision",
     "voc_map",

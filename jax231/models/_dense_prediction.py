@@ -8,11 +8,13 @@ All three are ``Model(init, apply)`` pairs over NHWC images. ``apply`` returns
 * :func:`grid_detector`: the raw grid ``(N, S, S, 5B + C)`` (decode it with
   :mod:`jax231.detection`'s ``yolo`` functions).
 
-They have no batch norm or dropout (``state`` is ``{}``), so ``train`` changes nothing.
+They have no batch norm or dropout (``state`` is ``{}``; the U-Net's optional group norm is
+per example), so ``train`` changes nothing.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -30,16 +32,24 @@ measured ~35x slower than outside it (jax 0.10.2, 2-core CPU: a 3x3 16->16 convo
 U-Net's update 0.27 s vs 10.6 s); the im2col GEMM keeps its speed in the scan (~47 ms)."""
 
 
-def _init_block(rng: PRNGKey, c_in: int, c_out: int, convs: int) -> dict:
+def _init_block(rng: PRNGKey, c_in: int, c_out: int, convs: int, *, norm: bool = False) -> dict:
     keys = jax.random.split(rng, convs)
-    return {f"conv{i + 1}": layers.init_conv(keys[i], 3, c_in if i == 0 else c_out, c_out) for i in range(convs)}
+    params = {f"conv{i + 1}": layers.init_conv(keys[i], 3, c_in if i == 0 else c_out, c_out) for i in range(convs)}
+    if norm:
+        params.update({f"norm{i + 1}": layers.init_norm(c_out) for i in range(convs)})
+    return params
 
 
-def _block(params: dict, x: Array) -> Array:
-    """``convs`` 3x3 convolutions (padding 1), each followed by ReLU."""
-    for i in range(len(params)):
+def _block(params: dict, x: Array, *, groups: int = 0) -> Array:
+    """3x3 convolutions (padding 1), each followed by ReLU; by group norm then ReLU when the
+    block has ``norm<i>`` parameters (``groups`` groups, or one per channel if it does not divide)."""
+    for i in range(sum(name.startswith("conv") for name in params)):
         p = params[f"conv{i + 1}"]
-        x = layers.relu(layers.conv2d(x, p["w"], p["b"], padding=1, impl=CONV_IMPL))
+        x = layers.conv2d(x, p["w"], p["b"], padding=1, impl=CONV_IMPL)
+        if f"norm{i + 1}" in params:
+            g = params[f"norm{i + 1}"]
+            x = layers.group_norm(x, g["gamma"], g["beta"], num_groups=math.gcd(groups, x.shape[-1]))
+        x = layers.relu(x)
     return x
 
 
@@ -50,45 +60,85 @@ def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
     return widths
 
 
-def unet(*, num_classes: int, widths: Sequence[int] = (16, 32, 64), convs_per_block: int = 2) -> Model:
+SKIPS = ("concat", "add")
+"""How :func:`unet` merges a skip connection: U-Net's concatenation or LinkNet's sum."""
+
+
+def unet(
+    *,
+    num_classes: int,
+    widths: Sequence[int] = (16, 32, 64),
+    convs_per_block: int = 2,
+    skip: str = "concat",
+    decoder_convs: int | None = None,
+    norm_groups: int = 0,
+    coarse_scores: bool = False,
+) -> Model:
     """A small U-Net: downsampling by max pooling, upsampling by transposed convolution, skips.
 
-    Encoder level :math:`l` is a block of 3x3 convolutions with ``widths[l]`` channels
-    followed by 2x2 max pooling; the bottom block has ``widths[-1]`` channels; each
-    decoder level upsamples with a 2x2 stride-2 :func:`~jax231.models.layers.conv_transpose2d`,
-    concatenates the encoder features of the same resolution (the skip connection) and
-    applies a block; a 1x1 convolution gives the class scores of every pixel.
+    Encoder level :math:`l` is a block of ``convs_per_block`` 3x3 convolutions with
+    ``widths[l]`` channels followed by 2x2 max pooling; the bottom block has ``widths[-1]``
+    channels; each decoder level upsamples with a 2x2 stride-2
+    :func:`~jax231.models.layers.conv_transpose2d`, merges the encoder features of the same
+    resolution (the skip connection: concatenated as in U-Net, or added as in LinkNet, which
+    keeps the decoder's convolutions half as wide) and applies a block of ``decoder_convs``;
+    a 1x1 convolution gives the class scores of every pixel.
+
+    With ``coarse_scores`` the bottom features also get a 1x1 score layer whose output,
+    bilinearly upsampled to the input size, is added to the scores (FCN's shortcut from the
+    coarsest prediction): the digit identity, which needs the whole digit in the receptive
+    field, then reaches the loss without passing through the decoder.
 
     Args:
       num_classes: classes per pixel (background included).
       widths: channels per level; the input side must be divisible by ``2**(len(widths)-1)``.
-      convs_per_block: 3x3 convolutions per block.
+      convs_per_block: 3x3 convolutions per encoder block.
+      skip: ``'concat'`` or ``'add'`` (:data:`SKIPS`).
+      decoder_convs: 3x3 convolutions per decoder block (default ``convs_per_block``).
+      norm_groups: group norm with this many groups after every 3x3 convolution (0: none;
+        a width it does not divide gets ``gcd(norm_groups, width)`` groups).
+      coarse_scores: add the upsampled scores of the bottom features.
 
     Returns:
       ``Model``; ``apply`` gives ``(N, H, W, num_classes)`` scores.
 
     References:
       Long et al., "Fully Convolutional Networks", 2015; Ronneberger et al., "U-Net", 2015;
+      Chaurasia & Culurciello, "LinkNet", 2017; Wu & He, "Group Normalization", 2018;
       CS231n lecture 11.
     """
     widths = _check_widths(widths)
     num_classes = layers._checks.check_positive_int("num_classes", num_classes)
+    convs_per_block = layers._checks.check_positive_int("convs_per_block", convs_per_block)
+    decoder_convs = layers._checks.check_positive_int(
+        "decoder_convs", convs_per_block if decoder_convs is None else decoder_convs
+    )
+    if skip not in SKIPS:
+        raise ValueError(f"skip: expected one of {SKIPS}, got {skip!r}")
+    merged = 2 if skip == "concat" else 1
+    if isinstance(norm_groups, bool) or not isinstance(norm_groups, int) or norm_groups < 0:
+        raise ValueError(f"norm_groups: expected an int >= 0 (0: no normalisation), got {norm_groups!r}")
+    norm = norm_groups > 0
     depth = len(widths) - 1
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         if len(input_shape) != 3 or input_shape[0] % 2**depth or input_shape[1] % 2**depth:
             raise ValueError(f"input_shape: expected (H, W, C) with H, W divisible by {2**depth}, got {input_shape}")
-        keys = iter(jax.random.split(rng, 3 * len(widths) + 1))
+        keys = iter(jax.random.split(rng, 3 * len(widths) + 2))
         params: dict = {}
         c = input_shape[-1]
         for level, width in enumerate(widths):
-            params[f"down{level + 1}"] = _init_block(next(keys), c, width, convs_per_block)
+            params[f"down{level + 1}"] = _init_block(next(keys), c, width, convs_per_block, norm=norm)
             c = width
         for level in reversed(range(depth)):
             params[f"upconv{level + 1}"] = layers.init_conv(next(keys), 2, c, widths[level])
-            params[f"up{level + 1}"] = _init_block(next(keys), 2 * widths[level], widths[level], convs_per_block)
+            params[f"up{level + 1}"] = _init_block(
+                next(keys), merged * widths[level], widths[level], decoder_convs, norm=norm
+            )
             c = widths[level]
         params["head"] = layers.init_conv(next(keys), 1, c, num_classes, init="xavier")
+        if coarse_scores:
+            params["coarse_head"] = layers.init_conv(next(keys), 1, widths[-1], num_classes, init="xavier")
         return params, {}
 
     def apply_fn(params, state, x, *, train: bool, rng: PRNGKey | None = None):
@@ -96,15 +146,21 @@ def unet(*, num_classes: int, widths: Sequence[int] = (16, 32, 64), convs_per_bl
         skips = []
         h = jnp.asarray(x)
         for level in range(depth):
-            h = _block(params[f"down{level + 1}"], h)
+            h = _block(params[f"down{level + 1}"], h, groups=norm_groups)
             skips.append(h)
             h = layers.max_pool(h, window=2, stride=2)
-        h = _block(params[f"down{depth + 1}"], h)
+        h = _block(params[f"down{depth + 1}"], h, groups=norm_groups)
+        coarse = None
+        if "coarse_head" in params:
+            p = params["coarse_head"]
+            coarse = layers.bilinear_upsample(layers.conv2d(h, p["w"], p["b"], impl=CONV_IMPL), factor=2**depth)
         for level in reversed(range(depth)):
             p = params[f"upconv{level + 1}"]
             h = layers.relu(layers.conv_transpose2d(h, p["w"], p["b"], stride=2))
-            h = _block(params[f"up{level + 1}"], jnp.concatenate([h, skips[level]], axis=-1))
-        return layers.conv2d(h, params["head"]["w"], params["head"]["b"], impl=CONV_IMPL), state
+            h = jnp.concatenate([h, skips[level]], axis=-1) if skip == "concat" else h + skips[level]
+            h = _block(params[f"up{level + 1}"], h, groups=norm_groups)
+        scores = layers.conv2d(h, params["head"]["w"], params["head"]["b"], impl=CONV_IMPL)
+        return (scores if coarse is None else scores + coarse), state
 
     return Model(init_fn, apply_fn)
 

@@ -77,6 +77,14 @@ def test_segmentation_tiny_end_to_end(tmp_path):
     model = seg_experiment.build(config)[0]
     pred = seg_experiment.predict_masks(model, out.fit.state, test["image"])
     assert out.pixel_accuracy == pytest.approx(float(np.mean(pred == test["label"])))
+    assert out.mean_iou == pytest.approx(detection.mean_iou(pred, test["label"], num_classes=11)[0])
+    # The loss is the pixel cross-entropy plus the weighted Dice term, both reported by fit.
+    h = out.fit.history
+    np.testing.assert_allclose(
+        h["train_loss"],
+        np.add(h["train_loss/cross_entropy"], config.dice_weight * np.asarray(h["train_loss/dice"])),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.slow
@@ -93,6 +101,7 @@ def test_localization_tiny_end_to_end(tmp_path):
         ("experiments.detection.main", "--config.iou_threshold=1.5", "iou_threshold"),
         ("experiments.localization.main", "--config.box_loss=l3", "box_loss"),
         ("experiments.segmentation.main", "--config.dataset=digits", "dataset"),
+        ("experiments.segmentation.main", "--config.skip=max", "skip"),
     ],
 )
 def test_bad_config_values_exit_2_with_one_line(tmp_path, module, override, flag):
