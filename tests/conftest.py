@@ -1,5 +1,62 @@
-"""Test-session set-up: keep TensorFlow off any accelerator and quiet."""
+"""Test-session set-up: TensorFlow quiet; one persistent JAX compilation cache for the session.
+
+Many tests compile the same program in another process: the kill -9 runs and their
+resumption, the disk-full and umask runs of the train main, both xdist workers. JAX's
+persistent compilation cache (``jax_compilation_cache_dir``) lets every process after the
+first load the compiled executable instead of compiling it again. The cache is a fresh
+temporary folder made by the first process of the session (pytest itself, before it starts
+the xdist workers), handed to the workers and to every subprocess through the environment
+(``JAX_COMPILATION_CACHE_DIR``, read when JAX starts), and removed when that process ends.
+An executable loaded from the cache is the one XLA compiled: results are bitwise the same
+(``tests/reliability/test_kill.py`` compares a resumed run with a fresh one bitwise). A cache
+folder the user set already is kept.
+"""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jax231-tests-xla-cache-")
+# Every program, however fast it compiled (the default caches only those over 1 s).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+import jax  # noqa: E402  after the environment above, which JAX reads when it starts
+
+# In case a plugin imported JAX before this file set the environment.
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"])
+)
+jax.config.update(
+    "jax_persistent_cache_min_entry_size_bytes", int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"])
+)
+
+
+def pytest_unconfigure(config):
+    """The process that made the cache folder removes it (the workers only used it)."""
+    if _OWN_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+
+
+# Units that run long on one xdist worker (a module-wide fixture, or several processes in one
+# test): collected first, so that the other worker fills the time with short tests instead of
+# idling at the end of the run behind one of them (xdist hands work out in collection order).
+LONG_FIRST = (
+    "tests/reliability/test_kill.py",
+    "tests/reliability/test_cli.py",
+    "tests/parallel/test_data_parallel.py",
+    "tests/parallel/test_distributed.py",
+    "tests/rl/test_agents.py",
+    "tests/reliability/test_checkpoints.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Moves the modules of :data:`LONG_FIRST` to the front, each in its own order."""
+    rank = {path: i for i, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONG_FIRST)))

@@ -18,6 +18,7 @@ from experiments.compare_regularizers import config as config_lib
 from experiments.compare_regularizers import evaluation, experiment, train
 from jax231 import pipelines
 from tests import test_utils
+from tests.reliability import cli_worker
 
 MAIN = "experiments.compare_regularizers.main"
 
@@ -264,9 +265,10 @@ def test_main_end_to_end_tiny(tmp_path):
 
 
 def test_bad_method_one_line_exit_2(tmp_path):
-    proc = _main(f"--workdir={tmp_path / 'out'}", "--methods=none,dropot", timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == (
+    # In this process (no JAX import); test_main_end_to_end_tiny is the real process.
+    out = cli_worker.run_in_process(MAIN, [f"--workdir={tmp_path / 'out'}", "--methods=none,dropot"])
+    assert out["escaped"] is None and not out["timed_out"] and out["code"] == 2, out
+    assert out["stderr"].strip() == (
         "error: --methods: expected one of " + ", ".join(config_lib.METHODS) + ", got 'dropot'"
     )
     assert not (tmp_path / "out").exists()

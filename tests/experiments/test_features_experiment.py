@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from experiments.features import config as features_config
 from experiments.features import experiment
 from tests import test_utils
+from tests.reliability import cli_worker
 
 
 @pytest.mark.slow
@@ -42,20 +41,12 @@ def test_absent_cifar_copy_is_skipped_with_a_message(tmp_path, monkeypatch):
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, override, message):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.features.main",
-            f"--workdir={tmp_path}",
-            f"--config={test_utils.REPO_ROOT}/experiments/features/config.py:tiny",
-            override,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        timeout=300,
+    # In this process (no JAX import per case); tests/reliability/test_cli.py keeps real-process exits.
+    out = cli_worker.run_in_process(
+        "experiments.features.main",
+        [f"--workdir={tmp_path}", f"--config={test_utils.REPO_ROOT}/experiments/features/config.py:tiny", override],
     )
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out["stderr"]

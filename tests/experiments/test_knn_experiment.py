@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from experiments import _common
 from experiments.knn import config as knn_config
 from experiments.knn import experiment
 from jax231 import pipelines
-from tests import test_utils
+from tests.reliability import cli_worker
 
 
 def _tiny_config(**overrides):
@@ -105,14 +103,10 @@ def test_k_larger_than_a_fold_split_is_a_usage_error(tmp_path):
 
 @pytest.mark.slow
 def test_main_unknown_dataset_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "experiments.knn.main", f"--workdir={tmp_path}", "--config.dataset=nope"],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
+    # In this process (no JAX import); tests/reliability/test_cli.py keeps a real-process knn exit.
+    out = cli_worker.run_in_process("experiments.knn.main", [f"--workdir={tmp_path}", "--config.dataset=nope"])
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    lines = [line for line in out["stderr"].splitlines() if line.strip()]
+    assert len(lines) == 1, out["stderr"]
     assert lines[0].startswith("error: --config.dataset: expected one of mnist1d, digits, cifar10_shared")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import chex
 import jax
@@ -33,6 +31,7 @@ from experiments.transfer import experiment as transfer_experiment
 from jax231 import models
 from jax231 import optimizers
 from tests import test_utils
+from tests.reliability import cli_worker
 
 
 def _accuracy(model, state, arrays) -> float:
@@ -41,10 +40,12 @@ def _accuracy(model, state, arrays) -> float:
     return float(np.mean(np.argmax(np.asarray(logits), axis=1) == np.asarray(arrays["label"])))
 
 
-def _run_main(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=test_utils.REPO_ROOT, timeout=180
-    )
+def _run_main(module: str, *args: str) -> dict:
+    """``python -m module *args`` in this process (the exit status and stderr, without a JAX import
+    per case; ``tests/reliability/test_cli.py`` keeps real-process cases of the same contract)."""
+    out = cli_worker.run_in_process(module, args)
+    assert out["escaped"] is None and not out["timed_out"], out
+    return out
 
 
 # --------------------------------------------------------------------------------- train
@@ -147,12 +148,12 @@ def test_train_bad_config_is_a_usage_error(tmp_path, field, value, message):
     ],
 )
 def test_train_main_bad_input_exits_2_with_one_line(tmp_path, args, message):
-    argv = [f"--workdir={tmp_path}", "--config=experiments/train/config.py:tiny", *args]
-    proc = _run_main("experiments.train.main", *argv)
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
-    assert "Traceback" not in proc.stderr
+    argv = [f"--workdir={tmp_path}", f"--config={test_utils.REPO_ROOT}/experiments/train/config.py:tiny", *args]
+    out = _run_main("experiments.train.main", *argv)
+    assert out["code"] == 2, out["stderr"]
+    lines = [line for line in out["stderr"].splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(message), out["stderr"]
+    assert "Traceback" not in out["stderr"]
 
 
 # ------------------------------------------------------------------------------- lr_find
@@ -516,8 +517,8 @@ def test_hparam_search_grid_with_categorical_optimizer_end_to_end(tmp_path):
 
 def test_hparam_search_bad_strategy_exits_2():
     out = _run_main("experiments.hparam_search.main", "--workdir=/tmp/unused_hs", "--config.strategy=spiral")
-    assert out.returncode == 2 and "--config.strategy: expected one of random, grid" in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out["code"] == 2 and "--config.strategy: expected one of random, grid" in out["stderr"]
+    assert len(out["stderr"].strip().splitlines()) == 1, out["stderr"]
 
 
 def test_transfer_last_n_freezes_the_earlier_groups_and_differential_lr_scales_them(tmp_path):

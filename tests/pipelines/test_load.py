@@ -7,6 +7,10 @@ import pytest
 
 from jax231 import pipelines
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the session's TFDS folder (builders prepared on first use) is prepared once, not once per worker.
+pytestmark = pytest.mark.xdist_group("tfds_dir")
+
 MOCK_EXAMPLES = 20
 
 

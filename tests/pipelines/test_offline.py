@@ -13,6 +13,10 @@ from jax231 import pipelines
 from jax231.pipelines import _arrays, _common
 from tests import test_utils
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the session's TFDS folder (builders prepared on first use) is prepared once, not once per worker.
+pytestmark = pytest.mark.xdist_group("tfds_dir")
+
 
 def test_mnist1d_equals_the_package_exactly():
     from mnist1d.data import get_dataset_args, make_dataset

@@ -22,6 +22,10 @@ from experiments.train import config as train_config
 from experiments.train import experiment as train_experiment
 from jax231 import models, optimizers, pipelines, training
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the `runs` fixture (two fits) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("reliability_checkpoints")
+
 MLP = models.get("mlp", hidden_sizes=(16,), num_classes=10)
 DROPOUT_MLP = models.get("mlp", hidden_sizes=(16,), num_classes=10, drop_rate=0.3)
 ADAM = optimizers.adam(learning_rate=1e-2)

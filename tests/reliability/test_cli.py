@@ -23,6 +23,10 @@ import pytest
 from tests import test_utils
 from tests.reliability import cli_cases
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the `outcomes` fixture (one worker subprocess over the whole table) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("reliability_cli")
+
 _ROOT = tempfile.mkdtemp(prefix="jax231-reliability-cli-")  # made at collection: the cases name its paths
 CASES = cli_cases.cases(_ROOT)
 

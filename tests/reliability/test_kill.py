@@ -18,6 +18,10 @@ import pytest
 
 from tests import test_utils
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the `resumed` fixture (six training processes) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("reliability_kill")
+
 MOMENTS = (
     "before_first_checkpoint",
     "between_checkpoints",

@@ -12,6 +12,10 @@ import pytest
 
 from jax231 import optimizers, rl
 
+# One xdist worker runs this whole module (`--dist loadgroup`, pyproject.toml), so that
+# the trained `dqn_runs`/`a2c_runs` fixtures run once, not once per worker.
+pytestmark = pytest.mark.xdist_group("rl_agents")
+
 ENV = "CartPole-v1"
 STEPS, EVALS = 256, 2
 
