@@ -38,6 +38,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.canvas_size = 48  # Side of the square canvases (divisible by 2**len(widths)).
     config.max_objects = 3  # Digits per canvas are uniform in [1, max_objects] (at most 4).
+    config.min_gap = 2  # Empty columns between neighbouring digits' x-extents (left to right is exact).
     config.train_size = 12000  # Training canvases (of the training digits).
     config.test_size = 500  # Test canvases (of the held-out digits).
     config.widths = (8, 16, 32)  # Encoder conv blocks (conv3x3-ReLU-maxpool2).
@@ -46,8 +47,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     config.attention_dim = 64  # Hidden size of the attention MLP.
     config.cell = "lstm"  # "lstm" or "rnn".
     config.positions = True  # Learned position embedding added to the feature grid (where each cell is).
-    config.pretrain_steps = 1500  # Adam updates pretraining the encoder on single-digit canvases (0 = none).
-    config.pretrain_size = 4000  # Single-digit training canvases of that pretraining.
+    config.pretrain_steps = 3000  # Adam updates pretraining the encoder on single-digit canvases (0 = none).
+    config.pretrain_size = 12000  # Single-digit training canvases of that pretraining.
     config.decoders = ("attention",)  # Decoders to train and compare (also "plain").
     config.num_steps = 6000  # Adam updates per decoder.
     config.batch_size = 32  # Canvases per update.
