@@ -64,13 +64,13 @@ def _default() -> ml_collections.ConfigDict:
             "cifar10_shared": _dataset(
                 stage_widths=(16, 32, 64),
                 convs_per_stage=(1, 1, 1),
-                hidden_dims=(64,),
+                hidden_dims=(),  # (64,) trained to a layer with 1-3 live units per image: see the docstring.
                 train_size=0,
                 val_size=1000,
                 test_size=1000,
                 num_steps=500,
                 batch_size=64,
-                learning_rate=0.05,
+                learning_rate=0.01,  # 0.05 diverges at step 2 without the hidden layer.
                 patch_size=6,
                 stride=2,
                 style_size=64,
