@@ -41,7 +41,7 @@ def _usage(fn, *args, **kwargs):
 
 def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The training and test canvases with their captions (train and test digits are disjoint)."""
-    common = {"canvas_size": config.canvas_size, "max_objects": config.max_objects}
+    common = {"canvas_size": config.canvas_size, "max_objects": config.max_objects, "min_gap": config.min_gap}
     train = _usage(pipelines.caption_dataset, split="train", num_canvases=config.train_size, seed=config.seed, **common)
     test = _usage(
         pipelines.caption_dataset, split="test", num_canvases=config.test_size, seed=config.seed + 1000, **common
@@ -171,6 +171,38 @@ def evaluate(model, params, test: dict[str, np.ndarray], config) -> tuple[list[d
     return rows, tokens
 
 
+def error_breakdown(tokens: np.ndarray, test: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Where greedy captions go wrong, per number of digits ``n`` (and ``'all'``).
+
+    ``count_accuracy``: the count word is right; ``digit_accuracy``: digits right at their
+    position, among captions whose count is right (so ``digit_accuracy ** n`` is about the
+    exact match a decoder with independent digit errors reaches).
+    """
+    rows = []
+    words = [pipelines.decode_caption(t).split() for t in tokens]
+    for n in [*np.unique(test["num_objects"]).tolist(), "all"]:
+        idx = np.arange(len(words)) if n == "all" else np.flatnonzero(test["num_objects"] == n)
+        count_ok, exact, hits, total = 0, 0, 0, 0
+        for i in idx:
+            count = int(test["num_objects"][i])
+            truth = pipelines.decode_caption(test["caption"][i]).split()
+            exact += words[i] == truth
+            if words[i][:1] == truth[:1]:
+                count_ok += 1
+                hits += sum(a == b for a, b in zip(words[i][2:], truth[2:]))
+                total += count
+        rows.append(
+            {
+                "digits": n,
+                "canvases": len(idx),
+                "exact_match": exact / len(idx),
+                "count_accuracy": count_ok / len(idx),
+                "digit_accuracy": hits / max(total, 1),
+            }
+        )
+    return rows
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> CaptioningRun:
     """Trains each decoder of ``config.decoders``, evaluates it on the test canvases, writes the report."""
     workdir = pathlib.Path(workdir)
@@ -218,6 +250,15 @@ def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens
         f"is teacher-forced; pretrained encoder: {pretrained}; {out.seconds:.0f} s on a "
         f"shared 2-core CPU",
     )
+    breakdown = {d: error_breakdown(t["greedy"], test) for d, t in tokens.items()}
+    _common.write_tables(
+        workdir,
+        "errors",
+        [{"decoder": d, **row} for d, rows in breakdown.items() for row in rows],
+        columns=["decoder", "digits", "canvases", "exact_match", "count_accuracy", "digit_accuracy"],
+        title="Greedy captions: errors by number of digits",
+        notes="digit_accuracy: digits right at their position among captions with the right count",
+    )
     _common.write_json(
         workdir / "results.json",
         {
@@ -226,6 +267,8 @@ def write_report(workdir: pathlib.Path, config, out: CaptioningRun, test, tokens
             "seconds": out.seconds,
             "history": out.history,
             "encoder_accuracy": out.encoder_accuracy,
+            "errors": breakdown,
+            "greedy_tokens": {d: np.asarray(t["greedy"]).tolist() for d, t in tokens.items()},
         },
     )
     _common.plot_curves(

@@ -185,6 +185,7 @@ def _attacks(config, logits_fn, x, y, num_classes, out, names, step_size) -> tup
             "attempts": len(y),
             "success_rate": float(success.mean()),
             "mean_linf": float(np.mean(fooled.linf)),
+            "mean_l2": float(np.mean(fooled.l2)),
             "mean_steps": float(np.mean(np.asarray(fooled.num_steps)[success])) if success.any() else float("nan"),
         }
     ]
@@ -207,6 +208,7 @@ def _attacks(config, logits_fn, x, y, num_classes, out, names, step_size) -> tup
                 "attempts": len(y),
                 "success_rate": float(np.mean(predicted != y)),
                 "mean_linf": float(np.mean(visualize.linf_perturbation(x, images))),
+                "mean_l2": float(np.mean(visualize.l2_perturbation(x, images))),
                 "mean_steps": 1.0,
             }
         )
@@ -301,10 +303,11 @@ def visualize_dataset(
         cmaps=[None, "hot"],
         title=f"Occlusion: drop of p(true class), {spec.patch_size}-pixel patch",
     )
-    # 6. t-SNE of the penultimate features.
-    layer = f"fc_{len(spec.hidden_dims) - 1}"
+    # 6. t-SNE of the penultimate features (the last hidden layer, or the flattened last pool without one).
+    layer = f"fc_{len(spec.hidden_dims) - 1}" if spec.hidden_dims else f"stage_{len(spec.stage_widths) - 1}/pool"
     count = min(config.tsne_points, len(test_y))
-    feats = np.concatenate([np.asarray(acts(test_x[i : min(i + 500, count)])[layer]) for i in range(0, count, 500)])
+    chunks = [np.asarray(acts(test_x[i : min(i + 500, count)])[layer]) for i in range(0, count, 500)]
+    feats = np.concatenate([c.reshape(len(c), -1) for c in chunks])
     points = visualize.tsne_embedding(feats, perplexity=min(config.tsne_perplexity, count - 1), seed=config.seed)
     figures.save_tsne(
         out / "tsne.png",
@@ -411,7 +414,7 @@ def write_report(workdir: pathlib.Path, results: dict[str, DatasetResult], secon
         rows,
         title="Fooling images and FGSM",
         notes="success_rate: fraction of correctly classified test images sent to the "
-        "target class (fooling) or misclassified (FGSM); mean_linf in [0, 1] pixels.",
+        "target class (fooling) or misclassified (FGSM); mean_linf and mean_l2 in [0, 1] pixels.",
     )
     _common.write_json(
         workdir / "results.json", {name: r._asdict() for name, r in results.items()} | {"seconds": seconds}

@@ -9,7 +9,7 @@ own small CNNs demonstrate the methods, not their famous pictures.
 
 * Weights: :func:`filter_images`.
 * Gradients: :func:`saliency_maps`, :func:`class_score_gradients`.
-* Adversarial: :func:`fooling_images` (:class:`FoolingResult`), :func:`fgsm`, :func:`linf_perturbation`.
+* Adversarial: :func:`fooling_images` (:class:`FoolingResult`), :func:`fgsm`, :func:`linf_perturbation`, :func:`l2_perturbation`.
 * Synthesis: :func:`class_visualization`, :func:`deep_dream`, :func:`style_transfer`
   (:class:`StyleTransferResult`, :func:`gram_matrix`, :func:`content_loss`, :func:`style_loss`,
   :func:`total_variation_loss`), :func:`gaussian_blur`, :func:`jitter`.
@@ -23,6 +23,7 @@ from jax231.visualize._adversarial import (
     FoolingResult,
     fgsm,
     fooling_images,
+    l2_perturbation,
     linf_perturbation,
 )
 from jax231.visualize._blur import gaussian_blur, jitter
@@ -59,6 +60,7 @@ __all__ = [
     "gram_matrix",
     "image_grid",
     "jitter",
+    "l2_perturbation",
     "linf_perturbation",
     "occlusion_sensitivity",
     "rescale_images",

@@ -4,7 +4,11 @@ Fooling images (assignment 3): repeat ``x <- x + alpha * g / ||g||_2`` with
 ``g = d f_t(x) / d x``, ``f_t`` the target's raw score ``s_t`` (``objective='score'``, the
 assignment's) or its log-probability ``s_t - log sum_j exp s_j`` (``objective='log_prob'``,
 Szegedy et al.'s targeted loss: it also pushes the other scores down; on a ReLU network the
-raw-score ascent can inflate every score and leave another class ahead for good). With a pixel
+raw-score ascent can inflate every score and leave another class ahead for good) or the margin
+``s_t - max_{j != t} s_j`` (``objective='margin'``, Carlini & Wagner's ``f_6`` with ``kappa = 0``:
+only the strongest rival is pushed down). On a ReLU network every one of them stalls where the
+ascent has switched off the last active hidden units: the scores are then the constant biases and
+the gradient is zero (a dead-ReLU plateau; see the visualize experiment's CIFAR-10 notes). With a pixel
 range, the components of ``g`` that would push a pixel already at a bound further out are dropped
 first (a projected gradient step, so clipped pixels do not stall the ascent). The steps repeat
 until the network predicts the target ``t`` (each image stops as soon as it is fooled) or
@@ -34,7 +38,7 @@ from jax231 import losses
 from jax231.types import Array, ArrayLike
 from jax231.visualize import _checks
 
-__all__ = ["FOOLING_OBJECTIVES", "FoolingResult", "fgsm", "fooling_images", "linf_perturbation"]
+__all__ = ["FOOLING_OBJECTIVES", "FoolingResult", "fgsm", "fooling_images", "l2_perturbation", "linf_perturbation"]
 
 
 class FoolingResult(NamedTuple):
@@ -45,12 +49,14 @@ class FoolingResult(NamedTuple):
       fooled: ``(N,)`` bool, whether each is classified as its target.
       num_steps: ``(N,)`` int32, the gradient steps each took.
       linf: ``(N,)`` the L-inf norm of each perturbation ``max |x' - x|``.
+      l2: ``(N,)`` its L2 norm ``||x' - x||_2``.
     """
 
     images: Array
     fooled: Array
     num_steps: Array
     linf: Array
+    l2: Array
 
 
 def linf_perturbation(original: ArrayLike, perturbed: ArrayLike) -> Array:
@@ -59,14 +65,24 @@ def linf_perturbation(original: ArrayLike, perturbed: ArrayLike) -> Array:
     return diff.reshape(diff.shape[0], -1).max(axis=1)
 
 
-FOOLING_OBJECTIVES = ("score", "log_prob")
+def l2_perturbation(original: ArrayLike, perturbed: ArrayLike) -> Array:
+    """``(N,)`` ``sqrt(sum_{ijc} (x'_{ijc} - x_{ijc})^2)`` per image."""
+    diff = jnp.asarray(perturbed) - jnp.asarray(original)
+    return jnp.sqrt(jnp.sum(diff.reshape(diff.shape[0], -1) ** 2, axis=1))
+
+
+FOOLING_OBJECTIVES = ("score", "log_prob", "margin")
 
 
 def _target_objective(logits_fn, x, targets, objective):
     scores = logits_fn(x)
     if objective == "log_prob":
         scores = jax.nn.log_softmax(scores, axis=1)
-    return jnp.take_along_axis(scores, targets[:, None], axis=1).sum()
+    target = jnp.take_along_axis(scores, targets[:, None], axis=1)[:, 0]
+    if objective == "margin":  # s_t - max_{j != t} s_j (Carlini & Wagner's f_6 with kappa = 0).
+        others = jnp.where(jax.nn.one_hot(targets, scores.shape[1], dtype=bool), -jnp.inf, scores)
+        target = target - others.max(axis=1)
+    return target.sum()
 
 
 @functools.partial(jax.jit, static_argnames=("logits_fn", "max_steps", "clip", "objective"))
@@ -93,7 +109,7 @@ def _fool(logits_fn, images, targets, step_size, max_steps, clip, objective):
 
     init = (images, jnp.zeros(images.shape[0], jnp.int32), jnp.asarray(0, jnp.int32))
     x, steps, _ = lax.while_loop(cond, body, init)
-    return FoolingResult(x, predicted_target(x), steps, linf_perturbation(images, x))
+    return FoolingResult(x, predicted_target(x), steps, linf_perturbation(images, x), l2_perturbation(images, x))
 
 
 def fooling_images(
@@ -118,7 +134,8 @@ def fooling_images(
       step_size: ``alpha``, the L2 length of each step.
       max_steps: the most steps.
       clip: the valid pixel range ``(low, high)`` to stay in, or None.
-      objective: ``'score'`` (ascend ``s_t``) or ``'log_prob'`` (ascend ``log softmax(s)_t``).
+      objective: ``'score'`` (ascend ``s_t``), ``'log_prob'`` (ascend ``log softmax(s)_t``) or
+        ``'margin'`` (ascend ``s_t - max_{j != t} s_j``).
 
     Returns:
       A :class:`FoolingResult`.

@@ -104,14 +104,43 @@ def test_caption_dataset_deterministic_roundtrip_and_left_to_right():
         words = text.split()
         assert words[0] == _captions.NUMBER_WORDS[count - 1] and [int(w) for w in words[2:]] == list(digits[:count])
         np.testing.assert_array_equal(pipelines.encode_caption(text, 7), ids)
-    # The composer's left-to-right order: the digits' boxes have increasing centres (same seed, same canvases).
-    canvases = _captions._canvas.make_canvases(*_captions._sources.digits_raw()["test"], num_canvases=24, seed=3)
-    for boxes, classes, order, count, digits in zip(
-        canvases["boxes"], canvases["classes"], canvases["order"], canvases["num_objects"], a["digits"]
-    ):
-        centres = (boxes[order[:count], 0] + boxes[order[:count], 2]) / 2
-        assert np.all(np.diff(centres) >= 0)
-        np.testing.assert_array_equal(classes[order[:count]], digits[:count])
+    c = pipelines.caption_dataset(split="test", num_canvases=24, seed=4, max_objects=3)
+    assert not np.array_equal(a["image"], c["image"])
+
+
+@pytest.mark.parametrize("min_gap,scales", [(2, (2, 3)), (0, (3,)), (5, (2,))])
+def test_every_canvas_has_disjoint_x_extents_in_caption_order(min_gap, scales):
+    """The rule of the docstring, checked on the pixels: ink columns are the extents, apart by >= min_gap."""
+    data = pipelines.caption_dataset(
+        split="train", num_canvases=300, seed=7, max_objects=3, min_gap=min_gap, scales=scales
+    )
+    assert set(np.unique(data["num_objects"])) == {1, 2, 3}
+    glyphs, labels = _captions._sources.digits_raw()["train"]
+    # Every (upscaled glyph, its digit), trimmed to its ink, keyed by its bytes: what an extent may hold.
+    known = {}
+    for factor in scales:
+        for glyph, label in zip(glyphs[..., 0], labels):
+            known.setdefault(_trimmed(np.kron(glyph, np.ones((factor, factor), np.float32))), set()).add(int(label))
+    for image, extents, digits, count in zip(data["image"], data["extents"], data["digits"], data["num_objects"]):
+        spans = extents[:count]
+        assert np.all(spans[:, 1] > spans[:, 0]) and np.all(spans[1:, 0] - spans[:-1, 1] >= min_gap)
+        assert np.all(spans >= 0) and np.all(spans <= 48) and np.all(extents[count:] == -1)
+        ink = image[..., 0].max(axis=0) > 0
+        inside = np.zeros(48, bool)
+        for x0, x1 in spans:
+            inside[x0:x1] = True
+            assert ink[x0] and ink[x1 - 1]  # an extent is tight: it starts and ends on ink
+        np.testing.assert_array_equal(ink & ~inside, np.zeros(48, bool))  # no ink outside the extents
+        for (x0, x1), digit in zip(spans, digits[:count]):
+            # The extent holds one upscaled training glyph of the caption's digit (the caption is exact).
+            assert int(digit) in known[_trimmed(image[:, x0:x1, 0])]
+
+
+def _trimmed(picture: np.ndarray) -> tuple[tuple[int, ...], bytes]:
+    """``picture`` cropped to its ink's bounding box, as a hashable ``(shape, bytes)``."""
+    rows, cols = np.flatnonzero(picture.max(axis=1) > 0), np.flatnonzero(picture.max(axis=0) > 0)
+    crop = np.ascontiguousarray(picture[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], np.float32)
+    return crop.shape, crop.tobytes()
 
 
 def test_every_caption_round_trips():
@@ -133,6 +162,12 @@ def test_every_caption_round_trips():
         (lambda: pipelines.caption_text([1, 2, 3, 4, 5]), "digits"),
         (lambda: pipelines.caption_dataset(split="val", num_canvases=2, seed=0), "split"),
         (lambda: pipelines.caption_dataset(split="test", num_canvases=2, seed=0, max_objects=5), "max_objects"),
+        (lambda: pipelines.caption_dataset(split="test", num_canvases=2, seed=0, min_gap=-1), "min_gap"),
+        (lambda: pipelines.caption_dataset(split="test", num_canvases=0, seed=0), "num_canvases"),
+        (
+            lambda: pipelines.caption_dataset(split="test", num_canvases=2, seed=0, max_objects=4, scales=(6,)),
+            "max_objects",
+        ),
         (lambda: captioning.corpus_bleu([[["a"]]], []), "hypotheses"),
     ],
 )

@@ -21,7 +21,7 @@ from jax231 import captioning, pipelines
 def test_captioning_tiny_end_to_end(tmp_path):
     config = cap_config.get_config("tiny")
     out = cap_experiment.run(config, tmp_path)
-    for name in ("summary.md", "summary.csv", "results.json", "loss.png", "captions.png", "attention.png"):
+    for name in ("summary.md", "summary.csv", "errors.md", "results.json", "loss.png", "captions.png", "attention.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert [(r["decoder"], r["decoding"]) for r in out.rows] == [
         (d, m) for d in ("plain", "attention") for m in ("greedy", "T=1")
@@ -35,6 +35,10 @@ def test_captioning_tiny_end_to_end(tmp_path):
     refs = [pipelines.decode_caption(c).split() for c in test["caption"]]
     assert captioning.exact_match(hyps, refs) == pytest.approx(out.rows[0]["exact_match"])
     assert captioning.corpus_bleu([[r] for r in refs], hyps) == pytest.approx(out.rows[0]["bleu4"])
+    # The error breakdown's 'all' row is the same greedy exact match; its rows cover every test canvas.
+    errors = results["errors"]["plain"]
+    assert errors[-1]["digits"] == "all" and errors[-1]["exact_match"] == pytest.approx(out.rows[0]["exact_match"])
+    assert sum(row["canvases"] for row in errors[:-1]) == len(test["image"]) == errors[-1]["canvases"]
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,8 @@ def test_tiny_run_draws_every_grid_and_fools_the_digits_cnn(tmp_path):
             "error: --config.fooling_target: targets: expected class indices in [0, 10), got 10..10",
         ),
         (
-            "--config.fooling_objective=margin",
-            "error: --config.fooling_objective: expected one of ('score', 'log_prob'), got 'margin'",
+            "--config.fooling_objective=hinge",
+            "error: --config.fooling_objective: expected one of ('score', 'log_prob', 'margin'), got 'hinge'",
         ),
         (
             "--config.per_dataset.digits.style_size=10",

@@ -49,9 +49,9 @@ def test_fooling_images_reach_every_target_on_a_tiny_model():
     np.testing.assert_array_equal(np.asarray(jnp.argmax(logits_fn(result.images), 1)), targets)
     # Images already predicted as their target do not move; the others took >= 1 step.
     np.testing.assert_array_equal(np.asarray(result.num_steps) == 0, original == targets)
-    np.testing.assert_allclose(
-        result.linf, np.abs(np.asarray(result.images) - np.asarray(images)).reshape(10, -1).max(1)
-    )
+    diff = (np.asarray(result.images) - np.asarray(images)).reshape(10, -1)
+    np.testing.assert_allclose(result.linf, np.abs(diff).max(1))
+    np.testing.assert_allclose(result.l2, np.sqrt((diff.astype(np.float64) ** 2).sum(1)), rtol=1e-5)
     assert float(result.linf.max()) > 0
     # Within the pixel range (projected steps), every target is still reached.
     clipped = visualize.fooling_images(logits_fn, images, targets, step_size=0.05, max_steps=500, clip=(0.0, 1.0))
@@ -74,6 +74,28 @@ def test_raw_score_ascent_can_stall_where_log_prob_ascent_reaches_the_target():
     logp = visualize.fooling_images(_inflating_scores, images, 0, step_size=0.15, max_steps=50, objective="log_prob")
     assert bool(logp.fooled[0]) and float(logp.images[0, 0, 0, 0]) < 0
     assert int(logp.num_steps[0]) == 7  # x_0 = 1 - 0.15 k first < 0 at k = 7 (each step has unit direction)
+    # The margin s_0 - s_1 = -x_0 has gradient -e_0: the same unit steps, the same 7.
+    margin = visualize.fooling_images(_inflating_scores, images, 0, step_size=0.15, max_steps=50, objective="margin")
+    assert bool(margin.fooled[0]) and int(margin.num_steps[0]) == 7
+
+
+def _dying_unit_scores(x):
+    """One hidden ReLU ``h = relu(x_0)``; ``s_0 = -h``, ``s_1 = h + 0.5``: the target 0 gains as ``h`` falls."""
+    h = jax.nn.relu(x.reshape(x.shape[0], -1)[:, 0])
+    return jnp.stack([-h, h + 0.5], axis=1)
+
+
+@pytest.mark.parametrize("objective", ["log_prob", "margin"])
+def test_every_objective_stalls_once_the_last_hidden_unit_is_dead(objective):
+    # The ascent lowers h to 0, where s = (0, 0.5) is the bias alone: class 1 still wins and the
+    # gradient is exactly 0, so no step moves x again (the dead-ReLU plateau of the module docstring).
+    images = jnp.asarray(np.array([0.3, 0.0], np.float32).reshape(1, 1, 2, 1))
+    out = visualize.fooling_images(_dying_unit_scores, images, 0, step_size=0.1, max_steps=20, objective=objective)
+    assert not bool(out.fooled[0]) and int(out.num_steps[0]) == 20
+    # x_0 = 0.3 - 0.1 k reaches h = 0 after 3 steps (4 if rounding leaves x_0 a hair above 0), then is frozen.
+    assert float(out.images[0, 0, 0, 0]) <= 1e-6 and 0.3 - 1e-6 <= float(out.linf[0]) <= 0.4 + 1e-6
+    grad = jax.grad(lambda x: jax.nn.log_softmax(_dying_unit_scores(x), axis=1)[0, 0])(out.images)
+    assert float(jnp.abs(grad).max()) == 0.0
 
 
 def test_fgsm_steps_epsilon_along_the_loss_gradient_sign(tiny_vgg):
@@ -129,7 +151,7 @@ def test_class_visualization_raises_the_class_score(tiny_vgg):
     [
         (lambda f, x: visualize.fooling_images(f, x, 5), r"^targets: expected class indices in \[0, 5\), got 5..5$"),
         (lambda f, x: visualize.fooling_images(f, x, -1), r"^targets: expected class indices in \[0, 5\)"),
-        (lambda f, x: visualize.fooling_images(f, x, 1, objective="margin"), r"^objective: expected one of"),
+        (lambda f, x: visualize.fooling_images(f, x, 1, objective="hinge"), r"^objective: expected one of"),
         (lambda f, x: visualize.fgsm(f, x, np.array([0, 1]), epsilon=0.1), r"^labels: expected an int or 4 int"),
         (lambda f, x: visualize.fgsm(f, x, 0, epsilon=0.0), r"^epsilon: expected a number > 0"),
         (lambda f, x: visualize.saliency_maps(f, x[0], 0), r"^images: expected a float \(N, H, W, C\)"),
