@@ -43,14 +43,16 @@ from __future__ import annotations
 
 import ml_collections
 
+PRESETS = ("digits", "tiny", "cifar8")
+
 
 def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
-    """Returns the digits configuration of the module docstring; ``'tiny'``: the smoke-test one.
+    """Returns a preset: ``'digits'`` and ``'cifar8'`` (module docstring), ``'tiny'`` (the smoke test).
 
     ``--config=experiments/generative/config.py:tiny`` selects the preset on the command line.
     """
-    if preset not in ("digits", "tiny"):
-        raise ValueError(f"preset: expected 'digits' or 'tiny', got {preset!r}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     config = ml_collections.ConfigDict()
     # Dataset for jax231.pipelines.load_arrays ('digits'; images in [0, 1] with `levels` values).
     config.dataset = "digits"
@@ -58,6 +60,11 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     config.levels = 17
     # Training images held out (from the end of the train split) for validation curves.
     config.val_size = 137
+    # Keep only the first train_size training / test_size test images (0: all of them).
+    config.train_size = 0
+    config.test_size = 0
+    # Mean-pool factor f of the images (f x f blocks, rounded back to the `levels` values; 1: none).
+    config.downsample = 1
     # Seed of every initialisation, data order and sample.
     config.seed = 0
     # Models to run, comma-separated: baseline, autoencoder, vae, gan, pixelcnn, pixelrnn.
@@ -76,6 +83,9 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     config.importance_samples = 200
     # Sampling temperature of PixelCNN / PixelRNN (1.0 = the model) and prior scale of the VAE.
     config.temperature = 1.0
+    # Convolution implementation of the PixelCNN and the GAN ('im2col', 'xla', 'auto'; the same
+    # function): inside fit's compiled loop XLA's CPU convolution is ~10x slower per step here.
+    config.conv_impl = "im2col"
 
     # The digits classifier of the sample score (an MLP on the 64 pixels).
     config.classifier_hidden = 256
@@ -116,6 +126,18 @@ def get_config(preset: str = "digits") -> ml_collections.ConfigDict:
     config.pixelrnn_hidden = 256
     config.pixelrnn_steps = 4000
     config.pixelrnn_lr = 2e-3
+    if preset == "cifar8":  # the CIFAR-10 copy mean-pooled to 8 x 8 x 3 (256 levels): what fits the CPU
+        config.update(
+            dataset="cifar10_shared",
+            levels=256,
+            val_size=1000,
+            train_size=10000,
+            test_size=2000,
+            downsample=4,
+            models="baseline,vae,pixelcnn",
+            num_samples=100,
+            importance_samples=50,
+        )
     if preset == "tiny":  # a few steps of small networks: checks the plumbing, not the results
         config.update(
             num_samples=12,
