@@ -506,7 +506,7 @@ def _write_results(config: ml_collections.ConfigDict, workdir: pathlib.Path, row
     notes = (
         f"test_bpd: test NLL in bits/dim (exact for baseline/pixelcnn/pixelrnn; importance-sampled with "
         f"S={config.importance_samples} for the VAE, whose ELBO bound is test_bpd_elbo). Sample score: an MLP "
-        f"digits classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
+        f"{config.dataset} classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
         f"entropy (nats) of the mean predicted distribution (max ln 10 = 2.303), exp(mean KL) (Inception-score "
         f"analogue, max 10). recon_mse: autoencoder test mean squared error per pixel. seconds: wall time; "
         f"cpu_seconds: user + sys CPU time of the process (training, evaluation and sampling)."

@@ -115,5 +115,5 @@ def test_bad_data_and_conv_fields_are_usage_errors(field, value):
 
 def test_cifar8_preset_validates():
     config = generative_config.get_config("cifar8")
-    assert experiment.validate_config(config) == ("baseline", "vae", "pixelcnn")
+    assert experiment.validate_config(config) == ("baseline", "pixelcnn", "vae")
     assert (config.dataset, config.levels, config.downsample) == ("cifar10_shared", 256, 4)
