@@ -48,16 +48,16 @@ Every likelihood model overfits the 1,300 training digits within 500-1,000 steps
 CIFAR-10 "where it fits the CPU": the shared copy mean-pooled 4 x 4 to 8 x 8 x 3 and
 rounded back to its 256 levels (D = 192), 10,000 train / 1,000 val / 1,000 test images::
 
-    python -m experiments.generative.main --config=experiments/generative/config.py:cifar8 \
-        --workdir=/tmp/generative_cifar8
+    python -m experiments.generative.main --config=experiments/generative/config.py:cifar8 --workdir=/tmp/g8
 
 Measured the same day (same shared machine, ~17% of the CPU): baseline (independent
 256-level categoricals) **7.798 bits/dim**, 12.5 CPU-s; PixelCNN (the digits
 architecture, 1,500 steps, validation still falling) **5.581 bits/dim**, 122 CPU-s
 (869 s wall) with sampling 100 images; VAE (categorical decoder over the 256 levels:
 49k outputs) not finished in the session: its validation ELBO was 7.77 bits/dim at
-step 250 of 1,000 (~0.2 CPU-s per step). The sample score there uses an MLP on the 8 x 8 CIFAR images (test accuracy 0.415; real test images score
-0.421 / 2.279), too weak a classifier for the score to mean much.
+step 250 of 1,000 (~0.2 CPU-s per step). The sample score there uses an MLP on the
+8 x 8 CIFAR images (test accuracy 0.415; real test images score 0.421 / 2.279), too
+weak a classifier for the score to mean much.
 
 Full-resolution CIFAR-10 does not fit the 30 CPU-min budget: a PixelCNN step at
 32 x 32 x 3 (32 channels, head 64, batch 32, im2col) measured ~0.46 CPU-s, so ~3,000
