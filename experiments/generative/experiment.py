@@ -43,6 +43,7 @@ COLUMNS = (
     "recon_mse",
     "steps",
     "seconds",
+    "cpu_seconds",
 )
 Row = dict[str, Any]
 
@@ -106,8 +107,8 @@ def build_gan(config: ml_collections.ConfigDict, image_shape) -> generative.GanS
         g_opt = optimizers.adam(config.gan_lr, beta1=config.gan_beta1)
         d_opt = optimizers.adam(config.gan_lr, beta1=config.gan_beta1)
         return generative.make_gan_step(
-            models.dcgan_generator(image_shape=image_shape, width=config.gan_width),
-            models.dcgan_discriminator(width=config.gan_width),
+            models.dcgan_generator(image_shape=image_shape, width=config.gan_width, conv_impl=config.conv_impl),
+            models.dcgan_discriminator(width=config.gan_width, conv_impl=config.conv_impl),
             g_opt,
             d_opt,
             latent_dim=config.gan_latent_dim,
@@ -144,6 +145,12 @@ def validate_config(config: ml_collections.ConfigDict) -> tuple[str, ...]:
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"--config.{name}: expected an int >= 1, got {value!r}")
+    for name in ("train_size", "test_size"):
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"--config.{name}: expected an int >= 0 (0: all), got {value!r}")
+    if isinstance(config.downsample, bool) or not isinstance(config.downsample, int) or config.downsample < 1:
+        raise UsageError(f"--config.downsample: expected an int >= 1, got {config.downsample!r}")
     if not config.temperature > 0:
         raise UsageError(f"--config.temperature: expected a float > 0, got {config.temperature!r}")
     image_shape = (8, 8, 1)  # shape-independent checks only: the factories' own argument checks
@@ -164,10 +171,52 @@ def validate_config(config: ml_collections.ConfigDict) -> tuple[str, ...]:
             features=config.pixelcnn_features,
             num_layers=config.pixelcnn_layers,
             first_window=config.pixelcnn_first_window,
+            conv_impl=config.conv_impl,
         ),
     )
     _usage(config, "pixelrnn_", lambda: models.pixel_rnn(levels=config.levels, hidden_dim=config.pixelrnn_hidden))
     return selected
+
+
+# ----------------------------------------------------------------------------- data
+def downsample(images: np.ndarray, factor: int, levels: int) -> np.ndarray:
+    """Mean of each ``factor x factor`` block, rounded back to the ``levels`` values ``k / (levels - 1)``.
+
+    .. math:: y_{n,i,j,c} = \\mathrm{round}\\Big(\\frac{K - 1}{f^2} \\sum_{u,v < f} x_{n, fi+u, fj+v, c}\\Big) / (K - 1)
+
+    Args:
+      images: ``(N, H, W, C)`` in ``[0, 1]``, ``H`` and ``W`` multiples of ``factor``.
+      factor: ``f`` >= 1.
+      levels: ``K``.
+
+    Returns:
+      ``(N, H / f, W / f, C)`` float32 images on the same ``K`` levels.
+
+    Raises:
+      UsageError: ``H`` or ``W`` not a multiple of ``factor``.
+    """
+    n, h, w, c = images.shape
+    if h % factor or w % factor:
+        raise UsageError(f"--config.downsample: expected a divisor of the image size {h} x {w}, got {factor}")
+    blocks = np.asarray(images, np.float64).reshape(n, h // factor, factor, w // factor, factor, c)
+    return (np.round(blocks.mean(axis=(2, 4)) * (levels - 1)) / (levels - 1)).astype(np.float32)
+
+
+def load_data(config: ml_collections.ConfigDict) -> _common.Splits:
+    """``config.dataset``'s splits (``train_size`` / ``test_size``: 0 = all), downsampled by ``config.downsample``."""
+    splits = _common.load_splits(
+        config.dataset,
+        val_size=config.val_size,
+        train_size=config.train_size or None,
+        test_size=config.test_size or None,
+    )
+    if config.downsample == 1:
+        return splits
+    small = {
+        name: arrays | {"image": downsample(arrays["image"], config.downsample, config.levels)}
+        for name, arrays in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    }
+    return splits._replace(**small, input_shape=small["train"]["image"].shape[1:])
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -325,14 +374,17 @@ def run_gan(ctx: Context) -> tuple[Row, np.ndarray]:
     every = max(1, config.gan_steps // 200)
     steps = np.arange(1, config.gan_steps + 1)[::every]
     ctx.curves["gan"] = {k: (steps, [np.asarray(metrics[k])[::every]]) for k in ("d_loss", "g_loss")}
-    samples = np.asarray(generative.generate(gan, state, jax.random.fold_in(key, 2), config.num_samples))
+    generate = jax.jit(generative.generate, static_argnums=(0, 3))  # one program, not op-by-op im2col
+    samples = np.asarray(generate(gan, state, jax.random.fold_in(key, 2), config.num_samples))
     _save_samples(ctx, "gan", samples, f"GAN samples ({config.gan_generator_loss} generator loss)")
     z = figures.interpolate(
         np.asarray(jax.random.normal(jax.random.fold_in(key, 3), (8, config.gan_latent_dim))),
         np.asarray(jax.random.normal(jax.random.fold_in(key, 4), (8, config.gan_latent_dim))),
         10,
     )
-    images = gan.generator.apply(state.g_params, state.g_state, jnp.asarray(z), train=False)[0]
+    images = jax.jit(lambda p, s, z: gan.generator.apply(p, s, z, train=False)[0])(
+        state.g_params, state.g_state, jnp.asarray(z)
+    )
     figures.save_grid(
         ctx.workdir / "interpolation_gan.png",
         np.asarray(images),
@@ -375,6 +427,7 @@ def run_pixelcnn(ctx: Context) -> tuple[Row, np.ndarray]:
         features=c.pixelcnn_features,
         num_layers=c.pixelcnn_layers,
         first_window=c.pixelcnn_first_window,
+        conv_impl=c.conv_impl,
     )
     return _run_autoregressive(ctx, "pixelcnn", model, c.pixelcnn_lr, c.pixelcnn_steps)
 
@@ -425,14 +478,15 @@ def run(
     start = time.monotonic()
     selected = validate_config(config) if models is None else models
     workdir = pathlib.Path(workdir)
-    splits = _common.load_splits(config.dataset, val_size=config.val_size)
+    splits = load_data(config)
     score, accuracy = train_classifier(config, splits)
     ctx = Context(config, splits, score, workdir, {})
     rows = [{"model": "real test images", **_score_row(ctx, splits.test["image"])}]
     samples = {}
     for name in selected:  # the tables are rewritten after every model, so a long run shows progress
+        cpu_start = time.process_time()  # user + sys of every thread of the process
         row, samples[name] = RUNNERS[name](ctx)
-        rows.append(row)
+        rows.append(row | {"cpu_seconds": round(time.process_time() - cpu_start, 1)})
         text = _write_results(config, workdir, rows, accuracy)
     if ctx.curves:
         panels = {name: {k: v for k, v in series.items() if k != "best_step"} for name, series in ctx.curves.items()}
@@ -452,9 +506,10 @@ def _write_results(config: ml_collections.ConfigDict, workdir: pathlib.Path, row
     notes = (
         f"test_bpd: test NLL in bits/dim (exact for baseline/pixelcnn/pixelrnn; importance-sampled with "
         f"S={config.importance_samples} for the VAE, whose ELBO bound is test_bpd_elbo). Sample score: an MLP "
-        f"digits classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
+        f"{config.dataset} classifier (test accuracy {accuracy:.3f}) on {config.num_samples} samples: mean max-probability, "
         f"entropy (nats) of the mean predicted distribution (max ln 10 = 2.303), exp(mean KL) (Inception-score "
-        f"analogue, max 10). recon_mse: autoencoder test mean squared error per pixel."
+        f"analogue, max 10). recon_mse: autoencoder test mean squared error per pixel. seconds: wall time; "
+        f"cpu_seconds: user + sys CPU time of the process (training, evaluation and sampling)."
     )
     return _common.write_tables(
         workdir, "results", rows, columns=COLUMNS, title=f"Generative models on {config.dataset}", notes=notes

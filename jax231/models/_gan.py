@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from jax231.models import _generative_checks as checks
 from jax231.models import _helpers, _model, layers
+from jax231.models.layers._conv import CONV_IMPLS
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["dcgan_discriminator", "dcgan_generator", "mlp_discriminator", "mlp_generator"]
@@ -41,7 +42,9 @@ def _upsample(x: Array) -> Array:
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
-def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float = 0.9) -> _model.Model:
+def dcgan_generator(
+    *, image_shape: Shape, width: int = 32, bn_momentum: float = 0.9, conv_impl: str = "auto"
+) -> _model.Model:
     """DCGAN-style generator: ``z -> affine -> (H/4, W/4, 4w) -> up, conv (2w) -> up, conv (w) -> conv (C)``.
 
     Each hidden layer is batch norm then ReLU; the output is ``sigmoid``, images in ``(0, 1)``.
@@ -52,6 +55,13 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
       image_shape: ``(H, W, C)``, ``H`` and ``W`` multiples of 4.
       width: ``w``, channels of the last hidden layer.
       bn_momentum: momentum of the running statistics.
+      conv_impl: implementation of the convolutions (``'im2col'``, ``'xla'``, ``'auto'``; see
+        :func:`jax231.models.layers.conv2d`, the same function). Inside the training core's
+        compiled loop XLA's CPU convolution is far slower than in plain ``jit``, so
+        ``'im2col'`` pays there (``experiments/generative`` uses it); measured on the
+        2-core CPU (digits, width 32, batch 64), one GAN step (both networks) ~0.24 CPU-s
+        with ``'auto'`` against ~0.03 with ``'im2col'`` (eager, op by op, ``'im2col'`` is
+        the slower one).
 
     Raises:
       ValueError: bad sizes; at ``init`` a latent shape that is not ``(Z,)`` with ``Z >= 1``.
@@ -60,6 +70,7 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
     if h % 4 or w % 4:
         raise ValueError(f"image_shape: expected height and width multiples of 4, got {(h, w, c)}")
     width = checks.check_positive_int("width", width)
+    checks.check_choice("conv_impl", conv_impl, CONV_IMPLS)
     base = (h // 4, w // 4, 4 * width)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
@@ -92,23 +103,36 @@ def dcgan_generator(*, image_shape: Shape, width: int = 32, bn_momentum: float =
         x = bn_relu(0, layers.affine(z, params["project"]["w"], params["project"]["b"]))
         x = x.reshape(z.shape[0], *base)
         for i in (1, 2):
-            x = layers.conv2d(_upsample(x), params[f"conv_{i}"]["w"], params[f"conv_{i}"]["b"], padding=1)
+            x = layers.conv2d(
+                _upsample(x), params[f"conv_{i}"]["w"], params[f"conv_{i}"]["b"], padding=1, impl=conv_impl
+            )
             x = bn_relu(i, x)
-        x = layers.conv2d(x, params["out"]["w"], params["out"]["b"], padding=1)
+        x = layers.conv2d(x, params["out"]["w"], params["out"]["b"], padding=1, impl=conv_impl)
         return jax.nn.sigmoid(x), new_state
 
     return _model.Model(init_fn, apply_fn)  # type: ignore[arg-type]  # input named `z`, not `x`
 
 
-def dcgan_discriminator(*, width: int = 32) -> _model.Model:
+def dcgan_discriminator(*, width: int = 32, conv_impl: str = "auto") -> _model.Model:
     """DCGAN-style discriminator: two 4 x 4 stride-2 convolutions (``w``, ``2w``), LeakyReLU 0.2, affine to a logit.
 
     Images in ``[0, 1]`` are centred to ``2x - 1``. Params: ``{'conv_1', 'conv_2', 'head'}``; state ``{}``.
 
+    Args:
+      width: ``w``, channels of the first convolution.
+      conv_impl: implementation of the convolutions (``'im2col'``, ``'xla'``, ``'auto'``; see
+        :func:`jax231.models.layers.conv2d`, the same function). Inside the training core's
+        compiled loop XLA's CPU convolution is far slower than in plain ``jit``, so
+        ``'im2col'`` pays there (``experiments/generative`` uses it); measured on the
+        2-core CPU (digits, width 32, batch 64), one GAN step (both networks) ~0.24 CPU-s
+        with ``'auto'`` against ~0.03 with ``'im2col'`` (eager, op by op, ``'im2col'`` is
+        the slower one).
+
     Raises:
-      ValueError: bad width; at ``init`` an image height or width that is not a multiple of 4.
+      ValueError: bad width or ``conv_impl``; at ``init`` an image height or width that is not a multiple of 4.
     """
     width = checks.check_positive_int("width", width)
+    checks.check_choice("conv_impl", conv_impl, CONV_IMPLS)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         h, w, c = _image_shape(input_shape, name="input_shape")
@@ -130,7 +154,9 @@ def dcgan_discriminator(*, width: int = 32) -> _model.Model:
         _helpers.check_batch("dcgan_discriminator", x, rank=4, layout="(N, H, W, C)")
         h = 2.0 * x - 1.0
         for name in ("conv_1", "conv_2"):
-            h = layers.leaky_relu(layers.conv2d(h, params[name]["w"], params[name]["b"], stride=2, padding=1), _LEAK)
+            h = layers.leaky_relu(
+                layers.conv2d(h, params[name]["w"], params[name]["b"], stride=2, padding=1, impl=conv_impl), _LEAK
+            )
         return layers.affine(layers.flatten(h), params["head"]["w"], params["head"]["b"]), state
 
     return _model.Model(init_fn, apply_fn)

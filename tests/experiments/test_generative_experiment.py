@@ -87,3 +87,33 @@ def test_tile_places_images_row_major_with_gaps():
         ]
     )
     np.testing.assert_array_equal(canvas, expected)
+
+
+def test_downsample_matches_a_loop_over_blocks():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 8, 4, 3)) / 255.0
+    got = experiment.downsample(images, 4, 256)
+    expected = np.zeros((2, 2, 1, 3))
+    for n, i, j, c in np.ndindex(expected.shape):  # float64 reference: block mean, rounded to a level
+        expected[n, i, j, c] = round(255 * images[n, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4, c].mean()) / 255
+    np.testing.assert_allclose(got, expected, atol=1e-7)  # float32 of the same level values
+    assert got.dtype == np.float32 and got.shape == (2, 2, 1, 3)
+    np.testing.assert_array_equal(experiment.downsample(images, 1, 256), images.astype(np.float32))
+    with pytest.raises(UsageError, match=r"^--config.downsample: "):
+        experiment.downsample(images, 3, 256)
+
+
+@pytest.mark.parametrize(
+    "field,value", [("downsample", 0), ("train_size", -1), ("test_size", -2), ("conv_impl", "fft")]
+)
+def test_bad_data_and_conv_fields_are_usage_errors(field, value):
+    config = generative_config.get_config("tiny")
+    config[field] = value
+    with pytest.raises(UsageError, match=rf"^--config.{field}: "):
+        experiment.validate_config(config)
+
+
+def test_cifar8_preset_validates():
+    config = generative_config.get_config("cifar8")
+    assert experiment.validate_config(config) == ("baseline", "pixelcnn", "vae")
+    assert (config.dataset, config.levels, config.downsample) == ("cifar10_shared", 256, 4)

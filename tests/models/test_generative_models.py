@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -120,6 +121,33 @@ def test_models_are_autoregressive_by_grad(factory, shape):
     assert np.all(grads[j >= i] == 0.0)
     # ...and the earlier pixels do matter (a ReLU may be inactive at this input for a few of them).
     assert np.mean(grads[j < i] > 0) > 0.5
+
+
+def test_conv_impls_compute_the_same_pixel_cnn_and_gan():
+    """``conv_impl`` reaches every convolution: im2col (the experiment's choice) equals XLA's.
+
+    Forward passes only: the im2col layer's VJP is checked against XLA's in the layer tests.
+    """
+    x = jax.random.uniform(jax.random.key(0), (2, 4, 4, 3))
+    z = jax.random.normal(jax.random.key(2), (3, 2))
+    impls = ("xla", "im2col")
+    pcnn = {
+        i: models.pixel_cnn(levels=5, features=6, num_layers=1, first_window=3, head_features=6, conv_impl=i)
+        for i in impls
+    }
+    gens = {i: models.dcgan_generator(image_shape=(4, 4, 3), width=2, conv_impl=i) for i in impls}
+    discs = {i: models.dcgan_discriminator(width=2, conv_impl=i) for i in impls}
+    params = pcnn["xla"].init(jax.random.key(1), (4, 4, 3))
+    g_params, g_state = gens["xla"].init(jax.random.key(3), (2,))
+    d_params, d_state = discs["xla"].init(jax.random.key(4), (4, 4, 3))
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def outputs(impl):
+        fake = gens[impl].apply(g_params, g_state, z, train=True)[0]
+        return pcnn[impl].logits(params, x), fake, discs[impl].apply(d_params, d_state, x, train=True)[0]
+
+    # float32 sums of at most 3*3*8 = 72 O(1) products, in a different order: 1e-4 absolute.
+    chex.assert_trees_all_close(outputs("im2col"), outputs("xla"), atol=1e-4, rtol=1e-4)
 
 
 def test_pixel_cnn_param_count_and_shapes():
@@ -257,6 +285,9 @@ def test_vae_and_autoencoder_shapes():
         (lambda: models.masked_conv2d(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 2)), mask_type="a"), "mask_type"),
         (lambda: models.vae(image_shape=(8, 8, 1), latent_dim=2, decoder="poisson"), "decoder"),
         (lambda: models.pixel_cnn(levels=1), "levels"),
+        (lambda: models.pixel_cnn(levels=3, conv_impl="fft"), "conv_impl"),
+        (lambda: models.dcgan_generator(image_shape=(8, 8, 1), conv_impl="fft"), "conv_impl"),
+        (lambda: models.dcgan_discriminator(conv_impl="fft"), "conv_impl"),
     ],
 )
 def test_bad_arguments_raise_one_line_value_error(build, name):
