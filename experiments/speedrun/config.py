@@ -61,9 +61,12 @@ updates after compilation, synthetic images; ``python -m experiments.speedrun.me
   cpu93 (64/128/128) 1024  im2col     6.43             -
   cpu94 (64/256/256) 1024  im2col     10.72            -
 
-XLA's ``lax.conv`` inside the ``while_loop`` is ~14x slower than im2col here (the known
-in-loop slowdown, under investigation in the training core), while outside the loop both take
-the same time: every CPU preset therefore uses ``conv_impl='im2col'``. The GPU presets use
+The tiny rows were taken before the training core's canonical-layout rewrite of loop bodies
+(``jax231.training.loop_body``, the root cause of the in-loop slowdown: XLA:CPU's
+ConvCanonicalization visits the entry computation only). After it, measured the same way on a
+quieter machine (load 2-6): cpu93 at batch 1,024 ``xla`` 12.25 vs ``im2col`` 6.34 CPU-s per
+update, so im2col stays ~1.9x cheaper for this net even without the bug, and every CPU preset
+uses ``conv_impl='im2col'``. The GPU presets use
 ``'xla'`` (cuDNN). cpu94's 10.72 CPU-s per 1,024 images is ~70 GFLOP per CPU-second (0.73
 GFLOP per image for forward and backward).
 
