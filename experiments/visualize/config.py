@@ -19,8 +19,8 @@ load < 1; ``/usr/bin/time -v nice -n 5 python -m experiments.visualize.main
 --workdir=/work/runs/vis_default``): **97.0 s user + 7.2 s sys, 1 min 28 s wall** for both
 datasets; CIFAR-10 CNN 55.1% test, fooling **100/100** (mean L-inf 0.058, L2 0.599, 2.9 steps);
 FGSM 59% / 96% / 99%; digits CNN 97.8%, fooling **100/100** (L-inf 0.330). The training core's
-canonical-layout convolutions (issue 10) cut the CIFAR-10 CNN's training from ~329 to a few
-tens of CPU-s; the numbers differ from the run below in the last digits because the rewritten
+canonical-layout convolutions (issue 10) brought the whole run from ~440 CPU-s (below) to 104;
+the numbers differ from the run below in the last digits because the rewritten
 loop body sums the convolutions' gradients in another order.
 
 The first measurement (same day, before that merge, the 2-core CPU shared with other jobs, load
