@@ -9,13 +9,26 @@ linear algebra:
    larger than ``max_dim``, and every vector or scalar, gets diagonal AdaGrad
    instead of being split into sub-blocks;
 2. the inverse 4th roots come from an exact ``eigh`` at every step (no
-   coupled Newton iteration, no ``precondition_every`` staleness);
+   coupled Newton iteration, no ``precondition_every`` staleness), ONE batched
+   ``eigh`` per update for every factor of every leaf (:func:`inverse_roots`);
 3. the statistics are plain sums (AdaGrad) with ``eps * I`` added at the root,
    no exponential decay, no warm-up with a first-order rule;
 4. AdaGrad grafting: each leaf's Shampoo direction is rescaled to the
    Frobenius norm of the diagonal-AdaGrad direction of the same gradient (the
    learning rate is then AdaGrad's), and heavy-ball momentum ``beta1`` is
    applied to the grafted direction.
+
+Why one ``eigh`` per update: with one ``eigh`` per factor, ``vmap`` over sweep
+members (``jax231.parallel.run_sweep``) deadlocked on a 2-core CPU (issue 11;
+jaxlib 0.10.2, related to jax-ml/jax#39292). Each vmapped ``eigh`` is a batched
+LAPACK call that spreads its batch over XLA's intra-op pool and waits; XLA ran
+two of them at once (left and right factors, or two leaves), one per pool
+thread, each waiting for work queued behind the other. Stack of both
+``tf_XLAEigen`` threads: ``lapack_ssyevd_ffi -> jax::ParallelBatchMap ->
+BlockingCounter::Wait``. A single call cannot wait on another one. The cost:
+every factor is padded to the largest side ``D`` (at most ``max_dim``), so a
+step costs ``O(F D^3)`` for ``F`` factors instead of ``sum_i O(n_i^3)``
+(a ``(784, 10)`` leaf's ``10 x 10`` right factor is padded to ``784 x 784``).
 
 References:
   Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor
@@ -74,9 +87,37 @@ def _matrix_shape(x: Any, max_dim: int) -> tuple[int, int] | None:
 
 def inverse_root(matrix: ArrayLike, eps: ArrayLike, p: int = 4) -> Array:
     """``(A + eps I)^{-1/p}`` of a symmetric positive semi-definite ``A`` by ``eigh``."""
-    a = jnp.asarray(matrix)
-    values, vectors = jnp.linalg.eigh(a + eps * jnp.eye(a.shape[0], dtype=a.dtype))
-    return (vectors * jnp.maximum(values, eps) ** (-1.0 / p)) @ vectors.T
+    return inverse_roots([matrix], eps, p)[0]
+
+
+def inverse_roots(matrices: list[ArrayLike], eps: ArrayLike, p: int = 4) -> list[Array]:
+    """``(A_i + eps I)^{-1/p}`` of every square ``A_i`` from ONE batched ``eigh``.
+
+    Each ``A_i + eps I`` (side ``n_i``) is padded to the largest side ``D`` as
+    ``diag(A_i + eps I, I)``: a spectral function of a block-diagonal matrix is
+    block-diagonal, so the top-left ``n_i x n_i`` block of the padded root is
+    ``(A_i + eps I)^{-1/p}`` exactly. Eigenvalues are clamped at ``eps`` (the
+    roundoff of ``eigh`` can push them below it).
+
+    Args:
+      matrices: a non-empty list of symmetric positive semi-definite ``(n_i, n_i)`` arrays.
+      eps: ``epsilon`` > 0 added to each diagonal.
+      p: the root (4 for Shampoo's two-sided preconditioner).
+
+    Returns:
+      The ``(n_i, n_i)`` roots in order, at least float32 (LAPACK has no 16-bit ``eigh``).
+    """
+    mats = [jnp.asarray(a) for a in matrices]
+    dtype = jnp.promote_types(jnp.result_type(*mats), jnp.float32)  # LAPACK has no bfloat16/float16
+    side = max(a.shape[-1] for a in mats)
+
+    def padded(a: Array) -> Array:
+        n = a.shape[-1]
+        return jnp.eye(side, dtype=dtype).at[:n, :n].set(a.astype(dtype) + eps * jnp.eye(n, dtype=dtype))
+
+    values, vectors = jnp.linalg.eigh(jnp.stack([padded(a) for a in mats]))
+    roots = (vectors * jnp.maximum(values, eps)[:, None, :] ** (-1.0 / p)) @ jnp.swapaxes(vectors, -1, -2)
+    return [roots[i, : a.shape[-1], : a.shape[-1]] for i, a in enumerate(mats)]
 
 
 def shampoo(
@@ -134,23 +175,31 @@ def shampoo(
             hyperparams=init_hyperparams(spec),
         )
 
-    def leaf(g: Array, left: Array | None, right: Array | None, diag: Array, m: Array, hp: dict) -> tuple:
-        eps = hp["eps"]
+    def statistics(g: Array, left: Array | None, right: Array | None, diag: Array, m: Array) -> tuple:
+        # 1. D <- D + g^2 ; L <- L + G G^T ; R <- R + G^T G  (on matrix leaves)
         g = g.astype(m.dtype)
-        # 1. D <- D + g^2 ; A = g / (sqrt(D) + eps)  (the graft; the rule itself on diagonal leaves)
-        diag = diag + g * g
-        adagrad = g / (jnp.sqrt(diag) + eps)
+        if left is None:
+            return g, left, right, diag + g * g
+        assert right is not None  # the two factors exist together (same matrix shape)
+        g2 = g.reshape(left.shape[0], right.shape[0])
+        return g, left + g2 @ g2.T, right + g2.T @ g2, diag + g * g
+
+    def leaf(g: Array, roots: tuple | None, diag: Array, m: Array, hp: dict) -> Array:
+        # 2. A = g / (sqrt(D) + eps) ; on matrix leaves P = L^{-1/4} G R^{-1/4}, rescaled to ||A||_F
+        adagrad = g / (jnp.sqrt(diag) + hp["eps"])
         direction = adagrad
-        if left is not None:
-            # 2. L <- L + G G^T ; R <- R + G^T G ; P = L^{-1/4} G R^{-1/4}, rescaled to ||A||_F
-            assert right is not None  # the two factors exist together (same matrix shape)
-            g2 = g.reshape(left.shape[0], right.shape[0])
-            left, right = left + g2 @ g2.T, right + g2.T @ g2
-            p = (inverse_root(left, eps) @ g2 @ inverse_root(right, eps)).reshape(g.shape)
+        if roots is not None:
+            left_root, right_root = roots
+            p = (left_root @ g.reshape(left_root.shape[0], right_root.shape[0]) @ right_root).reshape(g.shape)
             direction = p * (jnp.linalg.norm(adagrad) / (jnp.linalg.norm(p) + 1e-30))
         # 3. m <- beta1 m + d
-        m = (hp["beta1"] * m + direction).astype(m.dtype)
-        return (-hp["learning_rate"] * m).astype(m.dtype), left, right, diag, m
+        return (hp["beta1"] * m + direction).astype(m.dtype)
+
+    def all_roots(left: list, right: list, eps: Array) -> list[tuple | None]:
+        # One eigh for every factor of every leaf (the deadlock note in the module docstring).
+        factors = [f for pair in zip(left, right) if pair[0] is not None for f in pair]
+        roots = iter(inverse_roots(factors, eps) if factors else [])
+        return [None if a is None else (next(roots), next(roots)) for a in left]
 
     def update(
         grads: Updates, state: ShampooState, params: Params | None = None, **extra: Any
@@ -160,8 +209,13 @@ def shampoo(
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         treedef = jax.tree_util.tree_structure(grads)
         flat = [treedef.flatten_up_to(t) for t in (grads, state.left, state.right, state.diagonal, state.momentum)]  # type: ignore[attr-defined]  # missing from the stubs
-        out = [leaf(*args, hp) for args in zip(*flat)]  # type: ignore[call-arg]  # args: 5-tuples
-        updates, left, right, diag, m = (jax.tree_util.tree_unflatten(treedef, list(col)) for col in zip(*out))
-        return updates, ShampooState(state.step + 1, left, right, diag, m, hp)
+        g, left, right, diag = (list(col) for col in zip(*(statistics(*args) for args in zip(*flat))))
+        roots = all_roots(left, right, hp["eps"])
+        m = [leaf(*args, hp) for args in zip(g, roots, diag, flat[4])]
+        updates = [(-hp["learning_rate"] * mi).astype(mi.dtype) for mi in m]
+        left_t, right_t, diag_t, m_t, updates_t = (
+            jax.tree_util.tree_unflatten(treedef, col) for col in (left, right, diag, m, updates)
+        )
+        return updates_t, ShampooState(state.step + 1, left_t, right_t, diag_t, m_t, hp)
 
     return GradientTransformation(init, update)
