@@ -9,8 +9,8 @@ linear algebra:
    larger than ``max_dim``, and every vector or scalar, gets diagonal AdaGrad
    instead of being split into sub-blocks;
 2. the inverse 4th roots come from an exact ``eigh`` at every step (no
-   coupled Newton iteration, no ``precondition_every`` staleness), ONE batched
-   ``eigh`` per update for every factor of every leaf (:func:`inverse_roots`);
+   coupled Newton iteration, no ``precondition_every`` staleness), batched over
+   the factors of equal side, one ``eigh`` call at a time (:func:`inverse_roots`);
 3. the statistics are plain sums (AdaGrad) with ``eps * I`` added at the root,
    no exponential decay, no warm-up with a first-order rule;
 4. AdaGrad grafting: each leaf's Shampoo direction is rescaled to the
@@ -18,17 +18,21 @@ linear algebra:
    learning rate is then AdaGrad's), and heavy-ball momentum ``beta1`` is
    applied to the grafted direction.
 
-Why one ``eigh`` per update: with one ``eigh`` per factor, ``vmap`` over sweep
-members (``jax231.parallel.run_sweep``) deadlocked on a 2-core CPU (issue 11;
-jaxlib 0.10.2, related to jax-ml/jax#39292). Each vmapped ``eigh`` is a batched
-LAPACK call that spreads its batch over XLA's intra-op pool and waits; XLA ran
-two of them at once (left and right factors, or two leaves), one per pool
-thread, each waiting for work queued behind the other. Stack of both
-``tf_XLAEigen`` threads: ``lapack_ssyevd_ffi -> jax::ParallelBatchMap ->
-BlockingCounter::Wait``. A single call cannot wait on another one. The cost:
-every factor is padded to the largest side ``D`` (at most ``max_dim``), so a
-step costs ``O(F D^3)`` for ``F`` factors instead of ``sum_i O(n_i^3)``
-(a ``(784, 10)`` leaf's ``10 x 10`` right factor is padded to ``784 x 784``).
+Why the ``eigh`` calls run one at a time: with one independent ``eigh`` per
+factor, ``vmap`` over sweep members (``jax231.parallel.run_sweep``) deadlocked
+on a 2-core CPU (issue 11; jaxlib 0.10.2, related to jax-ml/jax#39292). Each
+vmapped ``eigh`` is a batched LAPACK call that spreads its batch over XLA's
+intra-op pool and waits; XLA ran two of them at once (left and right factors,
+or two leaves), one per pool thread, each waiting for work queued behind the
+other. Stack of both ``tf_XLAEigen`` threads: ``lapack_ssyevd_ffi ->
+jax::ParallelBatchMap -> BlockingCounter::Wait``. :func:`inverse_roots` makes
+one batched call per distinct factor side, chained by a data dependence. The
+cost: the calls no longer overlap (a few per step: one per distinct side). One
+call for all factors, each padded to the largest side ``D`` as
+``diag(A + eps I, I)``, was tried first and also fixes the hang, but costs
+``O(F D^3)`` for ``F`` factors instead of ``sum_i O(n_i^3)``: on the tiny
+``algoperf_mini`` CIFAR-10 CNN (a ``1024 x 1024`` factor, the others at most
+``75 x 75``) a 6-member run had not finished after 5 CPU-minutes.
 
 References:
   Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor
@@ -91,16 +95,16 @@ def inverse_root(matrix: ArrayLike, eps: ArrayLike, p: int = 4) -> Array:
 
 
 def inverse_roots(matrices: list[ArrayLike], eps: ArrayLike, p: int = 4) -> list[Array]:
-    """``(A_i + eps I)^{-1/p}`` of every square ``A_i`` from ONE batched ``eigh``.
+    """``(A_i + eps I)^{-1/p}`` of every square ``A_i``, one batched ``eigh`` at a time.
 
-    Each ``A_i + eps I`` (side ``n_i``) is padded to the largest side ``D`` as
-    ``diag(A_i + eps I, I)``: a spectral function of a block-diagonal matrix is
-    block-diagonal, so the top-left ``n_i x n_i`` block of the padded root is
-    ``(A_i + eps I)^{-1/p}`` exactly. Eigenvalues are clamped at ``eps`` (the
-    roundoff of ``eigh`` can push them below it).
+    The matrices are grouped by side; each group is one batched ``eigh``, and
+    the groups run one after the other: an ``optimization_barrier`` makes each
+    group's input wait for the previous group's eigenvalues, so XLA never runs
+    two ``eigh`` calls at once (the deadlock in the module docstring). Eigenvalues
+    are clamped at ``eps`` (the roundoff of ``eigh`` can push them below it).
 
     Args:
-      matrices: a non-empty list of symmetric positive semi-definite ``(n_i, n_i)`` arrays.
+      matrices: symmetric positive semi-definite ``(n_i, n_i)`` arrays.
       eps: ``epsilon`` > 0 added to each diagonal.
       p: the root (4 for Shampoo's two-sided preconditioner).
 
@@ -108,16 +112,20 @@ def inverse_roots(matrices: list[ArrayLike], eps: ArrayLike, p: int = 4) -> list
       The ``(n_i, n_i)`` roots in order, at least float32 (LAPACK has no 16-bit ``eigh``).
     """
     mats = [jnp.asarray(a) for a in matrices]
-    dtype = jnp.promote_types(jnp.result_type(*mats), jnp.float32)  # LAPACK has no bfloat16/float16
-    side = max(a.shape[-1] for a in mats)
-
-    def padded(a: Array) -> Array:
-        n = a.shape[-1]
-        return jnp.eye(side, dtype=dtype).at[:n, :n].set(a.astype(dtype) + eps * jnp.eye(n, dtype=dtype))
-
-    values, vectors = jnp.linalg.eigh(jnp.stack([padded(a) for a in mats]))
-    roots = (vectors * jnp.maximum(values, eps)[:, None, :] ** (-1.0 / p)) @ jnp.swapaxes(vectors, -1, -2)
-    return [roots[i, : a.shape[-1], : a.shape[-1]] for i, a in enumerate(mats)]
+    dtype = jnp.promote_types(jnp.result_type(*mats), jnp.float32) if mats else jnp.float32
+    roots: list[Array | None] = [None] * len(mats)
+    previous: Array | None = None
+    for side in sorted({a.shape[-1] for a in mats}):
+        group = [i for i, a in enumerate(mats) if a.shape[-1] == side]
+        batch = jnp.stack([mats[i].astype(dtype) for i in group]) + eps * jnp.eye(side, dtype=dtype)
+        if previous is not None:
+            previous, batch = jax.lax.optimization_barrier((previous, batch))
+        values, vectors = jnp.linalg.eigh(batch)
+        previous = values
+        group_roots = (vectors * jnp.maximum(values, eps)[:, None, :] ** (-1.0 / p)) @ jnp.swapaxes(vectors, -1, -2)
+        for j, i in enumerate(group):
+            roots[i] = group_roots[j]
+    return [r for r in roots if r is not None]
 
 
 def shampoo(
@@ -196,7 +204,7 @@ def shampoo(
         return (hp["beta1"] * m + direction).astype(m.dtype)
 
     def all_roots(left: list, right: list, eps: Array) -> list[tuple | None]:
-        # One eigh for every factor of every leaf (the deadlock note in the module docstring).
+        # One batched eigh per factor side, one after the other (the deadlock note in the module docstring).
         factors = [f for pair in zip(left, right) if pair[0] is not None for f in pair]
         roots = iter(inverse_roots(factors, eps) if factors else [])
         return [None if a is None else (next(roots), next(roots)) for a in left]

@@ -5,8 +5,8 @@ factor, the vmapped sweep step ran several batched LAPACK ``eigh`` calls at
 once; each spread its batch over XLA's intra-op pool and waited for it, and on
 a 2-core machine the two pool threads waited on each other forever. This
 exact configuration (MLP 16 -> 32 -> 32 -> 10, 3 members, 3 full-batch steps)
-hung there (killed after 90 s, 8 CPU-s); with the single batched ``eigh`` of
-``jax231.optimizers.inverse_roots`` it finishes in ~9 s. The sweep runs in a
+hung there (killed after 90 s, 8 CPU-s); with the batched ``eigh`` calls of
+``jax231.optimizers.inverse_roots`` run one at a time it finishes in ~9 s. The sweep runs in a
 subprocess with a timeout, so a regression fails the test instead of hanging CI.
 """
 
@@ -72,8 +72,8 @@ def test_shampoo_sweep_of_3_members_finishes_and_equals_3_fit_runs():
 
 def test_inverse_roots_of_mixed_sides_equal_float64_numpy_roots():
     rng = np.random.default_rng(3)
-    # sides 5, 2, 4 (padded to 5); the side-4 one has rank 2 (eigenvalues at the eps floor)
-    factors = [rng.normal(size=(n, r)) for n, r in [(5, 5), (2, 2), (4, 2)]]
+    # sides 5, 2, 4, 2 (three eigh calls, in order); the side-4 one has rank 2 (eigenvalues at the eps floor)
+    factors = [rng.normal(size=(n, r)) for n, r in [(5, 5), (2, 2), (4, 2), (2, 1)]]
     mats = [f @ f.T for f in factors]
     eps = 1e-2
     roots = jopt.inverse_roots([jnp.asarray(a, jnp.float32) for a in mats], eps)
