@@ -38,8 +38,9 @@ this 2-core machine (MNIST-1D MLP, 3 members, 5 steps: CPU time flat after 11 s)
 ``vmap`` each of its per-factor ``eigh`` calls was a batched LAPACK call
 (``lapack_ssyevd_ffi -> jax::ParallelBatchMap -> BlockingCounter::Wait``) and two ran at
 once, one on each of the intra-op pool's two threads, each waiting for work queued behind
-the other (jaxlib 0.10.2; jax-ml/jax#39292 is related). It now makes ONE batched ``eigh``
-per update for all factors (issue 11; regression test ``tests/optimizers/test_shampoo_sweep.py``).
+the other (jaxlib 0.10.2; jax-ml/jax#39292 is related). Under ``vmap`` its ``eigh`` now runs
+as a loop of unbatched calls (``jax231.optimizers.sequential_eigh``; issue 11, regression
+test ``tests/optimizers/test_shampoo_sweep.py``).
 The runtime and scores above were measured before Shampoo was added.
 
 Targets (``workload_configs.<name>.target``), set as AlgoPerf sets them, scaled down:

@@ -9,8 +9,8 @@ linear algebra:
    larger than ``max_dim``, and every vector or scalar, gets diagonal AdaGrad
    instead of being split into sub-blocks;
 2. the inverse 4th roots come from an exact ``eigh`` at every step (no
-   coupled Newton iteration, no ``precondition_every`` staleness), batched over
-   the factors of equal side, one ``eigh`` call at a time (:func:`inverse_roots`);
+   coupled Newton iteration, no ``precondition_every`` staleness); under
+   ``vmap`` the ``eigh`` runs as a loop of unbatched calls (below);
 3. the statistics are plain sums (AdaGrad) with ``eps * I`` added at the root,
    no exponential decay, no warm-up with a first-order rule;
 4. AdaGrad grafting: each leaf's Shampoo direction is rescaled to the
@@ -18,21 +18,20 @@ linear algebra:
    learning rate is then AdaGrad's), and heavy-ball momentum ``beta1`` is
    applied to the grafted direction.
 
-Why the ``eigh`` calls run one at a time: with one independent ``eigh`` per
-factor, ``vmap`` over sweep members (``jax231.parallel.run_sweep``) deadlocked
-on a 2-core CPU (issue 11; jaxlib 0.10.2, related to jax-ml/jax#39292). Each
-vmapped ``eigh`` is a batched LAPACK call that spreads its batch over XLA's
-intra-op pool and waits; XLA ran two of them at once (left and right factors,
-or two leaves), one per pool thread, each waiting for work queued behind the
-other. Stack of both ``tf_XLAEigen`` threads: ``lapack_ssyevd_ffi ->
-jax::ParallelBatchMap -> BlockingCounter::Wait``. :func:`inverse_roots` makes
-one batched call per distinct factor side, chained by a data dependence. The
-cost: the calls no longer overlap (a few per step: one per distinct side). One
-call for all factors, each padded to the largest side ``D`` as
-``diag(A + eps I, I)``, was tried first and also fixes the hang, but costs
-``O(F D^3)`` for ``F`` factors instead of ``sum_i O(n_i^3)``: on the tiny
-``algoperf_mini`` CIFAR-10 CNN (a ``1024 x 1024`` factor, the others at most
-``75 x 75``) a 6-member run had not finished after 5 CPU-minutes.
+Why ``vmap`` loops over the ``eigh`` (:func:`sequential_eigh`): a vmapped
+``jnp.linalg.eigh`` is a batched LAPACK call that spreads its batch over XLA's
+intra-op pool and blocks until it is done. In ``jax231.parallel.run_sweep``
+(issue 11; jaxlib 0.10.2, related to jax-ml/jax#39292) that deadlocked on a
+2-core CPU: both pool threads ``tf_XLAEigen`` sat in ``lapack_ssyevd_ffi ->
+jax::ParallelBatchMap -> BlockingCounter::Wait``, each waiting for tasks
+queued behind the other. Running the batched calls one at a time (one call per
+factor side, chained by a data dependence) did not remove it at the MNIST-1D
+MLP's size (3 members, 100 x 100 leaves), so another op blocking on the pool
+suffices; one call for all factors padded to the largest side fixed a smaller
+case but was far slower (``O(F D^3)``) and untested there. An unbatched
+``eigh`` does not wait on the pool (one member always ran). The cost:
+the ``K`` members' decompositions of a factor run one after the other, in
+one thread, instead of spread over the pool.
 
 References:
   Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor
@@ -89,43 +88,31 @@ def _matrix_shape(x: Any, max_dim: int) -> tuple[int, int] | None:
     return shape if max(shape) <= max_dim else None
 
 
+@jax.custom_batching.custom_vmap
+def sequential_eigh(matrix: Array) -> tuple[Array, Array]:
+    """``(eigenvalues, eigenvectors)`` of a symmetric matrix; under ``vmap``, a loop of unbatched ``eigh``.
+
+    ``jnp.linalg.eigh`` with a batch waits on XLA's intra-op thread pool and can
+    deadlock there (module docstring); the ``vmap`` rule below maps the batch
+    with ``lax.map`` instead, so every LAPACK call is unbatched. Same values.
+    """
+    values, vectors = jnp.linalg.eigh(matrix)
+    return values, vectors
+
+
+@sequential_eigh.def_vmap
+def _sequential_eigh_vmap(axis_size: int, in_batched: list, matrix: Array) -> tuple:
+    del axis_size
+    if not in_batched[0]:
+        return sequential_eigh(matrix), (False, False)
+    return jax.lax.map(sequential_eigh, matrix), (True, True)
+
+
 def inverse_root(matrix: ArrayLike, eps: ArrayLike, p: int = 4) -> Array:
     """``(A + eps I)^{-1/p}`` of a symmetric positive semi-definite ``A`` by ``eigh``."""
-    return inverse_roots([matrix], eps, p)[0]
-
-
-def inverse_roots(matrices: list[ArrayLike], eps: ArrayLike, p: int = 4) -> list[Array]:
-    """``(A_i + eps I)^{-1/p}`` of every square ``A_i``, one batched ``eigh`` at a time.
-
-    The matrices are grouped by side; each group is one batched ``eigh``, and
-    the groups run one after the other: an ``optimization_barrier`` makes each
-    group's input wait for the previous group's eigenvalues, so XLA never runs
-    two ``eigh`` calls at once (the deadlock in the module docstring). Eigenvalues
-    are clamped at ``eps`` (the roundoff of ``eigh`` can push them below it).
-
-    Args:
-      matrices: symmetric positive semi-definite ``(n_i, n_i)`` arrays.
-      eps: ``epsilon`` > 0 added to each diagonal.
-      p: the root (4 for Shampoo's two-sided preconditioner).
-
-    Returns:
-      The ``(n_i, n_i)`` roots in order, at least float32 (LAPACK has no 16-bit ``eigh``).
-    """
-    mats = [jnp.asarray(a) for a in matrices]
-    dtype = jnp.promote_types(jnp.result_type(*mats), jnp.float32) if mats else jnp.float32
-    roots: list[Array | None] = [None] * len(mats)
-    previous: Array | None = None
-    for side in sorted({a.shape[-1] for a in mats}):
-        group = [i for i, a in enumerate(mats) if a.shape[-1] == side]
-        batch = jnp.stack([mats[i].astype(dtype) for i in group]) + eps * jnp.eye(side, dtype=dtype)
-        if previous is not None:
-            previous, batch = jax.lax.optimization_barrier((previous, batch))
-        values, vectors = jnp.linalg.eigh(batch)
-        previous = values
-        group_roots = (vectors * jnp.maximum(values, eps)[:, None, :] ** (-1.0 / p)) @ jnp.swapaxes(vectors, -1, -2)
-        for j, i in enumerate(group):
-            roots[i] = group_roots[j]
-    return [r for r in roots if r is not None]
+    a = jnp.asarray(matrix)
+    values, vectors = sequential_eigh(a + eps * jnp.eye(a.shape[0], dtype=a.dtype))
+    return (vectors * jnp.maximum(values, eps) ** (-1.0 / p)) @ vectors.T
 
 
 def shampoo(
@@ -183,31 +170,23 @@ def shampoo(
             hyperparams=init_hyperparams(spec),
         )
 
-    def statistics(g: Array, left: Array | None, right: Array | None, diag: Array, m: Array) -> tuple:
-        # 1. D <- D + g^2 ; L <- L + G G^T ; R <- R + G^T G  (on matrix leaves)
+    def leaf(g: Array, left: Array | None, right: Array | None, diag: Array, m: Array, hp: dict) -> tuple:
+        eps = hp["eps"]
         g = g.astype(m.dtype)
-        if left is None:
-            return g, left, right, diag + g * g
-        assert right is not None  # the two factors exist together (same matrix shape)
-        g2 = g.reshape(left.shape[0], right.shape[0])
-        return g, left + g2 @ g2.T, right + g2.T @ g2, diag + g * g
-
-    def leaf(g: Array, roots: tuple | None, diag: Array, m: Array, hp: dict) -> Array:
-        # 2. A = g / (sqrt(D) + eps) ; on matrix leaves P = L^{-1/4} G R^{-1/4}, rescaled to ||A||_F
-        adagrad = g / (jnp.sqrt(diag) + hp["eps"])
+        # 1. D <- D + g^2 ; A = g / (sqrt(D) + eps)  (the graft; the rule itself on diagonal leaves)
+        diag = diag + g * g
+        adagrad = g / (jnp.sqrt(diag) + eps)
         direction = adagrad
-        if roots is not None:
-            left_root, right_root = roots
-            p = (left_root @ g.reshape(left_root.shape[0], right_root.shape[0]) @ right_root).reshape(g.shape)
+        if left is not None:
+            # 2. L <- L + G G^T ; R <- R + G^T G ; P = L^{-1/4} G R^{-1/4}, rescaled to ||A||_F
+            assert right is not None  # the two factors exist together (same matrix shape)
+            g2 = g.reshape(left.shape[0], right.shape[0])
+            left, right = left + g2 @ g2.T, right + g2.T @ g2
+            p = (inverse_root(left, eps) @ g2 @ inverse_root(right, eps)).reshape(g.shape)
             direction = p * (jnp.linalg.norm(adagrad) / (jnp.linalg.norm(p) + 1e-30))
         # 3. m <- beta1 m + d
-        return (hp["beta1"] * m + direction).astype(m.dtype)
-
-    def all_roots(left: list, right: list, eps: Array) -> list[tuple | None]:
-        # One batched eigh per factor side, one after the other (the deadlock note in the module docstring).
-        factors = [f for pair in zip(left, right) if pair[0] is not None for f in pair]
-        roots = iter(inverse_roots(factors, eps) if factors else [])
-        return [None if a is None else (next(roots), next(roots)) for a in left]
+        m = (hp["beta1"] * m + direction).astype(m.dtype)
+        return (-hp["learning_rate"] * m).astype(m.dtype), left, right, diag, m
 
     def update(
         grads: Updates, state: ShampooState, params: Params | None = None, **extra: Any
@@ -217,13 +196,8 @@ def shampoo(
         hp = current_hyperparams(spec, state.hyperparams, state.step)
         treedef = jax.tree_util.tree_structure(grads)
         flat = [treedef.flatten_up_to(t) for t in (grads, state.left, state.right, state.diagonal, state.momentum)]  # type: ignore[attr-defined]  # missing from the stubs
-        g, left, right, diag = (list(col) for col in zip(*(statistics(*args) for args in zip(*flat))))
-        roots = all_roots(left, right, hp["eps"])
-        m = [leaf(*args, hp) for args in zip(g, roots, diag, flat[4])]
-        updates = [(-hp["learning_rate"] * mi).astype(mi.dtype) for mi in m]
-        left_t, right_t, diag_t, m_t, updates_t = (
-            jax.tree_util.tree_unflatten(treedef, col) for col in (left, right, diag, m, updates)
-        )
-        return updates_t, ShampooState(state.step + 1, left_t, right_t, diag_t, m_t, hp)
+        out = [leaf(*args, hp) for args in zip(*flat)]  # type: ignore[call-arg]  # args: 5-tuples
+        updates, left, right, diag, m = (jax.tree_util.tree_unflatten(treedef, list(col)) for col in zip(*out))
+        return updates, ShampooState(state.step + 1, left, right, diag, m, hp)
 
     return GradientTransformation(init, update)
