@@ -26,9 +26,10 @@ intra-op pool and blocks until it is done. In ``jax231.parallel.run_sweep``
 jax::ParallelBatchMap -> BlockingCounter::Wait``, each waiting for tasks
 queued behind the other. Running the batched calls one at a time (one call per
 factor side, chained by a data dependence) did not remove it at the MNIST-1D
-MLP's size (3 members, 100 x 100 leaves), so another op blocking on the pool
-suffices; one call for all factors padded to the largest side fixed a smaller
-case but was far slower (``O(F D^3)``) and untested there. An unbatched
+MLP's size (3 members, 100 x 100 leaves; presumably another op blocking on
+the pool suffices, not diagnosed); one call for all factors padded to the
+largest side fixed a smaller case but was far slower (``O(F D^3)``) and
+untested there. An unbatched
 ``eigh`` does not wait on the pool (one member always ran). The cost:
 the ``K`` members' decompositions of a factor run one after the other, in
 one thread, instead of spread over the pool.
@@ -95,6 +96,7 @@ def sequential_eigh(matrix: Array) -> tuple[Array, Array]:
     ``jnp.linalg.eigh`` with a batch waits on XLA's intra-op thread pool and can
     deadlock there (module docstring); the ``vmap`` rule below maps the batch
     with ``lax.map`` instead, so every LAPACK call is unbatched. Same values.
+    Not differentiable (``custom_vmap`` has no JVP rule here); the optimizer needs none.
     """
     values, vectors = jnp.linalg.eigh(matrix)
     return values, vectors
