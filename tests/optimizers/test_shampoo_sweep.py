@@ -5,8 +5,8 @@ factor, the vmapped sweep step ran several batched LAPACK ``eigh`` calls at
 once; each spread its batch over XLA's intra-op pool and waited for it, and on
 a 2-core machine the two pool threads waited on each other forever. This
 exact configuration (MLP 16 -> 32 -> 32 -> 10, 3 members, 3 full-batch steps)
-hung there (killed after 90 s, 8 CPU-s); with ``jax231.optimizers.sequential_eigh`` (a loop
-of unbatched ``eigh`` under vmap) it finishes in ~9 s. The sweep runs in a
+hung there (killed after 120 s, 8 CPU-s); with ``jax231.optimizers.sequential_eigh`` (a loop
+of unbatched ``eigh`` under vmap) the test takes ~20 s. The sweep runs in a
 subprocess with a timeout, so a regression fails the test instead of hanging CI.
 Caveat: this size did not catch an intermediate attempt (batched ``eigh`` calls
 chained one after the other), which hung only at the MNIST-1D MLP's size (40 ->
