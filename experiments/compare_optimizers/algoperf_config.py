@@ -31,16 +31,17 @@ evaluations within its own. ``sweep=False`` trains them one by one with ``fit`` 
 Learning rates are constant (a schedule cannot be swept as data, and no rule here then
 depends on the run length, so training past a budget changes nothing before it).
 
-Optimizers: heavy-ball momentum, AdamW, NAdamW (AlgoPerf's baseline), Lion and
-schedule-free AdamW. Shampoo is left out of the defaults: in ``run_sweep`` on the MNIST-1D
-MLP (100 x 100 leaves) its first chunk deadlocks on this 2-core machine (3 members, 5 steps:
-CPU time flat after 11 s; 1 member runs). A native stack (gdb) shows why: under ``vmap`` its
-``eigh`` is a batched LAPACK call (``lapack_ssyevd_ffi``) that splits the batch over XLA's
-intra-op pool (``jax::ParallelBatchMap``) and waits on a ``BlockingCounter``; the thunk
-executor runs two such calls at once (the left and right factors), one on each of the pool's
-two threads, and each waits for batch tasks queued behind the other (jaxlib 0.10.2; the
-batched-eigh thread issue jax-ml/jax#39292 is related). It is a hang, not a numerical stall;
-the fix belongs in the optimizer (matmul-only inverse roots, or one eigh call per step).
+Optimizers: heavy-ball momentum, AdamW, NAdamW (AlgoPerf's baseline), Lion,
+schedule-free AdamW and Shampoo (AlgoPerf's external-tuning winner, block-diagonal
+here: ``jax231/optimizers/_shampoo.py``). Shampoo once deadlocked in ``run_sweep`` on
+this 2-core machine (MNIST-1D MLP, 3 members, 5 steps: CPU time flat after 11 s): under
+``vmap`` each of its per-factor ``eigh`` calls was a batched LAPACK call
+(``lapack_ssyevd_ffi -> jax::ParallelBatchMap -> BlockingCounter::Wait``) and two ran at
+once, one on each of the intra-op pool's two threads, each waiting for work queued behind
+the other (jaxlib 0.10.2; jax-ml/jax#39292 is related). Under ``vmap`` its ``eigh`` now runs
+as a loop of unbatched calls (``jax231.optimizers.sequential_eigh``; issue 11, regression
+test ``tests/optimizers/test_shampoo_sweep.py``).
+The runtime and scores above were measured before Shampoo was added.
 
 Targets (``workload_configs.<name>.target``), set as AlgoPerf sets them, scaled down:
 the target-setting algorithms (``target_setting_optimizers``: heavy-ball momentum and
@@ -77,7 +78,7 @@ def get_algoperf_mini_config() -> ml_collections.ConfigDict:
     c.mode = MODE
     c.algoperf_mode = "benchmark"  # 'benchmark' (score the optimizers) or 'set_targets' (the target run).
     c.workloads = "mnist1d_mlp,mnist1d_cnn,mnist1d_gru,digits_mlp,cifar10_cnn,char_lstm,quadratic_deep"
-    c.optimizers = "momentum,adamw,nadamw,lion,schedule_free_adamw"  # jax231.optimizers names (shampoo: see docstring).
+    c.optimizers = "momentum,adamw,nadamw,lion,schedule_free_adamw,shampoo"  # jax231.optimizers names.
 
     # --- external tuning: num_trials x num_studies draws per (optimizer, workload).
     c.num_trials = 5  # trials per study (AlgoPerf: 5).

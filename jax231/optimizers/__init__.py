@@ -64,7 +64,7 @@ from jax231.optimizers._second_order import (
     newton_minimize,
 )
 from jax231.optimizers._sgd import MomentumState, SgdState, momentum, nesterov, sgd
-from jax231.optimizers._shampoo import ShampooState, inverse_root, shampoo
+from jax231.optimizers._shampoo import ShampooState, inverse_root, sequential_eigh, shampoo
 from jax231.optimizers._transforms import (
     AddWeightDecayState,
     ClipByGlobalNormState,
@@ -123,6 +123,7 @@ __all__ = [
     "get",
     "get_hyperparams",
     "inverse_root",
+    "sequential_eigh",
     "lbfgs",
     "lbfgs_minimize",
     "make_schedule",

@@ -9,13 +9,30 @@ linear algebra:
    larger than ``max_dim``, and every vector or scalar, gets diagonal AdaGrad
    instead of being split into sub-blocks;
 2. the inverse 4th roots come from an exact ``eigh`` at every step (no
-   coupled Newton iteration, no ``precondition_every`` staleness);
+   coupled Newton iteration, no ``precondition_every`` staleness); under
+   ``vmap`` the ``eigh`` runs as a loop of unbatched calls (below);
 3. the statistics are plain sums (AdaGrad) with ``eps * I`` added at the root,
    no exponential decay, no warm-up with a first-order rule;
 4. AdaGrad grafting: each leaf's Shampoo direction is rescaled to the
    Frobenius norm of the diagonal-AdaGrad direction of the same gradient (the
    learning rate is then AdaGrad's), and heavy-ball momentum ``beta1`` is
    applied to the grafted direction.
+
+Why ``vmap`` loops over the ``eigh`` (:func:`sequential_eigh`): a vmapped
+``jnp.linalg.eigh`` is a batched LAPACK call that spreads its batch over XLA's
+intra-op pool and blocks until it is done. In ``jax231.parallel.run_sweep``
+(issue 11; jaxlib 0.10.2, related to jax-ml/jax#39292) that deadlocked on a
+2-core CPU: both pool threads ``tf_XLAEigen`` sat in ``lapack_ssyevd_ffi ->
+jax::ParallelBatchMap -> BlockingCounter::Wait``, each waiting for tasks
+queued behind the other. Running the batched calls one at a time (one call per
+factor side, chained by a data dependence) did not remove it at the MNIST-1D
+MLP's size (3 members, 100 x 100 leaves; presumably another op blocking on
+the pool suffices, not diagnosed); one call for all factors padded to the
+largest side fixed a smaller case but was far slower (``O(F D^3)``) and
+untested there. An unbatched
+``eigh`` does not wait on the pool (one member always ran). The cost:
+the ``K`` members' decompositions of a factor run one after the other, in
+one thread, instead of spread over the pool.
 
 References:
   Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor
@@ -72,10 +89,31 @@ def _matrix_shape(x: Any, max_dim: int) -> tuple[int, int] | None:
     return shape if max(shape) <= max_dim else None
 
 
+@jax.custom_batching.custom_vmap
+def sequential_eigh(matrix: Array) -> tuple[Array, Array]:
+    """``(eigenvalues, eigenvectors)`` of a symmetric matrix; under ``vmap``, a loop of unbatched ``eigh``.
+
+    ``jnp.linalg.eigh`` with a batch waits on XLA's intra-op thread pool and can
+    deadlock there (module docstring); the ``vmap`` rule below maps the batch
+    with ``lax.map`` instead, so every LAPACK call is unbatched. Same values.
+    Not differentiable (``custom_vmap`` has no JVP rule here); the optimizer needs none.
+    """
+    values, vectors = jnp.linalg.eigh(matrix)
+    return values, vectors
+
+
+@sequential_eigh.def_vmap
+def _sequential_eigh_vmap(axis_size: int, in_batched: list, matrix: Array) -> tuple:
+    del axis_size
+    if not in_batched[0]:
+        return sequential_eigh(matrix), (False, False)
+    return jax.lax.map(sequential_eigh, matrix), (True, True)
+
+
 def inverse_root(matrix: ArrayLike, eps: ArrayLike, p: int = 4) -> Array:
     """``(A + eps I)^{-1/p}`` of a symmetric positive semi-definite ``A`` by ``eigh``."""
     a = jnp.asarray(matrix)
-    values, vectors = jnp.linalg.eigh(a + eps * jnp.eye(a.shape[0], dtype=a.dtype))
+    values, vectors = sequential_eigh(a + eps * jnp.eye(a.shape[0], dtype=a.dtype))
     return (vectors * jnp.maximum(values, eps) ** (-1.0 / p)) @ vectors.T
 
 
