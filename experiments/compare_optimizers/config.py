@@ -18,8 +18,9 @@ machine and a reading generated from the numbers), the sensitivity figure, curve
 performance profiles in steps (minibatch rules) and seconds, ``results.json`` (all 276
 runs). See ``tune.py``.
 
-Runtime, measured on the reference machine (2-core CPU, quiet, 2026-12-01): 1 min 40 s
-wall, 139 s of CPU time (user + sys), compilation (18 sweeps), TensorBoard and plots
+Runtime, measured on the reference machine (2-core CPU, quiet, 2026-12-01, third session): 1 min
+24 s wall, 112 s of CPU time (user + sys; 1 min 40 s and 139 s before run_sweep shared the model's
+init program), compilation (18 sweeps), TensorBoard and plots
 included. 600 steps per run so that the 270 tuning runs fit the 3-minute budget.
 
 Expected result (3 seeds at the chosen rate; val = last 500 training examples, test =
