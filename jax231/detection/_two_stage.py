@@ -11,7 +11,7 @@ The model (:func:`two_stage_detector`) is a ``Model(init, apply)``:
    (:func:`~jax231.detection.propose`; no gradient flows through them: *approximate joint
    training*);
 4. the detection head reads :func:`~jax231.models.layers.roi_align` features of each RoI
-   (``P x P`` bins; computed as two interpolation matrices, :mod:`._roi_align`), two fully
+   (``P x P`` bins; computed as two interpolation matrices, ``impl='matrices'``), two fully
    connected ReLU layers, and predicts ``C + 1`` class scores and ``C`` class-specific
    offsets (scaled by ``(10, 10, 5, 5)``).
 
@@ -42,13 +42,14 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jax231.detection import _anchors, _roi_align, _rpn
+from jax231.detection import _anchors, _rpn
 from jax231.detection import _roi_head as _head
 from jax231.models import Model, layers
 from jax231.types import Array, ModelState, Params, PRNGKey, PyTree
@@ -72,8 +73,8 @@ class TwoStageSpec(NamedTuple):
       rpn_nms_iou: the proposals' NMS threshold.
       pre_nms_train, post_nms_train, pre_nms_test, post_nms_test: proposal counts (static).
       num_rois, roi_positive_fraction, foreground_iou: the RoI draw of the second stage.
-      roi_align: ``'matrices'`` (:mod:`._roi_align`, the default: a dense gradient) or ``'layer'``
-        (:func:`jax231.models.layers.roi_align`: the same numbers, a scatter-add gradient ~5x slower here).
+      roi_align: ``'matrices'`` (the default: ``layers.roi_align(impl='matrices')``, a dense gradient)
+        or ``'layer'`` (``impl='gather'``: the same numbers, a scatter-add gradient ~5x slower here).
     """
 
     num_classes: int = 10
@@ -99,8 +100,8 @@ class TwoStageSpec(NamedTuple):
     roi_align: str = "matrices"
 
 
-ROI_ALIGN_IMPLS = {"matrices": _roi_align.roi_align_separable, "layer": layers.roi_align}
-"""``TwoStageSpec.roi_align``: the two implementations of RoI align (equal results)."""
+ROI_ALIGN_IMPLS = {"matrices": "matrices", "layer": "gather"}
+"""``TwoStageSpec.roi_align`` -> ``layers.roi_align``'s ``impl`` (equal results)."""
 
 
 def _image_shape(input_shape: Any) -> tuple[int, ...]:
@@ -179,7 +180,7 @@ def two_stage_detector(spec: TwoStageSpec | None = None) -> Model:
     anchors_of(stride, stride)  # Checks the anchor options.
     if spec.roi_align not in ROI_ALIGN_IMPLS:
         raise ValueError(f"roi_align: expected one of {tuple(ROI_ALIGN_IMPLS)}, got {spec.roi_align!r}")
-    roi_align = ROI_ALIGN_IMPLS[spec.roi_align]
+    roi_align = functools.partial(layers.roi_align, impl=ROI_ALIGN_IMPLS[spec.roi_align])
 
     def init_fn(rng: PRNGKey, input_shape: Any) -> tuple[Params, ModelState]:
         shape = _image_shape(input_shape)
