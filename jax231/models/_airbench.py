@@ -38,7 +38,6 @@ import numpy as np
 
 from jax231.models import layers
 from jax231.models._model import Model
-from jax231.models.layers._conv import CONV_IMPLS
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey
 
 __all__ = [
@@ -53,7 +52,7 @@ __all__ = [
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
-AIRBENCH_CONV_IMPLS = CONV_IMPLS
+AIRBENCH_CONV_IMPLS = layers.CONV_IMPLS
 """``conv_impl`` choices of :func:`airbench_net` (those of :func:`jax231.models.layers.conv2d`)."""
 
 AIRBENCH_COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -88,8 +87,8 @@ def check_compute_dtype(compute_dtype: str, *, backend: str | None = None) -> st
 
 
 def _check_options(widths: Sequence[int], conv_impl: str, compute_dtype: str, whitening: np.ndarray) -> None:
-    if conv_impl not in CONV_IMPLS:
-        raise ValueError(f"conv_impl: expected one of {CONV_IMPLS}, got {conv_impl!r}")
+    if conv_impl not in layers.CONV_IMPLS:
+        raise ValueError(f"conv_impl: expected one of {layers.CONV_IMPLS}, got {conv_impl!r}")
     if compute_dtype not in AIRBENCH_COMPUTE_DTYPES:
         raise ValueError(f"compute_dtype: expected one of {AIRBENCH_COMPUTE_DTYPES}, got {compute_dtype!r}")
     if len(widths) != 3 or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths):

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 
 from jax231.models import _generative_checks as checks
 from jax231.models import _helpers, _model, layers
-from jax231.models.layers._conv import CONV_IMPLS
 from jax231.types import Array, ArrayLike, ModelState, Params, PRNGKey, Shape
 
 __all__ = ["dcgan_discriminator", "dcgan_generator", "mlp_discriminator", "mlp_generator"]
@@ -70,7 +69,7 @@ def dcgan_generator(
     if h % 4 or w % 4:
         raise ValueError(f"image_shape: expected height and width multiples of 4, got {(h, w, c)}")
     width = checks.check_positive_int("width", width)
-    checks.check_choice("conv_impl", conv_impl, CONV_IMPLS)
+    checks.check_choice("conv_impl", conv_impl, layers.CONV_IMPLS)
     base = (h // 4, w // 4, 4 * width)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
@@ -132,7 +131,7 @@ def dcgan_discriminator(*, width: int = 32, conv_impl: str = "auto") -> _model.M
       ValueError: bad width or ``conv_impl``; at ``init`` an image height or width that is not a multiple of 4.
     """
     width = checks.check_positive_int("width", width)
-    checks.check_choice("conv_impl", conv_impl, CONV_IMPLS)
+    checks.check_choice("conv_impl", conv_impl, layers.CONV_IMPLS)
 
     def init_fn(rng: PRNGKey, input_shape: Shape) -> tuple[Params, ModelState]:
         h, w, c = _image_shape(input_shape, name="input_shape")

@@ -41,7 +41,6 @@ from jax231.models._autoregressive import (
     sample_raster,
     to_levels,
 )
-from jax231.models.layers._conv import CONV_IMPLS
 from jax231.types import Array, ArrayLike, Params, PRNGKey, Shape
 
 __all__ = ["MASK_TYPES", "causal_mask", "masked_conv2d", "pixel_cnn"]
@@ -164,7 +163,7 @@ def pixel_cnn(
     levels = checks.check_levels(levels)
     for name, value in (("features", features), ("num_layers", num_layers), ("head_features", head_features)):
         checks.check_positive_int(name, value)
-    checks.check_choice("conv_impl", conv_impl, CONV_IMPLS)
+    checks.check_choice("conv_impl", conv_impl, layers.CONV_IMPLS)
     for name, value in (("first_window", first_window), ("window", window)):
         if checks.check_positive_int(name, value) % 2 == 0:
             raise ValueError(f"{name}: expected an odd filter size, got {value}")

@@ -23,7 +23,7 @@ from jax231.models.layers._activations import (
     softmax,
     tanh,
 )
-from jax231.models.layers._conv import conv1d, conv2d, conv_output_size, depthwise_conv2d
+from jax231.models.layers._conv import CONV_IMPLS, conv1d, conv2d, conv_output_size, depthwise_conv2d
 from jax231.models.layers._dense import affine, flatten
 from jax231.models.layers._dirac import dirac
 from jax231.models.layers._dropout import drop_connect, dropout, spatial_dropout
@@ -75,6 +75,7 @@ from jax231.models.layers._whitening import image_patches, whitening_filters
 __all__ = [
     # Dense and convolution.
     "affine",
+    "CONV_IMPLS",
     "conv1d",
     "conv2d",
     "conv_output_size",
