@@ -13,4 +13,9 @@ Subpackages:
 Subpackages are imported lazily so that ``import jax231`` stays cheap.
 """
 
+from jax231 import _lapack_threads
+
 __version__ = "0.1.0"
+
+# jaxlib's CPU LAPACK (eigh, svd, ...) on one OpenBLAS thread: its own pool fights XLA's (_lapack_threads.py).
+_lapack_threads.pin_lapack_threads()
