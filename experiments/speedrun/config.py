@@ -127,7 +127,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Lookahead: synchronise every lookahead_every steps, slow-weight decay lookahead_decay^every * (t/T)^3.
     config.lookahead_every = 5
     config.lookahead_decay = 0.95
-    # Augmentation: derandomised flips (flip_pairs), random translations of up to translate pixels.
+    # Augmentation: airbench's alternating flips (pipelines.alternating_flip_fn), random translations
+    # of up to translate pixels.
     config.flip = True
     config.translate = 2
     # Test-time augmentation (flip x {image, 4 one-pixel diagonal shifts}).

