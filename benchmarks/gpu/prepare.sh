@@ -4,10 +4,12 @@
 #     bash benchmarks/gpu/prepare.sh
 # The GPU image (Python 3.12, jax, flax, optax, chex, absl-py, pyyaml, requests, scipy, matplotlib,
 # pillow, scikit-learn, torch) lacks ml-collections (every experiment's config) and mnist1d
-# (imported by jax231.pipelines), and nothing can be downloaded there; only the repository travels,
+# (imported by jax231.pipelines) and gymnax (benchmarks/bench_rl.py; it needs gymnasium and
+# farama-notifications too), and nothing can be downloaded there; only the repository travels,
 # not ../shared. So this script
-#   1. downloads their pure-Python wheels for Python 3.12 into .whl/ (their requirements are all in
-#      the image: ml-collections needs absl-py and PyYAML; mnist1d numpy, scipy, matplotlib, requests);
+#   1. downloads their pure-Python wheels for Python 3.12 into .whl/ (their other requirements are in
+#      the image: ml-collections needs absl-py and PyYAML; mnist1d numpy, scipy, matplotlib,
+#      requests; gymnax flax, jax, matplotlib, seaborn; gymnasium cloudpickle, numpy, typing-extensions);
 #   2. copies ../shared/datasets/cifar10-jpeg.tar.gz into shared/datasets/ inside the checkout
 #      (jax231.pipelines looks there after ../shared/datasets);
 #   3. lists both in git's info/exclude (never committed) and prints the `carry` list and its size,
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-wheels=("ml-collections==1.1.0" "mnist1d==0.0.2.post1")
+wheels=("ml-collections==1.1.0" "mnist1d==0.0.2.post1" "gymnax==1.0.1" "gymnasium==1.3.0" "farama-notifications==0.0.4")
 mkdir -p .whl
 for wheel in "${wheels[@]}"; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -8,7 +8,8 @@
 # Output: $OUT/gpu_tables.md (else ./gpu_tables.md, or the first argument).
 #
 # The GPU image has Python 3.12, jax, flax, optax, chex, absl-py, torch but no TensorFlow, TFDS,
-# ml-collections, mnist1d or gymnax, and cannot download: the wheels in .whl/ (prepare.sh) are
+# ml-collections, mnist1d or gymnax, and cannot download: the wheels in .whl/ (prepare.sh: those
+# three and gymnax's gymnasium and farama-notifications) are
 # installed into a temporary site folder first; nothing here imports tensorflow(_datasets)
 # (tests/test_gpu_run_sh.py runs this script with them blocked). Each step has its own time limit,
 # so a slow step cannot eat the others' budget; a failed step is reported and the script goes on.
@@ -21,14 +22,15 @@
 #   bench_cnn ...................... 120 s  (jax231 vs flax vs PyTorch train step, per-layer table)
 #   bench_rl ....................... 60 s   (needs the gymnax wheels; reports and goes on without)
 #
-# JAX231_GPU_SMOKE=1 runs every step with tiny arguments on any backend (the test's mode).
+# JAX231_GPU_SMOKE=1 runs every step with tiny arguments on any backend (the test's mode);
+# JAX231_GPU_STEPS=speedrun,cnn (names: speedrun speedrun_muon sweep cnn rl) runs only those steps.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-${OUT:-.}/gpu_tables.md}
 mkdir -p "$(dirname "$out")"
 py=${PYTHON:-python3}
 smoke=${JAX231_GPU_SMOKE:-0}
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PIP_ROOT_USER_ACTION=ignore
 work=$(mktemp -d "${TMPDIR:-/tmp}/jax231_gpu.XXXXXX")
 
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -39,9 +41,12 @@ else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-step() {  # step SECONDS TITLE COMMAND...
-  local limit=$1 title=$2
-  shift 2
+step() {  # step NAME SECONDS TITLE COMMAND... (skipped unless NAME is in $JAX231_GPU_STEPS, when set)
+  local name=$1 limit=$2 title=$3
+  shift 3
+  if [ -n "${JAX231_GPU_STEPS:-}" ] && [[ ",$JAX231_GPU_STEPS," != *",$name,"* ]]; then
+    return 0
+  fi
   echo
   echo "## $title"
   echo
@@ -55,8 +60,9 @@ step() {  # step SECONDS TITLE COMMAND...
 
 speedrun() {  # speedrun PRESET SEEDS: trains, then prints runs.md (training s without and with compilation) and tta.md
   local dir="$work/speedrun_$1" extra=()
-  if [ "$smoke" = 1 ]; then  # the tiny preset, with the preset's optimizer
-    [[ $1 == *_muon ]] && extra=(--config.optimizer=muon)
+  if [ "$smoke" = 1 ]; then  # the tiny preset with the preset's optimizer, no TTA or curves (compiles less)
+    extra=(--config.tta=False --config.eval_examples=0)
+    [[ $1 == *_muon ]] && extra+=(--config.optimizer=muon)
     set -- tiny "(0,)"
   fi
   "$py" -m experiments.speedrun.main --config=experiments/speedrun/config.py:"$1" --config.seeds="$2" \
@@ -72,7 +78,7 @@ if [ "$smoke" = 1 ]; then
 else
   sweep_args=(--ks 1,16,64,256 --steps 20 --repeats 5 --e2e-ks 16 --e2e-steps 200 --e2e-repeats 1)
   cnn_args=(--repeats 20 --rounds 5 --layers)
-  rl_call="from benchmarks import bench_rl; bench_rl.device_check(ks=(1, 256, 2048), steps=5000, repeats=2)"
+  rl_call="from benchmarks import bench_rl; bench_rl.device_check(ks=(1, 256, 2048), steps=2000, repeats=2)"
 fi
 
 {
@@ -82,18 +88,18 @@ fi
   "$py" -c "import jax; print('jax', jax.__version__, jax.devices())"
   # CIFAR-10 to 94% (airbench recipe, bf16). Reads shared/datasets/cifar10-jpeg.tar.gz (prepare.sh;
   # or ../shared/datasets), decoded by PIL, no TensorFlow.
-  step 130 "Speedrun: CIFAR-10 to 94% (gpu94, 3 seeds; time excluding and including compilation)" \
+  step speedrun 130 "Speedrun: CIFAR-10 to 94% (gpu94, 3 seeds; time excluding and including compilation)" \
     bash -c 'speedrun "$@"' speedrun gpu94 "(0, 1, 2)"
-  step 70 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
+  step speedrun_muon 70 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
     bash -c 'speedrun "$@"' speedrun gpu94_muon "(0, 1, 2)"
   # Issue 11: K vmapped members in one program vs K sequential runs (MLPs on MNIST-1D), then whole
   # runs with compilation: run_sweep of 16 learning rates vs 16 calls of fit.
-  step 75 "Sweep vs sequential runs (member-steps/s; whole runs with compilation)" \
+  step sweep 75 "Sweep vs sequential runs (member-steps/s; whole runs with compilation)" \
     "$py" -m benchmarks.bench_sweep "${sweep_args[@]}"
-  step 120 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
+  step cnn 120 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
     "$py" -m benchmarks.bench_cnn "${cnn_args[@]}"
   # gymnax travels as wheels (prepare.sh); without them this step reports the ImportError.
-  step 60 "RL: env steps/s of K vmapped agents (DQN, A2C on CartPole-v1)" \
+  step rl 60 "RL: env steps/s of K vmapped agents (DQN, A2C on CartPole-v1)" \
     "$py" -c "$rl_call"
 } | tee "$out"
 rm -rf "$work"

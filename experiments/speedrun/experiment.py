@@ -63,6 +63,7 @@ from jax231.training import eval_view, fit
 from jax231.types import GradientTransformation, Model, Params
 
 DATASETS = ("cifar10_shared", "synthetic")
+OPTIMIZERS = ("nesterov", "muon")
 _COUNTS = ("eval_examples", "translate", "train_size", "test_size")  # ints >= 0
 IMAGE_SIZE = 32
 
@@ -113,6 +114,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def _validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if config.dataset not in DATASETS:
         raise ValueError(f"dataset: expected one of {DATASETS}, got {config.dataset!r}")
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {config.optimizer!r}")
     if config.conv_impl not in models.AIRBENCH_CONV_IMPLS:
         raise ValueError(f"conv_impl: expected one of {models.AIRBENCH_CONV_IMPLS}, got {config.conv_impl!r}")
     models.check_compute_dtype(config.compute_dtype)
@@ -182,8 +185,61 @@ def param_labels(params: Params) -> Params:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
+def muon_labels(params: Params) -> Params:
+    """:func:`param_labels` with the ``weights`` split into the conv ``filters`` and the ``head``."""
+
+    def split(label: str, p: Any) -> str:
+        return label if label != "weights" else ("filters" if jnp.ndim(p) == 4 else "head")
+
+    return jax.tree_util.tree_map(split, param_labels(params), params)
+
+
+def make_muon_optimizer(
+    config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int
+) -> GradientTransformation:
+    """airbench94_muon's optimizers: Muon on the conv filters, Nesterov SGD on the rest.
+
+    PyTorch's SGD there sees the SUM of the batch's losses with ``weight_decay = wd / lr`` and
+    ``wd = 2e-6 B``; with fit's mean loss the same steps are ``eta = lr B`` and
+    ``lambda = 2e-6 / lr`` (:func:`jax231.optimizers.add_weight_decay` before
+    :func:`jax231.optimizers.nesterov`). Muon (scale-free: Newton-Schulz normalises) is
+    :func:`jax231.optimizers.muon` without bias correction, then
+    :func:`jax231.optimizers.normalize_weights`. Every rate decays linearly to 0 over the run,
+    the whitening bias's over ``whiten_bias_epochs`` (then frozen).
+    """
+    m = config.muon
+    decay = schedules.piecewise_linear((0, max(total_steps, 1)), (1.0, 0.0))
+    bias_steps = max(1, int(config.whiten_bias_epochs * steps_per_epoch))
+    bias_decay = schedules.piecewise_linear((0, bias_steps), (1.0, 0.0))
+
+    def sgd(lr: float, shape) -> GradientTransformation:
+        return optimizers.chain(
+            optimizers.add_weight_decay(m.weight_decay / lr),
+            optimizers.nesterov(lambda step: lr * config.batch_size * shape(step), momentum=m.sgd_momentum),
+        )
+
+    filters = optimizers.chain(
+        optimizers.muon(
+            lambda step: m.lr * decay(step), beta=m.momentum, ns_steps=m.ns_steps, eps=1e-7, bias_correction=False
+        ),
+        optimizers.normalize_weights(),
+    )
+    return optimizers.multi_transform(
+        {
+            "filters": filters,
+            "head": sgd(m.head_lr, decay),
+            "norm_bias": sgd(m.bias_lr, decay),
+            "whiten_bias": sgd(m.bias_lr, bias_decay),
+            "whiten_filters": optimizers.set_to_zero(),
+        },
+        muon_labels,
+    )
+
+
 def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int) -> GradientTransformation:
-    """Lookahead over the per-group Nesterov SGD (module docstring)."""
+    """Lookahead over the per-group Nesterov SGD (module docstring), or :func:`make_muon_optimizer`."""
+    if config.optimizer == "muon":
+        return make_muon_optimizer(config, steps_per_epoch, total_steps)
     eta = config.lr * config.batch_size / 1024 / (1 + 1 / (1 - config.momentum))
     lam = config.weight_decay / config.lr
     warm = max(1, int(total_steps * config.warmup_fraction))
@@ -282,7 +338,12 @@ def _programs(config: ml_collections.ConfigDict, train: Mapping[str, np.ndarray]
     sample = normalized(train["image"][: config.whiten_examples])
     whitening = layers.whitening_filters(sample, patch_size=config.whiten_patch_size, eps=config.whiten_eps)
     model = models.airbench_net(
-        whitening, widths=tuple(config.widths), conv_impl=config.conv_impl, compute_dtype=config.compute_dtype
+        whitening,
+        widths=tuple(config.widths),
+        scale=config.head_scale,
+        head_std=config.head_init_std or None,
+        conv_impl=config.conv_impl,
+        compute_dtype=config.compute_dtype,
     )
     steps_per_epoch = len(train["label"]) // config.batch_size
     if steps_per_epoch < 1:
