@@ -88,6 +88,6 @@ def test_run_sh_steps_run_without_tensorflow_tfds_or_gymnax(blocked_env, tmp_pat
     tables = out.read_text()
     assert "step failed" not in tables, tables
     assert "## Speedrun with Muon" in tables and "## CNN train step" in tables, tables
-    assert "| seed | test_accuracy | tta_test_accuracy | training_seconds | with_compilation_seconds |" in tables
+    assert "| seed | test_accuracy | tta_test_accuracy | training_seconds | with_compilation_seconds | tta" in tables
     assert "test accuracy: " in tables and "(no TTA), training" in tables  # the speedrun's last line
     assert "| jax231" in tables or "jax231 |" in tables, tables  # bench_cnn's table rows

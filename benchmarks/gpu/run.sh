@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
 # Every GPU measurement of the project in one call (at most 8 minutes), all tables in one file.
 #
-# Prepare HERE first (downloads two wheels into .whl/, copies the CIFAR-10 archive into shared/;
-# both git-ignored), then call the device tool from the repository root:
+# Prepare HERE first (downloads the wheels the image lacks into .whl/, copies the CIFAR-10 archive
+# into shared/datasets/; both git-ignored), then call the device tool from the repository root:
 #     bash benchmarks/gpu/prepare.sh
 #     run(command="bash benchmarks/gpu/run.sh", carry=[".whl", "shared"], timeout_s=600)
 # Output: $OUT/gpu_tables.md (else ./gpu_tables.md, or the first argument).
 #
 # The GPU image has Python 3.12, jax, flax, optax, chex, absl-py, torch but no TensorFlow, TFDS,
 # ml-collections, mnist1d or gymnax, and cannot download: the wheels in .whl/ (prepare.sh: those
-# three and gymnax's gymnasium and farama-notifications) are
-# installed into a temporary site folder first; nothing here imports tensorflow(_datasets)
+# three, gymnasium and farama-notifications) are installed into a temporary site folder first;
+# nothing here imports tensorflow(_datasets)
 # (tests/test_gpu_run_sh.py runs this script with them blocked). Each step has its own time limit,
 # so a slow step cannot eat the others' budget; a failed step is reported and the script goes on.
 # Output is unbuffered, so a step stopped at its limit keeps the rows it printed.
 #
-# Budget (480 s in all; the limits below add up to 455 s, plus ~15 s of wheel install and header):
-#   speedrun gpu94, 3 seeds ........ 130 s  (first run: JPEG decode ~10 s, compile ~30-60 s, 3 x ~3 s, TTA)
-#   speedrun gpu94_muon, 3 seeds ... 70 s   (decoded data cached by the first)
-#   bench_sweep (issue 11) ......... 75 s   (sweep of K vs K sequential runs; whole runs K = 16)
-#   bench_cnn ...................... 120 s  (jax231 vs flax vs PyTorch train step, per-layer table)
-#   bench_rl ....................... 60 s   (needs the gymnax wheels; reports and goes on without)
+# Budget (480 s in all; the limits below add up to 450 s, plus ~15 s of wheel install and header):
+#   speedrun gpu94, 3 seeds ........ 150 s  (JPEG decode + cache ~15 s, compile ~30-60 s, 3 x ~3 s, TTA)
+#   speedrun gpu94_muon, 3 seeds ... 60 s   (decoded data cached by the first)
+#   bench_sweep (issue 11) ......... 80 s   (sweep of K vs K sequential runs; whole runs K = 8)
+#   bench_cnn ...................... 110 s  (jax231 vs flax vs PyTorch train step, per-layer table)
+#   bench_rl ....................... 50 s   (needs the gymnax wheels; reports and goes on without)
 #
 # JAX231_GPU_SMOKE=1 runs every step with tiny arguments on any backend (the test's mode);
 # JAX231_GPU_STEPS=speedrun,cnn (names: speedrun speedrun_muon sweep cnn rl) runs only those steps.
@@ -76,7 +76,7 @@ if [ "$smoke" = 1 ]; then
   cnn_args=(--repeats 1 --rounds 1 --nets vgg)
   rl_call="from benchmarks import bench_rl; bench_rl.device_check(ks=(1, 2), steps=200, repeats=1, algorithms=('a2c',))"
 else
-  sweep_args=(--ks 1,16,64,256 --steps 20 --repeats 5 --e2e-ks 16 --e2e-steps 200 --e2e-repeats 1)
+  sweep_args=(--ks 1,16,64,256 --steps 20 --repeats 5 --e2e-ks 8 --e2e-steps 200 --e2e-repeats 1)
   cnn_args=(--repeats 20 --rounds 5 --layers)
   rl_call="from benchmarks import bench_rl; bench_rl.device_check(ks=(1, 256, 2048), steps=2000, repeats=2)"
 fi
@@ -88,18 +88,18 @@ fi
   "$py" -c "import jax; print('jax', jax.__version__, jax.devices())"
   # CIFAR-10 to 94% (airbench recipe, bf16). Reads shared/datasets/cifar10-jpeg.tar.gz (prepare.sh;
   # or ../shared/datasets), decoded by PIL, no TensorFlow.
-  step speedrun 130 "Speedrun: CIFAR-10 to 94% (gpu94, 3 seeds; time excluding and including compilation)" \
+  step speedrun 150 "Speedrun: CIFAR-10 to 94% (gpu94, 3 seeds; time excluding and including compilation)" \
     bash -c 'speedrun "$@"' speedrun gpu94 "(0, 1, 2)"
-  step speedrun_muon 70 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
+  step speedrun_muon 60 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
     bash -c 'speedrun "$@"' speedrun gpu94_muon "(0, 1, 2)"
   # Issue 11: K vmapped members in one program vs K sequential runs (MLPs on MNIST-1D), then whole
-  # runs with compilation: run_sweep of 16 learning rates vs 16 calls of fit.
-  step sweep 75 "Sweep vs sequential runs (member-steps/s; whole runs with compilation)" \
+  # runs with compilation: run_sweep of 8 learning rates vs 8 calls of fit (each compiles).
+  step sweep 80 "Sweep vs sequential runs (member-steps/s; whole runs with compilation)" \
     "$py" -m benchmarks.bench_sweep "${sweep_args[@]}"
-  step cnn 120 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
+  step cnn 110 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
     "$py" -m benchmarks.bench_cnn "${cnn_args[@]}"
   # gymnax travels as wheels (prepare.sh); without them this step reports the ImportError.
-  step rl 60 "RL: env steps/s of K vmapped agents (DQN, A2C on CartPole-v1)" \
+  step rl 50 "RL: env steps/s of K vmapped agents (DQN, A2C on CartPole-v1)" \
     "$py" -c "$rl_call"
 } | tee "$out"
 rm -rf "$work"

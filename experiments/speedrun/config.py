@@ -35,8 +35,12 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
   sqrt(fan_out)) on the conv filters, Nesterov SGD (momentum 0.85) at 0.053 on the biases and 0.67
   on the head, linear decay to 0, no Lookahead, batch 2,000, 8 epochs, head scale 1/256 with
   unit-std init. Differences: Newton-Schulz in float32 (airbench: bfloat16), the differences of
-  ``experiment.py``'s docstring. UNMEASURED (``benchmarks/gpu/run.sh`` runs it); smoke-tested on
-  ``tiny`` with ``--config.optimizer=muon``.
+  ``experiment.py``'s docstring::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:gpu94_muon --workdir=/tmp/speedrun_gpu94_muon
+
+  UNMEASURED (``benchmarks/gpu/run.sh`` runs it); smoke-tested on ``tiny`` with
+  ``--config.optimizer=muon`` (tests/test_gpu_run_sh.py).
 
 * ``gpu94``, ``gpu95``, ``gpu96`` -- targets >= 94% in <= 3 s, >= 95% in <= 12 s, >= 96% in <= 45 s
   of training on an H100/H200 (bf16 compute)::
@@ -46,7 +50,12 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
   UNMEASURED: no GPU was lent to this session. ``benchmarks/gpu/run.sh`` runs ``gpu94``.
   The GPU image has no TensorFlow: the data path is PIL + NumPy only
   (``load_arrays('cifar10_shared')`` decodes the JPEG tar once into a cached ``.npz``), so the
-  run needs ``../shared/datasets/cifar10-jpeg.tar.gz`` beside the checkout.
+  run needs ``cifar10-jpeg.tar.gz`` in ``../shared/datasets/`` beside the checkout or in
+  ``shared/datasets/`` inside it (``benchmarks/gpu/prepare.sh`` copies it there).
+
+Every preset writes ``runs.md``: per seed, training seconds without compilation, with it
+(``with_compilation_seconds``: the one-step warm-up ``fit`` that compiles the loop, added), and
+``tta_seconds`` (the TTA pass over the test set; the first seed's includes compiling it).
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ from jax231.training._steps import Batch, TrainStep, epoch_permutation
 from jax231.types import Array, ArrayLike, PRNGKey, PyTree
 
 BatchFn = Callable[[PRNGKey, Batch], Batch]
-"""The on-device hook ``batch_fn(key, batch) -> batch`` (augmentation, noise)."""
+"""The on-device hook ``batch_fn(key, batch) -> batch`` (augmentation, noise); one that declares a
+``step`` keyword, ``batch_fn(key, batch, *, step)``, also gets the update's global step."""
 
 TRAIN_METRICS = ("loss", "accuracy", "grad_norm", "update_ratio")
 """The step metrics summed over a chunk (``fit``'s history reports their means)."""
@@ -164,7 +165,8 @@ def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
 
 def _hook(batch_fn: BatchFn, hook_key: Array, t: Array, batch: Batch, *, members: bool) -> Batch:
     if batch_fn_takes_step(batch_fn):  # batch_fn(key, batch, *, step): the step is shared by all members
-        batch_fn = functools.partial(batch_fn, step=t)
+        stepped: Callable[..., Batch] = batch_fn
+        batch_fn = functools.partial(stepped, step=t)
     if not members:
         return batch_fn(jax.random.fold_in(hook_key, t), batch)
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(hook_key, t)
