@@ -143,16 +143,12 @@ def test_airbench_net_shapes_frozen_scale_and_parameter_count():
     chex.assert_trees_all_equal_structs(new_state, state)
 
 
-def test_head_std_rescales_the_head_init_and_scale_multiplies_the_logits():
-    plain, state = _net(widths=(8, 16, 16)).init(jax.random.PRNGKey(0), (32, 32, 3))
+def test_head_std_rescales_the_head_init():
+    plain, _ = _net(widths=(8, 16, 16)).init(jax.random.PRNGKey(0), (32, 32, 3))
     muon, _ = _net(widths=(8, 16, 16), head_std=1.0).init(jax.random.PRNGKey(0), (32, 32, 3))
     head = np.asarray(plain["head"]["w"], np.float64)
     np.testing.assert_allclose(muon["head"]["w"], head / head.std(ddof=1), rtol=1e-5)  # PyTorch's w *= 1 / w.std()
     np.testing.assert_array_equal(muon["group1"]["conv1"]["w"], plain["group1"]["conv1"]["w"])
-    x = jnp.full((1, 32, 32, 3), 100, jnp.uint8)
-    ninth = _net(widths=(8, 16, 16)).apply(plain, state, x, train=False)[0]
-    third = _net(widths=(8, 16, 16), scale=1 / 3).apply(plain, state, x, train=False)[0]
-    np.testing.assert_allclose(third, 3 * ninth, rtol=1e-5)
     with pytest.raises(ValueError, match=r"^head_std: expected a float > 0 or None, got 0.0"):
         _net(head_std=0.0)
 
