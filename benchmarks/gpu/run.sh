@@ -16,10 +16,10 @@
 # Output is unbuffered, so a step stopped at its limit keeps the rows it printed.
 #
 # Budget (480 s in all; the limits below add up to 450 s, plus ~15 s of wheel install and header):
-#   speedrun gpu94, 3 seeds ........ 150 s  (JPEG decode + cache ~15 s, compile ~30-60 s, 3 x ~3 s, TTA)
-#   speedrun gpu94_muon, 3 seeds ... 60 s   (decoded data cached by the first)
+#   speedrun gpu94, 3 seeds ........ 150 s  (JPEG extract + decode ~20 CPU-s, measured here; compile ~30-60 s; 3 x ~3 s; TTA)
+#   speedrun gpu94_muon, 3 seeds ... 70 s   (decoded data cached by the first; compile ~30 s)
 #   bench_sweep (issue 11) ......... 80 s   (sweep of K vs K sequential runs; whole runs K = 8)
-#   bench_cnn ...................... 110 s  (jax231 vs flax vs PyTorch train step, per-layer table)
+#   bench_cnn ...................... 100 s  (jax231 vs flax vs PyTorch train step, per-layer table)
 #   bench_rl ....................... 50 s   (needs the gymnax wheels; reports and goes on without)
 #
 # JAX231_GPU_SMOKE=1 runs every step with tiny arguments on any backend (the test's mode);
@@ -90,13 +90,13 @@ fi
   # or ../shared/datasets), decoded by PIL, no TensorFlow.
   step speedrun 150 "Speedrun: CIFAR-10 to 94% (gpu94, 3 seeds; time excluding and including compilation)" \
     bash -c 'speedrun "$@"' speedrun gpu94 "(0, 1, 2)"
-  step speedrun_muon 60 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
+  step speedrun_muon 70 "Speedrun with Muon on the conv filters (gpu94_muon, 3 seeds)" \
     bash -c 'speedrun "$@"' speedrun gpu94_muon "(0, 1, 2)"
   # Issue 11: K vmapped members in one program vs K sequential runs (MLPs on MNIST-1D), then whole
   # runs with compilation: run_sweep of 8 learning rates vs 8 calls of fit (each compiles).
   step sweep 80 "Sweep vs sequential runs (member-steps/s; whole runs with compilation)" \
     "$py" -m benchmarks.bench_sweep "${sweep_args[@]}"
-  step cnn 110 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
+  step cnn 100 "CNN train step: jax231 vs flax.linen + optax vs PyTorch (images/s)" \
     "$py" -m benchmarks.bench_cnn "${cnn_args[@]}"
   # gymnax travels as wheels (prepare.sh); without them this step reports the ImportError.
   step rl 50 "RL: env steps/s of K vmapped agents (DQN, A2C on CartPole-v1)" \
