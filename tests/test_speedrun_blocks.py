@@ -14,9 +14,10 @@ import numpy as np
 import optax
 import pytest
 
-from jax231 import losses, models, pipelines
+from jax231 import losses, models, optimizers, pipelines
 from jax231.models import layers
 from jax231.optimizers import schedules
+from jax231.training import fit
 
 
 def _numpy_patches(x: np.ndarray, k: int, s: int) -> np.ndarray:
@@ -142,6 +143,16 @@ def test_airbench_net_shapes_frozen_scale_and_parameter_count():
     chex.assert_trees_all_equal_structs(new_state, state)
 
 
+def test_head_std_rescales_the_head_init():
+    plain, _ = _net(widths=(8, 16, 16)).init(jax.random.PRNGKey(0), (32, 32, 3))
+    muon, _ = _net(widths=(8, 16, 16), head_std=1.0).init(jax.random.PRNGKey(0), (32, 32, 3))
+    head = np.asarray(plain["head"]["w"], np.float64)
+    np.testing.assert_allclose(muon["head"]["w"], head / head.std(ddof=1), rtol=1e-5)  # PyTorch's w *= 1 / w.std()
+    np.testing.assert_array_equal(muon["group1"]["conv1"]["w"], plain["group1"]["conv1"]["w"])
+    with pytest.raises(ValueError, match=r"^head_std: expected a float > 0 or None, got 0.0"):
+        _net(head_std=0.0)
+
+
 def test_bf16_compute_is_close_to_float32():
     x = jax.random.uniform(jax.random.PRNGKey(2), (4, 32, 32, 3))
     f32 = _net(widths=(8, 16, 16))
@@ -173,3 +184,69 @@ def test_bf16_is_refused_on_a_backend_that_only_emulates_it():
         models.check_compute_dtype("bfloat16", backend="cpu")
     assert models.check_compute_dtype("bfloat16", backend="gpu") == "bfloat16"
     assert models.check_compute_dtype("float32", backend="cpu") == "float32"
+
+
+def _tagged_images(n: int, width: int = 4) -> np.ndarray:
+    """Image ``i`` holds ``i + 1`` in its first column and ``-1`` in its last: a mirror swaps them."""
+    images = np.zeros((n, 2, width, 1), np.float32)
+    images[:, :, 0, 0] = np.arange(1, n + 1)[:, None]
+    images[:, :, -1, 0] = -1.0
+    return images
+
+
+def _seen(images: np.ndarray) -> list[tuple[int, bool]]:
+    """``(image index, mirrored)`` of every tagged image of a batch."""
+    first, last = images[:, 0, 0, 0], images[:, 0, -1, 0]
+    return [(int(f) - 1, False) if f > 0 else (int(g) - 1, True) for f, g in zip(first, last)]
+
+
+def test_alternating_flips_inside_fit_show_each_image_once_each_way_per_pair_of_epochs():
+    n, batch_size, epochs = 24, 6, 4
+    steps_per_epoch = n // batch_size
+    batches: dict[int, list[tuple[int, bool]]] = {}
+
+    def record(step, images):
+        batches[int(step)] = _seen(np.asarray(images))
+
+    flips = pipelines.alternating_flip_fn(steps_per_epoch)
+
+    def spy(key, batch, *, step):  # fit gives the step to a batch_fn that declares it (on the device)
+        batch = flips(key, batch, step=step)
+        jax.debug.callback(record, step, batch["image"], ordered=True)
+        return batch
+
+    images = pipelines.flip_half(jax.random.PRNGKey(3), _tagged_images(n))
+    preflipped = {i for i, mirrored in _seen(np.asarray(images)) if mirrored}
+    assert 0 < len(preflipped) < n  # (a random half: 24 fair coins, seed 3)
+    fit(
+        models.get("linear", num_classes=2),
+        optimizers.sgd(0.0),
+        train={"image": images, "label": np.zeros(n, np.int32)},
+        num_steps=epochs * steps_per_epoch,
+        batch_size=batch_size,
+        eval_every=epochs * steps_per_epoch,
+        batch_fn=spy,
+    )
+    jax.effects_barrier()
+    seen = [sum((batches[t] for t in range(e * steps_per_epoch, (e + 1) * steps_per_epoch)), []) for e in range(epochs)]
+    for epoch in range(epochs):
+        assert sorted(i for i, _ in seen[epoch]) == list(range(n))  # each image once per epoch
+        mirrored = {i for i, m in seen[epoch] if m}
+        assert mirrored == (preflipped if epoch % 2 == 0 else set(range(n)) - preflipped)
+    for a, b in zip(seen, seen[1:]):  # two consecutive epochs: every image mirrored exactly once
+        assert sorted(i for i, m in a + b if m) == list(range(n))
+
+
+def test_flip_half_mirrors_a_seeded_half_and_alternate_flips_follow_the_epoch_parity():
+    images = np.random.default_rng(0).integers(0, 255, size=(64, 3, 5, 2)).astype(np.uint8)
+    out = np.asarray(pipelines.flip_half(jax.random.PRNGKey(0), images))
+    mirrored = np.all(out == images[:, :, ::-1], axis=(1, 2, 3))
+    assert np.all(mirrored | np.all(out == images, axis=(1, 2, 3)))  # each image as is or mirrored
+    assert 16 <= mirrored.sum() <= 48  # Bernoulli(1/2) over 64 (outside: p < 1e-4)
+    np.testing.assert_array_equal(out, np.asarray(pipelines.flip_half(jax.random.PRNGKey(0), images)))
+    np.testing.assert_array_equal(pipelines.alternate_flips(jnp.asarray(out), 2), out)
+    np.testing.assert_array_equal(pipelines.alternate_flips(jnp.asarray(out), jnp.int32(5)), out[:, :, ::-1])
+    with pytest.raises(ValueError, match=r"^images: expected shape \(N, H, W, C\)"):
+        pipelines.flip_half(jax.random.PRNGKey(0), images[0])
+    with pytest.raises(ValueError, match=r"^steps_per_epoch: expected an int >= 1, got 0"):
+        pipelines.alternating_flip_fn(0)

@@ -30,6 +30,18 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
   about 60 min wall on 2 idle cores, plus ~3 min of TTA (10 views of 10,000 images); accuracy
   unmeasured (airbench94 at 9.9 epochs: 94.01% published, n=1000, on true CIFAR-10).
 
+* ``gpu94_muon`` -- airbench94_muon's recipe (94.01% in 2.59 s on an A100 published, n=200, true
+  CIFAR-10): Muon (3 Newton-Schulz steps, momentum 0.6, rate 0.24, weights held at norm
+  sqrt(fan_out)) on the conv filters, Nesterov SGD (momentum 0.85) at 0.053 on the biases and 0.67
+  on the head, linear decay to 0, no Lookahead, batch 2,000, 8 epochs, head scale 1/256 with
+  unit-std init. Differences: Newton-Schulz in float32 (airbench: bfloat16), the differences of
+  ``experiment.py``'s docstring::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:gpu94_muon --workdir=/tmp/speedrun_gpu94_muon
+
+  UNMEASURED (``benchmarks/gpu/run.sh`` runs it); smoke-tested on ``tiny`` with
+  ``--config.optimizer=muon`` (tests/test_gpu_run_sh.py).
+
 * ``gpu94``, ``gpu95``, ``gpu96`` -- targets >= 94% in <= 3 s, >= 95% in <= 12 s, >= 96% in <= 45 s
   of training on an H100/H200 (bf16 compute)::
 
@@ -38,14 +50,19 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
   UNMEASURED: no GPU was lent to this session. ``benchmarks/gpu/run.sh`` runs ``gpu94``.
   The GPU image has no TensorFlow: the data path is PIL + NumPy only
   (``load_arrays('cifar10_shared')`` decodes the JPEG tar once into a cached ``.npz``), so the
-  run needs ``../shared/datasets/cifar10-jpeg.tar.gz`` beside the checkout.
+  run needs ``cifar10-jpeg.tar.gz`` in ``../shared/datasets/`` beside the checkout or in
+  ``shared/datasets/`` inside it (``benchmarks/gpu/prepare.sh`` copies it there).
+
+Every preset writes ``runs.md``: per seed, training seconds without compilation, with it
+(``with_compilation_seconds``: the one-step warm-up ``fit`` that compiles the loop, added), and
+``tta_seconds`` (the TTA pass over the test set; the first seed's includes compiling it).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-PRESETS = ("tiny", "cpu93", "cpu94", "gpu94", "gpu95", "gpu96")
+PRESETS = ("tiny", "cpu93", "cpu94", "gpu94", "gpu94_muon", "gpu95", "gpu96")
 
 CPU_MEASUREMENTS = """\
 Measured on the 2-core reference CPU, 2026-12-01, shared with 7 other jobs (load average 15-40):
@@ -127,7 +144,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Lookahead: synchronise every lookahead_every steps, slow-weight decay lookahead_decay^every * (t/T)^3.
     config.lookahead_every = 5
     config.lookahead_decay = 0.95
-    # Augmentation: derandomised flips (flip_pairs), random translations of up to translate pixels.
+    # Augmentation: airbench's alternating flips (pipelines.alternating_flip_fn), random translations
+    # of up to translate pixels.
     config.flip = True
     config.translate = 2
     # Test-time augmentation (flip x {image, 4 one-pixel diagonal shifts}).
@@ -140,6 +158,24 @@ def base_config() -> ml_collections.ConfigDict:
     config.explosion_factor = 10.0
     # Progress bar on stderr.
     config.progress = True
+    # Head: logits multiplied by head_scale; initial weights rescaled to std head_init_std (0 = PyTorch init).
+    config.head_scale = 1.0 / 9.0
+    config.head_init_std = 0.0
+    # 'nesterov' (airbench94: the fields above) or 'muon' (airbench94_muon: the muon fields below for
+    # the conv filters, Nesterov SGD for the head and the biases, a linear decay to 0, no Lookahead;
+    # lr, momentum, weight_decay, bias_scaler, lr_knots, warmup_fraction, lookahead_* then unused).
+    config.optimizer = "nesterov"
+    config.muon = ml_collections.ConfigDict(
+        {
+            "lr": 0.24,  # Muon's rate on the conv filters (orthogonalised Nesterov momentum)
+            "momentum": 0.6,  # Muon's momentum
+            "ns_steps": 3,  # Newton-Schulz iterations
+            "sgd_momentum": 0.85,  # Nesterov momentum of the SGD groups
+            "bias_lr": 0.053,  # SGD rate of the whitening bias and the batch-norm shifts, per example
+            "head_lr": 0.67,  # SGD rate of the head, per example
+            "weight_decay": 2e-6,  # L2 of the SGD groups per example (PyTorch: weight_decay = wd / lr, wd = 2e-6 B)
+        }
+    )
     return config
 
 
@@ -166,7 +202,7 @@ def get_config(preset: str = "cpu94") -> ml_collections.ConfigDict:
     elif preset == "cpu94":
         config.epochs = 14.0
         config.conv_impl = "im2col"
-    elif preset in ("gpu94", "gpu95", "gpu96"):
+    elif preset in ("gpu94", "gpu94_muon", "gpu95", "gpu96"):
         config.compute_dtype = "bfloat16"
         config.conv_impl = "xla"
         config.eval_examples = 0
@@ -176,4 +212,7 @@ def get_config(preset: str = "cpu94") -> ml_collections.ConfigDict:
             config.widths, config.epochs, config.lr = (128, 384, 384), 15.0, 10.0
         elif preset == "gpu96":
             config.widths, config.epochs, config.lr = (128, 512, 512), 40.0, 9.0
+        elif preset == "gpu94_muon":  # airbench94_muon.py: batch 2,000, 8 epochs
+            config.optimizer, config.batch_size, config.epochs = "muon", 2000, 8.0
+            config.head_scale, config.head_init_std = 1.0 / config.widths[2], 1.0
     return config

@@ -14,11 +14,9 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
 from experiments.speedrun import config as speedrun_config
 from experiments.speedrun import experiment
-from jax231 import pipelines
 
 
 def seconds_per_update(preset: str, conv_impl: str, *, num_steps: int = 3) -> tuple[float, float]:
@@ -29,7 +27,7 @@ def seconds_per_update(preset: str, conv_impl: str, *, num_steps: int = 3) -> tu
     config = experiment.validate(config)
     data = experiment.load_data(config)
     programs = experiment._programs(config, data["train"])
-    train = {k: jnp.asarray(v) for k, v in pipelines.flip_pairs(data["train"]).items()}
+    train = experiment.train_arrays(config, data["train"], 0)
 
     def cpu_seconds(steps: int) -> float:
         start = time.process_time()

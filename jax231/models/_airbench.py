@@ -103,7 +103,9 @@ def _uniform(rng: PRNGKey, shape: tuple[int, ...], fan_in: int) -> Array:
     return jax.random.uniform(rng, shape, jnp.float32, -bound, bound)
 
 
-def _init(rng: PRNGKey, whitening: np.ndarray, widths: Sequence[int], num_classes: int) -> tuple[Params, ModelState]:
+def _init(
+    rng: PRNGKey, whitening: np.ndarray, widths: Sequence[int], num_classes: int, head_std: float | None
+) -> tuple[Params, ModelState]:
     keys = jax.random.split(rng, 2 * len(widths) + 1)
     params: Params = {"whiten": {"w": jnp.asarray(whitening), "b": jnp.zeros((whitening.shape[-1],), jnp.float32)}}
     state: ModelState = {}
@@ -117,7 +119,10 @@ def _init(rng: PRNGKey, whitening: np.ndarray, widths: Sequence[int], num_classe
             group_state[f"norm{j}"] = layers.init_batch_norm_stats(b)
         params[f"group{i + 1}"], state[f"group{i + 1}"] = group, group_state
         c_in = width
-    params["head"] = {"w": _uniform(keys[-1], (c_in, num_classes), c_in)}
+    head = _uniform(keys[-1], (c_in, num_classes), c_in)
+    if head_std is not None:  # airbench94_muon: w *= 1 / w.std()
+        head = head * (head_std / jnp.std(head, ddof=1))
+    params["head"] = {"w": head}
     return params, state
 
 
@@ -135,6 +140,7 @@ def airbench_net(
     bn_momentum: float = 0.6,
     bn_eps: float = 1e-12,
     scale: float = 1.0 / 9.0,
+    head_std: float | None = None,
     conv_impl: str = "auto",
     compute_dtype: str = "float32",
     mean: Sequence[float] = CIFAR10_MEAN,
@@ -151,7 +157,9 @@ def airbench_net(
       num_classes: outputs of the head.
       bn_momentum: weight of the old running statistics (PyTorch ``momentum=0.4``).
       bn_eps: batch-norm epsilon.
-      scale: multiplier of the logits.
+      scale: multiplier of the logits (airbench94: 1/9; airbench94_muon: 1 / ``widths[2]``).
+      head_std: the head's initial weights rescaled to this standard deviation (airbench94_muon:
+        1.0); ``None`` keeps PyTorch's default uniform init.
       conv_impl: the :func:`jax231.models.layers.conv2d` implementation of every
         convolution (``'auto'``, ``'xla'``, ``'im2col'``).
       compute_dtype: ``'float32'`` or ``'bfloat16'`` (convolutions and head).
@@ -167,6 +175,8 @@ def airbench_net(
     """
     whitening = np.asarray(whitening, np.float32)
     _check_options(widths, conv_impl, compute_dtype, whitening)
+    if head_std is not None and not head_std > 0:
+        raise ValueError(f"head_std: expected a float > 0 or None, got {head_std!r}")
     dtype = jnp.dtype(compute_dtype)
     mean_a, std_a = jnp.asarray(mean, jnp.float32), jnp.asarray(std, jnp.float32)
 
@@ -194,7 +204,7 @@ def airbench_net(
             raise ValueError(
                 f"input_shape: expected {whitening.shape[2]} channels (the whitening's), got {input_shape}"
             )
-        return _init(rng, whitening, widths, num_classes)
+        return _init(rng, whitening, widths, num_classes, head_std)
 
     def apply(
         params: Params, state: ModelState, x: ArrayLike, *, train: bool, rng: PRNGKey | None = None

@@ -76,6 +76,7 @@ from jax231.optimizers._transforms import (
     ema,
     polyak_average,
 )
+from jax231.optimizers._weight_norm import NormalizeWeightsState, normalize_weights
 
 __all__ = [
     "NAMES",
@@ -97,6 +98,7 @@ __all__ = [
     "LookaheadState",
     "MomentumState",
     "MuonState",
+    "NormalizeWeightsState",
     "NadamState",
     "ParamsAverage",
     "ParamsAverageState",
@@ -140,6 +142,7 @@ __all__ = [
     "newton",
     "newton_minimize",
     "newton_schulz",
+    "normalize_weights",
     "polyak_average",
     "project_max_norm",
     "rmsprop",

@@ -114,6 +114,7 @@ def muon(
     adam_beta1: ScalarOrSchedule = 0.9,
     adam_beta2: ScalarOrSchedule = 0.999,
     adam_weight_decay: ScalarOrSchedule = 0.0,
+    bias_correction: bool = True,
 ) -> GradientTransformation:
     """Muon on matrix and convolution weights, NAdamW on every other leaf.
 
@@ -137,7 +138,8 @@ def muon(
     Equals ``optax.contrib.muon(alpha, beta=beta, ns_steps=ns_steps, eps=eps,
     weight_decay=lambda, adam_b1=..., adam_b2=..., adam_weight_decay=...)``
     with ``muon_weight_dimension_numbers`` giving every ``ndim >= 2`` leaf
-    its last axis as output (optax's default sends non-2-D leaves to Adam).
+    its last axis as output (optax's default sends non-2-D leaves to Adam), with the default
+    ``bias_correction=True`` (optax always corrects).
 
     Args:
       learning_rate: ``alpha`` for the matrices (a float, array or schedule).
@@ -150,6 +152,11 @@ def muon(
       adam_beta1: NAdamW's first-moment decay in [0, 1).
       adam_beta2: NAdamW's second-moment decay in [0, 1).
       adam_weight_decay: NAdamW's decoupled weight decay >= 0.
+      bias_correction: ``False`` drops the two ``1 - beta^k`` divisors on the matrices:
+        :math:`\\hat m = \\beta m + (1 - \\beta) g = (1 - \\beta)(g + \\beta b)` with ``b`` the
+        summed buffer :math:`b \\leftarrow \\beta b + g` -- the PyTorch Muon of airbench94_muon
+        and modded-nanogpt (Nesterov on a plain momentum buffer; Newton-Schulz removes the
+        factor :math:`1 - \\beta`). A Python bool (static).
 
     Returns:
       A :class:`GradientTransformation` with :class:`MuonState`; ``update``
@@ -161,6 +168,8 @@ def muon(
     """
     if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 1:
         raise ValueError(f"ns_steps: expected an int >= 1, got {ns_steps!r}")
+    if not isinstance(bias_correction, bool):
+        raise ValueError(f"bias_correction: expected True or False, got {bias_correction!r}")
     check_non_negative("learning_rate", learning_rate)
     check_unit_interval("beta", beta)
     check_positive("eps", eps)
@@ -187,7 +196,10 @@ def muon(
     def matrix_update(g: Array, m: Array, p: Array, t: Array, hp: dict[str, Array]) -> tuple[Array, Array]:
         beta = hp["beta"]
         m = (beta * m + (1 - beta) * g).astype(m.dtype)
-        m_hat = beta * m / (1 - beta ** (t + 1)) + (1 - beta) * g / (1 - beta**t)
+        if bias_correction:
+            m_hat = beta * m / (1 - beta ** (t + 1)) + (1 - beta) * g / (1 - beta**t)
+        else:
+            m_hat = beta * m + (1 - beta) * g
         direction = _orthogonalised(m_hat.astype(m.dtype), ns_steps, hp["eps"]) + hp["weight_decay"] * p
         return (-hp["learning_rate"] * direction).astype(m.dtype), m
 

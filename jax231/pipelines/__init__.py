@@ -34,7 +34,7 @@ from jax231.pipelines._device import (
     shard_batch,
     to_device,
 )
-from jax231.pipelines._flips import flip_pairs
+from jax231.pipelines._flips import alternate_flips, alternating_flip_fn, flip_half, flip_pairs
 from jax231.pipelines._preprocessing import Preprocessing, apply_preprocessing, fit_preprocessing
 from jax231.pipelines._randaugment import rand_augment
 from jax231.pipelines._sources import SOURCES, Source, source
@@ -66,6 +66,9 @@ __all__ = [
     "device_epochs",
     "epoch_indices",
     "fit_preprocessing",
+    "alternate_flips",
+    "alternating_flip_fn",
+    "flip_half",
     "flip_pairs",
     "gather_batch",
     "global_batch",

@@ -36,7 +36,9 @@ CIFAR10_CLASSES = (
     "truck",
 )
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_SHARED_ARCHIVE = _REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+_ARCHIVE_NAME = pathlib.Path("shared") / "datasets" / "cifar10-jpeg.tar.gz"
+DEFAULT_SHARED_ARCHIVE = _REPO_ROOT.parent / _ARCHIVE_NAME
+"""``../shared/datasets/cifar10-jpeg.tar.gz`` beside the checkout (the development machines' copy)."""
 
 # Common TFDS image-classification names, recognised (and offered as close
 # matches) where TFDS is not installed.
@@ -101,9 +103,27 @@ def sha256_of(path: os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def shared_archive() -> pathlib.Path:
-    """Path of the CIFAR-10 JPEG archive (``$JAX231_CIFAR10_ARCHIVE`` overrides)."""
-    return pathlib.Path(os.environ.get("JAX231_CIFAR10_ARCHIVE", DEFAULT_SHARED_ARCHIVE))
+def shared_archive_candidates(repo_root: Optional[os.PathLike] = None) -> list[pathlib.Path]:
+    """Where the CIFAR-10 JPEG archive is looked for, in order.
+
+    1. ``$JAX231_CIFAR10_ARCHIVE`` when set (and then only it);
+    2. ``<repo_root>/../shared/datasets/cifar10-jpeg.tar.gz`` (beside the checkout);
+    3. ``<repo_root>/shared/datasets/cifar10-jpeg.tar.gz`` (``repo_root`` defaults to this
+       checkout; inside it, git-ignored: the copy that
+       travels with the working tree to an accelerator machine, ``benchmarks/gpu/prepare.sh``).
+    """
+    override = os.environ.get("JAX231_CIFAR10_ARCHIVE")
+    if override:
+        return [pathlib.Path(override)]
+    root = pathlib.Path(_REPO_ROOT if repo_root is None else repo_root)
+    return [root.parent / _ARCHIVE_NAME, root / _ARCHIVE_NAME]
+
+
+def shared_archive(repo_root: Optional[os.PathLike] = None) -> pathlib.Path:
+    """Path of the CIFAR-10 JPEG archive: the first of :func:`shared_archive_candidates` that
+    exists, else the first candidate (whose absence the caller reports)."""
+    candidates = shared_archive_candidates(repo_root)
+    return next((path for path in candidates if path.exists()), candidates[0])
 
 
 def extract_cifar10_shared(data_dir: Optional[os.PathLike] = None) -> pathlib.Path:
@@ -125,8 +145,9 @@ def extract_cifar10_shared(data_dir: Optional[os.PathLike] = None) -> pathlib.Pa
         return target
     archive = shared_archive()
     if not archive.exists():
+        where = " or ".join(str(path) for path in shared_archive_candidates())
         raise FileNotFoundError(
-            f"name: {CIFAR10_SHARED!r} needs the CIFAR-10 JPEG archive at {archive}, which "
+            f"name: {CIFAR10_SHARED!r} needs the CIFAR-10 JPEG archive at {where}, which "
             "is absent. Copy cifar10-jpeg.tar.gz there (see ../shared/datasets/README.md) "
             "or set $JAX231_CIFAR10_ARCHIVE to its path."
         )

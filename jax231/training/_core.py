@@ -10,7 +10,8 @@ Update ``t`` (the global step, see :mod:`jax231._rng`):
    the loop at the chunk's first update and at each epoch start); full batch
    when ``B == N``;
 2. hook: ``batch = batch_fn(fold_in(hook_key, t), batch)`` when a ``batch_fn``
-   is given (augmentation, input noise), on device;
+   is given (augmentation, input noise), on device; ``batch_fn(..., step=t)``
+   when it declares a ``step`` keyword (epoch-dependent augmentation);
 3. step: ``state, metrics = step(state, batch)`` (the pure train step; the
    optimizer's own state carries any per-step transform such as an EMA);
 4. guard: the update is bad when its training loss is non-finite or above
@@ -34,6 +35,7 @@ all states at every update (about an eighth of a small MLP step on CPU).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -42,12 +44,14 @@ from jax import lax
 
 from jax231.training import _batch, _guards
 from jax231.training._conv_layout import loop_body
+from jax231.training._options import batch_fn_takes_step
 from jax231.training._state import TrainState
 from jax231.training._steps import Batch, TrainStep, epoch_permutation
 from jax231.types import Array, ArrayLike, PRNGKey, PyTree
 
 BatchFn = Callable[[PRNGKey, Batch], Batch]
-"""The on-device hook ``batch_fn(key, batch) -> batch`` (augmentation, noise)."""
+"""The on-device hook ``batch_fn(key, batch) -> batch`` (augmentation, noise); one that declares a
+``step`` keyword, ``batch_fn(key, batch, *, step)``, also gets the update's global step."""
 
 TRAIN_METRICS = ("loss", "accuracy", "grad_norm", "update_ratio")
 """The step metrics summed over a chunk (``fit``'s history reports their means)."""
@@ -160,6 +164,9 @@ def _gather(data: LoopData, t: Array, i: Array, perm: Array, *, batch_size: int,
 
 
 def _hook(batch_fn: BatchFn, hook_key: Array, t: Array, batch: Batch, *, members: bool) -> Batch:
+    if batch_fn_takes_step(batch_fn):  # batch_fn(key, batch, *, step): the step is shared by all members
+        stepped: Callable[..., Batch] = batch_fn
+        batch_fn = functools.partial(stepped, step=t)
     if not members:
         return batch_fn(jax.random.fold_in(hook_key, t), batch)
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(hook_key, t)

@@ -482,6 +482,8 @@ def fit(
         data: one optimizer, many values, one compilation (a resumed run keeps its checkpoint's).
       batch_fn: on-device hook ``batch_fn(key, batch) -> batch`` on every training batch (augmentation,
         noise), ``key = fold_in(hook_key, step)``; same keys, shapes, dtypes out (checked before compiling).
+        A ``batch_fn(key, batch, *, step)`` (a ``step`` keyword) also gets the global step, traced
+        (epoch-dependent augmentation: ``jax231.pipelines.alternating_flip_fn``).
       eval_fn: ``eval_fn(step, state) -> dict of floats or None`` at every evaluation (snapshots, extra
         metrics); its floats join the history row. guards, checkpointing, logging: the option groups
         whole (they replace the corresponding flat arguments).

@@ -104,10 +104,21 @@ def check_options(guards: Guards, ckpt: Checkpointing, *, has_val: bool) -> None
         raise ValueError(f"max_seconds: expected a positive float or None, got {guards.max_seconds!r}")
 
 
+def batch_fn_takes_step(batch_fn: Callable) -> bool:
+    """Whether ``batch_fn`` declares a ``step`` keyword: ``batch_fn(key, batch, *, step)`` then gets
+    the global step of the update (an int32 scalar traced on the device: epoch-dependent
+    augmentation, such as airbench's alternating flips, :func:`jax231.pipelines.alternate_flips`)."""
+    try:
+        return "step" in inspect.signature(batch_fn).parameters
+    except (TypeError, ValueError):  # no signature (a builtin): the plain (key, batch) form
+        return False
+
+
 def check_batch_fn(batch_fn: Callable | None, example: Mapping[str, Any]) -> None:
     """Rejects a ``batch_fn`` whose signature or output does not fit, before compiling.
 
-    A ``batch_fn(key, batch) -> batch`` must return a batch with the same keys,
+    A ``batch_fn(key, batch) -> batch`` (or ``batch_fn(key, batch, *, step)``,
+    :func:`batch_fn_takes_step`) must return a batch with the same keys,
     shapes and dtypes as the one it gets (traced abstractly, nothing runs).
     """
     if batch_fn is None:
@@ -119,8 +130,13 @@ def check_batch_fn(batch_fn: Callable | None, example: Mapping[str, Any]) -> Non
         dict(example),
     )
     key = jax.ShapeDtypeStruct((2,), np.uint32)
+    takes_step = batch_fn_takes_step(batch_fn)
+
+    def call(k: Any, b: Any, t: Any) -> Any:
+        return batch_fn(k, b, step=t) if takes_step else batch_fn(k, b)
+
     try:
-        out = jax.eval_shape(batch_fn, key, spec)
+        out = jax.eval_shape(call, key, spec, jax.ShapeDtypeStruct((), np.int32))
     except TypeError as e:
         raise ValueError(
             f"batch_fn: expected a function (key, batch) -> batch, got one that fails on "

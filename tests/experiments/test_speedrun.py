@@ -86,6 +86,30 @@ def test_optimizer_groups_frozen_whitening_and_scaled_norm_bias():
     )
 
 
+def test_muon_groups_filters_by_muon_and_the_head_by_nesterov_sgd():
+    model, _ = _tiny_model()
+    params, _ = model.init(jax.random.PRNGKey(0), (32, 32, 3))
+    config = speedrun_config.get_config("gpu94_muon")
+    opt = experiment.make_optimizer(config, steps_per_epoch=10, total_steps=100)
+    labels = experiment.muon_labels(params)
+    assert labels["group1"]["conv1"]["w"] == "filters" and labels["head"]["w"] == "head"
+    assert labels["whiten"] == {"w": "whiten_filters", "b": "whiten_bias"}
+    assert labels["group3"]["norm2"]["beta"] == "norm_bias"
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    updates, _ = opt.update(grads, opt.init(params), params)
+    # First Nesterov step, v = g + lambda p: Delta = -eta (1 + mu)(g + lambda p), eta = head_lr B, lambda = wd / head_lr.
+    m = config.muon
+    expected = (
+        -m.head_lr * config.batch_size * (1 + m.sgd_momentum) * (1 + m.weight_decay / m.head_lr * params["head"]["w"])
+    )
+    np.testing.assert_allclose(updates["head"]["w"], expected, rtol=1e-5)
+    np.testing.assert_array_equal(updates["whiten"]["w"], 0.0)
+    new = optimizers.apply_updates(params, updates)  # Muon's filters land at norm sqrt(fan_out) + a step of size ~lr
+    w, w0 = new["group2"]["conv1"]["w"], params["group2"]["conv1"]["w"]
+    step = np.linalg.norm(np.asarray(w) - np.asarray(w0) * np.sqrt(w0.shape[-1]) / np.linalg.norm(np.asarray(w0)))
+    assert 0.1 * m.lr < step < 2 * m.lr * np.sqrt(w0.shape[-1]), step  # NS singular values lie in ~[0.7, 1.2]
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
@@ -93,6 +117,7 @@ def test_optimizer_groups_frozen_whitening_and_scaled_norm_bias():
         ("whiten_patch_size", 3, r"^--config.whiten_patch_size: expected a patch size that tiles the 32x32 images"),
         ("compute_dtype", "bfloat16", r"^--config.compute_dtype: expected 'float32' on the cpu backend"),
         ("dataset", "imagenet", r"^--config.dataset: expected one of \('cifar10_shared', 'synthetic'\)"),
+        ("optimizer", "adam", r"^--config.optimizer: expected one of \('nesterov', 'muon'\), got 'adam'$"),
     ],
 )
 def test_bad_config_is_one_line_usage_error(field, value, message):
