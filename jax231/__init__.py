@@ -14,3 +14,8 @@ Subpackages are imported lazily so that ``import jax231`` stays cheap.
 """
 
 __version__ = "0.1.0"
+
+from jax231 import _xla_cpu
+
+# Before any JAX backend starts: XLA:CPU's convolutions in Eigen, not YNNPACK (measured in _xla_cpu).
+_xla_cpu.apply()

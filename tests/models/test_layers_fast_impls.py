@@ -64,12 +64,23 @@ def test_im2col_conv_gradient_check_float64():
     assert err < GRADCHECK_TOL
 
 
-def test_auto_picks_im2col_only_for_narrow_patches():
+@pytest.mark.parametrize(
+    "xla_flags, narrow",
+    [
+        ("", "im2col"),  # YNNPACK convolutions: im2col for the RGB layer
+        ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution", "xla"),  # Eigen's: XLA everywhere
+        ("--xla_cpu_experimental_ynn_fusion_type=reduce", "xla"),  # a plain list without the convolutions
+        ("--xla_cpu_experimental_ynn_fusion_type=reduce,individual_convolution", "im2col"),
+    ],
+)
+def test_auto_follows_the_measured_table(monkeypatch, xla_flags, narrow):
     from jax231.models.layers import _conv
 
-    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == "im2col"  # 27 <= 32
+    monkeypatch.setenv("XLA_FLAGS", xla_flags)
+    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == narrow  # 27 <= 32
     assert _conv._choose_impl("auto", (3, 3, 32, 64)) == "xla"  # 288 > 32
     assert _conv._choose_impl("xla", (3, 3, 3, 32)) == "xla"  # explicit choice wins
+    assert _conv._choose_impl("im2col", (3, 3, 32, 64)) == "im2col"
 
 
 def test_unknown_conv_impl_is_one_line_value_error():
