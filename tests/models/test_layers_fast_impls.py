@@ -139,6 +139,22 @@ def test_fused_batch_norm_equals_autodiff(shape):
     chex.assert_trees_all_close(outs["fused"], outs["autodiff"], rtol=1e-5, atol=1e-5)
 
 
+def test_fused_batch_norm_one_read_variance_against_float64_numpy():
+    """E[x^2] - mu^2 in float32 against the two-pass float64 formula, for an offset activation.
+
+    mu/sigma = 10 loses ~(mu/sigma)^2 * 6e-8 = 6e-6 of the variance to rounding; 1e-4 bounds it
+    with room for the sums over 8,192 values.
+    """
+    x = _randn(3, 32, 16, 16, 4) * 0.5 + 5.0
+    g, b = np.ones(4), np.zeros(4)
+    y, mean, var = L.batch_norm(x, g, b, np.zeros(4), np.zeros(4), train=True, momentum=0.0, impl="fused")
+    x64_ = x.astype(np.float64)
+    mu, v = x64_.mean(axis=(0, 1, 2)), x64_.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(mean, mu, rtol=1e-6)
+    np.testing.assert_allclose(var, v, rtol=1e-4)
+    np.testing.assert_allclose(y, (x64_ - mu) / np.sqrt(v + 1e-5), atol=1e-3)
+
+
 def test_fused_batch_norm_gradient_check_float64():
     with x64():
         x = np.random.default_rng(0).standard_normal((6, 4)) * 2 + 1
