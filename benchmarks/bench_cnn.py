@@ -24,6 +24,10 @@ and filter gradient of each convolution for every implementation of ``layers.con
 forward + backward of each stage's batch norm -> ReLU -> 2x2 max pool (``layers.batch_norm``
 ``'autodiff'|'fused'`` with ``layers.max_pool`` ``'reduce_window'|'reshape'``, and PyTorch).
 
+On a loaded machine PyTorch's two OpenMP threads collapse (slower than one); the one-core
+comparison ``taskset -c 1 python -m benchmarks.bench_cnn --torch_threads 1`` pins every
+contender to the same core and is the fair one then (README's bench_cnn row).
+
 ``import jax231`` makes XLA:CPU run convolutions in Eigen instead of YNNPACK
 (``jax231/_xla_cpu.py``; the header line says which); the flax.linen contender runs in the
 same process, so it gets the same kernels. ``JAX231_XLA_CPU_FLAGS=0`` measures the old setting.
@@ -482,7 +486,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nets", default="vgg,resnet20", help="comma list of vgg, resnet20")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
     parser.add_argument("--loop", action="store_true", help="only the conv update in a loop body (see above)")
+    parser.add_argument(
+        "--torch_threads", type=int, default=0, help="PyTorch's intra-op threads (0: its default, one per core)"
+    )
     args = parser.parse_args(argv)
+    if args.torch_threads < 0:
+        parser.error(f"--torch_threads: expected an int >= 0, got {args.torch_threads}")
+    if torch is not None and args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     nets = [n for n in args.nets.split(",") if n]
     for n in nets:
         if n not in ("vgg", "resnet20"):
