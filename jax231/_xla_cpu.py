@@ -21,8 +21,10 @@ reductions, 2-4x slower (the whole VGG train step went from 212 to 223 CPU ms). 
 flag set here, ``-individual_convolution``, takes only the convolutions away from
 YNNPACK and keeps its reductions and dots: the ``cifar10_cnn`` preset's train step
 (batch 128, Adam) went from 232 to 176 CPU ms on one thread, 152 with the first
-layer as XLA's convolution instead of im2col (``/tmp`` profile of this session,
-``python -m benchmarks.bench_cnn`` for the two-thread figures).
+layer as XLA's convolution instead of im2col (jax231's own timing of the step, pinned
+to one core). ResNet-20's step: 802 -> 628 CPU ms. The speedrun's ``cpu93`` update at
+batch 1,024 (``python -m experiments.speedrun.measure cpu93 xla``, CPU-s per update inside
+``fit``'s loop): ``'xla'`` 12.36 -> 4.78, ``'im2col'`` 6.09 -> 6.13.
 
 :func:`apply` runs at ``import jax231``. It appends the flag to ``XLA_FLAGS`` unless
 * the environment variable ``JAX231_XLA_CPU_FLAGS=0`` is set (the escape hatch),
