@@ -18,9 +18,19 @@ Each contender runs ``--repeats`` train steps per round (state carried, buffers 
 the framework allows), rounds interleaved so all see the same load on a shared machine; the
 table gives the median images/s over rounds, GFLOP/s (3 x the forward FLOPs of convolutions
 and dense layers per batch, the usual forward + two backward products) and the ratio to each
-peer. ``--layers`` adds the per-layer forward / backward table of the preset's layers for every
-implementation of ``layers.conv2d`` (``impl='xla'|'im2col'``), ``layers.max_pool``
-(``'reduce_window'|'reshape'``) and ``layers.batch_norm`` (``'autodiff'|'fused'``).
+peer. ``--layers`` adds the per-layer table of the preset's three stages: forward, input gradient
+and filter gradient of each convolution for every implementation of ``layers.conv2d``
+(``impl='xla'|'im2col'``) and for PyTorch (``aten.convolution_backward``), and forward /
+forward + backward of each stage's batch norm -> ReLU -> 2x2 max pool (``layers.batch_norm``
+``'autodiff'|'fused'`` with ``layers.max_pool`` ``'reduce_window'|'reshape'``, and PyTorch).
+
+On a loaded machine PyTorch's two OpenMP threads collapse (slower than one); the one-core
+comparison ``taskset -c 1 python -m benchmarks.bench_cnn --torch_threads 1`` pins every
+contender to the same core and is the fair one then (README's bench_cnn row).
+
+``import jax231`` makes XLA:CPU run convolutions in Eigen instead of YNNPACK
+(``jax231/_xla_cpu.py``; the header line says which); the flax.linen contender runs in the
+same process, so it gets the same kernels. ``JAX231_XLA_CPU_FLAGS=0`` measures the old setting.
 
 ``--loop`` times one ``impl='xla'`` convolution update (forward, both gradients, an SGD step on
 the filter) three ways: a jitted update called per step, the same update as the body of a
@@ -46,7 +56,7 @@ import optax
 from jax import lax
 
 from benchmarks._timing import time_interleaved
-from jax231 import models, optimizers, training
+from jax231 import _xla_cpu, models, optimizers, training
 from jax231.models import layers
 
 try:  # optional peer
@@ -316,59 +326,98 @@ def bench_net(net: str, *, repeats: int, rounds: int) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- per layer
 
 
-def _layer_cases() -> list[tuple[str, str, Callable, tuple]]:
-    """(layer, impl, f, args) for the preset's layers; ``f`` maps args to an output to differentiate."""
+def _conv_pieces(x: jax.Array, w: jax.Array, impl: str) -> dict[str, tuple[Callable, tuple]]:
+    """``{piece: (jitted fn, args)}``: forward, input gradient and filter gradient of one convolution."""
+    conv = lambda x, w: layers.conv2d(x, w, padding=1, impl=impl)  # noqa: E731
+    dy = jnp.ones(jax.eval_shape(conv, x, w).shape)
+    return {
+        "fwd": (jax.jit(conv), (x, w)),
+        "d/dx": (jax.jit(lambda x, w: jax.vjp(lambda x: conv(x, w), x)[1](dy)[0]), (x, w)),
+        "d/dw": (jax.jit(lambda x, w: jax.vjp(lambda w: conv(x, w), w)[1](dy)[0]), (x, w)),
+    }
+
+
+def _block_pieces(x: jax.Array, bn_impl: str, pool_impl: str) -> dict[str, tuple[Callable, tuple]]:
+    """Batch norm -> ReLU -> 2x2 max pool of one stage: forward, and forward + backward."""
+    c = x.shape[-1]
+
+    def block(x, g, b):
+        y = layers.batch_norm(x, g, b, jnp.zeros(c), jnp.ones(c), train=True, impl=bn_impl)[0]
+        return layers.max_pool(jax.nn.relu(y), impl=pool_impl)
+
+    args = (x, jnp.ones(c), jnp.zeros(c))
+    cot = jnp.ones(jax.eval_shape(block, *args).shape)
+    return {
+        "fwd": (jax.jit(block), args),
+        "fwd+bwd": (jax.jit(lambda *a: jax.vjp(block, *a)[1](cot)), args),
+    }
+
+
+def _torch_conv_pieces(x: jax.Array, w: jax.Array) -> dict[str, tuple[Callable, tuple]]:
+    """The same three pieces in PyTorch (channels-last, ``aten.convolution_backward``)."""
+    xt = torch.tensor(np.asarray(x)).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    wt = torch.tensor(np.asarray(w)).permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    dy = torch.ones(xt.shape[0], wt.shape[0], *xt.shape[2:]).contiguous(memory_format=torch.channels_last)
+
+    def backward(mask):
+        return lambda: torch.ops.aten.convolution_backward(
+            dy, xt, wt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask
+        )
+
+    return {
+        "fwd": (lambda: torch.nn.functional.conv2d(xt, wt, padding=1), ()),
+        "d/dx": (backward([True, False, False]), ()),
+        "d/dw": (backward([False, True, False]), ()),
+    }
+
+
+def _torch_block_pieces(x: jax.Array) -> dict[str, tuple[Callable, tuple]]:
+    xt = torch.tensor(np.asarray(x)).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    xt.requires_grad_(True)
+    bn = torch.nn.BatchNorm2d(xt.shape[1]).train()
+    block = lambda: torch.nn.functional.max_pool2d(torch.relu(bn(xt)), 2)  # noqa: E731
+
+    def fwd_bwd():
+        y = block()
+        y.backward(torch.ones_like(y))
+        return y.detach()
+
+    return {"fwd": (lambda: block().detach(), ()), "fwd+bwd": (fwd_bwd, ())}
+
+
+def _layer_cases() -> list[tuple[str, str, dict[str, tuple[Callable, tuple]]]]:
+    """(layer, implementation, pieces) for the preset's three stages, every implementation and PyTorch."""
     key = jax.random.key(0)
     cases = []
     for hw, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 128)):
         x = jax.random.normal(key, (BATCH, hw, hw, c_in))
         w = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
-        for impl in ("xla", "im2col"):
-            cases.append(
-                (
-                    f"conv {hw}x{hw}, {c_in}->{c_out}",
-                    impl,
-                    lambda x, w, impl=impl: layers.conv2d(x, w, padding=1, impl=impl),
-                    (x, w),
-                )
-            )
+        layer = f"conv {hw}x{hw}, {c_in}->{c_out}"
+        cases += [(layer, impl, _conv_pieces(x, w, impl)) for impl in ("xla", "im2col")]
+        if torch is not None:
+            cases.append((layer, "PyTorch", _torch_conv_pieces(x, w)))
     for hw, c in ((32, 32), (16, 64), (8, 128)):
-        x = jax.nn.relu(jax.random.normal(key, (BATCH, hw, hw, c)))
-        for impl in ("reduce_window", "reshape"):
-            cases.append((f"max pool {hw}x{hw}x{c}", impl, lambda x, impl=impl: layers.max_pool(x, impl=impl), (x,)))
-        g, b = jnp.ones(c), jnp.zeros(c)
-        for impl in ("autodiff", "fused"):
-            cases.append(
-                (
-                    f"batch norm {hw}x{hw}x{c}",
-                    impl,
-                    lambda x, g, b, impl=impl: layers.batch_norm(
-                        x, g, b, jnp.zeros_like(g), jnp.ones_like(g), train=True, impl=impl
-                    )[0],
-                    (x, g, b),
-                )
-            )
+        x = jax.random.normal(key, (BATCH, hw, hw, c))
+        layer = f"BN-ReLU-pool {hw}x{hw}x{c}"
+        for bn_impl, pool_impl in (("autodiff", "reduce_window"), ("fused", "reshape")):
+            cases.append((layer, f"{bn_impl} BN, {pool_impl} pool", _block_pieces(x, bn_impl, pool_impl)))
+        if torch is not None:
+            cases.append((layer, "PyTorch", _torch_block_pieces(x)))
     return cases
 
 
 def bench_layers(*, repeats: int) -> list[dict[str, Any]]:
-    calls, labels = {}, {}
-    for layer, impl, f, args in _layer_cases():
-        out = jax.eval_shape(f, *args)
-        cot = jnp.ones(out.shape, out.dtype)
-        fwd = jax.jit(f)
-        fwd_bwd = jax.jit(lambda *a, f=f, cot=cot: jax.vjp(f, *a)[1](cot))
-        calls[f"{layer}|{impl}|fwd"] = (fwd, args)
-        calls[f"{layer}|{impl}|fwd+bwd"] = (fwd_bwd, args)
-        labels[(layer, impl)] = None
+    """Per-piece milliseconds (medians of interleaved rounds) of :func:`_layer_cases`."""
+    calls, keys = {}, []
+    for layer, impl, pieces in _layer_cases():
+        for piece, (fn, args) in pieces.items():
+            calls[f"{layer}|{impl}|{piece}"] = (fn, args)
+        keys.append((layer, impl, tuple(pieces)))
     times = time_interleaved(calls, repeats=repeats)
-    rows = []
-    for layer, impl in labels:
-        fwd, both = times[f"{layer}|{impl}|fwd"], times[f"{layer}|{impl}|fwd+bwd"]
-        rows.append(
-            {"layer": layer, "impl": impl, "fwd ms": 1e3 * fwd, "bwd ms": 1e3 * (both - fwd), "fwd+bwd ms": 1e3 * both}
-        )
-    return rows
+    return [
+        {"layer": layer, "impl": impl, **{f"{p} ms": 1e3 * times[f"{layer}|{impl}|{p}"] for p in pieces}}
+        for layer, impl, pieces in keys
+    ]
 
 
 # ----------------------------------------------------------------------------- in a loop body
@@ -437,13 +486,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nets", default="vgg,resnet20", help="comma list of vgg, resnet20")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
     parser.add_argument("--loop", action="store_true", help="only the conv update in a loop body (see above)")
+    parser.add_argument(
+        "--torch_threads", type=int, default=0, help="PyTorch's intra-op threads (0: its default, one per core)"
+    )
     args = parser.parse_args(argv)
+    if args.torch_threads < 0:
+        parser.error(f"--torch_threads: expected an int >= 0, got {args.torch_threads}")
+    if torch is not None and args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     nets = [n for n in args.nets.split(",") if n]
     for n in nets:
         if n not in ("vgg", "resnet20"):
             parser.error(f"--nets: expected a comma list of vgg, resnet20, got {n!r}")
     print(
-        f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32"
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}; batch {BATCH}, float32; XLA:CPU convolutions in "
+        + ("Eigen" if _xla_cpu.convolutions_in_eigen() else "YNNPACK")
         + ("" if torch is None else f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
     )
     if args.loop:

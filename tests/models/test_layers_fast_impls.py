@@ -64,12 +64,23 @@ def test_im2col_conv_gradient_check_float64():
     assert err < GRADCHECK_TOL
 
 
-def test_auto_picks_im2col_only_for_narrow_patches():
+@pytest.mark.parametrize(
+    "xla_flags, narrow",
+    [
+        ("", "im2col"),  # YNNPACK convolutions: im2col for the RGB layer
+        ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution", "xla"),  # Eigen's: XLA everywhere
+        ("--xla_cpu_experimental_ynn_fusion_type=reduce", "xla"),  # a plain list without the convolutions
+        ("--xla_cpu_experimental_ynn_fusion_type=reduce,individual_convolution", "im2col"),
+    ],
+)
+def test_auto_follows_the_measured_table(monkeypatch, xla_flags, narrow):
     from jax231.models.layers import _conv
 
-    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == "im2col"  # 27 <= 32
+    monkeypatch.setenv("XLA_FLAGS", xla_flags)
+    assert _conv._choose_impl("auto", (3, 3, 3, 32)) == narrow  # 27 <= 32
     assert _conv._choose_impl("auto", (3, 3, 32, 64)) == "xla"  # 288 > 32
     assert _conv._choose_impl("xla", (3, 3, 3, 32)) == "xla"  # explicit choice wins
+    assert _conv._choose_impl("im2col", (3, 3, 32, 64)) == "im2col"
 
 
 def test_unknown_conv_impl_is_one_line_value_error():
@@ -126,6 +137,22 @@ def test_fused_batch_norm_equals_autodiff(shape):
         cots = tuple(jnp.asarray(_randn(10 + i, *o.shape)) for i, o in enumerate(out))
         outs[impl] = (out, pullback(cots))
     chex.assert_trees_all_close(outs["fused"], outs["autodiff"], rtol=1e-5, atol=1e-5)
+
+
+def test_fused_batch_norm_one_read_variance_against_float64_numpy():
+    """E[x^2] - mu^2 in float32 against the two-pass float64 formula, for an offset activation.
+
+    mu/sigma = 10 loses ~(mu/sigma)^2 * 6e-8 = 6e-6 of the variance to rounding; 1e-4 bounds it
+    with room for the sums over 8,192 values.
+    """
+    x = _randn(3, 32, 16, 16, 4) * 0.5 + 5.0
+    g, b = np.ones(4), np.zeros(4)
+    y, mean, var = L.batch_norm(x, g, b, np.zeros(4), np.zeros(4), train=True, momentum=0.0, impl="fused")
+    x64_ = x.astype(np.float64)
+    mu, v = x64_.mean(axis=(0, 1, 2)), x64_.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(mean, mu, rtol=1e-6)
+    np.testing.assert_allclose(var, v, rtol=1e-4)
+    np.testing.assert_allclose(y, (x64_ - mu) / np.sqrt(v + 1e-5), atol=1e-3)
 
 
 def test_fused_batch_norm_gradient_check_float64():

@@ -7,6 +7,7 @@ from typing import Optional, Union, cast
 import jax.numpy as jnp
 from jax import lax
 
+from jax231 import _xla_cpu
 from jax231.models.layers import _checks
 from jax231.models.layers._im2col import conv2d_im2col
 from jax231.types import Array, ArrayLike
@@ -19,16 +20,22 @@ CONV_IMPLS = ("auto", "xla", "im2col")
 
 IM2COL_MAX_PATCH = 32
 """``impl='auto'`` uses im2col when ``F_h * F_w * C_in`` is at most this (a 3x3 filter over
-RGB gives 27): measured ~1.7x faster forward + filter gradient on the 2-core CPU for the
-first CIFAR layer, and no faster than XLA's kernel from 32 input channels on."""
+RGB gives 27) AND XLA:CPU runs convolutions through YNNPACK (``JAX231_XLA_CPU_FLAGS=0``,
+see :mod:`jax231._xla_cpu`): there it measured ~1.7x faster forward + filter gradient on the
+2-core CPU for the first CIFAR layer, and no faster than XLA's kernel from 32 input
+channels on. With XLA's Eigen convolutions (the default set at ``import jax231``) XLA's
+kernel wins on every layer of the preset, the first included (``cifar10_cnn`` train step,
+one thread: 152 CPU ms with ``'xla'`` there, 180 with im2col)."""
 
 
 def _choose_impl(impl: str, w_shape: tuple) -> str:
+    """The implementation ``impl`` stands for; ``'auto'`` follows the measurements of :data:`IM2COL_MAX_PATCH`."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"impl: expected one of {', '.join(CONV_IMPLS)}, got {impl!r}")
     if impl != "auto":
         return impl
-    return "im2col" if w_shape[0] * w_shape[1] * w_shape[2] <= IM2COL_MAX_PATCH else "xla"
+    narrow = w_shape[0] * w_shape[1] * w_shape[2] <= IM2COL_MAX_PATCH
+    return "im2col" if narrow and not _xla_cpu.convolutions_in_eigen() else "xla"
 
 
 def _check_padding(padding: Padding) -> Padding:
@@ -196,8 +203,10 @@ def conv2d(
         divides ``C_in`` and ``C_out``. ``lax.conv``'s ``feature_group_count``.
       impl: ``'xla'`` (``lax.conv_general_dilated``), ``'im2col'`` (the
         course's fast layer: patch matrix, one GEMM, hand-written VJP; see
-        :mod:`jax231.models.layers._im2col`) or ``'auto'`` (im2col when
-        ``F_h * F_w * C_in <= IM2COL_MAX_PATCH``, the measured crossover).
+        :mod:`jax231.models.layers._im2col`) or ``'auto'`` (per layer, by
+        measurement: ``'xla'`` with XLA:CPU's Eigen convolutions, which
+        ``import jax231`` selects (:mod:`jax231._xla_cpu`); im2col for
+        ``F_h * F_w * C_in <= IM2COL_MAX_PATCH`` when they run in YNNPACK).
         Every implementation computes the same function. Inside the compiled
         loops of ``jax231.training`` (``fit``, ``run_sweep``, ``run_steps``) the
         ``'xla'`` backward pass runs at plain-jit speed on the CPU too

@@ -24,9 +24,13 @@ Measured on the 2-core reference CPU (XLA:CPU, float32, batch 128, see
 channels, 3x3, 32 filters) the filter gradient as one ``(27 x N·H·W)`` by
 ``(N·H·W x 32)`` multiply costs about half of XLA's convolution-gradient
 kernel (forward + filter gradient 8.8 ms vs 15.0 ms); for layers with 32 or
-more input channels XLA's own convolution is as fast or faster, so
-:func:`jax231.models.layers.conv2d` picks ``im2col`` only for narrow inputs
-(``impl='auto'``).
+more input channels XLA's own convolution is as fast or faster. Those figures
+are for XLA:CPU's YNNPACK convolutions; since ``import jax231`` moves them to
+Eigen (:mod:`jax231._xla_cpu`), XLA's kernel wins on the first layer too (the
+preset's whole train step on one core: 152 CPU ms with ``'xla'`` there, 180 with
+im2col), so :func:`jax231.models.layers.conv2d` picks ``im2col`` (``impl='auto'``)
+only for narrow inputs and only when the YNNPACK convolutions are in use
+(``JAX231_XLA_CPU_FLAGS=0``). ``impl='im2col'`` stays available everywhere.
 """
 
 from __future__ import annotations
