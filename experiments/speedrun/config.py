@@ -16,7 +16,7 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
 
   NOT RUN END TO END: this session shared the 2 cores with 7 jobs (load average 15-40; one
   process got ~15% of a core), so a full run could not finish. Measured: see ``CPU_MEASUREMENTS``.
-  EXTRAPOLATION (not a measurement): 528 updates x 6.43 CPU-s = 3,400 CPU-s, i.e. about 28 min
+  EXTRAPOLATION (not a measurement): 528 updates x 4.78 CPU-s = 2,520 CPU-s, i.e. about 21 min
   wall on an idle 2-core machine if XLA keeps both cores busy, plus ~1 min of compilation and TTA;
   accuracy expected near 92.5% (airbench93's 93.0% minus the ~0.5 point of the JPEG copy), so the
   93.0% target is probably missed by a few tenths.
@@ -26,8 +26,8 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
 
     python -m experiments.speedrun.main --config=experiments/speedrun/config.py:cpu94 --workdir=/tmp/speedrun_cpu94
 
-  NOT RUN END TO END (as ``cpu93``). EXTRAPOLATION: 672 updates x 10.72 CPU-s = 7,200 CPU-s,
-  about 60 min wall on 2 idle cores, plus ~3 min of TTA (10 views of 10,000 images); accuracy
+  NOT RUN END TO END (as ``cpu93``). EXTRAPOLATION: 672 updates x 8.09 CPU-s = 5,440 CPU-s,
+  about 45 min wall on 2 idle cores, plus ~3 min of TTA (10 views of 10,000 images); accuracy
   unmeasured (airbench94 at 9.9 epochs: 94.01% published, n=1000, on true CIFAR-10).
 
 * ``gpu94_muon`` -- airbench94_muon's recipe (94.01% in 2.59 s on an A100 published, n=200, true
@@ -82,8 +82,12 @@ The tiny rows were taken before the training core's canonical-layout rewrite of 
 (``jax231.training.loop_body``, the root cause of the in-loop slowdown: XLA:CPU's
 ConvCanonicalization visits the entry computation only). After it, measured the same way on a
 quieter machine (load 2-6): cpu93 at batch 1,024 ``xla`` 12.25 vs ``im2col`` 6.34 CPU-s per
-update, so im2col stays ~1.9x cheaper for this net even without the bug, and every CPU preset
-uses ``conv_impl='im2col'``. The GPU presets use
+update, so im2col was ~1.9x cheaper for this net even without the bug. Then (fourth session)
+``import jax231`` took XLA:CPU's convolutions from YNNPACK to Eigen (``jax231/_xla_cpu.py``: the
+filter gradient was 2-3x slower in YNNPACK), and ``xla`` became the cheaper one: cpu93 ``xla``
+4.78 vs ``im2col`` 6.13 CPU-s per update (load 5-16), cpu94 ``xla`` 8.09 CPU-s per update (load
+6-8; ``im2col`` 10.72 from above). ``cpu93`` and ``cpu94`` use ``conv_impl='xla'``; ``tiny`` keeps
+``'im2col'`` so the smoke test runs that path. The GPU presets use
 ``'xla'`` (cuDNN). cpu94's 10.72 CPU-s per 1,024 images is ~70 GFLOP per CPU-second (0.73
 GFLOP per image for forward and backward).
 
@@ -198,10 +202,10 @@ def get_config(preset: str = "cpu94") -> ml_collections.ConfigDict:
     elif preset == "cpu93":
         config.widths = (64, 128, 128)
         config.epochs = 11.0
-        config.conv_impl = "im2col"
+        config.conv_impl = "xla"  # XLA's Eigen convolutions: 4.78 vs im2col 6.13 CPU-s per update
     elif preset == "cpu94":
         config.epochs = 14.0
-        config.conv_impl = "im2col"
+        config.conv_impl = "xla"  # 8.09 vs im2col 10.72 CPU-s per update
     elif preset in ("gpu94", "gpu94_muon", "gpu95", "gpu96"):
         config.compute_dtype = "bfloat16"
         config.conv_impl = "xla"
