@@ -55,7 +55,8 @@ def run_with_devices(code: str, num_devices: int = 8, timeout: float = 600.0) ->
     fails the calling test with the child's stderr when it exits non-zero.
     """
     env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+    # Added to the XLA_FLAGS of the tests (tests/conftest.py), which the child keeps.
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={num_devices}"
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     proc = subprocess.run(

@@ -7,14 +7,14 @@ parameters with the library metrics.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from experiments.captioning import config as cap_config
 from experiments.captioning import experiment as cap_experiment
 from jax231 import captioning, pipelines
+from tests import test_utils
+from tests.reliability import cli_worker
 
 
 @pytest.mark.slow
@@ -45,22 +45,14 @@ def test_captioning_tiny_end_to_end(tmp_path):
     "override,flag", [("--config.temperatures=(0.0,)", "temperatures"), ("--config.hidden_dim=0", "hidden_dim")]
 )
 def test_captioning_bad_config_exits_2(tmp_path, override, flag):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.captioning.main",
-            "--config=experiments/captioning/config.py:tiny",
-            override,
-            f"--workdir={tmp_path}",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    # In this process (no JAX import per case); the real process boundary is tests/reliability/test_cli.py's.
+    out = cli_worker.run_in_process(
+        "experiments.captioning.main",
+        [f"--config={test_utils.REPO_ROOT}/experiments/captioning/config.py:tiny", override, f"--workdir={tmp_path}"],
     )
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
     assert (
-        len(lines) == 1 and "Traceback" not in proc.stderr and f"--config.{flag}" in lines[0]
+        len(lines) == 1 and "Traceback" not in out["stderr"] and f"--config.{flag}" in lines[0]
     )  # e.g. '--config.temperatures[0]: ...'

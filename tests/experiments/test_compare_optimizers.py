@@ -26,6 +26,7 @@ from experiments.compare_optimizers import (
 )
 from jax231 import training
 from tests import test_utils
+from tests.reliability import cli_worker
 from tests.training import test_logging
 
 MAIN = "experiments.compare_optimizers.main"
@@ -132,6 +133,17 @@ def test_main_end_to_end_tiny(tmp_path):
         assert hparams["optimizer"] == "sgd" and hparams["seed"] == 0
 
 
+def _main_in_process(*args):
+    """The main in THIS process (no JAX import per case): its exit status and stderr.
+
+    The exit status and the one stderr line are the contract; the real process boundary is
+    test_main_end_to_end_tiny's (and tests/reliability/test_cli.py's).
+    """
+    out = cli_worker.run_in_process(MAIN, list(args))
+    assert out["escaped"] is None and not out["timed_out"], out
+    return out
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -156,10 +168,10 @@ def test_main_end_to_end_tiny(tmp_path):
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, args, message):
-    proc = _main(f"--workdir={tmp_path / 'out'}", *args, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    out = _main_in_process(f"--workdir={tmp_path / 'out'}", *args)
+    assert out["code"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out["stderr"]
     assert not (tmp_path / "out").exists()  # nothing is created before the input is valid
 
 
@@ -171,9 +183,9 @@ def test_optimizer_without_a_search_space_exit_2(tmp_path):
         "def get_config():\n    c = base.get_config()\n    del c.tuning.lr_ranges['muon']\n"
         "    c.optimizers = 'sgd,muon'\n    return c\n"
     )
-    proc = _main(f"--config={config}", f"--workdir={tmp_path / 'out'}", timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    out = _main_in_process(f"--config={config}", f"--workdir={tmp_path / 'out'}")
+    assert out["code"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         "error: --config.tuning.lr_ranges: expected a search space for every tuned optimizer (one of "
     ), lines
@@ -183,10 +195,10 @@ def test_optimizer_without_a_search_space_exit_2(tmp_path):
 def test_unwritable_workdir_fails_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    proc = _main(f"--workdir={blocker / 'sub'}", *TINY, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith(f"error: --workdir: cannot write to '{blocker / 'sub'}'")
-    assert "Traceback" not in proc.stderr and proc.stdout == ""  # no training output at all
+    out = _main_in_process(f"--workdir={blocker / 'sub'}", *TINY)
+    assert out["code"] == 2
+    assert out["stderr"].strip().startswith(f"error: --workdir: cannot write to '{blocker / 'sub'}'")
+    assert "Traceback" not in out["stderr"] and out["stdout"] == ""  # no training output at all
 
 
 # --------------------------------------------------------------------------- 2-D mode

@@ -7,8 +7,6 @@ References: the reported metrics are recomputed from the written predictions' de
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from experiments.segmentation import config as seg_config
 from experiments.segmentation import experiment as seg_experiment
 from jax231 import detection
 from tests import test_utils
+from tests.reliability import cli_worker
 
 
 def _outputs_exist(path, names=("summary.md", "summary.csv", "results.json", "loss.png", "predictions.png")):
@@ -105,22 +104,13 @@ def test_localization_tiny_end_to_end(tmp_path):
     ],
 )
 def test_bad_config_values_exit_2_with_one_line(tmp_path, module, override, flag):
+    # In this process (no JAX import per case); the real process boundary is tests/reliability/test_cli.py's.
     preset = module.split(".")[1]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            module,
-            f"--config=experiments/{preset}/config.py:tiny",
-            override,
-            f"--workdir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        timeout=600,
-        check=False,
+    out = cli_worker.run_in_process(
+        module,
+        [f"--config={test_utils.REPO_ROOT}/experiments/{preset}/config.py:tiny", override, f"--workdir={tmp_path}"],
     )
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], proc.stderr
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], out["stderr"]

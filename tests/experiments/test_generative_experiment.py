@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from experiments._common import UsageError
 from experiments.generative import config as generative_config
 from experiments.generative import experiment
 from experiments.generative import figures
-from tests import test_utils
+from tests.reliability import cli_worker
 
 
 @pytest.mark.slow
@@ -61,17 +59,12 @@ def test_bad_config_is_a_usage_error(field, value):
 
 @pytest.mark.parametrize("flag", ["--config.vae_latent_dim=0", "--config.temperature=-1"])
 def test_cli_bad_input_exits_2_with_one_line(flag, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "experiments.generative.main", f"--workdir={tmp_path}", flag],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: --config."), proc.stderr
+    # In this process (no JAX import per case); the real process boundary is tests/reliability/test_cli.py's.
+    out = cli_worker.run_in_process("experiments.generative.main", [f"--workdir={tmp_path}", flag])
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    lines = [line for line in out["stderr"].splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --config."), out["stderr"]
 
 
 def test_tile_places_images_row_major_with_gaps():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from experiments.visualize import config as visualize_config
 from experiments.visualize import experiment
 from tests import test_utils
+from tests.reliability import cli_worker
 
 PNGS = (
     "filters.png",
@@ -70,19 +69,12 @@ def test_tiny_run_draws_every_grid_and_fools_the_digits_cnn(tmp_path):
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, override, message):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.visualize.main",
-            f"--workdir={tmp_path}",
-            f"--config={test_utils.REPO_ROOT}/experiments/visualize/config.py:tiny",
-            override,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        timeout=300,
+    # In this process (no JAX import per case): the exit status and the one stderr line are the
+    # contract; the real process boundary is tests/reliability/test_cli.py's.
+    out = cli_worker.run_in_process(
+        "experiments.visualize.main",
+        [f"--workdir={tmp_path}", f"--config={test_utils.REPO_ROOT}/experiments/visualize/config.py:tiny", override],
     )
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [message]
+    assert out["escaped"] is None and not out["timed_out"], out
+    assert out["code"] == 2, out["stderr"]
+    assert out["stderr"].strip().splitlines() == [message]

@@ -23,7 +23,7 @@ LAUNCH_TIMEOUT = 240  # seconds; a hang fails the test instead of blocking CI
 
 def _env():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = tiny_models.SLOW_COLLECTIVE_FLAGS
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {tiny_models.SLOW_COLLECTIVE_FLAGS}"
     env["PYTHONPATH"] = os.pathsep.join([str(test_utils.REPO_ROOT), env.get("PYTHONPATH", "")])
     return env
 

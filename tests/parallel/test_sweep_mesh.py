@@ -88,7 +88,7 @@ def test_sweep_on_8_devices_equals_the_single_device_sweep():
 
 def test_two_process_sweep_equals_the_single_device_sweep(tmp_path):
     path = tmp_path / "sweep.npz"
-    env = dict(os.environ, XLA_FLAGS=tiny_models.SLOW_COLLECTIVE_FLAGS)
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {tiny_models.SLOW_COLLECTIVE_FLAGS}")
     env["PYTHONPATH"] = os.pathsep.join([str(test_utils.REPO_ROOT), env.get("PYTHONPATH", "")])
     procs = parallel.launch_local_processes(
         ["-m", "tests.parallel.sweep_mesh_worker", str(path)],
