@@ -1,7 +1,8 @@
 """Report of ``algoperf_mini``: a table per workload, the ranking, profile PNGs, curves, JSON of every trial.
 
-``report.md`` embeds every table and plot, with the command, the budget, the machine and
-the measured wall and CPU time; ``results.json`` holds every trial for later analysis.
+``report.md`` embeds every table and plot, with the command, the budget, the machine, the
+measured wall and CPU time and a one-paragraph reading generated from the scores
+(:func:`reading`); ``results.json`` holds every trial for later analysis.
 """
 
 from __future__ import annotations
@@ -93,6 +94,51 @@ def _curves(workdir: pathlib.Path, results: Sequence[Any], optimizers: Sequence[
     )
 
 
+def _winner_sentence(name: str, profile: common.Profile) -> str:
+    """``'<name>: best <solver> (score s, reached k/P), then <solver> (s), ...'`` for one profile."""
+    reached = np.isfinite(profile.ratios).sum(axis=1)
+    order = sorted(range(len(profile.solvers)), key=lambda i: (-float(profile.scores[i]), profile.solvers[i]))
+    first, rest = order[0], order[1:]
+    problems = profile.ratios.shape[1]
+    text = (
+        f"In the {name} ranking {profile.solvers[first]} scores highest ({float(profile.scores[first]):.3f}, "
+        f"reaching the target on {int(reached[first])}/{problems} workloads)"
+    )
+    if rest:
+        text += ", then " + ", ".join(f"{profile.solvers[i]} ({float(profile.scores[i]):.3f})" for i in rest)
+    return text + "."
+
+
+def reading(results: Sequence[Any], profs: dict[str, common.Profile]) -> str:
+    """The one-paragraph reading of a benchmark run, every figure taken from the arguments.
+
+    It names the leader of each ruleset's step profile (the stable cost), the workloads whose
+    target no optimizer reached, and how many (optimizer, workload) pairs reached the target
+    under external tuning.
+    """
+    ran = [r for r in results if not r.skipped]
+    if not ran or not profs:
+        return "No workload ran to the end, so there is nothing to rank."
+    sentences = [
+        _winner_sentence(name, profs[name]) for name in ("external, steps", "self-tuning, steps") if name in profs
+    ]
+    external = profs.get("external, steps")
+    if external is not None:
+        solved = np.isfinite(external.ratios)
+        unsolved = [r.name for r, any_solved in zip(ran, solved.any(axis=0)) if not any_solved]
+        sentences.append(
+            f"Under external tuning {int(solved.sum())} of {solved.size} (optimizer, workload) pairs reached "
+            "the target (the median over studies of each study's fastest trial is finite)"
+            + (f"; no optimizer reached it on {', '.join(unsolved)}." if unsolved else ".")
+        )
+    if "external, seconds" in profs:
+        sentences.append(
+            "The seconds profiles use steady-state seconds per step on this machine; on a shared machine "
+            "they carry its contention, the step profiles do not."
+        )
+    return " ".join(sentences)
+
+
 def _trial_records(results: Sequence[Any]) -> list[dict]:
     return [{"workload": r.name, **t._asdict()} for r in results for t in r.trials]
 
@@ -123,13 +169,14 @@ def write_benchmark(
         "(process time; the machine may be shared).",
         "",
     ]
+    profs = profiles(results, plan.optimizers, tau_max=config.tau_max)
+    parts += ["## Reading", "", reading(results, profs), ""]
     for r in results:
         if r.skipped:
             parts += [f"## {r.name}", "", f"Skipped: {r.skipped}", ""]
             continue
         title = f"{r.name}: {r.description}; target {r.metric} {r.target:g}"
         parts.append(common.write_tables(workdir, f"workload_{r.name}", workload_rows(r, plan.optimizers), title=title))
-    profs = profiles(results, plan.optimizers, tau_max=config.tau_max)
     if profs:
         parts.append(
             common.write_tables(

@@ -14,11 +14,12 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
-from experiments.compare_optimizers import algoperf, algoperf_config, scoring, workloads
+from experiments.compare_optimizers import algoperf, algoperf_config, algoperf_report, scoring, workloads
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 INF = math.inf
@@ -312,3 +313,21 @@ def test_an_unknown_named_config_lists_the_valid_names():
     assert out.stderr.strip() == (
         "error: --config: expected config.py or config.py:<name> with name one of algoperf_mini, got 'algoperf_big'"
     )
+
+
+def test_reading_names_the_leader_and_the_unsolved_workloads():
+    """The report's paragraph, on a made-up table: 3 workloads, 'c' is reached by nobody."""
+    inf = math.inf
+    external = scoring.benchmark({"sgd": [10.0, 40.0, inf], "adam": [20.0, 20.0, inf]}, tau_max=4.0)
+    self_tuning = scoring.benchmark({"sgd": [inf, inf, inf], "adam": [30.0, inf, inf]}, tau_max=4.0)
+    results = [types.SimpleNamespace(name=n, skipped=None) for n in ("a", "b", "c")]
+    text = algoperf_report.reading(results, {"external, steps": external, "self-tuning, steps": self_tuning})
+    sgd, adam = (float(s) for s in external.scores)
+    leader, runner = ("sgd", "adam") if sgd > adam else ("adam", "sgd")
+    top, second = max(sgd, adam), min(sgd, adam)
+    assert f"In the external, steps ranking {leader} scores highest ({top:.3f}, reaching the target on 2/3" in text
+    assert f"then {runner} ({second:.3f})" in text
+    assert "In the self-tuning, steps ranking adam scores highest" in text
+    assert "4 of 6 (optimizer, workload) pairs reached the target" in text
+    assert text.endswith("no optimizer reached it on c.")
+    assert algoperf_report.reading([], {}) == "No workload ran to the end, so there is nothing to rank."
