@@ -5,18 +5,20 @@ Command (from the repository root; no download)::
     python -m experiments.compare_optimizers.main \\
         --config=experiments/compare_optimizers/config.py:algoperf_mini --workdir=runs/algoperf_mini
 
-Measured runtime on the reference machine (2-core CPU shared with other jobs, load average
-20-26, run at ``nice -n 15``, so it got ~8% of one core): the first 3 workloads (quadratic_deep,
-digits_mlp, mnist1d_mlp; 5 optimizers x (5 trials x 2 studies + 2 self-tuning runs) each) took
-33.8 min wall and 2.1 min CPU. The run was stopped in mnist1d_cnn at 54.7 min wall and 4.5 min
-CPU. The 7 workloads did not finish in that session (``experiments/RESULTS.md``).
+Measured runtime on the reference machine (2-core CPU, fourth session, 2026-12-01): the full
+default run (6 optimizers x 7 workloads x (5 trials x 2 studies + 2 self-tuning runs)) took
+1 h 0 min 36 s wall and 34.8 min CPU (1,790 s user + 296 s sys) at normal priority while other
+jobs kept the load average at 4-14 (the run got 0.57 cores on average); on an idle machine the
+CPU time suggests about 35 min or less (not measured). That run predates ``import jax231``'s
+Eigen convolutions, so its CNN workloads used the slower YNNPACK kernels. Shampoo's exact
+``eigh`` costs depend on ``jax231/_lapack_threads.py`` (jaxlib's LAPACK on one OpenBLAS thread):
+without it Shampoo alone took 978 s on mnist1d_cnn.
 
-Expected result: ``report.md`` with one results table per workload, the ranking table
-(AlgoPerf benchmark score, external tuning and self-tuning, in steps and in seconds), and
-four performance-profile PNGs plus the curves. Measured on the 3 finished workloads, the
-external-tuning score in steps was: momentum 0.66, AdamW 0.33, NAdamW 0.32, Lion 0,
-schedule-free AdamW 0. The targets are strict (the median of the best NAdamW trial's reruns),
-so most entries are "not reached".
+Result (``experiments/RESULTS.md`` has every table): external-tuning score in steps
+Shampoo 0.798 (6/7 targets), NAdamW 0.359, AdamW 0.348, momentum 0.283, schedule-free AdamW
+0.222, Lion 0.119; self-tuning: momentum 0.222 first. ``report.md`` holds one results table
+per workload, the ranking table (AlgoPerf benchmark score, external tuning and self-tuning,
+in steps and in seconds), a generated reading, four performance-profile PNGs and the curves.
 
 Rules (see ``scoring.py``): every optimizer of ``optimizers`` gets ``num_trials`` trials
 from its ``search_spaces`` entry in each of ``num_studies`` studies (quasirandom Halton
@@ -41,7 +43,6 @@ once, one on each of the intra-op pool's two threads, each waiting for work queu
 the other (jaxlib 0.10.2; jax-ml/jax#39292 is related). Under ``vmap`` its ``eigh`` now runs
 as a loop of unbatched calls (``jax231.optimizers.sequential_eigh``; issue 11, regression
 test ``tests/optimizers/test_shampoo_sweep.py``).
-The runtime and scores above were measured before Shampoo was added.
 
 Targets (``workload_configs.<name>.target``), set as AlgoPerf sets them, scaled down:
 the target-setting algorithms (``target_setting_optimizers``: heavy-ball momentum and
