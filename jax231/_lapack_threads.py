@@ -18,6 +18,11 @@ That was the whole cost of Shampoo in ``algoperf_mini`` (its exact ``eigh`` per 
 ``JAX231_LAPACK_THREADS`` threads (default 1; ``0`` leaves OpenBLAS's own default). NumPy's
 separate OpenBLAS (``numpy.linalg``, ``@`` on arrays) is left alone, so NumPy peers in
 ``benchmarks/`` keep every core.
+
+Cost: it loads ``scipy.linalg`` at ``import jax231`` (0.17 s of the bare import on the quiet
+machine, after ``import jax``'s 0.45 s). jaxlib loads that same library at its first LAPACK call,
+and ``jax231.pipelines`` imports scikit-learn, which loads it too, so a real run pays it once
+either way. Pinning later, at the first ``eigh``, is not possible: jaxlib gives no hook there.
 """
 
 from __future__ import annotations

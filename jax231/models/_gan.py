@@ -119,13 +119,7 @@ def dcgan_discriminator(*, width: int = 32, conv_impl: str = "auto") -> _model.M
 
     Args:
       width: ``w``, channels of the first convolution.
-      conv_impl: implementation of the convolutions (``'im2col'``, ``'xla'``, ``'auto'``; see
-        :func:`jax231.models.layers.conv2d`, the same function). Inside the training core's
-        compiled loop XLA's CPU convolution is far slower than in plain ``jit``, so
-        ``'im2col'`` pays there (``experiments/generative`` uses it); measured on the
-        2-core CPU (digits, width 32, batch 64), one GAN step (both networks) ~0.24 CPU-s
-        with ``'auto'`` against ~0.03 with ``'im2col'`` (eager, op by op, ``'im2col'`` is
-        the slower one).
+      conv_impl: implementation of the convolutions, as in :func:`dcgan_generator` (measured there).
 
     Raises:
       ValueError: bad width or ``conv_impl``; at ``init`` an image height or width that is not a multiple of 4.

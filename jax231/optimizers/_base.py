@@ -176,6 +176,18 @@ def check_tree_match(tree: PyTree, reference: PyTree, *, name: str = "grads", re
             )
 
 
+def check_params_given(updates: PyTree, params: PyTree | None, *, why: str) -> PyTree:
+    """For a rule whose ``update`` acts on the parameters: ``params`` given and matching ``updates``.
+
+    Raises ``ValueError`` ``params: expected the parameters (<why>), got None`` when absent, else
+    :func:`check_tree_match`'s message; returns ``params``.
+    """
+    if params is None:
+        raise ValueError(f"params: expected the parameters ({why}), got None")
+    check_tree_match(updates, params, name="updates", reference_name="params")
+    return params
+
+
 # ------------------------------------------------------------------ hyperparameters
 
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 
 from jax231.optimizers._base import (
     GradientTransformation,
+    check_params_given,
     check_positive,
-    check_tree_match,
     current_hyperparams,
     init_hyperparams,
 )
@@ -94,9 +94,7 @@ def max_norm(max_norm: ScalarOrSchedule = 3.0) -> GradientTransformation:
         updates: Updates, state: MaxNormState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, MaxNormState]:
         del extra
-        if params is None:
-            raise ValueError("params: expected the parameters (max_norm projects them), got None")
-        check_tree_match(updates, params, name="updates", reference_name="params")
+        params = check_params_given(updates, params, why="max_norm projects them")
         hp = current_hyperparams(spec, state.hyperparams, state.step)
 
         def constrain(p: Array, u: Array) -> Array:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jax231.optimizers._base import GradientTransformation, check_tree_match
+from jax231.optimizers._base import GradientTransformation, check_params_given
 from jax231.types import Array, Params, Updates
 
 
@@ -51,9 +51,7 @@ def normalize_weights() -> GradientTransformation:
         updates: Updates, state: NormalizeWeightsState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, NormalizeWeightsState]:
         del extra
-        if params is None:
-            raise ValueError("params: expected the parameters (normalize_weights rescales them), got None")
-        check_tree_match(updates, params, name="updates", reference_name="params")
+        params = check_params_given(updates, params, why="normalize_weights rescales them")
 
         def rescale(p: Array, u: Array) -> Array:
             if jnp.ndim(p) < 2:
