@@ -364,15 +364,20 @@ def test_unknown_extras_are_ignored(rule):
     check_ignores_unknown_extras(rule.make())
 
 
-@pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
-def test_grads_not_matching_state_raise_naming_both(rule):
-    opt = rule.make()
+def check_grads_not_matching_state_raise(opt) -> None:
+    """Gradients of another structure, or a leaf of another shape, than the state: a ``ValueError``
+    naming both structures, or the leaf and its shape."""
     params = {"a": jnp.ones(3), "b": jnp.ones(2)}
     state = opt.init(params)
     with pytest.raises(ValueError, match=r"grads.*structure.*'a'.*'c'|grads.*'c'.*structure.*'a'"):
         opt.update({"a": jnp.ones(3), "c": jnp.ones(2)}, state, params)
     with pytest.raises(ValueError, match=r"grads\['b'\] has shape \(4,\)"):
         opt.update({"a": jnp.ones(3), "b": jnp.ones(4)}, state, params)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
+def test_grads_not_matching_state_raise_naming_both(rule):
+    check_grads_not_matching_state_raise(rule.make())
 
 
 # ------------------------------------------------------------------ convergence
