@@ -2,7 +2,7 @@
 
 Everything a test needs beyond chex lives here, so tests read as statements of
 what is checked: float64 references, tolerance-explicit comparisons, the
-optional ``../shared`` data, and multi-device subprocesses.
+optional ``../shared`` data, multi-device subprocesses and experiment mains run as subprocesses.
 """
 
 from __future__ import annotations
@@ -45,6 +45,20 @@ def tree_rel_error(a, b) -> float:
     leaves_b = jax.tree_util.tree_leaves(b)
     assert len(leaves_a) == len(leaves_b), (len(leaves_a), len(leaves_b))
     return max(rel_error(x, y) for x, y in zip(leaves_a, leaves_b))
+
+
+def run_module(module: str, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
+    """``python -m module *args`` in a fresh process from the repository root, on the CPU with
+    TensorFlow's C++ logging quiet; stdout and stderr captured as text, the exit status not checked."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def run_with_devices(code: str, num_devices: int = 8, timeout: float = 600.0) -> str:

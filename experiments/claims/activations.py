@@ -11,23 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.claims import base
-from jax231 import losses, models, training
+from jax231 import losses, models
 from jax231 import optimizers as jopt
-
-
-def _fit(model: models.Model, optimizer: Any, data: Any, cfg: Any) -> training.FitResult:
-    return training.fit(
-        model,
-        optimizer,
-        train=data.train,
-        val=data.val,
-        num_steps=cfg.num_steps,
-        batch_size=cfg.batch_size,
-        eval_every=cfg.eval_every,
-        seed=cfg.seed,
-        explosion_factor=None,
-        check_initial_loss=False,
-    )
 
 
 def relu_vs_tanh_holds(numbers: dict, cfg: Any) -> bool:
@@ -45,7 +30,7 @@ def relu_vs_tanh(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         model = models.mlp(
             hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, activation=act, init=init
         )
-        result = _fit(model, jopt.momentum(cfg.learning_rate, momentum=0.9), data, cfg)
+        result = base.fit(model, jopt.momentum(cfg.learning_rate, momentum=0.9), data, cfg)
         steps[act] = base.first_step_at(result.history, "train_accuracy", cfg.target_accuracy)
         curves[act] = (np.asarray(result.history["step"]), np.asarray(result.history["train_loss"]))
     factor = {act: steps[act] / steps["relu"] for act in ("tanh", "sigmoid")}
@@ -174,7 +159,7 @@ def dead_relu(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     params0, _ = model.init(jax.random.key(cfg.seed), data.input_shape)
     dead = {"at init": _dead_fraction(params0, x)}
     for lr in (cfg.good_lr, cfg.large_lr):
-        result = _fit(model, jopt.sgd(lr), data, cfg)
+        result = base.fit(model, jopt.sgd(lr), data, cfg)
         dead[f"lr {lr}"] = _dead_fraction(result.state.params, x)
     good, large = dead[f"lr {cfg.good_lr}"], dead[f"lr {cfg.large_lr}"]
     figure = base.bar_figure(

@@ -63,6 +63,24 @@ def splits(name: str, val_size: int, train_size: int = 0) -> common.Splits:
     return common.load_splits(name, val_size=val_size, train_size=train_size or None)
 
 
+def fit(model: models.Model, optimizer: Any, data: common.Splits, cfg: Any) -> training.FitResult:
+    """``training.fit`` on ``data``'s train and val splits with the claim's ``num_steps``,
+    ``batch_size``, ``eval_every`` and ``seed``; no initial-loss check and no explosion guard
+    (a claim may measure a run that diverges)."""
+    return training.fit(
+        model,
+        optimizer,
+        train=data.train,
+        val=data.val,
+        num_steps=cfg.num_steps,
+        batch_size=cfg.batch_size,
+        eval_every=cfg.eval_every,
+        seed=cfg.seed,
+        explosion_factor=None,
+        check_initial_loss=False,
+    )
+
+
 def evaluate(model: models.Model, state: training.TrainState, data: dict, *, loss: Any = "softmax") -> dict:
     """Inference-mode mean loss and accuracy of a trained state on ``data``."""
     return training.evaluate(_eval_step(model, loss), state, data)

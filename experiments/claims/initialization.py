@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.claims import base
-from jax231 import models, parallel, training
+from jax231 import models, parallel
 from jax231 import optimizers as jopt
 from jax231.models import layers
 
@@ -47,18 +47,7 @@ def constant_init_symmetry(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
     }
     spread, acc = {}, {}
     for name, model in inits.items():
-        result = training.fit(
-            model,
-            jopt.momentum(cfg.learning_rate, momentum=0.9),
-            train=data.train,
-            val=data.val,
-            num_steps=cfg.num_steps,
-            batch_size=cfg.batch_size,
-            eval_every=cfg.eval_every,
-            seed=cfg.seed,
-            check_initial_loss=False,
-            explosion_factor=None,
-        )
+        result = base.fit(model, jopt.momentum(cfg.learning_rate, momentum=0.9), data, cfg)
         spread[name] = _unit_spread(result.state.params)
         acc[name] = result.history["val_accuracy"][-1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -160,18 +149,7 @@ def batch_norm(cfg: Any, workdir: pathlib.Path) -> base.ClaimResult:
         small_model = models.mlp(
             hidden_sizes=tuple(cfg.hidden_sizes), num_classes=data.num_classes, norm=norm, init="small"
         )
-        result = training.fit(
-            small_model,
-            jopt.sgd(cfg.small_init_lr),
-            train=data.train,
-            val=data.val,
-            num_steps=cfg.num_steps,
-            batch_size=cfg.batch_size,
-            eval_every=cfg.eval_every,
-            seed=cfg.seed,
-            check_initial_loss=False,
-            explosion_factor=None,
-        )
+        result = base.fit(small_model, jopt.sgd(cfg.small_init_lr), data, cfg)
         small[label] = float(np.nan_to_num(result.history["val_accuracy"][-1], nan=0.0))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, values in acc.items():

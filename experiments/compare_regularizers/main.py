@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_collections
-
 from experiments import _common
 from experiments.compare_regularizers import experiment
 
@@ -24,15 +22,10 @@ _SHORTCUTS = _common.Shortcuts(
 )
 
 
-def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
-    experiment.validate(config)
-    return config
-
-
 def main(argv) -> None:
     del argv
-    config = validate(_SHORTCUTS.apply(_CONFIG.value))
+    config = _SHORTCUTS.apply(_CONFIG.value)
+    experiment.validate(config)  # a one-line UsageError naming the field
     workdir = _common.lock_workdir(_WORKDIR.value)
     print(experiment.run(config, workdir))
     print(f"outputs in {workdir}")

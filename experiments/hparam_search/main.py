@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_collections
-
 from experiments import _common
 from experiments.hparam_search import experiment, search
 
@@ -18,15 +16,10 @@ _SHORTCUTS = _common.Shortcuts(
 )
 
 
-def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
-    experiment.validate_config(config)
-    return config
-
-
 def main(argv) -> None:
     del argv
-    config = validate(_SHORTCUTS.apply(_CONFIG.value))
+    config = _SHORTCUTS.apply(_CONFIG.value)
+    experiment.validate_config(config)  # a one-line UsageError naming the field
     workdir = _common.lock_workdir(_WORKDIR.value)
     trials = experiment.run(config, workdir)
     best = search.rank(trials)[0]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_collections
-
 from experiments import _common
 from experiments.knn import experiment
 
@@ -13,15 +11,10 @@ _CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py
 _WORKDIR = _common.define_workdir("Directory for the plot, CSV, results.json and report.md.")
 
 
-def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
-    experiment.validate_config(config)
-    return config
-
-
 def main(argv) -> None:
     del argv
-    config = validate(_CONFIG.value)
+    config = _CONFIG.value
+    experiment.validate_config(config)  # a one-line UsageError naming the field
     workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     print(

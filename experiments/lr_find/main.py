@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_collections
-
 from experiments import _common
 from experiments.lr_find import experiment
 
@@ -15,15 +13,10 @@ _CONFIG = _common.define_config_file(
 _WORKDIR = _common.define_workdir("Directory for lr_find.png, lr_find.csv and results.json.")
 
 
-def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """``config`` if it can run; a one-line :class:`~experiments._common.UsageError` naming the field otherwise."""
-    experiment.validate_config(config)
-    return config
-
-
 def main(argv) -> None:
     del argv
-    config = validate(_CONFIG.value)
+    config = _CONFIG.value
+    experiment.validate_config(config)  # a one-line UsageError naming the field
     workdir = _common.lock_workdir(_WORKDIR.value)
     result = experiment.run(config, workdir)
     exploded = "never" if result.exploded_at is None else f"{result.exploded_at:.3g}"

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 
 from jax231 import training
 from jax231.models import Model
+from jax231.training._options import check_positive
 from jax231.types import Array, ArrayLike, GradientTransformation, ModelState, OptState, Params, PRNGKey
 
 
@@ -82,8 +82,7 @@ def train_captioner(
       A :class:`CaptionTrainResult`.
     """
     for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("eval_every", eval_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive(name, value)
     images, captions = jnp.asarray(data["image"]), jnp.asarray(data["caption"], jnp.int32)
     if captions.ndim != 2 or captions.shape[0] != images.shape[0]:
         raise ValueError(f"data: expected 'caption' of shape ({images.shape[0]}, T), got {tuple(captions.shape)}")

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax231 import training
+from jax231.training._options import check_positive
 from jax231.types import Array, GradientTransformation, Model, PyTree
 
 LossFn = Callable[[Any, Mapping[str, Array]], tuple[Array, dict[str, Array]]]
@@ -91,8 +92,7 @@ def train_multitask(
       A :class:`TrainResult`.
     """
     for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("eval_every", eval_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive(name, value)
     if "image" not in data:
         raise ValueError(f"data: expected a dict with 'image', got keys {sorted(data)}")
     rows = {k: int(np.shape(v)[0]) for k, v in data.items()}

@@ -59,6 +59,29 @@ class AutoregressiveModel(NamedTuple):
     levels: int
 
 
+def from_logits(
+    init_fn: Callable[[PRNGKey, Shape], Params], logits_fn: Callable[[Params, ArrayLike], Array], levels: int
+) -> AutoregressiveModel:
+    """The :class:`AutoregressiveModel` of a network's ``logits_fn``: its exact loss and raster sampler.
+
+    ``loss(params, x) = categorical_nll(logits_fn(params, x), to_levels(x, levels))`` and
+    ``sample`` is :func:`sample_raster` of ``x -> logits_fn(params, x)``.
+    """
+
+    def loss_fn(params: Params, x: ArrayLike, rng: PRNGKey | None = None) -> Array:
+        del rng
+        return categorical_nll(logits_fn(params, x), to_levels(x, levels))
+
+    def sample_fn(
+        params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *, temperature: float | ArrayLike = 1.0
+    ) -> Array:
+        return sample_raster(
+            lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels, temperature=temperature
+        )
+
+    return AutoregressiveModel(init_fn, logits_fn, loss_fn, sample_fn, levels)
+
+
 def to_levels(x: ArrayLike, levels: int) -> Array:
     """Integer levels ``round(x (K - 1))`` in ``[0, K - 1]`` of images ``x`` in ``[0, 1]``."""
     k = jnp.round(jnp.asarray(x) * (levels - 1)).astype(jnp.int32)

@@ -37,9 +37,7 @@ from jax231.models import _generative_checks as checks
 from jax231.models import layers
 from jax231.models._autoregressive import (
     AutoregressiveModel,
-    categorical_nll,
-    sample_raster,
-    to_levels,
+    from_logits,
 )
 from jax231.types import Array, ArrayLike, Params, PRNGKey, Shape
 
@@ -193,18 +191,7 @@ def pixel_cnn(
         s = conv(params["head_2"], h, "B")
         return s.reshape(*x.shape, levels)
 
-    def loss_fn(params: Params, x: ArrayLike, rng: PRNGKey | None = None) -> Array:
-        del rng
-        return categorical_nll(logits_fn(params, x), to_levels(x, levels))
-
-    def sample_fn(
-        params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *, temperature: float | ArrayLike = 1.0
-    ) -> Array:
-        return sample_raster(
-            lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels, temperature=temperature
-        )
-
-    return AutoregressiveModel(init_fn, logits_fn, loss_fn, sample_fn, levels)
+    return from_logits(init_fn, logits_fn, levels)
 
 
 def _colors(input_shape: Shape) -> int:

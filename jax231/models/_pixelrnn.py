@@ -26,8 +26,7 @@ import jax.numpy as jnp
 from jax231.models import _generative_checks as checks
 from jax231.models._autoregressive import (
     AutoregressiveModel,
-    categorical_nll,
-    sample_raster,
+    from_logits,
     to_levels,
 )
 from jax231.models._rnn import char_lm
@@ -74,15 +73,4 @@ def pixel_rnn(*, levels: int, hidden_dim: int = 128, embed_dim: int = 32) -> Aut
         scores, _ = lm.apply(params, inputs)  # (N, D, K + 1)
         return scores[..., :levels].reshape(*x.shape, levels)
 
-    def loss_fn(params: Params, x: ArrayLike, rng: PRNGKey | None = None) -> Array:
-        del rng
-        return categorical_nll(logits_fn(params, x), to_levels(x, levels))
-
-    def sample_fn(
-        params: Params, rng: PRNGKey, num_samples: int, image_shape: Shape, *, temperature: float | ArrayLike = 1.0
-    ) -> Array:
-        return sample_raster(
-            lambda x: logits_fn(params, x), rng, num_samples, image_shape, levels, temperature=temperature
-        )
-
-    return AutoregressiveModel(init_fn, logits_fn, loss_fn, sample_fn, levels)
+    return from_logits(init_fn, logits_fn, levels)

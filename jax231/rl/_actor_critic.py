@@ -28,8 +28,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231 import models, optimizers
-from jax231.rl import _checks, _envs
+from jax231 import optimizers
+from jax231.rl import _checks, _envs, _parts
 from jax231.rl._losses import categorical_entropy, log_prob, policy_gradient_loss
 from jax231.rl._returns import gae_advantages
 from jax231.rl._train import Agent
@@ -138,18 +138,8 @@ def actor_critic(
       The agent; its evaluation policy is the greedy action of the actor.
     """
     config = check_actor_critic_config(ActorCriticConfig() if config is None else config)
-    actor = models.mlp(
-        hidden_sizes=config.hidden_sizes,
-        num_classes=env.num_actions,
-        activation=config.activation,
-        init="xavier",
-        name="actor",
-    )
-    critic = models.mlp(
-        hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation, init="xavier", name="critic"
-    )
-    if config.max_grad_norm > 0:
-        optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)
+    actor, critic = _parts.policy_and_value_mlps(env, config.hidden_sizes, config.activation, names=("actor", "critic"))
+    optimizer = _parts.with_grad_clipping(optimizer, config.max_grad_norm)
     batch = config.num_envs * config.num_steps
     minibatch = batch // config.num_minibatches
 
@@ -165,9 +155,7 @@ def actor_critic(
             "actor": actor.init(actor_key, (env.obs_size,))[0],
             "critic": critic.init(critic_key, (env.obs_size,))[0],
         }
-        opt_state = optimizer.init(params)
-        if hyperparams:
-            opt_state = optimizers.set_hyperparams(opt_state, **hyperparams)
+        opt_state = _parts.init_optimizer(optimizer, params, hyperparams)
         obs, env_state = _envs.reset(env, env_key, config.num_envs)
         return ActorCriticCarry(params, opt_state, env_state, obs, _envs.init_stats(config.num_envs), rng)
 

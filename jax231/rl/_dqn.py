@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jax231 import models, optimizers
-from jax231.rl import _checks, _envs
+from jax231.rl import _checks, _envs, _parts
 from jax231.rl._exploration import epsilon_greedy, linear_epsilon
 from jax231.rl._losses import huber_loss
 from jax231.rl._replay import ReplayBuffer, replay_add, replay_init, replay_sample
@@ -145,8 +145,7 @@ def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation, config: Dq
     """
     config = check_dqn_config(DqnConfig() if config is None else config)
     network = models.mlp(hidden_sizes=config.hidden_sizes, num_classes=env.num_actions, name="q_network")
-    if config.max_grad_norm > 0:
-        optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)
+    optimizer = _parts.with_grad_clipping(optimizer, config.max_grad_norm)
     epsilon = linear_epsilon(config.epsilon_start, config.epsilon_end, steps=config.epsilon_steps)
 
     def q_values(params: Params, obs: Array) -> Array:
@@ -155,9 +154,7 @@ def dqn(env: _envs.Env, optimizer: optimizers.GradientTransformation, config: Dq
     def init(rng: PRNGKey, hyperparams: Mapping[str, Array]) -> DqnCarry:
         net_key, env_key, rng = jax.random.split(rng, 3)
         params, _ = network.init(net_key, (env.obs_size,))
-        opt_state = optimizer.init(params)
-        if hyperparams:
-            opt_state = optimizers.set_hyperparams(opt_state, **hyperparams)
+        opt_state = _parts.init_optimizer(optimizer, params, hyperparams)
         obs, env_state = _envs.reset(env, env_key, config.num_envs)
         example = Transition(obs[0], jnp.int32(0), jnp.float32(0), obs[0], jnp.bool_(False))
         buffer = replay_init(example, config.buffer_size, batch_size=config.batch_size)

@@ -24,8 +24,8 @@ from typing import Mapping, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from jax231 import models, optimizers
-from jax231.rl import _checks, _envs
+from jax231 import optimizers
+from jax231.rl import _checks, _envs, _parts
 from jax231.rl._losses import categorical_entropy, log_prob, policy_gradient_loss
 from jax231.rl._returns import discounted_returns
 from jax231.rl._train import Agent
@@ -76,18 +76,10 @@ def reinforce(
     config = ReinforceConfig() if config is None else config
     _checks.check_positive_int("num_envs", config.num_envs)
     _checks.check_discount("discount", config.discount)
-    policy_net = models.mlp(
-        hidden_sizes=config.hidden_sizes,
-        num_classes=env.num_actions,
-        activation=config.activation,
-        init="xavier",
-        name="policy",
+    policy_net, baseline_net = _parts.policy_and_value_mlps(
+        env, config.hidden_sizes, config.activation, names=("policy", "baseline")
     )
-    baseline_net = models.mlp(
-        hidden_sizes=config.hidden_sizes, num_classes=1, activation=config.activation, init="xavier", name="baseline"
-    )
-    if config.max_grad_norm > 0:
-        optimizer = optimizers.chain(optimizers.clip_by_global_norm(config.max_grad_norm), optimizer)
+    optimizer = _parts.with_grad_clipping(optimizer, config.max_grad_norm)
 
     def logits_fn(params: Params, obs: Array) -> Array:
         return policy_net.apply(params["policy"], {}, obs, train=False)[0]
@@ -98,9 +90,7 @@ def reinforce(
             "policy": policy_net.init(policy_key, (env.obs_size,))[0],
             "baseline": baseline_net.init(baseline_key, (env.obs_size,))[0],
         }
-        opt_state = optimizer.init(params)
-        if hyperparams:
-            opt_state = optimizers.set_hyperparams(opt_state, **hyperparams)
+        opt_state = _parts.init_optimizer(optimizer, params, hyperparams)
         return ReinforceCarry(params, opt_state, rng)
 
     def rollout(params: Params, rng: PRNGKey) -> tuple[Array, Array, Array, Array]:

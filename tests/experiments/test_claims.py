@@ -14,9 +14,6 @@ budget cannot hold for all 19; ``python -m experiments.claims.main
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -207,20 +204,8 @@ def test_report_lists_every_claim_with_verdict_and_figure(tmp_path):
     assert (tmp_path / "claims.csv").read_text().count("\n") == 3  # header + 2 rows
 
 
-def _main(*args):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", MAIN, *args],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        env=env,
-        timeout=300,
-    )
-
-
 def test_cli_end_to_end_and_unknown_claim_exits_2(tmp_path):
-    ok = _main(f"--workdir={tmp_path}", "--config.claims=batch_norm_identity")
+    ok = test_utils.run_module(MAIN, f"--workdir={tmp_path}", "--config.claims=batch_norm_identity")
     assert ok.returncode == 0, ok.stderr
     assert "batch_norm_identity: holds" in ok.stdout and (tmp_path / "claims.md").is_file()
     # The bad line in this process (no second JAX import): the same exit status and one line.

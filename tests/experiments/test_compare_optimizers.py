@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import PIL.Image
@@ -44,21 +41,9 @@ TINY = [  # ~20 updates, one seed, two optimizers (one tuned on 2 rates, one ful
 ]
 
 
-def _main(*args, timeout=300):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", MAIN, *args],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        env=env,
-        timeout=timeout,
-    )
-
-
 # ----------------------------------------------------------------------- end to end
 def test_main_end_to_end_tiny(tmp_path):
-    proc = _main(f"--workdir={tmp_path}", *TINY)
+    proc = test_utils.run_module(MAIN, f"--workdir={tmp_path}", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in (
         "summary.md",

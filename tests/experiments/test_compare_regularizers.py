@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,18 +18,6 @@ from tests import test_utils
 from tests.reliability import cli_worker
 
 MAIN = "experiments.compare_regularizers.main"
-
-
-def _main(*args, timeout=300):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", MAIN, *args],
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        env=env,
-        timeout=timeout,
-    )
 
 
 def test_augment_shift_matches_numpy_roll():
@@ -232,7 +217,8 @@ def test_variants_reuse_the_trained_net(tmp_path, monkeypatch):
 
 def test_main_end_to_end_tiny(tmp_path):
     methods = "augmentation,snapshot_ensemble,polyak"  # penalties, ensembles, image methods: tests above
-    proc = _main(
+    proc = test_utils.run_module(
+        MAIN,
         f"--workdir={tmp_path}",
         f"--methods={methods}",
         "--num_epochs=2",

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,21 +16,8 @@ MAIN = "experiments.rl.main"
 TINY = f"--config={test_utils.REPO_ROOT}/experiments/rl/config.py:tiny"
 
 
-def _main(*args, timeout=900):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", MAIN, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=test_utils.REPO_ROOT,
-        env=env,
-        timeout=timeout,
-    )
-
-
 def test_main_end_to_end_tiny(tmp_path):
-    proc = _main(f"--workdir={tmp_path}", TINY)
+    proc = test_utils.run_module(MAIN, f"--workdir={tmp_path}", TINY, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in (
         "returns.md",

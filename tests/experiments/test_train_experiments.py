@@ -253,16 +253,23 @@ def test_bad_ranges_are_usage_errors(ranges):
         search.check_ranges(ranges)
 
 
-@pytest.mark.slow
-def test_hparam_search_aborts_exploding_trials_and_sorts_the_table(tmp_path):
+def _tiny_search_config(sweep: bool) -> ml_collections.ConfigDict:
     config = search_config.get_config()
     config.train_size, config.val_size, config.test_size = 512, 128, 64
     config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (16,)})
     config.optimizer = "sgd"
-    # Learning rates up to 1e4 with SGD explode; the first coarse points are drawn from seed 0.
+    # Learning rates up to 1e4 with SGD explode; seed 0 draws one such coarse point (lr 3e3).
     config.ranges = ml_collections.ConfigDict({"learning_rate": (1e-2, 1e4), "l2": (1e-5, 1e-2)})
-    config.num_coarse, config.num_fine, config.coarse_steps, config.fine_steps = 3, 1, 40, 40
-    config.eval_every, config.batch_size = 20, 64
+    config.num_coarse, config.num_fine, config.coarse_steps, config.fine_steps = 3, 1, 20, 30
+    config.eval_every, config.batch_size = 10, 64
+    config.sweep = sweep
+    return config
+
+
+@pytest.mark.slow
+def test_hparam_search_aborts_exploding_trials_and_sorts_the_table(tmp_path):
+    config = _tiny_search_config(sweep=False)  # its lr range up to 1e4 makes SGD explode
+    config.coarse_steps, config.fine_steps, config.eval_every = 40, 40, 20
     trials = search_experiment.run(config, tmp_path, log=lambda line: None)
 
     assert len(trials) == 4 and [t.stage for t in trials] == ["coarse"] * 3 + ["fine"]
@@ -275,19 +282,6 @@ def test_hparam_search_aborts_exploding_trials_and_sorts_the_table(tmp_path):
     finite = [t.result["val_accuracy"] for t in search.rank(trials) if t.result["status"] != "diverged"]
     assert finite == sorted(finite, reverse=True)
     assert (tmp_path / "trials.png").exists() and (tmp_path / "trials.csv").exists()
-
-
-def _tiny_search_config(sweep: bool) -> ml_collections.ConfigDict:
-    config = search_config.get_config()
-    config.train_size, config.val_size, config.test_size = 512, 128, 64
-    config.model_kwargs = ml_collections.ConfigDict({"hidden_sizes": (16,)})
-    config.optimizer = "sgd"
-    # Learning rates up to 1e4 with SGD explode; seed 0 draws one such coarse point (lr 3e3).
-    config.ranges = ml_collections.ConfigDict({"learning_rate": (1e-2, 1e4), "l2": (1e-5, 1e-2)})
-    config.num_coarse, config.num_fine, config.coarse_steps, config.fine_steps = 3, 1, 20, 30
-    config.eval_every, config.batch_size = 10, 64
-    config.sweep = sweep
-    return config
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The modern baselines (NAdam/NAdamW, Lion, schedule-free, Lookahead, Muon), table-driven.
 
 One table, ``RULES``, drives every check, as in ``test_rules.py`` (whose nested
-problem, gradient noise and scan runner are reused): each row gives the rule, a
+problem, gradient noise, scan runner and rule-generic ``check_*`` functions, vmap,
+dtypes, extras and convergence, are reused): each row gives the rule, a
 float64 NumPy transcription of its formula, the optax optimizer with the same
 math and hyperparameters that converge on the two test problems.
 """
@@ -23,13 +24,18 @@ from absl.testing import parameterized
 import jax231.optimizers as jopt
 from tests import test_utils
 from tests.optimizers.test_rules import (
+    CONVERGENCE_IDS,
+    CONVERGENCE_PROBLEMS,
     NUM_STEPS,
+    check_converges,
+    check_grads_not_matching_state_raise,
+    check_ignores_unknown_extras,
+    check_keeps_dtype_and_structure,
+    check_vmap_over_8_learning_rates,
     grad_fn,
     make_noise,
     make_params,
     np_momentum,
-    quadratic,
-    rosenbrock,
     run_jax,
 )
 
@@ -424,67 +430,24 @@ class VariantsTest(chex.TestCase):
 
 @pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
 def test_vmap_over_8_learning_rates_equals_8_runs(rule):
-    opt = rule.make()
-    lrs = jnp.logspace(-3, -1, 8)
-    params = jax.tree_util.tree_map(jnp.asarray, make_params(np.float32))
-    noise = jax.tree_util.tree_map(jnp.asarray, make_noise(10))
-
-    def run(state):
-        def body(carry, noise_t):
-            p, s = carry
-            u, s = opt.update(grad_fn(p, noise_t), s, p)
-            return (jopt.apply_updates(p, u), s), None
-
-        return jax.lax.scan(body, (params, state), noise)[0][0]
-
-    def init_with(lr):
-        return jopt.set_hyperparams(opt.init(params), learning_rate=lr)
-
-    batched = jax.jit(jax.vmap(lambda lr: run(init_with(lr))))(lrs)
-    run_one = jax.jit(run)
-    for i, lr in enumerate(np.asarray(lrs)):
-        # float32, one program vs another: XLA may vectorise differently (a few ulps; Lion's
-        # sign makes an ulp-level tie flip a coordinate by 2 lr, which these seeds do not hit).
-        chex.assert_trees_all_close(
-            jax.tree_util.tree_map(lambda x: x[i], batched), run_one(init_with(lr)), rtol=1e-5, atol=1e-5
-        )
+    # atol 1e-5: Lion's sign makes an ulp-level tie flip a coordinate by 2 lr, which these seeds do not hit.
+    check_vmap_over_8_learning_rates(rule.make(), atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
 @pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
 def test_params_keep_their_dtype_and_structure(rule, dtype):
-    opt = rule.make()
-    params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype), make_params())
-    state = opt.init(params)
-    update = jax.jit(opt.update)
-    for _ in range(3):
-        updates, state = update(params, state, params)
-        params = jopt.apply_updates(params, updates)
-    chex.assert_trees_all_equal_dtypes(params, jax.tree_util.tree_map(lambda p: jnp.zeros((), dtype), make_params()))
-    chex.assert_trees_all_equal_dtypes(updates, params)
-    chex.assert_trees_all_equal_structs(params, make_params())
-    chex.assert_tree_all_finite(params)
-    if opt.eval_params is not None:
-        chex.assert_trees_all_equal_dtypes(opt.eval_params(state, params), params)
+    check_keeps_dtype_and_structure(rule.make(), dtype)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
 def test_unknown_extras_are_ignored(rule):
-    opt = rule.make()
-    params = jax.tree_util.tree_map(jnp.asarray, make_params(np.float32))
-    state = opt.init(params)
-    plain = opt.update(params, state, params)
-    with_extras = opt.update(params, state, params, value=jnp.ones(()), value_fn=lambda p: 0.0, rng=7)
-    chex.assert_trees_all_equal(plain, with_extras)
+    check_ignores_unknown_extras(rule.make())
 
 
 @pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
 def test_grads_not_matching_state_raise_naming_both(rule):
-    opt = rule.make()
-    params = {"a": jnp.ones(3), "b": jnp.ones(2)}
-    state = opt.init(params)
-    with pytest.raises(ValueError, match=r"grads.*structure"):
-        opt.update({"a": jnp.ones(3), "c": jnp.ones(2)}, state, params)
+    check_grads_not_matching_state_raise(rule.make())
 
 
 @pytest.mark.parametrize(
@@ -515,28 +478,10 @@ def test_registered_by_name():
 # ------------------------------------------------------------------ convergence
 
 
-@pytest.mark.parametrize(
-    "problem, x0, x_star",
-    [(quadratic, np.ones(10), np.zeros(10)), (rosenbrock, np.array([-1.2, 1.0]), np.ones(2))],
-    ids=["quadratic_cond1e3", "rosenbrock"],
-)
+@pytest.mark.parametrize("problem, x0, x_star", CONVERGENCE_PROBLEMS, ids=CONVERGENCE_IDS)
 @pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
 def test_converges(rule, problem, x0, x_star):
-    opt = rule.converging()
-
-    @jax.jit
-    def go(x):
-        def body(carry, _):
-            x, s = carry
-            u, s = opt.update(jax.grad(problem)(x), s, x)
-            return (jopt.apply_updates(x, u), s), None
-
-        x, s = jax.lax.scan(body, (x, opt.init(x)), None, length=10_000)[0]
-        return x if opt.eval_params is None else opt.eval_params(s, x)
-
-    x = go({"a": jnp.asarray(x0, jnp.float32)})
-    # From a distance of >= 2.2 to within 1e-2 (the evaluation point where the rule has one).
-    assert np.linalg.norm(np.asarray(x["a"]) - x_star) < 1e-2
+    check_converges(rule.converging(), problem, x0, x_star)
 
 
 def test_shampoo_beats_adagrad_on_a_rotated_kronecker_quadratic():
