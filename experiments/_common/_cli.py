@@ -36,6 +36,10 @@ from ml_collections import config_flags
 from experiments._common import _lock
 from jax231 import _validation
 
+# The flags this module defines for a main (``define_workdir``, ``Shortcuts``) are that main's
+# key flags, listed by its ``--helpshort``: absl would otherwise credit them to this module.
+flags.disclaim_key_flags()
+
 EXIT_USAGE = 2
 """Exit status for bad command-line input (the POSIX convention, as argparse uses)."""
 

@@ -6,13 +6,11 @@ python -m experiments.claims.main --workdir=runs/claims --config.claims=relu_vs_
 
 import pathlib
 
-from absl import flags
-
 from experiments import _common as common
 from experiments.claims import experiment
 
 _CONFIG = common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for claims.md and the plots (created).")
+_WORKDIR = common.define_workdir("Directory for claims.md and the plots (created).")
 
 
 def main(argv):

@@ -17,7 +17,7 @@ from experiments import _common as common
 from experiments.compare_optimizers import algoperf, algoperf_config, experiment
 
 _CONFIG = common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for every output (created).")
+_WORKDIR = common.define_workdir("Directory for every output (created).")
 _MODE = flags.DEFINE_string("mode", None, "'train' (default) or '2d' (trajectories on 2-D surfaces).")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (default mnist1d).")
 _MODELS = flags.DEFINE_string("models", None, "Comma-separated model names (default linear,mlp).")

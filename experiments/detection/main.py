@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import flags
-
 from experiments import _common
 from experiments.detection import experiment
 
 _CONFIG = _common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the tables, results.json and the PNGs.")
+_WORKDIR = _common.define_workdir("Directory for the tables, results.json and the PNGs.")
 
 
 def main(argv) -> None:

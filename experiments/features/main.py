@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import flags
-
 from experiments import _common
 from experiments.features import experiment
 
 _CONFIG = _common.define_config_file(
     pathlib.Path(__file__).with_name("config.py"), help_string="Features configuration (config.py or config.py:tiny)."
 )
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for features.md/.csv, results.json and curves.png.")
+_WORKDIR = _common.define_workdir("Directory for features.md/.csv, results.json and curves.png.")
 
 
 def main(argv) -> None:

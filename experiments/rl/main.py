@@ -13,7 +13,7 @@ from experiments import _common as common
 from experiments.rl import experiment
 
 _CONFIG = common.define_config_file(pathlib.Path(__file__).with_name("config.py"))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for every output (created).")
+_WORKDIR = common.define_workdir("Directory for every output (created).")
 _OVERRIDES = {
     "algorithms": flags.DEFINE_string("algorithms", None, "Comma-separated: dqn, a2c, ppo, reinforce."),
     "env_name": flags.DEFINE_string("env", None, "gymnax environment name (jax231.rl.ENV_NAMES)."),

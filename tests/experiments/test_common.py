@@ -68,6 +68,16 @@ def test_parse_int_list():
         common.parse_int_list("num_steps", "0", minimum=1)
 
 
+def test_workdir_flag_is_the_main_modules_key_flag():
+    """``define_workdir`` credits ``--workdir`` to the main that calls it, so ``--helpshort`` lists it."""
+    from absl import flags
+
+    from experiments.linear import main as linear_main
+
+    key_flags = {f.name for f in flags.FLAGS.get_key_flags_for_module(linear_main)}
+    assert {"config", "workdir"} <= key_flags
+
+
 def test_check_workdir(tmp_path):
     created = common.check_workdir(tmp_path / "a" / "b")
     assert created.is_dir() and not list(created.iterdir())  # the write probe is cleaned up
