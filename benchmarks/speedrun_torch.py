@@ -196,13 +196,19 @@ class _Lookahead:
                 current.copy_(average)
 
 
-def train_seed(config: Any, data: dict, seed: int) -> dict[str, float]:
-    """One run of the recipe: ``{'seed', 'test_accuracy', 'tta_test_accuracy', 'training_seconds'}``."""
+def to_tensors(data: dict) -> dict[str, tuple["torch.Tensor", "torch.Tensor"]]:
+    """``{'train', 'test'}``: normalised images (:func:`to_torch`) and int64 labels, converted once for all seeds."""
+    return {
+        split: (to_torch(arrays["image"]), torch.from_numpy(arrays["label"]).long()) for split, arrays in data.items()
+    }
+
+
+def train_seed(config: Any, tensors: dict, whitening: "torch.Tensor", seed: int) -> dict[str, float]:
+    """One run of the recipe on :func:`to_tensors`'s splits with the (seed-independent) whitening
+    filters: ``{'seed', 'test_accuracy', 'tta_test_accuracy', 'training_seconds'}``."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    train_x, train_y = to_torch(data["train"]["image"]), torch.from_numpy(data["train"]["label"]).long()
-    test_x, test_y = to_torch(data["test"]["image"]), torch.from_numpy(data["test"]["label"]).long()
-    whitening = whitening_weights(train_x[: config.whiten_examples], config.whiten_patch_size, config.whiten_eps)
+    (train_x, train_y), (test_x, test_y) = tensors["train"], tensors["test"]
     net = make_net(config, whitening)
     batch = config.batch_size
     steps_per_epoch = len(train_x) // batch
@@ -281,7 +287,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     data = experiment.load_data(config)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; preset {args.preset}, {config.epochs} epochs")
-    rows = [train_seed(config, data, seed) for seed in seeds]
+    tensors = to_tensors(data)
+    train_x = tensors["train"][0]
+    whitening = whitening_weights(train_x[: config.whiten_examples], config.whiten_patch_size, config.whiten_eps)
+    rows = [train_seed(config, tensors, whitening, seed) for seed in seeds]
     print("| seed | test accuracy | TTA test accuracy | training s |\n|---|---|---|---|")
     for r in rows:
         print(
