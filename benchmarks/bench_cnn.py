@@ -14,6 +14,15 @@ softmax cross-entropy, Adam lr 1e-3, He-normal fan-in initialisation everywhere)
   the printed table for the exact count);
 * ``resnet20``: ``models.get('resnet', depth=20)`` (3 stages of 3 basic blocks, 16-32-64 channels).
 
+jax231 runs twice: ``jax231`` is the jitted step (``training.jit_train_step``) called once per
+step from Python, like the peers; ``jax231, fit's loop`` runs the same step ``--repeats`` times as
+one compiled ``training.run_steps`` program (how ``training.fit`` trains: batches gathered on the
+device from 1,024 random images, the non-finite-loss guard on). The loop is faster than the
+jitted step on XLA:CPU mostly because each call of a program maps its temporaries afresh: a
+ResNet-20 step's ~230 MB (one ``posix_memalign`` from an XLA worker thread, served by ``mmap``)
+page-faults in every call, ~18% of the jitted step's time under ``perf``; the loop pays it once
+per chunk.
+
 Each contender runs ``--repeats`` train steps per round (state carried, buffers donated where
 the framework allows), rounds interleaved so all see the same load on a shared machine; the
 table gives the median images/s over rounds, GFLOP/s (3 x the forward FLOPs of convolutions
