@@ -27,8 +27,9 @@ Each contender runs ``--repeats`` train steps per round (state carried, buffers 
 the framework allows), rounds interleaved so all see the same load on a shared machine; the
 table gives the median images/s over rounds, GFLOP/s (3 x the forward FLOPs of convolutions
 and dense layers per batch, the usual forward + two backward products) and the ratio to each
-peer. ``--layers`` adds the per-layer table of the preset's three stages: forward, input gradient
-and filter gradient of each convolution for every implementation of ``layers.conv2d``
+peer. ``--layers`` adds the per-layer table of the preset's three stages and of ResNet-20's
+3x3 convolutions at its three widths (16, 32, 64 channels on 32x32, 16x16, 8x8): forward, input
+gradient and filter gradient of each convolution for every implementation of ``layers.conv2d``
 (``impl='xla'|'im2col'``) and for PyTorch (``aten.convolution_backward``), and forward /
 forward + backward of each stage's batch norm -> ReLU -> 2x2 max pool (``layers.batch_norm``
 ``'autodiff'|'fused'`` with ``layers.max_pool`` ``'reduce_window'|'reshape'``, and PyTorch).
@@ -438,10 +439,11 @@ def _torch_block_pieces(x: jax.Array) -> dict[str, tuple[Callable, tuple]]:
 
 
 def _layer_cases() -> list[tuple[str, str, dict[str, tuple[Callable, tuple]]]]:
-    """(layer, implementation, pieces) for the preset's three stages, every implementation and PyTorch."""
+    """(layer, implementation, pieces) for the preset's three stages and ResNet-20's three widths, every
+    implementation and PyTorch."""
     key = jax.random.key(0)
     cases = []
-    for hw, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 128)):
+    for hw, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 128), (32, 16, 16), (16, 32, 32), (8, 64, 64)):
         x = jax.random.normal(key, (BATCH, hw, hw, c_in))
         w = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
         layer = f"conv {hw}x{hw}, {c_in}->{c_out}"
