@@ -17,7 +17,7 @@ softmax cross-entropy, Adam lr 1e-3, He-normal fan-in initialisation everywhere)
 jax231 runs twice: ``jax231`` is the jitted step (``training.jit_train_step``) called once per
 step from Python, like the peers; ``jax231, fit's loop`` runs the same step ``--repeats`` times as
 one compiled ``training.run_steps`` program (how ``training.fit`` trains: batches gathered on the
-device from 1,024 random images, the non-finite-loss guard on). The loop is faster than the
+device from 1,024 random images, fit's explosion guard on the loss). The loop is faster than the
 jitted step on XLA:CPU mostly because each call of a program maps its temporaries afresh: a
 ResNet-20 step's ~230 MB (one ``posix_memalign`` from an XLA worker thread, served by ``mmap``)
 page-faults in every call, ~18% of the jitted step's time under ``perf``; the loop pays it once
@@ -78,6 +78,8 @@ BATCH = 128
 FIT_LOOP = "jax231, fit's loop"
 """The contender that runs ``--repeats`` steps as one compiled ``training.run_steps`` call."""
 LR = 1e-3
+EXPLOSION_FACTOR = 3.0
+"""``training.fit``'s default ``explosion_factor``, the guard of the fit's-loop contender."""
 NUM_CLASSES = 10
 VGG_WIDTHS = (32, 64, 128)
 VGG_HIDDEN = 256
@@ -117,26 +119,20 @@ def resnet20_forward_flops(batch: int = BATCH) -> float:
 
 def jax231_step(net: str) -> tuple[Callable, tuple]:
     """jax231's jitted, donated train step and its initial ``(state, batch)``."""
-    model, opt = _jax231_model_and_optimizer(net)
-    state = training.create_train_state(model, opt, rng=jax.random.key(0), input_shape=(32, 32, 3))
-    step = training.jit_train_step(training.make_train_step(model, opt))
-    return (lambda s, b: (step(s, b)[0],)), (state, _batch())
+    step, state = _jax231_setup(net)
+    jitted = training.jit_train_step(step)
+    return (lambda s, b: (jitted(s, b)[0],)), (state, _batch())
 
 
 def jax231_loop(net: str, steps: int) -> tuple[Callable, tuple]:
     """``steps`` of the same train step as one ``training.run_steps`` program (fit's compiled loop).
 
-    The batches come from 1,024 device-resident random images in fit's epoch order and the
-    non-finite-loss guard is on, so each step does a little more than :func:`jax231_step`'s.
+    The batches come from 1,024 device-resident random images in fit's epoch order and fit's
+    explosion guard on the loss is on, so each step does a little more than :func:`jax231_step`'s.
     """
-    model, opt = _jax231_model_and_optimizer(net)
-    state = training.create_train_state(model, opt, rng=jax.random.key(0), input_shape=(32, 32, 3))
-    step = training.make_train_step(model, opt)
-    rng = np.random.default_rng(1)
-    data = {
-        "image": jnp.asarray(rng.normal(size=(8 * BATCH, 32, 32, 3)), jnp.float32),
-        "label": jnp.asarray(rng.integers(0, NUM_CLASSES, 8 * BATCH), jnp.int32),
-    }
+    step, state = _jax231_setup(net)
+    data = _batch(8 * BATCH, seed=1)
+    initial_loss = training.expected_initial_loss(NUM_CLASSES)
 
     def program(state):
         out = training.run_steps(
@@ -146,28 +142,31 @@ def jax231_loop(net: str, steps: int) -> tuple[Callable, tuple]:
             data=data,
             data_key=jax.random.key(2),
             batch_size=BATCH,
-            is_bad=lambda m: ~jnp.isfinite(m["loss"]),
+            is_bad=lambda m: training.is_exploded(m["loss"], initial_loss, EXPLOSION_FACTOR),
         )
         return (out.state,)
 
     return jax.jit(program, donate_argnums=0), (state,)
 
 
-def _jax231_model_and_optimizer(net: str) -> tuple[models.Model, Any]:
+def _jax231_setup(net: str) -> tuple[Callable, Any]:
+    """The (unjitted) train step of ``net`` with Adam, and its initial state."""
     if net == "vgg":
         model = models.get(
             "vgg", stage_widths=VGG_WIDTHS, convs_per_stage=(1, 1, 1), hidden_dims=(VGG_HIDDEN,), norm="batch"
         )
     else:
         model = models.get("resnet", depth=20)
-    return model, optimizers.adam(learning_rate=LR)
+    opt = optimizers.adam(learning_rate=LR)
+    state = training.create_train_state(model, opt, rng=jax.random.key(0), input_shape=(32, 32, 3))
+    return training.make_train_step(model, opt), state
 
 
-def _batch() -> dict[str, jax.Array]:
-    rng = np.random.default_rng(0)
+def _batch(size: int = BATCH, *, seed: int = 0) -> dict[str, jax.Array]:
+    rng = np.random.default_rng(seed)
     return {
-        "image": jnp.asarray(rng.normal(size=(BATCH, 32, 32, 3)), jnp.float32),
-        "label": jnp.asarray(rng.integers(0, NUM_CLASSES, BATCH), jnp.int32),
+        "image": jnp.asarray(rng.normal(size=(size, 32, 32, 3)), jnp.float32),
+        "label": jnp.asarray(rng.integers(0, NUM_CLASSES, size), jnp.int32),
     }
 
 
