@@ -84,7 +84,7 @@ def test_auto_follows_the_measured_table(monkeypatch, xla_flags, narrow):
 
 
 def test_unknown_conv_impl_is_one_line_value_error():
-    with pytest.raises(ValueError, match=r"^impl: expected one of auto, xla, im2col, got 'fast'$"):
+    with pytest.raises(ValueError, match=r"^impl: expected one of auto, xla, im2col, native, got 'fast'$"):
         L.conv2d(_randn(0, 1, 4, 4, 1), _randn(1, 3, 3, 1, 1), padding=1, impl="fast")
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Optional, Union, cast
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 from jax231 import _xla_cpu
-from jax231.models.layers import _checks
+from jax231.models.layers import _checks, _native, _native_build
 from jax231.models.layers._im2col import conv2d_im2col
 from jax231.types import Array, ArrayLike
 
 Padding = Union[int, str]
 
-CONV_IMPLS = ("auto", "xla", "im2col")
+CONV_IMPLS = ("auto", "xla", "im2col", "native")
 """Implementations of :func:`conv2d`: ``'xla'`` (``lax.conv_general_dilated``),
-``'im2col'`` (patch matrix + one GEMM, hand-written VJP) and ``'auto'``."""
+``'im2col'`` (patch matrix + one GEMM, hand-written VJP), ``'native'`` (jax231's own
+XLA:CPU kernels, :mod:`jax231.models.layers._native`) and ``'auto'``."""
 
 IM2COL_MAX_PATCH = 32
 """``impl='auto'`` uses im2col when ``F_h * F_w * C_in`` is at most this (a 3x3 filter over
@@ -29,13 +31,41 @@ one thread: 152 CPU ms with ``'xla'`` there, 180 with im2col)."""
 
 
 def _choose_impl(impl: str, w_shape: tuple) -> str:
-    """The implementation ``impl`` stands for; ``'auto'`` follows the measurements of :data:`IM2COL_MAX_PATCH`."""
+    """The implementation ``impl`` stands for, native kernels aside (see :func:`_native_plan`)."""
     if impl not in CONV_IMPLS:
         raise ValueError(f"impl: expected one of {', '.join(CONV_IMPLS)}, got {impl!r}")
-    if impl != "auto":
+    if impl not in ("auto", "native"):
         return impl
     narrow = w_shape[0] * w_shape[1] * w_shape[2] <= IM2COL_MAX_PATCH
     return "im2col" if narrow and not _xla_cpu.convolutions_in_eigen() else "xla"
+
+
+def _native_plan(impl: str, x: Array, w: Array, stride: int, pads: tuple) -> Optional[_native.ConvPlan]:
+    """The native kernels' plan for this convolution, or None for none of them.
+
+    ``'native'`` takes every native kernel that applies, and fails with a ``ValueError``
+    where they cannot run at all (not built, or a default backend other than the CPU).
+    ``'auto'`` takes them, as measured faster (:data:`jax231.models.layers._native.NATIVE_MIN_WIDTH`),
+    when the process has one device and it is a CPU (with several devices a sharded
+    computation would gather the operands of a custom call), and never fails.
+    """
+    if impl == "native":
+        if jax.default_backend() != "cpu":
+            raise ValueError(f"impl: 'native' runs on the CPU only, got default backend {jax.default_backend()!r}; "
+                             f"choose one of 'auto', 'xla', 'im2col'")
+        library = _native_build.load()
+        if not library.available:
+            raise ValueError(f"impl: 'native' needs jax231's native kernels, which are unavailable "
+                             f"({library.reason}); choose one of 'auto', 'xla', 'im2col'")
+    elif impl != "auto" or jax.default_backend() != "cpu" or jax.device_count() != 1:
+        return None
+    elif not _native_build.load().available:
+        return None
+    dtype = jnp.dtype(x.dtype).name
+    if jnp.dtype(w.dtype).name != dtype:
+        return None
+    p = _native.plan(jnp.shape(x), jnp.shape(w), dtype, stride=stride, pads=pads, everywhere=impl == "native")
+    return None if (p.forward, p.input_grad, p.filter_grad) == ("xla",) * 3 else p
 
 
 def _check_padding(padding: Padding) -> Padding:
@@ -46,6 +76,13 @@ def _check_padding(padding: Padding) -> Padding:
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         _checks.fail("padding", "an int >= 0, 'SAME' or 'VALID'", padding)
     return padding
+
+
+def _pads_2d(pads, x_shape: tuple, w_shape: tuple, stride: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` zeros for ``'SAME'``/``'VALID'`` or explicit pairs."""
+    if isinstance(pads, str):
+        pads = lax.padtype_to_pads(x_shape[1:3], w_shape[:2], (stride, stride), pads)
+    return cast(tuple[tuple[int, int], tuple[int, int]], tuple(tuple(int(v) for v in pair) for pair in pads))
 
 
 def conv_output_size(size: int, window: int, stride: int, padding: Padding) -> int:
@@ -148,11 +185,13 @@ def _conv(
         if impl == "im2col":
             raise ValueError(f"impl: 'im2col' computes dense convolutions, expected groups=1, got groups={groups}")
         chosen = "xla"
+    if impl in ("auto", "native") and spatial_dims == 2 and not depthwise and groups == 1:
+        native_plan = _native_plan(impl, jnp.asarray(x), jnp.asarray(w), stride, _pads_2d(pads, x_shape, w_shape, stride))
+        if native_plan is not None:
+            y = _native.conv(jnp.asarray(x), jnp.asarray(w), native_plan)
+            return y if b is None else y + b
     if chosen == "im2col":
-        if isinstance(pads, str):
-            pads = lax.padtype_to_pads(x_shape[1:3], w_shape[:2], (stride, stride), pads)
-        pads_2d = cast(tuple[tuple[int, int], tuple[int, int]], tuple(map(tuple, pads)))  # two (lo, hi) pairs
-        y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=pads_2d)
+        y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=_pads_2d(pads, x_shape, w_shape, stride))
         return y if b is None else y + b
     y = lax.conv_general_dilated(
         jnp.asarray(x),
