@@ -30,7 +30,7 @@ and dense layers per batch, the usual forward + two backward products) and the r
 peer. ``--layers`` adds the per-layer table of the preset's three stages and of ResNet-20's
 3x3 convolutions at its three widths (16, 32, 64 channels on 32x32, 16x16, 8x8): forward, input
 gradient and filter gradient of each convolution for every implementation of ``layers.conv2d``
-(``impl='xla'|'im2col'``) and for PyTorch (``aten.convolution_backward``), and forward /
+(``impl='xla'|'im2col'|'native'``) and for PyTorch (``aten.convolution_backward``), and forward /
 forward + backward of each stage's batch norm -> ReLU -> 2x2 max pool (``layers.batch_norm``
 ``'autodiff'|'fused'`` with ``layers.max_pool`` ``'reduce_window'|'reshape'``, and PyTorch).
 
@@ -446,7 +446,8 @@ def _layer_cases() -> list[tuple[str, str, dict[str, tuple[Callable, tuple]]]]:
         x = jax.random.normal(key, (BATCH, hw, hw, c_in))
         w = jax.random.normal(key, (3, 3, c_in, c_out)) * 0.1
         layer = f"conv {hw}x{hw}, {c_in}->{c_out}"
-        cases += [(layer, impl, _conv_pieces(x, w, impl)) for impl in ("xla", "im2col")]
+        impls = ("xla", "im2col", "native") if layers.native_kernels().available else ("xla", "im2col")
+        cases += [(layer, impl, _conv_pieces(x, w, impl)) for impl in impls]
         if torch is not None:
             cases.append((layer, "PyTorch", _torch_conv_pieces(x, w)))
     for hw, c in ((32, 32), (16, 64), (8, 128)):

@@ -106,7 +106,10 @@ def test_native_kernels_are_in_the_compiled_program():
 
 def test_native_conv_gradient_check_float64():
     with x64():
-        for x_shape, w_shape, stride, padding in [((2, 7, 7, 8), (3, 3, 8, 8), 1, 1), ((2, 7, 7, 3), (3, 3, 3, 8), 2, 1)]:
+        for x_shape, w_shape, stride, padding in [
+            ((2, 7, 7, 8), (3, 3, 8, 8), 1, 1),
+            ((2, 7, 7, 3), (3, 3, 3, 8), 2, 1),
+        ]:
             x, w = _randn(0, *x_shape, dtype=np.float64), _randn(1, *w_shape, dtype=np.float64)
             f = lambda x, w: L.conv2d(x, w, stride=stride, padding=padding, impl="native")  # noqa: E731
             assert gradcheck.check_grads(f, x, w, argnums=(0, 1)) < GRADCHECK_TOL
@@ -134,7 +137,9 @@ def test_vmap_equals_the_unbatched_convolutions():
     x, w = _randn(0, 3, 2, 9, 9, 16), _randn(1, 3, 3, 3, 16, 16)
     f = lambda x, w: L.conv2d(x, w, padding=1, impl="native")  # noqa: E731
     got = jax.jit(jax.vmap(jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), argnums=1)))(x, w)
-    want = jnp.stack([jax.grad(lambda w: jnp.sum(L.conv2d(x[i], w, padding=1, impl="xla") ** 2))(w[i]) for i in range(3)])
+    want = jnp.stack(
+        [jax.grad(lambda w: jnp.sum(L.conv2d(x[i], w, padding=1, impl="xla") ** 2))(w[i]) for i in range(3)]
+    )
     _assert_close_normalized(got, want)
 
 
@@ -169,7 +174,9 @@ def test_filter_gradient_bits_do_not_depend_on_the_thread_count():
     outputs = []
     for flags in ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1", ""):
         env = {**os.environ, "XLA_FLAGS": flags}
-        result = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", _BITS_SCRIPT], capture_output=True, text=True, env=env, timeout=300
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
@@ -193,8 +200,11 @@ def test_auto_uses_native_kernels_on_one_cpu_device_only(monkeypatch):
 def test_native_unavailable_is_one_line_value_error(monkeypatch):
     monkeypatch.setattr(_native_build, "load", lambda: _native_build.NativeLibrary(False, "no C++ compiler on PATH"))
     x, w = _randn(0, 1, 8, 8, 16), _randn(1, 3, 3, 16, 16)
-    with pytest.raises(ValueError, match=r"^impl: 'native' needs jax231's native kernels, which are unavailable "
-                       r"\(no C\+\+ compiler on PATH\); choose one of 'auto', 'xla', 'im2col'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^impl: 'native' needs jax231's native kernels, which are unavailable "
+        r"\(no C\+\+ compiler on PATH\); choose one of 'auto', 'xla', 'im2col'$",
+    ):
         L.conv2d(x, w, padding=1, impl="native")
     np.testing.assert_array_equal(L.conv2d(x, w, padding=1, impl="auto"), L.conv2d(x, w, padding=1, impl="xla"))
 

@@ -46,6 +46,8 @@ from jax231.models.layers._initializers import (
     small_random,
     xavier,
 )
+from jax231.models.layers._native_build import NativeLibrary
+from jax231.models.layers._native_build import load as native_kernels
 from jax231.models.layers._noise import NOISE_MODES, gaussian_noise
 from jax231.models.layers._norm import batch_norm, group_norm, layer_norm, spatial_batch_norm
 from jax231.models.layers._pool import avg_pool, global_avg_pool, max_pool
@@ -76,6 +78,8 @@ __all__ = [
     # Dense and convolution.
     "affine",
     "CONV_IMPLS",
+    "NativeLibrary",
+    "native_kernels",
     "conv1d",
     "conv2d",
     "conv_output_size",

@@ -51,12 +51,16 @@ def _native_plan(impl: str, x: Array, w: Array, stride: int, pads: tuple) -> Opt
     """
     if impl == "native":
         if jax.default_backend() != "cpu":
-            raise ValueError(f"impl: 'native' runs on the CPU only, got default backend {jax.default_backend()!r}; "
-                             f"choose one of 'auto', 'xla', 'im2col'")
+            raise ValueError(
+                f"impl: 'native' runs on the CPU only, got default backend {jax.default_backend()!r}; "
+                f"choose one of 'auto', 'xla', 'im2col'"
+            )
         library = _native_build.load()
         if not library.available:
-            raise ValueError(f"impl: 'native' needs jax231's native kernels, which are unavailable "
-                             f"({library.reason}); choose one of 'auto', 'xla', 'im2col'")
+            raise ValueError(
+                f"impl: 'native' needs jax231's native kernels, which are unavailable "
+                f"({library.reason}); choose one of 'auto', 'xla', 'im2col'"
+            )
     elif impl != "auto" or jax.default_backend() != "cpu" or jax.device_count() != 1:
         return None
     elif not _native_build.load().available:
@@ -186,7 +190,9 @@ def _conv(
             raise ValueError(f"impl: 'im2col' computes dense convolutions, expected groups=1, got groups={groups}")
         chosen = "xla"
     if impl in ("auto", "native") and spatial_dims == 2 and not depthwise and groups == 1:
-        native_plan = _native_plan(impl, jnp.asarray(x), jnp.asarray(w), stride, _pads_2d(pads, x_shape, w_shape, stride))
+        native_plan = _native_plan(
+            impl, jnp.asarray(x), jnp.asarray(w), stride, _pads_2d(pads, x_shape, w_shape, stride)
+        )
         if native_plan is not None:
             y = _native.conv(jnp.asarray(x), jnp.asarray(w), native_plan)
             return y if b is None else y + b
@@ -242,11 +248,19 @@ def conv2d(
         divides ``C_in`` and ``C_out``. ``lax.conv``'s ``feature_group_count``.
       impl: ``'xla'`` (``lax.conv_general_dilated``), ``'im2col'`` (the
         course's fast layer: patch matrix, one GEMM, hand-written VJP; see
-        :mod:`jax231.models.layers._im2col`) or ``'auto'`` (per layer, by
-        measurement: ``'xla'`` with XLA:CPU's Eigen convolutions, which
-        ``import jax231`` selects (:mod:`jax231._xla_cpu`); im2col for
+        :mod:`jax231.models.layers._im2col`), ``'native'`` (jax231's own
+        XLA:CPU kernels for the forward pass, the stride-1 input gradient and
+        the filter gradient, each where it applies, XLA's elsewhere; built on
+        first use with the machine's C++ compiler, see
+        :mod:`jax231.models.layers._native`) or ``'auto'`` (per layer and per
+        map, by measurement: on a process with one CPU device the native
+        filter gradient always, the native forward and input gradient for maps
+        at least 24 pixels wide; XLA's Eigen convolutions, which ``import
+        jax231`` selects (:mod:`jax231._xla_cpu`), for the rest; im2col for
         ``F_h * F_w * C_in <= IM2COL_MAX_PATCH`` when they run in YNNPACK).
-        Every implementation computes the same function. Inside the compiled
+        Every implementation computes the same function. The native maps and
+        im2col are ``custom_vjp``: reverse mode to any order, no ``jax.jvp``
+        (use ``'xla'`` for forward-mode derivatives). Inside the compiled
         loops of ``jax231.training`` (``fit``, ``run_sweep``, ``run_steps``) the
         ``'xla'`` backward pass runs at plain-jit speed on the CPU too
         (``jax231.training.loop_body``; before, XLA:CPU emitted it as a loop nest
@@ -257,7 +271,8 @@ def conv2d(
 
     Raises:
       ValueError: on wrong ranks, mismatched channels or bias, a non-integer
-        output size, or an unknown ``impl``.
+        output size, an unknown ``impl``, or ``impl='native'`` where the native
+        kernels cannot run (not built, or a default backend other than the CPU).
 
     References:
       CS231n notes, "Convolutional Neural Networks: Architectures, Convolution / Pooling Layers".

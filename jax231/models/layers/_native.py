@@ -101,16 +101,12 @@ def plan(
     f_h, f_w, c_in, c_out = w_shape
     lanes = LANES.get(dtype, 0)
     square = f_h == f_w and lanes > 0
-    h_out = (x_shape[1] + sum(pads[0]) - f_h) // stride + 1
     w_out = (x_shape[2] + sum(pads[1]) - f_w) // stride + 1
-    del h_out
     forward = square and c_out % lanes == 0 and (everywhere or w_out >= NATIVE_MIN_WIDTH)
     input_grad = square and stride == 1 and c_in % lanes == 0 and (everywhere or x_shape[2] >= NATIVE_MIN_WIDTH)
     filter_grad = square and f_h <= 3 and c_out % lanes == 0
     name = {True: "native", False: "xla"}
-    return ConvPlan(
-        tuple(x_shape), tuple(w_shape), stride, pads, name[forward], name[input_grad], name[filter_grad]
-    )
+    return ConvPlan(tuple(x_shape), tuple(w_shape), stride, pads, name[forward], name[input_grad], name[filter_grad])
 
 
 def _xla_conv(x: Array, w: Array, p: ConvPlan) -> Array:
@@ -132,8 +128,9 @@ def _forward_impl(x: Array, w: Array, p: ConvPlan) -> Array:
     if p.forward == "xla":
         return _xla_conv(x, w, p)
     f = w.shape[0]
-    out = (x.shape[0], (x.shape[1] + sum(p.pads[0]) - f) // p.stride + 1)
-    out += ((x.shape[2] + sum(p.pads[1]) - f) // p.stride + 1, w.shape[3])
+    h_out = (x.shape[1] + sum(p.pads[0]) - f) // p.stride + 1
+    w_out = (x.shape[2] + sum(p.pads[1]) - f) // p.stride + 1
+    out = (x.shape[0], h_out, w_out, w.shape[3])
     native = partial(_native_call, "forward", out, stride=p.stride, pad_h=p.pads[0][0], pad_w=p.pads[1][0])
     return _on_cpu(native, lambda x, w: _xla_conv(x, w, p), x, w)
 
