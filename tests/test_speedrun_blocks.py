@@ -169,7 +169,10 @@ def test_bf16_compute_is_close_to_float32():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"conv_impl": "winograd"}, r"^conv_impl: expected one of \('auto', 'xla', 'im2col'\), got 'winograd'$"),
+        (
+            {"conv_impl": "winograd"},
+            r"^conv_impl: expected one of \('auto', 'xla', 'im2col', 'native'\), got 'winograd'$",
+        ),
         ({"compute_dtype": "float16"}, r"^compute_dtype: expected one of \('float32', 'bfloat16'\), got 'float16'$"),
         ({"widths": (64, 256)}, r"^widths: expected three positive ints, got \(64, 256\)$"),
     ],

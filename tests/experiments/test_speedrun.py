@@ -113,7 +113,11 @@ def test_muon_groups_filters_by_muon_and_the_head_by_nesterov_sgd():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("conv_impl", "winograd", r"^--config.conv_impl: expected one of \('auto', 'xla', 'im2col'\), got 'winograd'$"),
+        (
+            "conv_impl",
+            "winograd",
+            r"^--config.conv_impl: expected one of \('auto', 'xla', 'im2col', 'native'\), got 'winograd'$",
+        ),
         ("whiten_patch_size", 3, r"^--config.whiten_patch_size: expected a patch size that tiles the 32x32 images"),
         ("compute_dtype", "bfloat16", r"^--config.compute_dtype: expected 'float32' on the cpu backend"),
         ("dataset", "imagenet", r"^--config.dataset: expected one of \('cifar10_shared', 'synthetic'\)"),
@@ -148,9 +152,9 @@ def test_main_bad_conv_impl_exits_2_with_one_line(tmp_path):
     )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == ["error: --config.conv_impl: expected one of ('auto', 'xla', 'im2col'), got 'winograd'"], (
-        proc.stderr
-    )
+    assert lines == [
+        "error: --config.conv_impl: expected one of ('auto', 'xla', 'im2col', 'native'), got 'winograd'"
+    ], proc.stderr
 
 
 @test_utils.requires_shared_cifar10
