@@ -60,7 +60,18 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
 
   **91.38% with TTA** (90.52% without), training 2,967 s, compilation 20 s, TTA 115 s; 52 min 6 s
   wall, 6,056 s user + 42 s sys. Over seeds 0 and 1: **91.37 ± 0.02% with TTA**, 90.49 ± 0.05%
-  without (n=2). Seed 2 was not run (about 50 min).
+  without (n=2).
+
+  Seed 2 (seventh session, 2026-12-02, same machine but NOT quiet: the session's kernel work, a
+  full test run and benchmarks shared the 2 cores with it for most of its time)::
+
+    python -m experiments.speedrun.main --config=experiments/speedrun/config.py:cpu94 \
+      --config.seeds="(2,)" --workdir=/tmp/s7/cpu94_s2
+
+  **91.10% with TTA** (89.85% without), training 5,073 s (inflated by the load: 7,078 s user +
+  60 s sys against seed 1's 6,098 s CPU), compilation 27 s, TTA 149 s; 1 h 28 min wall. Over seeds
+  0, 1 and 2: **91.28 ± 0.15% with TTA**, 90.27 ± 0.37% without (n=3, sample std). The quiet-machine
+  time is seeds 0 and 1's, 47-50 min of training inside the 75-minute target.
 
 * ``gpu94_muon`` -- airbench94_muon's recipe (94.01% in 2.59 s on an A100 published, n=200, true
   CIFAR-10): Muon (3 Newton-Schulz steps, momentum 0.6, rate 0.24, weights held at norm
