@@ -22,7 +22,7 @@ import pytest
 
 from jax231 import gradcheck, training
 from jax231.models import layers as L
-from jax231.models.layers import _native, _native_build
+from jax231.models.layers import _conv, _native, _native_build
 from tests.test_utils import x64
 
 LIBRARY = _native_build.load()
@@ -72,10 +72,8 @@ def _assert_close_normalized(got, want, tol=NORMALIZED_TOL32):
 
 
 def _pads(x_shape, w_shape, stride, padding):
-    from jax231.models.layers._conv import _pads_2d
-
     pads = padding if isinstance(padding, str) else [(padding, padding)] * 2
-    return _pads_2d(pads, x_shape, w_shape, stride)
+    return _conv._pads_2d(pads, x_shape, w_shape, stride)
 
 
 @pytest.mark.parametrize("case,expected", list(zip(CASES, EXPECTED_PLANS)), ids=[str(c[1]) for c in CASES])
@@ -183,8 +181,6 @@ def test_filter_gradient_bits_do_not_depend_on_the_thread_count():
 
 
 def test_auto_uses_native_kernels_on_one_cpu_device_only(monkeypatch):
-    from jax231.models.layers import _conv
-
     x, w = jnp.zeros((2, 32, 32, 16)), jnp.zeros((3, 3, 16, 16))
     pads = ((1, 1), (1, 1))
     p = _conv._native_plan("auto", x, w, 1, pads)

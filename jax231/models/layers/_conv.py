@@ -50,16 +50,17 @@ def _native_plan(impl: str, x: Array, w: Array, stride: int, pads: tuple) -> Opt
     computation would gather the operands of a custom call), and never fails.
     """
     if impl == "native":
+        others = ", ".join(repr(name) for name in CONV_IMPLS if name != "native")
         if jax.default_backend() != "cpu":
             raise ValueError(
                 f"impl: 'native' runs on the CPU only, got default backend {jax.default_backend()!r}; "
-                f"choose one of 'auto', 'xla', 'im2col'"
+                f"choose one of {others}"
             )
         library = _native_build.load()
         if not library.available:
             raise ValueError(
                 f"impl: 'native' needs jax231's native kernels, which are unavailable "
-                f"({library.reason}); choose one of 'auto', 'xla', 'im2col'"
+                f"({library.reason}); choose one of {others}"
             )
     elif impl != "auto" or jax.default_backend() != "cpu" or jax.device_count() != 1:
         return None
@@ -190,11 +191,10 @@ def _conv(
             raise ValueError(f"impl: 'im2col' computes dense convolutions, expected groups=1, got groups={groups}")
         chosen = "xla"
     if impl in ("auto", "native") and spatial_dims == 2 and not depthwise and groups == 1:
-        native_plan = _native_plan(
-            impl, jnp.asarray(x), jnp.asarray(w), stride, _pads_2d(pads, x_shape, w_shape, stride)
-        )
+        x, w = jnp.asarray(x), jnp.asarray(w)
+        native_plan = _native_plan(impl, x, w, stride, _pads_2d(pads, x_shape, w_shape, stride))
         if native_plan is not None:
-            y = _native.conv(jnp.asarray(x), jnp.asarray(w), native_plan)
+            y = _native.conv(x, w, native_plan)
             return y if b is None else y + b
     if chosen == "im2col":
         y = conv2d_im2col(jnp.asarray(x), jnp.asarray(w), stride=stride, pads=_pads_2d(pads, x_shape, w_shape, stride))

@@ -127,10 +127,7 @@ def _on_cpu(native, xla, *args: Array) -> Array:
 def _forward_impl(x: Array, w: Array, p: ConvPlan) -> Array:
     if p.forward == "xla":
         return _xla_conv(x, w, p)
-    f = w.shape[0]
-    h_out = (x.shape[1] + sum(p.pads[0]) - f) // p.stride + 1
-    w_out = (x.shape[2] + sum(p.pads[1]) - f) // p.stride + 1
-    out = (x.shape[0], h_out, w_out, w.shape[3])
+    out = jax.eval_shape(partial(_xla_conv, p=p), x, w).shape  # the shape XLA's convolution gives
     native = partial(_native_call, "forward", out, stride=p.stride, pad_h=p.pads[0][0], pad_w=p.pads[1][0])
     return _on_cpu(native, lambda x, w: _xla_conv(x, w, p), x, w)
 

@@ -14,9 +14,9 @@
 // bounds checks) and keep a register tile of accumulators: 64-byte vectors (GCC vector
 // extensions: AVX-512 zmm registers with -march=native on this CPU, pairs of ymm with AVX2)
 // along the output channels, C_out a multiple of 16 floats or 8 doubles. Forward: P output
-// pixels of one row x V channel vectors (P*V = 24 accumulators), one weight vector load and
-// one broadcast per P*V/... FMAs. Filter gradient: the K taps of one filter row x CB input
-// channels x V channel vectors (about 24 accumulators), accumulated over every pixel of one
+// pixels of one row x V channel vectors (P*V = 24 accumulators); per input channel and tap, V
+// weight-vector loads and P broadcasts feed P*V FMAs. Filter gradient: the K taps of one filter
+// row x CB input channels x V channel vectors (about 24 accumulators), accumulated over every pixel of one
 // image before they go back to memory.
 //
 // Threads: the images are split into a fixed number of chunks, pulled by the calling thread and
