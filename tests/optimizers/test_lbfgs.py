@@ -310,3 +310,28 @@ def test_line_search_on_an_ascent_direction_returns_no_step():
         res = strong_wolfe_line_search(jax.value_and_grad(rosenbrock), x, f0, g0, g0)
         assert not bool(res.success) and float(res.step) == 0.0
         assert float(res.value) == float(f0)
+
+
+def test_line_search_at_fs_rounding_floor_judges_decrease_by_the_slope():
+    """f = 1e8 + (x - 1)^2 / 2, 1e-5 from its minimum, whose evaluation reads 1e-6 high at the
+    minimiser (rounding noise the gradient does not see, as a sum of large terms has): the value
+    form of sufficient decrease refuses the exact minimiser, step 1; the slope form (Hager and
+    Zhang's approximate Wolfe test, within 1e-6 |f| of f(x)) accepts it. Without it the search
+    returned a shorter step."""
+    with test_utils.x64():
+
+        @jax.custom_jvp
+        def fun(x):
+            return 1e8 + 0.5 * jnp.sum((x - 1.0) ** 2) + 1e-6 * jnp.sum(x <= 1.0)
+
+        @fun.defjvp
+        def _(primals, tangents):
+            (x,), (t,) = primals, tangents
+            return fun(x), jnp.sum((x - 1.0) * t)
+
+        x = jnp.array([1.0 + 1e-5])
+        f0, g0 = jax.value_and_grad(fun)(x)
+        assert float(fun(x - g0)) > float(f0)  # the value test cannot hold at the minimiser
+        res = strong_wolfe_line_search(jax.value_and_grad(fun), x, f0, g0, -g0, init_step=1.0)
+        assert bool(res.success)
+        np.testing.assert_allclose(res.step, 1.0, rtol=1e-9)
