@@ -13,11 +13,13 @@ Subpackages:
 Subpackages are imported lazily so that ``import jax231`` stays cheap.
 """
 
-from jax231 import _lapack_threads, _xla_cpu
+from jax231 import _host_malloc, _lapack_threads, _xla_cpu
 
 __version__ = "0.1.0"
 
 # Before any JAX backend starts: XLA:CPU's convolutions in Eigen, not YNNPACK (measured in _xla_cpu).
 _xla_cpu.apply()
+# Before XLA's worker threads start: its per-call temporaries reuse glibc's heap, not fresh mmaps (_host_malloc).
+_host_malloc.apply()
 # jaxlib's CPU LAPACK (eigh, svd, ...) on one OpenBLAS thread: its own pool fights XLA's (_lapack_threads.py).
 _lapack_threads.pin_lapack_threads()
