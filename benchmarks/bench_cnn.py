@@ -17,11 +17,11 @@ softmax cross-entropy, Adam lr 1e-3, He-normal fan-in initialisation everywhere)
 jax231 runs twice: ``jax231`` is the jitted step (``training.jit_train_step``) called once per
 step from Python, like the peers; ``jax231, fit's loop`` runs the same step ``--repeats`` times as
 one compiled ``training.run_steps`` program (how ``training.fit`` trains: batches gathered on the
-device from 1,024 random images, fit's explosion guard on the loss). The loop is faster than the
-jitted step on XLA:CPU mostly because each call of a program maps its temporaries afresh: a
-ResNet-20 step's ~230 MB (one ``posix_memalign`` from an XLA worker thread, served by ``mmap``)
-page-faults in every call, ~18% of the jitted step's time under ``perf``; the loop pays it once
-per chunk.
+device from 1,024 random images, fit's explosion guard on the loss). The loop used to be ~15%
+faster than the jitted step on XLA:CPU because each call of a program mapped its temporaries
+afresh: a ResNet-20 step's ~230 MB (one ``posix_memalign`` from an XLA worker thread, served by
+``mmap``) page-faulted in every call. ``import jax231`` now tunes glibc malloc so those pages are
+reused (``jax231/_host_malloc.py``; ``JAX231_HOST_MALLOC=0`` measures the old behaviour).
 
 Each contender runs ``--repeats`` train steps per round (state carried, buffers donated where
 the framework allows), rounds interleaved so all see the same load on a shared machine; the

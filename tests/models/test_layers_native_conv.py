@@ -186,7 +186,9 @@ def test_auto_uses_native_kernels_on_one_cpu_device_only(monkeypatch):
     p = _conv._native_plan("auto", x, w, 1, pads)
     assert p is not None and (p.forward, p.input_grad, p.filter_grad) == ("native",) * 3  # 32 wide
     p = _conv._native_plan("auto", jnp.zeros((2, 8, 8, 16)), w, 1, pads)
-    assert p is not None and (p.forward, p.input_grad, p.filter_grad) == ("xla", "xla", "native")  # 8 wide
+    assert p is not None and (p.forward, p.input_grad, p.filter_grad) == ("native",) * 3  # 8 wide
+    p = _conv._native_plan("auto", jnp.zeros((2, 4, 4, 16)), w, 1, pads)
+    assert p is not None and (p.forward, p.input_grad, p.filter_grad) == ("xla", "xla", "native")  # 4 wide
     assert _conv._native_plan("xla", x, w, 1, pads) is None
     assert _conv._native_plan("auto", x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), 1, pads) is None
     monkeypatch.setattr(jax, "device_count", lambda *a: 2)

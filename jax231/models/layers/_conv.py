@@ -255,7 +255,7 @@ def conv2d(
         :mod:`jax231.models.layers._native`) or ``'auto'`` (per layer and per
         map, by measurement: on a process with one CPU device the native
         filter gradient always, the native forward and input gradient for maps
-        at least 24 pixels wide; XLA's Eigen convolutions, which ``import
+        at least ``NATIVE_MIN_WIDTH`` (8) pixels wide; XLA's Eigen convolutions, which ``import
         jax231`` selects (:mod:`jax231._xla_cpu`), for the rest; im2col for
         ``F_h * F_w * C_in <= IM2COL_MAX_PATCH`` when they run in YNNPACK).
         Every implementation computes the same function. The native maps and

@@ -22,7 +22,7 @@ accumulator vectors in registers. Each map here is a ``jax.custom_vjp`` whose
 VJP is made of the other two, so gradients of gradients work, and each falls
 back to XLA's own convolution where its kernel does not apply (``plan``).
 
-Measured on the 2-core reference CPU (float32, batch 128, one thread, CPU ms per
+Measured on the earlier 2-core reference CPU (AMD Zen 4; float32, batch 128, one thread, CPU ms per
 call, medians of 3 interleaved rounds, load ~2 from a training run on the other
 core; the ``--layers`` table of ``benchmarks/bench_cnn.py`` prints them):
 
@@ -34,6 +34,19 @@ layer (ResNet-20)    forward         input grad      filter grad
 16x16, 32->32        6.5 / 5.9       6.4 / 6.7       6.1 / 11.1
 8x8, 64->64          5.9 / 6.1       6.5 / 6.9       7.1 / 11.5
 ===================  ==============  ==============  ==============
+
+The same on this session's 2-core AMD Zen 5 machine (family 26; XLA's pool on both cores, ms
+per call, medians of 3 interleaved rounds, ``python -m benchmarks.bench_cnn --repeats 5
+--rounds 3 --layers --nets resnet20``; PyTorch 2.13 on 2 threads for scale):
+
+===================  ==============  ==============  ==============  ====================
+layer (ResNet-20)    forward         input grad      filter grad     PyTorch fwd/dx/dw
+                     native / XLA    native / XLA    native / XLA
+===================  ==============  ==============  ==============  ====================
+32x32, 16->16        3.80 / 6.33     4.65 / 6.02     3.20 / 8.03     2.44 / 2.53 / 1.92
+16x16, 32->32        2.01 / 7.40     2.01 / 2.33     1.96 / 5.83     2.00 / 2.09 / 2.16
+8x8, 64->64          1.89 / 3.30     1.83 / 3.34     2.38 / 2.92     1.69 / 1.58 / 1.90
+===================  ==============  ==============  ==============  ====================
 
 Not differentiable in forward mode (``jax.jvp``, ``jax.hessian``): like every
 ``custom_vjp``; use ``impl='xla'`` there.
@@ -57,11 +70,15 @@ LANES = {"float32": 16, "float64": 8}
 """Channels per 64-byte vector: the kernels need ``C_out`` (forward, filter gradient) or
 ``C_in`` (input gradient) to be a multiple of it."""
 
-NATIVE_MIN_WIDTH = 24
+NATIVE_MIN_WIDTH = 8
 """``impl='auto'`` runs the forward pass and the input gradient natively when the map they
-produce is at least this wide (one register tile of 24 pixels fills a row): 1.8-1.9x faster than
-XLA at 32x32, within 10% either way at 16x16 and 8x8 (the table above). The filter gradient is
-native whenever it applies (1.6-4x faster)."""
+produce is at least this wide. On the Zen 4 reference CPU (the first table above) the native
+kernels were 1.8-1.9x faster than XLA at 32x32 and within 10% either way at 16x16 and 8x8, and
+this was 24; on the Zen 5 CPU (the second table) they are 1.5-3.7x faster at every width, and
+the whole ResNet-20 step went from 0.96x / 1.02x to 1.05x / 1.05x PyTorch's images/s (two runs of
+``bench_cnn --nets resnet20``), VGG's from 1.04x / 1.05x to 1.06x / 1.20x. Narrower maps (4x4
+and below, where a register tile of 24 pixels spans several rows) keep XLA's kernel, unmeasured.
+The filter gradient is native whenever it applies (1.6-4x faster)."""
 
 __all__ = ["ConvPlan", "LANES", "conv", "plan"]
 
