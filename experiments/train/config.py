@@ -38,9 +38,10 @@ shared with other jobs, and the result to expect (measured figures: experiments/
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_fc_bn_dropout --workdir=/tmp/c10_fc
 
 * ``cifar10_cnn`` -- a small VGG-style CNN with batch norm and augmentation, 10 epochs; target >= 70%
-  val; measured 79.4% val, 76.5% test in 4 min 37 s wall (515 CPU-s) on the quiet 2-core CPU
-  (fourth session; it took 41 minutes and 0.5-3 s per step of 128 before the loop-body convolution
-  fix and the Eigen convolutions). ``--config.max_seconds=N`` stops early; rerunning the
+  val; measured 79.7% val, 77.3% test in 3 min 7 s wall (327 CPU-s) on the 2-core AMD Zen 5 CPU
+  (eighth session, native convolution kernels and the malloc tuning); 79.4% val, 76.5% test in
+  4 min 37 s (515 CPU-s) on the earlier Zen 4 CPU (fourth session; it took 41 minutes and 0.5-3 s
+  per step of 128 before the loop-body convolution fix and the Eigen convolutions). ``--config.max_seconds=N`` stops early; rerunning the
   same command resumes from the checkpoints::
 
     python -m experiments.train.main --config=experiments/train/config.py:cifar10_cnn --workdir=/tmp/c10_cnn
