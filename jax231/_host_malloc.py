@@ -5,20 +5,23 @@ step at batch 128: ~230 MB) with ``posix_memalign`` from one of XLA's worker thr
 when the call ends. glibc serves a block that large with a fresh ``mmap`` (a worker thread's
 arena grows in heaps of at most 64 MB, and any block over ``M_MMAP_THRESHOLD``, at most 32 MB,
 is mapped anyway) and unmaps it on ``free``, so every call page-faults its whole temporary
-buffer in again and the kernel zeroes each page. Measured on the 2-core reference CPU
-(``/tmp``-style probe: ``benchmarks.bench_cnn.jax231_step('resnet20')``, 6 calls after 3 of
-warm-up, ``resource.getrusage``, a test run sharing the machine):
+buffer in again and the kernel zeroes each page. Measured on the 2-core reference CPU (AMD
+Zen 5) with ``benchmarks.bench_cnn.jax231_step('resnet20')``: 6 calls after 3 of warm-up,
+``resource.getrusage`` around them, a test run sharing the machine:
 
 ====================================  ===============  ===========  ==========
 glibc malloc                          minor faults     CPU ms/step  of it sys
 ====================================  ===============  ===========  ==========
 default                               49,486 / step    410          151
 ``M_ARENA_MAX=1`` only                49,474 / step    360          102
-the settings below (as environment)   0                269          3
+the settings below                    0                269          3
 ====================================  ===============  ===========  ==========
 
-``fit``'s compiled loop (``run_steps`` of 5 steps per call) went from 10,033 faults and 317 CPU
-ms per step to 0 and 267.
+(Set as glibc's environment variables for that row; set by :func:`apply` at import, the heap
+grows for the first ~5 calls and then no call faults.) ``fit``'s compiled loop (``run_steps`` of
+5 steps per call) went from 10,033 faults and 317 CPU ms per step to 0 and 267. In
+``benchmarks/bench_cnn.py`` the ResNet-20 jitted step went from 0.78x to 1.06-1.07x PyTorch's
+images/s (PyTorch runs in the same process, under the same settings).
 
 :func:`apply` makes the process's big blocks come from glibc's main heap and stay there:
 
