@@ -36,6 +36,11 @@ seconds exclude compilation, which ``tta.md`` reports beside them).
   on true CIFAR-10, so the JPEG re-encoding costs ~3.6 points, not the ~0.5 the dataset's README
   expected. 93% on this copy needs a bigger or longer recipe than airbench93's.
 
+  On the eighth session's 2-core AMD Zen 5 machine (the same command with ``--config.seeds="(0,)"``,
+  load ~1.5, nothing else running): seed 0 **89.01% with TTA** (88.18% without), training 1,019 s,
+  compilation 14 s, TTA 55 s, 18 min 26 s wall all told (1,984 s user + 53 s sys). The bits differ
+  from the Zen 4 run of seed 0 (another CPU rounds XLA's sums differently); n=1 on this machine.
+
 * ``cpu94`` -- airbench94's net and hyperparameters, trained 14 epochs instead of 9.9 to make up
   for the JPEG copy; target >= 94.0% in <= 75 min on the 2-core CPU::
 
