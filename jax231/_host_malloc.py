@@ -52,6 +52,7 @@ the first JAX computation.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 DISABLE_VARIABLE = "JAX231_HOST_MALLOC"
@@ -62,12 +63,8 @@ M_MMAP_MAX = -4
 M_ARENA_MAX = -8
 """``mallopt`` parameter numbers, from glibc's ``<malloc.h>``."""
 
-SETTINGS: tuple[tuple[str, int, int], ...] = (
-    ("M_ARENA_MAX", M_ARENA_MAX, 1),
-    ("M_MMAP_MAX", M_MMAP_MAX, 0),
-    ("M_TRIM_THRESHOLD", M_TRIM_THRESHOLD, 2**31 - 1),
-)
-"""``(name, mallopt parameter, value)`` that :func:`apply` sets, in order."""
+SETTINGS: tuple[tuple[int, int], ...] = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
+"""``(mallopt parameter, value)`` pairs that :func:`apply` sets, in order."""
 
 USER_VARIABLES = (
     "MALLOC_ARENA_MAX",
@@ -78,19 +75,26 @@ USER_VARIABLES = (
 )
 """glibc's own environment variables for these settings: when one is set, the user's choice wins."""
 
+ENVIRONMENT = (DISABLE_VARIABLE, *USER_VARIABLES, "GLIBC_TUNABLES", "LD_PRELOAD")
+"""Every variable :func:`skip_reason` reads."""
+
 APPLIED = False
 """Whether :func:`apply` changed glibc malloc's settings in this process."""
 
-__all__ = ["APPLIED", "DISABLE_VARIABLE", "SETTINGS", "apply", "skip_reason"]
+__all__ = ["APPLIED", "DISABLE_VARIABLE", "ENVIRONMENT", "SETTINGS", "apply", "skip_reason"]
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """This process's C library when it is glibc (it has ``mallopt``), else ``None``."""
     try:
         libc = ctypes.CDLL(None)
     except OSError:  # pragma: no cover - every CPython can open its own process
         return None
     if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
         return None
+    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    libc.mallopt.restype = ctypes.c_int
     return libc
 
 
@@ -121,8 +125,6 @@ def apply() -> bool:
         return False
     libc = _glibc()
     assert libc is not None  # skip_reason checked it
-    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    libc.mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success; a value glibc refuses leaves that setting as it was.
-    APPLIED = all(libc.mallopt(parameter, value) == 1 for _, parameter, value in SETTINGS)
+    APPLIED = all(libc.mallopt(parameter, value) == 1 for parameter, value in SETTINGS)
     return APPLIED

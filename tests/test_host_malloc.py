@@ -37,11 +37,7 @@ _TEMPORARY_PAGES = 2**19 * 64 * 4 // 4096
 
 
 def _probe(**env_overrides: str) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k != _host_malloc.DISABLE_VARIABLE and k not in _host_malloc.USER_VARIABLES
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _host_malloc.ENVIRONMENT}
     env.update(env_overrides)
     result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -69,6 +65,13 @@ def test_a_users_malloc_variable_wins():
     assert not _probe(MALLOC_ARENA_MAX="4")["applied"]
 
 
+@pytest.fixture
+def clean_environment(monkeypatch):
+    """None of the variables skip_reason reads is set."""
+    for name in _host_malloc.ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "reason"),
     [
@@ -78,17 +81,12 @@ def test_a_users_malloc_variable_wins():
         ("LD_PRELOAD", "/usr/lib/libjemalloc.so.2", "another allocator is preloaded"),
     ],
 )
-def test_skip_reasons(monkeypatch, variable, value, reason):
-    for name in (_host_malloc.DISABLE_VARIABLE, *_host_malloc.USER_VARIABLES, "GLIBC_TUNABLES", "LD_PRELOAD"):
-        monkeypatch.delenv(name, raising=False)
+def test_skip_reasons(clean_environment, monkeypatch, variable, value, reason):
     monkeypatch.setenv(variable, value)
     assert _host_malloc.skip_reason() == reason
     assert _host_malloc.apply() is False
 
 
-def test_no_glibc_is_a_skip(monkeypatch):
-    monkeypatch.delenv(_host_malloc.DISABLE_VARIABLE, raising=False)
-    for name in (*_host_malloc.USER_VARIABLES, "GLIBC_TUNABLES", "LD_PRELOAD"):
-        monkeypatch.delenv(name, raising=False)
+def test_no_glibc_is_a_skip(clean_environment, monkeypatch):
     monkeypatch.setattr(_host_malloc, "_glibc", lambda: None)
     assert _host_malloc.skip_reason() == "the C library is not glibc"

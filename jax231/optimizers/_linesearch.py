@@ -203,8 +203,7 @@ def strong_wolfe_line_search(
         f = jnp.asarray(f, dtype)
         d = tm.vdot(g, direction).astype(dtype)
         n = s.num_evals + 1
-        # Sufficient decrease; near a minimum, where f(x + a d) - f(x) is lost in f's rounding,
-        # its derivative form (exact for a quadratic), as Hager and Zhang's approximate Wolfe test.
+        # Sufficient decrease, or within f's rounding of f(x) its slope form (docstring).
         armijo = (f <= f0 + c1 * a * d0) | ((f <= f0 + f_noise) & (d <= (2 * c1 - 1) * d0))  # False for NaN
         curvature = jnp.abs(d) <= -c2 * d0
         wolfe = armijo & curvature
